@@ -1,0 +1,30 @@
+// Node: WebGPU through the `webgpu` npm package (Dawn). Imported only by Node entry points
+// (CLI, tests, benchmarks), never by the browser bundle.
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { acquireFrom, type AcquireOptions, type GpuHandle } from './device.js';
+
+/** Chromium's bundled SwiftShader ICD: Debian 12's own lavapipe gives Dawn no adapter. */
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+let dawn: Promise<GPU> | undefined;
+
+function loadDawn(): Promise<GPU> {
+  dawn ??= (async () => {
+    // The Vulkan loader reads this when Dawn creates its instance, so it must be set first.
+    if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER_ICD)) {
+      process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+    }
+    // Vulkan's window-system probing complains on stderr without one; headless needs none.
+    process.env.XDG_RUNTIME_DIR ??= mkdtempSync(join(tmpdir(), 'prefstudio-xdg-'));
+    const webgpu = await import('webgpu');
+    Object.assign(globalThis, webgpu.globals);
+    return webgpu.create([]) as unknown as GPU;
+  })();
+  return dawn;
+}
+
+export async function acquireNodeGpu(options: AcquireOptions = {}): Promise<GpuHandle> {
+  return acquireFrom(await loadDawn(), options);
+}
