@@ -1,0 +1,36 @@
+// `prefstudio <command> ...`: the engine headless in Node. Each command lives in its own module
+// and is loaded only when asked for, so `prefstudio --help` starts fast.
+
+interface Command {
+  summary: string;
+  load: () => Promise<{ run: (args: string[]) => Promise<number> }>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  gpu: { summary: 'show the WebGPU adapter the engine gets in Node', load: () => import('./gpu.js') },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `usage: prefstudio <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`prefstudio: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await (await command.load()).run(rest);
+  } catch (e) {
+    process.stderr.write(`prefstudio ${name}: ${(e as Error).message}\n`);
+    if (process.env.PREFSTUDIO_DEBUG) console.error(e);
+    return 1;
+  }
+}
