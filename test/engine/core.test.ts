@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest';
+import { testEngine } from '#test-engine';
+import { parseShaderInterface, pipelineKey, specializeShader } from '../../src/engine/gpu/shader-source.js';
+import { bucketSize } from '../../src/engine/gpu/buffer-pool.js';
+import { f16BitsToF32, f32ToF16Bits, toF16Array, bf16BitsToF32 } from '../../src/engine/f16.js';
+import { residualForward } from '../../src/engine/kernels/residual.js';
+import { f16UnpackForward } from '../../src/engine/kernels/f16-unpack.js';
+import { grid1d } from '../../src/engine/kernels/grid.js';
+import { randn } from '../support/numeric.js';
+
+describe('shader source', () => {
+  it('substitutes placeholders and names the ones missing', () => {
+    expect(specializeShader('k', 'var<workgroup> t: array<f32, {{TILE}}>; // {{FLAG}}', { TILE: 64, FLAG: true })).toBe(
+      'var<workgroup> t: array<f32, 64>; // true',
+    );
+    expect(() => specializeShader('k', '{{A}} {{B}}', { A: 1 })).toThrow(/k: no value given for placeholder\(s\) \{\{B\}\}/);
+  });
+
+  it('keys pipelines by every substituted value, in a stable order', () => {
+    expect(pipelineKey('matmul_forward', 'main', { TILE: 4, DT: 'f16' })).toBe('matmul_forward:main{DT=f16,TILE=4}');
+    expect(pipelineKey('m', 'main', { B: 1, A: 2 })).toBe(pipelineKey('m', 'main', { A: 2, B: 1 }));
+    expect(pipelineKey('m', 'main', { A: 1 })).not.toBe(pipelineKey('m', 'main', { A: 2 }));
+  });
+
+  it('reads storage bindings and the Params layout from WGSL', () => {
+    const iface = parseShaderInterface(
+      'x',
+      `struct Params {
+        N: u32,   // count
+        eps: f32,
+        off: i32,
+      }
+      @group(0) @binding(0) var<storage, read_write> out: array<f32>;
+      @group(0) @binding(1) var<storage, read> inp: array<f32>;
+      @group(0) @binding(2) var<uniform> params: Params;`,
+    );
+    expect([...iface.storage.entries()]).toEqual([
+      ['out', { binding: 0, readOnly: false }],
+      ['inp', { binding: 1, readOnly: true }],
+    ]);
+    expect(iface.params).toEqual({
+      binding: 2,
+      fields: [
+        { name: 'N', type: 'u32' },
+        { name: 'eps', type: 'f32' },
+        { name: 'off', type: 'i32' },
+      ],
+    });
+  });
+
+  it('refuses Params fields that are not 4-byte scalars', () => {
+    expect(() =>
+      parseShaderInterface('y', 'struct Params { v: vec4<f32>, }\n@group(0) @binding(0) var<uniform> params: Params;'),
+    ).toThrow(/y: Params field "v: vec4<f32>" must be a u32, i32 or f32 scalar/);
+  });
+});
+
+describe('buffer pool', () => {
+  it('buckets sizes so near sizes share buffers, never below the request', () => {
+    for (const n of [1, 4, 255, 256, 257, 1000, 4096, 5000, 1 << 20, (1 << 20) + 1]) {
+      const b = bucketSize(n);
+      expect(b).toBeGreaterThanOrEqual(n);
+      expect(b % 4).toBe(0);
+      expect(b).toBeLessThanOrEqual(Math.max(256, n * 1.25 + 256));
+    }
+    expect(bucketSize(1000)).toBe(bucketSize(1010));
+  });
+
+  it('reuses released buffers and counts bytes', async () => {
+    const engine = await testEngine();
+    engine.pool.trim();
+    const before = engine.pool.stats.bytesAllocated;
+    const a = engine.tensor([1000], 'f32', 'a');
+    const allocated = engine.pool.stats.bytesAllocated - before;
+    expect(allocated).toBe(bucketSize(4000));
+    engine.release(a);
+    const b = engine.tensor([1001], 'f32', 'b');
+    expect(b.buffer).toBe(a.buffer);
+    expect(engine.pool.stats.bytesAllocated - before).toBe(allocated);
+    engine.release(b);
+    engine.pool.trim();
+    expect(engine.pool.stats.bytesAllocated).toBe(before);
+  });
+});
+
+describe('f16', () => {
+  it('converts known values like IEEE 754 binary16', () => {
+    expect(f32ToF16Bits(1)).toBe(0x3c00);
+    expect(f32ToF16Bits(-2)).toBe(0xc000);
+    expect(f32ToF16Bits(65504)).toBe(0x7bff);
+    expect(f32ToF16Bits(1e6)).toBe(0x7c00);
+    expect(f32ToF16Bits(2 ** -24)).toBe(0x0001);
+    expect(f32ToF16Bits(1e-9)).toBe(0);
+    expect(f32ToF16Bits(1 + 2 ** -11)).toBe(0x3c00); // tie rounds to even
+    expect(f32ToF16Bits(1 + 3 * 2 ** -11)).toBe(0x3c02);
+    expect(f16BitsToF32(0x3555)).toBeCloseTo(0.333251953125, 12);
+    expect(bf16BitsToF32(0x3f80)).toBe(1);
+  });
+
+  it('host decoding equals the GPU unpack2x16float for every finite half', async () => {
+    const engine = await testEngine();
+    const bits = new Uint16Array(0x7c00 * 2);
+    for (let i = 0; i < 0x7c00; i++) {
+      bits[2 * i] = i;
+      bits[2 * i + 1] = i | 0x8000;
+    }
+    const inp = engine.fromArray(bits, [bits.length], 'f16', 'halves');
+    const out = engine.tensor([bits.length]);
+    f16UnpackForward(engine, out, inp, bits.length);
+    const gpu = await engine.readF32(out);
+    let mismatches = 0;
+    for (let i = 0; i < bits.length; i++) if (gpu[i] !== f16BitsToF32(bits[i]!)) mismatches++;
+    expect(mismatches).toBe(0);
+    engine.release(inp, out);
+  });
+
+  it('round-trips values through f16 within half an ulp', () => {
+    const x = randn(1000, 11, 10);
+    const back = Array.from(toF16Array(x), f16BitsToF32);
+    x.forEach((v, i) => expect(Math.abs(back[i]! - v)).toBeLessThanOrEqual(Math.abs(v) * 2 ** -11 + 2 ** -25));
+  });
+});
+
+describe('engine dispatch', () => {
+  it('names a binding the kernel does not declare', async () => {
+    const engine = await testEngine();
+    const t = engine.tensor([4]);
+    expect(() =>
+      engine.dispatch({ shader: 'residual_forward' }, { out: t, inp1: t, nope: t }, { N: 4 }, [1]),
+    ).toThrow(/residual_forward: no storage binding named "nope"/);
+    expect(() => engine.dispatch({ shader: 'residual_forward' }, { out: t, inp1: t, inp2: t }, {}, [1])).toThrow(
+      /residual_forward: Params.N not given/,
+    );
+    engine.release(t);
+  });
+
+  it('builds each pipeline once and keeps program order across uploads', async () => {
+    const engine = await testEngine();
+    const N = 300;
+    const a = engine.fromArray(new Float32Array(N).fill(1), [N]);
+    const b = engine.fromArray(new Float32Array(N).fill(2), [N]);
+    const out = engine.tensor([N]);
+    residualForward(engine, out, a, b, N);
+    const count = engine.pipelineCount;
+    // The upload must not overtake the dispatch recorded before it.
+    engine.upload(a, new Float32Array(N).fill(10));
+    residualForward(engine, b, out, a, N); // b = (1 + 2) + 10
+    expect(engine.pipelineCount).toBe(count);
+    expect(Array.from(await engine.readF32(out)).every((v) => v === 3)).toBe(true);
+    expect(Array.from(await engine.readF32(b)).every((v) => v === 13)).toBe(true);
+    engine.release(a, b, out);
+  });
+
+  it('runs more dispatches than one submission holds', async () => {
+    const engine = await testEngine();
+    const N = 64;
+    const one = engine.fromArray(new Float32Array(N).fill(1), [N]);
+    const acc = engine.zeros([N]);
+    const tmp = engine.tensor([N]);
+    for (let i = 0; i < 600; i++) {
+      residualForward(engine, tmp, acc, one, N);
+      engine.copy(acc, tmp);
+    }
+    expect(Array.from(await engine.readF32(acc)).every((v) => v === 600)).toBe(true);
+    engine.release(one, acc, tmp);
+  });
+
+  it('splits large 1-D launches over two grid dimensions', () => {
+    expect(grid1d(1000, 256)).toEqual([4, 1]);
+    const [x, y] = grid1d(65535 * 256 + 1, 256);
+    expect(x).toBeLessThanOrEqual(65535);
+    expect(x * y * 256).toBeGreaterThanOrEqual(65535 * 256 + 1);
+  });
+});
