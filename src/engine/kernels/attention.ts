@@ -1,0 +1,192 @@
+import type { Engine } from '../gpu/engine.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { ceilDiv, grid1d } from './grid.js';
+
+// Causal multi-head attention with grouped-query heads and a key padding mask
+// (shaders/attention_{forward,backward}.wgsl; CPU twin src/engine/cpu/attention.ts).
+
+export interface AttentionOptions {
+  /** Multiplies q·k before the softmax (default 1 / sqrt(HS)). */
+  scale?: number;
+  /** Logit softcap c: s -> c·tanh(s / c) (Gemma 2); 0 = off (default). */
+  softcap?: number;
+  /** Tile override (tests exercise small tiles); default `attentionTiles`. */
+  tiles?: AttentionTiles;
+}
+
+export interface AttentionTiles {
+  /** Query rows per tile. */
+  BQ: number;
+  /** Key rows per tile. */
+  BK: number;
+  /** Threads per tile row; each owns HS / TPR head dims. */
+  TPR: number;
+}
+
+/** A power of two (at most 16) dividing HS that leaves each thread at least 4 dims, or 1. */
+export function threadsPerRow(HS: number): number {
+  let t = 16;
+  while (t > 1 && (HS % t !== 0 || HS / t < 4)) t /= 2;
+  return t;
+}
+
+/** Workgroup-memory floats of each kernel; rows are padded to HS + 1 (see the WGSL). */
+function workgroupFloats(pass: 'forward' | 'backward', { BQ, BK }: AttentionTiles, HS: number): number {
+  const p = HS + 1;
+  if (pass === 'forward') return BQ * p + 2 * BK * p + BQ * BK;
+  return 2 * BQ * p + 2 * BQ + 2 * BK * p + 2 * BQ * BK;
+}
+
+function threadsOf(pass: 'forward' | 'backward', { BQ, BK, TPR }: AttentionTiles): number {
+  return (pass === 'forward' ? BQ : Math.max(BQ, BK)) * TPR;
+}
+
+/**
+ * The largest tiles up to 16 x 16 (by BQ·BK, the work between two barriers; then by BQ, the
+ * reuse of each key block) that fit the device's workgroup memory and thread limit. Past 16 x 16
+ * (256 scores per barrier, 64-256 threads) larger tiles mostly cost occupancy and waste more
+ * work on the causal diagonal.
+ */
+export function attentionTiles(
+  pass: 'forward' | 'backward',
+  HS: number,
+  workgroupBytes: number,
+  maxThreads = 256,
+): AttentionTiles {
+  const TPR = threadsPerRow(HS);
+  let best: AttentionTiles | null = null;
+  for (const BQ of [16, 8, 4, 2, 1]) {
+    for (const BK of [16, 8, 4, 2, 1]) {
+      const t = { BQ, BK, TPR };
+      if (threadsOf(pass, t) > maxThreads || workgroupFloats(pass, t, HS) * 4 > workgroupBytes) continue;
+      if (!best || BQ * BK > best.BQ * best.BK) best = t;
+    }
+  }
+  if (!best) throw new Error(`attention: head size ${HS} does not fit in ${workgroupBytes} bytes of workgroup memory`);
+  return best;
+}
+
+function tilesFor(engine: Engine, pass: 'forward' | 'backward', HS: number, options: AttentionOptions): AttentionTiles {
+  const limits = engine.report.limits;
+  const maxThreads = Math.min(256, limits.maxComputeInvocationsPerWorkgroup);
+  if (!options.tiles) return attentionTiles(pass, HS, limits.maxComputeWorkgroupStorageSize, maxThreads);
+  const t = options.tiles;
+  if (HS % t.TPR !== 0 || threadsOf(pass, t) > maxThreads ||
+      workgroupFloats(pass, t, HS) * 4 > limits.maxComputeWorkgroupStorageSize) {
+    throw new Error(`attention: tiles ${JSON.stringify(t)} do not fit HS=${HS} on this device`);
+  }
+  return t;
+}
+
+function check(what: string, t: Tensor, size: number, dtypes: readonly string[] = ['f32']): void {
+  if (t.size !== size) throw new Error(`attention: ${what} (${t.label}) holds ${t.size} values, expected ${size}`);
+  if (!dtypes.includes(t.dtype)) throw new Error(`attention: ${what} (${t.label}) is ${t.dtype}, expected ${dtypes.join(' or ')}`);
+}
+
+function checkHeads(NH: number, NKV: number): void {
+  if (NKV < 1 || NH % NKV !== 0) throw new Error(`attention: NH=${NH} is not a multiple of NKV=${NKV}`);
+}
+
+// The mask binding must hold a buffer even without a mask; has_mask = 0 keeps it unread.
+function maskBinding(engine: Engine, mask: Tensor | null, B: number, Tk: number): { mask: Tensor; placeholder: boolean } {
+  if (mask) {
+    check('mask', mask, B * Tk, ['u32', 'i32']);
+    return { mask, placeholder: false };
+  }
+  return { mask: engine.tensor([1], 'u32', 'attention.noMask'), placeholder: true };
+}
+
+/**
+ * out = softmax(mask(softcap(scale · q kᵀ))) v per head, causal, saving the logsumexp of each
+ * score row for the backward. Query i is position Tk - Tq + i (Tq < Tk: sampling with a KV
+ * cache). `mask` (B, Tk) u32/i32, 1 = real token, 0 = padding, or null for none.
+ */
+export function attentionForward(
+  engine: Engine,
+  out: Tensor, // (B, Tq, NH, HS)
+  lse: Tensor, // (B, NH, Tq)
+  q: Tensor, // (B, Tq, NH, HS)
+  k: Tensor, // (B, Tk, NKV, HS)
+  v: Tensor, // (B, Tk, NKV, HS)
+  mask: Tensor | null, // (B, Tk)
+  B: number,
+  Tq: number,
+  Tk: number,
+  NH: number,
+  NKV: number,
+  HS: number,
+  options: AttentionOptions = {},
+): void {
+  checkHeads(NH, NKV);
+  if (Tq > Tk) throw new Error(`attention: Tq=${Tq} queries but only Tk=${Tk} keys`);
+  check('out', out, B * Tq * NH * HS);
+  check('lse', lse, B * NH * Tq);
+  check('q', q, B * Tq * NH * HS);
+  check('k', k, B * Tk * NKV * HS);
+  check('v', v, B * Tk * NKV * HS);
+  const tiles = tilesFor(engine, 'forward', HS, options);
+  const m = maskBinding(engine, mask, B, Tk);
+  engine.dispatch(
+    { shader: 'attention_forward', constants: { HS, ...tiles } },
+    { out, lse, q, k, v, mask: m.mask },
+    {
+      Tq,
+      Tk,
+      NH,
+      NKV,
+      has_mask: m.placeholder ? 0 : 1,
+      scale: options.scale ?? 1 / Math.sqrt(HS),
+      softcap: options.softcap ?? 0,
+    },
+    [ceilDiv(Tq, tiles.BQ), NH, B],
+  );
+  if (m.placeholder) engine.release(m.mask);
+}
+
+/**
+ * Training backward (Tq = Tk = T): dq, dk, dv are assigned from dout and the forward's q, k, v,
+ * out and lse. Three passes: D = rowsum(dout ∘ out), dq by query blocks, dk and dv by key blocks.
+ */
+export function attentionBackward(
+  engine: Engine,
+  dq: Tensor, // (B, T, NH, HS)
+  dk: Tensor, // (B, T, NKV, HS)
+  dv: Tensor, // (B, T, NKV, HS)
+  dout: Tensor, // (B, T, NH, HS)
+  q: Tensor, // (B, T, NH, HS)
+  k: Tensor, // (B, T, NKV, HS)
+  v: Tensor, // (B, T, NKV, HS)
+  out: Tensor, // (B, T, NH, HS)
+  lse: Tensor, // (B, NH, T)
+  mask: Tensor | null, // (B, T)
+  B: number,
+  T: number,
+  NH: number,
+  NKV: number,
+  HS: number,
+  options: AttentionOptions = {},
+): void {
+  checkHeads(NH, NKV);
+  for (const [what, t] of [['dq', dq], ['dout', dout], ['q', q], ['out', out]] as const) check(what, t, B * T * NH * HS);
+  for (const [what, t] of [['dk', dk], ['dv', dv], ['k', k], ['v', v]] as const) check(what, t, B * T * NKV * HS);
+  check('lse', lse, B * NH * T);
+  const tiles = tilesFor(engine, 'backward', HS, options);
+  const m = maskBinding(engine, mask, B, T);
+  const LD = engine.tensor([B, NH, T, 2], 'f32', 'attention.LD'); // (B, NH, T) pairs (L, D)
+  const kernel = (entry: string) => ({ shader: 'attention_backward', entry, constants: { HS, ...tiles } });
+  const params = {
+    B,
+    T,
+    NH,
+    NKV,
+    has_mask: m.placeholder ? 0 : 1,
+    scale: options.scale ?? 1 / Math.sqrt(HS),
+    softcap: options.softcap ?? 0,
+  };
+  engine.dispatch(kernel('rowdot'), { LD, dout, out, lse }, params, grid1d(B * T * NH, 256));
+  engine.dispatch(kernel('dq_main'), { dq, LD, dout, q, k, v, mask: m.mask }, params, [ceilDiv(T, tiles.BQ), NH, B]);
+  engine.dispatch(kernel('dkdv_main'), { dk, dv, LD, dout, q, k, v, mask: m.mask }, params, [ceilDiv(T, tiles.BK), NKV, B]);
+  // Later work is recorded after these dispatches, so the buffers may go back to the pool now.
+  engine.release(LD);
+  if (m.placeholder) engine.release(m.mask);
+}

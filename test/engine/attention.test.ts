@@ -1,0 +1,280 @@
+import { describe, it, afterAll, expect } from 'vitest';
+import { testEngine } from '#test-engine';
+import { attentionBackward, attentionForward, attentionTiles, type AttentionTiles } from '../../src/engine/kernels/attention.js';
+import {
+  attentionBackwardCpu,
+  attentionForwardCpu,
+  ATTENTION_NO_KEY,
+  type AttentionCpuOptions,
+  type KeyMask,
+} from '../../src/engine/cpu/attention.js';
+import { dot, expectClose, finiteDifferences, randn } from '../support/numeric.js';
+
+/** (B, Tk) right-padded mask: row b has lengths[b] real tokens; null lengths = no mask. */
+function keyMask(lengths: number[] | null, Tk: number, dtype: 'u32' | 'i32' = 'u32'): KeyMask {
+  if (!lengths) return null;
+  const m = dtype === 'u32' ? new Uint32Array(lengths.length * Tk) : new Int32Array(lengths.length * Tk);
+  lengths.forEach((n, b) => m.fill(1, b * Tk, b * Tk + n));
+  return m;
+}
+
+interface Case {
+  B: number;
+  Tq: number;
+  Tk: number;
+  NH: number;
+  NKV: number;
+  HS: number;
+  lengths: number[] | null;
+  maskType?: 'u32' | 'i32';
+  options?: AttentionCpuOptions;
+  tiles?: AttentionTiles;
+}
+
+function name(c: Case): string {
+  const extra = [
+    c.lengths ? `lengths=[${c.lengths.join(',')}]` : 'no mask',
+    c.options ? JSON.stringify(c.options) : '',
+    c.tiles ? `tiles=${JSON.stringify(c.tiles)}` : '',
+  ].filter(Boolean);
+  return `B=${c.B} Tq=${c.Tq} Tk=${c.Tk} NH=${c.NH} NKV=${c.NKV} HS=${c.HS} ${extra.join(' ')}`;
+}
+
+function inputs(c: Case, seed: number) {
+  const { B, Tq, Tk, NH, NKV, HS } = c;
+  return {
+    q: randn(B * Tq * NH * HS, seed),
+    k: randn(B * Tk * NKV * HS, seed + 1),
+    v: randn(B * Tk * NKV * HS, seed + 2),
+    mask: keyMask(c.lengths, Tk, c.maskType),
+  };
+}
+
+function cpuForward(c: Case, x: ReturnType<typeof inputs>) {
+  const { B, Tq, Tk, NH, NKV, HS } = c;
+  const out = new Float32Array(B * Tq * NH * HS);
+  const lse = new Float32Array(B * NH * Tq);
+  attentionForwardCpu(out, lse, x.q, x.k, x.v, x.mask, B, Tq, Tk, NH, NKV, HS, c.options);
+  return { out, lse };
+}
+
+// ---- shapes ----
+// Most cases run the default tiles (16 x 16 here). Dawn zero-fills workgroup memory, which costs
+// SwiftShader ~0.6 ms of shader compile per float of it, so the larger head sizes run smaller
+// explicit tiles to keep this file fast; the kernels are the same code for every tile size.
+const TILES_32: AttentionTiles = { BQ: 8, BK: 8, TPR: 8 };
+const TILES_24: AttentionTiles = { BQ: 4, BK: 8, TPR: 4 };
+const TILES_128: AttentionTiles = { BQ: 2, BK: 2, TPR: 16 };
+
+const FORWARD_CASES: Case[] = [
+  { B: 1, Tq: 1, Tk: 1, NH: 1, NKV: 1, HS: 4, lengths: null },
+  { B: 2, Tq: 7, Tk: 7, NH: 4, NKV: 2, HS: 8, lengths: [7, 1] },
+  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 16, lengths: [20, 33], maskType: 'i32' },
+  { B: 1, Tq: 70, Tk: 70, NH: 2, NKV: 2, HS: 16, lengths: null },
+  { B: 3, Tq: 17, Tk: 17, NH: 6, NKV: 3, HS: 32, lengths: [17, 9, 1], tiles: TILES_32 },
+  // A sequence with no real token: every row sees no key (zeros, no NaN).
+  { B: 2, Tq: 5, Tk: 5, NH: 2, NKV: 1, HS: 8, lengths: [0, 5] },
+  // KV cache: the last Tq of Tk positions.
+  { B: 2, Tq: 1, Tk: 9, NH: 4, NKV: 2, HS: 8, lengths: [9, 6] },
+  { B: 2, Tq: 3, Tk: 9, NH: 4, NKV: 2, HS: 8, lengths: [9, 6] },
+  { B: 2, Tq: 3, Tk: 9, NH: 4, NKV: 2, HS: 8, lengths: [9, 6], tiles: { BQ: 2, BK: 4, TPR: 1 } },
+  // A head size that is not a power of two, another scale and a softcap; the largest head size.
+  { B: 1, Tq: 9, Tk: 9, NH: 3, NKV: 3, HS: 24, lengths: [7], options: { scale: 0.3, softcap: 5 }, tiles: TILES_24 },
+  { B: 1, Tq: 5, Tk: 5, NH: 2, NKV: 1, HS: 128, lengths: null, tiles: TILES_128 },
+  { B: 1, Tq: 6, Tk: 13, NH: 2, NKV: 1, HS: 128, lengths: [11], tiles: TILES_128 },
+  // Small tiles: many blocks, partial last blocks, fewer threads per row than the default.
+  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 16, lengths: [20, 33], tiles: { BQ: 4, BK: 2, TPR: 2 } },
+];
+
+const BACKWARD_CASES: Case[] = [
+  { B: 1, Tq: 1, Tk: 1, NH: 1, NKV: 1, HS: 4, lengths: null },
+  { B: 2, Tq: 7, Tk: 7, NH: 4, NKV: 2, HS: 8, lengths: [7, 1] },
+  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 16, lengths: [20, 33], maskType: 'i32' },
+  { B: 1, Tq: 70, Tk: 70, NH: 2, NKV: 2, HS: 16, lengths: null },
+  { B: 3, Tq: 17, Tk: 17, NH: 6, NKV: 3, HS: 32, lengths: [17, 9, 1], tiles: TILES_32 },
+  { B: 2, Tq: 5, Tk: 5, NH: 2, NKV: 1, HS: 8, lengths: [0, 5] },
+  { B: 1, Tq: 9, Tk: 9, NH: 3, NKV: 3, HS: 24, lengths: [7], options: { scale: 0.3, softcap: 5 }, tiles: TILES_24 },
+  { B: 1, Tq: 6, Tk: 6, NH: 2, NKV: 1, HS: 128, lengths: [5], tiles: TILES_128 },
+  // BQ != BK both ways: the dk/dv pass starts at query block floor(k0 / BQ).
+  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 16, lengths: [20, 33], tiles: { BQ: 4, BK: 8, TPR: 2 } },
+  { B: 2, Tq: 33, Tk: 33, NH: 6, NKV: 2, HS: 16, lengths: [1, 30], tiles: { BQ: 8, BK: 2, TPR: 4 } },
+];
+
+// ---- tolerances ----
+// GPU vs CPU, both fp32 storage: the CPU twin accumulates in float64, the GPU in fp32 in another
+// order (blockwise online softmax rescaled by exp(m_old - m_new), WGSL exp/log within a few ulps).
+// Outputs are convex combinations of unit-normal values, so the error is a few fp32 ulps: the
+// largest measured on these cases was 7e-7 (out and lse); 5e-6 leaves room for other GPUs' exp,
+// while a wrong mask, index or head is O(0.1).
+const FWD_TOL = { atol: 5e-6, rtol: 5e-5 };
+// Gradients sum up to T·NH/NKV products of O(1..10) terms, so their rounding grows with T and
+// the group size: largest measured 6e-6 (dv, T=33, three heads per kv head); 5e-5 abs.
+const BWD_TOL = { atol: 5e-5, rtol: 5e-4 };
+
+describe('attention CPU twin', () => {
+  it('KV-cache rows equal the last rows of the full causal forward', () => {
+    const B = 2, Tk = 9, NH = 4, NKV = 2, HS = 8;
+    const full: Case = { B, Tq: Tk, Tk, NH, NKV, HS, lengths: [9, 6] };
+    const x = inputs(full, 11);
+    const want = cpuForward(full, x);
+    for (const Tq of [1, 3]) {
+      const c: Case = { ...full, Tq };
+      // The queries of the cached case are the last Tq rows of each batch row.
+      const q = new Float32Array(B * Tq * NH * HS);
+      for (let b = 0; b < B; b++) q.set(x.q.subarray((b * Tk + Tk - Tq) * NH * HS, (b + 1) * Tk * NH * HS), b * Tq * NH * HS);
+      const got = cpuForward(c, { ...x, q });
+      for (let b = 0; b < B; b++) {
+        const rows = (i0: number, T: number) => [(b * T + i0) * NH * HS, (b + 1) * T * NH * HS] as const;
+        expectClose(got.out.subarray(...rows(0, Tq)), want.out.subarray(...rows(Tk - Tq, Tk)), { atol: 0, rtol: 0, what: `out Tq=${Tq} b=${b}` });
+        for (let h = 0; h < NH; h++) {
+          const l0 = (b * NH + h) * Tq, w0 = (b * NH + h) * Tk + Tk - Tq;
+          expectClose(got.lse.subarray(l0, l0 + Tq), want.lse.subarray(w0, w0 + Tq), { atol: 0, rtol: 0, what: `lse Tq=${Tq}` });
+        }
+      }
+    }
+  });
+
+  it('grouped-query heads equal multi-head attention with each kv head repeated', () => {
+    const B = 2, T = 6, NH = 6, NKV = 2, HS = 4, G = NH / NKV;
+    const gqa: Case = { B, Tq: T, Tk: T, NH, NKV, HS, lengths: [6, 4] };
+    const x = inputs(gqa, 21);
+    const rep = (a: Float32Array) => {
+      const r = new Float32Array(B * T * NH * HS);
+      for (let bt = 0; bt < B * T; bt++)
+        for (let h = 0; h < NH; h++) r.set(a.subarray((bt * NKV + Math.floor(h / G)) * HS, (bt * NKV + Math.floor(h / G) + 1) * HS), (bt * NH + h) * HS);
+      return r;
+    };
+    const got = cpuForward(gqa, x);
+    const want = cpuForward({ ...gqa, NKV: NH }, { ...x, k: rep(x.k), v: rep(x.v) });
+    expectClose(got.out, want.out, { atol: 0, rtol: 0, what: 'out' });
+  });
+
+  it('padding: real rows match the unpadded sequence, length 1 copies v0, length 0 gives zeros', () => {
+    const T = 7, NH = 2, NKV = 1, HS = 4;
+    const padded: Case = { B: 3, Tq: T, Tk: T, NH, NKV, HS, lengths: [4, 1, 0] };
+    const x = inputs(padded, 31);
+    const got = cpuForward(padded, x);
+    // Row 0 alone, length 4, no padding.
+    const n = 4;
+    const alone = cpuForward(
+      { B: 1, Tq: n, Tk: n, NH, NKV, HS, lengths: null },
+      { q: x.q.slice(0, n * NH * HS), k: x.k.slice(0, n * NKV * HS), v: x.v.slice(0, n * NKV * HS), mask: null },
+    );
+    expectClose(got.out.subarray(0, n * NH * HS), alone.out, { atol: 1e-7, rtol: 1e-6, what: 'real rows of b=0' });
+    // Padded query positions of row 0 still see only the 4 real keys: same as the last real row's keys.
+    for (let i = 0; i < T; i++) {
+      for (let h = 0; h < NH; h++) {
+        const o = ((1 * T + i) * NH + h) * HS;
+        expectClose(got.out.subarray(o, o + HS), x.v.subarray(1 * T * NKV * HS, 1 * T * NKV * HS + HS), { atol: 1e-6, rtol: 1e-6, what: `length-1 row, query ${i}` });
+      }
+    }
+    const empty = got.out.subarray(2 * T * NH * HS);
+    expect(Array.from(empty).every((y) => y === 0)).toBe(true);
+    expect(Array.from(got.lse.subarray(2 * NH * T)).every((y) => y === Math.fround(ATTENTION_NO_KEY))).toBe(true);
+  });
+
+  // float64 throughout so the central difference (h = 1e-4, truncation error ~h²·f''' ~ 1e-8,
+  // rounding ~1e-16/h ~ 1e-12) is far below the 1e-6 tolerance; a wrong term is O(0.01..1).
+  it.each([
+    [{}],
+    [{ scale: 0.7, softcap: 2 }],
+  ] as [AttentionCpuOptions][])('backward equals finite differences of the forward (float64) %j', (options) => {
+    const B = 2, T = 5, NH = 4, NKV = 2, HS = 3;
+    const mask = keyMask([5, 3], T);
+    const q = Float64Array.from(randn(B * T * NH * HS, 41));
+    const k = Float64Array.from(randn(B * T * NKV * HS, 42));
+    const v = Float64Array.from(randn(B * T * NKV * HS, 43));
+    const w = Float64Array.from(randn(B * T * NH * HS, 44));
+    const out = new Float64Array(B * T * NH * HS);
+    const lse = new Float64Array(B * NH * T);
+    const loss = () => (attentionForwardCpu(out, lse, q, k, v, mask, B, T, T, NH, NKV, HS, options), dot(out, w));
+    loss();
+    const dq = new Float64Array(q.length), dk = new Float64Array(k.length), dv = new Float64Array(v.length);
+    attentionBackwardCpu(dq, dk, dv, w, q, k, v, out, lse, mask, B, T, NH, NKV, HS, options);
+    const tol = { atol: 1e-6, rtol: 1e-5 };
+    expectClose(dq, finiteDifferences(q, loss, 1e-4), { ...tol, what: 'dq' });
+    expectClose(dk, finiteDifferences(k, loss, 1e-4), { ...tol, what: 'dk' });
+    expectClose(dv, finiteDifferences(v, loss, 1e-4), { ...tol, what: 'dv' });
+    // Padded keys (b = 1, positions 3, 4) are never attended: exactly zero gradient.
+    const pad = dk.subarray((1 * T + 3) * NKV * HS, 2 * T * NKV * HS);
+    expect(Array.from(pad).every((y) => y === 0)).toBe(true);
+    expect(Array.from(dv.subarray((1 * T + 3) * NKV * HS, 2 * T * NKV * HS)).every((y) => y === 0)).toBe(true);
+    // and the gradients are not trivially zero elsewhere
+    expect(Math.max(...Array.from(dk).map(Math.abs))).toBeGreaterThan(1e-2);
+  });
+});
+
+describe('attention GPU', () => {
+  afterAll(async () => (await testEngine()).pool.trim());
+
+  it('picks tiles that fit 16 KiB and 32 KiB of workgroup memory for every head size up to 128', () => {
+    for (const HS of [4, 8, 16, 24, 32, 64, 80, 96, 128]) {
+      for (const bytes of [16384, 32768]) {
+        for (const pass of ['forward', 'backward'] as const) {
+          const t = attentionTiles(pass, HS, bytes);
+          expect(HS % t.TPR).toBe(0);
+          expect(t.BQ * t.BK).toBeGreaterThanOrEqual(32);
+        }
+      }
+    }
+  });
+
+  it.each(FORWARD_CASES.map((c) => [name(c), c] as const))('forward matches CPU: %s', async (_, c) => {
+    const engine = await testEngine();
+    const { B, Tq, Tk, NH, NKV, HS } = c;
+    const x = inputs(c, 100 + Tq + HS);
+    const want = cpuForward(c, x);
+    const tq = engine.fromArray(x.q, [B, Tq, NH, HS]);
+    const tk = engine.fromArray(x.k, [B, Tk, NKV, HS]);
+    const tv = engine.fromArray(x.v, [B, Tk, NKV, HS]);
+    const tm = x.mask ? engine.fromArray(x.mask, [B, Tk], c.maskType ?? 'u32') : null;
+    // Stale values in the outputs must be overwritten, not added to.
+    const out = engine.fromArray(randn(B * Tq * NH * HS, 7), [B, Tq, NH, HS]);
+    const lse = engine.fromArray(randn(B * NH * Tq, 8), [B, NH, Tq]);
+    attentionForward(engine, out, lse, tq, tk, tv, tm, B, Tq, Tk, NH, NKV, HS, { ...c.options, tiles: c.tiles });
+    const gotOut = await engine.readF32(out);
+    const gotLse = await engine.readF32(lse);
+    expectClose(gotOut, want.out, { ...FWD_TOL, what: `out ${name(c)}` });
+    expectClose(gotLse, want.lse, { ...FWD_TOL, what: `lse ${name(c)}` });
+    engine.release(tq, tk, tv, tm, out, lse);
+  });
+
+  it.each(BACKWARD_CASES.map((c) => [name(c), c] as const))('backward matches CPU: %s', async (_, c) => {
+    const engine = await testEngine();
+    const { B, Tq: T, NH, NKV, HS } = c;
+    const x = inputs(c, 200 + T + HS);
+    const { out, lse } = cpuForward(c, x);
+    const dout = randn(B * T * NH * HS, 9);
+    const want = {
+      dq: new Float32Array(B * T * NH * HS),
+      dk: new Float32Array(B * T * NKV * HS),
+      dv: new Float32Array(B * T * NKV * HS),
+    };
+    attentionBackwardCpu(want.dq, want.dk, want.dv, dout, x.q, x.k, x.v, out, lse, x.mask, B, T, NH, NKV, HS, c.options);
+    const q4 = [B, T, NH, HS], kv4 = [B, T, NKV, HS];
+    const tq = engine.fromArray(x.q, q4), tk = engine.fromArray(x.k, kv4), tv = engine.fromArray(x.v, kv4);
+    const tout = engine.fromArray(out, q4), tdout = engine.fromArray(dout, q4);
+    const tlse = engine.fromArray(lse, [B, NH, T]);
+    const tm = x.mask ? engine.fromArray(x.mask, [B, T], c.maskType ?? 'u32') : null;
+    // Activation gradients are assigned: start from garbage.
+    const dq = engine.fromArray(randn(want.dq.length, 1), q4);
+    const dk = engine.fromArray(randn(want.dk.length, 2), kv4);
+    const dv = engine.fromArray(randn(want.dv.length, 3), kv4);
+    attentionBackward(engine, dq, dk, dv, tdout, tq, tk, tv, tout, tlse, tm, B, T, NH, NKV, HS, { ...c.options, tiles: c.tiles });
+    for (const [what, t] of [['dq', dq], ['dk', dk], ['dv', dv]] as const) {
+      const got = await engine.readF32(t);
+      expectClose(got, want[what], { ...BWD_TOL, what: `${what} ${name(c)}` });
+    }
+    // Padded keys get exactly zero dk and dv.
+    if (c.lengths) {
+      const dkGot = await engine.readF32(dk);
+      const dvGot = await engine.readF32(dv);
+      c.lengths.forEach((n, b) => {
+        const pad = [(b * T + n) * NKV * HS, (b + 1) * T * NKV * HS] as const;
+        expect(Array.from(dkGot.subarray(...pad)).every((y) => y === 0), `dk of padded keys, b=${b}`).toBe(true);
+        expect(Array.from(dvGot.subarray(...pad)).every((y) => y === 0), `dv of padded keys, b=${b}`).toBe(true);
+      });
+    }
+    engine.release(tq, tk, tv, tout, tdout, tlse, tm, dq, dk, dv);
+  });
+});
