@@ -1,0 +1,158 @@
+{{ENABLE_F16}}
+// Matmul forward: out (M, OC) = inp (M, C) · weight (OC, C)ᵀ + bias (OC), M = B·T rows, for
+// each of `batch` batches (workgroup_id.z) at the given element strides; weight_stride 0 shares
+// one weight. Assigns, or accumulates (out +=) when params.accumulate is 1.
+//
+// Tiling: a 16 x 16 workgroup computes a 64 x 64 tile of out, each thread 4 x 4 outputs held in
+// registers (rows ty + 16i, columns tx + 16j, so a warp's stores are consecutive addresses).
+// The K = C dimension is walked in slices of 16: every thread loads one quad (4 consecutive
+// values along C) of the inp tile and one of the weight tile into workgroup memory, stored
+// k-major so the inner loop reads 4 + 4 values per 16 fused multiply-adds.
+//
+// Placeholders (src/engine/kernels/matmul.ts fills them):
+//   {{ENABLE_F16}}  `enable f16;` for the native f16 weight path, else empty
+//   {{VEC}}         4: C and the batch strides are multiples of 4, quads are single vec4 loads;
+//                   1: scalar loads with bounds per element (any C)
+//   {{F32_T}}       element type of inp: vec4<f32> when VEC is 4, else f32
+//   {{W_KIND}}      weight storage: 0 f32, 1 f16 packed two per u32, 2 native f16
+//   {{W_T}}         element type of weight: f32 / vec4<f32>, u32 (packed, either VEC), f16 / vec4<f16>
+
+const VEC: u32 = {{VEC}}u;
+const W_KIND: u32 = {{W_KIND}}u;
+const TILE: u32 = 64u;  // output rows and columns per workgroup
+const BK: u32 = 16u;    // K slice per barrier
+
+struct Params {
+  M: u32,
+  C: u32,
+  OC: u32,
+  inp_stride: u32,     // elements between batches of inp
+  weight_stride: u32,  // elements between batches of weight; 0 = shared
+  out_stride: u32,     // elements between batches of out
+  has_bias: u32,
+  accumulate: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;  // (batch, M, OC)
+@group(0) @binding(1) var<storage, read> inp: array<{{F32_T}}>;  // (batch, M, C)
+@group(0) @binding(2) var<storage, read> weight: array<{{W_T}}>; // (OC, C) or (batch, OC, C)
+@group(0) @binding(3) var<storage, read> bias: array<f32>;       // (OC); any tensor when has_bias is 0
+@group(0) @binding(4) var<uniform> params: Params;
+
+var<workgroup> As: array<f32, 1024>;  // (BK, TILE) inp tile, k-major
+var<workgroup> Bs: array<f32, 1024>;  // (BK, TILE) weight tile, k-major
+var<private> acc: array<vec4<f32>, 4>;  // acc[i][j]: out row ty + 16i, column tx + 16j
+
+// Storage reads. `vec4(x)` turns every element type (f32, vec4<f32>, u32, f16, vec4<f16>) into a
+// vec4, so each branch type-checks whatever {{F32_T}} and {{W_T}} are; VEC and W_KIND are
+// constants, so only the branch for this specialization is compiled.
+
+// Values row[j .. j + 3] of inp (row = flat index of the row's first value); those at j >= len are 0.
+fn inp_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
+  if (VEC == 4u) {
+    // len and row are multiples of 4: the quad is wholly inside or wholly past the row.
+    if (j >= len) { return vec4(0.0); }
+    return vec4<f32>(vec4(inp[(row + j) >> 2u]));
+  }
+  var v = vec4(0.0);
+  for (var i = 0u; i < 4u; i++) {
+    if (j + i < len) { v[i] = vec4<f32>(vec4(inp[row + j + i])).x; }
+  }
+  return v;
+}
+
+fn weight_word(w: u32) -> u32 {
+  return vec4<u32>(vec4(weight[w])).x;
+}
+
+fn weight_at(e: u32) -> f32 {
+  if (W_KIND == 1u) { return unpack2x16float(weight_word(e >> 1u))[e & 1u]; }
+  return vec4<f32>(vec4(weight[e])).x;
+}
+
+fn weight_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
+  if (VEC == 4u) {
+    if (j >= len) { return vec4(0.0); }
+    let e = row + j;
+    if (W_KIND == 1u) {
+      // Four halves are two whole words (e is a multiple of 4).
+      return vec4(unpack2x16float(weight_word(e >> 1u)), unpack2x16float(weight_word((e >> 1u) + 1u)));
+    }
+    return vec4<f32>(vec4(weight[e >> 2u]));
+  }
+  var v = vec4(0.0);
+  for (var i = 0u; i < 4u; i++) {
+    if (j + i < len) { v[i] = weight_at(row + j + i); }
+  }
+  return v;
+}
+
+// acc += As (BK, 64) slice ᵀ · Bs (BK, 64) slice for this thread's 4 x 4 outputs.
+fn multiply_tile(tx: u32, ty: u32) {
+  for (var k = 0u; k < BK; k++) {
+    let a = k * TILE + ty;
+    let b = k * TILE + tx;
+    let bv = vec4(Bs[b], Bs[b + 16u], Bs[b + 32u], Bs[b + 48u]);
+    acc[0] += As[a] * bv;
+    acc[1] += As[a + 16u] * bv;
+    acc[2] += As[a + 32u] * bv;
+    acc[3] += As[a + 48u] * bv;
+  }
+}
+
+@compute @workgroup_size(16, 16)
+fn main(
+  @builtin(workgroup_id) wg: vec3<u32>,
+  @builtin(local_invocation_id) lid3: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let M = params.M;
+  let C = params.C;
+  let OC = params.OC;
+  let row0 = wg.y * TILE;  // first row of the tile (M)
+  let col0 = wg.x * TILE;  // first column of the tile (OC)
+  let inp0 = wg.z * params.inp_stride;
+  let w0 = wg.z * params.weight_stride;
+  let out0 = wg.z * params.out_stride;
+
+  // Loader: thread lid fetches the quad at k offset lk of tile row lr, for inp and for weight
+  // (4 threads cover one row's 16 values, so a warp reads 8 contiguous 64-byte runs).
+  let lr = lid / 4u;
+  let lk = (lid % 4u) * 4u;
+  let a_row = row0 + lr;
+  let b_row = col0 + lr;
+
+  for (var i = 0u; i < 4u; i++) {
+    acc[i] = vec4(0.0);
+  }
+  for (var k0 = 0u; k0 < C; k0 += BK) {
+    var a = vec4(0.0);
+    if (a_row < M) { a = inp_quad(inp0 + a_row * C, k0 + lk, C); }
+    var b = vec4(0.0);
+    if (b_row < OC) { b = weight_quad(w0 + b_row * C, k0 + lk, C); }
+    for (var c = 0u; c < 4u; c++) {
+      As[(lk + c) * TILE + lr] = a[c];
+      Bs[(lk + c) * TILE + lr] = b[c];
+    }
+    workgroupBarrier();
+    multiply_tile(lid3.x, lid3.y);
+    workgroupBarrier();
+  }
+
+  // Epilogue, one output at a time. LoRA (issue 5) adds its low-rank term here, before the
+  // store: v += s · Σ_r xa[row, r] · lora_b[col, r], with xa = x · Aᵀ (M, R) from a prior pass
+  // (R is small, so a plain loop over r per output, or an (R, 64) slice of lora_b staged in Bs).
+  for (var i = 0u; i < 4u; i++) {
+    let row = row0 + lid3.y + 16u * i;
+    if (row >= M) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      let col = col0 + lid3.x + 16u * j;
+      if (col >= OC) { break; }
+      var v = acc[i][j];
+      if (params.has_bias != 0u) { v += bias[col]; }
+      let at = out0 + row * OC + col;
+      if (params.accumulate != 0u) { v += out[at]; }
+      out[at] = v;
+    }
+  }
+}

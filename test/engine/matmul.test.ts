@@ -1,0 +1,232 @@
+import { describe, it, afterAll } from 'vitest';
+import { testEngine } from '#test-engine';
+import { matmulBackward, matmulForward, type MatmulOptions } from '../../src/engine/kernels/matmul.js';
+import { matmulBackwardCpu, matmulForwardCpu } from '../../src/engine/cpu/matmul.js';
+import { fromF16Array, toF16Array } from '../../src/engine/f16.js';
+import type { Engine } from '../../src/engine/gpu/engine.js';
+import type { Tensor } from '../../src/engine/gpu/tensor.js';
+import { expectClose, finiteDifferences, dot, randn } from '../support/numeric.js';
+
+// Collection needs to know whether the native f16 tests run, so the engine is made up front.
+const hasF16 = (await testEngine()).hasF16;
+
+// Tolerance. Inputs are unit normals, so a length-K dot product is ~sqrt(K) in size. The CPU
+// sums in float64; the GPU sums in f32, one rounding (2^-24 relative) per term, errors growing
+// like a random walk over K terms whose partial sums are themselves ~sqrt(K). atol 1e-5·sqrt(K)
+// leaves room for that: the worst GPU error measured on these shapes and seeds was 0.27 of it
+// (forward, K = 258), 0.41 of it at K = 1025; while any wrong, missing or doubled term (an error
+// of order 1) fails. rtol covers the final rounding of large outputs to f32.
+const tol = (K: number) => ({ atol: 1e-5 * Math.sqrt(Math.max(K, 1)), rtol: 1e-6 });
+
+// (M, C, OC): single elements, sizes below, across and not multiples of the 64 x 64 tile and
+// the 16-wide K slice, and C both a multiple of 4 (vec4 loads) and not (scalar loads).
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [7, 13, 5],
+  [65, 33, 70],
+  [128, 64, 96],
+  [130, 257, 67],
+];
+
+type WeightPath = 'f32' | 'f16-packed' | 'f16-native';
+
+interface Weight {
+  t: Tensor;
+  /** The values the GPU reads (f16-rounded for the f16 paths). */
+  values: Float32Array;
+  options: MatmulOptions;
+}
+
+function makeWeight(engine: Engine, n: number, seed: number, path: WeightPath): Weight {
+  const w = randn(n, seed);
+  if (path === 'f32') return { t: engine.fromArray(w, [n]), values: w, options: {} };
+  const bits = toF16Array(w);
+  return {
+    t: engine.fromArray(bits, [n], 'f16'),
+    values: fromF16Array(bits),
+    options: { nativeF16: path === 'f16-native' },
+  };
+}
+
+async function checkForward(
+  [M, C, OC]: [number, number, number],
+  { path = 'f32', withBias = true, options = {}, seed = 1 }: { path?: WeightPath; withBias?: boolean; options?: MatmulOptions; seed?: number } = {},
+): Promise<void> {
+  const engine = await testEngine();
+  const batch = options.batch ?? 1;
+  const inpStride = options.inpStride ?? M * C;
+  const outStride = options.outStride ?? M * OC;
+  const weightStride = options.weightStride ?? 0;
+  const nInp = (batch - 1) * inpStride + M * C;
+  const nOut = (batch - 1) * outStride + M * OC;
+  const nW = (batch - 1) * weightStride + OC * C;
+  const inp = randn(nInp, seed);
+  const w = makeWeight(engine, nW, seed + 1, path);
+  const bias = withBias ? randn(OC, seed + 2) : null;
+  // Random initial out: checks accumulate, and that assign overwrites and gaps stay untouched.
+  const out0 = randn(nOut, seed + 3);
+
+  const want = out0.slice();
+  matmulForwardCpu(want, inp, w.values, bias, M, C, OC, options);
+
+  const tInp = engine.fromArray(inp, [nInp]);
+  const tBias = bias ? engine.fromArray(bias, [OC]) : null;
+  const tOut = engine.fromArray(out0, [nOut]);
+  matmulForward(engine, tOut, tInp, w.t, tBias, M, C, OC, { ...options, ...w.options });
+  const what = `forward ${path} M=${M} C=${C} OC=${OC} bias=${withBias} ${JSON.stringify(options)}`;
+  expectClose(await engine.readF32(tOut), want, { ...tol(C + 1), what });
+  engine.release(tInp, tBias, tOut, w.t);
+}
+
+interface BackwardCase {
+  path?: WeightPath;
+  options?: MatmulOptions;
+  want?: { dinp?: boolean; dweight?: boolean; dbias?: boolean };
+  seed?: number;
+}
+
+async function checkBackward([M, C, OC]: [number, number, number], c: BackwardCase = {}): Promise<void> {
+  const engine = await testEngine();
+  const { path = 'f32', options = {}, seed = 11 } = c;
+  const wantGrad = { dinp: true, dweight: true, dbias: true, ...c.want };
+  const batch = options.batch ?? 1;
+  const inpStride = options.inpStride ?? M * C;
+  const outStride = options.outStride ?? M * OC;
+  const weightStride = options.weightStride ?? 0;
+  const nInp = (batch - 1) * inpStride + M * C;
+  const nOut = (batch - 1) * outStride + M * OC;
+  const nW = (batch - 1) * weightStride + OC * C;
+  const dout = randn(nOut, seed);
+  const inp = randn(nInp, seed + 1);
+  const w = makeWeight(engine, nW, seed + 2, path);
+  // Random initial gradients: dweight and dbias accumulate, dinp assigns unless asked to add.
+  const dinp0 = randn(nInp, seed + 3), dweight0 = randn(nW, seed + 4), dbias0 = randn(OC, seed + 5);
+
+  const wantDinp = wantGrad.dinp ? dinp0.slice() : null;
+  const wantDweight = wantGrad.dweight ? dweight0.slice() : null;
+  const wantDbias = wantGrad.dbias ? dbias0.slice() : null;
+  matmulBackwardCpu(wantDinp, wantDweight, wantDbias, dout, inp, w.values, M, C, OC, options);
+
+  const tDout = engine.fromArray(dout, [nOut]);
+  const tInp = engine.fromArray(inp, [nInp]);
+  const tDinp = wantGrad.dinp ? engine.fromArray(dinp0, [nInp]) : null;
+  const tDweight = wantGrad.dweight ? engine.fromArray(dweight0, [nW]) : null;
+  const tDbias = wantGrad.dbias ? engine.fromArray(dbias0, [OC]) : null;
+  matmulBackward(engine, tDinp, tDweight, tDbias, tDout, tInp, w.t, M, C, OC, { ...options, ...w.options });
+  const what = `backward ${path} M=${M} C=${C} OC=${OC} ${JSON.stringify(options)}`;
+  const sharedBatches = weightStride === 0 ? batch : 1;
+  if (tDinp) expectClose(await engine.readF32(tDinp), wantDinp!, { ...tol(OC + 1), what: `dinp ${what}` });
+  if (tDweight) expectClose(await engine.readF32(tDweight), wantDweight!, { ...tol(M * sharedBatches + 1), what: `dweight ${what}` });
+  if (tDbias) expectClose(await engine.readF32(tDbias), wantDbias!, { ...tol(M * batch + 1), what: `dbias ${what}` });
+  engine.release(tDout, tInp, tDinp, tDweight, tDbias, w.t);
+}
+
+describe('matmul forward', () => {
+  afterAll(async () => (await testEngine()).pool.trim());
+
+  it.each(SHAPES)('matches CPU with bias, M=%i C=%i OC=%i', (M, C, OC) => checkForward([M, C, OC]));
+
+  it.each(SHAPES)('matches CPU without bias, M=%i C=%i OC=%i', (M, C, OC) =>
+    checkForward([M, C, OC], { withBias: false, seed: 5 }),
+  );
+
+  it.each([
+    [[7, 13, 5], false],
+    [[65, 64, 70], true],
+  ] as const)('accumulates into out, (M, C, OC)=%j bias=%s', (shape, withBias) =>
+    checkForward([...shape], { withBias, options: { accumulate: true } }),
+  );
+
+  it('batched with a shared weight', async () => {
+    await checkForward([33, 20, 17], { options: { batch: 3 } });
+    await checkForward([9, 11, 70], { options: { batch: 2 }, withBias: false });
+  });
+
+  it('batched with per-batch weights and padded strides', async () => {
+    const [M, C, OC] = [33, 20, 17];
+    await checkForward([M, C, OC], { options: { batch: 3, weightStride: OC * C, inpStride: M * C + 4, outStride: M * OC + 3 } });
+    await checkForward([10, 13, 9], { options: { batch: 2, weightStride: 9 * 13 + 1, accumulate: true } });
+  });
+
+  it.each(SHAPES.slice(1))('f16 weights, packed path, M=%i C=%i OC=%i', (M, C, OC) =>
+    checkForward([M, C, OC], { path: 'f16-packed', seed: 21 }),
+  );
+
+  it('f16 weights, packed path, batched per-batch weights (odd stride)', () =>
+    checkForward([9, 11, 7], { path: 'f16-packed', options: { batch: 2, weightStride: 7 * 11 } }),
+  );
+
+  it.skipIf(!hasF16).each(SHAPES.slice(1))('f16 weights, native path (needs shader-f16), M=%i C=%i OC=%i', (M, C, OC) =>
+    checkForward([M, C, OC], { path: 'f16-native', seed: 31 }),
+  );
+});
+
+describe('matmul backward', () => {
+  afterAll(async () => (await testEngine()).pool.trim());
+
+  it.each(SHAPES)('dinp, dweight, dbias match CPU, M=%i C=%i OC=%i', (M, C, OC) => checkBackward([M, C, OC]));
+
+  it('dinp accumulates when asked', async () => {
+    await checkBackward([7, 13, 5], { options: { accumulate: true } });
+    await checkBackward([65, 64, 68], { options: { accumulate: true }, want: { dweight: false, dbias: false } });
+  });
+
+  it('skips null gradients', async () => {
+    await checkBackward([65, 33, 70], { want: { dweight: false, dbias: false } });
+    await checkBackward([65, 33, 70], { want: { dinp: false, dbias: false } });
+    await checkBackward([65, 33, 70], { want: { dinp: false, dweight: false } });
+  });
+
+  it('batched with a shared weight: dweight and dbias sum over batches', async () => {
+    await checkBackward([33, 20, 17], { options: { batch: 3 } });
+    await checkBackward([16, 64, 8], { options: { batch: 2 } });
+  });
+
+  it('batched with per-batch weights and padded strides', async () => {
+    const [M, C, OC] = [33, 20, 17];
+    await checkBackward([M, C, OC], { options: { batch: 3, weightStride: OC * C + 2, inpStride: M * C + 1, outStride: M * OC + 5 } });
+    await checkBackward([20, 8, 12], { options: { batch: 2, weightStride: 12 * 8 } });
+  });
+
+  it.each([
+    [7, 13, 5],
+    [65, 64, 68],
+    [130, 257, 67],
+  ])('dinp with f16 weights, packed path, M=%i C=%i OC=%i', (M, C, OC) =>
+    checkBackward([M, C, OC], { path: 'f16-packed', want: { dweight: false, dbias: false } }),
+  );
+
+  it.skipIf(!hasF16).each([
+    [7, 13, 5],
+    [65, 64, 68],
+    [130, 257, 67],
+  ])('dinp with f16 weights, native path (needs shader-f16), M=%i C=%i OC=%i', (M, C, OC) =>
+    checkBackward([M, C, OC], { path: 'f16-native', want: { dweight: false, dbias: false } }),
+  );
+
+  it.each([
+    [[3, 4, 5], {}],
+    [[4, 3, 2], { batch: 2 }],
+    [[2, 3, 2], { batch: 2, weightStride: 6, inpStride: 7, outStride: 5 }],
+  ] as const)('CPU backward equals finite differences of the CPU forward, (M, C, OC)=%j %j', ([M, C, OC], opts) => {
+    const options: MatmulOptions = { ...opts };
+    const batch = options.batch ?? 1;
+    const nInp = (batch - 1) * (options.inpStride ?? M * C) + M * C;
+    const nOut = (batch - 1) * (options.outStride ?? M * OC) + M * OC;
+    const nW = (batch - 1) * (options.weightStride ?? 0) + OC * C;
+    // float64 throughout; the loss is linear in every single entry, so central differences
+    // are exact up to rounding (~1e-13 here).
+    const inp = Float64Array.from(randn(nInp, 41));
+    const weight = Float64Array.from(randn(nW, 42));
+    const bias = Float64Array.from(randn(OC, 43));
+    const proj = randn(nOut, 44);
+    const out = new Float64Array(nOut);
+    const loss = () => (out.fill(0), matmulForwardCpu(out, inp, weight, bias, M, C, OC, options), dot(out, proj));
+    const dinp = new Float64Array(nInp), dweight = new Float64Array(nW), dbias = new Float64Array(OC);
+    matmulBackwardCpu(dinp, dweight, dbias, Float64Array.from(proj), inp, weight, M, C, OC, options);
+    const t = { atol: 1e-8, rtol: 1e-8 };
+    expectClose(dinp, finiteDifferences(inp, loss), { ...t, what: 'd inp' });
+    expectClose(dweight, finiteDifferences(weight, loss), { ...t, what: 'd weight' });
+    expectClose(dbias, finiteDifferences(bias, loss), { ...t, what: 'd bias' });
+  });
+});
