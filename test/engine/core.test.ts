@@ -26,7 +26,7 @@ describe('shader source', () => {
     const iface = parseShaderInterface(
       'x',
       `struct Params {
-        N: u32,   // count
+        N: u32,   // count, of rows
         eps: f32,
         off: i32,
       }

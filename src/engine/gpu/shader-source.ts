@@ -63,8 +63,9 @@ export function parseShaderInterface(name: string, wgsl: string): ShaderInterfac
   const body = new RegExp(`struct\\s+${structName}\\s*\\{([^}]*)\\}`).exec(wgsl);
   if (!body) throw new Error(`shader ${name}: uniform struct ${structName} not found`);
   const fields: ParamField[] = [];
-  for (const raw of body[1]!.split(',')) {
-    const line = raw.replace(/\/\/.*$/gm, '').trim();
+  // Comments first: a comma inside one must not split a field.
+  for (const raw of body[1]!.replace(/\/\/.*$/gm, '').split(',')) {
+    const line = raw.trim();
     if (!line) continue;
     const f = /^(\w+)\s*:\s*(\w+)$/.exec(line);
     if (!f || !['u32', 'i32', 'f32'].includes(f[2]!)) {
