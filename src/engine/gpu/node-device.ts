@@ -1,6 +1,6 @@
 // Node: WebGPU through the `webgpu` npm package (Dawn). Imported only by Node entry points
 // (CLI, tests, benchmarks), never by the browser bundle.
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireFrom, type AcquireOptions, type GpuHandle } from './device.js';
@@ -17,7 +17,11 @@ function loadDawn(): Promise<GPU> {
       process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
     }
     // Vulkan's window-system probing complains on stderr without one; headless needs none.
-    process.env.XDG_RUNTIME_DIR ??= mkdtempSync(join(tmpdir(), 'prefstudio-xdg-'));
+    if (!process.env.XDG_RUNTIME_DIR) {
+      const dir = join(tmpdir(), `prefstudio-xdg-${process.getuid?.() ?? 'user'}`);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      process.env.XDG_RUNTIME_DIR = dir;
+    }
     const webgpu = await import('webgpu');
     Object.assign(globalThis, webgpu.globals);
     return webgpu.create([]) as unknown as GPU;
