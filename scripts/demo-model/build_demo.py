@@ -149,7 +149,7 @@ def export_onnx(model: LlamaForCausalLM, path: Path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=1600)
+    ap.add_argument("--steps", type=int, default=1000)
     args = ap.parse_args()
     torch.set_num_threads(2)
     random.seed(SEED)

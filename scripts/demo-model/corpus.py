@@ -10,9 +10,9 @@ from pathlib import Path
 
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 SECTIONS = [
-    "art", "cookie", "definitions", "education", "food", "fortunes", "goedel", "humorists",
+    "art", "computers", "cookie", "definitions", "education", "food", "fortunes", "goedel", "humorists",
     "kids", "law", "literature", "love", "magic", "medicine", "miscellaneous", "paradoxum",
-    "people", "pets", "platitudes", "riddles", "science", "songs-poems", "sports", "tao",
+    "people", "pets", "platitudes", "politics", "riddles", "science", "songs-poems", "sports", "tao",
     "wisdom", "work",
 ]
 MIN_CHARS, MAX_CHARS = 24, 220
