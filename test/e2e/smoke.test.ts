@@ -1,0 +1,313 @@
+// Smoke test of the built studio: Vite builds it into a temp dir, `vite preview` serves it on
+// 127.0.0.1, and Debian's headless Chromium (playwright-core) drives it. Checks the shell
+// (navigation, hash routing), the GPU panel fed by the engine Worker, the CSP and cross-origin
+// isolation, that nothing is fetched from elsewhere, and the page shown without WebGPU.
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { build, preview, type PreviewServer } from 'vite';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumArgs, chromiumPath } from '../../scripts/chromium.mjs';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const RESULTS = join(ROOT, 'test-results');
+const PAGES = [
+  { id: 'models', title: 'Models' },
+  { id: 'data', title: 'Data' },
+  { id: 'label', title: 'Label' },
+  { id: 'train', title: 'Train' },
+  { id: 'evaluate', title: 'Evaluate' },
+  { id: 'export', title: 'Export' },
+] as const;
+/** The GPU chip once the engine Worker has answered, whatever the answer. */
+const GPU_SETTLED = '[data-testid="gpu-chip"]:not([data-state="idle"]):not([data-state="probing"])';
+
+let outDir = '';
+let server: PreviewServer | null = null;
+let origin = '';
+let browser: Browser | null = null;
+/** Browsers launched inside a test. */
+const extraBrowsers: Browser[] = [];
+
+interface OpenedPage {
+  page: Page;
+  context: BrowserContext;
+  /** console.error messages and uncaught exceptions, from the page and its Workers. */
+  errors: string[];
+  /** Every URL the page (and its Workers) requested. */
+  requests: string[];
+}
+let opened: OpenedPage[] = [];
+
+async function open(on: Browser, hash = '#/models'): Promise<OpenedPage> {
+  const context = await on.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  const entry: OpenedPage = { page, context, errors: [], requests: [] };
+  opened.push(entry);
+  page.on('console', (message) => {
+    if (message.type() === 'error') entry.errors.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => entry.errors.push(`pageerror: ${error.message}`));
+  page.on('worker', (worker) => {
+    worker.on('console', (message) => {
+      if (message.type() === 'error') entry.errors.push(`worker console: ${message.text()}`);
+    });
+  });
+  page.on('request', (request) => entry.requests.push(request.url()));
+  await page.goto(`${origin}/${hash}`);
+  return entry;
+}
+
+/** Parses a CSP into directive → sources. */
+function parsePolicy(policy: string): Map<string, string[]> {
+  const directives = new Map<string, string[]>();
+  for (const part of policy.split(';')) {
+    const [name, ...sources] = part.trim().split(/\s+/);
+    if (name) directives.set(name.toLowerCase(), sources);
+  }
+  return directives;
+}
+
+function expectStrictPolicy(policy: string) {
+  const csp = parsePolicy(policy);
+  expect(csp.get('default-src')).toEqual(["'self'"]);
+  expect(csp.get('script-src')).toEqual(["'self'", "'wasm-unsafe-eval'"]);
+  expect(csp.get('style-src')).toEqual(["'self'"]);
+  expect(csp.get('object-src')).toEqual(["'none'"]);
+  expect(csp.get('base-uri')).toEqual(["'none'"]);
+  expect(csp.get('form-action')).toEqual(["'none'"]);
+  expect(csp.get('worker-src')).toContain("'self'");
+  expect(csp.get('connect-src')).toContain("'self'");
+  // No third-party origin anywhere: every source is a keyword or a scheme (blob:, data:).
+  for (const [name, sources] of csp) {
+    for (const source of sources) expect(`${name} ${source}`).toMatch(/^[a-z-]+ ('[a-z-]+'|blob:|data:)$/);
+  }
+}
+
+beforeAll(async () => {
+  outDir = await mkdtemp(join(tmpdir(), 'prefstudio-e2e-'));
+  // Vitest sets NODE_ENV=test, which would make Vite bundle React's development build.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({
+      root: ROOT,
+      configFile: join(ROOT, 'vite.config.ts'),
+      mode: 'production',
+      logLevel: 'warn',
+      build: { outDir, emptyOutDir: true },
+    });
+  } finally {
+    process.env.NODE_ENV = nodeEnv;
+  }
+  server = await preview({
+    root: ROOT,
+    configFile: join(ROOT, 'vite.config.ts'),
+    logLevel: 'warn',
+    build: { outDir },
+    preview: { host: '127.0.0.1', port: 0, strictPort: true, open: false },
+  });
+  const address = server.httpServer.address() as AddressInfo;
+  origin = `http://127.0.0.1:${address.port}`;
+  browser = await chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs(), headless: true, timeout: 60_000 });
+}, 180_000);
+
+afterEach(async (context) => {
+  const failed = context.task.result?.state === 'fail';
+  for (const [index, { page, context: browserContext }] of opened.entries()) {
+    if (failed && !page.isClosed()) {
+      await mkdir(RESULTS, { recursive: true });
+      const name = context.task.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
+      await page.screenshot({ path: join(RESULTS, `smoke-${name}-${index}.png`), fullPage: true }).catch(() => {});
+    }
+    await browserContext.close().catch(() => {});
+  }
+  opened = [];
+}, 30_000);
+
+afterAll(async () => {
+  await Promise.all(extraBrowsers.map((b) => b.close().catch(() => {})));
+  await browser?.close();
+  await server?.close();
+  if (outDir) await rm(outDir, { recursive: true, force: true });
+}, 30_000);
+
+describe('studio shell (built app in headless Chromium)', () => {
+  it('loads without console errors, cross-origin isolated, under a strict CSP', async () => {
+    const { page, errors } = await open(browser!);
+    await page.locator('[data-testid="page-models"]').waitFor();
+    await page.locator(GPU_SETTLED).waitFor({ timeout: 30_000 });
+
+    // The policy is in the built file itself (a static host has no headers to add).
+    const html = await readFile(join(outDir, 'index.html'), 'utf8');
+    const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(html);
+    expect(meta, 'CSP meta tag in the built index.html').not.toBeNull();
+    expectStrictPolicy(meta![1]!);
+    expectStrictPolicy((await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content')) ?? '');
+
+    // The preview server sends the same policy and the isolation headers.
+    const response = await page.request.get(`${origin}/`);
+    expectStrictPolicy(response.headers()['content-security-policy'] ?? '');
+    expect(response.headers()['cross-origin-opener-policy']).toBe('same-origin');
+    expect(response.headers()['cross-origin-embedder-policy']).toBe('require-corp');
+    expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
+
+    // React's production build (the development one greets the console with a DevTools ad).
+    const assets = await readdir(join(outDir, 'assets'));
+    for (const file of assets.filter((f) => f.endsWith('.js'))) {
+      const code = await readFile(join(outDir, 'assets', file), 'utf8');
+      expect(code.includes('React DevTools'), `${file} holds React's development build`).toBe(false);
+    }
+
+    await expect.poll(() => page.title()).toBe('Models · PrefStudio');
+    expect(errors).toEqual([]);
+  }, 60_000);
+
+  it('GPU panel shows the adapter reported by the engine Worker', async () => {
+    const { page, errors } = await open(browser!);
+    const chip = page.locator('[data-testid="gpu-chip"]');
+    await page.locator(GPU_SETTLED).waitFor({ timeout: 30_000 });
+    expect(await chip.getAttribute('data-state')).toBe('ready');
+    // The adapter came through the engine Worker, not the page.
+    expect(page.workers().some((w) => w.url().includes('engine.worker'))).toBe(true);
+
+    expect(await chip.getAttribute('aria-expanded')).toBe('false');
+    await chip.click();
+    expect(await chip.getAttribute('aria-expanded')).toBe('true');
+    const panel = page.locator('[data-testid="gpu-panel"]');
+    await panel.waitFor();
+    expect(await panel.getAttribute('data-state')).toBe('ready');
+
+    const vendor = (await panel.getByTestId('gpu-vendor').textContent())?.trim() ?? '';
+    const architecture = (await panel.getByTestId('gpu-architecture').textContent())?.trim() ?? '';
+    expect([vendor, architecture].some((s) => s !== '' && s !== '—'), `vendor "${vendor}", architecture "${architecture}"`).toBe(true);
+    expect(await panel.getByTestId('gpu-fallback').getAttribute('data-fallback')).toMatch(/^(true|false)$/);
+
+    for (const feature of ['shader-f16', 'subgroups', 'timestamp-query']) {
+      const row = panel.getByTestId(`gpu-feature-${feature}`);
+      expect(await row.textContent()).toContain(feature);
+      const value = await row.getAttribute('data-value');
+      expect(value).toMatch(/^(true|false)$/);
+      expect(await row.locator('dd').textContent()).toBe(value === 'true' ? 'Yes' : 'No');
+    }
+
+    const byteLimits = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize'];
+    const countLimits = ['maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupsPerDimension', 'maxStorageBuffersPerShaderStage'];
+    for (const limit of [...byteLimits, ...countLimits]) {
+      const row = panel.getByTestId(`gpu-limit-${limit}`);
+      const value = Number(await row.getAttribute('data-value'));
+      expect(value, limit).toBeGreaterThan(0);
+      const shown = (await row.locator('dd').textContent())?.trim() ?? '';
+      expect(shown, limit).toMatch(byteLimits.includes(limit) ? /^\d+(\.\d)? (B|KiB|MiB|GiB|TiB)$/ : /^\d{1,3}(,\d{3})*$/);
+    }
+    // The engine refuses adapters below these, so a ready panel must show at least them.
+    expect(Number(await panel.getByTestId('gpu-limit-maxComputeInvocationsPerWorkgroup').getAttribute('data-value'))).toBeGreaterThanOrEqual(256);
+
+    await page.keyboard.press('Escape');
+    await panel.waitFor({ state: 'detached' });
+    expect(await chip.getAttribute('aria-expanded')).toBe('false');
+    expect(errors).toEqual([]);
+  }, 60_000);
+
+  it('each nav item shows its page, marks itself current and sets the hash; back and forward work', async () => {
+    const { page, errors } = await open(browser!);
+    await page.locator('[data-testid="page-models"]').waitFor();
+    expect(await page.locator('nav').getAttribute('aria-label')).toBeTruthy();
+
+    for (const { id, title } of PAGES) {
+      await page.getByTestId(`nav-${id}`).click();
+      const root = page.getByTestId(`page-${id}`);
+      await root.waitFor();
+      expect(await root.locator('h1').textContent()).toBe(title);
+      expect(await page.evaluate(() => location.hash)).toBe(`#/${id}`);
+      expect(await page.locator('[data-testid^="page-"]').count()).toBe(1);
+      for (const other of PAGES) {
+        const current = await page.getByTestId(`nav-${other.id}`).getAttribute('aria-current');
+        expect(current, `aria-current of nav-${other.id} on ${id}`).toBe(other.id === id ? 'page' : null);
+      }
+    }
+
+    await page.goBack();
+    await page.getByTestId('page-evaluate').waitFor();
+    expect(await page.evaluate(() => location.hash)).toBe('#/evaluate');
+    await page.goForward();
+    await page.getByTestId('page-export').waitFor();
+    expect(errors).toEqual([]);
+  }, 60_000);
+
+  it('a reload on #/train shows the Train page; an unknown hash is corrected', async () => {
+    const { page, errors } = await open(browser!, '#/train');
+    await page.getByTestId('page-train').waitFor();
+    await page.reload();
+    await page.getByTestId('page-train').waitFor();
+    expect(await page.getByTestId('nav-train').getAttribute('aria-current')).toBe('page');
+    expect(await page.locator('h1').textContent()).toBe('Train');
+
+    // An unknown hash typed in keeps the current page and corrects the URL...
+    await page.evaluate(() => {
+      location.hash = '#/no-such-page';
+    });
+    await expect.poll(() => page.evaluate(() => location.hash)).toBe('#/train');
+    expect(await page.getByTestId('page-train').count()).toBe(1);
+    expect(errors).toEqual([]);
+
+    // ...and on a fresh load it shows the first page.
+    const fresh = await open(browser!, '#/no-such-page');
+    await fresh.page.getByTestId('page-models').waitFor();
+    await expect.poll(() => fresh.page.evaluate(() => location.hash)).toBe('#/models');
+    expect(fresh.errors).toEqual([]);
+  }, 60_000);
+
+  it('every request goes to the local server', async () => {
+    const { page, requests } = await open(browser!);
+    await page.locator(GPU_SETTLED).waitFor({ timeout: 30_000 });
+    await page.getByTestId('gpu-chip').click();
+    for (const { id } of PAGES) {
+      await page.getByTestId(`nav-${id}`).click();
+      await page.getByTestId(`page-${id}`).waitFor();
+    }
+    await page.reload();
+    await page.locator(GPU_SETTLED).waitFor({ timeout: 30_000 });
+
+    expect(requests.length).toBeGreaterThan(0);
+    expect(requests.some((url) => url.includes('engine.worker'))).toBe(true);
+    const elsewhere = requests.filter((url) => {
+      if (url.startsWith('data:') || url.startsWith('blob:')) return false;
+      return new URL(url).origin !== origin;
+    });
+    expect(elsewhere).toEqual([]);
+  }, 60_000);
+
+  it('without WebGPU the page says so and explains how to get it', async () => {
+    const noGpu = await chromium.launch({
+      executablePath: chromiumPath(),
+      args: chromiumArgs().filter((arg) => arg !== '--enable-unsafe-webgpu'),
+      headless: true,
+      timeout: 60_000,
+    });
+    // Closed in afterAll, after afterEach has had the chance to screenshot its page.
+    extraBrowsers.push(noGpu);
+    const { page, errors } = await open(noGpu);
+    const banner = page.getByTestId('gpu-missing');
+    await banner.waitFor({ timeout: 30_000 });
+    const text = (await banner.textContent()) ?? '';
+    expect(text).toContain('WebGPU is not available');
+    expect(text).toContain('--enable-unsafe-webgpu');
+    expect(text).toContain('chrome://flags');
+    expect(text).toMatch(/Chrome or Edge 113\+/);
+    expect(text).toContain('https://');
+    expect(text).toContain('localhost');
+    expect(await page.getByTestId('gpu-chip').getAttribute('data-state')).toBe('unavailable');
+
+    // The rest of the app still works.
+    await page.getByTestId('nav-train').click();
+    await page.getByTestId('page-train').waitFor();
+    await page.getByTestId('gpu-chip').click();
+    expect(await page.getByTestId('gpu-panel').getAttribute('data-state')).toBe('unavailable');
+    expect(errors).toEqual([]);
+  }, 90_000);
+});

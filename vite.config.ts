@@ -1,0 +1,90 @@
+// Vite: the studio app (index.html → src/main.tsx) and its engine Worker.
+// Security: a strict Content-Security-Policy in the built page (meta tag) and on the preview
+// server (header); cross-origin isolation so onnxruntime-web can use wasm threads.
+import { randomBytes } from 'node:crypto';
+import { defineConfig, type Plugin } from 'vite';
+import react from '@vitejs/plugin-react';
+
+/** The production policy: nothing but our own origin, wasm compilation for onnxruntime-web. */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  // onnxruntime-web may start its wasm threads from blob: URLs.
+  "worker-src 'self' blob:",
+  // blob:/data: for files the user opens (object URLs) and wasm fetched from them.
+  "connect-src 'self' blob: data:",
+  "img-src 'self' data: blob:",
+  "style-src 'self'",
+  "font-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join('; ');
+
+/** SharedArrayBuffer (wasm threads) needs a cross-origin isolated page. */
+const ISOLATION_HEADERS = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+const HARDENING_HEADERS = {
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+};
+
+/** Puts the policy into the built index.html right after <meta charset>, ahead of every script. */
+function contentSecurityPolicyMeta(): Plugin {
+  const tag = `<meta http-equiv="Content-Security-Policy" content="${CONTENT_SECURITY_POLICY}" />`;
+  return {
+    name: 'prefstudio:csp-meta',
+    apply: 'build',
+    transformIndexHtml: {
+      order: 'post',
+      handler(html) {
+        const charset = /<meta\s+charset=[^>]*>/i;
+        if (!charset.test(html)) throw new Error('index.html needs <meta charset> for the CSP meta to follow');
+        return html.replace(charset, (meta) => `${meta}\n    ${tag}`);
+      },
+    },
+  };
+}
+
+/**
+ * onnxruntime-web starts its wasm threads as `new Worker(import.meta.url)`: the chunk holding it
+ * must be onnxruntime-web alone, or each thread would also run our app code (and fail on
+ * `document`). One chunk group, for the page and for Workers.
+ */
+const ORT_OWN_CHUNK = {
+  output: { codeSplitting: { groups: [{ name: 'onnxruntime-web', test: /[\\/]node_modules[\\/]onnxruntime-web[\\/]/ }] } },
+};
+
+export default defineConfig(({ command, isPreview }) => {
+  // The dev server injects React refresh's inline preamble and <style> tags for CSS: instead of
+  // 'unsafe-inline', Vite stamps them with a nonce (new each start) that the dev policy allows.
+  const devNonce = command === 'serve' && !isPreview ? randomBytes(18).toString('base64') : undefined;
+  const devPolicy = devNonce
+    ? CONTENT_SECURITY_POLICY.replace("script-src 'self'", `script-src 'self' 'nonce-${devNonce}'`).replace(
+        "style-src 'self'",
+        `style-src 'self' 'nonce-${devNonce}'`,
+      )
+    : CONTENT_SECURITY_POLICY;
+
+  return {
+    plugins: [react(), contentSecurityPolicyMeta()],
+    html: devNonce ? { cspNonce: devNonce } : {},
+    worker: { format: 'es', rolldownOptions: ORT_OWN_CHUNK },
+    build: { target: 'es2022', rolldownOptions: ORT_OWN_CHUNK },
+    // Pre-bundling would move onnxruntime-web away from its .wasm/.mjs files (it finds them
+    // relative to import.meta.url); served from node_modules as is, it finds them.
+    optimizeDeps: { exclude: ['onnxruntime-web'] },
+    server: {
+      host: '127.0.0.1',
+      headers: { ...ISOLATION_HEADERS, ...HARDENING_HEADERS, 'Content-Security-Policy': devPolicy },
+    },
+    preview: {
+      host: '127.0.0.1',
+      headers: { ...ISOLATION_HEADERS, ...HARDENING_HEADERS, 'Content-Security-Policy': CONTENT_SECURITY_POLICY },
+    },
+  };
+});
