@@ -1,0 +1,236 @@
+// Sampling with a KV cache: one forward over the prompts (prefill) that stores every block's keys
+// and values, then one token per step, each step attending to the cache (Tq = 1 < Tk). The next
+// token is chosen on the CPU from the step's logits row (sampling.ts).
+//
+// Cache layout per block: K and V (B, maxLen, NKV, HS), maxLen = P + maxNewTokens where P is the
+// longest prompt. Slots 0..P-1 hold the prompts (right-padded: row b's padding slots are masked);
+// step s writes every row's new key at slot P + s. Rope positions are the true ones
+// (len_b + s), so each row generates as if it were alone. With one row there is no padding: the
+// step attends to the filled prefix of the cache only (Tk = P + s + 1, no mask); with several,
+// to all maxLen slots through a (B, maxLen) mask of filled, real slots (the query sits past
+// every slot, so the mask alone is causal).
+
+import type { Engine } from '../gpu/engine.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { copyRegions, prefixView, type RegionCopy } from './gpu-copy.js';
+import type { AttentionKeys, KeySource, TransformerModel } from './model.js';
+import { sampleToken, seededRandom, type SamplingOptions } from './sampling.js';
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Tokens to generate at most per row. */
+  maxNewTokens: number;
+  /** Stop a row at any of these (default the config's eosIds). The EOS token is kept. */
+  eosIds?: number[];
+  /** Stop a row once its decoded completion contains one of these (needs `decode`). */
+  stopStrings?: string[];
+  /** Token ids → text, for stop strings and `GenerationResult.text`. */
+  decode?: (ids: number[]) => string;
+  /** Called with the logits (B, V) each step chooses from (rows of finished sequences are stale). */
+  onLogits?: (logits: Float32Array, step: number) => void;
+  /** Called for every generated token, in order (streaming). */
+  onToken?: (event: { row: number; token: number; index: number }) => void;
+  /** Aborting ends every row at the next step with finishReason 'abort'. */
+  signal?: AbortSignal;
+  /** Seed of the sampling generator (default 0); or pass `random`. */
+  seed?: number;
+  random?: () => number;
+}
+
+export type FinishReason = 'eos' | 'stop' | 'length' | 'abort';
+
+export interface GenerationResult {
+  /** Generated ids (the EOS or the token completing a stop string included). */
+  tokens: number[];
+  finishReason: FinishReason;
+  /** decode(tokens), cut before the stop string; present when `decode` was given. */
+  text?: string;
+}
+
+/** Per-block keys and values of a batch being generated, on the GPU. */
+export class KvCache implements KeySource {
+  readonly k: Tensor[]; // L × (B, maxLen, NKV, HS)
+  readonly v: Tensor[]; // L × (B, maxLen, NKV, HS)
+  /** (B, maxLen) 1 where a slot holds a real token, on the host. */
+  readonly slotMask: Uint32Array;
+  private maskTensor: Tensor | null = null;
+  /** Slots written so far (the same for every row). */
+  filled = 0;
+  /** Where the next `keys` call writes: the slot of the batch's first token. */
+  private writeAt = 0;
+
+  constructor(
+    private readonly engine: Engine,
+    readonly L: number,
+    readonly B: number,
+    readonly maxLen: number,
+    readonly NKV: number,
+    readonly HS: number,
+  ) {
+    // Zeroed: masked slots are still read by the attention kernel, and must not hold NaNs.
+    this.k = Array.from({ length: L }, (_, l) => engine.zeros([B, maxLen, NKV, HS], 'f32', `kv.k${l}`));
+    this.v = Array.from({ length: L }, (_, l) => engine.zeros([B, maxLen, NKV, HS], 'f32', `kv.v${l}`));
+    this.slotMask = new Uint32Array(B * maxLen);
+  }
+
+  /**
+   * Before a forward of T tokens per row: they go to slots filled..filled+T-1; `real` (B, T) marks
+   * which are real tokens.
+   */
+  begin(T: number, real: ArrayLike<number>): void {
+    if (this.filled + T > this.maxLen) throw new Error(`KV cache: ${this.filled + T} slots needed, ${this.maxLen} allocated`);
+    this.writeAt = this.filled;
+    for (let b = 0; b < this.B; b++) {
+      for (let t = 0; t < T; t++) this.slotMask[b * this.maxLen + this.writeAt + t] = real[b * T + t] !== 0 ? 1 : 0;
+    }
+    this.filled += T;
+    if (this.B > 1 && this.writeAt > 0) {
+      this.engine.release(this.maskTensor);
+      this.maskTensor = this.engine.fromArray(this.slotMask, [this.B, this.maxLen], 'u32', 'kv.mask');
+    }
+  }
+
+  keys(layer: number, k: Tensor, v: Tensor, batchMask: Tensor | null): AttentionKeys {
+    const T = k.shape[1]!;
+    const row = this.NKV * this.HS;
+    const copies: RegionCopy[] = [];
+    for (let b = 0; b < this.B; b++) {
+      const dstOffset = (b * this.maxLen + this.writeAt) * row;
+      copies.push({ dst: this.k[layer]!, dstOffset, src: k, srcOffset: b * T * row, count: T * row });
+      copies.push({ dst: this.v[layer]!, dstOffset, src: v, srcOffset: b * T * row, count: T * row });
+    }
+    copyRegions(this.engine, copies);
+    // Prefill: queries attend to their own batch, which is causal and masked already.
+    if (this.writeAt === 0) return { k, v, mask: batchMask, Tk: T };
+    if (this.B === 1) {
+      const shape = [1, this.filled, this.NKV, this.HS];
+      return { k: prefixView(this.k[layer]!, shape), v: prefixView(this.v[layer]!, shape), mask: null, Tk: this.filled };
+    }
+    return { k: this.k[layer]!, v: this.v[layer]!, mask: this.maskTensor, Tk: this.maxLen };
+  }
+
+  release(): void {
+    this.engine.release(...this.k, ...this.v, this.maskTensor);
+    this.maskTensor = null;
+  }
+}
+
+/** Index of the earliest stop string in `text` that ends at or after `from`, or -1. */
+function findStop(text: string, stops: readonly string[], from: number): number {
+  let cut = -1;
+  for (const s of stops) {
+    if (s.length === 0) continue;
+    const i = text.indexOf(s, Math.max(0, from - s.length + 1));
+    if (i >= 0 && (cut < 0 || i < cut)) cut = i;
+  }
+  return cut;
+}
+
+/**
+ * Generates up to maxNewTokens for each prompt (rows run together; each stops on its own).
+ * Every prompt needs at least one token (usually BOS).
+ */
+export async function generate(model: TransformerModel, prompts: number[][], options: GenerateOptions): Promise<GenerationResult[]> {
+  const c = model.config;
+  const e = model.engine;
+  const B = prompts.length;
+  if (B === 0) return [];
+  if (prompts.some((p) => p.length === 0)) throw new Error('generate: every prompt needs at least one token');
+  if (!(options.maxNewTokens >= 0)) throw new Error(`generate: maxNewTokens ${options.maxNewTokens}`);
+  if (options.stopStrings?.length && !options.decode) throw new Error('generate: stopStrings need a decode function');
+  const eos = new Set(options.eosIds ?? c.eosIds);
+  const random = options.random ?? seededRandom(options.seed ?? 0);
+  const lens = prompts.map((p) => p.length);
+  const P = Math.max(...lens);
+  const maxLen = P + options.maxNewTokens;
+  if (c.arch === 'gpt2' && Math.max(...lens) + options.maxNewTokens > c.maxPositions) {
+    throw new Error(`generate: prompt + maxNewTokens = ${maxLen} is past GPT-2's ${c.maxPositions} positions`);
+  }
+
+  const results: GenerationResult[] = prompts.map(() => ({ tokens: [], finishReason: 'length' }));
+  const done = prompts.map(() => options.maxNewTokens === 0);
+  const texts = prompts.map(() => '');
+  if (options.maxNewTokens === 0 || options.signal?.aborted) {
+    if (options.signal?.aborted) results.forEach((r) => (r.finishReason = 'abort'));
+    return finishTexts(results, options);
+  }
+
+  const cache = new KvCache(e, c.layers, B, maxLen, c.kvHeads, c.headDim);
+  try {
+    // Prefill: the prompts right-padded to P; logits only at each row's last prompt token.
+    const ids = new Int32Array(B * P);
+    const mask = new Int32Array(B * P);
+    prompts.forEach((p, b) => {
+      ids.set(p, b * P);
+      mask.fill(1, b * P, b * P + p.length);
+    });
+    cache.begin(P, mask);
+    const lastRows = lens.map((n, b) => b * P + n - 1);
+    let logits = await readLogits(model, { B, T: P, ids, mask }, cache, lastRows);
+
+    for (let step = 0; ; step++) {
+      options.onLogits?.(logits, step);
+      // Choose each live row's next token from its logits row.
+      const next = new Int32Array(B);
+      for (let b = 0; b < B; b++) {
+        if (done[b]) continue;
+        const row = logits.subarray(b * c.vocabSize, (b + 1) * c.vocabSize);
+        const token = sampleToken(row, options, random);
+        next[b] = token;
+        const r = results[b]!;
+        r.tokens.push(token);
+        options.onToken?.({ row: b, token, index: r.tokens.length - 1 });
+        if (eos.has(token)) {
+          done[b] = true;
+          r.finishReason = 'eos';
+        } else if (options.stopStrings?.length) {
+          const before = texts[b]!.length;
+          texts[b] = options.decode!(r.tokens);
+          if (findStop(texts[b]!, options.stopStrings, before) >= 0) {
+            done[b] = true;
+            r.finishReason = 'stop';
+          }
+        }
+        if (!done[b] && r.tokens.length >= options.maxNewTokens) done[b] = true; // 'length'
+      }
+      if (done.every(Boolean)) break;
+      if (options.signal?.aborted) {
+        done.forEach((d, b) => d || (results[b]!.finishReason = 'abort'));
+        break;
+      }
+      // One token per row at slot P + step, position len_b + step; finished rows ride along
+      // (their tokens are never read) so the batch keeps its shape.
+      const real = Int32Array.from(done, () => 1);
+      cache.begin(1, real);
+      const positions = Int32Array.from(lens, (n) => n + step);
+      logits = await readLogits(model, { B, T: 1, ids: next, mask: null, positions }, cache);
+    }
+  } finally {
+    cache.release();
+  }
+  return finishTexts(results, options);
+}
+
+async function readLogits(
+  model: TransformerModel,
+  batch: Parameters<TransformerModel['forward']>[0],
+  cache: KvCache,
+  rows?: number[],
+): Promise<Float32Array> {
+  const { logits } = model.forward(batch, rows, { keySource: cache });
+  const host = await model.engine.readF32(logits);
+  model.engine.release(logits);
+  return host;
+}
+
+function finishTexts(results: GenerationResult[], options: GenerateOptions): GenerationResult[] {
+  if (!options.decode) return results;
+  for (const r of results) {
+    let text = options.decode(r.tokens);
+    if (r.finishReason === 'stop' && options.stopStrings) {
+      const cut = findStop(text, options.stopStrings, 0);
+      if (cut >= 0) text = text.slice(0, cut);
+    }
+    r.text = text;
+  }
+  return results;
+}

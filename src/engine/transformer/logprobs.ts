@@ -1,0 +1,113 @@
+// Per-sequence log-probabilities of completions, as TRL computes them for DPO/IPO/KTO: each row
+// is prompt_ids + completion_ids, right-padded; the logits at position t predict token t + 1, and
+// only completion tokens count (prompt and padding are masked). Per row:
+//   logp      = Σ over completion tokens of log_softmax(logits[t])[ids[t + 1]]
+//   tokens    = number of completion tokens scored
+//   meanLogit = mean over those positions of the mean over the vocabulary of logits[t]
+// TRL's batch metric logits/chosen is Σ_b meanLogit_b · tokens_b / Σ_b tokens_b.
+//
+// The (B·T, V) logits never exist at once: after the blocks, only the rows that predict a
+// completion token are gathered, in chunks, through the final norm and the LM head, and each
+// chunk of logits goes straight into the logprobs kernel and back to the pool.
+
+import { logprobsForward } from '../kernels/logprobs.js';
+import type { TransformerModel } from './model.js';
+
+export interface SequencePair {
+  promptIds: number[];
+  completionIds: number[];
+}
+
+export interface SequenceLogprob {
+  logp: number;
+  tokens: number;
+  meanLogit: number;
+}
+
+export interface LogprobOptions {
+  /** Logit rows per LM-head chunk (default: about 32 MiB of logits, at least 1). */
+  chunkRows?: number;
+}
+
+/** The scored positions of a padded batch: flat row b·T + t, its target id and its sequence. */
+export interface ScoredPositions {
+  B: number;
+  T: number;
+  ids: Int32Array; // (B, T)
+  mask: Int32Array; // (B, T)
+  rows: Int32Array; // (n) flat index of the position whose logits predict the target
+  targets: Int32Array; // (n) the completion token at position t + 1
+  owner: Int32Array; // (n) sequence b
+}
+
+/**
+ * Right-pads prompt + completion rows and lists the positions that score a completion token.
+ * A completion token at index 0 of its row (empty prompt) has no predicting position and is not
+ * scored, as in TRL.
+ */
+export function scoredPositions(batch: readonly SequencePair[]): ScoredPositions {
+  const B = batch.length;
+  const T = Math.max(1, ...batch.map((s) => s.promptIds.length + s.completionIds.length));
+  const ids = new Int32Array(B * T);
+  const mask = new Int32Array(B * T);
+  const rows: number[] = [];
+  const targets: number[] = [];
+  const owner: number[] = [];
+  batch.forEach((s, b) => {
+    const seq = [...s.promptIds, ...s.completionIds];
+    ids.set(seq, b * T);
+    mask.fill(1, b * T, b * T + seq.length);
+    for (let t = Math.max(s.promptIds.length, 1); t < seq.length; t++) {
+      rows.push(b * T + t - 1);
+      targets.push(seq[t]!);
+      owner.push(b);
+    }
+  });
+  return { B, T, ids, mask, rows: Int32Array.from(rows), targets: Int32Array.from(targets), owner: Int32Array.from(owner) };
+}
+
+/** Sums per-position log-probs and mean logits into per-sequence results. */
+export function reduceBySequence(B: number, owner: Int32Array, logp: ArrayLike<number>, meanLogit: ArrayLike<number>): SequenceLogprob[] {
+  const out = Array.from({ length: B }, () => ({ logp: 0, tokens: 0, meanLogit: 0 }));
+  for (let i = 0; i < owner.length; i++) {
+    const r = out[owner[i]!]!;
+    r.logp += logp[i]!;
+    r.meanLogit += meanLogit[i]!;
+    r.tokens += 1;
+  }
+  for (const r of out) r.meanLogit = r.tokens > 0 ? r.meanLogit / r.tokens : 0;
+  return out;
+}
+
+export async function sequenceLogprobs(
+  model: TransformerModel,
+  batch: readonly SequencePair[],
+  options: LogprobOptions = {},
+): Promise<SequenceLogprob[]> {
+  const e = model.engine;
+  const V = model.config.vocabSize;
+  const s = scoredPositions(batch);
+  const n = s.rows.length;
+  if (n === 0) return reduceBySequence(s.B, s.owner, [], []);
+  const chunk = Math.max(1, Math.min(n, options.chunkRows ?? Math.floor((32 << 20) / (4 * V))));
+  const { hidden } = model.forwardHidden({ B: s.B, T: s.T, ids: s.ids, mask: s.mask });
+  const targets = e.fromArray(s.targets, [n], 'i32', 'logprobs.targets'); // (n)
+  const logp = e.tensor([n], 'f32', 'logprobs.logp'); // (n)
+  const logitSum = e.tensor([n], 'f32', 'logprobs.logitSum'); // (n)
+  try {
+    for (let row0 = 0; row0 < n; row0 += chunk) {
+      const rows = Math.min(chunk, n - row0);
+      const picked = model.gatherRows(hidden, s.rows.subarray(row0, row0 + rows)); // (rows, C)
+      const logits = e.tensor([rows, V], 'f32', 'logprobs.logits'); // (rows, V)
+      model.head(logits, picked, rows);
+      logprobsForward(e, logp, null, logitSum, logits, targets, n, V, { row0, rows });
+      // Recorded; the next chunk may reuse these buffers.
+      e.release(picked, logits);
+    }
+    const lp = await e.readF32(logp);
+    const sums = await e.readF32(logitSum);
+    return reduceBySequence(s.B, s.owner, lp, sums.map((x) => x / V));
+  } finally {
+    e.release(hidden, targets, logp, logitSum);
+  }
+}

@@ -1,0 +1,528 @@
+// The whole decoder-only transformer on the GPU: weights uploaded once, a forward pass over a
+// right-padded batch of token rows, and the LM head applied to only the rows asked for.
+//
+// Llama block (arch 'llama'):                    GPT-2 block (arch 'gpt2'):
+//   ln1 = rmsnorm(x)                               ln1 = layernorm(x)
+//   q, k, v = ln1·Wq,k,v (+ bias: Qwen2)           q, k, v = ln1·Wq,k,v + b
+//   q, k = rope(q, k)                              (positions come from wpe at the input)
+//   att = attention(q, k, v)  causal, GQA, key padding mask
+//   residual2 = x + att·Wo                         residual2 = x + att·Wc_proj + b
+//   ln2 = rmsnorm(residual2)                       ln2 = layernorm(residual2)
+//   fcAct = silu(ln2·Wgate) · (ln2·Wup)            fcAct = gelu(ln2·Wc_fc + b)
+//   residual3 = residual2 + fcAct·Wdown            residual3 = residual2 + fcAct·Wc_proj + b
+// logits = norm(x_L) · Wlm_headᵀ (tied: the token embedding).
+//
+// Every linear layer goes through `linear` below, the one place a LoRA adapter plugs in.
+// Letters: B batch, T time, C hidden, V vocab, NH/NKV heads, HS head size, I intermediate.
+
+import type { Engine } from '../gpu/engine.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { attentionForward } from '../kernels/attention.js';
+import { embeddingForward } from '../kernels/embedding.js';
+import { geluForward } from '../kernels/gelu.js';
+import { layernormForward } from '../kernels/layernorm.js';
+import { matmulForward } from '../kernels/matmul.js';
+import { rmsnormForward } from '../kernels/rmsnorm.js';
+import { ropeAttentionFactor, ropeForward, ropeInvFreq } from '../kernels/rope.js';
+import { swigluForward } from '../kernels/swiglu.js';
+import { fromF16Array } from '../f16.js';
+import type { TransformerConfig, TransformerWeights, WeightTensor } from './config.js';
+import { isLinearWeight, validateWeights } from './config.js';
+import { copyRegions, type RegionCopy } from './gpu-copy.js';
+
+// ---- weights on the GPU ----
+
+/**
+ * Something added to a linear layer's output: out (M, OC) += f(inp (M, C)). A LoRA adapter
+ * (issue 5) implements this and keeps whatever its own backward needs.
+ */
+export interface LinearAdapter {
+  forward(engine: Engine, out: Tensor, inp: Tensor, M: number): void;
+}
+
+export interface LinearWeights {
+  name: string;
+  weight: Tensor; // (OC, C) f32 or f16 (packed)
+  bias: Tensor | null; // (OC)
+  inFeatures: number; // C
+  outFeatures: number; // OC
+  adapter: LinearAdapter | null;
+}
+
+export interface NormWeights {
+  weight: Tensor; // (C)
+  bias: Tensor | null; // (C), layernorm only
+}
+
+export interface LayerWeights {
+  ln1: NormWeights;
+  q: LinearWeights;
+  k: LinearWeights;
+  v: LinearWeights;
+  o: LinearWeights;
+  ln2: NormWeights;
+  /** llama: gate_proj; null for gpt2. */
+  gate: LinearWeights | null;
+  /** llama: up_proj; gpt2: mlp.c_fc. */
+  up: LinearWeights;
+  /** llama: down_proj; gpt2: mlp.c_proj. */
+  down: LinearWeights;
+}
+
+export interface ModelWeights {
+  tokenEmbedding: Tensor; // (V, C)
+  positionEmbedding: Tensor | null; // (maxPositions, C), gpt2
+  layers: LayerWeights[];
+  lnf: NormWeights;
+  /** (V, C); the token embedding when tied. */
+  lmHead: LinearWeights;
+  /** rope frequencies (rotaryDim / 2), llama. */
+  invFreq: Tensor | null;
+}
+
+/**
+ * y (M, OC) = x (M, C) · Wᵀ + b, plus the layer's adapter if one is plugged in.
+ * `accumulate`: y += instead of = (the residual adds fold into the output projections).
+ */
+export function linear(engine: Engine, out: Tensor, inp: Tensor, lw: LinearWeights, M: number, accumulate = false): void {
+  matmulForward(engine, out, inp, lw.weight, lw.bias, M, lw.inFeatures, lw.outFeatures, { accumulate });
+  lw.adapter?.forward(engine, out, inp, M);
+}
+
+// ---- inputs ----
+
+/** A batch of token rows, right-padded to T. */
+export interface TokenBatch {
+  B: number;
+  T: number;
+  ids: Int32Array; // (B, T)
+  /** (B, T) 1 = real token, 0 = padding (right-padded); null = every token is real. */
+  mask: ArrayLike<number> | null;
+  /** (B, T) position of each token; default t (right padding: every row starts at 0). */
+  positions?: Int32Array;
+}
+
+/** The batch on the GPU. */
+export interface BatchTensors {
+  ids: Tensor; // (B, T) i32
+  positions: Tensor; // (B, T) i32
+  /** (B, T) u32; null when every token is real. */
+  mask: Tensor | null;
+}
+
+// ---- activations ----
+
+/**
+ * One block's activations (llm.c's ActivationTensors). Those marked [saved] are what a backward
+ * pass needs (issue 5); an inference forward releases each block's tensors as soon as the next
+ * block has read its output.
+ */
+export interface LayerActivations {
+  ln1: Tensor; // (B, T, C) [saved] input of q, k, v
+  ln1Mean: Tensor | null; // (B, T) [saved] layernorm only
+  ln1Rstd: Tensor; // (B, T) [saved]
+  q: Tensor; // (B, T, NH, HS) [saved] after rope
+  k: Tensor; // (B, T, NKV, HS) [saved] after rope
+  v: Tensor; // (B, T, NKV, HS) [saved]
+  att: Tensor; // (B, T, NH, HS) [saved] attention output, input of o_proj
+  attLse: Tensor; // (B, NH, T) [saved] logsumexp of each score row
+  residual2: Tensor; // (B, T, C) [saved] x + attention branch
+  ln2: Tensor; // (B, T, C) [saved] input of the MLP
+  ln2Mean: Tensor | null; // (B, T) [saved] layernorm only
+  ln2Rstd: Tensor; // (B, T) [saved]
+  fcGate: Tensor | null; // (B, T, I) [saved] llama: gate_proj output
+  fc: Tensor; // (B, T, I) [saved] llama: up_proj output; gpt2: c_fc output (pre-gelu)
+  fcAct: Tensor; // (B, T, I) [saved] activation output, input of down_proj
+  residual3: Tensor; // (B, T, C) [saved] block output = next block's input
+}
+
+export interface Activations {
+  B: number;
+  T: number;
+  inputs: BatchTensors;
+  encoded: Tensor; // (B, T, C) [saved] embeddings (+ positions, gpt2): block 0's input
+  layers: LayerActivations[];
+}
+
+export function releaseLayer(engine: Engine, a: LayerActivations, keepOutput = false): void {
+  engine.release(a.ln1, a.ln1Mean, a.ln1Rstd, a.q, a.k, a.v, a.att, a.attLse, a.residual2,
+    a.ln2, a.ln2Mean, a.ln2Rstd, a.fcGate, a.fc, a.fcAct);
+  if (!keepOutput) engine.release(a.residual3);
+}
+
+export function releaseBatch(engine: Engine, b: BatchTensors): void {
+  engine.release(b.ids, b.positions, b.mask);
+}
+
+/** Releases everything a kept forward pass holds. */
+export function releaseActivations(engine: Engine, acts: Activations): void {
+  engine.release(acts.encoded);
+  for (const l of acts.layers) releaseLayer(engine, l);
+  releaseBatch(engine, acts.inputs);
+}
+
+// ---- how a block's attention sees keys: directly, or through a KV cache ----
+
+export interface AttentionKeys {
+  k: Tensor; // (B, Tk, NKV, HS)
+  v: Tensor; // (B, Tk, NKV, HS)
+  mask: Tensor | null; // (B, Tk) u32
+  Tk: number;
+}
+
+/**
+ * Given block `layer`'s fresh keys and values (B, T, NKV, HS), after rope, say which keys its
+ * queries attend to. The default attends to the batch itself; a KV cache (generate.ts) stores
+ * them and answers with the cache.
+ */
+export interface KeySource {
+  keys(layer: number, k: Tensor, v: Tensor, batchMask: Tensor | null): AttentionKeys;
+}
+
+const selfKeys: KeySource = {
+  keys: (_layer, k, v, mask) => ({ k, v, mask, Tk: k.shape[1]! }),
+};
+
+export interface ForwardOptions {
+  /** Keep every block's activations for a backward pass (release with releaseActivations). */
+  keepActivations?: boolean;
+  /** Where attention gets its keys (default: the batch itself). */
+  keySource?: KeySource;
+}
+
+export interface HiddenResult {
+  /** (B, T, C) output of the last block, before the final norm. Release it when done. */
+  hidden: Tensor;
+  /** Present with keepActivations; release with releaseActivations. */
+  activations: Activations | null;
+}
+
+export class TransformerModel {
+  readonly attentionFactor: number;
+  private constructor(
+    readonly engine: Engine,
+    readonly config: TransformerConfig,
+    readonly weights: ModelWeights,
+  ) {
+    this.attentionFactor = config.arch === 'llama' ? ropeAttentionFactor(config.ropeScaling ?? undefined) : 1;
+  }
+
+  /**
+   * Validates and uploads. Linear weights stay f16 when given f16 (the matmul reads halves);
+   * norms and biases go up as f32. The token embedding is a linear weight too (the LM head when
+   * tied); the embedding gather reads it in the same dtype.
+   */
+  static create(engine: Engine, config: TransformerConfig, weights: TransformerWeights): TransformerModel {
+    validateWeights(config, weights);
+    const c = config;
+    const up = (name: string): Tensor => upload(engine, name, weights.get(name)!);
+    const upF32 = (name: string): Tensor => upload(engine, name, weights.get(name)!, true);
+    const lin = (name: string, hasBias: boolean): LinearWeights => {
+      const w = weights.get(`${name}.weight`)!;
+      return {
+        name,
+        weight: up(`${name}.weight`),
+        bias: hasBias ? upF32(`${name}.bias`) : null,
+        outFeatures: w.shape[0]!,
+        inFeatures: w.shape[1]!,
+        adapter: null,
+      };
+    };
+    const norm = (name: string, hasBias: boolean): NormWeights => ({
+      weight: upF32(`${name}.weight`),
+      bias: hasBias ? upF32(`${name}.bias`) : null,
+    });
+    let mw: ModelWeights;
+    if (c.arch === 'llama') {
+      const tokenEmbedding = up('model.embed_tokens.weight');
+      mw = {
+        tokenEmbedding,
+        positionEmbedding: null,
+        layers: Array.from({ length: c.layers }, (_, l) => {
+          const p = `model.layers.${l}.`;
+          return {
+            ln1: norm(`${p}input_layernorm`, false),
+            q: lin(`${p}self_attn.q_proj`, c.qkvBias),
+            k: lin(`${p}self_attn.k_proj`, c.qkvBias),
+            v: lin(`${p}self_attn.v_proj`, c.qkvBias),
+            o: lin(`${p}self_attn.o_proj`, false),
+            ln2: norm(`${p}post_attention_layernorm`, false),
+            gate: lin(`${p}mlp.gate_proj`, false),
+            up: lin(`${p}mlp.up_proj`, false),
+            down: lin(`${p}mlp.down_proj`, false),
+          };
+        }),
+        lnf: norm('model.norm', false),
+        lmHead: c.tiedEmbeddings
+          ? { name: 'lm_head', weight: tokenEmbedding, bias: null, inFeatures: c.hidden, outFeatures: c.vocabSize, adapter: null }
+          : lin('lm_head', false),
+        invFreq: engine.fromArray(
+          ropeInvFreq(c.headDim, c.rotaryDim, c.ropeTheta, c.ropeScaling ? { max_position_embeddings: c.maxPositions, ...c.ropeScaling } : undefined),
+          [c.rotaryDim / 2],
+          'f32',
+          'rope.inv_freq',
+        ),
+      };
+    } else {
+      const tokenEmbedding = up('transformer.wte.weight');
+      mw = {
+        tokenEmbedding,
+        positionEmbedding: upF32('transformer.wpe.weight'),
+        layers: Array.from({ length: c.layers }, (_, l) => {
+          const p = `transformer.h.${l}.`;
+          return {
+            ln1: norm(`${p}ln_1`, true),
+            q: lin(`${p}attn.q_proj`, true),
+            k: lin(`${p}attn.k_proj`, true),
+            v: lin(`${p}attn.v_proj`, true),
+            o: lin(`${p}attn.c_proj`, true),
+            ln2: norm(`${p}ln_2`, true),
+            gate: null,
+            up: lin(`${p}mlp.c_fc`, true),
+            down: lin(`${p}mlp.c_proj`, true),
+          };
+        }),
+        lnf: norm('transformer.ln_f', true),
+        lmHead: { name: 'lm_head', weight: tokenEmbedding, bias: null, inFeatures: c.hidden, outFeatures: c.vocabSize, adapter: null },
+        invFreq: null,
+      };
+    }
+    return new TransformerModel(engine, config, mw);
+  }
+
+  /** Frees every weight tensor. */
+  destroy(): void {
+    const w = this.weights;
+    const seen = new Set<Tensor>();
+    const add = (t: Tensor | null) => t && seen.add(t);
+    add(w.tokenEmbedding);
+    add(w.positionEmbedding);
+    add(w.invFreq);
+    add(w.lnf.weight);
+    add(w.lnf.bias);
+    add(w.lmHead.weight);
+    for (const l of w.layers) {
+      for (const n of [l.ln1, l.ln2]) {
+        add(n.weight);
+        add(n.bias);
+      }
+      for (const lw of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) {
+        if (!lw) continue;
+        add(lw.weight);
+        add(lw.bias);
+      }
+    }
+    this.engine.release(...seen);
+  }
+
+  /** Uploads ids, positions and mask; padding ids become 0 so every gather reads a real row. */
+  uploadBatch(batch: TokenBatch): BatchTensors {
+    const { B, T } = batch;
+    const N = B * T;
+    if (batch.ids.length !== N) throw new Error(`forward: ids hold ${batch.ids.length} values, B·T = ${N}`);
+    if (batch.mask && batch.mask.length !== N) throw new Error(`forward: mask holds ${batch.mask.length} values, B·T = ${N}`);
+    const V = this.config.vocabSize;
+    const ids = new Int32Array(N);
+    let allReal = true;
+    for (let i = 0; i < N; i++) {
+      const real = !batch.mask || batch.mask[i] !== 0;
+      if (!real) allReal = false;
+      const id = batch.ids[i]!;
+      if (real && !(id >= 0 && id < V)) throw new Error(`forward: token id ${id} at [${Math.floor(i / T)}, ${i % T}] is outside the vocabulary (V = ${V})`);
+      ids[i] = real ? id : 0;
+    }
+    let positions = batch.positions;
+    if (!positions) {
+      // Default positions 0..T-1 are right only if padding comes after each row's tokens.
+      if (batch.mask) {
+        for (let i = 1; i < N; i++) {
+          if (i % T !== 0 && batch.mask[i - 1] === 0 && batch.mask[i] !== 0) {
+            throw new Error(`forward: row ${Math.floor(i / T)} is not right-padded (give positions for other layouts)`);
+          }
+        }
+      }
+      positions = new Int32Array(N);
+      for (let i = 0; i < N; i++) positions[i] = i % T;
+    }
+    if (this.config.arch === 'gpt2') {
+      for (const p of positions) {
+        if (p >= this.config.maxPositions) throw new Error(`forward: position ${p} is past GPT-2's ${this.config.maxPositions} learned positions`);
+      }
+    }
+    const e = this.engine;
+    return {
+      ids: e.fromArray(ids, [B, T], 'i32', 'batch.ids'),
+      positions: e.fromArray(positions, [B, T], 'i32', 'batch.positions'),
+      mask: allReal ? null : e.fromArray(Uint32Array.from(batch.mask!, (m) => (m !== 0 ? 1 : 0)), [B, T], 'u32', 'batch.mask'),
+    };
+  }
+
+  /**
+   * Runs the embedding and every block. Records GPU work and returns at once; read or chain
+   * the result. Without keepActivations, each block's tensors go back to the pool as soon as
+   * the next block has consumed them, so memory holds about one block at a time.
+   */
+  forwardHidden(batch: TokenBatch, options: ForwardOptions = {}): HiddenResult {
+    const e = this.engine;
+    const c = this.config;
+    const { B, T } = batch;
+    const N = B * T;
+    const keep = options.keepActivations ?? false;
+    const keySource = options.keySource ?? selfKeys;
+    const inputs = this.uploadBatch(batch);
+
+    // encoded (B, T, C) = wte[ids] (+ wpe[positions], gpt2)
+    const encoded = e.tensor([B, T, c.hidden], 'f32', 'act.encoded');
+    embeddingForward(e, encoded, inputs.ids, inputs.positions, this.weights.tokenEmbedding, this.weights.positionEmbedding, N, c.hidden, c.vocabSize);
+
+    const layers: LayerActivations[] = [];
+    let x = encoded;
+    for (let l = 0; l < c.layers; l++) {
+      const a = this.block(l, x, inputs, B, T, keySource);
+      if (keep) layers.push(a);
+      else {
+        // Block l's reads of x are recorded; later dispatches may reuse its buffer.
+        e.release(x);
+        releaseLayer(e, a, true);
+      }
+      x = a.residual3;
+    }
+    if (keep) return { hidden: x, activations: { B, T, inputs, encoded, layers } };
+    releaseBatch(e, inputs);
+    return { hidden: x, activations: null };
+  }
+
+  /** One transformer block on x (B, T, C); returns its activations (residual3 is the output). */
+  private block(l: number, x: Tensor, inputs: BatchTensors, B: number, T: number, keySource: KeySource): LayerActivations {
+    const e = this.engine;
+    const c = this.config;
+    const w = this.weights.layers[l]!;
+    const N = B * T;
+    const C = c.hidden, NH = c.heads, NKV = c.kvHeads, HS = c.headDim, I = c.intermediate;
+    const t = (shape: number[], name: string) => e.tensor(shape, 'f32', `L${l}.${name}`);
+
+    // Attention branch.
+    const ln1 = t([B, T, C], 'ln1');
+    const ln1Mean = c.arch === 'gpt2' ? t([B, T], 'ln1Mean') : null;
+    const ln1Rstd = t([B, T], 'ln1Rstd');
+    this.norm(ln1, ln1Mean, ln1Rstd, x, w.ln1, N);
+    const q = t([B, T, NH, HS], 'q');
+    const k = t([B, T, NKV, HS], 'k');
+    const v = t([B, T, NKV, HS], 'v');
+    linear(e, q, ln1, w.q, N);
+    linear(e, k, ln1, w.k, N);
+    linear(e, v, ln1, w.v, N);
+    if (this.weights.invFreq) {
+      const rope = { style: c.ropeInterleaved ? 'interleaved' : 'rotate_half', rotaryDim: c.rotaryDim, attentionFactor: this.attentionFactor } as const;
+      ropeForward(e, q, q, inputs.positions, this.weights.invFreq, B, T, NH, HS, rope);
+      ropeForward(e, k, k, inputs.positions, this.weights.invFreq, B, T, NKV, HS, rope);
+    }
+    const keys = keySource.keys(l, k, v, inputs.mask);
+    const att = t([B, T, NH, HS], 'att');
+    const attLse = t([B, NH, T], 'attLse');
+    attentionForward(e, att, attLse, q, keys.k, keys.v, keys.mask, B, T, keys.Tk, NH, NKV, HS);
+    // residual2 = x + att·Woᵀ: the projection accumulates onto a copy of the residual stream.
+    const residual2 = t([B, T, C], 'residual2');
+    e.copy(residual2, x);
+    linear(e, residual2, att, w.o, N, true);
+
+    // MLP branch.
+    const ln2 = t([B, T, C], 'ln2');
+    const ln2Mean = c.arch === 'gpt2' ? t([B, T], 'ln2Mean') : null;
+    const ln2Rstd = t([B, T], 'ln2Rstd');
+    this.norm(ln2, ln2Mean, ln2Rstd, residual2, w.ln2, N);
+    const fc = t([B, T, I], 'fc');
+    const fcAct = t([B, T, I], 'fcAct');
+    let fcGate: Tensor | null = null;
+    linear(e, fc, ln2, w.up, N);
+    if (w.gate) {
+      fcGate = t([B, T, I], 'fcGate');
+      linear(e, fcGate, ln2, w.gate, N);
+      swigluForward(e, fcAct, fcGate, fc, N, I);
+    } else {
+      geluForward(e, fcAct, fc, N * I, c.activation === 'gelu' ? 'erf' : 'tanh');
+    }
+    const residual3 = t([B, T, C], 'residual3');
+    e.copy(residual3, residual2);
+    linear(e, residual3, fcAct, w.down, N, true);
+
+    return { ln1, ln1Mean, ln1Rstd, q, k, v, att, attLse, residual2, ln2, ln2Mean, ln2Rstd, fcGate, fc, fcAct, residual3 };
+  }
+
+  /** RMSNorm (llama) or LayerNorm (gpt2) of N rows. */
+  norm(out: Tensor, mean: Tensor | null, rstd: Tensor, inp: Tensor, w: NormWeights, N: number): void {
+    const c = this.config;
+    if (c.arch === 'gpt2') layernormForward(this.engine, out, mean!, rstd, inp, w.weight, w.bias!, N, c.hidden, c.normEps);
+    else rmsnormForward(this.engine, out, rstd, inp, w.weight, N, c.hidden, c.normEps);
+  }
+
+  /**
+   * logits (n, V) of n rows of hidden (n, C) (last-block outputs): final norm, then the LM head.
+   * The norm's statistics are temporaries here (a backward recomputes them per chunk).
+   */
+  head(logits: Tensor, hidden: Tensor, n: number): void {
+    const e = this.engine;
+    const C = this.config.hidden;
+    const lnf = e.tensor([n, C], 'f32', 'head.lnf');
+    const mean = this.config.arch === 'gpt2' ? e.tensor([n], 'f32', 'head.lnfMean') : null;
+    const rstd = e.tensor([n], 'f32', 'head.lnfRstd');
+    this.norm(lnf, mean, rstd, hidden, this.weights.lnf, n);
+    linear(e, logits, lnf, this.weights.lmHead, n);
+    e.release(lnf, mean, rstd);
+  }
+
+  /**
+   * The rows of hidden (B·T, C) at flat indices `rows` (b·T + t), as a new (n, C) tensor.
+   * Runs of consecutive rows are copied together.
+   */
+  gatherRows(hidden: Tensor, rows: ArrayLike<number>): Tensor {
+    const C = this.config.hidden;
+    const out = this.engine.tensor([rows.length, C], 'f32', 'head.rows');
+    const copies: RegionCopy[] = [];
+    for (let i = 0; i < rows.length; ) {
+      let j = i + 1;
+      while (j < rows.length && rows[j] === rows[j - 1]! + 1) j++;
+      copies.push({ dst: out, dstOffset: i * C, src: hidden, srcOffset: rows[i]! * C, count: (j - i) * C });
+      i = j;
+    }
+    copyRegions(this.engine, copies);
+    return out;
+  }
+
+  /**
+   * Forward to logits. `rows`: flat indices b·T + t of the positions whose logits are wanted
+   * (default every position); the result is (rows.length, V), or (B, T, V) for all. Release it.
+   */
+  forward(batch: TokenBatch, rows?: ArrayLike<number>, options: ForwardOptions = {}): { logits: Tensor; activations: Activations | null } {
+    const { hidden, activations } = this.forwardHidden(batch, options);
+    const e = this.engine;
+    const V = this.config.vocabSize;
+    let logits: Tensor;
+    if (!rows) {
+      logits = e.tensor([batch.B, batch.T, V], 'f32', 'logits');
+      this.head(logits, hidden, batch.B * batch.T);
+    } else {
+      const picked = this.gatherRows(hidden, rows);
+      logits = e.tensor([rows.length, V], 'f32', 'logits');
+      this.head(logits, picked, rows.length);
+      e.release(picked);
+    }
+    if (!activations) e.release(hidden);
+    return { logits, activations };
+  }
+
+  /** forward, read back and released: logits (B·T·V) or (rows.length·V) on the host. */
+  async logits(batch: TokenBatch, rows?: ArrayLike<number>): Promise<Float32Array> {
+    const { logits } = this.forward(batch, rows);
+    const host = await this.engine.readF32(logits);
+    this.engine.release(logits);
+    return host;
+  }
+}
+
+function upload(engine: Engine, name: string, w: WeightTensor, forceF32 = false): Tensor {
+  if (w.dtype === 'f16' && (forceF32 || !isLinearWeight(name))) {
+    return engine.fromArray(fromF16Array(w.data as Uint16Array), w.shape, 'f32', name);
+  }
+  return engine.fromArray(w.data, w.shape, w.dtype, name);
+}

@@ -1,0 +1,92 @@
+// Config and weight validation, config.json mapping, and the scored positions of log-probs.
+import { describe, expect, it } from 'vitest';
+import { configFromHf, expectedWeightShapes, validateConfig, validateWeights } from '../../src/engine/transformer/config.js';
+import { reduceBySequence, scoredPositions } from '../../src/engine/transformer/logprobs.js';
+import { randomWeights, tinyConfig } from './fixtures.js';
+
+describe('transformer config', () => {
+  it('accepts every fixture and its random weights', () => {
+    for (const name of ['llama-gqa', 'qwen2-bias', 'llama-f16', 'gpt2'] as const) {
+      const c = tinyConfig(name);
+      expect(() => validateWeights(c, randomWeights(c, 1, name === 'llama-f16'))).not.toThrow();
+    }
+  });
+
+  it('names the tensor that is missing, extra or misshapen', () => {
+    const c = tinyConfig('llama-gqa');
+    const w = randomWeights(c, 1);
+    w.delete('model.layers.1.mlp.up_proj.weight');
+    expect(() => validateWeights(c, w)).toThrow(/missing.*model\.layers\.1\.mlp\.up_proj\.weight/);
+
+    const w2 = randomWeights(c, 1);
+    w2.set('model.layers.0.self_attn.rotary_emb.inv_freq', { shape: [4], dtype: 'f32', data: new Float32Array(4) });
+    expect(() => validateWeights(c, w2)).toThrow(/unexpected.*rotary_emb\.inv_freq/);
+
+    const w3 = randomWeights(c, 1);
+    w3.set('model.layers.0.self_attn.k_proj.weight', { shape: [32, 32], dtype: 'f32', data: new Float32Array(32 * 32) });
+    expect(() => validateWeights(c, w3)).toThrow(/k_proj\.weight has shape \[32, 32\], expected \[16, 32\]/);
+
+    const w4 = randomWeights(c, 1);
+    w4.set('model.norm.weight', { shape: [32], dtype: 'f32', data: new Float32Array(31) });
+    expect(() => validateWeights(c, w4)).toThrow(/model\.norm\.weight holds 31 values/);
+  });
+
+  it('rejects inconsistent hyperparameters', () => {
+    expect(() => validateConfig({ ...tinyConfig('llama-gqa'), kvHeads: 3 })).toThrow(/multiple of kvHeads/);
+    expect(() => validateConfig({ ...tinyConfig('llama-gqa'), rotaryDim: 7 })).toThrow(/rotaryDim/);
+    expect(() => validateConfig({ ...tinyConfig('gpt2'), tiedEmbeddings: false })).toThrow(/tiedEmbeddings/);
+    expect(() => validateConfig({ ...tinyConfig('llama-gqa'), eosIds: [50] })).toThrow(/outside the vocabulary/);
+  });
+
+  it('lists Qwen2 biases and no lm_head when tied', () => {
+    const names = [...expectedWeightShapes(tinyConfig('qwen2-bias')).keys()];
+    expect(names).toContain('model.layers.0.self_attn.q_proj.bias');
+    expect(names).not.toContain('model.layers.0.self_attn.o_proj.bias');
+    expect(names).not.toContain('lm_head.weight');
+  });
+
+  it('maps a Hugging Face Llama config.json', () => {
+    const c = configFromHf({
+      model_type: 'llama', vocab_size: 2048, hidden_size: 128, intermediate_size: 384, num_hidden_layers: 4,
+      num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, max_position_embeddings: 256, rope_theta: 10000,
+      rope_scaling: null, rms_norm_eps: 1e-5, hidden_act: 'silu', tie_word_embeddings: true, attention_bias: false,
+      mlp_bias: false, bos_token_id: 1, eos_token_id: 2, pad_token_id: 0,
+    });
+    expect(c).toMatchObject({ arch: 'llama', hidden: 128, kvHeads: 2, headDim: 32, rotaryDim: 32, tiedEmbeddings: true, eosIds: [2], qkvBias: false, ropeScaling: null });
+  });
+
+  it('maps Qwen2 and GPT-2 config.json', () => {
+    const q = configFromHf({
+      model_type: 'qwen2', vocab_size: 100, hidden_size: 64, intermediate_size: 96, num_hidden_layers: 2,
+      num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 512, rope_theta: 1e6,
+      rms_norm_eps: 1e-6, tie_word_embeddings: true, eos_token_id: [5, 6],
+      rope_scaling: { rope_type: 'linear', factor: 2 },
+    });
+    expect(q).toMatchObject({ qkvBias: true, headDim: 16, eosIds: [5, 6], ropeScaling: { rope_type: 'linear', factor: 2 } });
+    const g = configFromHf({ model_type: 'gpt2', vocab_size: 50257, n_embd: 768, n_layer: 12, n_head: 12, n_positions: 1024, n_inner: null, eos_token_id: 50256, bos_token_id: 50256 });
+    expect(g).toMatchObject({ arch: 'gpt2', intermediate: 3072, headDim: 64, activation: 'gelu_tanh', tiedEmbeddings: true });
+  });
+});
+
+describe('scored positions of log-probs', () => {
+  it('shifts targets by one and masks prompt and padding', () => {
+    const s = scoredPositions([
+      { promptIds: [1, 7], completionIds: [8, 9, 2] }, // length 5 = T
+      { promptIds: [1], completionIds: [4] }, // length 2, padded
+      { promptIds: [], completionIds: [5, 6] }, // nothing predicts 5
+    ]);
+    expect(s.T).toBe(5);
+    expect(Array.from(s.ids)).toEqual([1, 7, 8, 9, 2, 1, 4, 0, 0, 0, 5, 6, 0, 0, 0]);
+    expect(Array.from(s.mask)).toEqual([1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0]);
+    // Row 0: positions 1, 2, 3 predict 8, 9, 2. Row 1: position 0 (flat 5) predicts 4. Row 2: 10 → 6.
+    expect(Array.from(s.rows)).toEqual([1, 2, 3, 5, 10]);
+    expect(Array.from(s.targets)).toEqual([8, 9, 2, 4, 6]);
+    expect(Array.from(s.owner)).toEqual([0, 0, 0, 1, 2]);
+    const r = reduceBySequence(3, s.owner, [-1, -2, -3, -4, -5], [1, 2, 3, 4, 5]);
+    expect(r).toEqual([
+      { logp: -6, tokens: 3, meanLogit: 2 },
+      { logp: -4, tokens: 1, meanLogit: 4 },
+      { logp: -5, tokens: 1, meanLogit: 5 },
+    ]);
+  });
+});

@@ -1,0 +1,134 @@
+// KV-cache sampling on the GPU against greedy decoding by full re-forward on the CPU reference.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testEngine } from '#test-engine';
+import type { Engine } from '../../src/engine/gpu/engine.js';
+import { TransformerModel } from '../../src/engine/transformer/model.js';
+import { CpuTransformer } from '../../src/engine/transformer/cpu-reference.js';
+import { generate } from '../../src/engine/transformer/generate.js';
+import { samplingDistribution } from '../../src/engine/transformer/sampling.js';
+import { expectClose } from '../support/numeric.js';
+import { randomRows, randomWeights, tinyConfig, type FixtureName } from './fixtures.js';
+
+const NEW = 8;
+// See forward.test.ts.
+const TOL = { atol: 1e-4, rtol: 1e-5 };
+
+describe('generate with a KV cache', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await testEngine();
+  });
+  afterAll(() => engine.pool.trim());
+
+  /**
+   * Greedy decoding by CPU re-forward of each prompt alone, with the logits of every step.
+   * Tokens are compared exactly: the GPU logits match the CPU's to ~1e-5 and these seeds have no
+   * near-tie. The logits are compared too (a KV-cache slip that leaves the argmax alone, such as a
+   * position off by one, still moves them): same tolerance as forward.test.ts.
+   */
+  function cpuGreedySteps(cpu: CpuTransformer, prompt: number[], n: number): { tokens: number[]; logits: Float32Array[] } {
+    const tokens = cpu.greedy(prompt, n, []);
+    const seq = [...prompt];
+    const logits = tokens.map((t) => {
+      const row = cpu.logits({ B: 1, T: seq.length, ids: Int32Array.from(seq), mask: null }, [seq.length - 1]);
+      seq.push(t);
+      return row;
+    });
+    return { tokens, logits };
+  }
+
+  async function checkAgainstCpu(name: FixtureName, lengths: number[], seed: number): Promise<void> {
+    const config = tinyConfig(name);
+    const V = config.vocabSize;
+    const weights = randomWeights(config, seed);
+    const model = TransformerModel.create(engine, config, weights);
+    const cpu = new CpuTransformer(config, weights);
+    const prompts = randomRows(lengths, V, seed + 1);
+    const steps: Float32Array[] = [];
+    const got = await generate(model, prompts, { maxNewTokens: NEW, temperature: 0, eosIds: [], onLogits: (l) => steps.push(l.slice()) });
+    expect(steps.length).toBe(NEW);
+    for (const [b, p] of prompts.entries()) {
+      const want = cpuGreedySteps(cpu, p, NEW);
+      expect(got[b]!.tokens, `row ${b}`).toEqual(want.tokens);
+      expect(got[b]!.finishReason).toBe('length');
+      want.logits.forEach((w, s) => expectClose(steps[s]!.subarray(b * V, (b + 1) * V), w, { ...TOL, what: `${name} row ${b} step ${s}` }));
+    }
+    model.destroy();
+  }
+
+  it.each(['llama-gqa', 'gpt2'] as const)('%s: greedy, batch of 3 prompts of different lengths (masked cache), equals CPU re-forward', (name) =>
+    checkAgainstCpu(name, [4, 1, 6], 41));
+
+  it('qwen2-bias: greedy, one prompt (cache prefix, no mask), equals CPU re-forward', () => checkAgainstCpu('qwen2-bias', [5], 43));
+
+  it('top-k = 1 equals greedy at any temperature', async () => {
+    const config = tinyConfig('llama-f16');
+    const model = TransformerModel.create(engine, config, randomWeights(config, 45, true));
+    const prompts = randomRows([3, 5], config.vocabSize, 4);
+    const greedy = await generate(model, prompts, { maxNewTokens: NEW, temperature: 0, eosIds: [] });
+    const topk = await generate(model, prompts, { maxNewTokens: NEW, temperature: 1.3, topK: 1, eosIds: [], seed: 9 });
+    expect(topk.map((r) => r.tokens)).toEqual(greedy.map((r) => r.tokens));
+    model.destroy();
+  });
+
+  it('stops at EOS and at stop strings, streams tokens, and aborts', async () => {
+    const config = tinyConfig('llama-gqa');
+    const model = TransformerModel.create(engine, config, randomWeights(config, 47));
+    const prompt = [1, 10, 20];
+    const [free] = await generate(model, [prompt], { maxNewTokens: NEW, temperature: 0, eosIds: [] });
+    const tokens = free!.tokens;
+
+    // EOS: the third generated token declared an end of sequence (kept, then stop).
+    const [eos] = await generate(model, [prompt], { maxNewTokens: NEW, temperature: 0, eosIds: [tokens[2]!] });
+    const firstEos = tokens.indexOf(tokens[2]!);
+    expect(eos!.tokens).toEqual(tokens.slice(0, firstEos + 1));
+    expect(eos!.finishReason).toBe('eos');
+
+    // Stop string: one letter per token; stop at the text of tokens 3..4.
+    const decode = (ids: number[]) => ids.map((i) => String.fromCharCode(65 + (i % 26))).join('');
+    const stop = decode(tokens.slice(3, 5));
+    const [s] = await generate(model, [prompt], { maxNewTokens: NEW, temperature: 0, eosIds: [], stopStrings: [stop], decode });
+    const at = decode(tokens).indexOf(stop);
+    expect(s!.finishReason).toBe('stop');
+    expect(s!.tokens).toEqual(tokens.slice(0, at + stop.length));
+    expect(s!.text).toBe(decode(tokens).slice(0, at));
+
+    // Streaming, and an abort after the second token.
+    const seen: number[] = [];
+    const controller = new AbortController();
+    const [a] = await generate(model, [prompt], {
+      maxNewTokens: NEW,
+      temperature: 0,
+      eosIds: [],
+      signal: controller.signal,
+      onToken: ({ token, index }) => {
+        expect(index).toBe(seen.length);
+        seen.push(token);
+        if (seen.length === 2) controller.abort();
+      },
+    });
+    expect(a!.finishReason).toBe('abort');
+    expect(a!.tokens).toEqual(tokens.slice(0, 2));
+    expect(seen).toEqual(a!.tokens);
+    model.destroy();
+  });
+
+  it('sampling with a seed is reproducible and draws from the top-k / top-p set', async () => {
+    const config = tinyConfig('gpt2');
+    const weights = randomWeights(config, 53);
+    const model = TransformerModel.create(engine, config, weights);
+    const cpu = new CpuTransformer(config, weights);
+    const opts = { maxNewTokens: 6, temperature: 0.8, topK: 5, topP: 0.9, seed: 123, eosIds: [] };
+    const [a] = await generate(model, [[3, 4, 5]], opts);
+    const [b] = await generate(model, [[3, 4, 5]], opts);
+    expect(a!.tokens).toEqual(b!.tokens);
+    expect(a!.tokens.length).toBe(6);
+    const seq = [3, 4, 5];
+    for (const token of a!.tokens) {
+      const logits = cpu.logits({ B: 1, T: seq.length, ids: Int32Array.from(seq), mask: null }, [seq.length - 1]);
+      expect(samplingDistribution(logits, opts).ids).toContain(token);
+      seq.push(token);
+    }
+    model.destroy();
+  });
+});
