@@ -1,0 +1,127 @@
+// LayerNorm backward (llm.c's layernorm_backward), from the saved mean and rstd. With
+// norm = (x - mean) · rstd and dnorm = dout · weight, per row:
+//   `main`:       dinp = (dnorm - mean(dnorm) - norm · mean(dnorm · norm)) · rstd
+//                 assigned, or added when params.accumulate is 1 (the residual stream).
+//                 Same layout as layernorm_forward.wgsl: TPR threads per row, 256 / TPR rows per
+//                 workgroup, a 2-D grid (grid1d) over rows.
+//   `block_sums`: parameter gradients without atomics, step 1: workgroup (x, b) sums over the rows
+//                 [b·R, (b + 1)·R) (R = rows_per_block) for 64 columns, one thread per column:
+//                 partials[b, c] = Σ dout · norm,  partials[nblocks + b, c] = Σ dout.
+//   `finish`:     step 2, one thread per column: dparam[c] += Σ_b partials[offset / C + b, c] in
+//                 block order, once for dweight (offset 0) and once for dbias (offset nblocks·C).
+// Every sum runs in a fixed order, so results are deterministic.
+//
+// Placeholders (src/engine/kernels/layernorm.ts fills them):
+//   {{TPR}}  threads per row in `main`: 32, 64, 128 or 256
+
+const WG: u32 = 256u;
+const TPR: u32 = {{TPR}}u;
+const RPW: u32 = WG / TPR;  // rows per workgroup in `main`
+
+struct Params {
+  N: u32,
+  C: u32,
+  accumulate: u32,      // main: dinp += instead of =
+  rows_per_block: u32,  // block_sums: R
+  nblocks: u32,         // block_sums, finish: ceil(N / R)
+  offset: u32,          // finish: first element of the partials summed
+}
+
+@group(0) @binding(0) var<storage, read_write> dinp: array<f32>;      // (N, C) main
+@group(0) @binding(1) var<storage, read_write> partials: array<f32>;  // (2, nblocks, C) block_sums, finish
+@group(0) @binding(2) var<storage, read_write> dparam: array<f32>;    // (C) finish: dweight or dbias
+@group(0) @binding(3) var<storage, read> dout: array<f32>;            // (N, C)
+@group(0) @binding(4) var<storage, read> inp: array<f32>;             // (N, C)
+@group(0) @binding(5) var<storage, read> weight: array<f32>;          // (C) main
+@group(0) @binding(6) var<storage, read> mean: array<f32>;            // (N)
+@group(0) @binding(7) var<storage, read> rstd: array<f32>;            // (N)
+@group(0) @binding(8) var<uniform> params: Params;
+
+var<workgroup> red: array<vec2<f32>, WG>;
+
+// Σ v over the TPR threads of this thread's row. Every thread of the workgroup must call it.
+fn row_sum(v: vec2<f32>, tid: u32) -> vec2<f32> {
+  let lane = tid % TPR;
+  red[tid] = v;
+  workgroupBarrier();
+  for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+    if (lane < s) {
+      red[tid] += red[tid + s];
+    }
+    workgroupBarrier();
+  }
+  let total = red[tid - lane];
+  workgroupBarrier();
+  return total;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) tid: u32) {
+  let row = (wid.x + wid.y * nwg.x) * RPW + tid / TPR;
+  let lane = tid % TPR;
+  let valid = row < params.N;  // rows past N still join the reduction
+  let C = params.C;
+  let o = row * C;
+
+  var m = 0.0;
+  var r = 0.0;
+  var acc = vec2(0.0);  // (Σ dnorm, Σ dnorm · norm)
+  if (valid) {
+    m = mean[row];
+    r = rstd[row];
+    for (var c = lane; c < C; c += TPR) {
+      let norm = (inp[o + c] - m) * r;
+      let dnorm = dout[o + c] * weight[c];
+      acc += vec2(dnorm, dnorm * norm);
+    }
+  }
+  let means = row_sum(acc, tid) / f32(C);
+
+  if (valid) {
+    for (var c = lane; c < C; c += TPR) {
+      let norm = (inp[o + c] - m) * r;
+      let dnorm = dout[o + c] * weight[c];
+      let g = (dnorm - means.x - norm * means.y) * r;
+      if (params.accumulate != 0u) {
+        dinp[o + c] += g;
+      } else {
+        dinp[o + c] = g;
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(64)
+fn block_sums(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  let b = gid.y;
+  let C = params.C;
+  if (c >= C || b >= params.nblocks) {
+    return;
+  }
+  let end = min((b + 1u) * params.rows_per_block, params.N);
+  var dw = 0.0;
+  var db = 0.0;
+  for (var n = b * params.rows_per_block; n < end; n++) {
+    let d = dout[n * C + c];
+    dw += d * (inp[n * C + c] - mean[n]) * rstd[n];
+    db += d;
+  }
+  partials[b * C + c] = dw;
+  partials[(params.nblocks + b) * C + c] = db;
+}
+
+@compute @workgroup_size(256)
+fn finish(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  let C = params.C;
+  if (c >= C) {
+    return;
+  }
+  var s = 0.0;
+  for (var b = 0u; b < params.nblocks; b++) {
+    s += partials[params.offset + b * C + c];
+  }
+  dparam[c] += s;
+}
