@@ -1,0 +1,23 @@
+// Every import format, in the order detection breaks ties (more specific first).
+import type { FormatId, FormatSpec } from '../mapping.js';
+import { llamafactoryAlpaca, llamafactoryKto, llamafactorySharegpt } from './llamafactory.js';
+import { prefstudio } from './prefstudio.js';
+import { trlImplicitPreference, trlPreference, trlPromptCompletion, trlStepwise, trlUnpaired } from './trl.js';
+
+export const FORMATS: FormatSpec[] = [
+  prefstudio,
+  llamafactorySharegpt,
+  llamafactoryKto,
+  llamafactoryAlpaca,
+  trlStepwise,
+  trlPreference,
+  trlUnpaired,
+  trlImplicitPreference,
+  trlPromptCompletion,
+];
+
+export function formatSpec(id: FormatId): FormatSpec {
+  const f = FORMATS.find((x) => x.id === id);
+  if (!f) throw new Error(`unknown import format "${id}"`);
+  return f;
+}
