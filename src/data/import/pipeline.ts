@@ -16,6 +16,8 @@ import { FieldError } from './values.js';
 export interface ImportOptions extends OpenOptions {
   /** Split, tags, annotator and time given to every record that its row does not set. */
   defaults?: RecordDefaults;
+  /** Told which container was found (before the first batch). */
+  onOpen?: (info: { container: Container; compressed: 'gzip' | null }) => void;
 }
 
 export interface ImportBatch {
@@ -25,6 +27,7 @@ export interface ImportBatch {
 
 export async function* importRecords(source: ByteSource, mapping: ImportMapping, options: ImportOptions = {}): AsyncGenerator<ImportBatch> {
   const opened = await openRows(source, options);
+  options.onOpen?.({ container: opened.container, compressed: opened.compressed });
   const convert = rowConverter(source.name, mapping, opened.container, options.defaults);
   for await (const batch of opened.rows) {
     const out: ImportBatch = { records: [], errors: [] };

@@ -1,0 +1,165 @@
+// Backup of the whole workspace to one file (JSON lines, gzip) and restore from it. The file is a
+// header line, one line per dataset, one per record, and an end line with the counts (a file cut
+// short is refused). Restore stages everything and switches over in one transaction: a bad or
+// truncated backup changes nothing.
+import { Gzip } from 'fflate';
+import { DataFormatError, throwIfAborted } from '../data/errors.js';
+import type { ByteSource } from '../data/io/source.js';
+import { openRows } from '../data/read/open.js';
+import { isPlainObject } from '../data/read/rows.js';
+import { assertRecord } from '../data/validate.js';
+import { deleteStaged, newId, recount } from './datasets.js';
+import { isQuotaError, StorageFullError } from './errors.js';
+import { emptyCounts, type DatasetRow, type PrefDb, type StoredRecord } from './schema.js';
+
+export const BACKUP_FORMAT = 'prefstudio-backup';
+export const BACKUP_VERSION = 1;
+
+type Line =
+  | { type: 'header'; format: string; version: number; schemaVersion: number; createdAt: number }
+  | { type: 'dataset'; dataset: DatasetRow }
+  | { type: 'record'; dataset: string; record: Omit<StoredRecord, 'id' | 'datasetId'> }
+  | { type: 'end'; datasets: number; records: number };
+
+export interface BackupOptions {
+  signal?: AbortSignal;
+  pageSize?: number;
+  /** gzip level 0-9 (default 6). */
+  level?: number;
+}
+
+/** The workspace as gzip-compressed JSON lines, produced a page of records at a time. */
+export async function* backupWorkspace(db: PrefDb, options: BackupOptions = {}): AsyncGenerator<Uint8Array> {
+  const { signal, pageSize = 1000 } = options;
+  const out: Uint8Array[] = [];
+  const gz = new Gzip({ level: (options.level ?? 6) as 6 }, (chunk) => out.push(chunk));
+  const encoder = new TextEncoder();
+  const write = (lines: Line[], final = false) => gz.push(encoder.encode(lines.map((l) => JSON.stringify(l) + '\n').join('')), final);
+
+  write([{ type: 'header', format: BACKUP_FORMAT, version: BACKUP_VERSION, schemaVersion: db.verno, createdAt: Date.now() }]);
+  const datasets = await db.datasets.where('status').equals('ready').toArray();
+  write(datasets.map((dataset) => ({ type: 'dataset', dataset })));
+  let records = 0;
+  for (const d of datasets) {
+    const ids = (await db.records.where('datasetId').equals(d.id).primaryKeys()) as number[];
+    for (let at = 0; at < ids.length; at += pageSize) {
+      throwIfAborted(signal);
+      const page = await db.records.bulkGet(ids.slice(at, at + pageSize));
+      const lines: Line[] = [];
+      for (const r of page) {
+        if (!r) continue;
+        const { id: _id, datasetId: _d, ...record } = r;
+        lines.push({ type: 'record', dataset: d.id, record });
+      }
+      records += lines.length;
+      write(lines);
+      while (out.length) yield out.shift()!;
+    }
+  }
+  write([{ type: 'end', datasets: datasets.length, records }], true);
+  while (out.length) yield out.shift()!;
+}
+
+export interface RestoreOptions {
+  /** 'merge' (default): add the backup's datasets beside the current ones. 'replace': the
+   *  workspace becomes exactly the backup. */
+  mode?: 'merge' | 'replace';
+  signal?: AbortSignal;
+  onProgress?: (p: { datasets: number; records: number }) => void;
+}
+
+export interface RestoreResult {
+  datasets: number;
+  records: number;
+}
+
+export async function restoreWorkspace(db: PrefDb, source: ByteSource, options: RestoreOptions = {}): Promise<RestoreResult> {
+  const { signal, mode = 'merge' } = options;
+  const opened = await openRows(source, { signal, container: 'jsonl' });
+  const staged = new Map<string, string>(); // backup dataset id -> staged id
+  let header = false;
+  let end: Extract<Line, { type: 'end' }> | null = null;
+  let records = 0;
+  let pending: StoredRecord[] = [];
+  const flush = async () => {
+    if (pending.length === 0) return;
+    const rows = pending;
+    pending = [];
+    await guarded(() => db.records.bulkAdd(rows));
+  };
+  try {
+    for await (const batch of opened.rows) {
+      throwIfAborted(signal);
+      for (const raw of batch) {
+        const at = { line: raw.ref.line };
+        if (raw.error !== undefined) throw new DataFormatError(`bad backup line: ${raw.error}`, at);
+        const line = raw.value as Line;
+        if (!isPlainObject(line)) throw new DataFormatError('bad backup line: not an object', at);
+        if (end) throw new DataFormatError('bad backup: lines after the end line', at);
+        if (!header) {
+          if (line.type !== 'header' || line.format !== BACKUP_FORMAT) throw new DataFormatError('not a PrefStudio backup (no header line)', at);
+          if (line.version > BACKUP_VERSION) throw new DataFormatError(`backup version ${line.version} is newer than this app reads (${BACKUP_VERSION})`, at);
+          header = true;
+          continue;
+        }
+        if (line.type === 'dataset') {
+          const id = newId();
+          const d = line.dataset;
+          if (!isPlainObject(d) || typeof d.id !== 'string' || typeof d.name !== 'string') throw new DataFormatError('bad dataset line', at);
+          staged.set(d.id, id);
+          await guarded(() => db.datasets.add({ ...d, id, status: 'staging', counts: emptyCounts() }));
+        } else if (line.type === 'record') {
+          const datasetId = staged.get(line.dataset);
+          if (!datasetId) throw new DataFormatError(`record of an unknown dataset ${line.dataset}`, at);
+          let record;
+          try {
+            record = assertRecord(line.record);
+          } catch (e) {
+            throw new DataFormatError(`bad record: ${(e as Error).message}`, at);
+          }
+          pending.push({ ...record, datasetId });
+          records++;
+          if (pending.length >= 1000) await flush();
+        } else if (line.type === 'end') {
+          end = line;
+        } else {
+          throw new DataFormatError(`unknown backup line type ${JSON.stringify((line as { type?: unknown }).type)}`, at);
+        }
+      }
+      options.onProgress?.({ datasets: staged.size, records });
+    }
+    await flush();
+    if (!header) throw new DataFormatError('empty backup');
+    if (!end) throw new DataFormatError('the backup is truncated: no end line');
+    if (end.datasets !== staged.size || end.records !== records) {
+      throw new DataFormatError(`the backup is inconsistent: its end line counts ${end.datasets} datasets and ${end.records} records, the file has ${staged.size} and ${records}`);
+    }
+    throwIfAborted(signal);
+    await guarded(() =>
+      db.transaction('rw', db.datasets, db.records, async () => {
+        if (mode === 'replace') {
+          const old = await db.datasets.where('status').equals('ready').primaryKeys();
+          await db.records.where('datasetId').anyOf(old).delete();
+          await db.datasets.bulkDelete(old);
+        }
+        for (const id of staged.values()) {
+          await db.datasets.update(id, { status: 'ready' });
+          await recount(db, id);
+        }
+      }),
+    );
+    return { datasets: staged.size, records };
+  } catch (e) {
+    for (const id of staged.values()) await deleteStaged(db, id);
+    throw e;
+  }
+}
+
+async function guarded<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (e) {
+    if (isQuotaError(e)) throw new StorageFullError('storage is full: the restore was rolled back and nothing already stored changed', [], e);
+    throw e;
+  }
+}

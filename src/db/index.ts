@@ -1,0 +1,7 @@
+// The store's public surface (the only module that imports Dexie is this folder).
+export * from './schema.js';
+export * from './errors.js';
+export * from './datasets.js';
+export * from './import.js';
+export * from './backup.js';
+export * from './storage.js';
