@@ -1,5 +1,6 @@
 // Format detection from the first rows: every format scores each sample row, the best average
 // wins, and its guessed columns become the proposed mapping (the UI shows and may change it).
+import { DataFormatError } from '../errors.js';
 import type { ByteSource } from '../io/source.js';
 import { openRows, type OpenOptions } from '../read/open.js';
 import { isPlainObject, type Container } from '../read/rows.js';
@@ -32,9 +33,14 @@ export async function detectFormat(source: ByteSource, options: OpenOptions & { 
   const opened = await openRows(source, { ...options, onProgress: undefined });
   const sample: unknown[] = [];
   const want = options.sampleRows ?? SAMPLE_ROWS;
-  for await (const batch of opened.rows) {
-    for (const r of batch) if (r.error === undefined) sample.push(r.value);
-    if (sample.length >= want) break;
+  try {
+    for await (const batch of opened.rows) {
+      for (const r of batch) if (r.error === undefined) sample.push(r.value);
+      if (sample.length >= want) break;
+    }
+  } catch (e) {
+    // A file that breaks off after some rows is still detected; the import reports the break.
+    if (!(e instanceof DataFormatError) || sample.length === 0) throw e;
   }
   await opened.rows.return();
   return { container: opened.container, compressed: opened.compressed, ...detectFromRows(sample.slice(0, want)) };
@@ -44,7 +50,7 @@ export function detectFromRows(sample: unknown[]): Omit<Detection, 'container' |
   const rows = sample.filter(isPlainObject);
   const columns = columnPaths(rows);
   if (rows.length === 0) {
-    return { sample, columns, mapping: null, candidates: [], problem: sample.length ? 'the rows are not objects' : 'no rows' };
+    return { sample, columns, mapping: null, candidates: [], problem: sample.length ? 'the rows are not objects' : 'no data rows in the file' };
   }
   const candidates = FORMATS.map((f) => ({
     format: f.id,

@@ -36,7 +36,9 @@ export async function* readCsv(text: AsyncIterable<string>, options: CsvOptions 
     const startLine = line;
     // Lines spanned by this row: newlines between the previous row end and this one.
     const end = r.meta.cursor - consumed;
-    line += countNewlines(pendingText, end);
+    const breaks = countNewlines(pendingText, end);
+    const endLine = startLine + breaks - (pendingText.charCodeAt(end - 1) === 10 ? 1 : 0);
+    line += breaks;
     pendingText = pendingText.slice(end);
     consumed = r.meta.cursor;
     if (!fields) return;
@@ -48,7 +50,8 @@ export async function* readCsv(text: AsyncIterable<string>, options: CsvOptions 
     const ref = { index: index++, line: startLine };
     const quoteError = r.errors.find((e) => e.code === 'MissingQuotes' || e.code === 'InvalidQuotes');
     if (quoteError) {
-      out.push({ ref, error: `CSV quoting: ${quoteError.message.toLowerCase()}` });
+      const span = endLine > startLine ? ` (the field runs on to line ${endLine})` : '';
+      out.push({ ref, error: `CSV quoting: ${quoteError.message.toLowerCase()}${span}` });
       return;
     }
     if (fields.length !== header.length) {

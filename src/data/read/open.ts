@@ -57,7 +57,7 @@ export async function openRows(source: ByteSource, options: OpenOptions = {}): P
   let innerName = source.name;
   if (compressed) {
     innerName = source.name.replace(/\.gz$/i, '');
-    innerHead = await headBytes({ name: innerName, chunks: () => gunzipChunks(source.chunks()) }, HEAD);
+    innerHead = await peek(gunzipChunks(source.chunks()), HEAD);
     inner = { name: innerName, chunks: () => gunzipChunks(counted()) };
   } else {
     inner = { ...source, name: source.name, chunks: counted };
@@ -97,10 +97,28 @@ export async function openRows(source: ByteSource, options: OpenOptions = {}): P
   return { container, compressed: compressed ? 'gzip' : null, rows: count(gen) };
 }
 
+/** The first n bytes of a stream. A format error after some bytes is left for the real read to
+ *  report (with its rows before it); with no bytes at all it is thrown here. */
+async function peek(chunks: AsyncGenerator<Uint8Array>, n: number): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let have = 0;
+  try {
+    for await (const c of chunks) {
+      parts.push(c);
+      have += c.length;
+      if (have >= n) break;
+    }
+  } catch (e) {
+    if (!(e instanceof DataFormatError) || have === 0) throw e;
+  }
+  return concat(parts).subarray(0, n);
+}
+
 /** Which reader fits: magic bytes first, then the extension, then the first characters. */
 export function sniffContainer(name: string, head: Uint8Array): Container {
   const exts = extensions(name);
   const ext = exts.at(-1) ?? '';
+  if (head.length === 0) throw new DataFormatError('empty file');
   if (isParquet(head)) return 'parquet';
   if (ext === 'parquet') throw new DataFormatError('not a Parquet file: the PAR1 marker is missing at its start');
   if (isGzip(head)) throw new DataFormatError('gzip inside gzip is not supported');

@@ -1,11 +1,18 @@
 // Every import format, in the order detection breaks ties (more specific first).
 import type { FormatId, FormatSpec } from '../mapping.js';
+import { argilla, labelStudio } from './annotation.js';
+import { hhRlhf, openaiPreference, ultrafeedback } from './community.js';
 import { llamafactoryAlpaca, llamafactoryKto, llamafactorySharegpt } from './llamafactory.js';
 import { prefstudio } from './prefstudio.js';
 import { trlImplicitPreference, trlPreference, trlPromptCompletion, trlStepwise, trlUnpaired } from './trl.js';
 
 export const FORMATS: FormatSpec[] = [
   prefstudio,
+  openaiPreference,
+  labelStudio,
+  hhRlhf,
+  ultrafeedback,
+  argilla,
   llamafactorySharegpt,
   llamafactoryKto,
   llamafactoryAlpaca,
