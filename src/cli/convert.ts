@@ -1,0 +1,212 @@
+// `prefstudio convert <input> --to trl|trl-conversational|kto|records --out <file>`: detects the
+// input format, converts it and writes JSON Lines (gzip when --out ends in .gz) or Parquet (when
+// --out ends in .parquet). Reports counts and the bad rows with their line and field. Exits 1 when
+// nothing valid came out (and leaves no output file), 2 on a usage error.
+import { createWriteStream, promises as fs } from 'node:fs';
+import { once } from 'node:events';
+import { fileWriter } from 'hyparquet-writer';
+import { DataFormatError, describeRowError, type RowError } from '../data/errors.js';
+import { detectFormat, proposeMapping } from '../data/import/detect.js';
+import { FORMATS, formatSpec } from '../data/import/formats/index.js';
+import type { FormatId } from '../data/import/mapping.js';
+import { importRecords } from '../data/import/pipeline.js';
+import { fileSource } from '../data/io/node-file.js';
+import { TrlExporter, type ExportOptions, type ExportStyle } from '../data/export/trl.js';
+import { encodeChunks, jsonlChunks, writeParquet } from '../data/export/write.js';
+import type { PrefRecord } from '../data/records.js';
+
+const TARGETS: Record<string, { options: ExportOptions; label: string }> = {
+  trl: { options: { shape: 'trl', style: 'standard' }, label: 'TRL (standard text)' },
+  'trl-conversational': { options: { shape: 'trl', style: 'conversational' }, label: 'TRL (conversational)' },
+  kto: { options: { shape: 'unpaired' }, label: 'TRL unpaired preference (KTO)' },
+  records: { options: { shape: 'records' }, label: 'PrefStudio records' },
+};
+
+const USAGE = `usage: prefstudio convert <input> --to <target> --out <file> [options]
+
+  <input>            JSON, JSON Lines, CSV/TSV or Parquet, optionally .gz; the format is detected
+  --to <target>      trl                 TRL preference / unpaired / stepwise, plain text
+                     trl-conversational  the same with role/content messages
+                     kto                 TRL unpaired preference (pairs are unpaired)
+                     records             PrefStudio records (lossless, with provenance)
+  --out <file>       .jsonl (or .jsonl.gz) writes JSON Lines, .parquet writes Parquet
+  --format <id>      skip detection: ${FORMATS.map((f) => f.id).join(', ')}
+  --style <style>    standard or conversational (kto and records: default follows the data)
+  --strict           exit 1 when any row is bad (nothing is written then)
+  --max-errors <n>   bad rows to list (default 20)
+  --json             print the report as JSON
+`;
+
+interface Args {
+  input: string;
+  to: string;
+  out: string;
+  format?: FormatId;
+  style?: ExportStyle;
+  strict: boolean;
+  maxErrors: number;
+  json: boolean;
+}
+
+function parseArgs(args: string[]): Args | string {
+  const out: Partial<Args> = { strict: false, maxErrors: 20, json: false };
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const value = () => {
+      const v = args[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    try {
+      if (a === '--to') out.to = value();
+      else if (a === '--out' || a === '-o') out.out = value();
+      else if (a === '--format') out.format = value() as FormatId;
+      else if (a === '--style') out.style = value() as ExportStyle;
+      else if (a === '--strict') out.strict = true;
+      else if (a === '--json') out.json = true;
+      else if (a === '--max-errors') out.maxErrors = Number(value());
+      else if (a === '--help' || a === '-h') return 'help';
+      else if (a.startsWith('-')) return `unknown option ${a}`;
+      else positional.push(a);
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+  if (positional.length !== 1) return 'give exactly one input file';
+  if (!out.to || !TARGETS[out.to]) return `--to must be one of ${Object.keys(TARGETS).join(', ')}`;
+  if (!out.out) return '--out is required';
+  if (out.format && !FORMATS.some((f) => f.id === out.format)) return `unknown --format ${out.format}`;
+  if (out.style && out.style !== 'standard' && out.style !== 'conversational') return '--style must be standard or conversational';
+  if (!Number.isInteger(out.maxErrors) || out.maxErrors! < 0) return '--max-errors must be a whole number';
+  return { ...out, input: positional[0]! } as Args;
+}
+
+export interface ConvertReport {
+  input: string;
+  container: string;
+  compressed: boolean;
+  format: string;
+  kind: string;
+  rowsRead: number;
+  records: number;
+  badRows: number;
+  errors: string[];
+  fatal?: string;
+  output: string;
+  target: string;
+  rowsWritten: number;
+  recordsWritten: number;
+  skipped: { reason: string; count: number }[];
+}
+
+export async function run(args: string[]): Promise<number> {
+  const parsed = parseArgs(args);
+  if (parsed === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (typeof parsed === 'string') {
+    process.stderr.write(`prefstudio convert: ${parsed}\n\n${USAGE}`);
+    return 2;
+  }
+  const a = parsed;
+  const source = await fileSource(a.input);
+  const detection = await detectFormat(source);
+  let mapping = detection.mapping;
+  if (a.format) {
+    mapping = proposeMapping(a.format, detection.sample.filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)));
+  }
+  if (!mapping) {
+    process.stderr.write(`prefstudio convert: ${a.input}: ${detection.problem ?? 'unknown format'}\n`);
+    return 1;
+  }
+  const target = TARGETS[a.to]!;
+  const exporter = new TrlExporter({ ...target.options, ...(a.style ? { style: a.style } : {}) });
+  const report: ConvertReport = {
+    input: a.input,
+    container: detection.container,
+    compressed: detection.compressed !== null,
+    format: mapping.format,
+    kind: mapping.kind,
+    rowsRead: 0,
+    records: 0,
+    badRows: 0,
+    errors: [],
+    output: a.out,
+    target: target.label,
+    rowsWritten: 0,
+    recordsWritten: 0,
+    skipped: [],
+  };
+  const errors: RowError[] = [];
+  const badRow = (e: RowError) => {
+    report.badRows++;
+    if (errors.length < a.maxErrors) errors.push(e);
+  };
+
+  // Records flow from the reader into the writer a batch at a time.
+  async function* records(): AsyncGenerator<PrefRecord[]> {
+    try {
+      for await (const b of importRecords(source, mapping!, {})) {
+        b.errors.forEach(badRow);
+        report.rowsRead += b.records.length + b.errors.length;
+        report.records += b.records.length;
+        if (a.strict && b.errors.length) throw new StrictStop();
+        yield b.records;
+      }
+    } catch (e) {
+      if (!(e instanceof DataFormatError)) throw e;
+      report.fatal = e.message;
+      if (a.strict) throw new StrictStop();
+    }
+  }
+
+  let failed = false;
+  try {
+    if (a.out.toLowerCase().endsWith('.parquet')) {
+      await writeParquet(records(), exporter, fileWriter(a.out));
+    } else {
+      const stream = createWriteStream(a.out);
+      for await (const chunk of encodeChunks(jsonlChunks(records(), exporter), a.out.toLowerCase().endsWith('.gz'))) {
+        if (!stream.write(chunk)) await once(stream, 'drain');
+      }
+      stream.end();
+      await once(stream, 'finish');
+    }
+  } catch (e) {
+    if (!(e instanceof StrictStop) && !/^nothing to export/.test((e as Error).message)) throw e;
+    failed = true;
+  }
+  report.errors = errors.map(describeRowError);
+  report.rowsWritten = failed ? 0 : exporter.rows;
+  report.recordsWritten = failed ? 0 : exporter.records;
+  const reasons = new Map<string, number>();
+  for (const s of exporter.skipped) reasons.set(s.reason, (reasons.get(s.reason) ?? 0) + 1);
+  const listed = exporter.skipped.length;
+  if (exporter.skippedCount > listed) reasons.set('(more, not listed)', exporter.skippedCount - listed);
+  report.skipped = [...reasons].map(([reason, count]) => ({ reason, count }));
+
+  const ok = report.rowsWritten > 0 && !failed;
+  if (!ok) await fs.rm(a.out, { force: true });
+  if (a.json) process.stdout.write(JSON.stringify({ ok, ...report }, null, 2) + '\n');
+  else process.stdout.write(describeReport(report, ok, a.strict));
+  return ok ? 0 : 1;
+}
+
+class StrictStop extends Error {}
+
+function describeReport(r: ConvertReport, ok: boolean, strict: boolean): string {
+  const spec = formatSpec(r.format as FormatId);
+  const lines = [
+    `input:   ${r.input} (${r.container}${r.compressed ? ', gzip' : ''}; ${spec.label} -> ${r.kind} records)`,
+    `read:    ${r.rowsRead} rows: ${r.records} records, ${r.badRows} bad rows`,
+  ];
+  for (const e of r.errors) lines.push(`  bad row: ${e}`);
+  if (r.badRows > r.errors.length) lines.push(`  ... and ${r.badRows - r.errors.length} more bad rows`);
+  if (r.fatal) lines.push(`  the file breaks off: ${r.fatal}${strict ? '' : ' (the rows before it were converted)'}`);
+  if (ok) lines.push(`wrote:   ${r.rowsWritten} rows from ${r.recordsWritten} records to ${r.output} as ${r.target}`);
+  for (const s of r.skipped) lines.push(`  skipped ${s.count} record(s): ${s.reason}`);
+  if (!ok) lines.push(strict && (r.badRows || r.fatal) ? 'nothing written: bad rows and --strict' : 'nothing written: no valid record fits the target');
+  return lines.join('\n') + '\n';
+}
