@@ -6,7 +6,7 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import { describe, expect, it } from 'vitest';
 import { DataFormatError } from '../../src/data/errors.js';
 import { detectFormat, proposeMapping } from '../../src/data/import/detect.js';
-import { importAll, importRecords, type ImportResult } from '../../src/data/import/pipeline.js';
+import { importAll, importRecords, previewMapping, type ImportResult } from '../../src/data/import/pipeline.js';
 import { fileSource } from '../../src/data/io/node-file.js';
 import { bytesSource, textSource } from '../../src/data/io/source.js';
 import type { PairRecord, PrefRecord, UnpairedRecord } from '../../src/data/records.js';
@@ -151,6 +151,10 @@ describe('community and annotation-tool formats', () => {
     const recs: PrefRecord[] = [];
     for await (const b of importRecords(source, mapping)) recs.push(...b.records);
     expect(recs[1]).toMatchObject({ chosen: '1 2 4', rejected: '1, 2, 3', tags: [] });
+    // The preview shows what the changed mapping makes of the sample rows.
+    const preview = previewMapping(det.sample, { ...mapping, columns: { ...mapping.columns, rejected: null } }, 'csv');
+    expect(preview[0]).toEqual({ errors: [{ index: 0, field: 'rejected', reason: 'no column is mapped to this field' }] });
+    expect(previewMapping(det.sample, mapping, 'csv')[0]).toMatchObject({ record: { prompt: 'Say "hi"', chosen: 'Hello,\r\nworld' } });
     // Another format for the same rows: TRL implicit prompt instead of explicit.
     const implicit = proposeMapping('trl-implicit-preference', det.sample as Record<string, unknown>[]);
     expect(implicit.columns).toMatchObject({ chosen: 'chosen', rejected: 'rejected' });

@@ -7,7 +7,10 @@ import { detectFormat } from '../../src/data/import/detect.js';
 import type { ImportBatch } from '../../src/data/import/pipeline.js';
 import { fileSource } from '../../src/data/io/node-file.js';
 import { bytesSource, textSource } from '../../src/data/io/source.js';
-import type { PairRecord, PrefRecord } from '../../src/data/records.js';
+import { TrlExporter } from '../../src/data/export/trl.js';
+import { jsonlChunks } from '../../src/data/export/write.js';
+import { importAll } from '../../src/data/import/pipeline.js';
+import { recordContent, type PairRecord, type PrefRecord } from '../../src/data/records.js';
 import {
   addRecords,
   backupWorkspace,
@@ -113,6 +116,21 @@ describe('datasets and records', () => {
     let seen = 0;
     for await (const p of iterateRecords(db, d!.id, 64)) seen += p.length;
     expect(seen).toBe(300);
+  });
+
+  it('a stored dataset exports page by page to TRL JSONL and reads back the same', async () => {
+    const db = await freshDb();
+    const source = await fileSource(`${DATASETS}kto_en_demo.json`);
+    const det = await detectFormat(source);
+    const r = await importFile(db, source, det.mapping!, { name: 'kto' });
+    for (const shape of ['trl', 'records'] as const) {
+      const exporter = new TrlExporter({ shape });
+      let text = '';
+      for await (const t of jsonlChunks(iterateRecords(db, r.dataset.id, 64), exporter)) text += t;
+      const back = await importAll(textSource('kto.jsonl', text));
+      const stored = (await queryRecords(db, { datasetId: r.dataset.id })).map(({ id: _i, datasetId: _d, ...rec }) => rec as PrefRecord);
+      expect(back.records.map(shape === 'records' ? (x) => x : recordContent)).toEqual(stored.map(shape === 'records' ? (x) => x : recordContent));
+    }
   });
 
   it('validates every write at the boundary', async () => {

@@ -65,7 +65,11 @@ export class TrlExporter {
 
   private rowsOf(r: PrefRecord): TrlRow[] {
     const shape = this.options.shape;
-    if (shape === 'records') return [r];
+    if (shape === 'records') {
+      // Records read from the store carry their row id and dataset: not part of the record.
+      const { id: _id, datasetId: _d, ...record } = r as PrefRecord & { id?: unknown; datasetId?: unknown };
+      return [record];
+    }
     if (shape === 'unpaired') return this.unpaired(r);
     if (r.kind === 'stepwise') {
       if (shape === 'preference') skip('a stepwise record is not a preference pair: export it as stepwise');

@@ -84,6 +84,12 @@ export function rowConverter(file: string, mapping: ImportMapping, container: Co
   };
 }
 
+/** What a mapping makes of the sample rows (the UI's live preview while columns are changed). */
+export function previewMapping(sample: unknown[], mapping: ImportMapping, container: Container, file = 'preview'): Converted[] {
+  const convert = rowConverter(file, mapping, container, { createdAt: 0 });
+  return sample.map((row, index) => convert(row, { index }));
+}
+
 export interface ImportResult {
   detection: Detection;
   records: PrefRecord[];

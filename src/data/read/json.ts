@@ -82,16 +82,22 @@ export class JsonScanner {
     const buf = this.buf;
     const len = buf.length;
     let pos = this.pos;
+    // Next backslash at or after pos (len: none). Kept between strings so that finding it stays
+    // linear in the text, not linear per string.
+    let bs = -1;
     while (pos < len) {
       if (this.inString) {
+        if (bs < pos) {
+          bs = buf.indexOf('\\', pos);
+          if (bs === -1) bs = len;
+        }
         const q = buf.indexOf('"', pos);
-        const b = buf.indexOf('\\', pos);
-        if (b !== -1 && (q === -1 || b < q)) {
-          if (b + 1 >= len) {
-            pos = b; // the escaped character is in the next chunk
+        if (bs < len && (q === -1 || bs < q)) {
+          if (bs + 1 >= len) {
+            pos = bs; // the escaped character is in the next chunk
             break;
           }
-          pos = b + 2;
+          pos = bs + 2;
           continue;
         }
         if (q === -1) {
