@@ -1,7 +1,7 @@
 // An import mapping: which source format, which record kind, and for every record field the source
 // column it comes from. Detection proposes one; the UI shows it field by field and may change any
 // column or option before the import runs. Plain data, so it crosses a Worker boundary.
-import type { Message, RecordKind, Turns } from '../records.js';
+import type { RecordKind, Turns } from '../records.js';
 import {
   asBool,
   asList,
@@ -216,8 +216,4 @@ export function withSystem(prompt: Turns, common: Partial<Draft>): { prompt: Tur
 export function compact<T extends Record<string, unknown>>(o: T): T {
   for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
   return o;
-}
-
-export function lastMessage(messages: Message[]): Message | undefined {
-  return messages[messages.length - 1];
 }

@@ -1,6 +1,6 @@
 // Prompts that sit inside the responses: TRL's implicit prompt (longest common prefix of chosen and
 // rejected) and Anthropic HH-RLHF transcripts.
-import type { Message, Turns } from '../records.js';
+import type { Message } from '../records.js';
 import { FieldError } from './values.js';
 
 /**
@@ -57,9 +57,4 @@ export function parseHhTranscript(text: string, field: string): Message[] {
   if (!last) throw new FieldError(field, 'no "Human:" / "Assistant:" turns found');
   messages.push({ role: last.role, content: s.slice(last.from) });
   return messages;
-}
-
-export function turnsEqual(a: Turns, b: Turns): boolean {
-  if (typeof a === 'string' || typeof b === 'string') return a === b;
-  return a.length === b.length && a.every((m, i) => same(m, b[i]));
 }

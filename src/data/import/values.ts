@@ -44,10 +44,6 @@ export function isMissing(v: unknown): boolean {
   return v === undefined || v === null;
 }
 
-export function present(row: unknown, path: string | null | undefined): boolean {
-  return !!path && !isMissing(getPath(row, path));
-}
-
 export function asText(v: unknown, field: string): string {
   if (typeof v === 'string') return v;
   throw new FieldError(field, `expected text, got ${describe(v)}`);
@@ -72,10 +68,6 @@ export function asNumber(v: unknown, field: string): number {
   if (typeof v === 'number' && Number.isFinite(v)) return v;
   if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
   throw new FieldError(field, `expected a number, got ${describe(v)}`);
-}
-
-export function asOptionalNumber(v: unknown, field: string): number | undefined {
-  return isMissing(v) || v === '' ? undefined : asNumber(v, field);
 }
 
 /** An array, or a JSON array in a string (CSV cells). */
