@@ -5,7 +5,7 @@
 // right shapes, and weight values equal to what independent readers saw (PyTorch's state_dict and
 // python onnx's numpy_helper, written at fixture time). Values are compared exactly: loading only
 // moves float32 / float16 values, it never computes with them.
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load.js';
 import { decodeFloats } from '../../src/engine/model/onnx.js';
@@ -113,7 +113,7 @@ function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
   return out;
 }
 
-describe.each([TINY_LLAMA, TINY_QWEN2, TINY_GPT2])('weights of %s', (dir) => {
+describe.each([TINY_LLAMA, TINY_QWEN2, TINY_GPT2].map((d) => [basename(d), d]))('weights of %s', (_name, dir) => {
   it('equal PyTorch state_dict tensors by Hugging Face name', () => {
     const m = models.get(dir)!;
     const ref = readJsonFile<WeightsFile>(join(dir, 'weights.json'));

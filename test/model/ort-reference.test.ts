@@ -4,7 +4,7 @@
 // (src/engine/transformer/cpu-reference.ts), must give onnxruntime's logits on every fixture:
 // proof that tracing put each tensor in its place (q/k/v, gate/up, norms, rope theta, eps).
 import * as ort from 'onnxruntime-web';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load.js';
 import { referenceLogits, referenceSession } from '../../src/engine/model/ort-reference.js';
@@ -28,7 +28,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array, V: number, mask: number[] 
   return { diff, scale };
 }
 
-describe.each([TINY_LLAMA, TINY_QWEN2, TINY_GPT2])('%s', (dir) => {
+describe.each([TINY_LLAMA, TINY_QWEN2, TINY_GPT2].map((d) => [basename(d), d]))('%s', (_name, dir) => {
   let model: LoadedModel;
   let session: ort.InferenceSession;
   const ref = readJsonFile<ReferenceFile>(join(dir, 'reference.json'));
@@ -69,7 +69,7 @@ describe.each([
   // The genai llama computes in float16 inside onnxruntime (fp16 activations, rope tables and
   // attention): ~5e-4 relative rounding per op; logits here are ≤ 0.4, observed 2.3e-4.
   { dir: LLAMA_FP16, tol: 2e-3 },
-])('$dir', ({ dir, tol }) => {
+].map((c) => ({ ...c, name: basename(c.dir) })))('$name', ({ dir, tol }) => {
   it(`onnxruntime's logits match the CPU transformer on our loaded weights (tolerance ${tol})`, async () => {
     const model = await loadModel(nodeDirSource(dir), { acknowledge: ['tokenizer-vocab-mismatch'] });
     const session = await referenceSession(ort, model);

@@ -161,14 +161,11 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
   const kinds = new Set(norms.map((n) => n.kind));
   if (kinds.size !== 1) throw ix.unrecognised('mixes RMSNorm and LayerNorm');
   const arch: 'llama' | 'gpt2' = kinds.has('rms') ? 'llama' : 'gpt2';
-  let family: Family = declared ? FAMILIES[declared]! : arch;
+  const family: Family = declared ? FAMILIES[declared]! : arch;
   if ((family === 'gpt2') !== (arch === 'gpt2')) {
     throw new ModelLoadError('unknown-architecture', `the config declares ${declared}, but the graph uses ${arch === 'llama' ? 'RMSNorm (a llama-style decoder)' : 'LayerNorm (a gpt2-style decoder)'}`, { architecture: declared });
   }
-  if (!declared) {
-    family = arch;
-    warn('no-config', `no config.json or genai_config.json model type: architecture ${arch} inferred from the graph`);
-  }
+  if (!declared) warn('no-config', `no config.json or genai_config.json model type: architecture ${arch} inferred from the graph`);
 
   // ---- embeddings ----
   const embedNorm = norms[0]!.embed;
@@ -422,12 +419,10 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
   }
 
   // ---- biases the engine does not carry ----
-  for (const [l, x] of layers.entries()) {
-    if (arch === 'llama') {
-      const extra = [['o_proj', x.o], ['gate_proj', x.gate], ['up_proj', x.up], ['down_proj', x.down], ['lm_head', l === 0 ? head : null]] as const;
-      for (const [what, lin] of extra) {
-        if (lin?.bias) throw new ModelLoadError('unknown-architecture', `layer ${l}: ${what} has a bias ("${lin.bias.name}"); llama-family models here carry biases on q, k and v only`, { tensor: lin.bias.name });
-      }
+  if (arch === 'llama') {
+    const extra = layers.flatMap((x, l) => [[`layer ${l} o_proj`, x.o], [`layer ${l} gate_proj`, x.gate], [`layer ${l} up_proj`, x.up], [`layer ${l} down_proj`, x.down]] as const);
+    for (const [what, lin] of [...extra, ['lm_head', head] as const]) {
+      if (lin?.bias) throw new ModelLoadError('unknown-architecture', `${what} has a bias ("${lin.bias.name}"); llama-family models here carry biases on q, k and v only`, { tensor: lin.bias.name });
     }
   }
   const qkvBias = arch === 'llama' && layers.some((x) => x.q.bias || x.k.bias || x.v.bias);
