@@ -30,7 +30,10 @@ export default defineConfig({
         test: {
           name: 'chromium',
           // Kernel tests that also run in the browser, to prove the browser path.
-          include: ['test/engine/residual.test.ts', 'test/browser/**/*.test.ts'],
+          include: [
+            'test/engine/{residual,matmul,attention,rmsnorm,layernorm,rope,swiglu,gelu,embedding,logprobs,adamw,grad-norm}.test.ts',
+            'test/browser/**/*.test.ts',
+          ],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           // After the Node project: the two would fight over two cores.

@@ -60,6 +60,10 @@ export function diff(actual: ArrayLike<number>, expected: ArrayLike<number>): Di
  * Asserts |actual - expected| <= atol + rtol·|expected| everywhere (llm.c's rule); on failure the
  * message names the worst element and the max abs and relative error.
  */
+/** PREFSTUDIO_REPORT_ERRORS=1 prints every comparison's measured error: the numbers behind tolerances. */
+const REPORT_ERRORS = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env
+  .PREFSTUDIO_REPORT_ERRORS === '1';
+
 export function expectClose(
   actual: ArrayLike<number>,
   expected: ArrayLike<number>,
@@ -74,6 +78,10 @@ export function expectClose(
       bad = i;
       break;
     }
+  }
+  if (REPORT_ERRORS) {
+    const d = diff(actual, expected);
+    console.log(`${what}: max abs err ${d.maxAbs.toExponential(2)}, max rel err ${d.maxRel.toExponential(2)}`);
   }
   if (bad >= 0) {
     const d = diff(actual, expected);
