@@ -1,6 +1,7 @@
 // Backup of the whole workspace to one file (JSON lines, gzip) and restore from it. The file is a
 // header line, one line per dataset, one per record, and an end line with the counts (a file cut
-// short is refused). Restore stages everything and switches over in one transaction: a bad or
+// short is refused). Version 2 adds the labels (after the records, which carry their old ids so
+// the labels' references are remapped on restore). Restore stages everything and switches over in one transaction: a bad or
 // truncated backup changes nothing.
 import { Gzip } from 'fflate';
 import { DataFormatError, throwIfAborted } from '../data/errors.js';
@@ -10,16 +11,17 @@ import { isPlainObject } from '../data/read/rows.js';
 import { assertRecord } from '../data/validate.js';
 import { deleteStaged, newId, recount } from './datasets.js';
 import { isQuotaError, StorageFullError } from './errors.js';
-import { emptyCounts, type DatasetRow, type PrefDb, type StoredRecord } from './schema.js';
+import { emptyCounts, type DatasetRow, type LabelRow, type PrefDb, type StoredRecord } from './schema.js';
 
 export const BACKUP_FORMAT = 'prefstudio-backup';
-export const BACKUP_VERSION = 1;
+export const BACKUP_VERSION = 2;
 
 type Line =
   | { type: 'header'; format: string; version: number; schemaVersion: number; createdAt: number }
   | { type: 'dataset'; dataset: DatasetRow }
-  | { type: 'record'; dataset: string; record: Omit<StoredRecord, 'id' | 'datasetId'> }
-  | { type: 'end'; datasets: number; records: number };
+  | { type: 'record'; dataset: string; id?: number; record: Omit<StoredRecord, 'id' | 'datasetId'> }
+  | { type: 'label'; label: Omit<LabelRow, 'id'> }
+  | { type: 'end'; datasets: number; records: number; labels?: number };
 
 export interface BackupOptions {
   signal?: AbortSignal;
@@ -48,15 +50,25 @@ export async function* backupWorkspace(db: PrefDb, options: BackupOptions = {}):
       const lines: Line[] = [];
       for (const r of page) {
         if (!r) continue;
-        const { id: _id, datasetId: _d, ...record } = r;
-        lines.push({ type: 'record', dataset: d.id, record });
+        const { id, datasetId: _d, ...record } = r;
+        lines.push({ type: 'record', dataset: d.id, id, record });
       }
       records += lines.length;
       write(lines);
       while (out.length) yield out.shift()!;
     }
   }
-  write([{ type: 'end', datasets: datasets.length, records }], true);
+  let labels = 0;
+  const labelIds = (await db.labels.toCollection().primaryKeys()) as number[];
+  for (let at = 0; at < labelIds.length; at += pageSize) {
+    throwIfAborted(signal);
+    const page = await db.labels.bulkGet(labelIds.slice(at, at + pageSize));
+    const lines: Line[] = page.filter((l) => l !== undefined).map(({ id: _id, ...label }) => ({ type: 'label', label }));
+    labels += lines.length;
+    write(lines);
+    while (out.length) yield out.shift()!;
+  }
+  write([{ type: 'end', datasets: datasets.length, records, labels }], true);
   while (out.length) yield out.shift()!;
 }
 
@@ -71,6 +83,7 @@ export interface RestoreOptions {
 export interface RestoreResult {
   datasets: number;
   records: number;
+  labels: number;
 }
 
 export async function restoreWorkspace(db: PrefDb, source: ByteSource, options: RestoreOptions = {}): Promise<RestoreResult> {
@@ -81,11 +94,18 @@ export async function restoreWorkspace(db: PrefDb, source: ByteSource, options: 
   let end: Extract<Line, { type: 'end' }> | null = null;
   let records = 0;
   let pending: StoredRecord[] = [];
+  let pendingOldIds: (number | undefined)[] = [];
+  /** Record id in the backup -> id here (the labels' references). */
+  const recordIdMap = new Map<number, number>();
+  const labels: Omit<LabelRow, 'id'>[] = [];
   const flush = async () => {
     if (pending.length === 0) return;
     const rows = pending;
+    const oldIds = pendingOldIds;
     pending = [];
-    await guarded(() => db.records.bulkAdd(rows));
+    pendingOldIds = [];
+    const ids = (await guarded(() => db.records.bulkAdd(rows, { allKeys: true }))) as number[];
+    oldIds.forEach((old, i) => old !== undefined && recordIdMap.set(old, ids[i]!));
   };
   try {
     for await (const batch of opened.rows) {
@@ -118,8 +138,15 @@ export async function restoreWorkspace(db: PrefDb, source: ByteSource, options: 
             throw new DataFormatError(`bad record: ${(e as Error).message}`, at);
           }
           pending.push({ ...record, datasetId });
+          pendingOldIds.push(typeof line.id === 'number' ? line.id : undefined);
           records++;
           if (pending.length >= 1000) await flush();
+        } else if (line.type === 'label') {
+          const l = line.label;
+          if (!isPlainObject(l) || typeof l.taskKey !== 'string' || typeof l.annotator !== 'string' || !isPlainObject(l.decision)) {
+            throw new DataFormatError('bad label line', at);
+          }
+          labels.push(l);
         } else if (line.type === 'end') {
           end = line;
         } else {
@@ -131,24 +158,41 @@ export async function restoreWorkspace(db: PrefDb, source: ByteSource, options: 
     await flush();
     if (!header) throw new DataFormatError('empty backup');
     if (!end) throw new DataFormatError('the backup is truncated: no end line');
-    if (end.datasets !== staged.size || end.records !== records) {
-      throw new DataFormatError(`the backup is inconsistent: its end line counts ${end.datasets} datasets and ${end.records} records, the file has ${staged.size} and ${records}`);
+    if (end.datasets !== staged.size || end.records !== records || (end.labels ?? 0) !== labels.length) {
+      throw new DataFormatError(
+        `the backup is inconsistent: its end line counts ${end.datasets} datasets, ${end.records} records and ${end.labels ?? 0} labels, the file has ${staged.size}, ${records} and ${labels.length}`,
+      );
     }
+    const remapped = labels.map((l) => {
+      const out: Omit<LabelRow, 'id'> = { ...l, sourceDatasetId: staged.get(l.sourceDatasetId) ?? l.sourceDatasetId };
+      out.sourceRecordId = recordIdMap.get(l.sourceRecordId) ?? l.sourceRecordId;
+      if (l.recordId !== undefined) {
+        const id = recordIdMap.get(l.recordId);
+        if (id === undefined) delete out.recordId;
+        else out.recordId = id;
+      }
+      if (l.outputDatasetId !== undefined) out.outputDatasetId = staged.get(l.outputDatasetId) ?? l.outputDatasetId;
+      return out;
+    });
     throwIfAborted(signal);
     await guarded(() =>
-      db.transaction('rw', db.datasets, db.records, async () => {
+      db.transaction('rw', db.datasets, db.records, db.labels, async () => {
         if (mode === 'replace') {
           const old = await db.datasets.where('status').equals('ready').primaryKeys();
           await db.records.where('datasetId').anyOf(old).delete();
           await db.datasets.bulkDelete(old);
+          await db.labels.clear();
         }
+        await db.labels.bulkAdd(remapped);
         for (const id of staged.values()) {
-          await db.datasets.update(id, { status: 'ready' });
+          const labelsOf = (await db.datasets.get(id))?.labelsOf;
+          // A labels dataset follows its source to the source's new id.
+          await db.datasets.update(id, { status: 'ready', ...(labelsOf !== undefined ? { labelsOf: staged.get(labelsOf) ?? labelsOf } : {}) });
           await recount(db, id);
         }
       }),
     );
-    return { datasets: staged.size, records };
+    return { datasets: staged.size, records, labels: labels.length };
   } catch (e) {
     for (const id of staged.values()) await deleteStaged(db, id);
     throw e;

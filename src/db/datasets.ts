@@ -22,8 +22,11 @@ export async function discardStaged(db: PrefDb): Promise<number> {
 }
 
 export async function deleteStaged(db: PrefDb, id: string): Promise<void> {
-  await db.transaction('rw', db.datasets, db.records, async () => {
+  await db.transaction('rw', db.datasets, db.records, db.labels, async () => {
     await db.records.where('datasetId').equals(id).delete();
+    // Labels whose records were in it are gone with them (the queue would count them as done).
+    // Labels *of* it stay: agreement between annotators is by task content.
+    await db.labels.where('outputDatasetId').equals(id).delete();
     await db.datasets.delete(id);
   });
 }

@@ -30,6 +30,10 @@ export interface StagedImportOptions {
   onProgress?: (p: { written: number; rejected: number }) => void;
   /** How many row errors the result lists (all are counted). */
   maxErrors?: number;
+  /** With 'skip': asked, once the whole file is staged and before anything becomes visible, when
+   *  some rows were bad or the file broke off. true keeps the valid rows; false stores nothing
+   *  (ImportRejectedError). The person chooses with the bad rows in front of them. */
+  confirmPartial?: (summary: { written: number; rejected: number; errors: RowError[]; fatal?: string }) => Promise<boolean>;
 }
 
 export interface StagedImportResult {
@@ -85,6 +89,11 @@ export async function importDataset(db: PrefDb, batches: AsyncIterable<ImportBat
       fatal = e.message;
     }
     throwIfAborted(signal);
+    if (options.confirmPartial && (rejected > 0 || fatal)) {
+      const keep = await options.confirmPartial({ written: counts.total, rejected, errors, ...(fatal ? { fatal } : {}) });
+      throwIfAborted(signal);
+      if (!keep) throw new ImportRejectedError(`nothing was imported: ${rejected} bad row(s)${fatal ? ` and ${fatal}` : ''}`);
+    }
     const info = typeof options.source === 'function' ? options.source() : options.source;
     const source: DatasetSource | undefined = info && { ...info, rowsRejected: rejected, importedAt: now };
     const dataset = await guarded(() =>

@@ -5,3 +5,5 @@ export * from './datasets.js';
 export * from './import.js';
 export * from './backup.js';
 export * from './storage.js';
+export * from './labels.js';
+export * from './browse.js';

@@ -31,9 +31,44 @@ export interface DatasetRow {
   counts: DatasetCounts;
   source?: DatasetSource;
   description?: string;
+  /** Schema v2: this dataset holds the labels given on the dataset with this id (Label page). */
+  labelsOf?: string;
 }
 
 export type StoredRecord = PrefRecord & { id?: number; datasetId: string };
+
+/** What an annotator decided on one labelling task. Candidates are named by their canonical index
+ *  (see src/services/label-tasks.ts: sorted by content), never by the side they were shown on, so
+ *  two annotators' decisions compare whatever sides each saw. */
+export type LabelDecision =
+  | { type: 'prefer'; winner: number }
+  | { type: 'tie' }
+  | { type: 'bothBad' }
+  | { type: 'thumb'; up: boolean }
+  | { type: 'rank'; ranks: number[] }
+  /** Index of the first wrong step in the shown chain; null: every step is right. */
+  | { type: 'steps'; firstWrong: number | null }
+  | { type: 'skip' };
+
+export interface LabelRow {
+  id?: number;
+  /** Content key of the task (prompt and candidates): the same task in two workspaces or two
+   *  datasets has the same key, so labels merged from backups still meet for agreement. */
+  taskKey: string;
+  sourceDatasetId: string;
+  sourceRecordId: number;
+  annotator: string;
+  createdAt: number;
+  decision: LabelDecision;
+  /** Canonical candidate index shown on each side (left first): the blind order, for audits. */
+  shown?: number[];
+  /** Candidates the annotator rewrote (canonical indexes). */
+  edited?: number[];
+  rationale?: string;
+  /** The record this label wrote (none for a skip) and its dataset. */
+  recordId?: number;
+  outputDatasetId?: string;
+}
 
 interface SchemaVersion {
   version: number;
@@ -56,6 +91,18 @@ export const SCHEMA_VERSIONS: SchemaVersion[] = [
     // First version: nothing older to migrate.
     upgrade: () => {},
   },
+  {
+    // 2026-11-30: labels (Label page). One row per decision of an annotator on a task; found by
+    // the dataset labelled and annotator (the queue), and by task (agreement between annotators).
+    // Datasets gain an optional `labelsOf` (not indexed). v1 rows stay valid as they are.
+    version: 2,
+    date: '2026-11-30',
+    stores: {
+      labels: '++id, taskKey, sourceDatasetId, [sourceDatasetId+annotator], outputDatasetId, recordId',
+    },
+    // Nothing to rewrite: records and datasets keep their v1 shape; the labels table starts empty.
+    upgrade: () => {},
+  },
 ];
 
 export const DEFAULT_DB_NAME = 'prefstudio';
@@ -63,6 +110,7 @@ export const DEFAULT_DB_NAME = 'prefstudio';
 export class PrefDb extends Dexie {
   datasets!: EntityTable<DatasetRow, 'id'>;
   records!: EntityTable<StoredRecord, 'id'>;
+  labels!: EntityTable<LabelRow, 'id'>;
 
   constructor(name = DEFAULT_DB_NAME, options?: ConstructorParameters<typeof Dexie>[1]) {
     super(name, options);

@@ -319,7 +319,7 @@ describe('backup and restore', () => {
     const other = await freshDb();
     await importText(other, 'to be replaced', pairsJsonl(5));
     const r = await restoreWorkspace(other, bytesSource('backup.jsonl.gz', bytes), { mode: 'replace' });
-    expect(r).toEqual({ datasets: 2, records: 420 });
+    expect(r).toEqual({ datasets: 2, records: 420, labels: 0 });
     expect(await content(other)).toEqual(await content(db));
     expect((await listDatasets(other)).map((d) => d.counts.total)).toEqual([120, 300]);
 

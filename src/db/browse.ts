@@ -1,0 +1,32 @@
+// What the dataset browser needs beyond single-record edits: one pass over a dataset (search,
+// filters, statistics) and writing many records back with their ids (split changes, undo of a
+// delete or of a deduplication). Writes are validated and counted in one transaction.
+import { assertRecord } from '../data/validate.js';
+import { getDataset, recount } from './datasets.js';
+import { DatasetNotFoundError, isQuotaError, StorageFullError } from './errors.js';
+import type { PrefDb, StoredRecord } from './schema.js';
+
+/** Calls `visit` on every record of a dataset in id order (a cursor: records are not all held). */
+export async function scanDataset(db: PrefDb, datasetId: string, visit: (r: StoredRecord & { id: number }) => void): Promise<void> {
+  if (!(await getDataset(db, datasetId))) throw new DatasetNotFoundError(datasetId);
+  await db.records.where('datasetId').equals(datasetId).each((r) => visit(r as StoredRecord & { id: number }));
+}
+
+/** Writes records with their ids and datasets (new or replaced), validating each. */
+export async function putRecords(db: PrefDb, records: (StoredRecord & { id: number })[]): Promise<void> {
+  const rows = records.map((r) => {
+    const { id, datasetId, ...rest } = r;
+    return { ...assertRecord(rest), id, datasetId };
+  });
+  try {
+    await db.transaction('rw', db.datasets, db.records, async () => {
+      const datasets = [...new Set(rows.map((r) => r.datasetId))];
+      for (const d of datasets) if (!(await getDataset(db, d))) throw new DatasetNotFoundError(d);
+      await db.records.bulkPut(rows);
+      for (const d of datasets) await recount(db, d);
+    });
+  } catch (e) {
+    if (isQuotaError(e)) throw new StorageFullError(`storage is full: ${rows.length} record(s) were not saved (they are kept in memory)`, rows, e);
+    throw e;
+  }
+}
