@@ -62,6 +62,11 @@ async function runProbe(): Promise<GpuProbe> {
   }
 }
 
+/** The engine Worker's API (the same Worker as the probe), for services that use the engine. */
+export function engineWorker(): Comlink.Remote<EngineWorkerApi> {
+  return connect().api;
+}
+
 /** Starts the engine Worker if needed and reports its GPU adapter. Never rejects. */
 export function probeGpu(): Promise<GpuProbe> {
   probe ??= runProbe();
