@@ -1,26 +1,64 @@
 // The engine Worker: owns the GPUDevice and the Engine, off the main thread so long GPU work
-// never blocks the UI. The main thread talks to it through comlink (src/services/gpu.ts).
+// never blocks the UI. The main thread talks to it through comlink (src/services/gpu.ts,
+// src/services/models.ts). Each concern is a module; this file only wires them to the API:
+//   engine.ts   the one Engine and the GPU lock      tasks.ts   cancellable task ids
+//   models.ts   import, store, activate the model    generate.ts sampling, streamed
 import * as Comlink from 'comlink';
-import { createBrowserEngine } from '../engine/browser.js';
-import type { Engine } from '../engine/gpu/engine.js';
+import { settle } from './errors.js';
+import { getEngine } from './engine.js';
+import { generateText } from './generate.js';
+import { activateModel, describeActive, importModel, unloadModel } from './models.js';
 import type { EngineWorkerApi } from './protocol.js';
+import { cancelTask, runTask } from './tasks.js';
 
-let engine: Promise<Engine> | null = null;
-
-function getEngine(): Promise<Engine> {
-  if (!engine) {
-    engine = createBrowserEngine();
-    // Forget a failed start so a later init() tries again instead of replaying the failure.
-    engine.catch(() => {
-      engine = null;
-    });
-  }
-  return engine;
+/** comlink proxies must be released or the page side keeps their ports open. */
+function released<T extends (...args: never[]) => unknown>(callback: T | undefined): { callback: T | undefined; release(): void } {
+  return {
+    callback,
+    release: () => (callback as unknown as { [Comlink.releaseProxy]?: () => void } | undefined)?.[Comlink.releaseProxy]?.(),
+  };
 }
 
 const api: EngineWorkerApi = {
   async init() {
     return (await getEngine()).report;
+  },
+
+  async importModel(taskId, source, onProgress) {
+    const progress = released(onProgress);
+    try {
+      return await settle(() => runTask(taskId, (signal) => importModel(source, signal, progress.callback)));
+    } finally {
+      progress.release();
+    }
+  },
+
+  async activateModel(taskId, id, onProgress) {
+    const progress = released(onProgress);
+    try {
+      return await settle(() => runTask(taskId, (signal) => activateModel(id, signal, progress.callback)));
+    } finally {
+      progress.release();
+    }
+  },
+
+  async activeModel() {
+    return describeActive();
+  },
+
+  unloadModel,
+
+  async generate(taskId, request, onEvent) {
+    const events = released(onEvent);
+    try {
+      return await settle(() => runTask(taskId, (signal) => generateText(request, signal, events.callback)));
+    } finally {
+      events.release();
+    }
+  },
+
+  async cancel(taskId) {
+    cancelTask(taskId);
   },
 };
 

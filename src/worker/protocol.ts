@@ -1,6 +1,121 @@
 // The engine Worker's API as the main thread sees it through comlink. Values cross by structured
 // clone; errors arrive as Error objects that keep their `name` (comlink copies name and message).
+// Calls that can fail for a reason the user must read (a bad model folder, an unreachable URL)
+// answer with a WorkerResult instead, so the error's code and details survive the crossing.
+// Callbacks (progress, streamed tokens) are comlink proxies: Comlink.proxy(fn) on the caller's side.
 import type { AdapterReport } from '../engine/gpu/device.js';
+import type { FinishReason } from '../engine/transformer/generate.js';
+
+/** Why a Worker call failed, as plain data (structured-clone safe). */
+export interface WorkerFailure {
+  /** The error's class: ModelLoadError, GpuUnavailableError, AbortError, NetworkError, Error. */
+  name: string;
+  /** ModelLoadError codes ('external-data-missing', ...), 'aborted', 'network', 'busy', 'no-model', ... */
+  code: string;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+export type WorkerResult<T> = { ok: true; value: T } | { ok: false; error: WorkerFailure };
+
+/** A file handed to the Worker: its path inside the model folder ('onnx/model.onnx') and the File. */
+export interface ModelFileEntry {
+  path: string;
+  file: File;
+}
+
+/** Where a model comes from. Every kind is loaded the same way; only how bytes are read differs. */
+export type ModelImportSource =
+  /** Dropped or picked files / folder. */
+  | { kind: 'files'; files: ModelFileEntry[]; label?: string }
+  /** A folder on a web server, plain (`<base>/<file>`) or Hub-style (`<base>/resolve/main/<file>`). */
+  | { kind: 'url'; url: string; name?: string };
+
+/** What a stored model is: written beside its files in OPFS (models/<id>/manifest.json). */
+export interface ModelManifest {
+  version: 1;
+  id: string;
+  name: string;
+  source: { kind: ModelImportSource['kind']; label: string; url?: string };
+  /** The family recognised ('llama', 'qwen2', 'mistral', 'gpt2'). */
+  architecture: string;
+  parameters: number;
+  /** Dtype of the stored linear weights: 'f32', 'f16', 'bf16', or 'mixed'. */
+  dtype: string;
+  /** Bytes of every stored file. */
+  sizeOnDisk: number;
+  /** Bytes of weights on the GPU as the engine uploads them (estimateMemory). */
+  gpuMemoryBytes: number;
+  /** ISO date. */
+  addedAt: string;
+  files: { path: string; size: number }[];
+  dims: { layers: number; hidden: number; heads: number; kvHeads: number; vocabSize: number; contextLength: number };
+  onnxFile: string;
+  hasTokenizer: boolean;
+  hasChatTemplate: boolean;
+  /** Warnings raised while loading (they did not stop it). */
+  warnings: { code: string; message: string }[];
+  /** Sampling defaults from generation_config.json, when it has them. */
+  generationDefaults: Partial<GenerationSettings>;
+}
+
+export type LoadStage = 'reading' | 'storing' | 'uploading';
+
+export interface LoadProgress {
+  stage: LoadStage;
+  /** Bytes done in this stage. */
+  loaded: number;
+  /** Bytes this stage will take, when known. */
+  total?: number;
+  /** The file being read or written. */
+  file?: string;
+}
+
+export interface GenerationSettings {
+  /** 0 = greedy. */
+  temperature: number;
+  /** 0 = off. */
+  topK: number;
+  /** 1 = off. */
+  topP: number;
+  maxNewTokens: number;
+  stopStrings: string[];
+  seed: number;
+}
+
+export interface GenerateRequest extends GenerationSettings {
+  prompt: string;
+  /** Render the prompt as one user message through the tokenizer's chat template. */
+  useChatTemplate: boolean;
+  /**
+   * A LoRA adapter to sample with (filled by the training module: worker/generate.ts
+   * `setAdapterResolver`). Undefined = the base model.
+   */
+  adapterId?: string;
+}
+
+export interface GenerationEvent {
+  /** Text to append to what was shown so far (held back while it may start a stop string). */
+  delta: string;
+  /** Tokens generated so far. */
+  tokens: number;
+}
+
+export interface GenerationSummary {
+  /** The whole completion, cut before a stop string. */
+  text: string;
+  finishReason: FinishReason;
+  promptTokens: number;
+  tokens: number;
+  /** Wall time of the whole request in the Worker. */
+  ms: number;
+}
+
+/** The model the Worker holds on the GPU. */
+export interface ActiveModel {
+  id: string;
+  manifest: ModelManifest;
+}
 
 export interface EngineWorkerApi {
   /**
@@ -8,4 +123,22 @@ export interface EngineWorkerApi {
    * (by name) when there is no WebGPU, no adapter, or the adapter is too small.
    */
   init(): Promise<AdapterReport>;
+
+  /**
+   * Loads a model from a source, checks it fits the adapter, stores its files in OPFS
+   * (models/<id>/), uploads it and makes it the active model. `taskId` names the task for cancel().
+   */
+  importModel(taskId: string, source: ModelImportSource, onProgress?: (p: LoadProgress) => void): Promise<WorkerResult<ModelManifest>>;
+  /** Loads a stored model (no fetching) and makes it active. */
+  activateModel(taskId: string, id: string, onProgress?: (p: LoadProgress) => void): Promise<WorkerResult<ModelManifest>>;
+  /** The active model, or null. */
+  activeModel(): Promise<ActiveModel | null>;
+  /** Frees the active model's GPU memory if it is `id` (before deleting it). */
+  unloadModel(id: string): Promise<void>;
+
+  /** Samples from the active model, streaming text through `onEvent`. */
+  generate(taskId: string, request: GenerateRequest, onEvent?: (e: GenerationEvent) => void): Promise<WorkerResult<GenerationSummary>>;
+
+  /** Aborts a running task (import, activation, generation); unknown ids are ignored. */
+  cancel(taskId: string): Promise<void>;
 }

@@ -1,0 +1,26 @@
+// The Worker's one Engine (one GPUDevice) and the lock every GPU job takes, so an upload, a
+// generation and (later) a training step never interleave their dispatches.
+import { createBrowserEngine } from '../engine/browser.js';
+import type { Engine } from '../engine/gpu/engine.js';
+
+let engine: Promise<Engine> | null = null;
+
+export function getEngine(): Promise<Engine> {
+  if (!engine) {
+    engine = createBrowserEngine();
+    // Forget a failed start so a later call tries again instead of replaying the failure.
+    engine.catch(() => {
+      engine = null;
+    });
+  }
+  return engine;
+}
+
+let gpuQueue: Promise<unknown> = Promise.resolve();
+
+/** Runs `job` once every GPU job queued before it has finished (failed or not). */
+export function withGpu<T>(job: (engine: Engine) => Promise<T>): Promise<T> {
+  const run = gpuQueue.then(async () => job(await getEngine()));
+  gpuQueue = run.catch(() => {});
+  return run;
+}
