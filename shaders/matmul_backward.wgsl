@@ -7,6 +7,12 @@
 //   dbias    dbias (OC) += Σ over batches and rows of dout
 // Batches as in the forward: workgroup_id.z, element strides; weight_stride 0 = shared weight.
 //
+// LoRA in dinp (lora_r > 0, one batch): dinp += dropout'(lora_g (M, R) · lora_a (R, C)), where
+// lora_g = s · dY · B comes from lora_backward.wgsl (dyb_main). The rank slices run through the
+// tiles after the OC slices, into their own accumulator, because inverted dropout masks only the
+// LoRA path: element (row, col) is scaled by the forward's mask factor (hash as in
+// lora_forward.wgsl) before it joins dY · W.
+//
 // dinp and dweight use the forward's tiling: 16 x 16 threads, a 64 x 64 output tile, 4 x 4
 // outputs per thread in registers, K slices of 16 staged k-major in workgroup memory. Operands
 // whose K runs along memory (dout rows in dinp) are fetched as quads along K; operands whose
@@ -33,6 +39,10 @@ struct Params {
   out_stride: u32,     // elements between batches of dout
   nb: u32,             // batches one workgroup reduces over (dweight with a shared weight; dbias)
   accumulate: u32,     // dinp += instead of =
+  lora_r: u32,         // dinp: LoRA rank R; 0 = no LoRA term
+  drop_seed: u32,      // dinp: LoRA dropout mask (lora_forward.wgsl)
+  drop_threshold: u32, // 0 = no dropout
+  drop_scale: f32,     // 1 / (1 - p)
 }
 
 @group(0) @binding(0) var<storage, read_write> dinp: array<f32>;     // (batch, M, C)
@@ -41,12 +51,27 @@ struct Params {
 @group(0) @binding(3) var<storage, read> dout: array<{{F32_T}}>;     // (batch, M, OC)
 @group(0) @binding(4) var<storage, read> inp: array<{{F32_T}}>;      // (batch, M, C)
 @group(0) @binding(5) var<storage, read> weight: array<{{W_T}}>;     // (OC, C) or (batch, OC, C)
-@group(0) @binding(6) var<uniform> params: Params;
+@group(0) @binding(6) var<storage, read> lora_g: array<f32>;     // (M, R); any tensor when lora_r is 0
+@group(0) @binding(7) var<storage, read> lora_a: array<f32>;     // (R, C)
+@group(0) @binding(8) var<uniform> params: Params;
 
 var<workgroup> As: array<f32, 1024>;  // (BK, TILE) k-major
 var<workgroup> Bs: array<f32, 1024>;  // (BK, TILE) k-major
 var<workgroup> partial: array<f32, 256>;  // dbias: (4, 64) row-group sums
 var<private> acc: array<vec4<f32>, 4>;  // acc[i][j]: output row ty + 16i, column tx + 16j
+
+fn pcg(v: u32) -> u32 {
+  let s = v * 747796405u + 2891336453u;
+  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+  return (w >> 22u) ^ w;
+}
+
+// The LoRA dropout factor of input element (m, c): 0 if dropped, else 1 / (1 - p).
+fn dropout_factor(m: u32, c: u32) -> f32 {
+  if (params.drop_threshold == 0u) { return 1.0; }
+  if (pcg(pcg(pcg(params.drop_seed) ^ m) ^ c) < params.drop_threshold) { return 0.0; }
+  return params.drop_scale;
+}
 
 // Storage reads. `vec4(x)` turns every element type into a vec4 so each branch type-checks
 // for any {{F32_T}} / {{W_T}}; VEC and W_KIND are constants, so dead branches are not compiled.
@@ -164,6 +189,26 @@ fn dinp_main(
     workgroupBarrier();
   }
 
+  // LoRA: g (M, R) · A (R, C) into a fresh accumulator; g is read like dout, A like weight.
+  let base = acc;
+  clear_acc();
+  let R = params.lora_r;
+  for (var k0 = 0u; k0 < R; k0 += BK) {
+    var a = vec4(0.0);
+    var b = vec4(0.0);
+    for (var c = 0u; c < 4u; c++) {
+      if (row0 + ar < M && k0 + ak + c < R) { a[c] = lora_g[(row0 + ar) * R + k0 + ak + c]; }
+      if (k0 + bk < R && col0 + bn + c < C) { b[c] = lora_a[(k0 + bk) * C + col0 + bn + c]; }
+    }
+    for (var c = 0u; c < 4u; c++) {
+      As[(ak + c) * TILE + ar] = a[c];
+      Bs[bk * TILE + bn + c] = b[c];
+    }
+    workgroupBarrier();
+    multiply_tile(lid3.x, lid3.y);
+    workgroupBarrier();
+  }
+
   for (var i = 0u; i < 4u; i++) {
     let row = row0 + lid3.y + 16u * i;
     if (row >= M) { break; }
@@ -171,7 +216,8 @@ fn dinp_main(
       let col = col0 + lid3.x + 16u * j;
       if (col >= C) { break; }
       let at = inp0 + row * C + col;
-      var v = acc[i][j];
+      var v = base[i][j];
+      if (R > 0u) { v += dropout_factor(row, col) * acc[i][j]; }
       if (params.accumulate != 0u) { v += dinp[at]; }
       dinp[at] = v;
     }

@@ -3,6 +3,12 @@
 // each of `batch` batches (workgroup_id.z) at the given element strides; weight_stride 0 shares
 // one weight. Assigns, or accumulates (out +=) when params.accumulate is 1.
 //
+// LoRA (lora_r > 0, one batch): out += lora_xa (M, R) · lora_b (OC, R)ᵀ, where lora_xa =
+// s · dropout(x) · Aᵀ comes from shaders/lora_forward.wgsl. The product [x | xa] · [W | B]ᵀ is one
+// GEMM with K = C + R, so the LoRA slices go through the same tiles and registers after the C
+// slices: no separate (M, OC) pass. lora_b may be rows of a larger B (GPT-2's c_attn parts):
+// element lora_b_offset is its first.
+//
 // Tiling: a 16 x 16 workgroup computes a 64 x 64 tile of out, each thread 4 x 4 outputs held in
 // registers (rows ty + 16i, columns tx + 16j, so a warp's stores are consecutive addresses).
 // The K = C dimension is walked in slices of 16: every thread loads one quad (4 consecutive
@@ -31,13 +37,17 @@ struct Params {
   out_stride: u32,     // elements between batches of out
   has_bias: u32,
   accumulate: u32,
+  lora_r: u32,          // LoRA rank R; 0 = no LoRA term
+  lora_b_offset: u32,   // first element of this layer's rows in lora_b
 }
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;  // (batch, M, OC)
 @group(0) @binding(1) var<storage, read> inp: array<{{F32_T}}>;  // (batch, M, C)
 @group(0) @binding(2) var<storage, read> weight: array<{{W_T}}>; // (OC, C) or (batch, OC, C)
 @group(0) @binding(3) var<storage, read> bias: array<f32>;       // (OC); any tensor when has_bias is 0
-@group(0) @binding(4) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read> lora_xa: array<f32>;  // (M, R); any tensor when lora_r is 0
+@group(0) @binding(5) var<storage, read> lora_b: array<f32>;   // (OC, R) from lora_b_offset
+@group(0) @binding(6) var<uniform> params: Params;
 
 var<workgroup> As: array<f32, 1024>;  // (BK, TILE) inp tile, k-major
 var<workgroup> Bs: array<f32, 1024>;  // (BK, TILE) weight tile, k-major
@@ -57,6 +67,23 @@ fn inp_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
   var v = vec4(0.0);
   for (var i = 0u; i < 4u; i++) {
     if (j + i < len) { v[i] = vec4<f32>(vec4(inp[row + j + i])).x; }
+  }
+  return v;
+}
+
+// row[j .. j + 3] of a LoRA operand (R values per row, R any size), 0 past the row.
+fn lora_xa_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
+  var v = vec4(0.0);
+  for (var i = 0u; i < 4u; i++) {
+    if (j + i < len) { v[i] = lora_xa[row + j + i]; }
+  }
+  return v;
+}
+
+fn lora_b_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
+  var v = vec4(0.0);
+  for (var i = 0u; i < 4u; i++) {
+    if (j + i < len) { v[i] = lora_b[row + j + i]; }
   }
   return v;
 }
@@ -138,10 +165,23 @@ fn main(
     multiply_tile(lid3.x, lid3.y);
     workgroupBarrier();
   }
+  // The LoRA term: K slices over the rank, xa rows against lora_b rows, same loader layout.
+  let R = params.lora_r;
+  for (var k0 = 0u; k0 < R; k0 += BK) {
+    var a = vec4(0.0);
+    if (a_row < M) { a = lora_xa_quad(a_row * R, k0 + lk, R); }
+    var b = vec4(0.0);
+    if (b_row < OC) { b = lora_b_quad(params.lora_b_offset + b_row * R, k0 + lk, R); }
+    for (var c = 0u; c < 4u; c++) {
+      As[(lk + c) * TILE + lr] = a[c];
+      Bs[(lk + c) * TILE + lr] = b[c];
+    }
+    workgroupBarrier();
+    multiply_tile(lid3.x, lid3.y);
+    workgroupBarrier();
+  }
 
-  // Epilogue, one output at a time. LoRA (issue 5) adds its low-rank term here, before the
-  // store: v += s · Σ_r xa[row, r] · lora_b[col, r], with xa = x · Aᵀ (M, R) from a prior pass
-  // (R is small, so a plain loop over r per output, or an (R, 64) slice of lora_b staged in Bs).
+  // Epilogue, one output at a time.
   for (var i = 0u; i < 4u; i++) {
     let row = row0 + lid3.y + 16u * i;
     if (row >= M) { break; }

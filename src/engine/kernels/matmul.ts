@@ -2,9 +2,12 @@ import type { Engine } from '../gpu/engine.js';
 import type { ShaderConstants } from '../gpu/shader-source.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { ceilDiv } from './grid.js';
+import { dropoutParams, type LoraDropout } from './lora.js';
 
 // Linear layers: out (M, OC) = inp (M, C) · weight (OC, C)ᵀ + bias (OC), M = B·T rows
 // (shaders/matmul_{forward,backward}.wgsl; CPU twin src/engine/cpu/matmul.ts).
+// A LoRA term rides in the same tiles (see the WGSL): forward + xa · Bᵀ, dinp + dropout'(g · A),
+// with xa and g from the small kernels of src/engine/kernels/lora.ts.
 
 export interface MatmulOptions {
   /** Independent products out[b] = inp[b] · weight[b]ᵀ (default 1); one workgroup layer each. */
@@ -22,6 +25,37 @@ export interface MatmulOptions {
    * native where the device has shader-f16.
    */
   nativeF16?: boolean;
+}
+
+/** Forward LoRA term: out += xa (M, R) · b[bOffset ..] (OC, R)ᵀ. */
+export interface MatmulLoraForward {
+  xa: Tensor; // (M, R) = s · dropout(inp) · Aᵀ (loraXa)
+  b: Tensor; // (≥ bOffset / R + OC, R) f32
+  R: number;
+  /** First element of this layer's rows in b (GPT-2 c_attn parts); default 0. */
+  bOffset?: number;
+}
+
+/** dinp LoRA term: dinp += dropout'(g (M, R) · a (R, C)), with the forward's dropout mask. */
+export interface MatmulLoraDinp {
+  g: Tensor; // (M, R) = s · dout · B (loraDyB)
+  a: Tensor; // (R, C) f32
+  R: number;
+  dropout?: LoraDropout | null;
+}
+
+export interface MatmulForwardOptions extends MatmulOptions {
+  lora?: MatmulLoraForward | null;
+}
+
+export interface MatmulBackwardOptions extends MatmulOptions {
+  /** Added to dinp only. */
+  lora?: MatmulLoraDinp | null;
+}
+
+function checkLoraR(R: number, batch: number): void {
+  if (!Number.isInteger(R) || R < 1) throw new Error(`matmul: LoRA rank R = ${R} must be a positive integer`);
+  if (batch !== 1) throw new Error(`matmul: a LoRA term needs batch = 1 (got ${batch})`);
 }
 
 /** Output tile edge of one workgroup (TILE in the WGSL). */
@@ -96,7 +130,7 @@ export function matmulForward(
   M: number,
   C: number,
   OC: number,
-  options: MatmulOptions = {},
+  options: MatmulForwardOptions = {},
 ): void {
   const l = layout(M, C, OC, options);
   checkF32(out, 'out');
@@ -108,12 +142,24 @@ export function matmulForward(
     checkF32(bias, 'bias');
     if (bias.size < OC) throw new Error(`matmul: bias (${bias.label}) holds ${bias.size} values, needs ${OC}`);
   }
+  const lora = options.lora ?? null;
+  if (lora) {
+    checkLoraR(lora.R, l.batch);
+    const bOffset = lora.bOffset ?? 0;
+    checkF32(lora.xa, 'lora.xa');
+    checkF32(lora.b, 'lora.b');
+    checkSize(lora.xa, 'lora.xa', 0, M, lora.R, 1);
+    if (!Number.isInteger(bOffset) || bOffset < 0 || lora.b.size < bOffset + OC * lora.R) {
+      throw new Error(`matmul: lora.b (${lora.b.label}) holds ${lora.b.size} values, needs ${bOffset} + ${OC}·${lora.R}`);
+    }
+  }
   // Quads run along C in both inputs.
   const vec4 = allMultiplesOf4(C, l.inpStride, l.weightStride, inp.size, weight.size);
   engine.dispatch(
     { shader: 'matmul_forward', constants: constants(engine, weight, vec4, options) },
-    // The kernel always declares bias; without one, inp stands in (has_bias = 0, never read).
-    { out, inp, weight, bias: bias ?? inp },
+    // The kernel always declares bias and the LoRA operands; absent ones are stood in for by inp
+    // (has_bias = 0, lora_r = 0: never read).
+    { out, inp, weight, bias: bias ?? inp, lora_xa: lora?.xa ?? inp, lora_b: lora?.b ?? inp },
     {
       M, C, OC,
       inp_stride: l.inpStride,
@@ -121,6 +167,8 @@ export function matmulForward(
       out_stride: l.outStride,
       has_bias: bias ? 1 : 0,
       accumulate: l.accumulate ? 1 : 0,
+      lora_r: lora?.R ?? 0,
+      lora_b_offset: lora?.bOffset ?? 0,
     },
     [ceilDiv(OC, TILE), ceilDiv(M, TILE), l.batch],
   );
@@ -129,7 +177,8 @@ export function matmulForward(
 // dinp (M, C) = dout (M, OC) · weight (OC, C)       (+= with options.accumulate)
 // dweight (OC, C) += doutᵀ · inp                      (f32; summed over batches if shared)
 // dbias (OC) += Σ over batches and rows of dout
-// A null gradient is skipped (frozen base weights want only dinp; LoRA adapters want dweight).
+// dinp += dropout'(g · a) with options.lora (the LoRA path's input gradient, fused)
+// A null gradient is skipped (frozen base weights want only dinp).
 export function matmulBackward(
   engine: Engine,
   dinp: Tensor | null,
@@ -141,7 +190,7 @@ export function matmulBackward(
   M: number,
   C: number,
   OC: number,
-  options: MatmulOptions = {},
+  options: MatmulBackwardOptions = {},
 ): void {
   const l = layout(M, C, OC, options);
   checkF32(dout, 'dout');
@@ -156,13 +205,32 @@ export function matmulBackward(
     out_stride: l.outStride,
     nb,
     accumulate: l.accumulate ? 1 : 0,
+    lora_r: 0,
+    ...dropoutParams(null),
   });
 
+  const lora = options.lora ?? null;
+  if (lora && !dinp) throw new Error('matmul: a LoRA dinp term was given without dinp');
   if (dinp) {
     checkF32(dinp, 'dinp');
     checkSize(dinp, 'dinp', l.inpStride, M, C, l.batch);
     checkSize(weight, 'weight', l.weightStride, OC, C, l.batch);
-    engine.dispatch(kernel('dinp_main'), { dinp, dout, weight }, params(1), [ceilDiv(C, TILE), ceilDiv(M, TILE), l.batch]);
+    let loraParams = {};
+    if (lora) {
+      checkLoraR(lora.R, l.batch);
+      checkF32(lora.g, 'lora.g');
+      checkF32(lora.a, 'lora.a');
+      checkSize(lora.g, 'lora.g', 0, M, lora.R, 1);
+      checkSize(lora.a, 'lora.a', 0, lora.R, C, 1);
+      loraParams = { lora_r: lora.R, ...dropoutParams(lora.dropout ?? null) };
+    }
+    engine.dispatch(
+      kernel('dinp_main'),
+      // Absent LoRA operands are stood in for by dout (lora_r = 0: never read).
+      { dinp, dout, weight, lora_g: lora?.g ?? dout, lora_a: lora?.a ?? dout },
+      { ...params(1), ...loraParams },
+      [ceilDiv(C, TILE), ceilDiv(M, TILE), l.batch],
+    );
   }
   if (dweight) {
     checkF32(dweight, 'dweight');

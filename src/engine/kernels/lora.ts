@@ -1,0 +1,109 @@
+import type { Engine } from '../gpu/engine.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { dropoutUniforms, type LoraDropout } from '../cpu/lora.js';
+import { ceilDiv, MAX_WORKGROUPS_PER_DIM } from './grid.js';
+
+// The small LoRA passes (shaders/lora_{forward,backward}.wgsl; CPU twin src/engine/cpu/lora.ts).
+// The (M, OC) and (M, C) LoRA terms are fused into the matmul kernels (kernels/matmul.ts
+// options.lora); these compute the rank-R operands and the adapter's weight gradients:
+//   loraXa    xa (M, R) = s · dropout(x) · Aᵀ                  before the fused forward
+//   loraDyB   g (M, R) = s · dY · B                             before the fused dinp
+//   loraGrad  dB += dYᵀ · xa  and  dA += gᵀ · dropout(x)        (out += Xᵀ · dropout(Y))
+
+export type { LoraDropout } from '../cpu/lora.js';
+
+/** Output tile edge (TS in the WGSL). */
+const TS = 16;
+
+export const dropoutParams = dropoutUniforms;
+
+function check(what: string, t: Tensor, need: number): void {
+  if (t.dtype !== 'f32') throw new Error(`lora: ${what} (${t.label}) is ${t.dtype}, must be f32`);
+  if (t.size < need) throw new Error(`lora: ${what} (${t.label}) holds ${t.size} values, needs ${need}`);
+}
+
+function checkDims(dims: Record<string, number>): void {
+  for (const [k, v] of Object.entries(dims)) {
+    if (!Number.isInteger(v) || v < 0) throw new Error(`lora: ${k} = ${v} is not a non-negative integer`);
+  }
+}
+
+function grid(cols: number, rows: number): [number, number] {
+  const g: [number, number] = [ceilDiv(cols, TS), ceilDiv(rows, TS)];
+  if (g[1] > MAX_WORKGROUPS_PER_DIM) throw new Error(`lora: ${rows} rows exceed one dispatch (${MAX_WORKGROUPS_PER_DIM * TS})`);
+  return g;
+}
+
+/** xa (M, R) = scale · dropout(x) (M, C) · a (R, C)ᵀ, assigned. */
+export function loraXa(
+  engine: Engine,
+  xa: Tensor, // (M, R)
+  x: Tensor, // (M, C)
+  a: Tensor, // (R, C)
+  M: number,
+  C: number,
+  R: number,
+  options: { scale: number; dropout?: LoraDropout | null },
+): void {
+  checkDims({ M, C, R });
+  check('xa', xa, M * R);
+  check('x', x, M * C);
+  check('a', a, R * C);
+  engine.dispatch(
+    { shader: 'lora_forward' },
+    { xa, x, a },
+    { M, C, R, scale: options.scale, ...dropoutParams(options.dropout ?? null) },
+    grid(R, M),
+  );
+}
+
+/** g (M, R) = scale · dy (M, OC) · b[bOffset ..] (OC, R); += with accumulate. */
+export function loraDyB(
+  engine: Engine,
+  g: Tensor, // (M, R)
+  dy: Tensor, // (M, OC)
+  b: Tensor, // (≥ bOffset / R + OC, R)
+  M: number,
+  OC: number,
+  R: number,
+  options: { scale: number; bOffset?: number; accumulate?: boolean },
+): void {
+  const bOffset = options.bOffset ?? 0;
+  checkDims({ M, OC, R, bOffset });
+  check('g', g, M * R);
+  check('dy', dy, M * OC);
+  check('b', b, bOffset + OC * R);
+  engine.dispatch(
+    { shader: 'lora_backward', entry: 'dyb_main' },
+    { out: g, xin: dy, win: b },
+    { M, K: OC, N: R, Q: 0, w_offset: bOffset, scale: options.scale, accumulate: options.accumulate ? 1 : 0, ...dropoutParams(null) },
+    grid(R, M),
+  );
+}
+
+/**
+ * out[outOffset ..] (P, Q) += x (M, P)ᵀ · dropout(y) (M, Q) (assigned with accumulate false).
+ * dB: x = dY, y = xa. dA: x = g, y = the layer input with the forward's dropout.
+ */
+export function loraGrad(
+  engine: Engine,
+  out: Tensor, // (≥ outOffset + P·Q)
+  x: Tensor, // (M, P)
+  y: Tensor, // (M, Q)
+  M: number,
+  P: number,
+  Q: number,
+  options: { outOffset?: number; accumulate?: boolean; dropout?: LoraDropout | null } = {},
+): void {
+  const outOffset = options.outOffset ?? 0;
+  checkDims({ M, P, Q, outOffset });
+  check('out', out, outOffset + P * Q);
+  check('x', x, M * P);
+  check('y', y, M * Q);
+  engine.dispatch(
+    { shader: 'lora_backward', entry: 'grad_main' },
+    { out, xin: x, win: y },
+    { M, K: 0, N: P, Q, w_offset: outOffset, scale: 1, accumulate: (options.accumulate ?? true) ? 1 : 0, ...dropoutParams(options.dropout ?? null) },
+    grid(Q, P),
+  );
+}

@@ -1,0 +1,194 @@
+// LoRA kernels: the small passes (xa, g = s·dY·B, the A/B gradients) and the LoRA terms fused into
+// the matmul forward and dinp, against their CPU twins on several shapes (ranks below, at and past
+// the 16-wide K slice; rows and columns not multiples of the tiles), with dropout, B row offsets
+// (GPT-2 c_attn parts), accumulation and f16 base weights; the CPU backward of a whole LoRA
+// linear layer against finite differences of its CPU forward.
+import { afterAll, describe, expect, it } from 'vitest';
+import { testEngine } from '#test-engine';
+import { matmulBackward, matmulForward } from '../../src/engine/kernels/matmul.js';
+import { loraDyB, loraGrad, loraXa } from '../../src/engine/kernels/lora.js';
+import { matmulBackwardCpu, matmulForwardCpu } from '../../src/engine/cpu/matmul.js';
+import { dropoutFactorCpu, loraDyBCpu, loraGradCpu, loraXaCpu, type LoraDropout } from '../../src/engine/cpu/lora.js';
+import { fromF16Array, toF16Array } from '../../src/engine/f16.js';
+import { dot, expectClose, finiteDifferences, randn } from '../support/numeric.js';
+
+// f32 sums of unit normals over K terms (see matmul.test.ts for the reasoning).
+const tol = (K: number) => ({ atol: 2e-5 * Math.sqrt(Math.max(K, 1)), rtol: 1e-5 });
+
+// (M, C, OC, R)
+const SHAPES: [number, number, number, number][] = [
+  [1, 1, 1, 1],
+  [7, 13, 5, 3],
+  [65, 33, 70, 16],
+  [70, 64, 96, 20],
+  [130, 36, 67, 33],
+];
+
+const DROP: LoraDropout = { p: 0.3, seed: 12345 };
+
+describe('lora kernels', () => {
+  afterAll(async () => (await testEngine()).pool.trim());
+
+  it.each(SHAPES)('xa = s·dropout(x)·Aᵀ matches CPU, M=%i C=%i OC=%i R=%i', async (M, C, _OC, R) => {
+    const engine = await testEngine();
+    const x = randn(M * C, 1), a = randn(R * C, 2);
+    for (const dropout of [null, DROP]) {
+      const want = new Float32Array(M * R);
+      loraXaCpu(want, x, a, M, C, R, { scale: 0.7, dropout });
+      const tx = engine.fromArray(x, [M, C]), ta = engine.fromArray(a, [R, C]), txa = engine.tensor([M, R]);
+      loraXa(engine, txa, tx, ta, M, C, R, { scale: 0.7, dropout });
+      expectClose(await engine.readF32(txa), want, { ...tol(C), what: `xa dropout=${!!dropout}` });
+      engine.release(tx, ta, txa);
+    }
+  });
+
+  it.each(SHAPES)('g = s·dY·B (offset rows, accumulate) matches CPU, M=%i C=%i OC=%i R=%i', async (M, _C, OC, R) => {
+    const engine = await testEngine();
+    const bOffset = 2 * R; // B holds two more rows before this layer's
+    const dy = randn(M * OC, 3), b = randn(bOffset + OC * R + R, 4), g0 = randn(M * R, 5);
+    for (const accumulate of [false, true]) {
+      const want = g0.slice();
+      loraDyBCpu(want, dy, b, M, OC, R, { scale: 1.5, bOffset, accumulate });
+      const tdy = engine.fromArray(dy, [M, OC]), tb = engine.fromArray(b, [b.length]), tg = engine.fromArray(g0, [M, R]);
+      loraDyB(engine, tg, tdy, tb, M, OC, R, { scale: 1.5, bOffset, accumulate });
+      expectClose(await engine.readF32(tg), want, { ...tol(OC), what: `g accumulate=${accumulate}` });
+      engine.release(tdy, tb, tg);
+    }
+  });
+
+  it.each(SHAPES)('dB += dYᵀ·xa and dA += gᵀ·dropout(x) match CPU, M=%i C=%i OC=%i R=%i', async (M, C, OC, R) => {
+    const engine = await testEngine();
+    const dy = randn(M * OC, 6), xa = randn(M * R, 7), g = randn(M * R, 8), x = randn(M * C, 9);
+    // dB into rows R.. of a bigger tensor (offset), accumulating; dA assigned with dropout.
+    const outOffset = 3 * R;
+    const dB0 = randn(outOffset + OC * R, 10), dA0 = randn(R * C, 11);
+    const wantB = dB0.slice(), wantA = dA0.slice();
+    loraGradCpu(wantB, dy, xa, M, OC, R, { outOffset });
+    loraGradCpu(wantA, g, x, M, R, C, { accumulate: false, dropout: DROP });
+    const t = (d: Float32Array) => engine.fromArray(d, [d.length]);
+    const [tdy, txa, tg, tx, tdB, tdA] = [dy, xa, g, x, dB0, dA0].map(t) as [ReturnType<typeof t>, ReturnType<typeof t>, ReturnType<typeof t>, ReturnType<typeof t>, ReturnType<typeof t>, ReturnType<typeof t>];
+    loraGrad(engine, tdB, tdy, txa, M, OC, R, { outOffset });
+    loraGrad(engine, tdA, tg, tx, M, R, C, { accumulate: false, dropout: DROP });
+    expectClose(await engine.readF32(tdB), wantB, { ...tol(M), what: 'dB' });
+    expectClose(await engine.readF32(tdA), wantA, { ...tol(M), what: 'dA' });
+    engine.release(tdy, txa, tg, tx, tdB, tdA);
+  });
+
+  it.each(SHAPES)('matmul forward with the fused LoRA term matches CPU, M=%i C=%i OC=%i R=%i', async (M, C, OC, R) => {
+    const engine = await testEngine();
+    const inp = randn(M * C, 21), w = randn(OC * C, 22), bias = randn(OC, 23), xa = randn(M * R, 24);
+    const bOffset = R; // one row of another part before this layer's
+    const b = randn(bOffset + OC * R, 25);
+    const out0 = randn(M * OC, 26);
+    for (const [accumulate, withBias, f16] of [[false, true, false], [true, false, false], [false, true, true]] as const) {
+      const wValues = f16 ? fromF16Array(toF16Array(w)) : w;
+      const want = out0.slice();
+      matmulForwardCpu(want, inp, wValues, withBias ? bias : null, M, C, OC, { accumulate, lora: { xa, b, R, bOffset } });
+      const tInp = engine.fromArray(inp, [M, C]);
+      const tW = f16 ? engine.fromArray(toF16Array(w), [OC, C], 'f16') : engine.fromArray(w, [OC, C]);
+      const tBias = withBias ? engine.fromArray(bias, [OC]) : null;
+      const tXa = engine.fromArray(xa, [M, R]), tB = engine.fromArray(b, [b.length]), tOut = engine.fromArray(out0, [M, OC]);
+      matmulForward(engine, tOut, tInp, tW, tBias, M, C, OC, { accumulate, lora: { xa: tXa, b: tB, R, bOffset }, nativeF16: false });
+      expectClose(await engine.readF32(tOut), want, { ...tol(C + R), what: `forward accumulate=${accumulate} bias=${withBias} f16=${f16}` });
+      engine.release(tInp, tW, tBias, tXa, tB, tOut);
+    }
+  });
+
+  it.each(SHAPES)('matmul dinp with the fused, masked LoRA term matches CPU, M=%i C=%i OC=%i R=%i', async (M, C, OC, R) => {
+    const engine = await testEngine();
+    const dout = randn(M * OC, 31), w = randn(OC * C, 32), g = randn(M * R, 33), a = randn(R * C, 34), dinp0 = randn(M * C, 35);
+    for (const [accumulate, dropout, f16] of [[false, null, false], [true, DROP, false], [false, DROP, true]] as const) {
+      const wValues = f16 ? fromF16Array(toF16Array(w)) : w;
+      const want = dinp0.slice();
+      matmulBackwardCpu(want, null, null, dout, new Float32Array(M * C), wValues, M, C, OC, { accumulate, lora: { g, a, R, dropout } });
+      const tDout = engine.fromArray(dout, [M, OC]);
+      const tW = f16 ? engine.fromArray(toF16Array(w), [OC, C], 'f16') : engine.fromArray(w, [OC, C]);
+      const tG = engine.fromArray(g, [M, R]), tA = engine.fromArray(a, [R, C]), tDinp = engine.fromArray(dinp0, [M, C]);
+      matmulBackward(engine, tDinp, null, null, tDout, tDout, tW, M, C, OC, { accumulate, lora: { g: tG, a: tA, R, dropout }, nativeF16: false });
+      expectClose(await engine.readF32(tDinp), want, { ...tol(OC + R), what: `dinp accumulate=${accumulate} dropout=${!!dropout} f16=${f16}` });
+      engine.release(tDout, tW, tG, tA, tDinp);
+    }
+  });
+
+  it('without a LoRA term the matmul kernels are unchanged (lora: null)', async () => {
+    const engine = await testEngine();
+    const [M, C, OC] = [9, 12, 10];
+    const inp = randn(M * C, 41), w = randn(OC * C, 42);
+    const want = new Float32Array(M * OC);
+    matmulForwardCpu(want, inp, w, null, M, C, OC);
+    const tInp = engine.fromArray(inp, [M, C]), tW = engine.fromArray(w, [OC, C]), tOut = engine.tensor([M, OC]);
+    matmulForward(engine, tOut, tInp, tW, null, M, C, OC, { lora: null });
+    expectClose(await engine.readF32(tOut), want, { ...tol(C), what: 'plain forward' });
+    engine.release(tInp, tW, tOut);
+  });
+
+  it('rejects bad LoRA arguments with what and where', async () => {
+    const engine = await testEngine();
+    const t = engine.tensor([4, 4]);
+    const xa = engine.tensor([4, 5]);
+    expect(() => matmulForward(engine, t, t, t, null, 4, 4, 4, { lora: { xa: t, b: t, R: 0 } })).toThrow(/rank R = 0/);
+    expect(() => matmulForward(engine, t, t, t, null, 4, 4, 4, { lora: { xa, b: t, R: 5 } })).toThrow(/lora.b .* needs 0 \+ 4·5/);
+    expect(() => loraXa(engine, t, t, t, 4, 4, 2, { scale: 1, dropout: { p: 1, seed: 1 } })).toThrow(/p = 1 must be in \[0, 1\)/);
+    engine.release(t, xa);
+  });
+});
+
+describe('lora dropout mask', () => {
+  it('drops about p of the elements and scales the rest by 1 / (1 - p)', () => {
+    let dropped = 0;
+    const n = 200 * 100;
+    for (let m = 0; m < 200; m++) {
+      for (let c = 0; c < 100; c++) {
+        const f = dropoutFactorCpu(DROP, m, c);
+        if (f === 0) dropped++;
+        else expect(f).toBeCloseTo(1 / 0.7, 12);
+      }
+    }
+    // Binomial(20000, 0.3): sd ≈ 65, so ±400 is > 6 sd.
+    expect(Math.abs(dropped - 0.3 * n)).toBeLessThan(400);
+    // Another seed gives another mask; no dropout keeps everything.
+    let same = 0;
+    for (let c = 0; c < 1000; c++) if ((dropoutFactorCpu(DROP, 3, c) === 0) === (dropoutFactorCpu({ ...DROP, seed: 99 }, 3, c) === 0)) same++;
+    expect(same).toBeLessThan(700);
+    expect(dropoutFactorCpu(null, 5, 5)).toBe(1);
+    expect(dropoutFactorCpu({ p: 0, seed: 3 }, 5, 5)).toBe(1);
+  });
+});
+
+describe('lora linear backward (CPU) vs finite differences', () => {
+  it.each([
+    [3, 4, 5, 2, null],
+    [4, 3, 6, 3, 0],
+    [5, 6, 4, 2, 0.4],
+  ] as const)('M=%i C=%i OC=%i R=%i dropout=%s: dx, dA, dB', (M, C, OC, R, p) => {
+    // y = x·Wᵀ + b + s·(dropout(x)·Aᵀ)·Bᵀ; loss = Σ proj ∘ y; float64 throughout.
+    const dropout = p === null ? null : { p, seed: 77 };
+    const s = 0.8;
+    const x = Float64Array.from(randn(M * C, 51));
+    const W = Float64Array.from(randn(OC * C, 52));
+    const bias = Float64Array.from(randn(OC, 53));
+    const A = Float64Array.from(randn(R * C, 54));
+    const B = Float64Array.from(randn(OC * R, 55));
+    const proj = Float64Array.from(randn(M * OC, 56));
+    const loss = () => {
+      const xa = new Float64Array(M * R);
+      loraXaCpu(xa, x, A, M, C, R, { scale: s, dropout });
+      const y = new Float64Array(M * OC);
+      matmulForwardCpu(y, x, W, bias, M, C, OC, { lora: { xa, b: B, R } });
+      return dot(y, proj);
+    };
+    const xa = new Float64Array(M * R);
+    loraXaCpu(xa, x, A, M, C, R, { scale: s, dropout });
+    const g = new Float64Array(M * R);
+    loraDyBCpu(g, proj, B, M, OC, R, { scale: s });
+    const dx = new Float64Array(M * C), dA = new Float64Array(R * C), dB = new Float64Array(OC * R);
+    matmulBackwardCpu(dx, null, null, proj, x, W, M, C, OC, { lora: { g, a: A, R, dropout } });
+    loraGradCpu(dB, proj, xa, M, OC, R);
+    loraGradCpu(dA, g, x, M, R, C, { dropout });
+    // The loss is bilinear in (A, B) and linear in x for a fixed mask: central differences are exact up to rounding.
+    const t = { atol: 1e-7, rtol: 1e-7 };
+    expectClose(dx, finiteDifferences(x, loss), { ...t, what: 'dx' });
+    expectClose(dA, finiteDifferences(A, loss), { ...t, what: 'dA' });
+    expectClose(dB, finiteDifferences(B, loss), { ...t, what: 'dB' });
+  });
+});
