@@ -33,11 +33,12 @@ import { copyRegions, type RegionCopy } from './gpu-copy.js';
 // ---- weights on the GPU ----
 
 /**
- * Something added to a linear layer's output: out (M, OC) += f(inp (M, C)). A LoRA adapter
- * (issue 5) implements this and keeps whatever its own backward needs.
+ * Something added to a linear layer's output, fused into its matmul: it runs the whole layer,
+ * out (M, OC) = (or += with accumulate) inp (M, C) · Wᵀ + b + its own term. A LoRA adapter
+ * (src/engine/lora/adapter.ts) implements this and keeps whatever its own backward needs.
  */
 export interface LinearAdapter {
-  forward(engine: Engine, out: Tensor, inp: Tensor, M: number): void;
+  forward(engine: Engine, out: Tensor, inp: Tensor, lw: LinearWeights, M: number, accumulate: boolean): void;
 }
 
 export interface LinearWeights {
@@ -85,8 +86,8 @@ export interface ModelWeights {
  * `accumulate`: y += instead of = (the residual adds fold into the output projections).
  */
 export function linear(engine: Engine, out: Tensor, inp: Tensor, lw: LinearWeights, M: number, accumulate = false): void {
-  matmulForward(engine, out, inp, lw.weight, lw.bias, M, lw.inFeatures, lw.outFeatures, { accumulate });
-  lw.adapter?.forward(engine, out, inp, M);
+  if (lw.adapter) lw.adapter.forward(engine, out, inp, lw, M, accumulate);
+  else matmulForward(engine, out, inp, lw.weight, lw.bias, M, lw.inFeatures, lw.outFeatures, { accumulate });
 }
 
 // ---- inputs ----
