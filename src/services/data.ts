@@ -1,0 +1,123 @@
+// Datasets seen from the page: the workspace database (read and small writes on the main thread)
+// and the import Worker (detection, imports, exports, backup and restore). Both are created once,
+// behind module-level promises; tests put in a fake-indexeddb workspace and an in-process backend.
+import * as Comlink from 'comlink';
+import type { Detection } from '../data/import/detect.js';
+import { proposeMapping } from '../data/import/detect.js';
+import { FORMATS, formatSpec } from '../data/import/formats/index.js';
+import { COMMON_FIELDS, type FieldSpec, type FormatId, type ImportMapping } from '../data/import/mapping.js';
+import { previewMapping, type Converted } from '../data/import/pipeline.js';
+import { isPlainObject } from '../data/read/rows.js';
+import {
+  deleteDataset as dbDeleteDataset,
+  describeEstimate,
+  listDatasets as dbListDatasets,
+  openWorkspace,
+  renameDataset as dbRenameDataset,
+  requestPersistence,
+  storageEstimate,
+  type DatasetRow,
+  type PersistResult,
+  type PrefDb,
+  type StorageEstimate,
+} from '../db/index.js';
+import type { DataApi } from '../worker/import-api.js';
+
+export type { DataApi, ExportTarget, ImportSummary, PartialSummary, ExportResult } from '../worker/import-api.js';
+export { EXPORT_TARGETS } from '../worker/import-api.js';
+
+let db: Promise<PrefDb> | null = null;
+let backend: DataApi | null = null;
+
+/** The page's connection to the workspace (opened once). */
+export function workspace(): Promise<PrefDb> {
+  db ??= openWorkspace();
+  return db;
+}
+
+/** Tests: use this database and this backend instead of IndexedDB's default and the Worker. */
+export function useDataServices(options: { db?: PrefDb; backend?: DataApi }): void {
+  if (options.db) db = Promise.resolve(options.db);
+  if (options.backend) backend = options.backend;
+}
+
+/** The import Worker (created on first use). */
+export function dataBackend(): DataApi {
+  if (backend) return backend;
+  const worker = new Worker(new URL('../worker/import.worker.ts', import.meta.url), { type: 'module', name: 'prefstudio-import' });
+  const remote = Comlink.wrap<DataApi>(worker);
+  // Callbacks cross the boundary as proxies; everything else is structured-cloned.
+  backend = {
+    detect: (file, name, options) => remote.detect(file, name, options),
+    importFile: (jobId, file, name, mapping, request, onProgress, confirm) =>
+      remote.importFile(jobId, file, name, mapping, request, Comlink.proxy(onProgress), Comlink.proxy(confirm)),
+    cancel: (jobId) => void remote.cancel(jobId),
+    exportDataset: (jobId, id, target) => remote.exportDataset(jobId, id, target),
+    backup: (jobId) => remote.backup(jobId),
+    restore: (jobId, file, name, mode) => remote.restore(jobId, file, name, mode),
+  };
+  return backend;
+}
+
+let jobCounter = 0;
+export function newJobId(): string {
+  return `job-${Date.now()}-${jobCounter++}`;
+}
+
+export async function listDatasets(): Promise<DatasetRow[]> {
+  return dbListDatasets(await workspace());
+}
+
+export async function deleteDataset(id: string): Promise<void> {
+  await dbDeleteDataset(await workspace(), id);
+}
+
+export async function renameDataset(id: string, name: string): Promise<void> {
+  await dbRenameDataset(await workspace(), id, name);
+}
+
+export interface StorageInfo {
+  estimate: StorageEstimate | null;
+  text: string;
+  persist: PersistResult;
+}
+
+/** Asks the browser to keep the workspace (no eviction under pressure) and measures it. */
+export async function storageInfo(ask: boolean): Promise<StorageInfo> {
+  const persist = ask ? await requestPersistence().catch((): PersistResult => 'denied') : 'unsupported';
+  const estimate = await storageEstimate().catch(() => null);
+  const persisted = estimate?.persisted ? 'granted' : persist;
+  return { estimate, text: estimate ? describeEstimate(estimate) : 'not reported by this browser', persist: persisted };
+}
+
+/** The mapping a format would make of the detected sample (the user picked another format). */
+export function mappingFor(format: FormatId, detection: Detection): ImportMapping {
+  return proposeMapping(format, detection.sample.filter(isPlainObject));
+}
+
+/** The record fields a mapping's format reads, then the provenance fields every format may map. */
+export function mappingFields(format: FormatId): FieldSpec[] {
+  const own = formatSpec(format).fields;
+  return [...own, ...COMMON_FIELDS.filter((c) => !own.some((f) => f.name === c.name))];
+}
+
+export function formatChoices(): { id: FormatId; label: string }[] {
+  return FORMATS.map((f) => ({ id: f.id, label: f.label }));
+}
+
+export function previewRows(detection: Detection, mapping: ImportMapping): Converted[] {
+  return previewMapping(detection.sample, mapping, detection.container);
+}
+
+/** Offers a Blob as a download (the browser's save dialog or downloads folder). */
+export function saveBlob(blob: Blob, fileName: string): void {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = fileName;
+  a.rel = 'noopener';
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
