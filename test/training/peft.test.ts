@@ -50,7 +50,8 @@ describe('PEFT adapter files', () => {
     const text = adapterConfigJson(lora, 'demo-fortunes', ['v_proj', 'q_proj']);
     const j = JSON.parse(text);
     expect(j).toMatchObject({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4, lora_alpha: 16, lora_dropout: 0.05, use_rslora: true, bias: 'none', target_modules: ['q_proj', 'v_proj'], base_model_name_or_path: 'demo-fortunes' });
-    expect(parseAdapterConfig(text)).toEqual({ lora: { ...lora, target_modules: ['q_proj', 'v_proj'] }, baseModel: 'demo-fortunes' });
+    expect(parseAdapterConfig(text)).toEqual({ lora: { ...lora, target_modules: ['q_proj', 'v_proj'] }, baseModel: 'demo-fortunes', fanInFanOut: false });
+    expect(JSON.parse(adapterConfigJson(lora, 'gpt2', ['c_attn'], true)).fan_in_fan_out).toBe(true);
     expect(() => parseAdapterConfig(JSON.stringify({ ...j, use_dora: true }))).toThrow(/use_dora/);
     expect(() => parseAdapterConfig(JSON.stringify({ ...j, peft_type: 'IA3' }))).toThrow(/peft_type/);
     expect(() => parseAdapterConfig(JSON.stringify({ ...j, target_modules: ['foo'] }))).toThrow(/target_modules names "foo"/);

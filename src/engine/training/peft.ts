@@ -121,16 +121,11 @@ export function readSafetensors(bytes: Uint8Array, file = 'adapter_model.safeten
 export interface PeftAdapterConfig {
   lora: LoraSettings;
   baseModel: string;
-}
-
-/** Expands "all-linear" into the module names PEFT would save for this architecture. */
-export function targetModuleNames(targets: LoraSettings['target_modules'], arch: 'llama' | 'gpt2'): string[] {
-  if (targets !== 'all-linear') return [...targets];
-  return arch === 'llama' ? ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] : ['q_proj', 'k_proj', 'v_proj', 'c_proj', 'c_fc'];
+  fanInFanOut: boolean;
 }
 
 /** adapter_config.json as PEFT's LoraConfig.save_pretrained writes it (the fields we set, PEFT's defaults for the rest). */
-export function adapterConfigJson(lora: LoraSettings, baseModel: string, targetModules: string[]): string {
+export function adapterConfigJson(lora: LoraSettings, baseModel: string, targetModules: string[], fanInFanOut = false): string {
   const cfg = {
     peft_type: 'LORA',
     task_type: 'CAUSAL_LM',
@@ -141,7 +136,8 @@ export function adapterConfigJson(lora: LoraSettings, baseModel: string, targetM
     use_rslora: lora.use_rslora,
     target_modules: [...targetModules].sort(),
     bias: 'none',
-    fan_in_fan_out: false,
+    // GPT-2's Conv1D layers store weights (in, out): PEFT sets this for them.
+    fan_in_fan_out: fanInFanOut,
     inference_mode: true,
     init_lora_weights: true,
     modules_to_save: null,
@@ -172,7 +168,6 @@ export function parseAdapterConfig(text: string, file = 'adapter_config.json'): 
   if (!(typeof j.lora_alpha === 'number' && j.lora_alpha > 0)) bad('lora_alpha', 'must be a positive number');
   if (j.bias !== undefined && j.bias !== 'none') bad('bias', `is ${JSON.stringify(j.bias)}; only "none" is supported`);
   if (j.use_dora === true) bad('use_dora', 'is true; DoRA is not supported');
-  if (j.fan_in_fan_out === true) bad('fan_in_fan_out', 'is true; not supported');
   for (const k of ['rank_pattern', 'alpha_pattern'] as const) {
     if (j[k] && Object.keys(j[k] as object).length > 0) bad(k, 'is not empty; per-module ranks are not supported');
   }
@@ -193,13 +188,14 @@ export function parseAdapterConfig(text: string, file = 'adapter_config.json'): 
       target_modules: targets as LoraSettings['target_modules'],
     },
     baseModel: typeof j.base_model_name_or_path === 'string' ? j.base_model_name_or_path : '',
+    fanInFanOut: j.fan_in_fan_out === true,
   };
 }
 
 /** The two files of a PEFT adapter folder. */
-export function peftAdapterFiles(lora: LoraSettings, baseModel: string, targetModules: string[], tensors: readonly HostTensor[]): Record<string, Uint8Array> {
+export function peftAdapterFiles(lora: LoraSettings, baseModel: string, targetModules: string[], fanInFanOut: boolean, tensors: readonly HostTensor[]): Record<string, Uint8Array> {
   return {
-    'adapter_config.json': new TextEncoder().encode(adapterConfigJson(lora, baseModel, targetModules)),
+    'adapter_config.json': new TextEncoder().encode(adapterConfigJson(lora, baseModel, targetModules, fanInFanOut)),
     'adapter_model.safetensors': writeSafetensors(tensors),
   };
 }

@@ -1,0 +1,102 @@
+// GPU memory of a training run, estimated before anything is allocated, and a refusal with the
+// numbers when it cannot fit. WebGPU cannot tell how much memory a device has, so the budget is
+// the run's memory_budget_bytes; what the adapter does tell (the largest storage binding) is
+// checked against the largest single buffer.
+//
+//   weights      the model's weight buffers (model/memory.ts)
+//   adapter      LoRA parameters, gradients and AdamW's two moments: 16 bytes per parameter
+//   activations  what the forward keeps for the backward, per token and layer (model.ts's
+//                LayerActivations marked [saved]), for S sequences of T tokens, plus the
+//                backward's scratch (about one more layer's worth and the residual gradients)
+//   head         one LM-head chunk of logits and its gradient (logprobs.ts: about 32 MiB each)
+
+import { formatBytes } from '../model/errors.js';
+import type { TransformerConfig } from '../transformer/config.js';
+
+export interface TrainingMemoryEstimate {
+  weights: number;
+  adapter: number;
+  activations: number;
+  head: number;
+  total: number;
+  /** The largest single buffer and what it is. */
+  largestBuffer: { bytes: number; what: string };
+  /** The micro-batch the estimate is for. */
+  sequences: number;
+  tokens: number;
+}
+
+const F32 = 4;
+const HEAD_CHUNK_BYTES = 32 << 20;
+
+/** Floats the forward keeps per token and layer for the backward. */
+export function savedFloatsPerTokenLayer(c: TransformerConfig, loraRankSum = 0): number {
+  const attn = c.heads * c.headDim;
+  const kv = c.kvHeads * c.headDim;
+  const norms = c.arch === 'gpt2' ? 4 : 2; // rstd (+ mean) of two norms
+  const mlp = (c.arch === 'llama' ? 3 : 2) * c.intermediate;
+  // ln1, residual2, ln2, residual3; q, att; k, v; attention lse per head; the LoRA x·Aᵀ rows.
+  return 4 * c.hidden + 2 * attn + 2 * kv + c.heads + norms + mlp + loraRankSum;
+}
+
+export function estimateTrainingMemory(
+  c: TransformerConfig,
+  weightBytes: number,
+  loraParameters: number,
+  /** Sequences in one micro-batch (a pair counts 2) and tokens of the longest. */
+  sequences: number,
+  tokens: number,
+  loraRankSum = 0,
+): TrainingMemoryEstimate {
+  const perTokenLayer = savedFloatsPerTokenLayer(c, loraRankSum);
+  const N = sequences * tokens;
+  const saved = N * (c.layers * perTokenLayer + c.hidden) * F32;
+  const scratch = N * (perTokenLayer + 3 * c.hidden) * F32;
+  const activations = saved + scratch;
+  const headRows = Math.max(1, Math.min(N, Math.floor(HEAD_CHUNK_BYTES / (F32 * c.vocabSize))));
+  const head = 2 * headRows * c.vocabSize * F32;
+  const adapter = 16 * loraParameters;
+  const widest = Math.max(c.hidden, c.intermediate, c.heads * c.headDim);
+  const candidates: [number, string][] = [
+    [N * widest * F32, `one (${sequences} × ${tokens} × ${widest}) activation`],
+    [headRows * c.vocabSize * F32, `one LM-head chunk (${headRows} × ${c.vocabSize})`],
+  ];
+  const largest = candidates.reduce((a, b) => (b[0] > a[0] ? b : a));
+  return {
+    weights: weightBytes,
+    adapter,
+    activations,
+    head,
+    total: weightBytes + adapter + activations + head,
+    largestBuffer: { bytes: largest[0], what: largest[1] },
+    sequences,
+    tokens,
+  };
+}
+
+export class TrainingMemoryError extends Error {
+  override name = 'TrainingMemoryError';
+  constructor(
+    message: string,
+    readonly estimate: TrainingMemoryEstimate,
+  ) {
+    super(message);
+  }
+}
+
+/** Throws TrainingMemoryError with the numbers when the run cannot fit. */
+export function assertTrainingFits(e: TrainingMemoryEstimate, budgetBytes: number, maxBindingBytes: number): void {
+  const parts =
+    `weights ${formatBytes(e.weights)} + LoRA and AdamW state ${formatBytes(e.adapter)} + activations ${formatBytes(e.activations)} ` +
+    `for ${e.sequences} sequences of ${e.tokens} tokens + LM head ${formatBytes(e.head)}`;
+  const advice = 'lower per_device_train_batch_size (use gradient_accumulation_steps for the same effective batch) or max_length';
+  if (e.total > budgetBytes) {
+    throw new TrainingMemoryError(`this run needs about ${formatBytes(e.total)} of GPU memory (${parts}), more than the budget of ${formatBytes(budgetBytes)}: ${advice}`, e);
+  }
+  if (e.largestBuffer.bytes > maxBindingBytes) {
+    throw new TrainingMemoryError(
+      `${e.largestBuffer.what} takes ${formatBytes(e.largestBuffer.bytes)}, more than this adapter's largest storage binding (${formatBytes(maxBindingBytes)}): ${advice}`,
+      e,
+    );
+  }
+}

@@ -1,0 +1,466 @@
+// The training loop: LoRA preference tuning of a model on tokenized examples, one optimizer step
+// at a time, as transformers' Trainer with TRL's trainers runs it:
+//
+//   step k:  lr = schedule(k); for each micro-batch of the step (DataOrder.plan(k)):
+//              policy log-probs of its sequences (adapter on, activations kept)
+//              [kto: policy log-probs of the KL completions, no gradient]
+//              loss forward + gradient by each log-prob sum × 1/micro-batches (objective.ts)
+//              model backward: LoRA gradients accumulate
+//            clip by global norm, AdamW (optimizer.ts), gradients cleared
+//            metrics with TRL's names; evaluation on the test split every eval_steps
+//
+// Reference log-probs are computed before the first step with the adapter disabled, once per
+// example, through the caller's cache (ref-cache.ts). A run is a pure function of its config,
+// data and starting adapter: data order and LoRA dropout seeds come from the seed, so
+// checkpoint() -> Trainer.resume() continues bit for bit. The caller stores checkpoints
+// (IndexedDB in the browser, files in Node): encodeCheckpoint() makes bytes of one.
+
+import type { Engine } from '../gpu/engine.js';
+import type { Tensor } from '../gpu/tensor.js';
+import type { Metrics } from '../losses/index.js';
+import type { MethodConfig } from '../losses/methods.js';
+import type { SequenceLogprob, SequencePair } from '../transformer/logprobs.js';
+import type { TransformerConfig } from '../transformer/config.js';
+import { exampleShape, methodConfig, needsReference, type TrainingConfig } from './config.js';
+import { DataOrder, Rng, type RngState } from './data-order.js';
+import { assertTrainingFits, estimateTrainingMemory, type TrainingMemoryEstimate } from './memory.js';
+import { aggregateMetrics, listwiseWidth, microBatchLoss, microBatchSequences, type MicroBatchLoss } from './objective.js';
+import { LoraAdamW, type OptimizerState, type TrainableParam } from './optimizer.js';
+import { readSafetensors, writeSafetensors, type HostTensor } from './peft.js';
+import { exampleKey, MemoryRefCache, sha256Hex, type RefLogpCache, type RefLogps } from './ref-cache.js';
+import { learningRate, totalSteps } from './schedule.js';
+import type { Example } from './tokenize.js';
+
+/** A policy forward that keeps what its backward needs (src/engine/transformer/train-logprobs.ts). */
+export interface PolicyPass {
+  /** (S) Σ completion log-probs per sequence. */
+  logps: Tensor;
+  /** Completion tokens scored per sequence (S). */
+  tokens: ArrayLike<number>;
+  /** Mean logit per sequence over its completion tokens and the vocabulary, when computed. */
+  meanLogits?: ArrayLike<number>;
+  /** Accumulates the LoRA gradients of Σ dlogps · logps. */
+  backward(dlogps: Tensor): void;
+  release(): void;
+}
+
+/** What the trainer needs of the model and its LoRA adapter. */
+export interface TrainingBackend {
+  readonly engine: Engine;
+  readonly modelConfig: TransformerConfig;
+  /** GPU bytes of the model's weights. */
+  readonly weightBytes: number;
+  /** Forward with the adapter on; dropoutSeed null: no dropout (evaluation). */
+  policy(batch: SequencePair[], options: { dropoutSeed: number | null }): Promise<PolicyPass>;
+  /** Forward only, without dropout; adapter off for the reference model. */
+  score(batch: SequencePair[], options: { adapter: boolean }): Promise<SequenceLogprob[]>;
+  /** The trainable LoRA tensors in a fixed order, with their PEFT names. */
+  params(): TrainableParam[];
+}
+
+export interface TrainerOptions {
+  backend: TrainingBackend;
+  config: TrainingConfig;
+  /** Every example of the run (both splits). */
+  examples: readonly Example[];
+  /** Identifies the base model's weights for the reference cache. */
+  modelFingerprint: string;
+  refCache?: RefLogpCache;
+  /** Progress lines (reference log-probs, evaluation). */
+  onProgress?: (message: string) => void;
+}
+
+export type StepMetrics = Metrics & { step: number };
+
+export interface TrainerCheckpoint {
+  version: 1;
+  config: TrainingConfig;
+  step: number;
+  rng: RngState;
+  dataFingerprint: string;
+  modelFingerprint: string;
+  history: StepMetrics[];
+  adapter: Record<string, Float32Array>;
+  optimizer: OptimizerState;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** Called every save_steps steps and when the run stops or ends. */
+  onCheckpoint?: (checkpoint: TrainerCheckpoint) => void | Promise<void>;
+}
+
+export interface RunResult {
+  /** Why run() returned. */
+  reason: 'done' | 'aborted';
+  step: number;
+  totalSteps: number;
+}
+
+export class Trainer {
+  readonly method: MethodConfig;
+  readonly kind: Example['kind'];
+  readonly train: Example[];
+  readonly test: Example[];
+  readonly order: DataOrder;
+  readonly totalSteps: number;
+  readonly memory: TrainingMemoryEstimate;
+  readonly history: StepMetrics[] = [];
+  /** Optimizer steps taken. */
+  stepCount = 0;
+  private rng: Rng;
+  private readonly optimizer: LoraAdamW;
+  private refs: Map<Example, RefLogps> | null = null;
+  private tokensSeen = 0;
+
+  private constructor(
+    readonly options: TrainerOptions,
+    readonly dataFingerprint: string,
+  ) {
+    const c = options.config;
+    this.method = methodConfig(c);
+    this.kind = exampleShape(c);
+    this.train = options.examples.filter((e) => e.split === 'train');
+    this.test = options.examples.filter((e) => e.split === 'test');
+    if (this.train.length === 0) throw new Error('no training examples: every usable record is in the test split or was skipped');
+    if (this.kind === 'listwise') listwiseWidth(options.examples);
+    this.order = new DataOrder({ seed: c.seed, examples: this.train.length, batchSize: c.per_device_train_batch_size, gradAccum: c.gradient_accumulation_steps });
+    this.totalSteps = totalSteps(c, this.train.length);
+    this.rng = new Rng(c.seed, DROPOUT_STREAM);
+    const b = options.backend;
+    const params = b.params();
+    const perExample = this.kind === 'pair' ? 2 : this.kind === 'kto' ? 1 : options.examples[0]!.sequences.length;
+    const longest = Math.max(1, ...options.examples.flatMap((e) => e.sequences.map((s) => s.promptIds.length + s.completionIds.length)));
+    this.memory = estimateTrainingMemory(
+      b.modelConfig,
+      b.weightBytes,
+      params.reduce((a, p) => a + p.value.size, 0),
+      perExample * c.per_device_train_batch_size,
+      longest,
+      params.filter((p) => /lora_A/.test(p.name)).reduce((a, p) => a + (p.shape[0] ?? 0), 0) / Math.max(1, b.modelConfig.layers),
+    );
+    assertTrainingFits(this.memory, c.memory_budget_bytes, b.engine.report.limits.maxStorageBufferBindingSize);
+    this.optimizer = new LoraAdamW(b.engine, params, {
+      beta1: c.adam_beta1,
+      beta2: c.adam_beta2,
+      eps: c.adam_epsilon,
+      weightDecay: c.weight_decay,
+      maxGradNorm: c.max_grad_norm,
+    });
+    this.optimizer.zeroGrad();
+  }
+
+  /** Checks the run fits, then computes (or fetches) the reference log-probs. */
+  static async create(options: TrainerOptions): Promise<Trainer> {
+    const t = new Trainer(options, await dataFingerprint(options.examples));
+    await t.prepareReferences();
+    return t;
+  }
+
+  /** A trainer that continues a checkpointed run exactly where it stopped. */
+  static async resume(options: TrainerOptions, state: TrainerCheckpoint): Promise<Trainer> {
+    if (state.version !== 1) throw new Error(`checkpoint version ${String(state.version)} is not supported`);
+    if (JSON.stringify(state.config) !== JSON.stringify(options.config)) {
+      throw new Error('the checkpoint was made with another configuration; resume with the configuration saved in it');
+    }
+    if (state.modelFingerprint !== options.modelFingerprint) throw new Error('the checkpoint was made on another base model');
+    const fp = await dataFingerprint(options.examples);
+    if (fp !== state.dataFingerprint) throw new Error('the checkpoint was made on other data (the tokenized examples differ)');
+    const t = new Trainer(options, fp);
+    const e = options.backend.engine;
+    for (const p of options.backend.params()) {
+      const v = state.adapter[p.name];
+      if (!v) throw new Error(`checkpoint has no value for ${p.name}`);
+      e.upload(p.value, v);
+    }
+    t.optimizer.restore(state.optimizer);
+    t.stepCount = state.step;
+    t.rng = new Rng(state.rng);
+    t.history.push(...state.history.map((m) => ({ ...m })));
+    t.tokensSeen = state.history.at(-1)?.num_tokens ?? 0;
+    await t.prepareReferences();
+    return t;
+  }
+
+  get done(): boolean {
+    return this.stepCount >= this.totalSteps;
+  }
+
+  private get config(): TrainingConfig {
+    return this.options.config;
+  }
+
+  private async prepareReferences(): Promise<void> {
+    if (!needsReference(this.config)) return;
+    const { backend, modelFingerprint, onProgress } = this.options;
+    const cache = this.options.refCache ?? new MemoryRefCache();
+    const all = this.options.examples;
+    const refs = new Map<Example, RefLogps>();
+    const keys = await Promise.all(all.map((e) => exampleKey(modelFingerprint, e.sequences)));
+    const missing: number[] = [];
+    for (const [i, e] of all.entries()) {
+      const hit = await cache.get(keys[i]!);
+      if (hit && hit.logps.length === e.sequences.length) refs.set(e, hit);
+      else missing.push(i);
+    }
+    if (missing.length) onProgress?.(`reference log-probs: ${all.length - missing.length} cached, computing ${missing.length}`);
+    const batch = this.config.per_device_eval_batch_size;
+    for (let i0 = 0; i0 < missing.length; i0 += batch) {
+      const chunk = missing.slice(i0, i0 + batch).map((i) => all[i]!);
+      const scored = await backend.score(chunk.flatMap((e) => e.sequences), { adapter: false });
+      let at = 0;
+      for (const [j, e] of chunk.entries()) {
+        const s = scored.slice(at, at + e.sequences.length);
+        at += e.sequences.length;
+        const ref: RefLogps = { logps: s.map((x) => x.logp), tokens: s.map((x) => x.tokens), meanLogits: s.map((x) => x.meanLogit) };
+        refs.set(e, ref);
+        await cache.set(keys[missing[i0 + j]!]!, ref);
+      }
+      onProgress?.(`reference log-probs: ${Math.min(i0 + batch, missing.length)}/${missing.length}`);
+    }
+    this.refs = refs;
+  }
+
+  private refsOf(examples: readonly Example[]): RefLogps[] | null {
+    return this.refs ? examples.map((e) => this.refs!.get(e)!) : null;
+  }
+
+  /** One optimizer step; returns its metrics (also appended to history). */
+  async step(): Promise<StepMetrics> {
+    if (this.done) throw new Error(`the run is complete (${this.totalSteps} steps)`);
+    const { backend } = this.options;
+    const e = backend.engine;
+    const t0 = performance.now();
+    const plan = this.order.plan(this.stepCount);
+    const lr = learningRate(this.config, this.stepCount, this.totalSteps);
+    const parts: MicroBatchLoss[] = [];
+    let tokens = 0;
+    for (const ids of plan.microBatches) {
+      const examples = ids.map((i) => this.train[i]!);
+      const seqs = microBatchSequences(this.kind, examples);
+      tokens += seqs.reduce((a, s) => a + s.promptIds.length + s.completionIds.length, 0);
+      const dropoutSeed = this.rng.nextU32();
+      const policyKL = this.kind === 'kto' ? await this.klLogps(examples) : undefined;
+      const pass = await backend.policy(seqs, { dropoutSeed });
+      try {
+        const loss = await microBatchLoss(e, this.method, {
+          kind: this.kind,
+          examples,
+          policy: pass.logps,
+          tokens: pass.tokens,
+          refs: this.refsOf(examples),
+          policyKL,
+          meanLogits: pass.meanLogits,
+          dloss: 1 / plan.microBatches.length,
+        });
+        pass.backward(loss.dlogps);
+        e.release(loss.dlogps);
+        parts.push(loss);
+      } finally {
+        pass.release();
+      }
+    }
+    const gradNorm = await this.optimizer.step(lr);
+    this.stepCount += 1;
+    this.tokensSeen += tokens;
+    const ms = performance.now() - t0;
+    const m: StepMetrics = {
+      ...aggregateMetrics(this.method, parts),
+      grad_norm: gradNorm,
+      learning_rate: lr,
+      epoch: this.order.epochAfter(this.stepCount),
+      num_tokens: this.tokensSeen,
+      tokens_per_second: tokens / (ms / 1000),
+      step_time_ms: ms,
+      gpu_memory_bytes: e.pool.stats.bytesAllocated,
+      gpu_memory_peak_bytes: e.pool.stats.peakBytesAllocated,
+      step: this.stepCount,
+    };
+    const every = this.config.eval_steps;
+    if (this.test.length > 0 && ((every !== null && this.stepCount % every === 0) || this.done)) {
+      Object.assign(m, await this.evaluate());
+    }
+    this.history.push(m);
+    return m;
+  }
+
+  private async klLogps(examples: readonly Example[]): Promise<number[]> {
+    const r = await this.options.backend.score(examples.map((e) => e.sequences[1]!), { adapter: true });
+    return r.map((x) => x.logp);
+  }
+
+  /**
+   * Loss and metrics on `examples` (default: the test split) with the adapter as it is, in
+   * batches of per_device_eval_batch_size, no dropout; names prefixed with `prefix`.
+   */
+  async evaluate(examples: readonly Example[] = this.test, prefix = 'eval_'): Promise<Metrics> {
+    const parts = await this.lossOver(examples, null);
+    const m = aggregateMetrics(this.method, parts);
+    return Object.fromEntries(Object.entries(m).map(([k, v]) => [prefix + k, v]));
+  }
+
+  /**
+   * Accumulates into the LoRA gradients the gradient of the mean loss over `examples` (each
+   * batch weighted by its share of the examples; exact for one batch), without stepping, and
+   * returns the loss and metrics. The gradients are left in the adapter's grad tensors.
+   */
+  async gradients(examples: readonly Example[]): Promise<Metrics> {
+    this.optimizer.zeroGrad();
+    const parts = await this.lossOver(examples, examples.length);
+    return aggregateMetrics(this.method, parts);
+  }
+
+  /** Runs the loss over examples in eval batches; with `gradOver`, backward with dloss = B / gradOver. */
+  private async lossOver(examples: readonly Example[], gradOver: number | null): Promise<MicroBatchLoss[]> {
+    const { backend } = this.options;
+    const e = backend.engine;
+    const parts: MicroBatchLoss[] = [];
+    const batch = this.config.per_device_eval_batch_size;
+    for (let i0 = 0; i0 < examples.length; i0 += batch) {
+      const chunk = examples.slice(i0, i0 + batch);
+      const seqs = microBatchSequences(this.kind, chunk);
+      const policyKL = this.kind === 'kto' ? await this.klLogps(chunk) : undefined;
+      if (gradOver === null) {
+        const scored = await backend.score(seqs, { adapter: true });
+        const policy = e.fromArray(Float32Array.from(scored, (s) => s.logp), [seqs.length], 'f32', 'eval.policy');
+        try {
+          const loss = await microBatchLoss(e, this.method, {
+            kind: this.kind,
+            examples: chunk,
+            policy,
+            tokens: scored.map((s) => s.tokens),
+            refs: this.refsOf(chunk),
+            policyKL,
+            meanLogits: scored.map((s) => s.meanLogit),
+            dloss: 0,
+          });
+          e.release(loss.dlogps);
+          parts.push(loss);
+        } finally {
+          e.release(policy);
+        }
+      } else {
+        const pass = await backend.policy(seqs, { dropoutSeed: null });
+        try {
+          const loss = await microBatchLoss(e, this.method, {
+            kind: this.kind,
+            examples: chunk,
+            policy: pass.logps,
+            tokens: pass.tokens,
+            refs: this.refsOf(chunk),
+            policyKL,
+            meanLogits: pass.meanLogits,
+            dloss: chunk.length / gradOver,
+          });
+          pass.backward(loss.dlogps);
+          e.release(loss.dlogps);
+          parts.push(loss);
+        } finally {
+          pass.release();
+        }
+      }
+    }
+    return parts;
+  }
+
+  /**
+   * Steps until the run is complete or `signal` aborts (checked between steps: a step is never
+   * cut in half). A checkpoint goes to onCheckpoint every save_steps and when run() returns.
+   */
+  async run(onMetrics: (m: StepMetrics) => void, options: RunOptions = {}): Promise<RunResult> {
+    const { signal, onCheckpoint } = options;
+    let saved = -1;
+    while (!this.done && !signal?.aborted) {
+      const m = await this.step();
+      onMetrics(m);
+      if (onCheckpoint && this.stepCount % this.config.save_steps === 0) {
+        await onCheckpoint(await this.checkpoint());
+        saved = this.stepCount;
+      }
+    }
+    if (onCheckpoint && saved !== this.stepCount) await onCheckpoint(await this.checkpoint());
+    return { reason: this.done ? 'done' : 'aborted', step: this.stepCount, totalSteps: this.totalSteps };
+  }
+
+  /** The adapter's current values, read back (for PEFT files and checkpoints). */
+  async adapterTensors(): Promise<HostTensor[]> {
+    const e = this.options.backend.engine;
+    const out: HostTensor[] = [];
+    for (const p of this.optimizer.params) out.push({ name: p.name, shape: [...p.shape], data: await e.readF32(p.value) });
+    return out;
+  }
+
+  /** The adapter's gradients, read back (eval --grads). */
+  async gradientTensors(): Promise<HostTensor[]> {
+    const e = this.options.backend.engine;
+    const out: HostTensor[] = [];
+    for (const p of this.optimizer.params) out.push({ name: p.name, shape: [...p.shape], data: await e.readF32(p.grad) });
+    return out;
+  }
+
+  async checkpoint(): Promise<TrainerCheckpoint> {
+    const adapter: Record<string, Float32Array> = {};
+    for (const t of await this.adapterTensors()) adapter[t.name] = t.data;
+    return {
+      version: 1,
+      config: this.config,
+      step: this.stepCount,
+      rng: this.rng.state,
+      dataFingerprint: this.dataFingerprint,
+      modelFingerprint: this.options.modelFingerprint,
+      history: this.history.map((m) => ({ ...m })),
+      adapter,
+      optimizer: await this.optimizer.state(),
+    };
+  }
+
+  /** Frees the optimizer's GPU state (the adapter belongs to the caller). */
+  destroy(): void {
+    this.optimizer.destroy();
+  }
+}
+
+/** Stream 2 of the seed: LoRA dropout seeds (stream 1 is the data order). */
+const DROPOUT_STREAM = 2;
+
+/** Identifies the tokenized examples and their splits. */
+export async function dataFingerprint(examples: readonly Example[]): Promise<string> {
+  const words: number[] = [];
+  for (const e of examples) {
+    words.push(e.split === 'train' ? 0 : 1, e.label === undefined ? 2 : e.label ? 1 : 0, e.sequences.length);
+    for (const s of e.sequences) words.push(s.promptIds.length, s.completionIds.length, ...s.promptIds, ...s.completionIds);
+  }
+  return sha256Hex(new Uint8Array(Int32Array.from(words).buffer));
+}
+
+// ---- checkpoint bytes: a safetensors file, the tensors as tensors and the rest as JSON metadata ----
+
+const CKPT_FORMAT = 'prefstudio-checkpoint-v1';
+
+export function encodeCheckpoint(c: TrainerCheckpoint): Uint8Array {
+  const tensors: HostTensor[] = [];
+  for (const [name, data] of Object.entries(c.adapter)) tensors.push({ name: `adapter/${name}`, shape: [data.length], data });
+  for (const [name, data] of Object.entries(c.optimizer.m)) tensors.push({ name: `adam_m/${name}`, shape: [data.length], data });
+  for (const [name, data] of Object.entries(c.optimizer.v)) tensors.push({ name: `adam_v/${name}`, shape: [data.length], data });
+  const { adapter: _a, optimizer, ...rest } = c;
+  const state = JSON.stringify({ ...rest, optimizerSteps: optimizer.steps });
+  return writeSafetensors(tensors, { format: CKPT_FORMAT, state });
+}
+
+export function decodeCheckpoint(bytes: Uint8Array): TrainerCheckpoint {
+  const f = readSafetensors(bytes, 'checkpoint');
+  if (f.metadata.format !== CKPT_FORMAT || typeof f.metadata.state !== 'string') throw new Error('not a PrefStudio checkpoint');
+  const rest = JSON.parse(f.metadata.state) as Omit<TrainerCheckpoint, 'adapter' | 'optimizer'> & { optimizerSteps: number };
+  const adapter: Record<string, Float32Array> = {};
+  const m: Record<string, Float32Array> = {};
+  const v: Record<string, Float32Array> = {};
+  for (const [name, t] of f.tensors) {
+    const [kind, ...tail] = name.split('/');
+    const key = tail.join('/');
+    if (kind === 'adapter') adapter[key] = t.data;
+    else if (kind === 'adam_m') m[key] = t.data;
+    else if (kind === 'adam_v') v[key] = t.data;
+  }
+  const { optimizerSteps, ...state } = rest;
+  return { ...state, adapter, optimizer: { steps: optimizerSteps, m, v } };
+}
