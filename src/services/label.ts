@@ -1,0 +1,135 @@
+// The Label page's services: the queue and labels in the workspace database (every decision is
+// written at once, with its record, in one transaction), annotator settings kept in this browser,
+// and candidates sampled from the current model (on-policy) through the Models service.
+import type { RecordSource, Turns } from '../data/records.js';
+import {
+  getRecords,
+  labelsOf,
+  labelsOfSharedTasks,
+  listDatasets,
+  recordIds,
+  saveLabel,
+  undoLabel,
+  type DatasetRow,
+  type LabelRow,
+  type NewLabel,
+  type StoredRecord,
+} from '../db/index.js';
+import { workspace } from './data.js';
+import { agreement, type AgreementReport } from './label-agreement.js';
+
+export async function labelSources(): Promise<DatasetRow[]> {
+  return listDatasets(await workspace());
+}
+
+export interface QueueState {
+  /** Record ids still to label: never seen first, then skipped ones. */
+  queue: number[];
+  total: number;
+  labelled: number;
+  /** Records whose latest label by this annotator is a skip. */
+  skippedIds: number[];
+}
+
+/** The annotator's queue on a dataset, from what is stored (so a reload resumes where it was). */
+export async function loadQueue(sourceId: string, annotator: string): Promise<QueueState> {
+  const db = await workspace();
+  const ids = await recordIds(db, sourceId);
+  const latest = new Map<number, LabelRow>();
+  for (const l of await labelsOf(db, sourceId, annotator)) latest.set(l.sourceRecordId, l);
+  const fresh: number[] = [];
+  const skipped: number[] = [];
+  let labelled = 0;
+  for (const id of ids) {
+    const l = latest.get(id);
+    if (!l) fresh.push(id);
+    else if (l.decision.type === 'skip') skipped.push(id);
+    else labelled++;
+  }
+  return { queue: [...fresh, ...skipped], total: ids.length, labelled, skippedIds: skipped };
+}
+
+export async function loadRecord(id: number): Promise<(StoredRecord & { id: number }) | undefined> {
+  const [r] = await getRecords(await workspace(), [id]);
+  return r as (StoredRecord & { id: number }) | undefined;
+}
+
+export async function recordLabel(label: NewLabel, record: unknown | null) {
+  return saveLabel(await workspace(), label, record);
+}
+
+/** Undoes the annotator's latest label on a dataset; returns it (undefined when there is none). */
+export async function undoLatest(sourceId: string, annotator: string): Promise<LabelRow | undefined> {
+  const db = await workspace();
+  const last = (await labelsOf(db, sourceId, annotator)).at(-1);
+  if (!last?.id) return undefined;
+  return undoLabel(db, last.id);
+}
+
+export async function agreementReport(): Promise<AgreementReport> {
+  return agreement(await labelsOfSharedTasks(await workspace()));
+}
+
+// Settings that belong to this browser, not to the data: who is labelling, and the guidelines.
+const ANNOTATOR_KEY = 'prefstudio.label.annotator';
+const GUIDELINES_KEY = 'prefstudio.label.guidelines';
+
+function storage(): Storage | null {
+  try {
+    return typeof localStorage === 'undefined' ? null : localStorage;
+  } catch {
+    return null;
+  }
+}
+
+export const DEFAULT_GUIDELINES = [
+  'Prefer the response that answers the prompt correctly, completely and honestly.',
+  'Then prefer the clearer, more concise and more helpful one.',
+  'Tie: both are equally good. Both bad: neither should be learned from.',
+  'Unsure or off-topic for you: skip, and leave it to someone else.',
+].join('\n');
+
+export function readLabelSettings(): { annotator: string; guidelines: string } {
+  const s = storage();
+  return { annotator: s?.getItem(ANNOTATOR_KEY) ?? '', guidelines: s?.getItem(GUIDELINES_KEY) ?? DEFAULT_GUIDELINES };
+}
+
+export function writeLabelSettings(patch: { annotator?: string; guidelines?: string }): void {
+  const s = storage();
+  if (patch.annotator !== undefined) s?.setItem(ANNOTATOR_KEY, patch.annotator);
+  if (patch.guidelines !== undefined) s?.setItem(GUIDELINES_KEY, patch.guidelines);
+}
+
+export interface GeneratedCandidates {
+  candidates: string[];
+  source: RecordSource;
+}
+
+/**
+ * On-policy candidates: `n` samples for the prompt from the model active in the engine Worker
+ * (Models page), with the adapter selected there if any. Rejects with a clear message when no
+ * model is loaded. The Models service is imported on first use only (it starts the engine Worker).
+ */
+export async function generateCandidates(prompt: Turns, n = 2, settings = { temperature: 0.9, topK: 0, topP: 0.95, maxNewTokens: 128 }): Promise<GeneratedCandidates> {
+  const models = await import('./models.js');
+  const active = await models.activeModel();
+  if (!active) throw new Error('no model is loaded: load one on the Models page to generate candidates');
+  const conversational = typeof prompt !== 'string';
+  const text = typeof prompt === 'string' ? prompt : ([...prompt].reverse().find((m) => m.role === 'user')?.content ?? '');
+  const seed = Math.floor(Math.random() * 2 ** 31);
+  const candidates: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const task = models.generate({ prompt: text, useChatTemplate: conversational, stopStrings: [], seed: seed + i, ...settings });
+    const r = await task.result;
+    if (!r.ok) throw new Error(r.error.message);
+    candidates.push(r.value.text);
+  }
+  return {
+    candidates,
+    source: {
+      type: 'generated',
+      model: active.manifest.name,
+      sampling: { temperature: settings.temperature, topP: settings.topP, topK: settings.topK, maxTokens: settings.maxNewTokens, seed },
+    },
+  };
+}
