@@ -1,0 +1,306 @@
+// `prefstudio logprobs --model <dir> --data <file> --out <file.jsonl> [--max-length N]`: the summed
+// completion log-probabilities of every record of a preference dataset under a model, computed by
+// our WGSL engine (Dawn in Node), one JSON line per record:
+//   pairs     {index, line, prompt_ids, chosen_ids, rejected_ids, chosen_logps, rejected_logps,
+//              chosen_tokens, rejected_tokens}
+//   unpaired  {index, line, label, prompt_ids, completion_ids, completion_logps, completion_tokens}
+// Tokenisation is the trainer's (src/engine/training/tokenize.ts: TRL 1.x, chat template for
+// conversational records, then max_length truncation); log-probs are TRL's (targets shifted by
+// one, prompt and padding masked; src/engine/transformer/logprobs.ts). Under keep_end the two
+// sequences of a pair may keep different prompt tails: then `rejected_prompt_ids` is added.
+// Progress and problems (file and line of each bad or skipped row) go to stderr.
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { DataFormatError, describeRowError, type RowError } from '../data/errors.js';
+import { detectFormat } from '../data/import/detect.js';
+import { importRecords } from '../data/import/pipeline.js';
+import { fileSource } from '../data/io/node-file.js';
+import type { PrefRecord } from '../data/records.js';
+import { isModelLoadError } from '../engine/model/errors.js';
+import { loadModel } from '../engine/model/load.js';
+import { nodeDirSource } from '../engine/model/source-node.js';
+import { createNodeEngine } from '../engine/node.js';
+import { TRUNCATION_MODES, type TruncationMode } from '../engine/training/config.js';
+import { tokenizeRecords, type TokenizeSettings } from '../engine/training/tokenize.js';
+import { sequenceLogprobs, type SequencePair } from '../engine/transformer/logprobs.js';
+import { TransformerModel } from '../engine/transformer/model.js';
+
+const USAGE = `usage: prefstudio logprobs --model <dir> --data <file> --out <file.jsonl> [options]
+
+  --model <dir>              model folder (ONNX, config, tokenizer.json), as for inspect
+  --data <file>              preference pairs (prompt/chosen/rejected) or unpaired records
+                             (prompt/completion/label), TRL standard or conversational; JSON,
+                             JSON Lines, CSV or Parquet, optionally .gz (any format convert reads)
+  --out <file.jsonl>         one JSON line per scored record
+  --max-length <n>           TRL max_length: prompt + completion tokens per sequence (default 1024)
+  --truncation-mode <mode>   keep_start (default, TRL's) or keep_end
+  --batch-size <n>           sequences per forward pass (default 8)
+  --onnx <file>              the .onnx file in the folder to use (default: the layout's choice)
+`;
+
+interface Args {
+  model: string;
+  data: string;
+  out: string;
+  maxLength: number;
+  truncation: TruncationMode;
+  batchSize: number;
+  onnx?: string;
+}
+
+function parseArgs(args: string[]): Args | 'help' | string {
+  const a: Partial<Args> = { maxLength: 1024, truncation: 'keep_start', batchSize: 8 };
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i]!;
+    if (flag === '--help' || flag === '-h') return 'help';
+    const value = args[i + 1];
+    if (!flag.startsWith('--')) return `unexpected argument "${flag}"`;
+    if (value === undefined || value.startsWith('--')) return `${flag} needs a value`;
+    i++;
+    const int = (name: string): number | string => {
+      const n = Number(value);
+      return Number.isInteger(n) && n >= 1 ? n : `${name} must be a whole number >= 1, got "${value}"`;
+    };
+    switch (flag) {
+      case '--model': a.model = value; break;
+      case '--data': a.data = value; break;
+      case '--out': a.out = value; break;
+      case '--onnx': a.onnx = value; break;
+      case '--max-length': {
+        const n = int(flag);
+        if (typeof n === 'string') return n;
+        a.maxLength = n;
+        break;
+      }
+      case '--batch-size': {
+        const n = int(flag);
+        if (typeof n === 'string') return n;
+        a.batchSize = n;
+        break;
+      }
+      case '--truncation-mode':
+        if (!(TRUNCATION_MODES as readonly string[]).includes(value)) return `--truncation-mode must be one of ${TRUNCATION_MODES.join(', ')}, got "${value}"`;
+        a.truncation = value as TruncationMode;
+        break;
+      default:
+        return `unknown option ${flag}`;
+    }
+  }
+  for (const k of ['model', 'data', 'out'] as const) if (!a[k]) return `--${k} is required`;
+  return a as Args;
+}
+
+/** Problems listed one by one before they are only counted. */
+const MAX_LISTED = 20;
+
+/** One record ready to score: its place in the file and its sequences. */
+interface Pending {
+  index: number;
+  where: string;
+  line: number | null;
+  kind: 'pair' | 'unpaired';
+  label?: boolean;
+  sequences: SequencePair[];
+}
+
+export async function run(args: string[]): Promise<number> {
+  const parsed = parseArgs(args);
+  if (parsed === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (typeof parsed === 'string') {
+    process.stderr.write(`prefstudio logprobs: ${parsed}\n\n${USAGE}`);
+    return 2;
+  }
+  const a = parsed;
+  const err = (s: string) => process.stderr.write(`${s}\n`);
+
+  // The data first: a wrong file is reported before the model is loaded and the GPU started.
+  const source = await fileSource(a.data).catch((e: Error) => {
+    throw new Error(`cannot read --data ${a.data}: ${e.message}`);
+  });
+  const detection = await detectFormat(source).catch((e: Error) => {
+    throw new Error(`${a.data}: ${e.message}`);
+  });
+  if (!detection.mapping) {
+    err(`prefstudio logprobs: ${a.data}: ${detection.problem ?? 'not a preference dataset this tool reads'}`);
+    return 1;
+  }
+  const mapping = detection.mapping;
+  if (mapping.kind !== 'pair' && mapping.kind !== 'unpaired') {
+    err(`prefstudio logprobs: ${a.data}: holds ${mapping.kind} records (read as ${mapping.format}); logprobs scores preference pairs and unpaired records`);
+    return 1;
+  }
+
+  let loaded;
+  try {
+    loaded = await loadModel(nodeDirSource(a.model), { onnx: a.onnx });
+  } catch (e) {
+    if (!isModelLoadError(e)) throw e;
+    err(`prefstudio logprobs: cannot load --model ${a.model}: ${e.message} [${e.code}]`);
+    return 1;
+  }
+  const tokenizer = loaded.tokenizer;
+  if (!tokenizer) {
+    err(`prefstudio logprobs: ${a.model} has no tokenizer.json: the data cannot be tokenised`);
+    return 1;
+  }
+  const config = loaded.config;
+  const settings = (method: 'dpo' | 'kto'): TokenizeSettings => ({
+    method,
+    max_length: a.maxLength,
+    max_prompt_length: null,
+    max_completion_length: null,
+    truncation_mode: a.truncation,
+    step_separator: '\n',
+    per_device_train_batch_size: 1,
+    per_device_eval_batch_size: 1,
+  });
+
+  const engine = await createNodeEngine();
+  const adapter = `${engine.report.vendor || '?'} / ${engine.report.architecture || '?'}`;
+  const model = TransformerModel.create(engine, config, loaded.transformerWeights());
+  const out = createWriteStream(a.out);
+  const counts = { rows: 0, scored: 0, badRows: 0, skipped: 0, tokens: 0 };
+  const started = performance.now();
+  let lastProgress = started;
+  const progress = (final = false) => {
+    const now = performance.now();
+    if (!final && now - lastProgress < 1000) return;
+    lastProgress = now;
+    const s = (now - started) / 1000;
+    err(`logprobs: ${counts.scored} records scored (${counts.tokens} tokens, ${(counts.tokens / Math.max(s, 1e-3)).toFixed(0)} tokens/s)` +
+      `${counts.badRows ? `, ${counts.badRows} bad rows` : ''}${counts.skipped ? `, ${counts.skipped} skipped` : ''}${final ? `, ${s.toFixed(1)} s` : ''}`);
+  };
+
+  // Each problem is listed with its place, up to MAX_LISTED; the rest are counted by reason.
+  const unlisted = new Map<string, number>();
+  let listed = 0;
+  const problem = (message: string, reason: string) => {
+    if (listed++ < MAX_LISTED) err(`${a.data}: ${message}`);
+    else unlisted.set(reason, (unlisted.get(reason) ?? 0) + 1);
+  };
+  const bad = (e: RowError) => {
+    counts.badRows++;
+    problem(`bad row, ${describeRowError(e)}`, `bad row: ${e.field ? `field ${e.field}: ` : ''}${e.reason}`);
+  };
+  const skip = (p: { where: string }, reason: string) => {
+    counts.skipped++;
+    problem(`${p.where}: skipped: ${reason}`, `skipped: ${reason}`);
+  };
+
+  /** Tokenises one record with the trainer's rules; null (and a message) when it is skipped. */
+  const prepare = (rec: PrefRecord, index: number): Pending | null => {
+    const ref = rec.source.type === 'import' ? rec.source : null;
+    const line = ref?.line ?? null;
+    const where = line !== null ? `line ${line}` : `row ${ref?.row ?? index}`;
+    if (rec.kind !== 'pair' && rec.kind !== 'unpaired') {
+      skip({ where }, `a ${rec.kind} record; logprobs scores pairs and unpaired records`);
+      return null;
+    }
+    const t = tokenizeRecords([rec], tokenizer, settings(rec.kind === 'pair' ? 'dpo' : 'kto'));
+    if (t.skipped.length) {
+      skip({ where }, t.skipped[0]!.reason);
+      return null;
+    }
+    for (const w of t.warnings) err(`${a.data}: ${where}: warning: ${w}`);
+    // kto examples carry a KL completion as their second sequence: not scored here.
+    const sequences = rec.kind === 'pair' ? t.examples[0]!.sequences : [t.examples[0]!.sequences[0]!];
+    for (const s of sequences) {
+      const ids = [...s.promptIds, ...s.completionIds];
+      const outside = ids.find((id) => id >= config.vocabSize);
+      if (outside !== undefined) {
+        skip({ where }, `the tokenizer gives id ${outside}, outside the model's vocabulary of ${config.vocabSize}`);
+        return null;
+      }
+      if (config.arch === 'gpt2' && ids.length > config.maxPositions) {
+        skip({ where }, `${ids.length} tokens is past GPT-2's ${config.maxPositions} positions (lower --max-length)`);
+        return null;
+      }
+    }
+    return { index, where, line, kind: rec.kind, ...(rec.kind === 'unpaired' ? { label: rec.label } : {}), sequences };
+  };
+
+  const write = async (p: Pending, results: { logp: number; tokens: number }[]) => {
+    const [first, second] = p.sequences;
+    let row: Record<string, unknown>;
+    if (p.kind === 'pair') {
+      row = {
+        index: p.index,
+        line: p.line,
+        prompt_ids: first!.promptIds,
+        ...(sameIds(first!.promptIds, second!.promptIds) ? {} : { rejected_prompt_ids: second!.promptIds }),
+        chosen_ids: first!.completionIds,
+        rejected_ids: second!.completionIds,
+        chosen_logps: results[0]!.logp,
+        rejected_logps: results[1]!.logp,
+        chosen_tokens: results[0]!.tokens,
+        rejected_tokens: results[1]!.tokens,
+      };
+    } else {
+      row = {
+        index: p.index,
+        line: p.line,
+        label: p.label,
+        prompt_ids: first!.promptIds,
+        completion_ids: first!.completionIds,
+        completion_logps: results[0]!.logp,
+        completion_tokens: results[0]!.tokens,
+      };
+    }
+    if (!out.write(`${JSON.stringify(row)}\n`)) await once(out, 'drain');
+  };
+
+  let queue: Pending[] = [];
+  const flush = async () => {
+    if (queue.length === 0) return;
+    const batch = queue.flatMap((p) => p.sequences);
+    const results = await sequenceLogprobs(model, batch);
+    let k = 0;
+    for (const p of queue) {
+      const r = results.slice(k, k + p.sequences.length);
+      k += p.sequences.length;
+      await write(p, r);
+      counts.scored++;
+      counts.tokens += p.sequences.reduce((n, s) => n + s.promptIds.length + s.completionIds.length, 0);
+    }
+    queue = [];
+    progress();
+  };
+
+  let fatal: string | null = null;
+  try {
+    let index = 0;
+    try {
+      for await (const b of importRecords(source, mapping)) {
+        b.errors.forEach(bad);
+        counts.rows += b.records.length + b.errors.length;
+        for (const rec of b.records) {
+          const p = prepare(rec, index++);
+          if (!p) continue;
+          queue.push(p);
+          if (queue.reduce((n, q) => n + q.sequences.length, 0) >= a.batchSize) await flush();
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof DataFormatError)) throw e;
+      fatal = e.message;
+    }
+    await flush();
+  } finally {
+    out.end();
+    await once(out, 'finish');
+    model.destroy();
+    engine.destroy();
+  }
+  for (const [what, n] of unlisted) err(`${a.data}: ${n} more row(s): ${what}`);
+  progress(true);
+  if (fatal) err(`${a.data}: the file breaks off: ${fatal} (the records before it were scored)`);
+  err(`wrote ${counts.scored} lines to ${a.out} (${counts.rows} rows read; adapter ${adapter})`);
+  return counts.scored > 0 && counts.badRows === 0 && !fatal ? 0 : 1;
+}
+
+function sameIds(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
