@@ -9,6 +9,10 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   gpu: { summary: 'show the WebGPU adapter the engine gets in Node', load: () => import('./gpu.js') },
   inspect: { summary: 'show what the model loader recognises in a model folder', load: () => import('./inspect.js') },
+  logprobs: {
+    summary: 'summed completion log-probs of a preference dataset under a model (our WGSL engine), as JSON lines',
+    load: () => import('./logprobs.js'),
+  },
   convert: {
     summary: 'convert a preference dataset (JSON/JSONL/CSV/Parquet, .gz) to TRL JSONL or Parquet',
     load: () => import('./convert.js'),
