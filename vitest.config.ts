@@ -1,8 +1,15 @@
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
 import { chromiumArgs, chromiumPath } from './scripts/chromium.mjs';
+import { lavapipeIcd } from './scripts/lavapipe.mjs';
 
 const supportDir = new URL('./test/support/', import.meta.url).pathname;
+
+// SwiftShader has no shader-f16; Mesa's lavapipe (set up by scripts/ensure-deps.mjs) has, so
+// the kernel suites with native f16 paths run a second time there.
+const f16Icd = lavapipeIcd();
+if (!f16Icd) console.warn('[prefstudio] no lavapipe (.cache/lavapipe): native f16 kernel paths are not tested in this run');
+const f16Suites = 'test/engine/{matmul,embedding}.test.ts';
 
 export default defineConfig({
   test: {
@@ -24,6 +31,24 @@ export default defineConfig({
           sequence: { groupOrder: 0 },
         },
       },
+      ...(f16Icd
+        ? [
+            {
+              extends: true,
+              resolve: { alias: { '#test-engine': `${supportDir}engine.node.ts` } },
+              test: {
+                name: 'node-f16',
+                include: [f16Suites],
+                environment: 'node',
+                env: { VK_ICD_FILENAMES: f16Icd, PREFSTUDIO_EXPECT_F16: '1' },
+                testTimeout: 60_000,
+                pool: 'forks',
+                maxWorkers: 2,
+                sequence: { groupOrder: 0 },
+              },
+            },
+          ]
+        : []),
       {
         extends: true,
         resolve: { alias: { '#test-engine': `${supportDir}engine.browser.ts` } },

@@ -6,9 +6,10 @@ import { fromF16Array, toF16Array } from '../../src/engine/f16.js';
 import type { Engine } from '../../src/engine/gpu/engine.js';
 import type { Tensor } from '../../src/engine/gpu/tensor.js';
 import { diff, expectClose, finiteDifferences, dot, randInts, randn } from '../support/numeric.js';
+import { itWithF16 } from '../support/f16.js';
 
-// Collection needs to know whether the native f16 tests run, so the engine is made up front.
-const hasF16 = (await testEngine()).hasF16;
+// Collection needs to know whether the native f16 tests exist, so the engine is made up front.
+const itF16 = await itWithF16();
 
 // (N, C, V): one value; a row length that straddles packed f16 words (33) with repeated ids; GPT-2's
 // C = 768; and more rows than ids (every id repeated ~12 times) at an odd C past 256.
@@ -94,7 +95,7 @@ describe('embedding', () => {
     await checkForward(N, C, V, 'f16-packed', true, N > 1);
   });
 
-  it.skipIf(!hasF16).each(SHAPES)('forward from native f16 (needs shader-f16) matches CPU for N=%i C=%i V=%i', async (N, C, V) => {
+  itF16?.each(SHAPES)('forward from native f16 (needs shader-f16) matches CPU for N=%i C=%i V=%i', async (N, C, V) => {
     await checkForward(N, C, V, 'f16-native', true, N > 1);
   });
 

@@ -6,9 +6,10 @@ import { fromF16Array, toF16Array } from '../../src/engine/f16.js';
 import type { Engine } from '../../src/engine/gpu/engine.js';
 import type { Tensor } from '../../src/engine/gpu/tensor.js';
 import { expectClose, finiteDifferences, dot, randn } from '../support/numeric.js';
+import { itWithF16 } from '../support/f16.js';
 
-// Collection needs to know whether the native f16 tests run, so the engine is made up front.
-const hasF16 = (await testEngine()).hasF16;
+// Collection needs to know whether the native f16 tests exist, so the engine is made up front.
+const itF16 = await itWithF16();
 
 // Tolerance. Inputs are unit normals, so a length-K dot product is ~sqrt(K) in size. The CPU
 // sums in float64; the GPU sums in f32, one rounding (2^-24 relative) per term, errors growing
@@ -156,7 +157,7 @@ describe('matmul forward', () => {
     checkForward([9, 11, 7], { path: 'f16-packed', options: { batch: 2, weightStride: 7 * 11 } }),
   );
 
-  it.skipIf(!hasF16).each(SHAPES.slice(1))('f16 weights, native path (needs shader-f16), M=%i C=%i OC=%i', (M, C, OC) =>
+  itF16?.each(SHAPES.slice(1))('f16 weights, native path (needs shader-f16), M=%i C=%i OC=%i', (M, C, OC) =>
     checkForward([M, C, OC], { path: 'f16-native', seed: 31 }),
   );
 });
@@ -196,7 +197,7 @@ describe('matmul backward', () => {
     checkBackward([M, C, OC], { path: 'f16-packed', want: { dweight: false, dbias: false } }),
   );
 
-  it.skipIf(!hasF16).each([
+  itF16?.each([
     [7, 13, 5],
     [65, 64, 68],
     [130, 257, 67],

@@ -1,0 +1,2 @@
+export function lavapipeIcd(): string | null;
+export function installLavapipe(apt: string[]): string | null;
