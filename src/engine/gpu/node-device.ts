@@ -1,6 +1,6 @@
 // Node: WebGPU through the `webgpu` npm package (Dawn). Imported only by Node entry points
 // (CLI, tests, benchmarks), never by the browser bundle.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireFrom, type AcquireOptions, type GpuHandle } from './device.js';
@@ -10,10 +10,22 @@ const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 let dawn: Promise<GPU> | undefined;
 
+/** A GPU device node: then the system's Vulkan drivers are left to find the real GPU. */
+function hasGpuDevice(): boolean {
+  if (existsSync('/dev/nvidia0')) return true;
+  try {
+    return readdirSync('/dev/dri').some((f) => f.startsWith('renderD'));
+  } catch {
+    return false;
+  }
+}
+
 function loadDawn(): Promise<GPU> {
   dawn ??= (async () => {
     // The Vulkan loader reads this when Dawn creates its instance, so it must be set first.
-    if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER_ICD)) {
+    // Only on machines without a GPU: SwiftShader must not shadow a real one.
+    const chosen = process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES;
+    if (!chosen && !hasGpuDevice() && existsSync(SWIFTSHADER_ICD)) {
       process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
     }
     // Vulkan's window-system probing complains on stderr without one; headless needs none.
