@@ -10,4 +10,4 @@ export type { CanonicalWeight, Family, GraphSummary, Provenance, WeightDType } f
 export { estimateMemory, checkFits, assertFits, type AdapterLimits, type FitReport, type MemoryEstimate, type GpuWeightDType } from './memory.js';
 export { ModelTokenizer, type ChatMessage, type SpecialToken } from './tokenizer.js';
 export { toWeightTensor, weightF32, weightF16, type WeightDTypeRequest } from './weights.js';
-export { referenceSession, referenceLogits, type OrtModule, type ReferenceBatch } from './ort-reference.js';
+export { referenceSession, referenceLogits, referenceFeeds, type OrtModule, type ReferenceBatch } from './ort-reference.js';

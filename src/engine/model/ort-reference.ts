@@ -39,8 +39,8 @@ function intTensor(ort: OrtModule, info: ValueInfo, values: ArrayLike<number>, d
   throw new Error(`reference: input ${info.name} is ${info.dtype}, expected int32 or int64`);
 }
 
-/** (B, T, V) logits from onnxruntime for one batch. */
-export async function referenceLogits(ort: OrtModule, session: Ort.InferenceSession, model: LoadedModel, batch: ReferenceBatch): Promise<Float32Array> {
+/** The feeds of one batch (ids, mask, positions, empty past), in the graph's own input types. */
+export function referenceFeeds(ort: OrtModule, model: LoadedModel, batch: ReferenceBatch): Record<string, Ort.Tensor> {
   const { B, T } = batch;
   const mask = batch.mask ?? new Array<number>(B * T).fill(1);
   const positions = batch.positions ?? Array.from({ length: B * T }, (_, i) => i % T);
@@ -58,6 +58,13 @@ export async function referenceLogits(ort: OrtModule, session: Ort.InferenceSess
         : new ort.Tensor('float32', new Float32Array(0), dims);
     } else throw new Error(`reference: do not know what to feed the graph input "${n}"`);
   }
+  return feeds;
+}
+
+/** (B, T, V) logits from onnxruntime for one batch. */
+export async function referenceLogits(ort: OrtModule, session: Ort.InferenceSession, model: LoadedModel, batch: ReferenceBatch): Promise<Float32Array> {
+  const { B, T } = batch;
+  const feeds = referenceFeeds(ort, model, batch);
   const logitsName = session.outputNames.includes('logits') ? 'logits' : session.outputNames[0]!;
   const out = await session.run(feeds, [logitsName]);
   const t = out[logitsName]!;
