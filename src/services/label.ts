@@ -17,6 +17,7 @@ import {
 } from '../db/index.js';
 import { workspace } from './data.js';
 import { agreement, type AgreementReport } from './label-agreement.js';
+import { activeModel, generate } from './models.js';
 
 export async function labelSources(): Promise<DatasetRow[]> {
   return listDatasets(await workspace());
@@ -107,19 +108,18 @@ export interface GeneratedCandidates {
 
 /**
  * On-policy candidates: `n` samples for the prompt from the model active in the engine Worker
- * (Models page), with the adapter selected there if any. Rejects with a clear message when no
- * model is loaded. The Models service is imported on first use only (it starts the engine Worker).
+ * (Models page). Rejects with a clear message when no model is loaded. Sampling uses the base
+ * model: the adapter to sample with is for the training module to pass (GenerateRequest.adapterId).
  */
 export async function generateCandidates(prompt: Turns, n = 2, settings = { temperature: 0.9, topK: 0, topP: 0.95, maxNewTokens: 128 }): Promise<GeneratedCandidates> {
-  const models = await import('./models.js');
-  const active = await models.activeModel();
+  const active = await activeModel();
   if (!active) throw new Error('no model is loaded: load one on the Models page to generate candidates');
   const conversational = typeof prompt !== 'string';
   const text = typeof prompt === 'string' ? prompt : ([...prompt].reverse().find((m) => m.role === 'user')?.content ?? '');
   const seed = Math.floor(Math.random() * 2 ** 31);
   const candidates: string[] = [];
   for (let i = 0; i < n; i++) {
-    const task = models.generate({ prompt: text, useChatTemplate: conversational, stopStrings: [], seed: seed + i, ...settings });
+    const task = generate({ prompt: text, useChatTemplate: conversational, stopStrings: [], seed: seed + i, ...settings });
     const r = await task.result;
     if (!r.ok) throw new Error(r.error.message);
     candidates.push(r.value.text);
