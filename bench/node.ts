@@ -1,6 +1,11 @@
-// `npm run bench -- --node`: our kernel alone, in Node through Dawn (the `webgpu` package), for
-// headless GPU servers without a browser. Loaded by scripts/bench.mjs through tsx.
+// `npm run bench -- --node`: our matmul kernel and our forward pass alone, in Node through Dawn
+// (the `webgpu` package), for headless GPU servers without a browser. Loaded by scripts/bench.mjs
+// through tsx.
 import { createNodeEngine } from '../src/engine/node.js';
+import { loadModel } from '../src/engine/model/load.js';
+import { nodeDirSource } from '../src/engine/model/source-node.js';
+import { TransformerModel } from '../src/engine/transformer/model.js';
+import { benchOursForward, describeForward, forwardError, modelSummary, type BatchShape, type ForwardReport, type ForwardShapeResult } from './forward-core.js';
 import { benchOurs, benchTsLoop, describeResult, errorResult, flopOf, type AdapterInfo, type Method, type Shape, type ShapeResult, type TimingOptions } from './core.js';
 
 export interface NodeConfig {
@@ -38,6 +43,38 @@ export async function runNode(config: NodeConfig, log: (msg: string) => void): P
       results,
     };
   } finally {
+    engine.destroy();
+  }
+}
+
+export interface NodeForwardConfig {
+  modelDir: string;
+  modelName: string;
+  shapes: BatchShape[];
+  timing: TimingOptions;
+}
+
+/** `--suite forward --node`: our forward pass alone (no onnxruntime column, no logits check). */
+export async function runNodeForward(config: NodeForwardConfig, log: (msg: string) => void): Promise<ForwardReport> {
+  const engine = await createNodeEngine();
+  const loaded = await loadModel(nodeDirSource(config.modelDir));
+  const model = TransformerModel.create(engine, loaded.config, loaded.transformerWeights());
+  try {
+    const r = engine.report;
+    log(`[bench] our adapter: ${r.vendor} / ${r.architecture} / ${r.description}`);
+    const results: ForwardShapeResult[] = [];
+    for (const shape of config.shapes) {
+      const res = await benchOursForward(engine, model, shape, config.timing, null).then((x) => x.result, forwardError);
+      results.push({ ...shape, methods: { ours: res } });
+      log(`[bench] ${describeForward(shape, 'ours', res)}`);
+    }
+    return {
+      adapter: { vendor: r.vendor, architecture: r.architecture, description: r.description, isFallbackAdapter: r.isFallbackAdapter, features: r.features },
+      model: modelSummary(config.modelName, loaded),
+      results,
+    };
+  } finally {
+    model.destroy();
     engine.destroy();
   }
 }

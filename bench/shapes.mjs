@@ -1,4 +1,4 @@
-// Shape lists for the matmul benchmark: (M, C, OC) with M = B·T rows, C input channels, OC output
+// Shape lists for the benchmarks. Matmul: (M, C, OC) with M = B·T rows, C input channels, OC output
 // channels (our kernel computes out (M, OC) = inp (M, C) · weight (OC, C)ᵀ).
 
 /**
@@ -24,5 +24,27 @@ export function parseShapes(text) {
     }
     const [M, C, OC] = dims;
     return { M, C, OC };
+  });
+}
+
+// Batch shapes for the forward benchmark: B rows of T tokens (the demo model has 256 positions).
+
+/** The default: one short and one long sequence, and a training-sized batch. */
+export const DEFAULT_BATCHES = '1x32,1x128,8x128';
+
+/** `--batches large`: bigger batches, for real GPUs. */
+export const LARGE_BATCHES = '1x256,8x256,32x256';
+
+/** "1x32,8x128" or a named list (default, large) → [{ B, T }, ...] */
+export function parseBatches(text) {
+  const named = { default: DEFAULT_BATCHES, large: LARGE_BATCHES };
+  const list = named[text] ?? text;
+  return list.split(',').filter(Boolean).map((s) => {
+    const dims = s.trim().split(/[x×]/).map(Number);
+    if (dims.length !== 2 || dims.some((d) => !Number.isInteger(d) || d < 1)) {
+      throw new Error(`bad batch "${s}": want BxT, e.g. 8x128`);
+    }
+    const [B, T] = dims;
+    return { B, T };
   });
 }

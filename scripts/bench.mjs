@@ -1,23 +1,31 @@
 #!/usr/bin/env node
-// npm run bench [-- options]: GFLOP/s of our WGSL matmul beside onnxruntime-web (webgpu and wasm
-// execution providers) and a plain TypeScript loop, in one headless Chromium page on one adapter.
+// npm run bench [-- options]: two suites in one headless Chromium page on one adapter.
+//   matmul:  GFLOP/s of our WGSL matmul beside onnxruntime-web (webgpu and wasm execution
+//            providers) and a plain TypeScript loop;
+//   forward: tokens/s of a whole forward pass of the demo model (ids → logits) on our engine
+//            beside onnxruntime-web's webgpu and wasm EPs running the same .onnx file.
 // Serves bench/ with Vite's JS API (an inline config, not vite.config.ts), drives Debian's
-// Chromium through playwright-core, prints a table and writes bench-results/matmul-<date>.json.
-// What is measured and how: BENCHMARKS.md.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// Chromium through playwright-core, prints a table per suite and writes
+// bench-results/<suite>-<date>.json. What is measured and how: BENCHMARKS.md.
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, platform, arch } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromiumArgs, chromiumPath } from './chromium.mjs';
-import { parseShapes, DEFAULT_SHAPES, QUICK_SHAPES, LARGE_SHAPES } from '../bench/shapes.mjs';
+import { parseShapes, parseBatches, DEFAULT_SHAPES, QUICK_SHAPES, LARGE_SHAPES, DEFAULT_BATCHES, LARGE_BATCHES } from '../bench/shapes.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 const METHODS = ['ours', 'ort-webgpu-gemm', 'ort-webgpu-matmul', 'ort-wasm-gemm', 'ort-wasm-matmul', 'ts-loop'];
 const NODE_METHODS = ['ours', 'ts-loop'];
+const FORWARD_METHODS = ['ours', 'ort-webgpu', 'ort-wasm'];
+const SUITES = ['matmul', 'forward'];
+const DEMO_MODEL = join(root, 'public/models/demo-fortunes');
 
 const HELP = `npm run bench -- [options]
+  --suite S         matmul, forward or all (default all)
+ matmul:
   --shapes LIST     MxCxOC,... or a named list:
                     default: ${DEFAULT_SHAPES}
                     quick:   ${QUICK_SHAPES}
@@ -28,18 +36,29 @@ const HELP = `npm run bench -- [options]
   --warmup N        untimed iterations first (default 2)
   --target-ms MS    time per repetition when --iters is not given (default 400)
   --cpu-max-gflop G TS loop only where 2·M·C·OC <= G GFLOP (default 0.3)
+ forward:
+  --model DIR       model folder (default public/models/demo-fortunes, the demo model)
+  --batches LIST    BxT,... or a named list:
+                    default: ${DEFAULT_BATCHES}
+                    large:   ${LARGE_BATCHES}
+  --forward-methods LIST  subset of ${FORWARD_METHODS.join(',')} (default: all)
+ both:
   --threads N       onnxruntime-web wasm threads (default min(4, cores))
   --ort-webgpu B    webgpu: onnxruntime-web/webgpu (native WebGPU EP, default);
                     jsep: onnxruntime-web/all (the JavaScript WebGPU EP)
-  --node            our kernel (and the TS loop) in Node through Dawn, no browser
+  --node            ours (and the TS loop) in Node through Dawn, no browser
   --chromium-arg A  extra Chromium flag, repeatable (GPU hosts: see BENCHMARKS.md)
   --verbose, -v     every page console line, onnxruntime-web's verbose log (node placement)
-  --out FILE        JSON path (default bench-results/matmul-<date>.json)
+  --out FILE        JSON path, one suite only (default bench-results/<suite>-<date>.json)
   --timeout-s S     give up after S seconds (default 1800)`;
 
 const { values: opt } = parseArgs({
   options: {
+    suite: { type: 'string', default: 'all' },
     shapes: { type: 'string', default: 'default' },
+    batches: { type: 'string', default: 'default' },
+    model: { type: 'string' },
+    'forward-methods': { type: 'string' },
     methods: { type: 'string' },
     iters: { type: 'string' },
     reps: { type: 'string', default: '3' },
@@ -67,7 +86,17 @@ function int(name, text, min = 1) {
   return v;
 }
 
+const suites = opt.suite === 'all' ? SUITES : [opt.suite];
+if (!suites.every((x) => SUITES.includes(x))) throw new Error(`--suite ${opt.suite}: matmul, forward or all`);
+if (opt.out && suites.length > 1) throw new Error('--out names one JSON file: give --suite matmul or --suite forward with it');
 const shapes = parseShapes(opt.shapes);
+const batches = parseBatches(opt.batches);
+const modelDir = resolve(opt.model ?? DEMO_MODEL);
+const forwardAllowed = opt.node ? ['ours'] : FORWARD_METHODS;
+const forwardMethods = opt['forward-methods'] ? opt['forward-methods'].split(',').map((m) => m.trim()) : forwardAllowed;
+for (const m of forwardMethods) {
+  if (!forwardAllowed.includes(m)) throw new Error(`--forward-methods: "${m}" is not one of ${forwardAllowed.join(', ')}${opt.node ? ' (--node)' : ''}`);
+}
 const allowed = opt.node ? NODE_METHODS : METHODS;
 const methods = opt.methods ? opt.methods.split(',').map((m) => m.trim()) : allowed;
 for (const m of methods) {
@@ -90,7 +119,7 @@ const timing = {
 };
 const threads = opt.threads ? int('threads', opt.threads) : Math.min(4, availableParallelism());
 const started = new Date();
-const outFile = resolve(opt.out ?? join(root, 'bench-results', `matmul-${started.toISOString().slice(0, 19).replace(/:/g, '-')}.json`));
+const outFile = (suite) => resolve(opt.out ?? join(root, 'bench-results', `${suite}-${started.toISOString().slice(0, 19).replace(/:/g, '-')}.json`));
 const log = (msg) => process.stderr.write(`${msg}\n`);
 
 function withTimeout(promise, seconds, what) {
@@ -125,6 +154,36 @@ function benchModels(matmulModel) {
   };
 }
 
+/** The model folder's files, relative paths (two levels: the transformers.js layout has onnx/). */
+function listFiles(dir, rel = '') {
+  return readdirSync(join(dir, rel)).flatMap((name) => {
+    const p = rel ? `${rel}/${name}` : name;
+    return statSync(join(dir, p)).isDirectory() ? (rel ? [] : listFiles(dir, p)) : [p];
+  });
+}
+
+/** Serves the forward benchmark's model folder at /__bench/forward-model/ (GET and HEAD). */
+function benchModelFolder(dir) {
+  const files = new Set(listFiles(dir));
+  return {
+    name: 'prefstudio:bench-model-folder',
+    configureServer(server) {
+      server.middlewares.use('/__bench/forward-model', (req, res) => {
+        const path = decodeURIComponent((req.url ?? '').split('?')[0].replace(/^\//, ''));
+        if (!files.has(path)) {
+          res.statusCode = 404;
+          res.end('no such file');
+          return;
+        }
+        const bytes = readFileSync(join(dir, path));
+        res.setHeader('Content-Type', 'application/octet-stream');
+        res.setHeader('Content-Length', String(bytes.length));
+        res.end(req.method === 'HEAD' ? undefined : bytes);
+      });
+    },
+  };
+}
+
 async function startServer() {
   const { createServer } = await import('vite');
   const { matmulModel } = await import('../bench/onnx-model.mjs');
@@ -135,7 +194,7 @@ async function startServer() {
     cacheDir: join(root, 'node_modules/.vite-bench'),
     logLevel: 'warn',
     clearScreen: false,
-    plugins: [benchModels(matmulModel)],
+    plugins: [benchModels(matmulModel), benchModelFolder(modelDir)],
     // onnxruntime-web finds its .wasm/.mjs next to itself (import.meta.url): serve it as is.
     optimizeDeps: { entries: ['bench/index.html'], exclude: ['onnxruntime-web'] },
     server: {
@@ -173,14 +232,21 @@ async function runBrowser() {
     });
     page.on('pageerror', (e) => log(`[page error] ${e.message}`));
     await page.goto(`${url}/bench/index.html`);
-    await page.waitForFunction(() => window.runMatmulBench !== undefined, null, { timeout: 120_000 });
-    const config = { shapes, methods, timing, threads, ortWebgpu: opt['ort-webgpu'], verbose: opt.verbose };
-    const report = await withTimeout(
-      page.evaluate((cfg) => window.runMatmulBench(cfg), config),
-      positive('timeout-s', opt['timeout-s']),
-      'benchmark page',
-    );
-    return { mode: 'browser', browser: `Chromium ${browser.version()}`, ...report };
+    await page.waitForFunction(() => window.runMatmulBench !== undefined && window.runForwardBench !== undefined, null, { timeout: 120_000 });
+    const common = { timing, threads, ortWebgpu: opt['ort-webgpu'], verbose: opt.verbose };
+    const deadline = Date.now() + positive('timeout-s', opt['timeout-s']) * 1000;
+    const left = () => Math.max(1, (deadline - Date.now()) / 1000);
+    const reports = {};
+    if (suites.includes('matmul')) {
+      const config = { ...common, shapes, methods };
+      reports.matmul = await withTimeout(page.evaluate((cfg) => window.runMatmulBench(cfg), config), left(), 'benchmark page (matmul)');
+    }
+    if (suites.includes('forward')) {
+      const config = { ...common, shapes: batches, methods: forwardMethods, modelUrl: '/__bench/forward-model/', modelFiles: listFiles(modelDir), modelName: modelLabel() };
+      reports.forward = await withTimeout(page.evaluate((cfg) => window.runForwardBench(cfg), config), left(), 'benchmark page (forward)');
+    }
+    const browserName = `Chromium ${browser.version()}`;
+    return Object.fromEntries(Object.entries(reports).map(([k, r]) => [k, { mode: 'browser', browser: browserName, ...r }]));
   } finally {
     // Closing a browser whose GPU process hangs can hang too; Playwright kills it when we exit.
     await withTimeout(browser.close(), 15, 'closing Chromium').catch((e) => log(e.message));
@@ -188,12 +254,23 @@ async function runBrowser() {
   }
 }
 
+function modelLabel() {
+  return modelDir === DEMO_MODEL ? 'demo-fortunes' : modelDir;
+}
+
 async function runNode() {
   const { register } = await import('tsx/esm/api');
   register();
-  const { runNode: run } = await import('../bench/node.ts');
-  const report = await withTimeout(run({ shapes, methods, timing }, log), positive('timeout-s', opt['timeout-s']), 'node benchmark');
-  return { mode: 'node', runtime: `Node ${process.version}, Dawn (webgpu package)`, ...report };
+  const { runNode: run, runNodeForward } = await import('../bench/node.ts');
+  const runtime = `Node ${process.version}, Dawn (webgpu package)`;
+  const reports = {};
+  const limit = positive('timeout-s', opt['timeout-s']);
+  if (suites.includes('matmul')) reports.matmul = { mode: 'node', runtime, ...(await withTimeout(run({ shapes, methods, timing }, log), limit, 'node benchmark')) };
+  if (suites.includes('forward')) {
+    const config = { modelDir, modelName: modelLabel(), shapes: batches, timing };
+    reports.forward = { mode: 'node', runtime, ...(await withTimeout(runNodeForward(config, log), limit, 'node forward benchmark')) };
+  }
+  return reports;
 }
 
 // ---- the table ----
@@ -247,6 +324,47 @@ function table(report) {
   return { lines, notes };
 }
 
+const FORWARD_LABELS = { ours: 'ours WGSL', 'ort-webgpu': 'ORT webgpu', 'ort-wasm': 'ORT wasm' };
+
+function forwardCell(r) {
+  if (!r) return '-';
+  if (r.status === 'skipped') return 'skipped';
+  if (r.status === 'error') return 'ERROR';
+  const v = r.tokensPerSec >= 100 ? r.tokensPerSec.toFixed(0) : r.tokensPerSec.toFixed(1);
+  // Logits that disagree with onnxruntime's wasm EP are marked: their speed means nothing.
+  return r.maxAbsDiff === null || r.maxAbsDiff <= r.diffTol ? v : `${v} WRONG`;
+}
+
+function forwardTable(report) {
+  const cols = forwardMethods;
+  const ratio = cols.includes('ours') && cols.includes('ort-webgpu');
+  const head = ['B x T', ...cols.map((m) => FORWARD_LABELS[m]), ...(ratio ? ['ours / ORT webgpu'] : [])];
+  const rows = report.results.map((r) => {
+    const cells = [`${r.B} x ${r.T}`, ...cols.map((m) => forwardCell(r.methods[m]))];
+    if (ratio) {
+      const a = r.methods.ours;
+      const b = r.methods['ort-webgpu'];
+      cells.push(a?.status === 'ok' && b?.status === 'ok' ? `${(a.tokensPerSec / b.tokensPerSec).toFixed(2)}x` : '-');
+    }
+    return cells;
+  });
+  const lines = [
+    `| ${head.join(' | ')} |`,
+    `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    ...rows.map((c) => `| ${c.join(' | ')} |`),
+  ];
+  const notes = [];
+  for (const r of report.results) {
+    for (const [m, res] of Object.entries(r.methods)) {
+      if (res.status === 'error') notes.push(`${r.B}x${r.T} ${m}: ERROR ${res.message}`);
+      if (res.status === 'ok' && res.maxAbsDiff !== null && !(res.maxAbsDiff <= res.diffTol)) {
+        notes.push(`${r.B}x${r.T} ${m}: logits differ from onnxruntime wasm by ${res.maxAbsDiff} > ${res.diffTol}`);
+      }
+    }
+  }
+  return { lines, notes };
+}
+
 function adapterLine(a) {
   if (!a) return 'none';
   return `vendor "${a.vendor}", architecture "${a.architecture}", description "${a.description}"` +
@@ -255,38 +373,64 @@ function adapterLine(a) {
 
 // ---- main ----
 
-const report = await (opt.node ? runNode() : runBrowser()).catch((e) => {
+const reports = await (opt.node ? runNode() : runBrowser()).catch((e) => {
   log(`benchmark failed: ${e instanceof Error ? e.stack : e}`);
   process.exit(1);
 });
-const json = {
-  benchmark: 'matmul',
-  date: started.toISOString(),
-  ...report,
-  host: { platform: platform(), arch: arch(), cores: availableParallelism(), cpu: cpus()[0]?.model ?? '' },
-  flops: '2·M·C·OC per product (no bias); GFLOP/s = flops / median ms per product / 1e6',
-  config: { shapes, methods, timing, threads: opt.node ? undefined : threads },
-};
-mkdirSync(dirname(outFile), { recursive: true });
-writeFileSync(outFile, `${JSON.stringify(json, null, 2)}\n`);
 
-const { lines, notes } = table(report);
-console.log('');
-console.log(`matmul GFLOP/s, out (M, OC) = inp (M, C) · weight (OC, C)ᵀ, fp32, higher is better`);
-console.log(`${report.mode === 'node' ? report.runtime : `${report.browser}, cross-origin isolated: ${report.crossOriginIsolated}`}`);
-console.log(`adapter (ours): ${adapterLine(report.adapter)}`);
-if (report.mode === 'browser') {
-  console.log(`adapter (ORT):  ${adapterLine(report.ortAdapter)}`);
-  console.log(`onnxruntime-web ${report.ort.version}: webgpu EP from ${report.ort.webgpuBundle}, wasm EP from ${report.ort.wasmBundle} with ${report.ort.wasmThreads} thread(s)`);
+function header(report) {
+  console.log(`${report.mode === 'node' ? report.runtime : `${report.browser}, cross-origin isolated: ${report.crossOriginIsolated}`}`);
+  console.log(`adapter (ours): ${adapterLine(report.adapter)}`);
+  if (report.mode === 'browser') {
+    console.log(`adapter (ORT):  ${adapterLine(report.ortAdapter)}`);
+    console.log(`onnxruntime-web ${report.ort.version}: webgpu EP from ${report.ort.webgpuBundle}, wasm EP from ${report.ort.wasmBundle} with ${report.ort.wasmThreads} thread(s)`);
+  }
+  const adapter = report.adapter;
+  if (adapter.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(`${adapter.architecture} ${adapter.description}`)) {
+    console.log('NOTE: software adapter: these figures check that everything runs, they say little about GPU speed.');
+  }
+  console.log('');
 }
-const adapter = report.adapter;
-if (adapter.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(`${adapter.architecture} ${adapter.description}`)) {
-  console.log('NOTE: software adapter: these figures check that everything runs, they say little about GPU speed.');
+
+const host = { platform: platform(), arch: arch(), cores: availableParallelism(), cpu: cpus()[0]?.model ?? '' };
+for (const suite of suites) {
+  const report = reports[suite];
+  const file = outFile(suite);
+  let json;
+  let printed;
+  if (suite === 'matmul') {
+    json = {
+      benchmark: 'matmul',
+      date: started.toISOString(),
+      ...report,
+      host,
+      flops: '2·M·C·OC per product (no bias); GFLOP/s = flops / median ms per product / 1e6',
+      config: { shapes, methods, timing, threads: opt.node ? undefined : threads },
+    };
+    printed = table(report);
+    console.log('');
+    console.log(`matmul GFLOP/s, out (M, OC) = inp (M, C) · weight (OC, C)ᵀ, fp32, higher is better`);
+  } else {
+    json = {
+      benchmark: 'forward',
+      date: started.toISOString(),
+      ...report,
+      host,
+      tokensPerSec: 'B·T tokens per forward (ids → logits (B, T, V) at every position) / median seconds per forward',
+      config: { batches, methods: forwardMethods, timing, threads: opt.node ? undefined : threads, model: modelLabel() },
+    };
+    printed = forwardTable(report);
+    const m = report.model;
+    console.log('');
+    console.log(`forward tokens/s, model ${m.name} (${m.arch}, ${m.parameters.toLocaleString('en-US')} parameters, ${m.dtype}, V ${m.vocab}, ${m.layers} layers, hidden ${m.hidden}), higher is better`);
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
+  header(report);
+  for (const l of printed.lines) console.log(l);
+  for (const n of printed.notes) console.log(`  ${n}`);
+  console.log('');
+  console.log(`written ${file}`);
 }
-console.log('');
-for (const l of lines) console.log(l);
-for (const n of notes) console.log(`  ${n}`);
-console.log('');
-console.log(`written ${outFile}`);
 // Dawn (--node) or a stuck browser could keep the event loop alive.
 process.exit(0);
