@@ -1,0 +1,101 @@
+// `prefstudio eval --model <dir> --adapter <dir> --data <file> --method <name> [--beta ...]
+//  --out <metrics.json> [--grads <file.safetensors>]`: the loss and TRL metrics of a PEFT adapter
+// on a dataset, without updating it (no dropout: evaluation mode). Every record of the file
+// counts, whatever its split, in batches of --batch-size (default: all examples in one batch).
+//   metrics.json: {"loss": ..., "rewards/chosen": ..., ... (TRL names), "num_examples": n,
+//                  "num_skipped": k, "method": "...", "config": {...}}
+//   --grads: the gradient of the mean loss over the examples by every LoRA tensor, under the
+//            adapter's PEFT names (adapter_model.safetensors layout). With several batches each
+//            batch's loss is weighted by its share of the examples (the metrics are TRL's mean
+//            over batches); they agree exactly with one batch.
+
+import { promises as fs } from 'node:fs';
+import { formatBytes } from '../engine/model/errors.js';
+import { loraBackend } from '../engine/training/backend.js';
+import { writeSafetensors } from '../engine/training/peft.js';
+import { Trainer } from '../engine/training/trainer.js';
+import {
+  UsageError,
+  configFrom,
+  err,
+  flagsHelp,
+  modelFingerprint,
+  openSession,
+  parseFlags,
+  readModel,
+  readPeftAdapter,
+  readRecords,
+  reportError,
+  tokenizeForRun,
+  writeAtomic,
+} from './train.js';
+
+const USAGE = `usage: prefstudio eval --model <dir> --adapter <dir> --data <file> --method <name> --out <metrics.json> [options]
+
+  --model <dir>              the base model folder
+  --adapter <dir>            a PEFT LoRA adapter (adapter_config.json, adapter_model.safetensors)
+  --data <file>              preference data in any format convert reads; every record counts
+  --method <name>            dpo, cdpo, rpo, step_dpo, orpo, simpo, cpo_simpo, kto, listwise, sft
+  --out <metrics.json>       loss and metrics, TRL's names
+  --grads <file>             also write d(mean loss)/d(every LoRA tensor) as safetensors (PEFT names)
+  --ref-cache <dir>          keep reference log-probs here between runs
+  --onnx <file>              the .onnx file of the folder to use
+
+objective and length settings (the LoRA settings come from the adapter; --batch-size is the
+evaluation batch, default all examples at once):
+${flagsHelp()}
+`;
+
+export async function run(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  try {
+    return await evaluate(args, 'eval');
+  } catch (e) {
+    return reportError('eval', e, USAGE);
+  }
+}
+
+async function evaluate(args: string[], tag: string): Promise<number> {
+  const p = parseFlags(args, ['--model', '--adapter', '--data', '--method', '--out', '--grads', '--ref-cache', '--onnx']);
+  for (const k of ['--model', '--adapter', '--data', '--method', '--out'] as const) if (!p.plain[k]) throw new UsageError(`${k} is required`);
+  const lora = p.given.filter((f) => f.startsWith('--lora-') || f === '--targets' || f === '--rslora');
+  if (lora.length) throw new UsageError(`the LoRA settings come from --adapter; drop ${lora.join(', ')}`);
+  const adapterDir = p.plain['--adapter']!;
+  const peft = await readPeftAdapter(adapterDir);
+  const data = p.plain['--data']!;
+  const records = await readRecords(data, tag);
+  const batch = (p.config.per_device_train_batch_size as number | undefined) ?? (p.config.per_device_eval_batch_size as number | undefined);
+  const settings = (size: number) =>
+    configFrom({ ...p.config, method: p.plain['--method'], lora: peft.lora, per_device_train_batch_size: size, per_device_eval_batch_size: size });
+  const loaded = await readModel(p.plain['--model']!, tag, p.plain['--onnx']);
+  // Without --batch-size every example goes in one batch (KTO's KL pairs then span them all);
+  // everything counts as one set, whatever its split.
+  const first = settings(batch ?? 1_000_000_000);
+  const examples = tokenizeForRun(records, loaded, first, tag, data).map((e) => ({ ...e, split: 'train' as const }));
+  const config = batch ? first : settings(examples.length);
+  const session = await openSession(loaded, config, tag, adapterDir);
+  try {
+    const trainer = await Trainer.create({
+      backend: loraBackend(session.model, session.adapter, session.weightBytes),
+      config,
+      examples,
+      modelFingerprint: await modelFingerprint(loaded),
+      onProgress: (msg) => err(`${tag}: ${msg}`),
+    });
+    err(`${tag}: ${examples.length} examples in batches of ${config.per_device_eval_batch_size}; estimated GPU memory ${formatBytes(trainer.memory.total)}`);
+    const grads = p.plain['--grads'];
+    const metrics = grads ? await trainer.gradients(examples) : await trainer.evaluate(examples, '');
+    if (grads) await writeAtomic(grads, writeSafetensors(await trainer.gradientTensors()));
+    trainer.destroy();
+    const used = new Set(examples.map((e) => e.record)).size;
+    const report = { ...metrics, num_examples: examples.length, num_skipped: records.length - used, method: config.method, adapter: adapterDir, config };
+    await writeAtomic(p.plain['--out']!, JSON.stringify(report, null, 2) + '\n');
+    err(`${tag}: loss ${metrics.loss?.toFixed(6)}${metrics['rewards/accuracies'] !== undefined ? `, rewards/accuracies ${metrics['rewards/accuracies'].toFixed(3)}` : ''}; wrote ${p.plain['--out']}${grads ? ` and ${grads}` : ''}`);
+    return 0;
+  } finally {
+    session.close();
+  }
+}

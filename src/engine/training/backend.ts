@@ -1,0 +1,50 @@
+// The trainer's view of a TransformerModel with a LoRA adapter plugged in: the policy forward
+// and backward of transformer/train-logprobs.ts, and forward-only scoring through
+// transformer/logprobs.ts with the adapter switched on (policy) or off (reference model).
+
+import type { LoraAdapter, LoraConfig } from '../lora/adapter.js';
+import type { LoraSettings } from './config.js';
+import { sequenceLogprobs, type SequenceLogprob, type SequencePair } from '../transformer/logprobs.js';
+import type { TransformerModel } from '../transformer/model.js';
+import { policyLogprobs } from '../transformer/train-logprobs.js';
+import type { PolicyPass, TrainingBackend } from './trainer.js';
+import type { TrainableParam } from './optimizer.js';
+
+export function loraBackend(model: TransformerModel, adapter: LoraAdapter, weightBytes: number): TrainingBackend {
+  const e = model.engine;
+  return {
+    engine: e,
+    modelConfig: model.config,
+    weightBytes,
+    async policy(batch: SequencePair[], options: { dropoutSeed: number | null }): Promise<PolicyPass> {
+      const pl = await policyLogprobs(model, adapter, batch, { dropoutSeed: options.dropoutSeed });
+      // The mean logits are a metric: read them now (small), so the pass keeps only GPU work.
+      const meanLogits = await e.readF32(pl.meanLogits);
+      return { logps: pl.logps, tokens: pl.counts, meanLogits, backward: (d) => pl.backward(d), release: () => pl.release() };
+    },
+    async score(batch: SequencePair[], options: { adapter: boolean }): Promise<SequenceLogprob[]> {
+      const was = adapter.enabled;
+      adapter.enabled = options.adapter;
+      try {
+        return await sequenceLogprobs(model, batch);
+      } finally {
+        adapter.enabled = was;
+      }
+    },
+    params(): TrainableParam[] {
+      return adapter.params();
+    },
+  };
+}
+
+/** The LoRA adapter's settings from a run's PEFT-named ones; A's initialisation follows the run's seed. */
+export function loraAdapterConfig(lora: LoraSettings, seed: number): LoraConfig {
+  return {
+    r: lora.r,
+    alpha: lora.lora_alpha,
+    dropout: lora.lora_dropout,
+    useRslora: lora.use_rslora,
+    targetModules: lora.target_modules,
+    seed,
+  };
+}
