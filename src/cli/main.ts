@@ -13,6 +13,8 @@ const COMMANDS: Record<string, Command> = {
     summary: 'summed completion log-probs of a preference dataset under a model (our WGSL engine), as JSON lines',
     load: () => import('./logprobs.js'),
   },
+  train: { summary: 'LoRA preference tuning (DPO, KTO, ORPO, SimPO, ...): writes a PEFT adapter and metrics.jsonl', load: () => import('./train.js') },
+  eval: { summary: 'loss, TRL metrics and LoRA gradients of a PEFT adapter on a dataset, without training', load: () => import('./eval.js') },
   convert: {
     summary: 'convert a preference dataset (JSON/JSONL/CSV/Parquet, .gz) to TRL JSONL or Parquet',
     load: () => import('./convert.js'),
