@@ -288,9 +288,17 @@ export interface Session {
   close(): void;
 }
 
+let sharedEngine: Engine | null = null;
+
+/** Tests run several commands on one engine (pipelines compile once); null: a new one per command. */
+export function useEngine(engine: Engine | null): void {
+  sharedEngine = engine;
+}
+
 /** The GPU side: engine, model weights and a LoRA adapter (fresh, or loaded from a PEFT folder). */
 export async function openSession(m: LoadedModel, config: TrainingConfig, tag: string, adapterDir?: string): Promise<Session> {
-  const engine = await createNodeEngine();
+  const shared = sharedEngine;
+  const engine = shared ?? (await createNodeEngine());
   err(`${tag}: GPU ${engine.report.vendor || '?'} / ${engine.report.architecture || '?'}`);
   const model = TransformerModel.create(engine, m.config, m.transformerWeights());
   const weightBytes = engine.pool.stats.bytesAllocated;
@@ -300,7 +308,7 @@ export async function openSession(m: LoadedModel, config: TrainingConfig, tag: s
     if (adapterDir) adapter.load((await readPeftAdapter(adapterDir)).tensors);
   } catch (e) {
     model.destroy();
-    engine.destroy();
+    if (!shared) engine.destroy();
     throw e;
   }
   return {
@@ -311,7 +319,7 @@ export async function openSession(m: LoadedModel, config: TrainingConfig, tag: s
     close() {
       adapter.destroy();
       model.destroy();
-      engine.destroy();
+      if (!shared) engine.destroy();
     },
   };
 }
@@ -414,6 +422,8 @@ async function train(args: string[], tag: string): Promise<number> {
   for (const k of ['--model', '--data', '--out'] as const) if (!p.plain[k]) throw new UsageError(`${k} is required`);
   const out = p.plain['--out']!;
   const resume = p.plain['--resume'] ? decodeCheckpoint(new Uint8Array(await fs.readFile(p.plain['--resume']))) : null;
+  // Iterative rounds start from an adapter: its LoRA settings unless flags say otherwise.
+  const init = p.plain['--init-adapter'] ? await readPeftAdapter(p.plain['--init-adapter']) : null;
   let config: TrainingConfig;
   if (resume) {
     const extra = p.given.filter((f) => CONFIG_FLAGS[f] || f === '--config' || f === '--method' || f === '--init-adapter');
@@ -430,16 +440,16 @@ async function train(args: string[], tag: string): Promise<number> {
         throw new UsageError(`--config ${file}: ${(e as Error).message}`);
       }
     }
-    const input: Record<string, unknown> = { ...base, ...p.config, lora: { ...(base.lora as object), ...(p.config.lora as object) }, method: p.plain['--method'] };
+    const lora = { ...(init?.lora ?? {}), ...(base.lora as object), ...(p.config.lora as object) };
+    const input: Record<string, unknown> = { ...base, ...p.config, lora, method: p.plain['--method'] };
     // The eval batch follows the training batch unless set.
     if (input.per_device_eval_batch_size === undefined && input.per_device_train_batch_size !== undefined) input.per_device_eval_batch_size = input.per_device_train_batch_size;
     config = configFrom(input);
   }
-  if (p.plain['--init-adapter']) {
-    const init = await readPeftAdapter(p.plain['--init-adapter']);
-    const same = init.lora.r === config.lora.r && JSON.stringify(init.lora.target_modules) === JSON.stringify(config.lora.target_modules);
-    if (!same) {
-      throw new UsageError(`--init-adapter has r ${init.lora.r} and target_modules ${JSON.stringify(init.lora.target_modules)}; give the same --lora-r and --targets`);
+  if (init) {
+    const names = (t: TrainingConfig['lora']['target_modules']) => (t === 'all-linear' ? t : [...t].sort().join(','));
+    if (init.lora.r !== config.lora.r || names(init.lora.target_modules) !== names(config.lora.target_modules)) {
+      throw new UsageError(`--init-adapter has r ${init.lora.r} and target_modules ${JSON.stringify(init.lora.target_modules)}; --lora-r and --targets must match`);
     }
   }
 
