@@ -1,0 +1,207 @@
+// Policy log-probs for training: the forward of logprobs.ts (TRL's Σ completion log-probs per
+// sequence) that keeps what its backward needs, and that backward, which accumulates the gradient
+// of any scalar of the log-probs into the LoRA adapter's gradients.
+//
+//   const pl = await policyLogprobs(model, adapter, batch, { dropoutSeed });
+//   // pl.logps (S) on the GPU -> loss kernels (losses/step.ts) -> dlogps (S) on the GPU
+//   pl.backward(dlogps);   // adapter grads += d(Σ_b dlogps[b]·logps[b]) / d(A, B); frees activations
+//   pl.release();          // frees what is left (always call it, backward or not)
+//
+// - batch: SequencePair rows (prompt + completion, right-padded into one (B, T) batch);
+//   S = batch.length. Only completion tokens count, as in TRL (see logprobs.ts).
+// - logps (S): Σ over each sequence's completion tokens of log p(token); counts (S) on the host:
+//   the number of those tokens; meanLogits (S): the mean over those positions of the mean
+//   logit over the vocabulary (0 for none). TRL's logits/chosen over a set of sequences is
+//   Σ meanLogits_b · counts_b / Σ counts_b.
+// - The forward records GPU work and returns without reading anything back.
+// - backward(dlogps): dlogps (S) f32 on the GPU. Recomputes the LM head chunk by chunk (the
+//   (n, V) logits never exist at once), runs the log-prob backward in place on each chunk, the
+//   final norm and every block in reverse (backward.ts). Base weights are frozen: only the
+//   adapter's grad tensors change (+=, or = with accumulateGrads: false). Call it at most once.
+// - dropoutSeed: a u32 per micro-batch, e.g. from the run's seeded generator, so a resumed run
+//   draws the same masks; absent or null = no dropout (evaluation). The backward regenerates the
+//   forward's masks from it.
+// - Per-sequence sums run on the GPU as a (1, n) · (S, n)ᵀ matmul with a 0/1 ownership matrix
+//   (and its transpose product in the backward), so no extra kernel is needed.
+
+import type { Tensor } from '../gpu/tensor.js';
+import { logprobsBackward, logprobsForward } from '../kernels/logprobs.js';
+import { matmulBackward, matmulForward } from '../kernels/matmul.js';
+import type { LoraAdapter, LoraModule } from '../lora/adapter.js';
+import { blocksBackward, normBackward } from './backward.js';
+import { copyRegions, type RegionCopy } from './gpu-copy.js';
+import { scoredPositions, type SequencePair } from './logprobs.js';
+import { linear, releaseActivations, type TransformerModel } from './model.js';
+
+export interface PolicyLogprobOptions {
+  /** Logit rows per LM-head chunk (default: about 32 MiB of logits, at least 1). */
+  chunkRows?: number;
+  /** u32 seed of this micro-batch's LoRA dropout masks; absent or null = no dropout. */
+  dropoutSeed?: number | null;
+  /** Adapter gradients += (default true) or = (the first micro-batch of a step). */
+  accumulateGrads?: boolean;
+}
+
+export interface PolicyLogprobs {
+  /** Number of sequences. */
+  S: number;
+  /** (S) Σ completion log-probs per sequence, f32 on the GPU. */
+  logps: Tensor;
+  /** (S) completion tokens scored per sequence. */
+  counts: Float32Array;
+  /** (S) mean over scored positions of the vocabulary-mean logit, f32 on the GPU. */
+  meanLogits: Tensor;
+  /** Accumulates d(Σ dlogps · logps) into the adapter's gradients; frees the activations. */
+  backward(dlogps: Tensor): void;
+  /** Frees every tensor the forward kept (logps and meanLogits included). */
+  release(): void;
+}
+
+export async function policyLogprobs(
+  model: TransformerModel,
+  adapter: LoraAdapter,
+  batch: readonly SequencePair[],
+  options: PolicyLogprobOptions = {},
+): Promise<PolicyLogprobs> {
+  if (adapter.model !== model) throw new Error('policyLogprobs: the adapter belongs to another model');
+  if (!adapter.isAttached) throw new Error('policyLogprobs: the adapter is detached from the model (attach() it)');
+  if (!adapter.enabled) throw new Error('policyLogprobs: the adapter is disabled (enable it; reference log-probs come from sequenceLogprobs)');
+  if (batch.length === 0) throw new Error('policyLogprobs: empty batch');
+  const e = model.engine;
+  const c = model.config;
+  const V = c.vocabSize, C = c.hidden;
+  const s = scoredPositions(batch);
+  const S = s.B;
+  const n = s.rows.length;
+  const counts = new Float32Array(S);
+  for (const b of s.owner) counts[b]! += 1;
+  const chunk = Math.max(1, Math.min(Math.max(n, 1), options.chunkRows ?? Math.floor((32 << 20) / (4 * V))));
+  const dropoutSeed = options.dropoutSeed ?? null;
+  const accumulate = options.accumulateGrads ?? true;
+
+  if (n === 0) {
+    // Nothing is scored: zero log-probs, and a backward with nothing to add.
+    const logps = e.zeros([S], 'f32', 'policy.logps');
+    const meanLogits = e.zeros([S], 'f32', 'policy.meanLogits');
+    return {
+      S, logps, counts, meanLogits,
+      backward: () => {
+        if (!accumulate) adapter.zeroGrads();
+      },
+      release: () => e.release(logps, meanLogits),
+    };
+  }
+
+  const saved = new Map<LoraModule, Tensor>();
+  adapter.saving = saved;
+  adapter.dropoutSeed = dropoutSeed;
+  let fwd;
+  try {
+    fwd = model.forwardHidden({ B: s.B, T: s.T, ids: s.ids, mask: s.mask }, { keepActivations: true });
+  } finally {
+    adapter.saving = null;
+    adapter.dropoutSeed = null;
+  }
+  const acts = fwd.activations!;
+  const hidden = fwd.hidden; // = the last block's residual3, owned by acts
+  const targets = e.fromArray(s.targets, [n], 'i32', 'policy.targets'); // (n)
+  const logpPos = e.tensor([n], 'f32', 'policy.logpPos'); // (n)
+  const lse = e.tensor([n], 'f32', 'policy.lse'); // (n) saved for the backward
+  const logitSum = e.tensor([n], 'f32', 'policy.logitSum'); // (n)
+  for (let row0 = 0; row0 < n; row0 += chunk) {
+    const rows = Math.min(chunk, n - row0);
+    const picked = model.gatherRows(hidden, s.rows.subarray(row0, row0 + rows)); // (rows, C)
+    const logits = e.tensor([rows, V], 'f32', 'policy.logits'); // (rows, V)
+    model.head(logits, picked, rows);
+    logprobsForward(e, logpPos, lse, logitSum, logits, targets, n, V, { row0, rows });
+    e.release(picked, logits);
+  }
+
+  // Per-sequence sums: (1, n) · (S, n)ᵀ with the 0/1 ownership matrix, and with weights
+  // 1 / (V · count) for the mean logits.
+  const own = new Float32Array(S * n);
+  const meanW = new Float32Array(S * n);
+  s.owner.forEach((b, i) => {
+    own[b * n + i] = 1;
+    meanW[b * n + i] = 1 / (V * counts[b]!);
+  });
+  const owner = e.fromArray(own, [S, n], 'f32', 'policy.owner'); // (S, n)
+  const meanWeights = e.fromArray(meanW, [S, n], 'f32', 'policy.meanWeights'); // (S, n)
+  const logps = e.tensor([S], 'f32', 'policy.logps');
+  const meanLogits = e.tensor([S], 'f32', 'policy.meanLogits');
+  matmulForward(e, logps, logpPos, owner, null, 1, n, S);
+  matmulForward(e, meanLogits, logitSum, meanWeights, null, 1, n, S);
+  e.release(logpPos, logitSum, meanWeights);
+
+  let activationsLive = true;
+  let backwardDone = false;
+  const releaseKept = () => {
+    if (activationsLive) {
+      releaseActivations(e, acts);
+      for (const xa of saved.values()) e.release(xa);
+      saved.clear();
+      e.release(targets, lse, owner);
+      activationsLive = false;
+    }
+  };
+
+  const backward = (dlogps: Tensor): void => {
+    if (backwardDone) throw new Error('policyLogprobs: backward was already run for this forward');
+    if (!activationsLive) throw new Error('policyLogprobs: backward after release()');
+    if (dlogps.dtype !== 'f32' || dlogps.size !== S) throw new Error(`policyLogprobs: dlogps (${dlogps.label}) must be ${S} f32 values, got ${dlogps.size} ${dlogps.dtype}`);
+    backwardDone = true;
+    // dlogp of every scored position: its sequence's dlogps.
+    const dlogpPos = e.tensor([n], 'f32', 'policy.dlogpPos');
+    matmulBackward(e, dlogpPos, null, null, dlogps, dlogps, owner, 1, n, S);
+    // The LM head and final norm, chunk by chunk, into the scored rows of d(hidden).
+    const dres = e.zeros([s.B * s.T, C], 'f32', 'policy.dres'); // (B·T, C)
+    const lnfW = model.weights.lnf;
+    for (let row0 = 0; row0 < n; row0 += chunk) {
+      const rows = Math.min(chunk, n - row0);
+      const rowIdx = s.rows.subarray(row0, row0 + rows);
+      const picked = model.gatherRows(hidden, rowIdx); // (rows, C)
+      const lnf = e.tensor([rows, C], 'f32', 'policy.lnf');
+      const mean = c.arch === 'gpt2' ? e.tensor([rows], 'f32', 'policy.lnfMean') : null;
+      const rstd = e.tensor([rows], 'f32', 'policy.lnfRstd');
+      model.norm(lnf, mean, rstd, picked, lnfW, rows);
+      const logits = e.tensor([rows, V], 'f32', 'policy.logits');
+      linear(e, logits, lnf, model.weights.lmHead, rows);
+      logprobsBackward(e, logits, dlogpPos, logits, targets, lse, n, V, { row0, rows }); // in place: dlogits
+      const dlnf = e.tensor([rows, C], 'f32', 'policy.dlnf');
+      matmulBackward(e, dlnf, null, null, logits, lnf, model.weights.lmHead.weight, rows, C, V);
+      const dpicked = e.tensor([rows, C], 'f32', 'policy.dpicked');
+      normBackward(model, dpicked, dlnf, picked, lnfW, mean, rstd, rows, false);
+      scatterRows(model, dres, dpicked, rowIdx);
+      e.release(picked, lnf, mean, rstd, logits, dlnf, dpicked);
+    }
+    e.release(dlogpPos);
+    blocksBackward(model, acts, dres, { adapter, saved, dropoutSeed, accumulate });
+    e.release(dres);
+    releaseKept();
+  };
+
+  return {
+    S,
+    logps,
+    counts,
+    meanLogits,
+    backward,
+    release: () => {
+      releaseKept();
+      e.release(logps, meanLogits);
+    },
+  };
+}
+
+/** dst rows `rows` (flat b·T + t) = src rows 0.. (runs of consecutive rows copied together). */
+function scatterRows(model: TransformerModel, dst: Tensor, src: Tensor, rows: ArrayLike<number>): void {
+  const C = model.config.hidden;
+  const copies: RegionCopy[] = [];
+  for (let i = 0; i < rows.length; ) {
+    let j = i + 1;
+    while (j < rows.length && rows[j] === rows[j - 1]! + 1) j++;
+    copies.push({ dst, dstOffset: rows[i]! * C, src, srcOffset: i * C, count: (j - i) * C });
+    i = j;
+  }
+  copyRegions(model.engine, copies);
+}
