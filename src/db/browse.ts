@@ -6,10 +6,18 @@ import { getDataset, recount } from './datasets.js';
 import { DatasetNotFoundError, isQuotaError, StorageFullError } from './errors.js';
 import type { PrefDb, StoredRecord } from './schema.js';
 
-/** Calls `visit` on every record of a dataset in id order (a cursor: records are not all held). */
-export async function scanDataset(db: PrefDb, datasetId: string, visit: (r: StoredRecord & { id: number }) => void): Promise<void> {
+/** Calls `visit` on every record of a dataset in id order, a page at a time. A page is one
+ *  getAll over a primary-key range (the fastest read IndexedDB has; a cursor is several times
+ *  slower); records of other datasets inside the range are dropped. */
+export async function scanDataset(db: PrefDb, datasetId: string, visit: (r: StoredRecord & { id: number }) => void, pageSize = 2000): Promise<void> {
   if (!(await getDataset(db, datasetId))) throw new DatasetNotFoundError(datasetId);
-  await db.records.where('datasetId').equals(datasetId).each((r) => visit(r as StoredRecord & { id: number }));
+  const ids = (await db.records.where('datasetId').equals(datasetId).primaryKeys()) as number[];
+  for (let at = 0; at < ids.length; at += pageSize) {
+    const lo = ids[at]!;
+    const hi = ids[Math.min(at + pageSize, ids.length) - 1]!;
+    const page = await db.records.where(':id').between(lo, hi, true, true).toArray();
+    for (const r of page) if (r.datasetId === datasetId) visit(r as StoredRecord & { id: number });
+  }
 }
 
 /** Writes records with their ids and datasets (new or replaced), validating each. */
