@@ -22,6 +22,8 @@ export function bucketSize(bytes: number): number {
 export class BufferPool {
   private readonly free = new Map<string, GPUBuffer[]>();
   private readonly sizes = new WeakMap<GPUBuffer, number>();
+  /** Buffers handed out and not yet released: a second release would let two tensors alias. */
+  private readonly inUse = new WeakSet<GPUBuffer>();
   readonly stats: PoolStats = { bytesAllocated: 0, bytesInUse: 0, peakBytesAllocated: 0, buffersAllocated: 0 };
   /** Debug switch: destroy released buffers instead of reusing them (hunting aliasing bugs). */
   noReuse = false;
@@ -43,12 +45,14 @@ export class BufferPool {
       this.stats.peakBytesAllocated = Math.max(this.stats.peakBytesAllocated, this.stats.bytesAllocated);
     }
     this.stats.bytesInUse += size;
+    this.inUse.add(buffer);
     return buffer;
   }
 
   release(buffer: GPUBuffer): void {
     const size = this.sizes.get(buffer);
     if (size === undefined) throw new Error(`buffer ${buffer.label} was not made by this pool`);
+    if (!this.inUse.delete(buffer)) throw new Error(`buffer ${buffer.label} released twice`);
     this.stats.bytesInUse -= size;
     if (this.noReuse) {
       this.destroyBuffer(buffer, size);

@@ -197,6 +197,25 @@ export class Engine {
     this.commandEncoder().copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, byteLength(src.dtype, src.size));
   }
 
+  /**
+   * Copies `count` elements of `src` from `srcOffset` into `dst` at `dstOffset`, in stream order
+   * (KV-cache writes, row gathers). Offsets and count in elements; 32-bit dtypes only, since an
+   * f16 element is half a word and copies move whole 4-byte words.
+   */
+  copyRange(dst: Tensor, dstOffset: number, src: Tensor, srcOffset: number, count: number): void {
+    for (const t of [dst, src]) {
+      if (t.dtype === 'f16') throw new Error(`copyRange: ${t.label} is f16 (32-bit dtypes only)`);
+    }
+    if (srcOffset < 0 || dstOffset < 0 || count < 0 || srcOffset + count > src.size || dstOffset + count > dst.size) {
+      throw new Error(
+        `copyRange: ${count} values from ${src.label}[${srcOffset}] (size ${src.size}) ` +
+          `to ${dst.label}[${dstOffset}] (size ${dst.size}) is out of bounds`,
+      );
+    }
+    if (count === 0) return;
+    this.commandEncoder().copyBufferToBuffer(src.buffer, srcOffset * 4, dst.buffer, dstOffset * 4, count * 4);
+  }
+
   submit(): void {
     if (!this.encoder) return;
     if (this.uniformOffset > 0 || this.uniformArenaIndex > 0) this.flushUniforms();
