@@ -36,6 +36,8 @@ const USAGE = `usage: prefstudio logprobs --model <dir> --data <file> --out <fil
   --truncation-mode <mode>   keep_start (default, TRL's) or keep_end
   --batch-size <n>           sequences per forward pass (default 8)
   --onnx <file>              the .onnx file in the folder to use (default: the layout's choice)
+  --allow-vocab-mismatch     load a model whose tokenizer has ids past its vocabulary; records
+                             that tokenise to such ids are skipped (and listed)
 `;
 
 interface Args {
@@ -46,13 +48,18 @@ interface Args {
   truncation: TruncationMode;
   batchSize: number;
   onnx?: string;
+  allowVocabMismatch: boolean;
 }
 
 function parseArgs(args: string[]): Args | 'help' | string {
-  const a: Partial<Args> = { maxLength: 1024, truncation: 'keep_start', batchSize: 8 };
+  const a: Partial<Args> = { maxLength: 1024, truncation: 'keep_start', batchSize: 8, allowVocabMismatch: false };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
     if (flag === '--help' || flag === '-h') return 'help';
+    if (flag === '--allow-vocab-mismatch') {
+      a.allowVocabMismatch = true;
+      continue;
+    }
     const value = args[i + 1];
     if (!flag.startsWith('--')) return `unexpected argument "${flag}"`;
     if (value === undefined || value.startsWith('--')) return `${flag} needs a value`;
@@ -135,10 +142,11 @@ export async function run(args: string[]): Promise<number> {
 
   let loaded;
   try {
-    loaded = await loadModel(nodeDirSource(a.model), { onnx: a.onnx });
+    loaded = await loadModel(nodeDirSource(a.model), { onnx: a.onnx, acknowledge: a.allowVocabMismatch ? ['tokenizer-vocab-mismatch'] : [] });
   } catch (e) {
     if (!isModelLoadError(e)) throw e;
-    err(`prefstudio logprobs: cannot load --model ${a.model}: ${e.message} [${e.code}]`);
+    const hint = e.code === 'tokenizer-vocab-mismatch' ? ' (--allow-vocab-mismatch scores the records whose ids fit)' : '';
+    err(`prefstudio logprobs: cannot load --model ${a.model}: ${e.message} [${e.code}]${hint}`);
     return 1;
   }
   const tokenizer = loaded.tokenizer;

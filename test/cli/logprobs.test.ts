@@ -12,7 +12,7 @@ import { loadModel, type LoadedModel } from '../../src/engine/model/load.js';
 import { referenceLogits, referenceSession } from '../../src/engine/model/ort-reference.js';
 import { nodeDirSource } from '../../src/engine/model/source-node.js';
 import type { ChatMessage } from '../../src/engine/model/tokenizer.js';
-import { TINY_LLAMA } from '../model/helpers.js';
+import { GPT2_SHARED, TINY_LLAMA } from '../model/helpers.js';
 
 ort.env.wasm.numThreads = 1;
 
@@ -172,5 +172,17 @@ describe('prefstudio logprobs', () => {
     const r = await logprobs('--model', join(dir, 'no-such-model'), '--data', data, '--out', out);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/cannot load --model .*no-such-model/);
+  }, 60_000);
+
+  it('a tokenizer larger than the vocabulary: refused, or with --allow-vocab-mismatch the records it cannot embed are skipped and named', async () => {
+    const data = writeJsonl('gpt2.jsonl', STANDARD.slice(0, 2));
+    const out = join(dir, 'gpt2.out.jsonl');
+    const refused = await logprobs('--model', GPT2_SHARED, '--data', data, '--out', out);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/tokenizer-vocab-mismatch.*--allow-vocab-mismatch/);
+    const allowed = await logprobs('--model', GPT2_SHARED, '--data', data, '--out', out, '--allow-vocab-mismatch');
+    expect(allowed.code).toBe(1); // nothing could be scored
+    expect(allowed.err).toMatch(/gpt2\.jsonl: line 1: skipped: the tokenizer gives id \d+, outside the model's vocabulary of 1000/);
+    expect(allowed.lines).toEqual([]);
   }, 60_000);
 });
