@@ -198,6 +198,7 @@ export async function run(args: string[]): Promise<number> {
     problem(`${p.where}: skipped: ${reason}`, `skipped: ${reason}`);
   };
 
+  let warnedPositions = false;
   /** Tokenises one record with the trainer's rules; null (and a message) when it is skipped. */
   const prepare = (rec: PrefRecord, index: number): Pending | null => {
     const ref = rec.source.type === 'import' ? rec.source : null;
@@ -225,6 +226,11 @@ export async function run(args: string[]): Promise<number> {
       if (config.arch === 'gpt2' && ids.length > config.maxPositions) {
         skip({ where }, `${ids.length} tokens is past GPT-2's ${config.maxPositions} positions (lower --max-length)`);
         return null;
+      }
+      if (ids.length > config.maxPositions && !warnedPositions) {
+        // RoPE runs past it, but the model was not trained there.
+        warnedPositions = true;
+        err(`${a.data}: ${where}: warning: ${ids.length} tokens is past the model's max_position_embeddings ${config.maxPositions} (lower --max-length to stay within it)`);
       }
     }
     return { index, where, line, kind: rec.kind, ...(rec.kind === 'unpaired' ? { label: rec.label } : {}), sequences };
