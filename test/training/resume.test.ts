@@ -89,3 +89,35 @@ describe('kill and resume', () => {
     second.adapter.destroy();
   });
 });
+
+describe('every example kind trains', () => {
+  function kindExamples(kind: 'kto' | 'listwise'): Example[] {
+    return Array.from({ length: 6 }, (_, i) => {
+      const [p, a, b, c] = randomRows([3, 2 + (i % 2), 3, 2], mc.vocabSize, 300 + i);
+      const seq = (x: number[]) => ({ promptIds: p!, completionIds: x });
+      const split = i < 4 ? ('train' as const) : ('test' as const);
+      return kind === 'kto'
+        ? { record: i, split, kind, sequences: [seq(a!), seq(c!)], label: i % 2 === 0 }
+        : { record: i, split, kind, sequences: [seq(a!), seq(b!), seq(c!)] };
+    });
+  }
+
+  for (const method of ['kto', 'listwise', 'orpo', 'sft'] as const) {
+    it(method, { timeout: 120_000 }, async () => {
+      const config = parseTrainingConfig({ method, learning_rate: 1e-2, max_steps: 2, per_device_train_batch_size: 4, lora: { r: 2 } });
+      const { adapter, options } = await setup(config, new MemoryRefCache());
+      const ex = method === 'kto' || method === 'listwise' ? kindExamples(method) : examples();
+      const t = await Trainer.create({ ...options, examples: ex });
+      const ms: StepMetrics[] = [];
+      await t.run((m) => ms.push(m));
+      expect(ms).toHaveLength(2);
+      for (const m of ms) expect(Number.isFinite(m.loss) && Number.isFinite(m.grad_norm), JSON.stringify(m)).toBe(true);
+      if (method === 'kto') expect(ms[0]).toHaveProperty('kl');
+      expect(ms[1]).toHaveProperty('eval_loss');
+      // The second step starts where the first moved the adapter.
+      expect(ms[1]!.loss).not.toBe(ms[0]!.loss);
+      t.destroy();
+      adapter.destroy();
+    });
+  }
+});

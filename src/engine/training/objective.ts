@@ -11,6 +11,7 @@
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { KTO_NSTATS, LISTWISE_NSTATS, PAIR_NSTATS, ktoLossStep, listwiseLossStep, methodMetrics, pairLossStep, KTO_STATS, type MethodConfig, type Metrics } from '../losses/index.js';
+import { isReferenceFree } from '../losses/methods.js';
 import { copyRegions } from '../transformer/gpu-copy.js';
 import type { SequencePair } from '../transformer/logprobs.js';
 import type { Example, ExampleKind } from './tokenize.js';
@@ -71,6 +72,7 @@ export async function microBatchLoss(engine: Engine, method: MethodConfig, m: Mi
   };
   try {
     if (m.kind === 'pair') {
+      const freeOfRef = isReferenceFree(method.method);
       const pc = keep(e.tensor([B], 'f32', 'loss.policyChosen'));
       const pr = keep(e.tensor([B], 'f32', 'loss.policyRejected'));
       copyRegions(e, [
@@ -80,8 +82,9 @@ export async function microBatchLoss(engine: Engine, method: MethodConfig, m: Mi
       const t = {
         policyChosen: pc,
         policyRejected: pr,
-        refChosen: m.refs ? keep(f32(refOf(0), 'loss.refChosen')) : null,
-        refRejected: m.refs ? keep(f32(refOf(1), 'loss.refRejected')) : null,
+        // Plain SFT has no reference model; its loss ignores the (zero) references.
+        refChosen: freeOfRef ? null : keep(f32(refOf(0), 'loss.refChosen')),
+        refRejected: freeOfRef ? null : keep(f32(refOf(1), 'loss.refRejected')),
         nChosen: keep(f32(Array.from(m.tokens).slice(0, B), 'loss.nChosen')),
         nRejected: keep(f32(Array.from(m.tokens).slice(B, 2 * B), 'loss.nRejected')),
         losses: keep(e.tensor([B], 'f32', 'loss.losses')),
