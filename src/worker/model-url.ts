@@ -11,15 +11,15 @@ const HUB_HOSTS = new Set(['huggingface.co', 'hf.co', 'www.huggingface.co']);
 const MARKERS = ['config.json', 'genai_config.json', 'model.onnx', 'onnx/model.onnx'];
 const FILE_LIKE = /\.(json|onnx|onnx_data|data|jinja|txt|md)$/i;
 
-export interface ModelUrlCandidates {
-  /** Folder URLs (ending in '/') to try in order. */
-  bases: string[];
-  /** A name for the model: "org/repo" on the Hub, else the folder's name. */
+/** A folder URL (ending in '/') that may hold the model, and the name the model gets from it. */
+export interface ModelUrlCandidate {
+  base: string;
+  /** "org/repo" for a Hub layout, else the folder's name. */
   name: string;
 }
 
-/** Parses the typed URL; throws a WorkerTaskError('bad-url') for anything but http(s). */
-export function modelUrlCandidates(input: string): ModelUrlCandidates {
+/** Where the typed URL's files may be, in the order to try. Throws WorkerTaskError('bad-url'). */
+export function modelUrlCandidates(input: string): ModelUrlCandidate[] {
   let url: URL;
   try {
     url = new URL(input.trim());
@@ -33,6 +33,7 @@ export function modelUrlCandidates(input: string): ModelUrlCandidates {
   url.hash = '';
   const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
   const at = (parts: string[]) => `${url.origin}/${parts.map(encodeURIComponent).join('/')}${parts.length ? '/' : ''}`;
+  const repoName = (repo: string[]) => repo.slice(-2).join('/') || url.host;
 
   // <repo>/{resolve,tree,blob}/<revision>[/sub/folder][/file]
   const marker = segments.findIndex((s, i) => i > 0 && (s === 'resolve' || s === 'tree' || s === 'blob') && i + 1 < segments.length);
@@ -40,13 +41,12 @@ export function modelUrlCandidates(input: string): ModelUrlCandidates {
     const repo = segments.slice(0, marker);
     let rest = segments.slice(marker + 2);
     if (rest.length && FILE_LIKE.test(rest.at(-1)!)) rest = rest.slice(0, -1);
-    return { bases: [at([...repo, 'resolve', segments[marker + 1]!, ...rest])], name: repo.slice(-2).join('/') };
+    return [{ base: at([...repo, 'resolve', segments[marker + 1]!, ...rest]), name: repoName(repo) }];
   }
   if (segments.length && FILE_LIKE.test(segments.at(-1)!)) segments.pop();
-  const hub = at([...segments, 'resolve', 'main']);
-  const plain = at(segments);
-  const name = HUB_HOSTS.has(url.hostname) ? segments.slice(-2).join('/') : segments.at(-1) ?? url.host;
-  return { bases: HUB_HOSTS.has(url.hostname) ? [hub] : [hub, plain], name: name || url.host };
+  const hub = { base: at([...segments, 'resolve', 'main']), name: repoName(segments) };
+  if (HUB_HOSTS.has(url.hostname)) return [hub];
+  return [hub, { base: at(segments), name: segments.at(-1) ?? url.host }];
 }
 
 export interface MeteredFetchOptions {
@@ -60,6 +60,7 @@ export interface MeteredFetchOptions {
  * fetch for urlSource: no credentials, aborted by `signal`, body bytes counted as they arrive.
  * A server that cannot be reached, or refuses (401/403: gated or private), is a clear error;
  * 404 is left to the caller (it means "no such file" while probing a layout).
+ * The Worker fetches only URLs the user gave (or the bundled demo's); see vite.config.ts's CSP.
  */
 export function meteredFetch(options: MeteredFetchOptions = {}): typeof fetch {
   const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
@@ -80,6 +81,12 @@ export function meteredFetch(options: MeteredFetchOptions = {}): typeof fetch {
       throw new WorkerTaskError('http', `${url}: HTTP ${response.status}. The repository may be gated or private; PrefStudio sends no credentials, so download it and open the folder instead`, { url, status: response.status });
     }
     if (response.status >= 500) throw new WorkerTaskError('http', `${url}: HTTP ${response.status} ${response.statusText} from the server`, { url, status: response.status });
+    // Single-page-app servers answer every unknown path with their index.html: no model file is
+    // HTML, so that is "no such file".
+    if (response.ok && /^text\/html\b/i.test(response.headers.get('content-type') ?? '')) {
+      await response.body?.cancel().catch(() => {});
+      return new Response(null, { status: 404, statusText: 'Not Found (the server sent an HTML page)' });
+    }
     const onBytes = options.onBytes;
     if (!onBytes || !response.body || init?.method === 'HEAD') return response;
     const counted = response.body.pipeThrough(
@@ -96,9 +103,9 @@ export function meteredFetch(options: MeteredFetchOptions = {}): typeof fetch {
 
 /** The first candidate folder that holds a model, by HEAD requests for a few marker files. */
 export async function resolveModelUrl(input: string, doFetch: typeof fetch): Promise<{ base: string; name: string }> {
-  const { bases, name } = modelUrlCandidates(input);
+  const candidates = modelUrlCandidates(input);
   let refused: unknown = null;
-  for (const base of bases) {
+  for (const { base, name } of candidates) {
     try {
       for (const file of MARKERS) {
         const r = await doFetch(base + file, { method: 'HEAD' });
@@ -113,7 +120,7 @@ export async function resolveModelUrl(input: string, doFetch: typeof fetch): Pro
   if (refused) throw refused;
   throw new ModelLoadError(
     'no-model-file',
-    `no model found at ${input}: none of ${MARKERS.join(', ')} is at ${bases.join(' or ')}. Give the address of a folder laid out like a Hugging Face repository`,
-    { tried: bases },
+    `no model found at ${input}: none of ${MARKERS.join(', ')} is at ${candidates.map((c) => c.base).join(' or ')}. Give the address of a folder laid out like a Hugging Face repository`,
+    { tried: candidates.map((c) => c.base) },
   );
 }

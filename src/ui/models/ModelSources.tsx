@@ -1,0 +1,139 @@
+// Where a model comes from: a folder or files dropped here, the directory picker where the
+// browser has one, file inputs otherwise, or the URL of a folder laid out like a Hugging Face
+// repository. Only what the user chose is read or fetched.
+import { useEffect, useRef, useState, type DragEvent, type FormEvent } from 'react';
+import { canPickDirectory, commonFolder, dropEntries, filesFromEntries, filesFromFileList, pickDirectory } from '../../services/models.js';
+import { useModelsStore } from '../../stores/models.js';
+import type { ModelFileEntry } from '../../worker/protocol.js';
+
+export function ModelSources({ disabled }: { disabled: boolean }) {
+  const importFrom = useModelsStore((s) => s.importFrom);
+  const busy = useModelsStore((s) => s.task !== null);
+  const off = disabled || busy;
+  const [dragging, setDragging] = useState(false);
+  const [url, setUrl] = useState('');
+  const [readError, setReadError] = useState<string | null>(null);
+  const folderInput = useRef<HTMLInputElement>(null);
+  const filesInput = useRef<HTMLInputElement>(null);
+  const hasPicker = canPickDirectory();
+
+  useEffect(() => {
+    // Not a React prop: set on the element so the input picks a whole folder.
+    if (folderInput.current) folderInput.current.webkitdirectory = true;
+  }, []);
+
+  const load = (files: ModelFileEntry[]) => {
+    setReadError(null);
+    if (files.length === 0) {
+      setReadError('Nothing to load: the folder is empty.');
+      return;
+    }
+    const label = commonFolder(files) ?? (files.length === 1 ? files[0]!.file.name : `${files.length} files`);
+    void importFrom({ kind: 'files', files, label: commonFolder(files) }, label);
+  };
+
+  const onDrop = (event: DragEvent) => {
+    event.preventDefault();
+    setDragging(false);
+    if (off) return;
+    const entries = dropEntries(event.dataTransfer); // now: the drop's data is gone after this handler
+    filesFromEntries(entries).then(load, (e: Error) => setReadError(`Could not read the dropped files: ${e.message}`));
+  };
+
+  const onPick = () => {
+    pickDirectory().then((files) => files && load(files), (e: Error) => setReadError(e.message));
+  };
+
+  const onUrl = (event: FormEvent) => {
+    event.preventDefault();
+    const address = url.trim();
+    if (!address || off) return;
+    void importFrom({ kind: 'url', url: address }, address).then((ok) => ok && setUrl(''));
+  };
+
+  return (
+    <section className="models-card" aria-labelledby="models-sources-title">
+      <h2 id="models-sources-title" className="models-card-title">
+        Load a model
+      </h2>
+      <div
+        className={`models-drop${dragging ? ' is-dragging' : ''}`}
+        data-testid="model-drop-zone"
+        aria-disabled={off}
+        onDragOver={(event) => {
+          event.preventDefault();
+          event.dataTransfer.dropEffect = off ? 'none' : 'copy';
+          setDragging(true);
+        }}
+        onDragLeave={() => setDragging(false)}
+        onDrop={onDrop}
+      >
+        <p>
+          Drop a model folder here: an ONNX file (with its external data, if any), <code>config.json</code> and{' '}
+          <code>tokenizer.json</code>, as Hugging Face and Optimum export them.
+        </p>
+        <div className="models-drop-actions">
+          {hasPicker ? (
+            <button type="button" className="button button-secondary" disabled={off} onClick={onPick}>
+              Choose folder…
+            </button>
+          ) : (
+            <button type="button" className="button button-secondary" disabled={off} onClick={() => folderInput.current?.click()}>
+              Choose folder…
+            </button>
+          )}
+          <button type="button" className="button button-secondary" disabled={off} onClick={() => filesInput.current?.click()}>
+            Choose files…
+          </button>
+        </div>
+        <input
+          ref={folderInput}
+          type="file"
+          hidden
+          data-testid="model-folder-input"
+          onChange={(e) => {
+            load(filesFromFileList(e.currentTarget.files ?? []));
+            e.currentTarget.value = '';
+          }}
+        />
+        <input
+          ref={filesInput}
+          type="file"
+          multiple
+          hidden
+          data-testid="model-files-input"
+          onChange={(e) => {
+            load(filesFromFileList(e.currentTarget.files ?? []));
+            e.currentTarget.value = '';
+          }}
+        />
+      </div>
+      {readError && (
+        <p className="models-inline-error" role="alert">
+          {readError}
+        </p>
+      )}
+      <form className="models-url" onSubmit={onUrl} noValidate>
+        <label htmlFor="model-url">Or from a URL</label>
+        <div className="models-url-row">
+          <input
+            id="model-url"
+            type="url"
+            data-testid="model-url-input"
+            placeholder="https://huggingface.co/org/model"
+            value={url}
+            onChange={(e) => setUrl(e.currentTarget.value)}
+            disabled={off}
+          />
+          <button type="submit" className="button button-primary" data-testid="model-url-load" disabled={off || url.trim() === ''}>
+            Load
+          </button>
+        </div>
+        <p className="models-hint">
+          A Hugging Face repository, or any folder served with the same files (<code>&lt;url&gt;/resolve/main/&lt;file&gt;</code> or{' '}
+          <code>&lt;url&gt;/&lt;file&gt;</code>). The server must allow cross-origin requests.
+        </p>
+      </form>
+    </section>
+  );
+}
