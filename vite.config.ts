@@ -11,8 +11,12 @@ export const CONTENT_SECURITY_POLICY = [
   "script-src 'self' 'wasm-unsafe-eval'",
   // onnxruntime-web may start its wasm threads from blob: URLs.
   "worker-src 'self' blob:",
-  // blob:/data: for files the user opens (object URLs) and wasm fetched from them.
-  "connect-src 'self' blob: data:",
+  // blob:/data: for files the user opens (object URLs) and wasm fetched from them. https: and
+  // loopback http: so a model can be loaded from a URL the user types (the Hugging Face Hub and
+  // its CDN, any https mirror, a server on this machine). The app itself fetches nothing but its
+  // own files; the only other requests are the ones the user starts (src/worker/model-url.ts),
+  // sent without credentials. script-src stays 'self', so no injected script runs to abuse this.
+  "connect-src 'self' blob: data: https: http://localhost:* http://127.0.0.1:*",
   "img-src 'self' data: blob:",
   "style-src 'self'",
   "font-src 'self'",
