@@ -1,6 +1,7 @@
 // The app shell: header, the current page, footer. Starts hash sync and the GPU probe once.
 import { useEffect, useRef } from 'react';
 import { useGpuStore } from '../stores/gpu.js';
+import { useModelsStore } from '../stores/models.js';
 import { useNavigationStore } from '../stores/navigation.js';
 import { AppHeader } from './components/AppHeader.js';
 import { GpuMissingBanner } from './components/GpuMissingBanner.js';
@@ -12,6 +13,7 @@ export function App() {
   const page = useNavigationStore((s) => s.page);
   const startHashSync = useNavigationStore((s) => s.startHashSync);
   const probeGpu = useGpuStore((s) => s.probe);
+  const initModels = useModelsStore((s) => s.init);
   const mainRef = useRef<HTMLElement>(null);
   const firstPage = useRef(true);
 
@@ -19,6 +21,10 @@ export function App() {
   useEffect(() => {
     void probeGpu();
   }, [probeGpu]);
+  // Every page works on the active model: load it (the demo on first run) whichever page opens.
+  useEffect(() => {
+    void initModels();
+  }, [initModels]);
 
   const { title, Component } = pageInfo(page);
 
