@@ -367,14 +367,10 @@ export class TransformerModel {
     const e = this.engine;
     const c = this.config;
     const { B, T } = batch;
-    const N = B * T;
     const keep = options.keepActivations ?? false;
     const keySource = options.keySource ?? selfKeys;
     const inputs = this.uploadBatch(batch);
-
-    // encoded (B, T, C) = wte[ids] (+ wpe[positions], gpt2)
-    const encoded = e.tensor([B, T, c.hidden], 'f32', 'act.encoded');
-    embeddingForward(e, encoded, inputs.ids, inputs.positions, this.weights.tokenEmbedding, this.weights.positionEmbedding, N, c.hidden, c.vocabSize);
+    const encoded = this.embed(inputs, B, T);
 
     const layers: LayerActivations[] = [];
     let x = encoded;
@@ -393,8 +389,19 @@ export class TransformerModel {
     return { hidden: x, activations: null };
   }
 
-  /** One transformer block on x (B, T, C); returns its activations (residual3 is the output). */
-  private block(l: number, x: Tensor, inputs: BatchTensors, B: number, T: number, keySource: KeySource): LayerActivations {
+  /** encoded (B, T, C) = wte[ids] (+ wpe[positions], gpt2): block 0's input. */
+  embed(inputs: BatchTensors, B: number, T: number): Tensor {
+    const c = this.config;
+    const encoded = this.engine.tensor([B, T, c.hidden], 'f32', 'act.encoded');
+    embeddingForward(this.engine, encoded, inputs.ids, inputs.positions, this.weights.tokenEmbedding, this.weights.positionEmbedding, B * T, c.hidden, c.vocabSize);
+    return encoded;
+  }
+
+  /**
+   * One transformer block on x (B, T, C); returns its activations (residual3 is the output).
+   * Public for the backward's activation recomputation (transformer/train-logprobs.ts).
+   */
+  block(l: number, x: Tensor, inputs: BatchTensors, B: number, T: number, keySource: KeySource = selfKeys): LayerActivations {
     const e = this.engine;
     const c = this.config;
     const w = this.weights.layers[l]!;
