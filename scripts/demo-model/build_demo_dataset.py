@@ -8,6 +8,9 @@ TRL's standard preference format: {"prompt", "chosen", "rejected"}, completions 
 prompt, each with a leading space as the tokenizer expects. A `split` field marks the held-out
 test pairs.
 
+The model is read back from the bundled ONNX export (public/models/demo-fortunes), so the data
+is on-policy for exactly the model users get, and this step needs no training checkpoint.
+
     /usr/bin/python3 scripts/demo-model/build_demo_dataset.py   # after build_demo.py
 """
 import json
@@ -15,14 +18,17 @@ import re
 import sys
 from pathlib import Path
 
+import onnx
 import torch
+from onnx import numpy_helper
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bpe  # noqa: E402
 import corpus  # noqa: E402
-from build_demo import CACHE, ROOT, SEED, sample  # noqa: E402
+from build_demo import ROOT, SEED  # noqa: E402
 from llama import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
+MODEL_DIR = ROOT / "public" / "models" / "demo-fortunes"
 OUT = ROOT / "public" / "datasets" / "demo-fortunes-positive.jsonl"
 CANDIDATES = 6
 N_PROMPTS = 420
@@ -48,13 +54,62 @@ def tone(text: str) -> int:
     return sum(w in POSITIVE for w in words) - sum(w in NEGATIVE for w in words)
 
 
-def main():
-    ckpt = torch.load(CACHE / "demo.pt")
-    c = LlamaConfig(**ckpt["config"])
+def load_exported():
+    """The model, vocab and merges as build_demo.py exported them. torch.onnx.export names the
+    norms and embedding after their modules but the linear weights anonymously (onnx::MatMul_N,
+    stored [in, out]); the MatMul node that reads each one carries the module path."""
+    hf = json.loads((MODEL_DIR / "config.json").read_text())
+    fields = LlamaConfig.__dataclass_fields__
+    c = LlamaConfig(**{k: v for k, v in hf.items() if k in fields})
+    graph = onnx.load(str(MODEL_DIR / "model.onnx")).graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    state = {}
+    for name, arr in inits.items():
+        if name.startswith("m.model."):
+            state[name[len("m."):]] = torch.from_numpy(arr.copy())
+    for node in graph.node:
+        m = re.search(r"layers\.(\d+)/(self_attn|mlp)/(\w+_proj)/MatMul$", node.name)
+        if node.op_type == "MatMul" and m:
+            w = inits[node.input[1]]
+            state[f"model.layers.{m[1]}.{m[2]}.{m[3]}.weight"] = torch.from_numpy(w.T.copy())
     model = LlamaForCausalLM(c)
-    model.load_state_dict(ckpt["state_dict"])
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
+    model.lm_head.weight = model.model.embed_tokens.weight  # tied, as exported
     model.eval()
-    vocab, merges = ckpt["vocab"], ckpt["merges"]
+    tok = json.loads((MODEL_DIR / "tokenizer.json").read_text())["model"]
+    return model, tok["vocab"], [tuple(m) for m in tok["merges"]]
+
+
+@torch.no_grad()
+def sample_batch(model, prompt_ids, n_rows, n=40, temperature=1.0, top_k=50, seed=0):
+    """n_rows completions of one prompt at once with the model's KV cache; each row stops at EOS."""
+    g = torch.Generator().manual_seed(seed)
+    eos = model.config.eos_token_id
+    x = torch.tensor([prompt_ids] * n_rows)
+    past, T = None, 0
+    rows = [[] for _ in range(n_rows)]
+    done = [False] * n_rows
+    for _ in range(n):
+        Tk = T + x.shape[1]
+        logits, past = model(x, torch.ones(n_rows, Tk, dtype=torch.long), torch.arange(T, Tk)[None].expand(n_rows, -1), past)
+        T = Tk
+        v, i = torch.topk(logits[:, -1] / temperature, top_k)
+        nxt = i.gather(1, torch.multinomial(torch.softmax(v, -1), 1, generator=g))  # (n_rows, 1)
+        for r, t in enumerate(nxt[:, 0].tolist()):
+            done[r] = done[r] or t == eos
+            if not done[r]:
+                rows[r].append(t)
+        if all(done):
+            break
+        x = nxt
+    return rows
+
+
+def main():
+    torch.set_num_threads(1)
+    model, vocab, merges = load_exported()
+    c = model.config
     inv = {i: s for s, i in vocab.items()}
     u2b = {u: b for b, u in bpe.bytes_to_unicode().items()}
     decode = lambda ids: bytes(u2b[ch] for i in ids if i > 2 for ch in inv[i]).decode("utf-8", "replace")
@@ -73,9 +128,8 @@ def main():
     for k, prompt in enumerate(prompts):
         p_ids = [c.bos_token_id] + bpe.encode(prompt, vocab, merges)
         cands = []
-        for j in range(CANDIDATES):
-            ids = sample(model, p_ids, n=40, temperature=1.0, top_k=50, seed=SEED + k * CANDIDATES + j)
-            completion = decode(ids[len(p_ids):])
+        for j, ids in enumerate(sample_batch(model, p_ids, CANDIDATES, seed=SEED + k)):
+            completion = decode(ids)
             if completion.strip():
                 cands.append((tone(completion), j, completion))
         if len(cands) < 2:
