@@ -221,6 +221,30 @@ describe('transformer with a LoRA adapter', () => {
     teardown(s);
   });
 
+  it.each(['llama-gqa', 'gpt2'] as const)('%s: activation recomputation gives the same log-probs and gradients with less kept memory', async (name) => {
+    const s = await setup(name, { ...LORA, dropout: 0.1 });
+    const e = s.engine;
+    const dl = e.fromArray(Float32Array.from([1, 2, -1, 0.5]), [4]);
+    const run = async (activationRecompute: boolean) => {
+      const before = e.pool.stats.bytesInUse;
+      const pl = await policyLogprobs(s.model, s.adapter, s.batch, { activationRecompute, dropoutSeed: 99, accumulateGrads: false });
+      const kept = e.pool.stats.bytesInUse - before;
+      const logps = await e.readF32(pl.logps);
+      pl.backward(dl);
+      pl.release();
+      await e.sync();
+      expect(e.pool.stats.bytesInUse).toBe(before);
+      return { kept, logps, grads: await s.adapter.readGrads() };
+    };
+    const full = await run(false);
+    const recomputed = await run(true);
+    expect(recomputed.logps).toEqual(full.logps);
+    for (const [k, g] of full.grads) expectClose(recomputed.grads.get(k)!, g, { atol: 1e-6, rtol: 1e-6, what: `${name} ${k}` });
+    expect(recomputed.kept).toBeLessThan(full.kept / 2);
+    e.release(dl);
+    teardown(s);
+  });
+
   it('a fresh adapter (B = 0) leaves the model unchanged, and generation-style forwards see a trained one', async () => {
     const engine = await testEngine();
     const config = tinyConfig('llama-gqa');

@@ -27,7 +27,7 @@ import { rmsnormBackward } from '../kernels/rmsnorm.js';
 import { ropeBackward } from '../kernels/rope.js';
 import { swigluBackward } from '../kernels/swiglu.js';
 import { LoraPart, type LoraAdapter, type LoraModule } from '../lora/adapter.js';
-import type { Activations, LinearWeights, NormWeights, TransformerModel } from './model.js';
+import { releaseLayer, type Activations, type BatchTensors, type LayerActivations, type LinearWeights, type NormWeights, type TransformerModel } from './model.js';
 
 /** What the LoRA terms of a backward need from their forward. */
 export interface LoraBackwardState {
@@ -127,58 +127,75 @@ export function normBackward(
  * acts.inputs stay for the caller to release (releaseActivations then frees just those).
  */
 export function blocksBackward(model: TransformerModel, acts: Activations, dres: Tensor, lora: LoraBackwardState | null): void {
-  const e = model.engine;
-  const c = model.config;
-  const { B, T } = acts;
-  const N = B * T;
-  const C = c.hidden, NH = c.heads, NKV = c.kvHeads, HS = c.headDim, I = c.intermediate;
-  const rope = { style: c.ropeInterleaved ? 'interleaved' : 'rotate_half', rotaryDim: c.rotaryDim, attentionFactor: model.attentionFactor } as const;
-  for (let l = c.layers - 1; l >= 0; l--) {
+  for (let l = model.config.layers - 1; l >= 0; l--) {
     const a = acts.layers[l]!;
-    const w = model.weights.layers[l]!;
     const x = l === 0 ? acts.encoded : acts.layers[l - 1]!.residual3;
-    const t = (shape: number[], name: string) => e.tensor(shape, 'f32', `bwd.L${l}.${name}`);
-
-    // MLP branch.
-    const dfcAct = t([N, I], 'dfcAct');
-    linearsBackward(e, dfcAct, a.fcAct, [{ lw: w.down, dout: dres }], N, lora);
-    const dln2 = t([N, C], 'dln2');
-    if (w.gate) {
-      const dgate = t([N, I], 'dgate');
-      const dup = t([N, I], 'dup');
-      swigluBackward(e, dgate, dup, dfcAct, a.fcGate!, a.fc, N, I);
-      linearsBackward(e, dln2, a.ln2, [{ lw: w.up, dout: dup }, { lw: w.gate, dout: dgate }], N, lora);
-      e.release(dgate, dup);
-    } else {
-      const dfc = t([N, I], 'dfc');
-      geluBackward(e, dfc, dfcAct, a.fc, N * I, c.activation === 'gelu' ? 'erf' : 'tanh');
-      linearsBackward(e, dln2, a.ln2, [{ lw: w.up, dout: dfc }], N, lora);
-      e.release(dfc);
-    }
-    e.release(dfcAct);
-    normBackward(model, dres, dln2, a.residual2, w.ln2, a.ln2Mean, a.ln2Rstd, N, true);
-    e.release(dln2);
-
-    // Attention branch.
-    const datt = t([N, NH * HS], 'datt');
-    linearsBackward(e, datt, a.att, [{ lw: w.o, dout: dres }], N, lora);
-    const dq = t([B, T, NH, HS], 'dq');
-    const dk = t([B, T, NKV, HS], 'dk');
-    const dv = t([B, T, NKV, HS], 'dv');
-    attentionBackward(e, dq, dk, dv, datt, a.q, a.k, a.v, a.att, a.attLse, acts.inputs.mask, B, T, NH, NKV, HS);
-    e.release(datt);
-    if (model.weights.invFreq) {
-      ropeBackward(e, dq, dq, acts.inputs.positions, model.weights.invFreq, B, T, NH, HS, rope);
-      ropeBackward(e, dk, dk, acts.inputs.positions, model.weights.invFreq, B, T, NKV, HS, rope);
-    }
-    const dln1 = t([N, C], 'dln1');
-    linearsBackward(e, dln1, a.ln1, [{ lw: w.q, dout: dq }, { lw: w.k, dout: dk }, { lw: w.v, dout: dv }], N, lora);
-    e.release(dq, dk, dv);
-    normBackward(model, dres, dln1, x, w.ln1, a.ln1Mean, a.ln1Rstd, N, true);
-    e.release(dln1);
-
+    blockBackward(model, l, a, x, acts.inputs, acts.B, acts.T, dres, lora);
     // Recorded: block l's activations (and its output, block l + 1's input) may be reused now.
-    e.release(a.ln1, a.ln1Mean, a.ln1Rstd, a.q, a.k, a.v, a.att, a.attLse, a.residual2, a.ln2, a.ln2Mean, a.ln2Rstd, a.fcGate, a.fc, a.fcAct, a.residual3);
+    releaseLayer(model.engine, a);
   }
   acts.layers.length = 0;
+}
+
+/**
+ * Block l's backward: dres (B·T, C) goes from d(block output) to d(block input x) in place.
+ * `a` are the block's forward activations on input x (kept, or recomputed); they are read, not
+ * released.
+ */
+export function blockBackward(
+  model: TransformerModel,
+  l: number,
+  a: LayerActivations,
+  x: Tensor,
+  inputs: BatchTensors,
+  B: number,
+  T: number,
+  dres: Tensor,
+  lora: LoraBackwardState | null,
+): void {
+  const e = model.engine;
+  const c = model.config;
+  const N = B * T;
+  const C = c.hidden, NH = c.heads, NKV = c.kvHeads, HS = c.headDim, I = c.intermediate;
+  const w = model.weights.layers[l]!;
+  const t = (shape: number[], name: string) => e.tensor(shape, 'f32', `bwd.L${l}.${name}`);
+
+  // MLP branch.
+  const dfcAct = t([N, I], 'dfcAct');
+  linearsBackward(e, dfcAct, a.fcAct, [{ lw: w.down, dout: dres }], N, lora);
+  const dln2 = t([N, C], 'dln2');
+  if (w.gate) {
+    const dgate = t([N, I], 'dgate');
+    const dup = t([N, I], 'dup');
+    swigluBackward(e, dgate, dup, dfcAct, a.fcGate!, a.fc, N, I);
+    linearsBackward(e, dln2, a.ln2, [{ lw: w.up, dout: dup }, { lw: w.gate, dout: dgate }], N, lora);
+    e.release(dgate, dup);
+  } else {
+    const dfc = t([N, I], 'dfc');
+    geluBackward(e, dfc, dfcAct, a.fc, N * I, c.activation === 'gelu' ? 'erf' : 'tanh');
+    linearsBackward(e, dln2, a.ln2, [{ lw: w.up, dout: dfc }], N, lora);
+    e.release(dfc);
+  }
+  e.release(dfcAct);
+  normBackward(model, dres, dln2, a.residual2, w.ln2, a.ln2Mean, a.ln2Rstd, N, true);
+  e.release(dln2);
+
+  // Attention branch.
+  const datt = t([N, NH * HS], 'datt');
+  linearsBackward(e, datt, a.att, [{ lw: w.o, dout: dres }], N, lora);
+  const dq = t([B, T, NH, HS], 'dq');
+  const dk = t([B, T, NKV, HS], 'dk');
+  const dv = t([B, T, NKV, HS], 'dv');
+  attentionBackward(e, dq, dk, dv, datt, a.q, a.k, a.v, a.att, a.attLse, inputs.mask, B, T, NH, NKV, HS);
+  e.release(datt);
+  if (model.weights.invFreq) {
+    const rope = { style: c.ropeInterleaved ? 'interleaved' : 'rotate_half', rotaryDim: c.rotaryDim, attentionFactor: model.attentionFactor } as const;
+    ropeBackward(e, dq, dq, inputs.positions, model.weights.invFreq, B, T, NH, HS, rope);
+    ropeBackward(e, dk, dk, inputs.positions, model.weights.invFreq, B, T, NKV, HS, rope);
+  }
+  const dln1 = t([N, C], 'dln1');
+  linearsBackward(e, dln1, a.ln1, [{ lw: w.q, dout: dq }, { lw: w.k, dout: dk }, { lw: w.v, dout: dv }], N, lora);
+  e.release(dq, dk, dv);
+  normBackward(model, dres, dln1, x, w.ln1, a.ln1Mean, a.ln1Rstd, N, true);
+  e.release(dln1);
 }

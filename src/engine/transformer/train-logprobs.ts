@@ -21,6 +21,10 @@
 // - dropoutSeed: a u32 per micro-batch, e.g. from the run's seeded generator, so a resumed run
 //   draws the same masks; absent or null = no dropout (evaluation). The backward regenerates the
 //   forward's masks from it.
+// - activationRecompute: keep only each block's input (B·T·C per block) instead of its ~16
+//   activation tensors; the backward reruns each block's forward (same adapter values, same
+//   dropout masks) just before its backward. Costs about one more forward; needs the adapter
+//   unchanged between forward and backward (it is: the optimizer steps after the backward).
 // - Per-sequence sums run on the GPU as a (1, n) · (S, n)ᵀ matmul with a 0/1 ownership matrix
 //   (and its transpose product in the backward), so no extra kernel is needed.
 
@@ -28,10 +32,10 @@ import type { Tensor } from '../gpu/tensor.js';
 import { logprobsBackward, logprobsForward } from '../kernels/logprobs.js';
 import { matmulBackward, matmulForward } from '../kernels/matmul.js';
 import type { LoraAdapter, LoraModule } from '../lora/adapter.js';
-import { blocksBackward, normBackward } from './backward.js';
+import { blockBackward, blocksBackward, normBackward } from './backward.js';
 import { copyRegions, type RegionCopy } from './gpu-copy.js';
 import { scoredPositions, type SequencePair } from './logprobs.js';
-import { linear, releaseActivations, type TransformerModel } from './model.js';
+import { linear, releaseActivations, releaseBatch, releaseLayer, type LayerActivations, type TransformerModel } from './model.js';
 
 export interface PolicyLogprobOptions {
   /** Logit rows per LM-head chunk (default: about 32 MiB of logits, at least 1). */
@@ -40,6 +44,8 @@ export interface PolicyLogprobOptions {
   dropoutSeed?: number | null;
   /** Adapter gradients += (default true) or = (the first micro-batch of a step). */
   accumulateGrads?: boolean;
+  /** Keep only block inputs and recompute each block's activations in the backward (default false). */
+  activationRecompute?: boolean;
 }
 
 export interface PolicyLogprobs {
@@ -92,18 +98,10 @@ export async function policyLogprobs(
     };
   }
 
-  const saved = new Map<LoraModule, Tensor>();
-  adapter.saving = saved;
-  adapter.dropoutSeed = dropoutSeed;
-  let fwd;
-  try {
-    fwd = model.forwardHidden({ B: s.B, T: s.T, ids: s.ids, mask: s.mask }, { keepActivations: true });
-  } finally {
-    adapter.saving = null;
-    adapter.dropoutSeed = null;
-  }
-  const acts = fwd.activations!;
-  const hidden = fwd.hidden; // = the last block's residual3, owned by acts
+  const kept = options.activationRecompute
+    ? recomputingForward(model, adapter, s.B, s.T, s.ids, s.mask, dropoutSeed)
+    : keptForward(model, adapter, s.B, s.T, s.ids, s.mask, dropoutSeed);
+  const hidden = kept.hidden; // (B·T, C) the last block's output
   const targets = e.fromArray(s.targets, [n], 'i32', 'policy.targets'); // (n)
   const logpPos = e.tensor([n], 'f32', 'policy.logpPos'); // (n)
   const lse = e.tensor([n], 'f32', 'policy.lse'); // (n) saved for the backward
@@ -137,9 +135,7 @@ export async function policyLogprobs(
   let backwardDone = false;
   const releaseKept = () => {
     if (activationsLive) {
-      releaseActivations(e, acts);
-      for (const xa of saved.values()) e.release(xa);
-      saved.clear();
+      kept.release();
       e.release(targets, lse, owner);
       activationsLive = false;
     }
@@ -175,7 +171,7 @@ export async function policyLogprobs(
       e.release(picked, lnf, mean, rstd, logits, dlnf, dpicked);
     }
     e.release(dlogpPos);
-    blocksBackward(model, acts, dres, { adapter, saved, dropoutSeed, accumulate });
+    kept.blocksBackward(dres, accumulate);
     e.release(dres);
     releaseKept();
   };
@@ -204,4 +200,82 @@ function scatterRows(model: TransformerModel, dst: Tensor, src: Tensor, rows: Ar
     i = j;
   }
   copyRegions(model.engine, copies);
+}
+
+/** A forward kept for its backward: the last block's output, and the blocks' backward. */
+interface KeptForward {
+  hidden: Tensor;
+  /** dres: d(hidden) in, d(embeddings) out; frees the blocks' tensors as it goes. */
+  blocksBackward(dres: Tensor, accumulate: boolean): void;
+  /** Frees whatever is still kept. */
+  release(): void;
+}
+
+/** Runs one forward with the adapter saving its xa (or not) under this micro-batch's dropout seed. */
+function withAdapter<T>(adapter: LoraAdapter, saving: Map<LoraModule, Tensor> | null, dropoutSeed: number | null, f: () => T): T {
+  adapter.saving = saving;
+  adapter.dropoutSeed = dropoutSeed;
+  try {
+    return f();
+  } finally {
+    adapter.saving = null;
+    adapter.dropoutSeed = null;
+  }
+}
+
+/** Every block's activations and every LoRA module's xa kept. */
+function keptForward(model: TransformerModel, adapter: LoraAdapter, B: number, T: number, ids: Int32Array, mask: Int32Array, dropoutSeed: number | null): KeptForward {
+  const e = model.engine;
+  const saved = new Map<LoraModule, Tensor>();
+  const fwd = withAdapter(adapter, saved, dropoutSeed, () => model.forwardHidden({ B, T, ids, mask }, { keepActivations: true }));
+  const acts = fwd.activations!;
+  const releaseSaved = () => {
+    for (const xa of saved.values()) e.release(xa);
+    saved.clear();
+  };
+  return {
+    hidden: fwd.hidden,
+    blocksBackward: (dres, accumulate) => {
+      blocksBackward(model, acts, dres, { adapter, saved, dropoutSeed, accumulate });
+      releaseSaved();
+    },
+    release: () => {
+      releaseActivations(e, acts);
+      releaseSaved();
+    },
+  };
+}
+
+/** Only the block inputs kept; each block's forward runs again just before its backward. */
+function recomputingForward(model: TransformerModel, adapter: LoraAdapter, B: number, T: number, ids: Int32Array, mask: Int32Array, dropoutSeed: number | null): KeptForward {
+  const e = model.engine;
+  const L = model.config.layers;
+  const inputs = model.uploadBatch({ B, T, ids, mask });
+  const xs: (Tensor | null)[] = [model.embed(inputs, B, T)]; // xs[l]: block l's input; xs[L]: the output
+  withAdapter(adapter, null, dropoutSeed, () => {
+    for (let l = 0; l < L; l++) {
+      const a = model.block(l, xs[l]!, inputs, B, T);
+      releaseLayer(e, a, true);
+      xs.push(a.residual3);
+    }
+  });
+  return {
+    hidden: xs[L]!,
+    blocksBackward: (dres, accumulate) => {
+      for (let l = L - 1; l >= 0; l--) {
+        const saved = new Map<LoraModule, Tensor>();
+        const a: LayerActivations = withAdapter(adapter, saved, dropoutSeed, () => model.block(l, xs[l]!, inputs, B, T));
+        blockBackward(model, l, a, xs[l]!, inputs, B, T, dres, { adapter, saved, dropoutSeed, accumulate });
+        releaseLayer(e, a);
+        for (const xa of saved.values()) e.release(xa);
+        e.release(xs[l + 1]);
+        xs[l + 1] = null;
+      }
+    },
+    release: () => {
+      e.release(...xs);
+      xs.length = 0;
+      releaseBatch(e, inputs);
+    },
+  };
 }
