@@ -34,15 +34,15 @@ export default defineConfig({
       ...(f16Icd
         ? [
             {
-              extends: true,
+              extends: true as const,
               resolve: { alias: { '#test-engine': `${supportDir}engine.node.ts` } },
               test: {
                 name: 'node-f16',
                 include: [f16Suites],
-                environment: 'node',
+                environment: 'node' as const,
                 env: { VK_ICD_FILENAMES: f16Icd, PREFSTUDIO_EXPECT_F16: '1' },
                 testTimeout: 60_000,
-                pool: 'forks',
+                pool: 'forks' as const,
                 maxWorkers: 2,
                 sequence: { groupOrder: 0 },
               },

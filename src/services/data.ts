@@ -21,7 +21,7 @@ import {
   type PrefDb,
   type StorageEstimate,
 } from '../db/index.js';
-import type { DataApi } from '../worker/import-api.js';
+import type { DataApi, ImportSummary } from '../worker/import-api.js';
 
 export type { DataApi, ExportTarget, ImportSummary, PartialSummary, ExportResult } from '../worker/import-api.js';
 export { EXPORT_TARGETS } from '../worker/import-api.js';
@@ -57,6 +57,55 @@ export function dataBackend(): DataApi {
     restore: (jobId, file, name, mode) => remote.restore(jobId, file, name, mode),
   };
   return backend;
+}
+
+/** The bundled demo dataset (public/datasets), imported on the very first run like any file. */
+export const DEMO_DATASET = { path: 'datasets/demo-fortunes-positive.jsonl', name: 'demo-fortunes-positive' } as const;
+const DEMO_OFFERED = 'prefstudio.demoDatasetOffered';
+
+export interface DemoSeedEnv {
+  fetch: typeof fetch;
+  storage: Pick<Storage, 'getItem' | 'setItem'>;
+  url: string;
+}
+
+function browserSeedEnv(): DemoSeedEnv {
+  return {
+    fetch: (...args) => fetch(...args),
+    storage: localStorage,
+    url: new URL(`${import.meta.env.BASE_URL}${DEMO_DATASET.path}`, globalThis.location.href).href,
+  };
+}
+
+/**
+ * On the very first run (nothing stored and the demo never offered), imports the demo dataset
+ * through the same Worker path as a user's file, so the studio opens with data to label and
+ * train on. Offered once: a user who deletes it does not get it back uninvited.
+ */
+export async function seedDemoDataset(env: DemoSeedEnv = browserSeedEnv()): Promise<ImportSummary | null> {
+  if (env.storage.getItem(DEMO_OFFERED)) return null;
+  if ((await listDatasets()).length > 0) {
+    env.storage.setItem(DEMO_OFFERED, '1');
+    return null;
+  }
+  const response = await env.fetch(env.url);
+  if (!response.ok) throw new Error(`demo dataset: HTTP ${response.status} for ${env.url}`);
+  const file = await response.blob();
+  const fileName = DEMO_DATASET.path.split('/').pop()!;
+  const data = dataBackend();
+  const detection = await data.detect(file, fileName);
+  if (!detection.mapping) throw new Error(`demo dataset: ${fileName} was not recognised as a preference dataset`);
+  const summary = await data.importFile(
+    newJobId(),
+    file,
+    fileName,
+    detection.mapping,
+    { name: DEMO_DATASET.name, container: detection.container },
+    () => {},
+    async () => false, // the bundled file has no bad rows; if it had, store nothing
+  );
+  env.storage.setItem(DEMO_OFFERED, '1');
+  return summary;
 }
 
 let jobCounter = 0;

@@ -18,6 +18,7 @@ import {
   previewRows,
   renameDataset,
   saveBlob,
+  seedDemoDataset,
   storageInfo,
   type ExportTarget,
   type ImportSummary,
@@ -44,6 +45,8 @@ interface DataState {
   busy: string | null;
 
   refresh(): Promise<void>;
+  /** First run: imports the bundled demo dataset (once), then lists the datasets. */
+  seedDemo(): Promise<void>;
   refreshStorage(askPersistence?: boolean): Promise<void>;
   pickFile(file: Blob, fileName: string): Promise<void>;
   setFormat(format: FormatId): void;
@@ -100,6 +103,15 @@ export const useDataStore = create<DataState>()((set, get) => {
 
     async refresh() {
       set({ datasets: await listDatasets(), loaded: true });
+    },
+
+    async seedDemo() {
+      try {
+        const summary = await seedDemoDataset();
+        if (summary) await get().refresh();
+      } catch (e) {
+        set({ notice: { kind: 'error', text: `The demo dataset could not be added: ${message(e)}` } });
+      }
     },
 
     async refreshStorage(askPersistence = false) {

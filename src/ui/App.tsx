@@ -1,5 +1,6 @@
 // The app shell: header, the current page, footer. Starts hash sync and the GPU probe once.
 import { useEffect, useRef } from 'react';
+import { useDataStore } from '../stores/data.js';
 import { useGpuStore } from '../stores/gpu.js';
 import { useModelsStore } from '../stores/models.js';
 import { useNavigationStore } from '../stores/navigation.js';
@@ -14,6 +15,7 @@ export function App() {
   const startHashSync = useNavigationStore((s) => s.startHashSync);
   const probeGpu = useGpuStore((s) => s.probe);
   const initModels = useModelsStore((s) => s.init);
+  const seedDemoData = useDataStore((s) => s.seedDemo);
   const mainRef = useRef<HTMLElement>(null);
   const firstPage = useRef(true);
 
@@ -25,6 +27,10 @@ export function App() {
   useEffect(() => {
     void initModels();
   }, [initModels]);
+  // The demo dataset too, so a first visit has data to label and train on.
+  useEffect(() => {
+    void seedDemoData();
+  }, [seedDemoData]);
 
   const { title, Component } = pageInfo(page);
 
