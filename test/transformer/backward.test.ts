@@ -9,6 +9,7 @@ import type { Engine } from '../../src/engine/gpu/engine.js';
 import { LoraAdapter, LoraPart, type LoraConfig } from '../../src/engine/lora/adapter.js';
 import { CpuTransformer } from '../../src/engine/transformer/cpu-reference.js';
 import type { TransformerConfig, TransformerWeights } from '../../src/engine/transformer/config.js';
+import { generate } from '../../src/engine/transformer/generate.js';
 import { sequenceLogprobs, type SequencePair } from '../../src/engine/transformer/logprobs.js';
 import { TransformerModel } from '../../src/engine/transformer/model.js';
 import { policyLogprobs } from '../../src/engine/transformer/train-logprobs.js';
@@ -218,6 +219,15 @@ describe('transformer with a LoRA adapter', () => {
     await e.sync();
     expect(e.pool.stats.bytesInUse).toBe(before);
     e.release(dl);
+    teardown(s);
+  });
+
+  it.each(['llama-gqa', 'gpt2'] as const)('%s: KV-cache generation with the adapter equals greedy decoding of the merged CPU model', async (name) => {
+    const s = await setup(name);
+    const cpu = new CpuTransformer(s.config, mergedWeights(s.adapter, s.weights, s.values));
+    const prompts = randomRows([5, 3], s.config.vocabSize, 31);
+    const got = await generate(s.model, prompts, { maxNewTokens: 6, eosIds: [], temperature: 0 });
+    prompts.forEach((p, b) => expect(got[b]!.tokens, `${name} row ${b}`).toEqual(cpu.greedy(p, 6, [])));
     teardown(s);
   });
 
