@@ -7,3 +7,5 @@ export * from './backup.js';
 export * from './storage.js';
 export * from './labels.js';
 export * from './browse.js';
+export * from './runs.js';
+export * from './refcache.js';

@@ -3,6 +3,7 @@
 // a new version never edits an old one (browsers upgrade from whatever version they have).
 import Dexie, { type EntityTable, type Transaction } from 'dexie';
 import type { PrefRecord, RecordKind, Split } from '../data/records.js';
+import type { RunRow, CheckpointRow, RefCacheRow } from './runs-types.js';
 
 export interface DatasetCounts {
   total: number;
@@ -103,6 +104,20 @@ export const SCHEMA_VERSIONS: SchemaVersion[] = [
     // Nothing to rewrite: records and datasets keep their v1 shape; the labels table starts empty.
     upgrade: () => {},
   },
+  {
+    // 2026-12-06: training runs (Train page). A run row holds its whole configuration, status and
+    // the metrics up to its last checkpoint; checkpoints (Trainer checkpoint bytes) are found by
+    // run and step; reference log-probs are cached by their fingerprint key (ref-cache.ts).
+    version: 3,
+    date: '2026-12-06',
+    stores: {
+      runs: 'id, status, createdAt',
+      checkpoints: '++id, runId, [runId+step]',
+      refcache: 'key',
+    },
+    // Nothing to rewrite: v2 tables keep their shape; the three new tables start empty.
+    upgrade: () => {},
+  },
 ];
 
 export const DEFAULT_DB_NAME = 'prefstudio';
@@ -111,10 +126,14 @@ export class PrefDb extends Dexie {
   datasets!: EntityTable<DatasetRow, 'id'>;
   records!: EntityTable<StoredRecord, 'id'>;
   labels!: EntityTable<LabelRow, 'id'>;
+  runs!: EntityTable<RunRow, 'id'>;
+  checkpoints!: EntityTable<CheckpointRow, 'id'>;
+  refcache!: EntityTable<RefCacheRow, 'key'>;
 
-  constructor(name = DEFAULT_DB_NAME, options?: ConstructorParameters<typeof Dexie>[1]) {
+  /** `upToVersion` opens an older schema (upgrade tests make a database as an older app did). */
+  constructor(name = DEFAULT_DB_NAME, options?: ConstructorParameters<typeof Dexie>[1], upToVersion = Infinity) {
     super(name, options);
-    for (const v of SCHEMA_VERSIONS) this.version(v.version).stores(v.stores).upgrade(v.upgrade);
+    for (const v of SCHEMA_VERSIONS) if (v.version <= upToVersion) this.version(v.version).stores(v.stores).upgrade(v.upgrade);
   }
 }
 
