@@ -18,14 +18,16 @@ const svc = await import('../../src/services/models.js');
 
 const file = (name: string, text = name) => new File([text], name);
 
-/** A FileSystemEntry tree as webkitGetAsEntry gives it; readEntries answers two at a time. */
-function entry(name: string, children?: ReturnType<typeof entry>[]): {
+interface FakeEntry {
   isFile: boolean;
   isDirectory: boolean;
   name: string;
   file?: (ok: (f: File) => void) => void;
-  createReader?: () => { readEntries(ok: (e: unknown[]) => void): void };
-} {
+  createReader?: () => { readEntries(ok: (e: FakeEntry[]) => void): void };
+}
+
+/** A FileSystemEntry tree as webkitGetAsEntry gives it; readEntries answers two at a time. */
+function entry(name: string, children?: FakeEntry[]): FakeEntry {
   if (!children) return { isFile: true, isDirectory: false, name, file: (ok) => ok(file(name)) };
   return {
     isFile: false,
