@@ -9,7 +9,7 @@ const supportDir = new URL('./test/support/', import.meta.url).pathname;
 // the kernel suites with native f16 paths run a second time there.
 const f16Icd = lavapipeIcd();
 if (!f16Icd) console.warn('[prefstudio] no lavapipe (.cache/lavapipe): native f16 kernel paths are not tested in this run');
-const f16Suites = 'test/engine/{matmul,embedding}.test.ts';
+const f16Suites = 'test/engine/{matmul,embedding,lora}.test.ts';
 
 export default defineConfig({
   test: {
@@ -56,7 +56,7 @@ export default defineConfig({
           name: 'chromium',
           // Kernel tests that also run in the browser, to prove the browser path.
           include: [
-            'test/engine/{residual,matmul,attention,rmsnorm,layernorm,rope,swiglu,gelu,embedding,logprobs,adamw,grad-norm}.test.ts',
+            'test/engine/{residual,matmul,lora,attention,rmsnorm,layernorm,rope,swiglu,gelu,embedding,logprobs,adamw,grad-norm}.test.ts',
             'test/browser/**/*.test.ts',
           ],
           testTimeout: 120_000,
