@@ -11,6 +11,10 @@ import { matmulBackwardCpu, matmulForwardCpu } from '../../src/engine/cpu/matmul
 import { dropoutFactorCpu, loraDyBCpu, loraGradCpu, loraXaCpu, type LoraDropout } from '../../src/engine/cpu/lora.js';
 import { fromF16Array, toF16Array } from '../../src/engine/f16.js';
 import { dot, expectClose, finiteDifferences, randn } from '../support/numeric.js';
+import { itWithF16 } from '../support/f16.js';
+
+// Native f16 tests exist only where the adapter has shader-f16 (the node-f16 project, lavapipe).
+const itF16 = await itWithF16();
 
 // f32 sums of unit normals over K terms (see matmul.test.ts for the reasoning).
 const tol = (K: number) => ({ atol: 2e-5 * Math.sqrt(Math.max(K, 1)), rtol: 1e-5 });
@@ -72,6 +76,26 @@ describe('lora kernels', () => {
     expectClose(await engine.readF32(tdB), wantB, { ...tol(M), what: 'dB' });
     expectClose(await engine.readF32(tdA), wantA, { ...tol(M), what: 'dA' });
     engine.release(tdy, txa, tg, tx, tdB, tdA);
+  });
+
+  itF16?.each(SHAPES.slice(1))('native f16 base weights: fused LoRA forward and dinp match CPU, M=%i C=%i OC=%i R=%i', async (M, C, OC, R) => {
+    const engine = await testEngine();
+    const inp = randn(M * C, 61), w = randn(OC * C, 62), xa = randn(M * R, 63), b = randn(OC * R, 64);
+    const dout = randn(M * OC, 65), g = randn(M * R, 66), a = randn(R * C, 67);
+    const wValues = fromF16Array(toF16Array(w));
+    const wantOut = new Float32Array(M * OC);
+    matmulForwardCpu(wantOut, inp, wValues, null, M, C, OC, { lora: { xa, b, R } });
+    const wantDinp = new Float32Array(M * C);
+    matmulBackwardCpu(wantDinp, null, null, dout, inp, wValues, M, C, OC, { lora: { g, a, R, dropout: DROP } });
+    const t = (d: Float32Array, shape: number[]) => engine.fromArray(d, shape);
+    const tW = engine.fromArray(toF16Array(w), [OC, C], 'f16');
+    const [tInp, tXa, tB, tDout, tG, tA] = [t(inp, [M, C]), t(xa, [M, R]), t(b, [OC, R]), t(dout, [M, OC]), t(g, [M, R]), t(a, [R, C])];
+    const tOut = engine.tensor([M, OC]), tDinp = engine.tensor([M, C]);
+    matmulForward(engine, tOut, tInp!, tW, null, M, C, OC, { lora: { xa: tXa!, b: tB!, R }, nativeF16: true });
+    matmulBackward(engine, tDinp, null, null, tDout!, tInp!, tW, M, C, OC, { lora: { g: tG!, a: tA!, R, dropout: DROP }, nativeF16: true });
+    expectClose(await engine.readF32(tOut), wantOut, { ...tol(C + R), what: 'native f16 forward' });
+    expectClose(await engine.readF32(tDinp), wantDinp, { ...tol(OC + R), what: 'native f16 dinp' });
+    engine.release(tW, tInp, tXa, tB, tDout, tG, tA, tOut, tDinp);
   });
 
   it.each(SHAPES)('matmul forward with the fused LoRA term matches CPU, M=%i C=%i OC=%i R=%i', async (M, C, OC, R) => {
