@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { defineConfig, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
+import { MODEL_URL_SOURCES } from './src/net-policy.js';
 
 /** The production policy: nothing but our own origin, wasm compilation for onnxruntime-web. */
 export const CONTENT_SECURITY_POLICY = [
@@ -11,12 +12,11 @@ export const CONTENT_SECURITY_POLICY = [
   "script-src 'self' 'wasm-unsafe-eval'",
   // onnxruntime-web may start its wasm threads from blob: URLs.
   "worker-src 'self' blob:",
-  // blob:/data: for files the user opens (object URLs) and wasm fetched from them. https: and
-  // loopback http: so a model can be loaded from a URL the user types (the Hugging Face Hub and
-  // its CDN, any https mirror, a server on this machine). The app itself fetches nothing but its
-  // own files; the only other requests are the ones the user starts (src/worker/model-url.ts),
-  // sent without credentials. script-src stays 'self', so no injected script runs to abuse this.
-  "connect-src 'self' blob: data: https: http://localhost:* http://127.0.0.1:*",
+  // blob:/data: for files the user opens (object URLs) and wasm fetched from them. The Hub and a
+  // server on this machine (src/net-policy.ts) only for a model URL the user types
+  // (src/worker/model-url.ts refuses any other host with a clear message), sent without
+  // credentials. script-src stays 'self', so no injected script can use this.
+  `connect-src 'self' blob: data: ${MODEL_URL_SOURCES.join(' ')}`,
   "img-src 'self' data: blob:",
   "style-src 'self'",
   "font-src 'self'",

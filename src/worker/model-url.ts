@@ -3,6 +3,7 @@
 // page URLs (`/tree/main`, `/blob/main/config.json`) are turned into their `resolve` form.
 // Requests go out only for a URL the user gave, with no credentials, and count their bytes.
 import { ModelLoadError } from '../engine/model/errors.js';
+import { isAllowedModelUrl } from '../net-policy.js';
 import { WorkerTaskError } from './errors.js';
 import { abortError } from './tasks.js';
 
@@ -28,6 +29,12 @@ export function modelUrlCandidates(input: string): ModelUrlCandidate[] {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new WorkerTaskError('bad-url', `${url.protocol} URLs are not supported: give an http(s) address of a model folder`);
+  }
+  if (!isAllowedModelUrl(url, globalThis.location?.origin ?? '')) {
+    throw new WorkerTaskError(
+      'bad-url',
+      `${url.host}: PrefStudio fetches models only from the Hugging Face Hub (huggingface.co) or a server on this machine (localhost), so that no data can leave for other hosts. Download the model folder and open it from disk instead`,
+    );
   }
   url.search = '';
   url.hash = '';

@@ -11,6 +11,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumArgs, chromiumPath } from '../../scripts/chromium.mjs';
+import { MODEL_URL_SOURCES } from '../../src/net-policy.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RESULTS = join(ROOT, 'test-results');
@@ -83,8 +84,9 @@ function expectStrictPolicy(policy: string) {
   expect(csp.get('worker-src')).toContain("'self'");
   expect(csp.get('connect-src')).toContain("'self'");
   // No third-party origin anywhere: every source is a keyword or a scheme (blob:, data:), except
-  // that connect-src lets the user load a model from a URL (https:, a server on this machine).
-  const userUrls = ['https:', 'http://localhost:*', 'http://127.0.0.1:*'];
+  // that connect-src lets the user load a model from the Hub or a server on this machine.
+  const userUrls: readonly string[] = MODEL_URL_SOURCES;
+  expect(userUrls.every((u) => /^https:\/\/(\*\.)?(huggingface|hf)\.co$|^http:\/\/(localhost|127\.0\.0\.1):\*$/.test(u))).toBe(true);
   for (const [name, sources] of csp) {
     for (const source of sources) {
       if (name === 'connect-src' && userUrls.includes(source)) continue;

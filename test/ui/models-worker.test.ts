@@ -205,6 +205,14 @@ describe('model URLs', () => {
     expect(() => modelUrlCandidates('file:///etc/passwd')).toThrow(/file: URLs are not supported/);
   });
 
+  it('refuses hosts the security policy does not reach, saying which and what to do instead', () => {
+    for (const url of ['https://example.com/org/model', 'https://huggingface.co.evil.test/m', 'http://huggingface.co/org/repo', 'http://10.0.0.2/m']) {
+      expect(() => modelUrlCandidates(url), url).toThrow(/fetches models only from the Hugging Face Hub .* or a server on this machine .*open it from disk/);
+    }
+    expect(modelUrlCandidates('https://cdn-lfs.huggingface.co/org/repo')[0]!.base).toMatch(/^https:\/\/cdn-lfs\.huggingface\.co\//);
+    expect(modelUrlCandidates('http://localhost:5173/models/demo/')[1]!.base).toBe('http://localhost:5173/models/demo/');
+  });
+
   const server = (files: Record<string, { status?: number; type?: string; body?: string }>) =>
     (async (input: RequestInfo | URL) => {
       const f = files[String(input)];
@@ -213,11 +221,11 @@ describe('model URLs', () => {
     }) as typeof fetch;
 
   it('resolveModelUrl finds the layout by a marker file; an SPA fallback page counts as missing', async () => {
-    const plain = meteredFetch({ fetch: server({ 'http://h/m/config.json': {}, 'http://h/m/resolve/main/config.json': { type: 'text/html; charset=utf-8' } }) });
-    expect(await resolveModelUrl('http://h/m', plain)).toEqual({ base: 'http://h/m/', name: 'm' });
-    const hub = meteredFetch({ fetch: server({ 'http://h/o/m/resolve/main/onnx/model.onnx': { type: 'application/octet-stream' } }) });
-    expect(await resolveModelUrl('http://h/o/m', hub)).toEqual({ base: 'http://h/o/m/resolve/main/', name: 'o/m' });
-    await expect(resolveModelUrl('http://h/empty', meteredFetch({ fetch: server({}) }))).rejects.toMatchObject({ code: 'no-model-file', message: expect.stringContaining('http://h/empty/resolve/main/ or http://h/empty/') });
+    const plain = meteredFetch({ fetch: server({ 'http://localhost/m/config.json': {}, 'http://localhost/m/resolve/main/config.json': { type: 'text/html; charset=utf-8' } }) });
+    expect(await resolveModelUrl('http://localhost/m', plain)).toEqual({ base: 'http://localhost/m/', name: 'm' });
+    const hub = meteredFetch({ fetch: server({ 'http://localhost/o/m/resolve/main/onnx/model.onnx': { type: 'application/octet-stream' } }) });
+    expect(await resolveModelUrl('http://localhost/o/m', hub)).toEqual({ base: 'http://localhost/o/m/resolve/main/', name: 'o/m' });
+    await expect(resolveModelUrl('http://localhost/empty', meteredFetch({ fetch: server({}) }))).rejects.toMatchObject({ code: 'no-model-file', message: expect.stringContaining('http://localhost/empty/resolve/main/ or http://localhost/empty/') });
   });
 
   it('meteredFetch: gated repos, unreachable servers and bytes counted', async () => {
