@@ -37,7 +37,7 @@ export async function* readParquet(source: ByteSource, onGroup?: (p: ParquetProg
   try {
     metadata = await parquetMetadataAsync(file);
   } catch (e) {
-    throw new DataFormatError(`corrupt Parquet footer: ${(e as Error).message}`);
+    throw new DataFormatError(`corrupt Parquet footer: ${libraryReason(e)}`);
   }
   const totalRows = Number(metadata.num_rows);
   let rowStart = 0;
@@ -49,7 +49,7 @@ export async function* readParquet(source: ByteSource, onGroup?: (p: ParquetProg
     try {
       rows = await parquetReadObjects({ file, metadata, rowStart, rowEnd, rowFormat: 'object' });
     } catch (e) {
-      throw new DataFormatError(`corrupt Parquet row group (rows ${rowStart}-${rowEnd - 1}): ${(e as Error).message}`, {
+      throw new DataFormatError(`corrupt Parquet row group (rows ${rowStart}-${rowEnd - 1}): ${libraryReason(e)}`, {
         index: rowStart,
       });
     }
@@ -59,6 +59,13 @@ export async function* readParquet(source: ByteSource, onGroup?: (p: ParquetProg
     onGroup?.({ rowsRead: rowStart, totalRows, bytesRead: Math.min(bytesRead, size) });
     yield out;
   }
+}
+
+/** hyparquet's reason, without its internals: a TypeError or RangeError is the reader tripping over
+ *  damaged bytes ("Cannot read properties of undefined"), which tells the user nothing. */
+function libraryReason(e: unknown): string {
+  if (e instanceof TypeError || e instanceof RangeError) return 'its structure does not decode (damaged bytes)';
+  return String((e as Error)?.message ?? e).replace(/ is undefined\b/g, ' is missing');
 }
 
 /** BigInt (INT64) to number where exact; everything else as read. */
