@@ -66,6 +66,31 @@ describe('buffer pool', () => {
     expect(bucketSize(1000)).toBe(bucketSize(1010));
   });
 
+  it('refuses a second release of the same buffer', async () => {
+    const engine = await testEngine();
+    const t = engine.zeros([8]);
+    engine.release(t);
+    expect(() => engine.release(t)).toThrow(/released twice/);
+  });
+
+  it('without reuse, and on trim, destroys a released buffer only after the work recorded on it is submitted', async () => {
+    const engine = await testEngine();
+    const N = 64;
+    for (const mode of ['noBufferReuse', 'trim'] as const) {
+      engine.debug.noBufferReuse = mode === 'noBufferReuse';
+      const a = engine.fromArray(new Float32Array(N).fill(2), [N]);
+      const b = engine.fromArray(new Float32Array(N).fill(3), [N]);
+      const out = engine.tensor([N]);
+      residualForward(engine, out, a, b, N); // recorded, not submitted
+      engine.release(a, b);
+      if (mode === 'trim') engine.pool.trim();
+      expect(Array.from(await engine.readF32(out))).toEqual(new Array(N).fill(5));
+      engine.release(out);
+    }
+    engine.debug.noBufferReuse = false;
+    await engine.sync(); // throws any validation error seen, such as a destroyed buffer in a submit
+  });
+
   it('reuses released buffers and counts bytes', async () => {
     const engine = await testEngine();
     engine.pool.trim();

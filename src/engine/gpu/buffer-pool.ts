@@ -28,7 +28,14 @@ export class BufferPool {
   /** Debug switch: destroy released buffers instead of reusing them (hunting aliasing bugs). */
   noReuse = false;
 
-  constructor(private readonly device: GPUDevice) {}
+  /**
+   * `submitPending` submits work recorded but not yet submitted: a buffer it reads must not be
+   * destroyed before that (already-submitted work keeps its buffers alive; recorded work does not).
+   */
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly submitPending: () => void = () => {},
+  ) {}
 
   acquire(byteLength: number, usage: GPUBufferUsageFlags, label: string): GPUBuffer {
     const size = bucketSize(byteLength);
@@ -55,6 +62,7 @@ export class BufferPool {
     if (!this.inUse.delete(buffer)) throw new Error(`buffer ${buffer.label} released twice`);
     this.stats.bytesInUse -= size;
     if (this.noReuse) {
+      this.submitPending();
       this.destroyBuffer(buffer, size);
       return;
     }
@@ -66,6 +74,7 @@ export class BufferPool {
 
   /** Frees every pooled buffer not in use. */
   trim(): void {
+    this.submitPending();
     for (const list of this.free.values()) {
       for (const b of list) this.destroyBuffer(b, this.sizes.get(b)!);
     }

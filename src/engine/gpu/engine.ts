@@ -72,7 +72,7 @@ export class Engine {
   ) {
     this.device = gpu.device;
     this.report = gpu.report;
-    this.pool = new BufferPool(this.device);
+    this.pool = new BufferPool(this.device, () => this.submit());
     this.device.addEventListener('uncapturederror', (event) => {
       this.errors.push((event as GPUUncapturedErrorEvent).error.message);
     });
