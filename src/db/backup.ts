@@ -126,6 +126,8 @@ export async function restoreWorkspace(db: PrefDb, source: ByteSource, options: 
           const id = newId();
           const d = line.dataset;
           if (!isPlainObject(d) || typeof d.id !== 'string' || typeof d.name !== 'string') throw new DataFormatError('bad dataset line', at);
+          // A second line with the same id would orphan the first staged copy (never made ready, never cleaned up).
+          if (staged.has(d.id)) throw new DataFormatError(`bad backup: dataset ${d.id} appears twice`, at);
           staged.set(d.id, id);
           await guarded(() => db.datasets.add({ ...d, id, status: 'staging', counts: emptyCounts() }));
         } else if (line.type === 'record') {

@@ -1,10 +1,13 @@
 // Inputs the fuzz pass (test/fuzz/*.test.ts) found to break an importer, cut down to what
 // triggers the bug, kept so the fix stays fixed.
-import { describe, expect, it } from 'vitest';
+import 'fake-indexeddb/auto';
+import { gunzipSync } from 'fflate';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { DataFormatError } from '../../src/data/errors.js';
 import { importAll } from '../../src/data/import/pipeline.js';
-import { bytesSource } from '../../src/data/io/source.js';
+import { bytesSource, textSource } from '../../src/data/io/source.js';
+import { addRecords, backupWorkspace, createDataset, openWorkspace, restoreWorkspace, type PrefDb } from '../../src/db/index.js';
 
 describe('fuzz regressions: datasets', () => {
   it('a Parquet footer that hyparquet trips over is "corrupt Parquet footer", not "Cannot read properties of undefined"', async () => {
@@ -31,5 +34,44 @@ describe('fuzz regressions: datasets', () => {
     expect(err).toBeInstanceOf(DataFormatError);
     expect((err as Error).message).toMatch(/^corrupt Parquet footer: /);
     expect((err as Error).message).not.toMatch(/undefined|Cannot read/);
+  });
+});
+
+const dbs: PrefDb[] = [];
+afterAll(async () => {
+  for (const db of dbs.splice(0)) {
+    db.close();
+    await db.delete();
+  }
+});
+
+/** A workspace with one dataset of two pairs, and its backup as JSON lines. */
+async function backedUp(name: string): Promise<{ db: PrefDb; lines: string[] }> {
+  const db = await openWorkspace(`${name}-${process.pid}`);
+  dbs.push(db);
+  const d = await createDataset(db, 'kept');
+  await addRecords(
+    db,
+    d.id,
+    [0, 1].map((i) => ({ kind: 'pair', prompt: `p${i}`, chosen: ' c', rejected: ' r', source: { type: 'manual' }, createdAt: i, split: 'train', tags: [] })),
+  );
+  const parts: Uint8Array[] = [];
+  for await (const c of backupWorkspace(db)) parts.push(c);
+  const gz = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  parts.reduce((at, p) => (gz.set(p, at), at + p.length), 0);
+  return { db, lines: new TextDecoder().decode(gunzipSync(gz)).split('\n').filter(Boolean) };
+}
+
+const everything = async (db: PrefDb) => JSON.stringify([await db.datasets.orderBy('id').toArray(), await db.records.orderBy('id').toArray()]);
+
+describe('fuzz regressions: backup restore', () => {
+  it('a dataset line given twice is refused, and no staging copy is left behind', async () => {
+    const { db, lines } = await backedUp('dup-dataset');
+    // header, dataset, record, record, end: the dataset line again after the first.
+    const text = [lines[0], lines[1], lines[1], ...lines.slice(2)].join('\n') + '\n';
+    const before = await everything(db);
+    await expect(restoreWorkspace(db, textSource('backup.jsonl', text))).rejects.toThrow(/line 3: bad backup: dataset .* appears twice/);
+    expect(await everything(db)).toBe(before);
+    expect(await db.datasets.where('status').equals('staging').count()).toBe(0);
   });
 });
