@@ -150,9 +150,13 @@ export async function restoreWorkspace(db: PrefDb, source: ByteSource, options: 
           }
           labels.push(l);
         } else if (line.type === 'end') {
+          if (![line.datasets, line.records, line.labels ?? 0].every((x) => Number.isInteger(x))) {
+            throw new DataFormatError('bad end line: datasets, records and labels must be counts', at);
+          }
           end = line;
         } else {
-          throw new DataFormatError(`unknown backup line type ${JSON.stringify((line as { type?: unknown }).type)}`, at);
+          const type = (line as { type?: unknown }).type;
+          throw new DataFormatError(type === undefined ? 'bad backup line: no "type"' : `unknown backup line type ${JSON.stringify(type)}`, at);
         }
       }
       options.onProgress?.({ datasets: staged.size, records });
