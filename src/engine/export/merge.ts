@@ -183,6 +183,7 @@ export function mergeOnnx(model: LoadedModel, adapter: AdapterData, options: Mer
       merged.push(w.name);
       unshared.push(`${t.name} → ${copyName} (${w.name})`);
     }
+    pruneUnread(graph, t.name, inits);
   }
 
   // Bytes of every tensor proto, for re-embedding or moving out.
@@ -303,6 +304,34 @@ function rewire(graph: onnxProto.onnx.IGraphProto, protoNodes: Map<string, INode
   const nodes = graph.node!;
   nodes.splice(nodes.indexOf(consumer), 0, ...clones);
   consumer.input![1] = current;
+}
+
+/**
+ * After un-sharing, the original tensor (and a Transpose / Cast chain from it) may be read by no
+ * one any more: drop them rather than ship dead weights.
+ */
+function pruneUnread(graph: onnxProto.onnx.IGraphProto, tensor: string, inits: Map<string, ITensorProto>): void {
+  const outputs = new Set((graph.output ?? []).map((o) => o.name));
+  const unary = ['Transpose', 'Cast', 'Identity', 'CastLike'];
+  for (let changed = true; changed; ) {
+    changed = false;
+    const read = new Set((graph.node ?? []).flatMap((n) => n.input ?? []));
+    // Tensors derived from `tensor` through unary ops only.
+    const derived = new Set([tensor]);
+    for (const n of graph.node ?? []) if (unary.includes(n.opType ?? '') && derived.has(n.input?.[0] ?? '')) for (const o of n.output ?? []) derived.add(o);
+    const nodes = graph.node!;
+    for (let i = nodes.length - 1; i >= 0; i--) {
+      const n = nodes[i]!;
+      if (unary.includes(n.opType ?? '') && derived.has(n.input?.[0] ?? '') && !(n.output ?? []).some((o) => read.has(o) || outputs.has(o))) {
+        nodes.splice(i, 1);
+        changed = true;
+      }
+    }
+    if (!changed && !read.has(tensor) && inits.has(tensor)) {
+      graph.initializer!.splice(graph.initializer!.indexOf(inits.get(tensor)!), 1);
+      inits.delete(tensor);
+    }
+  }
 }
 
 /** Total size of the merged files in bytes. */
