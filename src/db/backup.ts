@@ -156,7 +156,8 @@ export async function restoreWorkspace(db: PrefDb, source: ByteSource, options: 
           end = line;
         } else {
           const type = (line as { type?: unknown }).type;
-          throw new DataFormatError(type === undefined ? 'bad backup line: no "type"' : `unknown backup line type ${JSON.stringify(type)}`, at);
+          // Only a string is quoted back: stringifying a hostile value can overflow the stack.
+          throw new DataFormatError(type === undefined ? 'bad backup line: no "type"' : `unknown backup line type ${typeof type === 'string' ? JSON.stringify(type.slice(0, 40)) : `(a ${Array.isArray(type) ? 'list' : typeof type})`}`, at);
         }
       }
       options.onProgress?.({ datasets: staged.size, records });

@@ -83,4 +83,11 @@ describe('fuzz regressions: backup restore', () => {
     await expect(restoreWorkspace(db, textSource('backup.jsonl', badEnd))).rejects.toThrow(/^line \d+: bad end line: datasets, records and labels must be counts$/);
     expect(await db.datasets.where('status').equals('staging').count()).toBe(0);
   });
+
+  it('a line whose type is a deeply nested value is refused with a DataFormatError, not a stack overflow', async () => {
+    const { db, lines } = await backedUp('deep-type');
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    const text = [lines[0], `{"type": ${deep}}`, ...lines.slice(1)].join('\n');
+    await expect(restoreWorkspace(db, textSource('backup.jsonl', text))).rejects.toThrow(/^line 2: unknown backup line type \(a list\)$/);
+  });
 });
