@@ -132,7 +132,7 @@ export async function restoreWorkspace(db: PrefDb, source: ByteSource, options: 
           await guarded(() => db.datasets.add({ ...d, id, status: 'staging', counts: emptyCounts() }));
         } else if (line.type === 'record') {
           const datasetId = staged.get(line.dataset);
-          if (!datasetId) throw new DataFormatError(`record of an unknown dataset ${line.dataset}`, at);
+          if (!datasetId) throw new DataFormatError(typeof line.dataset === 'string' ? `record of an unknown dataset ${line.dataset}` : 'record line without a "dataset" id', at);
           let record;
           try {
             record = assertRecord(line.record);

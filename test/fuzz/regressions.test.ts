@@ -75,10 +75,12 @@ describe('fuzz regressions: backup restore', () => {
     expect(await db.datasets.where('status').equals('staging').count()).toBe(0);
   });
 
-  it('a line without a type, or an end line without counts, is named as such (not "undefined")', async () => {
+  it('a line without a type, a record without a dataset, or an end line without counts, is named as such (not "undefined")', async () => {
     const { db, lines } = await backedUp('typeless');
     const noType = [lines[0], '{"dataset": {}}', ...lines.slice(1)].join('\n');
     await expect(restoreWorkspace(db, textSource('backup.jsonl', noType))).rejects.toThrow(/^line 2: bad backup line: no "type"$/);
+    const noDataset = [lines[0], lines[1], '{"type": "record", "record": {}}', ...lines.slice(2)].join('\n');
+    await expect(restoreWorkspace(db, textSource('backup.jsonl', noDataset))).rejects.toThrow(/^line 3: record line without a "dataset" id$/);
     const badEnd = [...lines.slice(0, -1), '{"type": "end", "records": 2}'].join('\n');
     await expect(restoreWorkspace(db, textSource('backup.jsonl', badEnd))).rejects.toThrow(/^line \d+: bad end line: datasets, records and labels must be counts$/);
     expect(await db.datasets.where('status').equals('staging').count()).toBe(0);
