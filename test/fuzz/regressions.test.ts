@@ -4,9 +4,13 @@ import 'fake-indexeddb/auto';
 import { gunzipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parquetWriteBuffer } from 'hyparquet-writer';
+import { join } from 'node:path';
+import { fileBytes, rewrite, TINY_LLAMA, variant } from '../model/helpers.js';
 import { DataFormatError } from '../../src/data/errors.js';
 import { importAll } from '../../src/data/import/pipeline.js';
 import { bytesSource, textSource } from '../../src/data/io/source.js';
+import { loadModel } from '../../src/engine/model/load.js';
+import { ModelLoadError } from '../../src/engine/model/errors.js';
 import { addRecords, backupWorkspace, createDataset, openWorkspace, restoreWorkspace, type PrefDb } from '../../src/db/index.js';
 
 describe('fuzz regressions: datasets', () => {
@@ -34,6 +38,22 @@ describe('fuzz regressions: datasets', () => {
     expect(err).toBeInstanceOf(DataFormatError);
     expect((err as Error).message).toMatch(/^corrupt Parquet footer: /);
     expect((err as Error).message).not.toMatch(/undefined|Cannot read/);
+  });
+});
+
+describe('fuzz regressions: models', () => {
+  it('a tensor with data type 0 (UNDEFINED) is refused as onnx-invalid, not "of undefined needs 0"', async () => {
+    const m = join(TINY_LLAMA, 'model.onnx');
+    const onnxBytes = rewrite(fileBytes(m), (model) => {
+      model.graph!.initializer![0]!.dataType = 0;
+    });
+    const err = await loadModel(variant(TINY_LLAMA, { 'model.onnx': onnxBytes })).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ModelLoadError);
+    expect((err as ModelLoadError).code).toBe('onnx-invalid');
+    expect((err as Error).message).toMatch(/^model\.onnx: tensor ".+" \(initializer\) has no data type \(ONNX data type 0, UNDEFINED\)$/);
   });
 });
 

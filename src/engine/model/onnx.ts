@@ -116,6 +116,8 @@ function readTensor(t: ITensorProto, file: string, where: string): OnnxTensor {
   const name = t.name ?? '';
   const code = t.dataType ?? 0;
   const dtype = DTYPES[code];
+  // 0 is UNDEFINED: a damaged or hand-made file, not a type we could support.
+  if (code === 0) throw new ModelLoadError('onnx-invalid', `${file}: tensor "${name}" (${where}) has no data type (ONNX data type 0, UNDEFINED)`, { file, tensor: name, dataType: code });
   if (!dtype) throw new ModelLoadError('unsupported-dtype', `${file}: tensor "${name}" (${where}) has ONNX data type ${code}, which this loader does not know`, { file, tensor: name, dataType: code });
   const dims = (t.dims ?? []).map((d) => toNumber(d));
   const out: OnnxTensor = { name, dtype, dims };
