@@ -57,6 +57,20 @@ describe('fuzz regressions: models', () => {
   });
 });
 
+describe('fuzz regressions: tokenizer', () => {
+  it('a tokenizer.json part without its "type" says it is missing, not "undefined"', async () => {
+    const tok = JSON.parse(new TextDecoder().decode(fileBytes(join(TINY_LLAMA, 'tokenizer.json')))) as Record<string, unknown>;
+    const err = await loadModel(variant(TINY_LLAMA, { 'tokenizer.json': JSON.stringify({ ...tok, normalizer: {} }) })).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ModelLoadError);
+    expect((err as ModelLoadError).code).toBe('tokenizer-invalid');
+    expect((err as Error).message).toMatch(/^tokenizer\.json could not be loaded: /);
+    expect((err as Error).message).not.toMatch(/undefined/);
+  });
+});
+
 const dbs: PrefDb[] = [];
 afterAll(async () => {
   for (const db of dbs.splice(0)) {

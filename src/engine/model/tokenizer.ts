@@ -62,7 +62,9 @@ export class ModelTokenizer {
     try {
       this.tokenizer = new Tokenizer(files.tokenizerJson, cfg);
     } catch (e) {
-      throw new ModelLoadError('tokenizer-invalid', `tokenizer.json could not be loaded: ${(e as Error).message}`, { file: 'tokenizer.json' });
+      // The library names a missing "type" as "type: undefined".
+      const why = String((e as Error)?.message ?? e).replace(/\bundefined\b/g, 'missing');
+      throw new ModelLoadError('tokenizer-invalid', `tokenizer.json could not be loaded: ${why}`, { file: 'tokenizer.json' });
     }
     const vocab = this.tokenizer.get_vocab(true);
     let max = -1;
