@@ -74,6 +74,7 @@ export async function agreementReport(): Promise<AgreementReport> {
 // Settings that belong to this browser, not to the data: who is labelling, and the guidelines.
 const ANNOTATOR_KEY = 'prefstudio.label.annotator';
 const GUIDELINES_KEY = 'prefstudio.label.guidelines';
+const SOURCE_KEY = 'prefstudio.label.source';
 
 function storage(): Storage | null {
   try {
@@ -90,15 +91,27 @@ export const DEFAULT_GUIDELINES = [
   'Unsure or off-topic for you: skip, and leave it to someone else.',
 ].join('\n');
 
-export function readLabelSettings(): { annotator: string; guidelines: string } {
-  const s = storage();
-  return { annotator: s?.getItem(ANNOTATOR_KEY) ?? '', guidelines: s?.getItem(GUIDELINES_KEY) ?? DEFAULT_GUIDELINES };
+export interface LabelSettings {
+  annotator: string;
+  guidelines: string;
+  /** The dataset last labelled here, so a reload comes back to it. */
+  sourceId: string | null;
 }
 
-export function writeLabelSettings(patch: { annotator?: string; guidelines?: string }): void {
+export function readLabelSettings(): LabelSettings {
+  const s = storage();
+  return {
+    annotator: s?.getItem(ANNOTATOR_KEY) ?? '',
+    guidelines: s?.getItem(GUIDELINES_KEY) ?? DEFAULT_GUIDELINES,
+    sourceId: s?.getItem(SOURCE_KEY) ?? null,
+  };
+}
+
+export function writeLabelSettings(patch: Partial<LabelSettings>): void {
   const s = storage();
   if (patch.annotator !== undefined) s?.setItem(ANNOTATOR_KEY, patch.annotator);
   if (patch.guidelines !== undefined) s?.setItem(GUIDELINES_KEY, patch.guidelines);
+  if (patch.sourceId) s?.setItem(SOURCE_KEY, patch.sourceId);
 }
 
 export interface GeneratedCandidates {

@@ -189,7 +189,8 @@ export const useLabelStore = create<LabelState>()((set, get) => {
         const settings = readLabelSettings();
         const sources = await labelSources();
         // Label a dataset of data, not the labels made from one, unless that is all there is.
-        const keep = get().sourceId && sources.some((d) => d.id === get().sourceId) ? get().sourceId : null;
+        const wanted = get().sourceId ?? settings.sourceId;
+        const keep = wanted && sources.some((d) => d.id === wanted) ? wanted : null;
         const first = keep ?? (sources.find((d) => !d.labelsOf) ?? sources[0])?.id ?? null;
         set({ sources, sourceId: first, annotator: settings.annotator, guidelines: settings.guidelines });
         try {
@@ -203,6 +204,7 @@ export const useLabelStore = create<LabelState>()((set, get) => {
     selectSource: (id) =>
       serial(async () => {
         set({ sourceId: id, lastAction: null });
+        writeLabelSettings({ sourceId: id });
         await reload().catch((e) => set({ status: 'error', error: message(e) }));
       }),
 

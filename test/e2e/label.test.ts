@@ -49,8 +49,12 @@ async function importFile(page: Page, path: string) {
   await page.getByTestId('import-done').waitFor();
 }
 
-async function startLabelling(page: Page, annotator: string) {
+/** Opens the Label page on the named dataset (the workspace also holds the bundled demo data). */
+async function startLabelling(page: Page, annotator: string, dataset: string) {
   await page.getByTestId('nav-label').click();
+  const source = page.getByTestId('label-source');
+  const option = source.locator('option').filter({ hasText: new RegExp(`^${dataset} \\(`) });
+  await source.selectOption((await option.getAttribute('value'))!);
   await page.getByTestId('annotator').fill(annotator);
   await page.getByTestId('annotator').press('Enter');
   await page.getByTestId('label-task').waitFor();
@@ -105,7 +109,7 @@ describe('labelling in the built studio', () => {
     const item = page.getByTestId('dataset-item').filter({ hasText: 'zen_standard_preference' });
     expect(await item.getAttribute('data-total')).toBe('19');
 
-    await startLabelling(page, 'ada');
+    await startLabelling(page, 'ada', 'zen_standard_preference');
     const rows: { prompt: string; chosen: string; rejected: string }[] = [];
     /** Presses a side's key and remembers what that side showed. */
     const choose = async (key: 'ArrowLeft' | 'ArrowRight') => {
@@ -157,11 +161,12 @@ describe('labelling in the built studio', () => {
     await page.getByTestId('import-start').click();
     await page.getByTestId('import-done').waitFor();
 
-    await startLabelling(page, 'eve');
+    await startLabelling(page, 'eve', 'hostile');
     const task = page.getByTestId('label-task');
-    expect(await text(page, 'label-prompt')).toBe("<script>alert('x')</script>");
-    const shown = `${await text(page, 'candidate-left')}|${await text(page, 'candidate-right')}`;
-    expect(shown).toContain('<img src=x onerror=alert(1)>');
+    await expect.poll(() => text(page, 'label-prompt')).toBe("<script>alert('x')</script>");
+    const shown = async () => `${await text(page, 'candidate-left')}|${await text(page, 'candidate-right')}`;
+    await expect.poll(shown).toContain('<img src=x onerror=alert(1)>');
+    expect(await shown()).toContain('javascript:alert(document.cookie)');
     expect(await task.locator('script, img, svg, iframe').count()).toBe(0);
     await page.keyboard.press('ArrowLeft');
     await page.getByTestId('label-last').filter({ hasText: 'Saved' }).waitFor();
