@@ -41,6 +41,25 @@ describe('fuzz regressions: datasets', () => {
   });
 });
 
+describe('fuzz regressions: Parquet pages', () => {
+  it('a page header without its type says "missing", not hyparquet\'s "undefined"', async () => {
+    const bytes = new Uint8Array(
+      parquetWriteBuffer({
+        columnData: ['prompt', 'chosen', 'rejected'].map((name) => ({ name, data: Array.from({ length: 12 }, (_, i) => `${name} ${i}`), type: 'STRING' as const })),
+        rowGroupSize: 5,
+      }),
+    );
+    bytes[4] = 0; // the first page header's first field (its type)
+    const r = await importAll(bytesSource('pairs.parquet', bytes)).then(
+      (x) => x.fatal,
+      (e: unknown) => e,
+    );
+    expect(r).toBeInstanceOf(DataFormatError);
+    expect((r as Error).message).toMatch(/^row 0: corrupt Parquet row group \(rows 0-4\): .*missing/);
+    expect((r as Error).message).not.toMatch(/undefined/);
+  });
+});
+
 describe('fuzz regressions: models', () => {
   it('a tensor with data type 0 (UNDEFINED) is refused as onnx-invalid, not "of undefined needs 0"', async () => {
     const m = join(TINY_LLAMA, 'model.onnx');

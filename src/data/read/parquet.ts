@@ -65,7 +65,7 @@ export async function* readParquet(source: ByteSource, onGroup?: (p: ParquetProg
  *  damaged bytes ("Cannot read properties of undefined"), which tells the user nothing. */
 function libraryReason(e: unknown): string {
   if (e instanceof TypeError || e instanceof RangeError) return 'its structure does not decode (damaged bytes)';
-  return String((e as Error)?.message ?? e).replace(/ is undefined\b/g, ' is missing');
+  return String((e as Error)?.message ?? e).replace(/\bis undefined\b/g, 'is missing').replace(/\bundefined\b/g, 'missing');
 }
 
 /** BigInt (INT64) to number where exact; everything else as read. */
