@@ -351,8 +351,8 @@ export async function withTimeLimit<T>(ms: number, run: () => Promise<T>): Promi
   }
 }
 
-/** Words in a message that betray an unfinished one. */
-const UNCLEAR = /\bundefined\b|\[object Object\]|^\s*$/;
+/** Words in a message that betray an unfinished one (zod's "received undefined" means missing). */
+const UNCLEAR = /(?<!received )\bundefined\b|\[object Object\]|^\s*$/;
 
 export function unclearMessage(message: string): string | null {
   if (UNCLEAR.test(message)) return `message has ${JSON.stringify(message.match(UNCLEAR)?.[0] ?? '')}`;
