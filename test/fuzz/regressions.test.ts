@@ -76,6 +76,19 @@ describe('fuzz regressions: models', () => {
   });
 });
 
+describe('fuzz regressions: model config', () => {
+  it('a negative num_attention_heads in config.json is refused naming config.json', async () => {
+    const cfg = JSON.parse(new TextDecoder().decode(fileBytes(join(TINY_LLAMA, 'config.json')))) as Record<string, unknown>;
+    const err = await loadModel(variant(TINY_LLAMA, { 'config.json': JSON.stringify({ ...cfg, num_attention_heads: -1 }) })).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ModelLoadError);
+    expect((err as ModelLoadError).code).toBe('config-invalid');
+    expect((err as Error).message).toMatch(/^attention heads come out as -1 \(from config\.json; /);
+  });
+});
+
 describe('fuzz regressions: tokenizer', () => {
   it('a tokenizer.json part without its "type" says it is missing, not "undefined"', async () => {
     const tok = JSON.parse(new TextDecoder().decode(fileBytes(join(TINY_LLAMA, 'tokenizer.json')))) as Record<string, unknown>;

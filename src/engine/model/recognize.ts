@@ -328,8 +328,10 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
     }
     if (fromScale && fromScale !== HS) warn('config-disagrees', `the attention scale ${graphScale} implies head size ${fromScale}, not ${HS}`);
   }
-  for (const [what, v] of [['heads', NH], ['kv heads', NKV], ['head size', HS]] as const) {
-    if (!Number.isInteger(v) || v <= 0) throw new ModelLoadError('config-invalid', `attention ${what} come out as ${v} (q/k/v widths ${l0.q.outFeatures}/${l0.k.outFeatures}/${l0.v.outFeatures}, hidden ${C}); the config's head counts do not fit the weights`, {});
+  for (const [what, v, field] of [['heads', NH, 'heads'], ['kv heads', NKV, 'kvHeads'], ['head size', HS, 'headDim']] as const) {
+    // Say which file the bad count came from, so the user knows what to fix.
+    const from = provenance[field] ?? 'graph';
+    if (!Number.isInteger(v) || v <= 0) throw new ModelLoadError('config-invalid', `attention ${what} come out as ${v} (from ${from}; q/k/v widths ${l0.q.outFeatures}/${l0.k.outFeatures}/${l0.v.outFeatures}, hidden ${C}); the config's head counts do not fit the weights`, { field, source: from });
   }
   const QD = NH * HS, KVD = NKV * HS;
   if (l0.packed) {
