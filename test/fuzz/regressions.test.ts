@@ -5,7 +5,7 @@ import { gunzipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { join } from 'node:path';
-import { fileBytes, rewrite, TINY_LLAMA, variant } from '../model/helpers.js';
+import { fileBytes, onnx, rewrite, TINY_LLAMA, TINY_QWEN2, variant } from '../model/helpers.js';
 import { DataFormatError } from '../../src/data/errors.js';
 import { importAll } from '../../src/data/import/pipeline.js';
 import { bytesSource, textSource } from '../../src/data/io/source.js';
@@ -73,6 +73,28 @@ describe('fuzz regressions: models', () => {
     expect(err).toBeInstanceOf(ModelLoadError);
     expect((err as ModelLoadError).code).toBe('onnx-invalid');
     expect((err as Error).message).toMatch(/^model\.onnx: tensor ".+" \(initializer\) has no data type \(ONNX data type 0, UNDEFINED\)$/);
+  });
+});
+
+describe('fuzz regressions: external data', () => {
+  it('a negative or non-numeric external data offset is refused, not loaded as a weight with no bytes', async () => {
+    const m = join(TINY_QWEN2, 'onnx/model.onnx');
+    for (const offset of ['-1', 'abc', '1e3', '']) {
+      const onnxBytes = rewrite(fileBytes(m), (model) => {
+        const t = model.graph!.initializer!.find((x) => x.externalData?.length)!;
+        const entries = t.externalData!;
+        const e = entries.find((x) => x.key === 'offset');
+        if (e) e.value = offset;
+        else entries.push(onnx.StringStringEntryProto.create({ key: 'offset', value: offset }));
+      });
+      const err = await loadModel(variant(TINY_QWEN2, { 'onnx/model.onnx': onnxBytes })).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err, offset).toBeInstanceOf(ModelLoadError);
+      expect((err as ModelLoadError).code).toBe('onnx-invalid');
+      expect((err as Error).message).toMatch(/^onnx\/model\.onnx: tensor ".+" has external data offset ".*", which is not a byte count$/);
+    }
   });
 });
 

@@ -127,8 +127,17 @@ function readTensor(t: ITensorProto, file: string, where: string): OnnxTensor {
     if (!loc) throw new ModelLoadError('onnx-invalid', `${file}: tensor "${name}" is marked external but names no location`, { file, tensor: name });
     const path = joinPath(dirname(file), loc);
     if (!path) throw new ModelLoadError('onnx-invalid', `${file}: tensor "${name}" names external data "${loc}" outside the model folder`, { file, tensor: name, location: loc });
-    const offset = Number(kv.get('offset') ?? 0);
-    const length = kv.has('length') ? Number(kv.get('length')) : tensorByteLength(out);
+    // Byte counts only: a negative or non-numeric offset would read from the wrong place
+    // (subarray counts negative offsets from the end) and load a weight with missing bytes.
+    const count = (key: 'offset' | 'length', fallback: number): number => {
+      const v = kv.get(key);
+      if (v === undefined) return fallback;
+      const n = /^\d+$/.test(v) ? Number(v) : NaN;
+      if (!Number.isSafeInteger(n)) throw new ModelLoadError('onnx-invalid', `${file}: tensor "${name}" has external data ${key} "${v.slice(0, 40)}", which is not a byte count`, { file, tensor: name, [key]: v });
+      return n;
+    };
+    const offset = count('offset', 0);
+    const length = count('length', tensorByteLength(out));
     out.external = { file: path, offset, length };
     return out;
   }
