@@ -1,0 +1,139 @@
+// Training runs seen from the page: run rows and checkpoints in the workspace database (the same
+// connection as the data service), and the engine Worker's training calls (comlink). The Worker
+// writes checkpoints itself; the page creates runs, starts, pauses, resumes and stops them, and
+// follows their events. Tests put in a fake-indexeddb workspace and an in-process backend.
+import * as Comlink from 'comlink';
+import {
+  createRun as dbCreateRun,
+  deleteRun as dbDeleteRun,
+  getRun as dbGetRun,
+  latestCheckpoint,
+  listRuns as dbListRuns,
+  markInterrupted,
+  updateRun,
+  type NewRun,
+  type RunRow,
+} from '../db/index.js';
+import { parseTrainingConfig, type TrainingConfig, type TrainingConfigInput } from '../engine/training/config.js';
+import type { WorkerResult } from '../worker/protocol.js';
+import type { PlanRequest, RunOutcome, RunPlan, TrainEvent, TrainWorkerApi } from '../worker/train-protocol.js';
+import { workspace } from './data.js';
+import { engineWorker } from './gpu.js';
+
+export type { PlanRequest, RunOutcome, RunPlan, TrainEvent };
+
+let backend: TrainWorkerApi | null = null;
+
+/** Tests: train through this backend (the Worker module in-process) instead of the engine Worker. */
+export function useTrainBackend(b: TrainWorkerApi | null): void {
+  backend = b;
+}
+
+function trainBackend(): TrainWorkerApi {
+  if (backend) return backend;
+  const remote = engineWorker();
+  // Callbacks cross the boundary as proxies; everything else is structured-cloned.
+  return {
+    planRun: (request) => remote.planRun(request),
+    trainRun: (runId, onEvent) => remote.trainRun(runId, onEvent && Comlink.proxy(onEvent)),
+    pauseRun: (runId) => remote.pauseRun(runId),
+    stopRun: (runId) => remote.stopRun(runId),
+    runningRun: () => remote.runningRun(),
+  };
+}
+
+/** A Worker that died rejects instead of answering: report it as a failure all the same. */
+async function answer<T>(call: () => Promise<WorkerResult<T>>): Promise<WorkerResult<T>> {
+  try {
+    return await call();
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    return { ok: false, error: { name: err.name || 'Error', code: 'worker', message: err.message } };
+  }
+}
+
+export async function listRuns(): Promise<RunRow[]> {
+  return dbListRuns(await workspace());
+}
+
+export async function getRun(id: string): Promise<RunRow | undefined> {
+  return dbGetRun(await workspace(), id);
+}
+
+export async function createRun(run: NewRun): Promise<RunRow> {
+  return dbCreateRun(await workspace(), run);
+}
+
+export async function deleteRun(id: string): Promise<void> {
+  if (id === (await trainBackend().runningRun().catch(() => null))) throw new Error('the run is training: stop it before deleting it');
+  await dbDeleteRun(await workspace(), id);
+}
+
+/** The form's settings validated, defaults filled in: what the run row keeps. */
+export function runConfig(input: TrainingConfigInput): TrainingConfig {
+  return parseTrainingConfig(input);
+}
+
+/** Ends a paused or interrupted run where its last checkpoint is (its adapter stays usable). */
+export async function endRun(id: string): Promise<void> {
+  await updateRun(await workspace(), id, { status: 'stopped' });
+}
+
+/** Whether a run has a saved adapter (a checkpoint) to sample with or continue from. */
+export async function hasAdapter(id: string): Promise<boolean> {
+  return (await latestCheckpoint(await workspace(), id)) !== undefined;
+}
+
+/** At start: runs a gone tab left running (a reload, a crash) are marked interrupted. */
+export async function recoverInterrupted(): Promise<string[]> {
+  const running = await trainBackend().runningRun().catch(() => null);
+  return markInterrupted(await workspace(), running ? [running] : []);
+}
+
+export function planRun(request: PlanRequest): Promise<WorkerResult<RunPlan>> {
+  return answer(() => trainBackend().planRun(request));
+}
+
+/** Trains (or resumes) a stored run; resolves when it is done, paused, stopped or interrupted. */
+export function trainRun(runId: string, onEvent: (e: TrainEvent) => void): Promise<WorkerResult<RunOutcome>> {
+  return answer(() => trainBackend().trainRun(runId, onEvent));
+}
+
+export function pauseRun(runId: string): Promise<void> {
+  return trainBackend().pauseRun(runId);
+}
+
+export function stopRun(runId: string): Promise<void> {
+  return trainBackend().stopRun(runId);
+}
+
+export function runningRun(): Promise<string | null> {
+  return trainBackend().runningRun();
+}
+
+// ---- which adapter the playground and the labeling workspace sample with ----
+
+const SAMPLING_KEY = 'prefstudio.samplingAdapter';
+let samplingAdapter: string | null | undefined;
+
+/** The run whose adapter generation uses (GenerateRequest.adapterId); null: the base model. */
+export function samplingAdapterId(): string | null {
+  if (samplingAdapter === undefined) {
+    try {
+      samplingAdapter = globalThis.localStorage?.getItem(SAMPLING_KEY) ?? null;
+    } catch {
+      samplingAdapter = null;
+    }
+  }
+  return samplingAdapter;
+}
+
+export function setSamplingAdapterId(runId: string | null): void {
+  samplingAdapter = runId;
+  try {
+    if (runId) globalThis.localStorage?.setItem(SAMPLING_KEY, runId);
+    else globalThis.localStorage?.removeItem(SAMPLING_KEY);
+  } catch {
+    // Storage blocked: the choice lasts for this page only.
+  }
+}

@@ -1,0 +1,340 @@
+// Training runs in the engine Worker: reads a run's row and its dataset from the workspace
+// database (src/db works in Workers), loads the run's model if another is active, and steps the
+// engine's Trainer, one GPU-lock turn per optimizer step (generation interleaves between steps).
+// A checkpoint (Trainer.checkpoint() bytes) goes to IndexedDB with the run's metrics so far every
+// save_steps and when the run stops; a resume starts from it and continues bit for bit. Reference
+// log-probs are cached in IndexedDB by fingerprint. The LoRA adapter is plugged into the model
+// only while a step (or a sample that asked for this run's adapter) holds the GPU.
+//
+// Everything the module needs of its surroundings comes through TrainHost, so Node tests run it
+// in-process on Dawn with fake-indexeddb.
+import type { PrefRecord } from '../data/records.js';
+import { iterateRecords, latestCheckpoint, requireRun, saveCheckpoint, updateRun, dbRefCache, getRun, type PrefDb, type RunRow, type RunStatus } from '../db/index.js';
+import type { Engine } from '../engine/gpu/engine.js';
+import { ktoBalanceWarning } from '../engine/losses/methods.js';
+import { LoraAdapter } from '../engine/lora/adapter.js';
+import { loraAdapterConfig, loraBackend } from '../engine/training/backend.js';
+import { exampleShape, methodConfig, parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
+import { assertTrainingFits, estimateTrainingMemory, TrainingMemoryError } from '../engine/training/memory.js';
+import { sha256Hex } from '../engine/training/ref-cache.js';
+import { totalSteps } from '../engine/training/schedule.js';
+import { tokenizeRecords, type Example, type TrainingTokenizer } from '../engine/training/tokenize.js';
+import { Trainer, decodeCheckpoint, encodeCheckpoint, type TrainerCheckpoint } from '../engine/training/trainer.js';
+import type { TransformerModel } from '../engine/transformer/model.js';
+import { WorkerTaskError, settle } from './errors.js';
+import type { AdapterResolver } from './generate.js';
+import type { PlanRequest, RunOutcome, RunPlan, TrainEvent, TrainWorkerApi } from './train-protocol.js';
+
+/** A model on the GPU, ready to train. */
+export interface TrainModel {
+  id: string;
+  name: string;
+  model: TransformerModel;
+  tokenizer: TrainingTokenizer | null;
+  /** GPU bytes of its weights. */
+  weightBytes: number;
+  /** Identifies the base weights (reference cache, checkpoints). */
+  fingerprint: string;
+}
+
+export interface TrainHost {
+  workspace(): Promise<PrefDb>;
+  /** Runs a GPU job once every job queued before it is done (engine.ts withGpu). */
+  withGpu<T>(job: (engine: Engine) => Promise<T>): Promise<T>;
+  /** Model `id` on the GPU (loaded first when another one, or none, is active). */
+  model(id: string): Promise<TrainModel>;
+}
+
+/** A model's fingerprint from what identifies its stored files (id, date, file sizes). */
+export function manifestFingerprint(m: { id: string; addedAt: string; files: { path: string; size: number }[] }): Promise<string> {
+  return sha256Hex(JSON.stringify([m.id, m.addedAt, m.files.map((f) => [f.path, f.size])]));
+}
+
+const MAX_SKIPPED_SHOWN = 5;
+
+interface PreparedData {
+  examples: Example[];
+  skipped: string[];
+  skippedCount: number;
+  warnings: string[];
+}
+
+async function readDataset(db: PrefDb, datasetId: string): Promise<PrefRecord[]> {
+  const out: PrefRecord[] = [];
+  for await (const page of iterateRecords(db, datasetId)) out.push(...page);
+  return out;
+}
+
+/** Tokenises for the run and leaves out what the model cannot take (ids past its vocabulary, GPT-2 positions). */
+function prepareExamples(records: readonly PrefRecord[], m: TrainModel, config: TrainingConfig): PreparedData {
+  if (!m.tokenizer) throw new WorkerTaskError('no-tokenizer', `${m.name} has no tokenizer.json, so the data cannot be tokenized`);
+  const t = tokenizeRecords(records, m.tokenizer, config);
+  const skipped = t.skipped.map((s) => ({ record: s.record, reason: s.reason }));
+  const c = m.model.config;
+  const examples = t.examples.filter((e) => {
+    for (const s of e.sequences) {
+      const n = s.promptIds.length + s.completionIds.length;
+      const outside = [...s.promptIds, ...s.completionIds].find((id) => id >= c.vocabSize);
+      if (outside !== undefined) {
+        skipped.push({ record: e.record, reason: `the tokenizer gives id ${outside}, outside the model's vocabulary of ${c.vocabSize}` });
+        return false;
+      }
+      if (n > c.maxPositions && (c.arch === 'gpt2' || config.max_length === null)) {
+        skipped.push({ record: e.record, reason: `${n} tokens is past the model's ${c.maxPositions} positions (lower max_length)` });
+        return false;
+      }
+    }
+    return true;
+  });
+  const warnings = [...t.warnings];
+  if (config.method === 'kto') {
+    const train = examples.filter((e) => e.split === 'train');
+    const w = ktoBalanceWarning(methodConfig(config), train.filter((e) => e.label).length, train.filter((e) => !e.label).length);
+    if (w) warnings.push(w);
+  }
+  return {
+    examples,
+    skipped: skipped.slice(0, MAX_SKIPPED_SHOWN).map((s) => `record ${s.record + 1}: ${s.reason}`),
+    skippedCount: skipped.length,
+    warnings,
+  };
+}
+
+function noDataMessage(config: TrainingConfig, d: PreparedData): string | null {
+  const train = d.examples.filter((e) => e.split === 'train').length;
+  if (train > 0) return null;
+  const shape = exampleShape(config);
+  const needs = shape === 'kto' ? 'unpaired (thumbs) records or pairs' : shape === 'listwise' ? 'rankings or pairs' : config.method === 'step_dpo' ? 'pairs or step-wise records' : 'pairs or rankings';
+  return d.examples.length > 0
+    ? `every usable record is in the test split: ${config.method} needs training records`
+    : `no record of this dataset can train with ${config.method} (it needs ${needs}; ${d.skippedCount} left out)`;
+}
+
+interface Current {
+  runId: string;
+  stop: 'pause' | 'stop' | null;
+  lost: string | null;
+  model: TransformerModel | null;
+  adapter: LoraAdapter | null;
+}
+
+export interface TrainModule {
+  api: TrainWorkerApi;
+  /** Plugs trained adapters into generation (generate.ts setAdapterResolver). */
+  resolveAdapter: AdapterResolver;
+}
+
+export function createTrainModule(host: TrainHost): TrainModule {
+  let current: Current | null = null;
+
+  async function plan(request: PlanRequest): Promise<RunPlan> {
+    const config = parseTrainingConfig(request.config);
+    const db = await host.workspace();
+    const m = await host.model(request.modelId);
+    const data = prepareExamples(await readDataset(db, request.datasetId), m, config);
+    const noData = noDataMessage(config, data);
+    const train = data.examples.filter((e) => e.split === 'train');
+    // The same figures the Trainer checks before it allocates (trainer.ts), from a throwaway adapter.
+    const lora = await host.withGpu(async (engine) => {
+      const ad = LoraAdapter.create(m.model, loraAdapterConfig(config.lora, config.seed));
+      try {
+        const params = ad.params();
+        return {
+          count: ad.parameterCount,
+          rankSum: params.filter((p) => /lora_A/.test(p.name)).reduce((a, p) => a + p.shape[0], 0) / Math.max(1, m.model.config.layers),
+          maxBinding: engine.report.limits.maxStorageBufferBindingSize,
+        };
+      } finally {
+        ad.destroy();
+      }
+    });
+    const shape = exampleShape(config);
+    const perExample = shape === 'pair' ? 2 : shape === 'kto' ? 1 : Math.max(1, ...data.examples.map((e) => e.sequences.length));
+    const longest = Math.max(1, ...data.examples.flatMap((e) => e.sequences.map((s) => s.promptIds.length + s.completionIds.length)));
+    const memory = estimateTrainingMemory(m.model.config, m.weightBytes, lora.count, perExample * config.per_device_train_batch_size, longest, lora.rankSum);
+    let refusal = noData;
+    if (!refusal) {
+      try {
+        assertTrainingFits(memory, config.memory_budget_bytes, lora.maxBinding);
+      } catch (e) {
+        if (!(e instanceof TrainingMemoryError)) throw e;
+        refusal = e.message;
+      }
+    }
+    return {
+      examples: { train: train.length, test: data.examples.length - train.length, skipped: data.skippedCount },
+      skipped: data.skipped,
+      warnings: data.warnings,
+      totalSteps: train.length > 0 ? totalSteps(config, train.length) : 0,
+      loraParameters: lora.count,
+      memory,
+      budgetBytes: config.memory_budget_bytes,
+      refusal,
+    };
+  }
+
+  async function initialAdapter(db: PrefDb, run: RunRow): Promise<Record<string, Float32Array> | null> {
+    if (!run.initFromRunId) return null;
+    const from = await getRun(db, run.initFromRunId);
+    const ck = from && (await latestCheckpoint(db, from.id));
+    if (!from || !ck) throw new WorkerTaskError('no-adapter', `the run this one continues from (${run.initFromRunId}) has no saved adapter any more`);
+    if (from.modelId !== run.modelId) throw new WorkerTaskError('adapter-model-mismatch', `"${from.name}" was trained on ${from.modelName}, this run uses ${run.modelName}`);
+    return decodeCheckpoint(ck.bytes).adapter;
+  }
+
+  async function train(runId: string, emit: (e: TrainEvent) => void): Promise<RunOutcome> {
+    if (current) throw new WorkerTaskError('busy', `another run is training (${current.runId}): pause or stop it first`);
+    const ctx: Current = { runId, stop: null, lost: null, model: null, adapter: null };
+    current = ctx;
+    const db = await host.workspace();
+    let run: RunRow;
+    try {
+      run = await requireRun(db, runId);
+    } catch (e) {
+      current = null;
+      throw e;
+    }
+    if (!['queued', 'paused', 'interrupted'].includes(run.status)) {
+      current = null;
+      throw new WorkerTaskError('not-resumable', `run "${run.name}" is ${run.status}: only queued, paused or interrupted runs can train`);
+    }
+    const config = run.config;
+    let step = run.step;
+    let totalSteps = run.totalSteps;
+    const status = async (s: RunStatus, error?: string) => {
+      await updateRun(db, runId, { status: s, error, totalSteps });
+      emit({ type: 'status', runId, status: s, step, totalSteps, ...(error ? { error } : {}) });
+    };
+    await status('running');
+    let trainer: Trainer | null = null;
+    let lostWatch: Promise<void> = new Promise(() => {});
+    try {
+      const m = await host.model(run.modelId);
+      ctx.model = m.model;
+      lostWatch = m.model.engine.device.lost.then((info) => {
+        ctx.lost = `the GPU device was lost (${info.reason || 'unknown'}${info.message ? `: ${info.message}` : ''})`;
+        ctx.stop ??= 'pause';
+      });
+      const data = prepareExamples(await readDataset(db, run.datasetId), m, config);
+      const noData = noDataMessage(config, data);
+      if (noData) throw new WorkerTaskError('no-data', noData);
+      for (const w of data.warnings) emit({ type: 'progress', runId, message: `warning: ${w}` });
+      const ck = await latestCheckpoint(db, runId);
+      const resume: TrainerCheckpoint | null = ck ? decodeCheckpoint(ck.bytes) : null;
+      const init = resume ? null : await initialAdapter(db, run);
+      const refCache = dbRefCache(db);
+      trainer = await host.withGpu(async () => {
+        const adapter = LoraAdapter.create(m.model, loraAdapterConfig(config.lora, config.seed));
+        ctx.adapter = adapter;
+        try {
+          if (init) adapter.load(init);
+          const options = {
+            backend: loraBackend(m.model, adapter, m.weightBytes),
+            config,
+            examples: data.examples,
+            modelFingerprint: m.fingerprint,
+            refCache,
+            onProgress: (message: string) => emit({ type: 'progress', runId, message }),
+          };
+          return resume ? await Trainer.resume(options, resume) : await Trainer.create(options);
+        } finally {
+          adapter.detach();
+        }
+      });
+      totalSteps = trainer.totalSteps;
+      step = trainer.stepCount;
+      const t = trainer;
+      const adapter = ctx.adapter!;
+      await updateRun(db, runId, { totalSteps, examples: { train: t.train.length, test: t.test.length, skipped: data.skippedCount }, memory: t.memory });
+      if (resume) emit({ type: 'progress', runId, message: `resumed from the checkpoint at step ${resume.step}` });
+      emit({ type: 'status', runId, status: 'running', step, totalSteps });
+      let saved = resume ? resume.step : -1;
+      const checkpoint = async (s: RunStatus) => {
+        const c = await host.withGpu(() => t.checkpoint());
+        await saveCheckpoint(db, runId, c.step, encodeCheckpoint(c), { metrics: c.history, status: s, totalSteps, error: undefined });
+        saved = c.step;
+        emit({ type: 'checkpoint', runId, step: c.step });
+      };
+      while (!t.done && !ctx.stop) {
+        const metrics = await host.withGpu(async () => {
+          adapter.attach();
+          try {
+            return await t.step();
+          } finally {
+            adapter.detach();
+          }
+        });
+        step = t.stepCount;
+        emit({ type: 'metrics', runId, metrics, totalSteps });
+        if (step % config.save_steps === 0) await checkpoint('running');
+      }
+      const end: RunStatus = t.done ? 'done' : ctx.stop === 'stop' ? 'stopped' : 'paused';
+      if (ctx.lost) throw new Error(ctx.lost);
+      if (saved !== step) await checkpoint(end);
+      await status(end);
+      return { status: end, step, totalSteps };
+    } catch (e) {
+      // A lost device shows up as whichever GPU call fails first; give its promise a moment.
+      await Promise.race([lostWatch, new Promise((r) => setTimeout(r, 100))]);
+      const ck = await latestCheckpoint(db, runId).catch(() => undefined);
+      if (ctx.lost) {
+        const error = `${ctx.lost}; the checkpoint at step ${ck?.step ?? 0} is intact: resume to continue from it`;
+        step = ck?.step ?? 0;
+        await status('interrupted', error);
+        return { status: 'interrupted', step, totalSteps, error };
+      }
+      const error = e instanceof Error ? e.message : String(e);
+      step = ck?.step ?? step;
+      await status('failed', error);
+      throw e;
+    } finally {
+      trainer?.destroy();
+      const ad = ctx.adapter;
+      if (ad) await host.withGpu(async () => ad.destroy()).catch(() => ad.detach());
+      current = null;
+    }
+  }
+
+  const resolveAdapter: AdapterResolver = async (adapterId, model, modelId) => {
+    const live = current;
+    if (live?.runId === adapterId && live.adapter && live.model === model) {
+      const ad = live.adapter;
+      ad.attach();
+      return () => ad.detach();
+    }
+    const db = await host.workspace();
+    const run = await getRun(db, adapterId);
+    if (!run) throw new WorkerTaskError('no-adapter', `no trained adapter "${adapterId}": its run may have been deleted`, { adapterId });
+    if (run.modelId !== modelId) {
+      throw new WorkerTaskError('adapter-model-mismatch', `the adapter of "${run.name}" was trained on ${run.modelName}: load that model to sample with it`, { adapterId });
+    }
+    const ck = await latestCheckpoint(db, adapterId);
+    if (!ck) throw new WorkerTaskError('no-adapter', `"${run.name}" has no checkpoint yet: let it train a few steps first`, { adapterId });
+    const ad = LoraAdapter.create(model, loraAdapterConfig(run.config.lora, run.config.seed));
+    try {
+      ad.load(decodeCheckpoint(ck.bytes).adapter);
+    } catch (e) {
+      ad.destroy();
+      throw e;
+    }
+    return () => ad.destroy();
+  };
+
+  const api: TrainWorkerApi = {
+    planRun: (request) => settle(() => plan(request)),
+    async trainRun(runId, onEvent) {
+      const emit = (e: TrainEvent) => void Promise.resolve(onEvent?.(e)).catch(() => {});
+      return settle(() => train(runId, emit));
+    },
+    async pauseRun(runId) {
+      if (current?.runId === runId) current.stop ??= 'pause';
+    },
+    async stopRun(runId) {
+      if (current?.runId === runId) current.stop = 'stop';
+    },
+    async runningRun() {
+      return current?.runId ?? null;
+    },
+  };
+  return { api, resolveAdapter };
+}
