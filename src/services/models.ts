@@ -18,6 +18,7 @@ import type {
 } from '../worker/protocol.js';
 import { engineWorker } from './gpu.js';
 import { modelStore, type LibraryState } from './model-store.js';
+import { samplingAdapterId } from './train.js';
 
 export type { LibraryState };
 
@@ -68,7 +69,9 @@ export function activateModel(modelId: string, onProgress?: (p: LoadProgress) =>
 }
 
 export function generate(request: GenerateRequest, onEvent?: (e: GenerationEvent) => void): RunningTask<GenerationSummary> {
-  return run('generate', (id) => engineWorker().generate(id, request, onEvent && Comlink.proxy(onEvent)));
+  // The adapter chosen on the Train page ("sample with this adapter"), unless the caller names one.
+  const adapterId = request.adapterId ?? samplingAdapterId() ?? undefined;
+  return run('generate', (id) => engineWorker().generate(id, { ...request, adapterId }, onEvent && Comlink.proxy(onEvent)));
 }
 
 /** Cancels a running Worker task by id (a load or a generation). */

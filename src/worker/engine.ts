@@ -7,11 +7,18 @@ let engine: Promise<Engine> | null = null;
 
 export function getEngine(): Promise<Engine> {
   if (!engine) {
-    engine = createBrowserEngine();
-    // Forget a failed start so a later call tries again instead of replaying the failure.
-    engine.catch(() => {
-      engine = null;
-    });
+    const started = createBrowserEngine();
+    engine = started;
+    // Forget a failed start so a later call tries again instead of replaying the failure; forget
+    // a lost device too, so the next job (a resumed training run) gets a new one.
+    started.then(
+      (e) => void e.device.lost.then(() => {
+        if (engine === started) engine = null;
+      }),
+      () => {
+        if (engine === started) engine = null;
+      },
+    );
   }
   return engine;
 }

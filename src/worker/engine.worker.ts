@@ -3,11 +3,14 @@
 // src/services/models.ts). Each concern is a module; this file only wires them to the API:
 //   engine.ts   the one Engine and the GPU lock      tasks.ts   cancellable task ids
 //   models.ts   import, store, activate the model    generate.ts sampling, streamed
+//   train.ts    training runs (on this Worker's device, where the model's weights are)
 import * as Comlink from 'comlink';
 import { settle } from './errors.js';
 import { getEngine } from './engine.js';
-import { generateText } from './generate.js';
+import { generateText, setAdapterResolver } from './generate.js';
 import { activateModel, describeActive, importModel, unloadModel } from './models.js';
+import { createTrainModule } from './train.js';
+import { workerTrainHost } from './train-host.js';
 import type { EngineWorkerApi } from './protocol.js';
 import { cancelTask, runTask } from './tasks.js';
 
@@ -19,7 +22,12 @@ function released<T extends (...args: never[]) => unknown>(callback: T | undefin
   };
 }
 
+const training = createTrainModule(workerTrainHost());
+setAdapterResolver(training.resolveAdapter);
+
 const api: EngineWorkerApi = {
+  ...training.api,
+
   async init() {
     return (await getEngine()).report;
   },
