@@ -1,0 +1,314 @@
+// Hand-off to TRL, for when a run outgrows the browser: one folder with the dataset in TRL's
+// format (src/data/export), recipe.json (the run's method and hyperparameters under TRL's and
+// PEFT's own names), train.py (trl + peft: the same trainer, loss, LoRA and seed), an accelerate
+// config for DeepSpeed ZeRO-2 on several GPUs, and a README with the commands and how to bring
+// the adapter back. Methods TRL has no trainer for (listwise, step_dpo) are refused, naming why.
+
+import { TrlExporter, type ExportStyle, type SkippedRecord } from '../../data/export/trl.js';
+import type { PrefRecord } from '../../data/records.js';
+import { dpoOptions, simpoOptions } from '../losses/methods.js';
+import { methodConfig, type TrainingConfig } from '../training/config.js';
+
+export interface TrlHandoffInput {
+  config: TrainingConfig;
+  /** The run's records; `split: 'test'` ones go to test.jsonl. */
+  records: readonly PrefRecord[];
+  /** What from_pretrained should load: a Hugging Face model id or a local path. */
+  baseModel: string;
+  style?: ExportStyle;
+}
+
+export interface TrlHandoff {
+  /** Relative path → text. */
+  files: Record<string, string>;
+  trainer: string;
+  rows: { train: number; test: number };
+  skipped: SkippedRecord[];
+}
+
+interface TrainerSpec {
+  trainer: 'DPO' | 'KTO' | 'ORPO' | 'CPO' | 'SFT';
+  shape: 'preference' | 'unpaired';
+  args: Record<string, unknown>;
+  notes: string[];
+}
+
+function trainerSpec(c: TrainingConfig): TrainerSpec {
+  const m = methodConfig(c);
+  const lengths = { max_length: c.max_length, truncation_mode: c.truncation_mode };
+  switch (m.method) {
+    case 'dpo':
+    case 'cdpo':
+    case 'rpo': {
+      if (c.method === 'sft') {
+        return { trainer: 'SFT', shape: 'preference', args: { max_length: c.max_length, completion_only_loss: true }, notes: ['SFT trains on the chosen responses (prompt + completion rows, loss on the completion only).'] };
+      }
+      const o = dpoOptions(m as typeof m & { method: 'dpo' | 'cdpo' | 'rpo' });
+      const types = Array.isArray(o.loss_type) ? [...o.loss_type] : [o.loss_type];
+      const weights = o.loss_weights ? [...o.loss_weights] : types.map(() => 1);
+      const notes: string[] = [];
+      let labelSmoothing = o.label_smoothing;
+      const cdpo = types.indexOf('cdpo');
+      if (cdpo >= 0) {
+        // TRL <= 0.28 applied conservative DPO inside sigmoid when label_smoothing > 0.
+        types[cdpo] = 'sigmoid';
+        labelSmoothing = o.label_smoothing;
+        notes.push('cDPO is TRL 0.28\'s `sigmoid` with label_smoothing; TRL 1.x ignores label_smoothing there, so use trl<=0.28 for exactly this loss.');
+      }
+      if (o.rpo_alpha !== null) {
+        types.push('sft');
+        weights.push(o.rpo_alpha);
+        notes.push(`RPO as TRL 1.x writes it: loss_type [..., "sft"] with weight ${o.rpo_alpha}.`);
+      }
+      return {
+        trainer: 'DPO',
+        shape: 'preference',
+        args: {
+          beta: o.beta, loss_type: types, loss_weights: weights, label_smoothing: labelSmoothing,
+          ...(types.includes('discopop') ? { discopop_tau: o.discopop_tau } : {}),
+          ...lengths, precompute_ref_log_probs: true,
+        },
+        notes,
+      };
+    }
+    case 'orpo':
+      return { trainer: 'ORPO', shape: 'preference', args: { beta: m.options?.beta ?? 0.1, ...lengths }, notes: ['ORPO: PrefStudio takes the NLL over response tokens only; TRL\'s ORPOTrainer over prompt and response.'] };
+    case 'simpo':
+    case 'cpo_simpo': {
+      const o = simpoOptions(m as typeof m & { method: 'simpo' | 'cpo_simpo' });
+      return { trainer: 'CPO', shape: 'preference', args: { loss_type: 'simpo', beta: o.beta, simpo_gamma: o.simpo_gamma, cpo_alpha: o.cpo_alpha, label_smoothing: o.label_smoothing, ...lengths }, notes: [] };
+    }
+    case 'kto':
+      return {
+        trainer: 'KTO',
+        shape: 'unpaired',
+        args: { beta: m.options?.beta ?? 0.1, desirable_weight: m.options?.desirable_weight ?? 1, undesirable_weight: m.options?.undesirable_weight ?? 1, max_length: c.max_length, precompute_ref_log_probs: true },
+        notes: [],
+      };
+    case 'step_dpo':
+      throw new Error('TRL hand-off: step_dpo has no TRL trainer (it is DPO on step-level log-probs that TRL does not compute); export the data and train with method dpo, or stay in PrefStudio');
+    case 'listwise':
+      throw new Error('TRL hand-off: listwise (Plackett-Luce) has no TRL trainer; train with method dpo (rankings export as every pair of ranks) or stay in PrefStudio');
+  }
+}
+
+/** transformers TrainingArguments shared by every trainer. */
+function trainingArgs(c: TrainingConfig, hasTest: boolean): Record<string, unknown> {
+  return {
+    output_dir: 'output',
+    learning_rate: c.learning_rate,
+    num_train_epochs: c.num_train_epochs,
+    max_steps: c.max_steps,
+    per_device_train_batch_size: c.per_device_train_batch_size,
+    per_device_eval_batch_size: c.per_device_eval_batch_size,
+    gradient_accumulation_steps: c.gradient_accumulation_steps,
+    warmup_ratio: c.warmup_ratio,
+    warmup_steps: c.warmup_steps,
+    lr_scheduler_type: c.lr_scheduler_type,
+    weight_decay: c.weight_decay,
+    adam_beta1: c.adam_beta1,
+    adam_beta2: c.adam_beta2,
+    adam_epsilon: c.adam_epsilon,
+    // transformers clips at max_grad_norm; 0 turns clipping off, as null does here.
+    max_grad_norm: c.max_grad_norm ?? 0,
+    seed: c.seed,
+    data_seed: c.seed,
+    save_steps: c.save_steps,
+    eval_strategy: hasTest && c.eval_steps ? 'steps' : 'no',
+    ...(hasTest && c.eval_steps ? { eval_steps: c.eval_steps } : {}),
+    logging_steps: 1,
+    report_to: 'none',
+  };
+}
+
+export function trlHandoff(input: TrlHandoffInput): TrlHandoff {
+  const c = input.config;
+  const spec = trainerSpec(c);
+  const exporter = new TrlExporter({ shape: spec.shape, style: input.style });
+  const lines = { train: [] as string[], test: [] as string[] };
+  for (const r of input.records) {
+    for (const row of exporter.convert(r)) lines[r.split === 'test' ? 'test' : 'train'].push(JSON.stringify(row));
+  }
+  if (lines.train.length === 0) throw new Error(`TRL hand-off: no training row for ${spec.trainer} (${exporter.skippedCount} records skipped${exporter.skipped[0] ? `, e.g. record ${exporter.skipped[0].index}: ${exporter.skipped[0].reason}` : ''})`);
+  const hasTest = lines.test.length > 0;
+  const lora = c.lora;
+  const recipe = {
+    prefstudio_method: c.method,
+    trainer: spec.trainer,
+    model_name_or_path: input.baseModel,
+    dataset: { train: 'data/train.jsonl', ...(hasTest ? { test: 'data/test.jsonl' } : {}), format: spec.shape === 'unpaired' ? 'unpaired preference (prompt, completion, label)' : 'preference (prompt, chosen, rejected)', style: exporter.style ?? 'standard' },
+    // Per-device batch and accumulation as the run had them; keep_global_batch divides the
+    // accumulation by the number of GPUs so the effective batch stays the same.
+    keep_global_batch: true,
+    args: { ...trainingArgs(c, hasTest), ...spec.args },
+    lora: { r: lora.r, lora_alpha: lora.lora_alpha, lora_dropout: lora.lora_dropout, use_rslora: lora.use_rslora, target_modules: lora.target_modules, bias: 'none', task_type: 'CAUSAL_LM' },
+    notes: spec.notes,
+    prefstudio_config: c,
+  };
+  const files: Record<string, string> = {
+    'data/train.jsonl': lines.train.join('\n') + '\n',
+    'recipe.json': JSON.stringify(recipe, null, 2) + '\n',
+    'train.py': TRAIN_PY,
+    'accelerate/deepspeed_zero2.yaml': DEEPSPEED_ZERO2,
+    'accelerate/multi_gpu.yaml': MULTI_GPU,
+    'README.md': readme(recipe.trainer, c, input.baseModel, { train: lines.train.length, test: lines.test.length }, spec.notes, exporter.skippedCount),
+  };
+  if (hasTest) files['data/test.jsonl'] = lines.test.join('\n') + '\n';
+  return { files, trainer: spec.trainer, rows: { train: lines.train.length, test: lines.test.length }, skipped: exporter.skipped };
+}
+
+function readme(trainer: string, c: TrainingConfig, baseModel: string, rows: { train: number; test: number }, notes: string[], skipped: number): string {
+  const effective = c.per_device_train_batch_size * c.gradient_accumulation_steps;
+  return `# TRL hand-off: ${c.method} (${trainer}Trainer) on ${baseModel}
+
+Exported by PrefStudio: the same data, method and hyperparameters as the run, for TRL + PEFT on
+one or more GPUs. The adapter it writes imports back into PrefStudio.
+
+- \`data/train.jsonl\` (${rows.train} rows)${rows.test ? `, \`data/test.jsonl\` (${rows.test} rows)` : ''}: TRL's dataset format${skipped ? `; ${skipped} records could not be expressed and were left out` : ''}.
+- \`recipe.json\`: model, trainer, \`args\` (TRL's ${trainer}Config / transformers TrainingArguments names),
+  \`lora\` (PEFT LoraConfig), and the original PrefStudio configuration. Edit it, not the script.
+- \`train.py\`: reads recipe.json, builds the trainer with trl + peft, trains, saves the adapter.
+- \`accelerate/\`: launch configs for several GPUs (plain DDP, or DeepSpeed ZeRO-2).
+
+## Run
+
+\`\`\`sh
+pip install "trl>=1.0" peft accelerate datasets deepspeed   # deepspeed only for the ZeRO-2 launch
+python train.py                                              # one GPU
+accelerate launch --config_file accelerate/multi_gpu.yaml --num_processes 8 train.py
+accelerate launch --config_file accelerate/deepspeed_zero2.yaml --num_processes 8 train.py
+\`\`\`
+
+\`model_name_or_path\` in recipe.json is "${baseModel}"; point it at the Hugging Face model (PyTorch
+weights) that the ONNX model you tuned was exported from. The run's effective batch is
+${c.per_device_train_batch_size} × ${c.gradient_accumulation_steps} = ${effective} sequences; with
+\`keep_global_batch\` the script divides gradient_accumulation_steps by the number of GPUs (at
+least 1) so the same batch, learning-rate schedule and step count carry over.
+
+## Bring the adapter back
+
+\`output/\` ends up holding \`adapter_config.json\` and \`adapter_model.safetensors\` (PEFT's format).
+Import that folder (or a zip of it) on PrefStudio's Export page, or use it from the CLI:
+
+\`\`\`sh
+npx prefstudio eval  --model <onnx model dir> --adapter output --data data/test.jsonl --method ${c.method}
+npx prefstudio train --model <onnx model dir> --init-adapter output ...     # continue in the browser engine
+npx prefstudio export --model <onnx model dir> --adapter output --merged merged.onnx
+\`\`\`
+${notes.length ? `\n## Notes\n\n${notes.map((n) => `- ${n}`).join('\n')}\n` : ''}`;
+}
+
+const TRAIN_PY = `#!/usr/bin/env python3
+"""Train with TRL + PEFT from recipe.json (written by PrefStudio's TRL hand-off).
+
+    python train.py                       # one GPU
+    accelerate launch --config_file accelerate/deepspeed_zero2.yaml --num_processes N train.py
+"""
+import json
+import os
+
+import torch
+from datasets import load_dataset
+from peft import LoraConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+recipe = json.load(open(os.path.join(HERE, "recipe.json")))
+trainer_name = recipe["trainer"]
+
+
+def trainer_classes(name):
+    import trl
+
+    if name in ("DPO", "KTO", "SFT"):
+        return getattr(trl, f"{name}Config"), getattr(trl, f"{name}Trainer")
+    # ORPO and CPO moved to trl.experimental in TRL 1.x.
+    try:
+        mod = __import__(f"trl.experimental.{name.lower()}", fromlist=["x"])
+    except ImportError:
+        mod = trl
+    return getattr(mod, f"{name}Config"), getattr(mod, f"{name}Trainer")
+
+
+Config, Trainer = trainer_classes(trainer_name)
+args = dict(recipe["args"])
+args["output_dir"] = os.path.join(HERE, args["output_dir"])
+world = int(os.environ.get("WORLD_SIZE", "1"))
+if recipe.get("keep_global_batch") and world > 1:
+    args["gradient_accumulation_steps"] = max(1, args["gradient_accumulation_steps"] // world)
+if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+    args.setdefault("bf16", True)
+config = Config(**args)
+
+files = {"train": os.path.join(HERE, recipe["dataset"]["train"])}
+if "test" in recipe["dataset"]:
+    files["test"] = os.path.join(HERE, recipe["dataset"]["test"])
+data = load_dataset("json", data_files=files)
+if trainer_name == "SFT":
+    # SFT on the chosen responses: prompt + completion rows.
+    data = data.map(lambda r: {"prompt": r["prompt"], "completion": r["chosen"]}, remove_columns=["chosen", "rejected"])
+
+model_id = recipe["model_name_or_path"]
+tokenizer = AutoTokenizer.from_pretrained(model_id)
+if tokenizer.pad_token is None:
+    tokenizer.pad_token = tokenizer.eos_token
+model = AutoModelForCausalLM.from_pretrained(model_id, torch_dtype="auto")
+peft_config = LoraConfig(**recipe["lora"])
+
+trainer = Trainer(
+    model=model,
+    args=config,
+    train_dataset=data["train"],
+    eval_dataset=data.get("test"),
+    processing_class=tokenizer,
+    peft_config=peft_config,
+)
+trainer.train()
+if "test" in data:
+    print(trainer.evaluate())
+trainer.save_model(args["output_dir"])  # adapter_config.json + adapter_model.safetensors
+print(f"adapter saved in {args['output_dir']}: import it back into PrefStudio")
+`;
+
+const DEEPSPEED_ZERO2 = `# accelerate launch --config_file accelerate/deepspeed_zero2.yaml --num_processes N train.py
+compute_environment: LOCAL_MACHINE
+debug: false
+deepspeed_config:
+  deepspeed_multinode_launcher: standard
+  offload_optimizer_device: none
+  offload_param_device: none
+  zero3_init_flag: false
+  zero_stage: 2
+distributed_type: DEEPSPEED
+downcast_bf16: 'no'
+machine_rank: 0
+main_training_function: main
+mixed_precision: bf16
+num_machines: 1
+num_processes: 8
+rdzv_backend: static
+same_network: true
+tpu_env: []
+tpu_use_cluster: false
+tpu_use_sudo: false
+use_cpu: false
+`;
+
+const MULTI_GPU = `# accelerate launch --config_file accelerate/multi_gpu.yaml --num_processes N train.py
+compute_environment: LOCAL_MACHINE
+debug: false
+distributed_type: MULTI_GPU
+downcast_bf16: 'no'
+gpu_ids: all
+machine_rank: 0
+main_training_function: main
+mixed_precision: bf16
+num_machines: 1
+num_processes: 8
+rdzv_backend: static
+same_network: true
+tpu_env: []
+tpu_use_cluster: false
+tpu_use_sudo: false
+use_cpu: false
+`;
