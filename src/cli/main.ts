@@ -15,6 +15,10 @@ const COMMANDS: Record<string, Command> = {
   },
   train: { summary: 'LoRA preference tuning (DPO, KTO, ORPO, SimPO, ...): writes a PEFT adapter and metrics.jsonl', load: () => import('./train.js') },
   eval: { summary: 'loss, TRL metrics and LoRA gradients of a PEFT adapter on a dataset, without training', load: () => import('./eval.js') },
+  export: {
+    summary: 'take a PEFT adapter elsewhere: merged ONNX, llama.cpp GGUF LoRA, PEFT zip, TRL hand-off folder',
+    load: () => import('./export.js'),
+  },
   convert: {
     summary: 'convert a preference dataset (JSON/JSONL/CSV/Parquet, .gz) to TRL JSONL or Parquet',
     load: () => import('./convert.js'),
