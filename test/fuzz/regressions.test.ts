@@ -11,6 +11,7 @@ import { importAll } from '../../src/data/import/pipeline.js';
 import { bytesSource, textSource } from '../../src/data/io/source.js';
 import { loadModel } from '../../src/engine/model/load.js';
 import { ModelLoadError } from '../../src/engine/model/errors.js';
+import { parseAdapterConfig, readSafetensors } from '../../src/engine/training/peft.js';
 import { addRecords, backupWorkspace, createDataset, openWorkspace, restoreWorkspace, type PrefDb } from '../../src/db/index.js';
 
 describe('fuzz regressions: datasets', () => {
@@ -122,6 +123,15 @@ describe('fuzz regressions: tokenizer', () => {
     expect((err as ModelLoadError).code).toBe('tokenizer-invalid');
     expect((err as Error).message).toMatch(/^tokenizer\.json could not be loaded: /);
     expect((err as Error).message).not.toMatch(/undefined/);
+  });
+});
+
+describe('fuzz regressions: PEFT adapter', () => {
+  it('an adapter_config.json that is not an object, or lacks peft_type, is refused naming the file and the field', () => {
+    expect(() => parseAdapterConfig('null', 'adapter_config.json')).toThrow(/^adapter_config\.json: not a JSON object$/);
+    expect(() => parseAdapterConfig('-1', 'adapter_config.json')).toThrow(/^adapter_config\.json: not a JSON object$/);
+    expect(() => parseAdapterConfig('{"r": 8}', 'adapter_config.json')).toThrow(/^adapter_config\.json: peft_type is missing; only LORA adapters are supported$/);
+    expect(() => parseAdapterConfig('{"peft_type": {"a": 1}}', 'adapter_config.json')).toThrow(/^adapter_config\.json: peft_type is an object; /);
   });
 });
 

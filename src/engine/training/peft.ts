@@ -151,6 +151,15 @@ export function adapterConfigJson(lora: LoraSettings, baseModel: string, targetM
   return JSON.stringify(cfg, null, 2) + '\n';
 }
 
+/** A config value for a message: "missing", a short quoted string, or its kind (a hostile value
+ *  could be huge or nested too deep to stringify). */
+function shown(v: unknown): string {
+  if (v === undefined) return 'missing';
+  if (typeof v === 'string') return JSON.stringify(v.slice(0, 60));
+  if (v === null || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return Array.isArray(v) ? 'a list' : 'an object';
+}
+
 /** Reads adapter_config.json; refuses what our LoRA does not implement, naming the field. */
 export function parseAdapterConfig(text: string, file = 'adapter_config.json'): PeftAdapterConfig {
   let j: Record<string, unknown>;
@@ -159,14 +168,15 @@ export function parseAdapterConfig(text: string, file = 'adapter_config.json'): 
   } catch (e) {
     throw new Error(`${file}: not JSON (${(e as Error).message})`);
   }
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error(`${file}: not a JSON object`);
   const bad = (field: string, why: string): never => {
     throw new Error(`${file}: ${field} ${why}`);
   };
-  if (j.peft_type !== 'LORA') bad('peft_type', `is ${JSON.stringify(j.peft_type)}; only LORA adapters are supported`);
-  if (j.task_type !== undefined && j.task_type !== null && j.task_type !== 'CAUSAL_LM') bad('task_type', `is ${JSON.stringify(j.task_type)}, expected CAUSAL_LM`);
+  if (j.peft_type !== 'LORA') bad('peft_type', `is ${shown(j.peft_type)}; only LORA adapters are supported`);
+  if (j.task_type !== undefined && j.task_type !== null && j.task_type !== 'CAUSAL_LM') bad('task_type', `is ${shown(j.task_type)}, expected CAUSAL_LM`);
   if (!(Number.isInteger(j.r) && (j.r as number) > 0)) bad('r', 'must be a positive integer');
   if (!(typeof j.lora_alpha === 'number' && j.lora_alpha > 0)) bad('lora_alpha', 'must be a positive number');
-  if (j.bias !== undefined && j.bias !== 'none') bad('bias', `is ${JSON.stringify(j.bias)}; only "none" is supported`);
+  if (j.bias !== undefined && j.bias !== 'none') bad('bias', `is ${shown(j.bias)}; only "none" is supported`);
   if (j.use_dora === true) bad('use_dora', 'is true; DoRA is not supported');
   for (const k of ['rank_pattern', 'alpha_pattern'] as const) {
     if (j[k] && Object.keys(j[k] as object).length > 0) bad(k, 'is not empty; per-module ranks are not supported');
