@@ -135,6 +135,24 @@ describe('fuzz regressions: PEFT adapter', () => {
   });
 });
 
+describe('fuzz regressions: safetensors', () => {
+  /** A safetensors file with this header and 16 bytes of data. */
+  const withHeader = (header: string) => {
+    const h = new TextEncoder().encode(header);
+    const out = new Uint8Array(8 + h.length + 16);
+    new DataView(out.buffer).setBigUint64(0, BigInt(h.length), true);
+    out.set(h, 8);
+    return out;
+  };
+  it('a null tensor entry or a dtype that is missing, not a string, or "constructor" is refused naming the file', () => {
+    const f = 'adapter_model.safetensors';
+    expect(() => readSafetensors(withHeader('{"w": null}'), f)).toThrow(/^adapter_model\.safetensors: tensor w: its header entry is not an object$/);
+    expect(() => readSafetensors(withHeader('{"w": {"shape": [4], "data_offsets": [0, 16]}}'), f)).toThrow(/^adapter_model\.safetensors: tensor w has dtype missing; /);
+    expect(() => readSafetensors(withHeader('{"w": {"dtype": {}, "shape": [4], "data_offsets": [0, 16]}}'), f)).toThrow(/tensor w has dtype not a string; /);
+    expect(() => readSafetensors(withHeader('{"w": {"dtype": "constructor", "shape": [4], "data_offsets": [0, 16]}}'), f)).toThrow(/tensor w has dtype "constructor"; /);
+  });
+});
+
 const dbs: PrefDb[] = [];
 afterAll(async () => {
   for (const db of dbs.splice(0)) {

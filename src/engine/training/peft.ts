@@ -85,10 +85,12 @@ export function readSafetensors(bytes: Uint8Array, file = 'adapter_model.safeten
   const spans: [number, number, string][] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') continue;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) fail(`tensor ${name}: its header entry is not an object`);
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    const dtype = String(e.dtype);
-    const size = DTYPE_BYTES[dtype];
-    if (size === undefined) fail(`tensor ${name} has dtype ${dtype}; only F32, F16 and BF16 are read`);
+    const dtype = typeof e.dtype === 'string' ? e.dtype : '';
+    // Own keys only: a dtype named "constructor" or "__proto__" is not a size.
+    const size = Object.hasOwn(DTYPE_BYTES, dtype) ? DTYPE_BYTES[dtype] : undefined;
+    if (size === undefined) fail(`tensor ${name} has dtype ${typeof e.dtype === 'string' ? JSON.stringify(dtype.slice(0, 20)) : e.dtype === undefined ? 'missing' : 'not a string'}; only F32, F16 and BF16 are read`);
     if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor ${name} has a bad shape`);
     const offs = e.data_offsets;
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor ${name} has bad data_offsets`);
