@@ -110,6 +110,17 @@ describe('fuzz regressions: model config', () => {
     expect((err as ModelLoadError).code).toBe('config-invalid');
     expect((err as Error).message).toMatch(/^attention heads come out as -1 \(from config\.json; /);
   });
+
+  it('a max_position_embeddings that is not a positive integer is refused naming config.json', async () => {
+    const cfg = JSON.parse(new TextDecoder().decode(fileBytes(join(TINY_LLAMA, 'config.json')))) as Record<string, unknown>;
+    const err = await loadModel(variant(TINY_LLAMA, { 'config.json': JSON.stringify({ ...cfg, max_position_embeddings: 0.5 }) })).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ModelLoadError);
+    expect((err as ModelLoadError).code).toBe('config-invalid');
+    expect((err as Error).message).toMatch(/maxPositions = 0\.5 .*\(from config\.json\)$/);
+  });
 });
 
 describe('fuzz regressions: tokenizer', () => {

@@ -486,7 +486,11 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
   try {
     validateConfig(config);
   } catch (e) {
-    throw new ModelLoadError('config-invalid', (e as Error).message, {});
+    // "transformer config: maxPositions = 0.5 ...": add the file the value came from.
+    const msg = (e as Error).message;
+    const field = /^transformer config: (\w+)/.exec(msg)?.[1] as ConfigField | undefined;
+    const from = field ? provenance[field] : undefined;
+    throw new ModelLoadError('config-invalid', from ? `${msg} (from ${from})` : msg, { ...(field ? { field } : {}), ...(from ? { source: from } : {}) });
   }
   if (family === 'mistral' && typeof s.hf.sliding_window === 'number' && s.hf.sliding_window < maxPositions) {
     warn('sliding-window', `mistral sliding_window ${s.hf.sliding_window} is not applied: attention sees every earlier token (exact up to ${s.hf.sliding_window} tokens)`);
