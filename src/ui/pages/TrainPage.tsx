@@ -1,22 +1,51 @@
-// Train: training runs. Placeholder until its issue lands.
-import { TrainIcon } from '../components/Icons.js';
-import { PageShell, Placeholder } from '../components/PageShell.js';
+// Train: a new run's settings (dataset, method, hyperparameters, memory estimate), the run list
+// (pause, resume, stop, continue from an adapter, sample with it), and the selected run's live
+// charts. Training itself runs in the engine Worker, so the page stays responsive.
+import { useEffect } from 'react';
+import { useModelsStore } from '../../stores/models.js';
+import { useTrainStore } from '../../stores/train.js';
+import { PageShell } from '../components/PageShell.js';
+import { RunList } from '../train/RunList.js';
+import { RunView } from '../train/RunView.js';
+import { TrainSettings } from '../train/TrainSettings.js';
+import '../train/train.css';
 
 export function TrainPage() {
+  const init = useTrainStore((s) => s.init);
+  const loaded = useTrainStore((s) => s.loaded);
+  const problem = useTrainStore((s) => s.problem);
+  const dismiss = useTrainStore((s) => s.dismissProblem);
+  const selected = useTrainStore((s) => s.runs.find((r) => r.id === s.selectedRunId) ?? null);
+  const modelId = useModelsStore((s) => s.loadedId ?? s.activeId);
+  const manifest = useModelsStore((s) => s.models.find((m) => m.id === (s.loadedId ?? s.activeId)));
+  const model = modelId ? { id: modelId, name: manifest?.name ?? modelId } : null;
+
+  useEffect(() => {
+    if (!loaded) void init();
+    else void useTrainStore.getState().refresh();
+  }, [init, loaded]);
+
   return (
-    <PageShell
-      page="train"
-      lead="Tune the model with DPO, IPO, KTO and their relatives through LoRA, and watch loss, reward margins and accuracy live."
-    >
-      <Placeholder
-        icon={<TrainIcon width={28} height={28} />}
-        title="Training runs"
-        items={[
-          'Pick an objective, LoRA rank and learning rate, with sensible defaults.',
-          'Follow loss, reward margins and accuracy as the run goes.',
-          'Pause, resume and compare runs.',
-        ]}
-      />
+    <PageShell page="train" lead="Tune the model with DPO, IPO, KTO and their relatives through LoRA on your GPU, and watch loss, reward margins and accuracy live.">
+      <div className="train-page">
+        {problem && (
+          <div className="train-problem" role="alert" data-testid="train-problem">
+            <strong>{problem.title}</strong>
+            <p>{problem.message}</p>
+            <button type="button" className="button button-secondary" onClick={dismiss}>
+              Dismiss
+            </button>
+          </div>
+        )}
+        <TrainSettings model={model} />
+        <section className="train-card" aria-labelledby="train-runs-title">
+          <h2 id="train-runs-title" className="train-card-title">
+            Runs
+          </h2>
+          <RunList />
+        </section>
+        {selected && <RunView run={selected} />}
+      </div>
     </PageShell>
   );
 }

@@ -1,0 +1,174 @@
+// The new-run form: dataset (with its split counts), method (what it does, the data it needs),
+// the key hyperparameters with defaults, the plan (examples, steps, memory estimate or the
+// refusal with numbers) and Start.
+import type { ReactNode } from 'react';
+import { METHOD_CHOICES, METHOD_INFO, usableRecords, type TrainForm } from '../../stores/train-form.js';
+import { planKeyOf, useTrainStore, type TrainModelRef } from '../../stores/train.js';
+import { formatBytes, formatCount } from './format.js';
+
+interface Props {
+  model: TrainModelRef | null;
+}
+
+function NumberField({ label, field, step, min, hint }: { label: string; field: keyof TrainForm; step?: number; min?: number; hint?: string }) {
+  const value = useTrainStore((s) => s.form[field]) as number;
+  const setForm = useTrainStore((s) => s.setForm);
+  return (
+    <label className="train-field">
+      <span>{label}</span>
+      <input
+        type="number"
+        value={Number.isFinite(value) ? value : ''}
+        step={step ?? 'any'}
+        min={min}
+        data-testid={`train-${field}`}
+        onChange={(e) => setForm({ [field]: e.target.value === '' ? NaN : Number(e.target.value) } as Partial<TrainForm>)}
+      />
+      {hint && <small className="train-hint">{hint}</small>}
+    </label>
+  );
+}
+
+function Group({ title, children }: { title: string; children: ReactNode }) {
+  return (
+    <fieldset className="train-group">
+      <legend>{title}</legend>
+      <div className="train-fields">{children}</div>
+    </fieldset>
+  );
+}
+
+export function TrainSettings({ model }: Props) {
+  const form = useTrainStore((s) => s.form);
+  const datasets = useTrainStore((s) => s.datasets);
+  const runs = useTrainStore((s) => s.runs);
+  const plan = useTrainStore((s) => s.plan);
+  const planKey = useTrainStore((s) => s.planKey);
+  const planning = useTrainStore((s) => s.planning);
+  const active = useTrainStore((s) => s.activeRunId);
+  const setForm = useTrainStore((s) => s.setForm);
+  const planRun = useTrainStore((s) => s.planRun);
+  const start = useTrainStore((s) => s.start);
+  const info = METHOD_INFO[form.method];
+  const dataset = datasets.find((d) => d.id === form.datasetId);
+  const current = model && plan && planKey === planKeyOf(form, model.id) ? plan : null;
+  const initFrom = runs.find((r) => r.id === form.initFromRunId);
+
+  return (
+    <section className="train-card" aria-labelledby="train-new-title" data-testid="train-settings">
+      <h2 id="train-new-title" className="train-card-title">
+        New run
+      </h2>
+      {!model && <p className="train-hint">Load a model on the Models page first.</p>}
+      {initFrom && (
+        <p className="train-note" data-testid="train-init-from">
+          Continues from the adapter of “{initFrom.name}” (LoRA r {initFrom.config.lora.r}).{' '}
+          <button type="button" className="button button-secondary" onClick={() => setForm({ initFromRunId: null })}>
+            Start fresh instead
+          </button>
+        </p>
+      )}
+      <div className="train-fields">
+        <label className="train-field train-field-wide">
+          <span>Dataset</span>
+          <select value={form.datasetId ?? ''} onChange={(e) => setForm({ datasetId: e.target.value || null })} data-testid="train-dataset">
+            {datasets.length === 0 && <option value="">No datasets: import one on the Data page</option>}
+            {datasets.map((d) => (
+              <option key={d.id} value={d.id}>
+                {d.name} — {formatCount(d.counts.bySplit.train)} train / {formatCount(d.counts.bySplit.test)} test
+              </option>
+            ))}
+          </select>
+          {dataset && (
+            <small className="train-hint" data-testid="train-dataset-counts">
+              {formatCount(dataset.counts.bySplit.train)} training and {formatCount(dataset.counts.bySplit.test)} held-out records; {formatCount(usableRecords(form.method, dataset.counts))} of a kind {info.label} can use
+            </small>
+          )}
+        </label>
+        <label className="train-field train-field-wide">
+          <span>Method</span>
+          <select value={form.method} onChange={(e) => setForm({ method: e.target.value as TrainForm['method'] })} data-testid="train-method">
+            {METHOD_CHOICES.map((m) => (
+              <option key={m} value={m}>
+                {METHOD_INFO[m].label}
+              </option>
+            ))}
+          </select>
+          <small className="train-hint" data-testid="train-method-info">
+            {info.summary} Needs: {info.needs}.
+          </small>
+        </label>
+        <label className="train-field">
+          <span>Name</span>
+          <input type="text" value={form.name} placeholder={`${info.label} on ${dataset?.name ?? '…'}`} onChange={(e) => setForm({ name: e.target.value })} data-testid="train-name" />
+        </label>
+      </div>
+      <Group title="Objective and optimisation">
+        {info.beta !== null && <NumberField label="β (beta)" field="beta" min={0} hint="strength of the pull toward the reference" />}
+        <NumberField label="Learning rate" field="learningRate" min={0} />
+        <NumberField label="Steps" field="maxSteps" min={0} step={1} hint="0: train by epochs" />
+        {form.maxSteps <= 0 && <NumberField label="Epochs" field="epochs" min={0} />}
+        <NumberField label="Batch size" field="batchSize" min={1} step={1} />
+        <NumberField label="Gradient accumulation" field="gradAccum" min={1} step={1} />
+        <NumberField label="Max length (tokens)" field="maxLength" min={1} step={1} />
+        <NumberField label="Seed" field="seed" min={0} step={1} />
+        <NumberField label="Checkpoint every (steps)" field="saveSteps" min={1} step={1} />
+        <NumberField label="Evaluate every (steps)" field="evalSteps" min={0} step={1} hint="0: at the end" />
+      </Group>
+      <Group title="LoRA">
+        <NumberField label="Rank r" field="loraR" min={1} step={1} />
+        <NumberField label="Alpha" field="loraAlpha" min={0} />
+        <NumberField label="Dropout" field="loraDropout" min={0} step={0.01} />
+        <label className="train-field">
+          <span>Target modules</span>
+          <input type="text" value={form.targets} onChange={(e) => setForm({ targets: e.target.value })} data-testid="train-targets" />
+          <small className="train-hint">comma-separated (q_proj, v_proj, …) or all-linear</small>
+        </label>
+      </Group>
+      <div className="train-plan" data-testid="train-plan" aria-live="polite">
+        {current && (
+          <>
+            <p>
+              {formatCount(current.examples.train)} training and {formatCount(current.examples.test)} held-out examples
+              {current.examples.skipped > 0 ? `, ${formatCount(current.examples.skipped)} records left out` : ''}; {formatCount(current.totalSteps)} steps;{' '}
+              {formatCount(current.loraParameters)} LoRA parameters.
+            </p>
+            <p data-testid="train-memory">
+              Estimated GPU memory {formatBytes(current.memory.total)} of a {formatBytes(current.budgetBytes)} budget: weights {formatBytes(current.memory.weights)}, LoRA and AdamW{' '}
+              {formatBytes(current.memory.adapter)}, activations {formatBytes(current.memory.activations)}, LM head {formatBytes(current.memory.head)}.
+            </p>
+            {current.skipped.map((s) => (
+              <p key={s} className="train-hint">
+                {s}
+              </p>
+            ))}
+            {current.warnings.map((w) => (
+              <p key={w} className="train-warn">
+                {w}
+              </p>
+            ))}
+            {current.refusal && (
+              <p className="train-error" role="alert" data-testid="train-refusal">
+                Cannot start: {current.refusal}
+              </p>
+            )}
+          </>
+        )}
+      </div>
+      <div className="train-actions">
+        <button type="button" className="button button-secondary" disabled={!model || !form.datasetId || planning} onClick={() => model && void planRun(model)} data-testid="train-plan-button">
+          {planning ? 'Estimating…' : 'Estimate'}
+        </button>
+        <button
+          type="button"
+          className="button button-primary"
+          disabled={!model || !form.datasetId || planning || active !== null || current?.refusal != null}
+          onClick={() => model && void start(model)}
+          data-testid="train-start"
+        >
+          Start training
+        </button>
+      </div>
+    </section>
+  );
+}
