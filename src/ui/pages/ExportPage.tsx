@@ -1,22 +1,12 @@
-// Export: adapters and merged models. Placeholder until its issue lands.
-import { ExportIcon } from '../components/Icons.js';
-import { PageShell, Placeholder } from '../components/PageShell.js';
+// Export: a PEFT adapter (picked, or from a run) as a PEFT zip, merged into the ONNX model,
+// as a llama.cpp GGUF LoRA adapter, or handed off to TRL.
+import { PageShell } from '../components/PageShell.js';
+import { ExportPanel } from '../export/ExportPanel.js';
 
 export function ExportPage() {
   return (
-    <PageShell
-      page="export"
-      lead="Download the LoRA adapter (safetensors) or the merged model, with a model card that records how it was made."
-    >
-      <Placeholder
-        icon={<ExportIcon width={28} height={28} />}
-        title="Adapters and merged models"
-        items={[
-          'Save the adapter in the PEFT layout.',
-          'Or merge it into the base model and export ONNX.',
-          'A model card lists the data, objective and settings.',
-        ]}
-      />
+    <PageShell page="export" lead="Take a tuned adapter anywhere: PEFT, a merged ONNX model, llama.cpp, or TRL on a cluster.">
+      <ExportPanel />
     </PageShell>
   );
 }

@@ -1,0 +1,68 @@
+// Export on the page: a model folder and a PEFT adapter the user picks (folder or zip) → the
+// downloads of src/engine/export. Host-only work (no GPU); it runs on the main thread, which is
+// fine for the small models a browser tunes (a merge reads and writes every weight once).
+import { fileListSource, type FileLike } from '../engine/model/source.js';
+import { loadModel, type LoadedModel } from '../engine/model/load.js';
+import { ggufLoraAdapter } from '../engine/export/gguf.js';
+import { mergeOnnx } from '../engine/export/merge.js';
+import { adapterModules, type AdapterData } from '../engine/export/modules.js';
+import { peftFiles, readPeftFiles, readPeftZip, zipFiles } from '../engine/export/peft.js';
+import { trlHandoff } from '../engine/export/trl.js';
+import { importAll } from '../data/import/pipeline.js';
+import { blobSource } from '../data/io/source.js';
+import { parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
+import { saveBlob } from './data.js';
+
+export type { AdapterData, LoadedModel };
+
+export async function openModel(files: readonly FileLike[]): Promise<LoadedModel> {
+  return loadModel(fileListSource(files), { tokenizer: false, acknowledge: ['tokenizer-vocab-mismatch'] });
+}
+
+/** A PEFT adapter from its two files, a picked folder, or one zip. */
+export async function openAdapter(files: readonly FileLike[]): Promise<AdapterData> {
+  if (files.length === 1 && files[0]!.name.endsWith('.zip')) return readPeftZip(new Uint8Array(await files[0]!.arrayBuffer()), files[0]!.name);
+  const byName: Record<string, Uint8Array> = {};
+  for (const f of files) if (/adapter_(config\.json|model\.safetensors)$/.test(f.name)) byName[f.webkitRelativePath || f.name] = new Uint8Array(await f.arrayBuffer());
+  return readPeftFiles(byName, files.length === 1 ? files[0]!.name : `${files.length} files`);
+}
+
+/** The run settings prefstudio train writes next to an adapter, when one was picked with it. */
+export async function openRunConfig(files: readonly FileLike[]): Promise<TrainingConfig | null> {
+  const f = files.find((x) => x.name === 'training_config.json');
+  return f ? parseTrainingConfig(JSON.parse(new TextDecoder().decode(await f.arrayBuffer())) as unknown) : null;
+}
+
+/** Checks the adapter against the model; throws naming the tensor. */
+export function checkAdapter(model: LoadedModel, adapter: AdapterData): number {
+  return adapterModules(model, adapter).length;
+}
+
+const stem = (model: LoadedModel) => model.onnx.file.split('/').pop()!.replace(/\.onnx$/, '');
+
+export function downloadPeftZip(model: LoadedModel, adapter: AdapterData): void {
+  saveBlob(new Blob([zipFiles(peftFiles(model, adapter)) as BlobPart]), 'adapter.zip');
+}
+
+export function downloadGguf(model: LoadedModel, adapter: AdapterData, dtype: 'f32' | 'f16' = 'f32'): void {
+  const bytes = ggufLoraAdapter(adapterModules(model, adapter), { family: model.family, alpha: adapter.lora.lora_alpha, r: adapter.lora.r, useRslora: adapter.lora.use_rslora, dtype });
+  saveBlob(new Blob([bytes as BlobPart]), `adapter-${dtype}.gguf`);
+}
+
+/** The merged .onnx alone, or with its external data as two downloads. */
+export function downloadMerged(model: LoadedModel, adapter: AdapterData): { files: number } {
+  const merged = mergeOnnx(model, adapter, { fileName: `${stem(model)}-merged.onnx` });
+  saveBlob(new Blob([merged.onnx as BlobPart]), merged.fileName);
+  if (merged.data) saveBlob(new Blob(merged.data.chunks as BlobPart[]), merged.data.fileName);
+  return { files: merged.data ? 2 : 1 };
+}
+
+/** TRL hand-off folder as one zip, from a dataset file and the run's settings. */
+export async function downloadTrl(adapter: AdapterData, config: TrainingConfig, dataset: File, baseModel: string): Promise<{ rows: number; skipped: number }> {
+  const r = await importAll(blobSource(dataset));
+  const h = trlHandoff({ config: { ...config, lora: adapter.lora }, records: r.records, baseModel: baseModel || adapter.baseModel });
+  const enc = new TextEncoder();
+  const zip = zipFiles(Object.fromEntries(Object.entries(h.files).map(([k, v]) => [`trl-handoff/${k}`, enc.encode(v)])));
+  saveBlob(new Blob([zip as BlobPart]), 'trl-handoff.zip');
+  return { rows: h.rows.train + h.rows.test, skipped: h.skipped.length };
+}
