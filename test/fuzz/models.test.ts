@@ -30,7 +30,7 @@ import {
 import { folderFiles, GPT2_SHARED, LLAMA_FP16, onnx, TINY_GPT2, TINY_LLAMA, TINY_QWEN2, type ModelProto } from '../model/helpers.js';
 
 const DEMO = new URL('../../public/models/demo-fortunes/', import.meta.url).pathname;
-const LIMIT_MS = 5000;
+const LIMIT_MS = 10_000;
 
 interface ModelSeed {
   name: string;
@@ -211,7 +211,7 @@ describe('fuzz: model loader', () => {
       seed('demo-fortunes', DEMO, 1),
     ];
     const weighted = seeds.flatMap((s) => Array<ModelSeed>(s.weight).fill(s));
-    const n = fuzzCount(600);
+    const n = fuzzCount(1000);
     const rng = new Rng(0x0_4e1_5eed);
     const log = new FuzzLog('models (loadModel)');
     for (const s of seeds) log.record(`${s.name} unchanged`, await modelOutcome(s, s.files), () => s.name);

@@ -9,7 +9,7 @@ import { parseAdapterConfig, readSafetensors } from '../../src/engine/training/p
 import { FuzzLog, fuzzCount, mutateBytes, mutateJsonValue, mutateText, prototypePolluted, Rng, stringifyHostile, unclearMessage, withTimeLimit, type Outcome } from '../support/fuzz.js';
 
 const DIR = new URL('../fixtures/training/tiny-llama-adapter/', import.meta.url).pathname;
-const LIMIT_MS = 3000;
+const LIMIT_MS = 5000;
 const ST = 'adapter_model.safetensors';
 const CFG = 'adapter_config.json';
 

@@ -26,7 +26,7 @@ import { FuzzLog, fuzzCount, mutateBytes, mutateJsonValue, Rng, stringifyHostile
 import { mutateSeed, showInput, type FuzzInput } from './inputs.js';
 import { datasetSeeds } from './seeds.js';
 
-const LIMIT_MS = 5000;
+const LIMIT_MS = 10_000;
 const open: PrefDb[] = [];
 afterAll(async () => {
   for (const db of open.splice(0)) {
@@ -89,7 +89,7 @@ describe('fuzz: the store', () => {
   it('staged imports of mutated files: refused imports change nothing, accepted ones add a consistent dataset', { timeout: 600_000 }, async () => {
     const db = await workspace('fuzz-import');
     const seeds = datasetSeeds();
-    const n = fuzzCount(250);
+    const n = fuzzCount(300);
     const rng = new Rng(0xdb_1e55);
     const log = new FuzzLog('staged import (importFile)');
     while (log.tried < n) {
@@ -140,7 +140,7 @@ describe('fuzz: the store', () => {
     const lines = new TextDecoder().decode(gunzipSync(backup)).split('\n').filter(Boolean);
 
     const target = await workspace('fuzz-restore');
-    const n = fuzzCount(250);
+    const n = fuzzCount(300);
     const rng = new Rng(0xbac_c0e);
     const log = new FuzzLog('backup restore (restoreWorkspace)');
     const pristine = await snapshot(target);
