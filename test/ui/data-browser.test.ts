@@ -4,7 +4,9 @@ import 'fake-indexeddb/auto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { PrefRecord } from '../../src/data/records.js';
 import { addRecords, createDataset, getDataset, openWorkspace, type PrefDb } from '../../src/db/index.js';
+import { useBrowseBackend } from '../../src/services/data-browser.js';
 import { useDataServices } from '../../src/services/data.js';
+import { createBrowseApi } from '../../src/worker/browse-api.js';
 import { rowCache, useBrowserStore } from '../../src/stores/data-browser.js';
 
 let db: PrefDb;
@@ -33,6 +35,7 @@ beforeEach(async () => {
   if (db) await db.delete();
   db = await openWorkspace(`browser-${Math.random()}`);
   useDataServices({ db });
+  useBrowseBackend(createBrowseApi(async () => db));
   const d = await createDataset(db, 'd');
   await addRecords(db, d.id, records());
   datasetId = d.id;

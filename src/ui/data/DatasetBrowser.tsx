@@ -92,7 +92,7 @@ export function DatasetBrowser({ dataset, onChanged }: { dataset: DatasetRow; on
       {st && (
         <div className="data-stats" data-testid="browser-stats" data-count={st.count}>
           <span>
-            <strong>{formatCount(st.count)}</strong> shown{s.loading ? ' (updating…)' : ''}
+            <strong>{formatCount(st.count)}</strong> shown{s.loading ? ` (updating${percent(s.progress)}…)` : ''}
           </span>
           <span>
             train {formatCount(st.bySplit.train)} / test {formatCount(st.bySplit.test)}
@@ -107,8 +107,13 @@ export function DatasetBrowser({ dataset, onChanged }: { dataset: DatasetRow; on
           <span>response chars {lengths(st.responseLength)}</span>
         </div>
       )}
+      {!st && s.loading && (
+        <p className="data-hint" role="status" data-testid="browser-scanning">
+          {s.ids.length ? `${formatCount(s.ids.length)} records; ` : ''}reading statistics{percent(s.progress)}…
+        </p>
+      )}
       <div className="data-actions">
-        <button type="button" className="button button-secondary" onClick={() => after(s.deduplicate())} data-testid="browser-dedupe">
+        <button type="button" className="button button-secondary" onClick={() => after(s.deduplicate())} disabled={s.busy !== null} data-testid="browser-dedupe">
           Remove duplicates
         </button>
         <label className="data-hint">
@@ -122,6 +127,12 @@ export function DatasetBrowser({ dataset, onChanged }: { dataset: DatasetRow; on
           Undo{s.undoStack.length ? ` ${s.undoStack.at(-1)!.label}` : ''}
         </button>
       </div>
+      {s.busy && (
+        <p className="data-hint" role="status" data-testid="browser-busy">
+          {s.busy}
+          {percent(s.progress)}
+        </p>
+      )}
       {s.notice && (
         <p className="data-hint" role="status" data-testid="browser-notice">
           {s.notice}
@@ -132,6 +143,10 @@ export function DatasetBrowser({ dataset, onChanged }: { dataset: DatasetRow; on
       {s.selected !== null && <RecordEditor key={s.selected} id={s.selected} onChanged={onChanged} />}
     </section>
   );
+}
+
+function percent(p: number | null): string {
+  return p === null ? '' : ` ${Math.floor(p * 100)}%`;
 }
 
 function lengths(l: LengthStats | null): string {
