@@ -4,11 +4,13 @@
 //   engine.ts   the one Engine and the GPU lock      tasks.ts   cancellable task ids
 //   models.ts   import, store, activate the model    generate.ts sampling, streamed
 //   train.ts    training runs (on this Worker's device, where the model's weights are)
+//   evaluate.ts base vs tuned adapters on a dataset's pairs; imported PEFT adapters
 import * as Comlink from 'comlink';
 import { settle } from './errors.js';
 import { getEngine } from './engine.js';
 import { generateText, setAdapterResolver } from './generate.js';
 import { activateModel, describeActive, importModel, unloadModel } from './models.js';
+import { createEvaluateModule } from './evaluate.js';
 import { createTrainModule } from './train.js';
 import { workerTrainHost } from './train-host.js';
 import type { EngineWorkerApi } from './protocol.js';
@@ -22,11 +24,25 @@ function released<T extends (...args: never[]) => unknown>(callback: T | undefin
   };
 }
 
-const training = createTrainModule(workerTrainHost());
-setAdapterResolver(training.resolveAdapter);
+const trainHost = workerTrainHost();
+const training = createTrainModule(trainHost);
+const evaluation = createEvaluateModule({ ...trainHost, resolveRunAdapter: training.resolveAdapter });
+setAdapterResolver(evaluation.wrapResolver(training.resolveAdapter));
 
 const api: EngineWorkerApi = {
   ...training.api,
+
+  registerAdapter: evaluation.api.registerAdapter,
+  forgetAdapter: evaluation.api.forgetAdapter,
+
+  async evaluate(taskId, request, onProgress) {
+    const progress = released(onProgress);
+    try {
+      return await evaluation.api.evaluate(taskId, request, progress.callback);
+    } finally {
+      progress.release();
+    }
+  },
 
   async init() {
     return (await getEngine()).report;

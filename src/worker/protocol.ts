@@ -5,6 +5,7 @@
 // Callbacks (progress, streamed tokens) are comlink proxies: Comlink.proxy(fn) on the caller's side.
 import type { AdapterReport } from '../engine/gpu/device.js';
 import type { FinishReason } from '../engine/transformer/generate.js';
+import type { EvaluateWorkerApi } from './evaluate-protocol.js';
 import type { TrainWorkerApi } from './train-protocol.js';
 
 /** Why a Worker call failed, as plain data (structured-clone safe). */
@@ -118,8 +119,8 @@ export interface ActiveModel {
   manifest: ModelManifest;
 }
 
-/** Training calls (train-protocol.ts) are part of the same Worker. */
-export interface EngineWorkerApi extends TrainWorkerApi {
+/** Training (train-protocol.ts) and evaluation (evaluate-protocol.ts) calls are part of the same Worker. */
+export interface EngineWorkerApi extends TrainWorkerApi, EvaluateWorkerApi {
   /**
    * Creates the engine (once) and reports its GPU adapter. Rejects with a GpuUnavailableError
    * (by name) when there is no WebGPU, no adapter, or the adapter is too small.
