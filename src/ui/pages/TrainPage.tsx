@@ -16,8 +16,9 @@ export function TrainPage() {
   const problem = useTrainStore((s) => s.problem);
   const dismiss = useTrainStore((s) => s.dismissProblem);
   const selected = useTrainStore((s) => s.runs.find((r) => r.id === s.selectedRunId) ?? null);
-  const modelId = useModelsStore((s) => s.loadedId ?? s.activeId);
-  const manifest = useModelsStore((s) => s.models.find((m) => m.id === (s.loadedId ?? s.activeId)));
+  // Only a model already on the GPU: starting one here while the Models page loads another would race it.
+  const modelId = useModelsStore((s) => s.loadedId);
+  const manifest = useModelsStore((s) => s.models.find((m) => m.id === s.loadedId));
   const model = modelId ? { id: modelId, name: manifest?.name ?? modelId } : null;
 
   useEffect(() => {

@@ -59,7 +59,9 @@ export function TrainSettings({ model }: Props) {
       <h2 id="train-new-title" className="train-card-title">
         New run
       </h2>
-      {!model && <p className="train-hint">Load a model on the Models page first.</p>}
+      <p className="train-hint" data-testid="train-model" data-loaded={model !== null}>
+        {model ? `Model: ${model.name} (on the GPU)` : 'No model on the GPU yet: load one on the Models page (or wait for it to finish loading).'}
+      </p>
       {initFrom && (
         <p className="train-note" data-testid="train-init-from">
           Continues from the adapter of “{initFrom.name}” (LoRA r {initFrom.config.lora.r}).{' '}
