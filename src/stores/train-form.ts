@@ -81,6 +81,8 @@ export const DEFAULT_FORM: TrainForm = {
   initFromRunId: null,
 };
 
+const EVAL_BATCH_MIN = 8;
+
 /** The form as a TrainingConfig input (parseTrainingConfig validates it and fills the rest). */
 export function formConfig(f: TrainForm): TrainingConfigInput {
   const info = METHOD_INFO[f.method];
@@ -92,7 +94,8 @@ export function formConfig(f: TrainForm): TrainingConfigInput {
     learning_rate: f.learningRate,
     ...(f.maxSteps > 0 ? { max_steps: f.maxSteps } : { num_train_epochs: f.epochs }),
     per_device_train_batch_size: f.batchSize,
-    per_device_eval_batch_size: f.batchSize,
+    // Reference log-probs and evaluation are forward-only: larger batches, far fewer passes.
+    per_device_eval_batch_size: Math.max(f.batchSize, EVAL_BATCH_MIN),
     gradient_accumulation_steps: f.gradAccum,
     max_length: f.maxLength,
     lora: { r: f.loraR, lora_alpha: f.loraAlpha, lora_dropout: f.loraDropout, target_modules: targets },
