@@ -92,7 +92,7 @@ describe('training in the built studio', () => {
 
       const run = p.getByTestId('train-run').first();
       // Reference log-probs of every example first (batched), then steps: the chart grows.
-      await expect.poll(() => points(p), { timeout: 420_000, intervals: [1000] }).toBeGreaterThanOrEqual(2);
+      await expect.poll(() => points(p), { timeout: 420_000, interval: 1000 }).toBeGreaterThanOrEqual(2);
       expect(await run.getAttribute('data-status')).toBe('running');
       const before = await points(p);
       expect(before).toBeLessThan(STEPS);
@@ -110,7 +110,7 @@ describe('training in the built studio', () => {
 
       await p.locator('[data-testid="train-model"][data-loaded="true"]').waitFor({ timeout: 90_000 });
       await again.getByTestId('train-resume').click();
-      await expect.poll(() => again.getAttribute('data-status'), { timeout: 420_000, intervals: [1000] }).toBe('done');
+      await expect.poll(() => again.getAttribute('data-status'), { timeout: 420_000, interval: 1000 }).toBe('done');
       expect(await points(p)).toBe(STEPS);
       expect(Number(await p.getByTestId('chart-loss').getAttribute('data-last-step'))).toBe(STEPS);
       expect(await p.getByTestId('train-config').textContent()).toMatch(/"max_steps": 3/);
