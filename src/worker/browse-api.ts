@@ -211,8 +211,7 @@ interface DatasetCache {
   text: boolean;
 }
 
-/** Search text kept in memory for all datasets together, in characters (beyond it a search reads
- *  the records again). */
+/** 64 Mi characters: a few hundred MB of a Worker's memory at most. */
 const TEXT_BUDGET = 64 * 1024 * 1024;
 /** How often progress crosses to the page, in ms. */
 const PROGRESS_EVERY = 150;
@@ -265,7 +264,14 @@ class StatsBuilder {
 /** Lets a cancel message in (the Worker runs one thing at a time). */
 const yieldToEvents = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
-export function createBrowseApi(workspace: () => Promise<PrefDb>): BrowseApi {
+export interface BrowseOptions {
+  /** Search text kept in memory for all datasets together, in characters; beyond it a search
+   *  reads the records again. */
+  textBudget?: number;
+}
+
+export function createBrowseApi(workspace: () => Promise<PrefDb>, options: BrowseOptions = {}): BrowseApi {
+  const textBudget = options.textBudget ?? TEXT_BUDGET;
   const jobs = new Map<string, AbortController>();
   const caches = new Map<string, DatasetCache>();
   const undo = new Map<string, Row[]>();
@@ -355,9 +361,10 @@ export function createBrowseApi(workspace: () => Promise<PrefDb>): BrowseApi {
   }
 
   return {
-    async browse(jobId, datasetId, f, onProgress) {
-      const db = await workspace();
+    browse(jobId, datasetId, f, onProgress) {
+      // Registered at once (before any await), so a cancel that follows the call finds it.
       return job(jobId, async (signal) => {
+        const db = await workspace();
         const before = await stamp(db, datasetId);
         const cached = caches.get(datasetId);
         const needle = f.search.trim().toLowerCase();
@@ -375,7 +382,7 @@ export function createBrowseApi(workspace: () => Promise<PrefDb>): BrowseApi {
         }
 
         caches.delete(datasetId);
-        const budget = TEXT_BUDGET - textInCaches();
+        const budget = textBudget - textInCaches();
         let textChars = 0;
         let keepText = true;
         const rows: Summary[] = [];
@@ -417,9 +424,9 @@ export function createBrowseApi(workspace: () => Promise<PrefDb>): BrowseApi {
       jobs.get(jobId)?.abort();
     },
 
-    async deduplicate(jobId, datasetId, onProgress) {
-      const db = await workspace();
+    deduplicate(jobId, datasetId, onProgress) {
       return job(jobId, async (signal) => {
+        const db = await workspace();
         // A fresh scan (never the summaries: what is deleted must be what is stored). The first
         // record with a content hash is kept; a later one with the same hash is a candidate,
         // confirmed below by comparing the full content, so a hash collision deletes nothing.
