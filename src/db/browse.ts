@@ -19,16 +19,31 @@ export interface ScanOptions {
  *  getAll over a primary-key range (the fastest read IndexedDB has; a cursor is several times
  *  slower); records of other datasets inside the range are dropped. */
 export async function scanDataset(db: PrefDb, datasetId: string, visit: (r: StoredRecord & { id: number }) => void, options: ScanOptions = {}): Promise<void> {
-  const { pageSize = 2000, signal, onPage } = options;
   if (!(await getDataset(db, datasetId))) throw new DatasetNotFoundError(datasetId);
   const ids = (await db.records.where('datasetId').equals(datasetId).primaryKeys()) as number[];
+  await scanRecords(db, datasetId, ids, visit, options);
+}
+
+/** scanDataset over some of a dataset's records: `ids` ascending. Pages are key ranges, so a
+ *  page reads whatever lies between its first and last id; what is not asked for is dropped. */
+export async function scanRecords(
+  db: PrefDb,
+  datasetId: string,
+  ids: ArrayLike<number>,
+  visit: (r: StoredRecord & { id: number }) => void,
+  options: ScanOptions = {},
+): Promise<void> {
+  const { pageSize = 2000, signal, onPage } = options;
   for (let at = 0; at < ids.length; at += pageSize) {
     signal?.throwIfAborted();
+    const end = Math.min(at + pageSize, ids.length);
     const lo = ids[at]!;
-    const hi = ids[Math.min(at + pageSize, ids.length) - 1]!;
+    const hi = ids[end - 1]!;
     const page = await db.records.where(':id').between(lo, hi, true, true).toArray();
-    for (const r of page) if (r.datasetId === datasetId) visit(r as StoredRecord & { id: number });
-    onPage?.(Math.min(at + pageSize, ids.length), ids.length);
+    // Every id when the page is dense (a whole dataset); else only those asked for.
+    const wanted = hi - lo + 1 === end - at ? null : new Set(Array.prototype.slice.call(ids, at, end) as number[]);
+    for (const r of page) if (r.datasetId === datasetId && (!wanted || wanted.has(r.id!))) visit(r as StoredRecord & { id: number });
+    onPage?.(end, ids.length);
   }
   signal?.throwIfAborted();
 }

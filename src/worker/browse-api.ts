@@ -13,6 +13,7 @@ import {
   indexedIds,
   putRecords,
   scanDataset,
+  scanRecords,
   updateRecord,
   DatasetNotFoundError,
   type PrefDb,
@@ -176,7 +177,7 @@ interface Summary {
   tags: string[];
   promptLength: number;
   responseLengths: number[];
-  /** Lower-cased search text; absent once the dataset's text is over the memory budget. */
+  /** Lower-cased search text; absent past the memory budget (a search reads that record). */
   hay?: string;
 }
 
@@ -207,8 +208,6 @@ function summaryMatches(s: Summary, f: BrowseFilter): boolean {
 interface DatasetCache {
   stamp: string;
   rows: Summary[];
-  /** Whether every summary keeps its search text. */
-  text: boolean;
 }
 
 /** 64 Mi characters: a few hundred MB of a Worker's memory at most. */
@@ -303,7 +302,7 @@ export function createBrowseApi(workspace: () => Promise<PrefDb>, options: Brows
 
   function textInCaches(): number {
     let n = 0;
-    for (const c of caches.values()) if (c.text) for (const s of c.rows) n += s.hay!.length;
+    for (const c of caches.values()) for (const s of c.rows) n += s.hay?.length ?? 0;
     return n;
   }
 
@@ -330,8 +329,8 @@ export function createBrowseApi(workspace: () => Promise<PrefDb>, options: Brows
         caches.delete(datasetId);
         continue;
       }
-      const next = rows.length ? [...kept, ...rows.map((r) => summarise(r, cache.text))].sort((a, b) => a.id - b.id) : kept;
-      caches.set(datasetId, { stamp: stampOf(d), rows: next, text: cache.text });
+      const next = rows.length ? [...kept, ...rows.map((r) => summarise(r, true))].sort((a, b) => a.id - b.id) : kept;
+      caches.set(datasetId, { stamp: stampOf(d), rows: next });
     }
   }
 
@@ -343,16 +342,31 @@ export function createBrowseApi(workspace: () => Promise<PrefDb>, options: Brows
     return { removed: before.length, token: keep(before) };
   }
 
-  /** Statistics and ids from the summaries, a slice at a time so a cancel gets in. */
-  async function fromCache(cache: DatasetCache, f: BrowseFilter, signal: AbortSignal): Promise<BrowseResult> {
+  /** Statistics and ids from the summaries, a slice at a time so a cancel gets in. A search
+   *  reads only the records whose text is not kept (past the memory budget). */
+  async function fromCache(db: PrefDb, datasetId: string, cache: DatasetCache, f: BrowseFilter, signal: AbortSignal, onProgress?: (p: BrowseProgress) => void): Promise<BrowseResult> {
     const needle = f.search.trim().toLowerCase();
+    const textHits = new Set<number>();
+    if (needle) {
+      const unkept = cache.rows.filter((s) => s.hay === undefined && summaryMatches(s, f)).map((s) => s.id);
+      let last = Date.now();
+      await scanRecords(db, datasetId, unkept, (r) => void (haystack(r).includes(needle) && textHits.add(r.id)), {
+        signal,
+        onPage: (scanned, total) => {
+          const now = Date.now();
+          if (now - last < PROGRESS_EVERY || scanned === total) return;
+          last = now;
+          onProgress?.({ scanned, total });
+        },
+      });
+    }
     const acc = new StatsBuilder();
     for (let at = 0; at < cache.rows.length; at += 20_000) {
       signal.throwIfAborted();
       const end = Math.min(at + 20_000, cache.rows.length);
       for (let i = at; i < end; i++) {
         const s = cache.rows[i]!;
-        acc.add(s, summaryMatches(s, f) && (!needle || s.hay!.includes(needle)));
+        acc.add(s, summaryMatches(s, f) && (!needle || (s.hay !== undefined ? s.hay.includes(needle) : textHits.has(s.id))));
       }
       await yieldToEvents();
     }
@@ -368,7 +382,7 @@ export function createBrowseApi(workspace: () => Promise<PrefDb>, options: Brows
         const before = await stamp(db, datasetId);
         const cached = caches.get(datasetId);
         const needle = f.search.trim().toLowerCase();
-        if (cached && cached.stamp === before && (cached.text || !needle)) return fromCache(cached, f, signal);
+        if (cached && cached.stamp === before) return fromCache(db, datasetId, cached, f, signal, onProgress);
 
         // The indexes answer kind, split and tag at once: the table shows rows while the scan runs.
         if (!needle && f.label === 'any') {
@@ -395,9 +409,9 @@ export function createBrowseApi(workspace: () => Promise<PrefDb>, options: Brows
             const s = summarise(r, keepText);
             if (keepText) {
               textChars += s.hay!.length;
+              // Past the budget the rest of the dataset keeps no text (a search reads those).
               if (textChars > budget) {
                 keepText = false;
-                for (const old of rows) delete old.hay;
                 delete s.hay;
               }
             }
@@ -415,7 +429,7 @@ export function createBrowseApi(workspace: () => Promise<PrefDb>, options: Brows
           },
         );
         // Kept only if nothing was written meanwhile (by another tab, an import, the Label page).
-        if ((await stamp(db, datasetId)) === before) caches.set(datasetId, { stamp: before, rows, text: keepText });
+        if ((await stamp(db, datasetId)) === before) caches.set(datasetId, { stamp: before, rows });
         return acc.finish();
       });
     },
