@@ -5,7 +5,7 @@ import { gunzipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { join } from 'node:path';
-import { fileBytes, onnx, rewrite, TINY_LLAMA, TINY_QWEN2, variant } from '../model/helpers.js';
+import { fileBytes, onnx, rewrite, TINY_GPT2, TINY_LLAMA, TINY_QWEN2, variant } from '../model/helpers.js';
 import { DataFormatError } from '../../src/data/errors.js';
 import { importAll } from '../../src/data/import/pipeline.js';
 import { bytesSource, textSource } from '../../src/data/io/source.js';
@@ -74,6 +74,25 @@ describe('fuzz regressions: models', () => {
     expect(err).toBeInstanceOf(ModelLoadError);
     expect((err as ModelLoadError).code).toBe('onnx-invalid');
     expect((err as Error).message).toMatch(/^model\.onnx: tensor ".+" \(initializer\) has no data type \(ONNX data type 0, UNDEFINED\)$/);
+  });
+});
+
+describe('fuzz regressions: tensor shapes', () => {
+  it('negative dims, or a zero-size shape with bytes, are refused as onnx-invalid (not a RangeError or a weight of the wrong size)', async () => {
+    const m = join(TINY_GPT2, 'model.onnx');
+    for (const dims of [[0, 2 ** 31], [-1, 128], [0]]) {
+      const onnxBytes = rewrite(fileBytes(m), (model) => {
+        const t = model.graph!.initializer!.find((x) => (x.rawData?.length ?? 0) > 0)!;
+        t.dims = dims;
+      });
+      const err = await loadModel(variant(TINY_GPT2, { 'model.onnx': onnxBytes })).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err, String(dims)).toBeInstanceOf(ModelLoadError);
+      expect((err as ModelLoadError).code).toBe('onnx-invalid');
+      expect((err as Error).message).toMatch(/^model\.onnx: tensor ".+" \(initializer\) (has shape \[-1, 128\]; dimensions must be counts|holds \d+ bytes, its shape \[0(, 2147483648)?\] of float32 needs 0)$/);
+    }
   });
 });
 

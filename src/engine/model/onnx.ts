@@ -120,6 +120,10 @@ function readTensor(t: ITensorProto, file: string, where: string): OnnxTensor {
   if (code === 0) throw new ModelLoadError('onnx-invalid', `${file}: tensor "${name}" (${where}) has no data type (ONNX data type 0, UNDEFINED)`, { file, tensor: name, dataType: code });
   if (!dtype) throw new ModelLoadError('unsupported-dtype', `${file}: tensor "${name}" (${where}) has ONNX data type ${code}, which this loader does not know`, { file, tensor: name, dataType: code });
   const dims = (t.dims ?? []).map((d) => toNumber(d));
+  // Negative or huge dims make negative or absurd byte counts that pass the size checks below.
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+    throw new ModelLoadError('onnx-invalid', `${file}: tensor "${name}" (${where}) has shape [${dims.join(', ')}]; dimensions must be counts`, { file, tensor: name, dims });
+  }
   const out: OnnxTensor = { name, dtype, dims };
   if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
     const kv = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
@@ -141,7 +145,6 @@ function readTensor(t: ITensorProto, file: string, where: string): OnnxTensor {
     out.external = { file: path, offset, length };
     return out;
   }
-  const n = numel(dims);
   if (t.rawData && t.rawData.byteLength > 0) out.bytes = t.rawData;
   else if (t.floatData?.length) out.bytes = bytesOf(Float32Array.from(t.floatData));
   else if (t.doubleData?.length) out.bytes = bytesOf(Float64Array.from(t.doubleData));
@@ -161,7 +164,8 @@ function readTensor(t: ITensorProto, file: string, where: string): OnnxTensor {
     return out; // strings carry no weights; left undecoded
   } else out.bytes = new Uint8Array(0);
   const want = tensorByteLength(out);
-  if (out.bytes.byteLength !== want && n > 0) {
+  // An empty shape with bytes is as wrong as a full one without: recognition trusts the shape.
+  if (out.bytes.byteLength !== want) {
     throw new ModelLoadError('onnx-invalid', `${file}: tensor "${name}" (${where}) holds ${out.bytes.byteLength} bytes, its shape [${dims.join(', ')}] of ${dtype} needs ${want}`, { file, tensor: name, expected: want, actual: out.bytes.byteLength });
   }
   return out;
