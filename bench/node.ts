@@ -6,6 +6,7 @@ import { loadModel } from '../src/engine/model/load.js';
 import { nodeDirSource } from '../src/engine/model/source-node.js';
 import { TransformerModel } from '../src/engine/transformer/model.js';
 import { benchOursForward, describeForward, forwardError, modelSummary, type BatchShape, type ForwardReport, type ForwardShapeResult } from './forward-core.js';
+import { benchTrainShape, describeTrain, trainError, type TrainSettings, type TrainShape, type TrainShapeResult } from './train-core.js';
 import { benchOurs, benchTsLoop, describeResult, errorResult, flopOf, type AdapterInfo, type Method, type Shape, type ShapeResult, type TimingOptions } from './core.js';
 
 export interface NodeConfig {
@@ -71,6 +72,47 @@ export async function runNodeForward(config: NodeForwardConfig, log: (msg: strin
     return {
       adapter: { vendor: r.vendor, architecture: r.architecture, description: r.description, isFallbackAdapter: r.isFallbackAdapter, features: r.features },
       model: modelSummary(config.modelName, loaded),
+      results,
+    };
+  } finally {
+    model.destroy();
+    engine.destroy();
+  }
+}
+
+export interface NodeTrainConfig {
+  modelDir: string;
+  modelName: string;
+  shapes: TrainShape[];
+  settings: TrainSettings;
+  timing: TimingOptions;
+}
+
+export interface TrainReport {
+  adapter: AdapterInfo;
+  model: ForwardReport['model'];
+  settings: TrainSettings;
+  results: TrainShapeResult[];
+}
+
+/** `--suite train --node`: DPO steps with cached reference log-probs against a forward, in Node. */
+export async function runNodeTrain(config: NodeTrainConfig, log: (msg: string) => void): Promise<TrainReport> {
+  const engine = await createNodeEngine();
+  const loaded = await loadModel(nodeDirSource(config.modelDir));
+  const model = TransformerModel.create(engine, loaded.config, loaded.transformerWeights());
+  try {
+    const r = engine.report;
+    log(`[bench] our adapter: ${r.vendor} / ${r.architecture} / ${r.description}`);
+    const results: TrainShapeResult[] = [];
+    for (const shape of config.shapes) {
+      const res = await benchTrainShape(engine, model, shape, config.settings, config.timing).catch(trainError);
+      results.push({ ...shape, result: res });
+      log(`[bench] ${describeTrain(shape, res)}`);
+    }
+    return {
+      adapter: { vendor: r.vendor, architecture: r.architecture, description: r.description, isFallbackAdapter: r.isFallbackAdapter, features: r.features },
+      model: modelSummary(config.modelName, loaded),
+      settings: config.settings,
       results,
     };
   } finally {

@@ -20,11 +20,13 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const METHODS = ['ours', 'ort-webgpu-gemm', 'ort-webgpu-matmul', 'ort-wasm-gemm', 'ort-wasm-matmul', 'ts-loop'];
 const NODE_METHODS = ['ours', 'ts-loop'];
 const FORWARD_METHODS = ['ours', 'ort-webgpu', 'ort-wasm'];
-const SUITES = ['matmul', 'forward'];
+const SUITES = ['matmul', 'forward', 'train'];
+// The training suite runs in Node through Dawn only (for now): `all` in the browser leaves it out.
+const BROWSER_SUITES = ['matmul', 'forward'];
 const DEMO_MODEL = join(root, 'public/models/demo-fortunes');
 
 const HELP = `npm run bench -- [options]
-  --suite S         matmul, forward or all (default all)
+  --suite S         matmul, forward, train or all (default all; train needs --node)
  matmul:
   --shapes LIST     MxCxOC,... or a named list:
                     default: ${DEFAULT_SHAPES}
@@ -42,6 +44,10 @@ const HELP = `npm run bench -- [options]
                     default: ${DEFAULT_BATCHES}
                     large:   ${LARGE_BATCHES}
   --forward-methods LIST  subset of ${FORWARD_METHODS.join(',')} (default: all)
+ train (DPO, LoRA, reference log-probs cached; --node):
+  --train-batches L pairs x tokens per sequence, BxT,... (default 4x32)
+  --lora-r R        LoRA rank (default 8)
+  --targets T       LoRA target modules, comma-separated or all-linear (default all-linear)
  both:
   --threads N       onnxruntime-web wasm threads (default min(4, cores))
   --ort-webgpu B    webgpu: onnxruntime-web/webgpu (native WebGPU EP, default);
@@ -58,6 +64,9 @@ const { values: opt } = parseArgs({
     shapes: { type: 'string', default: 'default' },
     batches: { type: 'string', default: 'default' },
     model: { type: 'string' },
+    'train-batches': { type: 'string', default: '4x32' },
+    'lora-r': { type: 'string', default: '8' },
+    targets: { type: 'string', default: 'all-linear' },
     'forward-methods': { type: 'string' },
     methods: { type: 'string' },
     iters: { type: 'string' },
@@ -86,8 +95,9 @@ function int(name, text, min = 1) {
   return v;
 }
 
-const suites = opt.suite === 'all' ? SUITES : [opt.suite];
-if (!suites.every((x) => SUITES.includes(x))) throw new Error(`--suite ${opt.suite}: matmul, forward or all`);
+const suites = opt.suite === 'all' ? (opt.node ? SUITES : BROWSER_SUITES) : [opt.suite];
+if (!suites.every((x) => SUITES.includes(x))) throw new Error(`--suite ${opt.suite}: matmul, forward, train or all`);
+if (suites.includes('train') && !opt.node) throw new Error('--suite train runs in Node through Dawn: add --node');
 if (opt.out && suites.length > 1) throw new Error('--out names one JSON file: give --suite matmul or --suite forward with it');
 const shapes = parseShapes(opt.shapes);
 const batches = parseBatches(opt.batches);
@@ -261,11 +271,19 @@ function modelLabel() {
 async function runNode() {
   const { register } = await import('tsx/esm/api');
   register();
-  const { runNode: run, runNodeForward } = await import('../bench/node.ts');
+  const { runNode: run, runNodeForward, runNodeTrain } = await import('../bench/node.ts');
   const runtime = `Node ${process.version}, Dawn (webgpu package)`;
   const reports = {};
   const limit = positive('timeout-s', opt['timeout-s']);
   if (suites.includes('matmul')) reports.matmul = { mode: 'node', runtime, ...(await withTimeout(run({ shapes, methods, timing }, log), limit, 'node benchmark')) };
+  if (suites.includes('train')) {
+    const { parseTrainShapes } = await import('../bench/train-core.ts');
+    const targets = opt.targets === 'all-linear' ? 'all-linear' : opt.targets.split(',').map((t) => t.trim());
+    const settings = { loraR: int('lora-r', opt['lora-r']), targets };
+    // A step takes seconds on a software adapter: one step per repetition, one warm-up step.
+    const config = { modelDir, modelName: modelLabel(), shapes: parseTrainShapes(opt['train-batches']), settings, timing: { ...timing, warmup: Math.min(timing.warmup, 1) } };
+    reports.train = { mode: 'node', runtime, ...(await withTimeout(runNodeTrain(config, log), limit, 'node train benchmark')) };
+  }
   if (suites.includes('forward')) {
     const config = { modelDir, modelName: modelLabel(), shapes: batches, timing };
     reports.forward = { mode: 'node', runtime, ...(await withTimeout(runNodeForward(config, log), limit, 'node forward benchmark')) };
@@ -365,6 +383,35 @@ function forwardTable(report) {
   return { lines, notes };
 }
 
+const mib = (b) => (b / 2 ** 20).toFixed(2);
+
+function trainTable(report) {
+  const head = ['B x T (pairs x tokens)', 'tokens/step', 'train tokens/s', 'step ms', 'forward ms', 'step / forward', 'peak MiB', 'minimum MiB', 'peak / minimum'];
+  const rows = report.results.map(({ B, T, result: r }) =>
+    r.status === 'ok'
+      ? [`${B} x ${T}`, r.tokens, r.tokensPerSec.toFixed(1), r.stepMs.toFixed(0), r.forwardMs.toFixed(0), `${r.stepOverForward.toFixed(2)}x`, mib(r.memory.peakBytes), mib(r.memory.minimumBytes), `${r.memory.ratio.toFixed(2)}x`]
+      : [`${B} x ${T}`, 'ERROR', ...head.slice(2).map(() => '-')],
+  );
+  const lines = [
+    `| ${head.join(' | ')} |`,
+    `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    ...rows.map((c) => `| ${c.join(' | ')} |`),
+  ];
+  const notes = [];
+  for (const { B, T, result: r } of report.results) {
+    if (r.status !== 'ok') {
+      notes.push(`${B}x${T}: ERROR ${r.message}`);
+      continue;
+    }
+    const p = r.phases;
+    const pct = (ms) => `${ms.toFixed(0)} ms (${((100 * ms) / p.totalMs).toFixed(0)}%)`;
+    notes.push(`${B}x${T} one step by phase: policy forward ${pct(p.policyForwardMs)}, loss ${pct(p.lossMs)}, backward ${pct(p.backwardMs)}, optimizer ${pct(p.optimizerMs)}`);
+    const m = r.memory.parts;
+    notes.push(`${B}x${T} minimum = weights ${mib(m.weights)} MiB + adapter and AdamW state ${mib(m.adapter)} MiB (${r.loraParameters} LoRA parameters x 16 B) + saved activations ${mib(m.activations)} MiB; Trainer's estimate ${mib(r.memory.estimateBytes)} MiB`);
+  }
+  return { lines, notes };
+}
+
 function adapterLine(a) {
   if (!a) return 'none';
   return `vendor "${a.vendor}", architecture "${a.architecture}", description "${a.description}"` +
@@ -410,6 +457,22 @@ for (const suite of suites) {
     printed = table(report);
     console.log('');
     console.log(`matmul GFLOP/s, out (M, OC) = inp (M, C) · weight (OC, C)ᵀ, fp32, higher is better`);
+  } else if (suite === 'train') {
+    json = {
+      benchmark: 'train',
+      date: started.toISOString(),
+      ...report,
+      host,
+      tokensPerSec: '2·B·T tokens per DPO step (B pairs, each sequence T tokens, no padding) / median seconds per optimizer step, reference log-probs cached',
+      stepOverForward: 'median step time / median time of a forward with the adapter to summed log-probs over the same 2·B sequences',
+      memory: 'peak pool bytes during one step (pool trimmed first) against weights + 16 B per LoRA parameter + the activations the backward keeps',
+      config: { trainBatches: opt['train-batches'], timing, model: modelLabel() },
+    };
+    printed = trainTable(report);
+    const m = report.model;
+    const t = report.settings;
+    console.log('');
+    console.log(`DPO training, model ${m.name} (${m.arch}, ${m.parameters.toLocaleString('en-US')} parameters), LoRA r ${t.loraR} on ${t.targets}, reference log-probs cached`);
   } else {
     json = {
       benchmark: 'forward',
