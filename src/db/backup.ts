@@ -10,6 +10,7 @@ import { openRows } from '../data/read/open.js';
 import { isPlainObject } from '../data/read/rows.js';
 import { assertRecord } from '../data/validate.js';
 import { deleteStaged, newId, recount } from './datasets.js';
+import { holdStagingLock, type StagingLock } from './staging-lock.js';
 import { isQuotaError, StorageFullError } from './errors.js';
 import { emptyCounts, type DatasetRow, type LabelRow, type PrefDb, type StoredRecord } from './schema.js';
 
@@ -90,6 +91,8 @@ export async function restoreWorkspace(db: PrefDb, source: ByteSource, options: 
   const { signal, mode = 'merge' } = options;
   const opened = await openRows(source, { signal, container: 'jsonl' });
   const staged = new Map<string, string>(); // backup dataset id -> staged id
+  /** Held while the staged datasets are written, so another tab opening the workspace leaves them be. */
+  const locks: StagingLock[] = [];
   let header = false;
   let end: Extract<Line, { type: 'end' }> | null = null;
   let records = 0;
@@ -129,6 +132,7 @@ export async function restoreWorkspace(db: PrefDb, source: ByteSource, options: 
           // A second line with the same id would orphan the first staged copy (never made ready, never cleaned up).
           if (staged.has(d.id)) throw new DataFormatError(`bad backup: dataset ${d.id} appears twice`, at);
           staged.set(d.id, id);
+          locks.push(await holdStagingLock(id));
           await guarded(() => db.datasets.add({ ...d, id, status: 'staging', counts: emptyCounts() }));
         } else if (line.type === 'record') {
           const datasetId = staged.get(line.dataset);
@@ -203,6 +207,8 @@ export async function restoreWorkspace(db: PrefDb, source: ByteSource, options: 
   } catch (e) {
     for (const id of staged.values()) await deleteStaged(db, id);
     throw e;
+  } finally {
+    for (const lock of locks) lock.release();
   }
 }
 

@@ -4,6 +4,7 @@
 import { RECORD_KINDS, SPLITS, type PrefRecord, type RecordKind, type Split } from '../data/records.js';
 import { assertRecord } from '../data/validate.js';
 import { DatasetNotFoundError, isQuotaError, StorageFullError } from './errors.js';
+import { stagingInProgress } from './staging-lock.js';
 import { emptyCounts, PrefDb, type DatasetCounts, type DatasetRow, type StoredRecord } from './schema.js';
 
 export async function openWorkspace(name?: string, options?: ConstructorParameters<typeof PrefDb>[1]): Promise<PrefDb> {
@@ -13,12 +14,14 @@ export async function openWorkspace(name?: string, options?: ConstructorParamete
   return db;
 }
 
-/** Removes what interrupted imports left behind (a closed tab mid-import). Call when no import
- *  runs: at open. */
+/** Removes what interrupted imports left behind (a closed tab mid-import), leaving alone the
+ *  staged datasets an import or restore elsewhere is still writing (staging-lock.ts). */
 export async function discardStaged(db: PrefDb): Promise<number> {
   const staged = await db.datasets.where('status').equals('staging').primaryKeys();
-  for (const id of staged) await deleteStaged(db, id);
-  return staged.length;
+  const running = await stagingInProgress();
+  const stale = staged.filter((id) => !running?.has(id));
+  for (const id of stale) await deleteStaged(db, id);
+  return stale.length;
 }
 
 export async function deleteStaged(db: PrefDb, id: string): Promise<void> {

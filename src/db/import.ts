@@ -10,6 +10,7 @@ import type { ImportMapping } from '../data/import/mapping.js';
 import type { ByteSource } from '../data/io/source.js';
 import { assertRecord } from '../data/validate.js';
 import { deleteStaged, getDataset, newId, recount } from './datasets.js';
+import { holdStagingLock } from './staging-lock.js';
 import { DatasetNotFoundError, ImportRejectedError, isQuotaError, StorageFullError } from './errors.js';
 import { addToCounts, emptyCounts, type DatasetRow, type DatasetSource, type PrefDb } from './schema.js';
 
@@ -55,75 +56,84 @@ export async function importDataset(db: PrefDb, batches: AsyncIterable<ImportBat
   const errors: RowError[] = [];
   let rejected = 0;
   let fatal: string | undefined;
-  await guarded(() =>
-    db.datasets.add({
-      id: stagingId,
-      name: options.name,
-      createdAt: now,
-      updatedAt: now,
-      status: 'staging',
-      counts: emptyCounts(),
-      ...(options.description ? { description: options.description } : {}),
-    }),
-  );
+  const lock = await holdStagingLock(stagingId);
   try {
-    try {
-      for await (const batch of batches) {
-        throwIfAborted(signal);
-        rejected += batch.errors.length;
-        for (const e of batch.errors) if (errors.length < maxErrors) errors.push(e);
-        if (onErrors === 'abort' && batch.errors.length > 0) {
-          throw new ImportRejectedError(`row errors (first: ${describeRowError(batch.errors[0]!)}): nothing was imported`);
-        }
-        if (batch.records.length > 0) {
-          // The db boundary validates again: batches may come from anywhere, not just the pipeline.
-          const rows = batch.records.map((r) => ({ ...assertRecord(r), datasetId: stagingId }));
-          await guarded(() => db.records.bulkAdd(rows));
-          for (const r of rows) addToCounts(counts, r);
-        }
-        options.onProgress?.({ written: counts.total, rejected });
-      }
-    } catch (e) {
-      if (!(e instanceof DataFormatError)) throw e;
-      if (onErrors === 'abort') throw new ImportRejectedError(`${e.message}: nothing was imported`);
-      fatal = e.message;
-    }
-    throwIfAborted(signal);
-    if (options.confirmPartial && (rejected > 0 || fatal)) {
-      const keep = await options.confirmPartial({ written: counts.total, rejected, errors, ...(fatal ? { fatal } : {}) });
-      throwIfAborted(signal);
-      if (!keep) throw new ImportRejectedError(`nothing was imported: ${rejected} bad row(s)${fatal ? ` and ${fatal}` : ''}`);
-    }
-    const info = typeof options.source === 'function' ? options.source() : options.source;
-    const source: DatasetSource | undefined = info && { ...info, rowsRejected: rejected, importedAt: now };
-    const dataset = await guarded(() =>
-      db.transaction('rw', db.datasets, db.records, async () => {
-        if (options.appendTo) {
-          const target = await getDataset(db, options.appendTo);
-          if (!target) throw new DatasetNotFoundError(options.appendTo);
-          await db.records.where('datasetId').equals(stagingId).modify({ datasetId: options.appendTo });
-          await db.datasets.delete(stagingId);
-          await recount(db, options.appendTo);
-          return (await db.datasets.get(options.appendTo))!;
-        }
-        const ready: Partial<DatasetRow> = { status: 'ready', counts, updatedAt: Date.now(), ...(source ? { source } : {}) };
-        await db.datasets.update(stagingId, ready);
-        return (await db.datasets.get(stagingId))!;
+    return await stageAndCommit();
+  } finally {
+    lock.release();
+  }
+
+  async function stageAndCommit(): Promise<StagedImportResult> {
+    await guarded(() =>
+      db.datasets.add({
+        id: stagingId,
+        name: options.name,
+        createdAt: now,
+        updatedAt: now,
+        status: 'staging',
+        counts: emptyCounts(),
+        ...(options.description ? { description: options.description } : {}),
       }),
     );
-    return { dataset, written: counts.total, rejected, errors, ...(fatal ? { fatal } : {}) };
-  } catch (e) {
-    await deleteStaged(db, stagingId);
-    if (e instanceof StorageFullError) {
-      throw new StorageFullError(
-        `storage is full after ${counts.total} imported records: the import was rolled back and nothing already stored changed. ` +
-          'Free space (delete datasets) or allow persistent storage, then import again.',
-        [],
-        e.cause,
+    try {
+      try {
+        for await (const batch of batches) {
+          throwIfAborted(signal);
+          rejected += batch.errors.length;
+          for (const e of batch.errors) if (errors.length < maxErrors) errors.push(e);
+          if (onErrors === 'abort' && batch.errors.length > 0) {
+            throw new ImportRejectedError(`row errors (first: ${describeRowError(batch.errors[0]!)}): nothing was imported`);
+          }
+          if (batch.records.length > 0) {
+            // The db boundary validates again: batches may come from anywhere, not just the pipeline.
+            const rows = batch.records.map((r) => ({ ...assertRecord(r), datasetId: stagingId }));
+            await guarded(() => db.records.bulkAdd(rows));
+            for (const r of rows) addToCounts(counts, r);
+          }
+          options.onProgress?.({ written: counts.total, rejected });
+        }
+      } catch (e) {
+        if (!(e instanceof DataFormatError)) throw e;
+        if (onErrors === 'abort') throw new ImportRejectedError(`${e.message}: nothing was imported`);
+        fatal = e.message;
+      }
+      throwIfAborted(signal);
+      if (options.confirmPartial && (rejected > 0 || fatal)) {
+        const keep = await options.confirmPartial({ written: counts.total, rejected, errors, ...(fatal ? { fatal } : {}) });
+        throwIfAborted(signal);
+        if (!keep) throw new ImportRejectedError(`nothing was imported: ${rejected} bad row(s)${fatal ? ` and ${fatal}` : ''}`);
+      }
+      const info = typeof options.source === 'function' ? options.source() : options.source;
+      const source: DatasetSource | undefined = info && { ...info, rowsRejected: rejected, importedAt: now };
+      const dataset = await guarded(() =>
+        db.transaction('rw', db.datasets, db.records, async () => {
+          if (options.appendTo) {
+            const target = await getDataset(db, options.appendTo);
+            if (!target) throw new DatasetNotFoundError(options.appendTo);
+            await db.records.where('datasetId').equals(stagingId).modify({ datasetId: options.appendTo });
+            await db.datasets.delete(stagingId);
+            await recount(db, options.appendTo);
+            return (await db.datasets.get(options.appendTo))!;
+          }
+          const ready: Partial<DatasetRow> = { status: 'ready', counts, updatedAt: Date.now(), ...(source ? { source } : {}) };
+          await db.datasets.update(stagingId, ready);
+          return (await db.datasets.get(stagingId))!;
+        }),
       );
+      return { dataset, written: counts.total, rejected, errors, ...(fatal ? { fatal } : {}) };
+    } catch (e) {
+      await deleteStaged(db, stagingId);
+      if (e instanceof StorageFullError) {
+        throw new StorageFullError(
+          `storage is full after ${counts.total} imported records: the import was rolled back and nothing already stored changed. ` +
+            'Free space (delete datasets) or allow persistent storage, then import again.',
+          [],
+          e.cause,
+        );
+      }
+      if (e instanceof ImportAbortedError) throw e;
+      throw e;
     }
-    if (e instanceof ImportAbortedError) throw e;
-    throw e;
   }
 }
 
