@@ -14,6 +14,7 @@ const COMMANDS: Record<string, Command> = {
     load: () => import('./logprobs.js'),
   },
   train: { summary: 'LoRA preference tuning (DPO, KTO, ORPO, SimPO, ...): writes a PEFT adapter and metrics.jsonl', load: () => import('./train.js') },
+  sample: { summary: 'sampled completions of a model, with a PEFT LoRA adapter if given (same seed, same random stream)', load: () => import('./sample.js') },
   eval: { summary: 'loss, TRL metrics and LoRA gradients of a PEFT adapter on a dataset, without training', load: () => import('./eval.js') },
   export: {
     summary: 'take a PEFT adapter elsewhere: merged ONNX, llama.cpp GGUF LoRA, PEFT zip, TRL hand-off folder',
