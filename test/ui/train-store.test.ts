@@ -44,7 +44,7 @@ const withGpu = <T>(job: (e: Engine) => Promise<T>): Promise<T> => {
 const initial = useTrainStore.getState();
 const store = () => useTrainStore.getState();
 const MODEL_REF = { id: 'demo', name: 'demo-fortunes' };
-const SETTINGS = { method: 'dpo' as const, maxSteps: 4, batchSize: 2, maxLength: 32, saveSteps: 2, learningRate: 5e-3, loraR: 4, loraAlpha: 8 };
+const SETTINGS = { method: 'dpo' as const, maxSteps: 3, batchSize: 2, maxLength: 32, saveSteps: 2, learningRate: 5e-3, loraR: 4, loraAlpha: 8 };
 
 beforeAll(async () => {
   engine = await testEngine();
@@ -87,7 +87,7 @@ describe('train store', () => {
     const tok = tokenizeRecords(records, model.tokenizer!, trainService.runConfig({ method: 'dpo', max_length: 32 }));
     expect(plan!.examples).toEqual({ train: tok.examples.filter((e) => e.split === 'train').length, test: tok.examples.filter((e) => e.split === 'test').length, skipped: tok.skipped.length });
     expect(plan!.examples.train).toBe(10);
-    expect(plan!.totalSteps).toBe(4);
+    expect(plan!.totalSteps).toBe(3);
     expect(plan!.refusal).toBeNull();
     expect(plan!.memory.total).toBeGreaterThan(plan!.memory.weights);
     expect(plan!.loraParameters).toBeGreaterThan(0);
@@ -105,38 +105,38 @@ describe('train store', () => {
     expect(whole).not.toBeNull();
     const run = store().runs.find((r) => r.id === whole)!;
     expect(run.status).toBe('done');
-    expect(run.step).toBe(4);
+    expect(run.step).toBe(3);
     const curve = store().metrics[whole!]!;
-    expect(curve.map((m) => m.step)).toEqual([1, 2, 3, 4]);
+    expect(curve.map((m) => m.step)).toEqual([1, 2, 3]);
     for (const m of curve) {
       expect(Number.isFinite(m.loss)).toBe(true);
       expect(m['rewards/accuracies']).toBeGreaterThanOrEqual(0);
       expect(m.learning_rate).toBeGreaterThan(0);
     }
-    expect(run.metrics.map((m) => m.step)).toEqual([1, 2, 3, 4]);
-    expect((await latestCheckpoint(db, whole!))?.step).toBe(4);
+    expect(run.metrics.map((m) => m.step)).toEqual([1, 2, 3]);
+    expect((await latestCheckpoint(db, whole!))?.step).toBe(3);
     // The reference log-probs were cached by fingerprint: one entry per example.
     expect(await db.refcache.count()).toBe(14);
 
-    // The same run paused after step 2 (a checkpoint there), then resumed by a fresh page state.
-    const stopAt2 = useTrainStore.subscribe((s) => {
+    // The same run paused after step 1 (a checkpoint there), then resumed by a fresh page state.
+    const stopAt1 = useTrainStore.subscribe((s) => {
       const id = s.activeRunId;
-      if (id && (s.metrics[id]?.at(-1)?.step ?? 0) >= 2) void store().pause(id);
+      if (id && (s.metrics[id]?.at(-1)?.step ?? 0) >= 1) void store().pause(id);
     });
     const paused = await store().start(MODEL_REF);
-    stopAt2();
+    stopAt1();
     const p = store().runs.find((r) => r.id === paused)!;
     expect(p.status).toBe('paused');
-    expect(p.step).toBe(2);
-    expect((await latestCheckpoint(db, paused!))?.step).toBe(2);
+    expect(p.step).toBe(1);
+    expect((await latestCheckpoint(db, paused!))?.step).toBe(1);
     useTrainStore.setState(initial, true);
     await store().init();
-    expect(store().metrics[paused!]!.map((m) => m.step)).toEqual([1, 2]);
+    expect(store().metrics[paused!]!.map((m) => m.step)).toEqual([1]);
     await store().resume(paused!);
     const resumed = store().runs.find((r) => r.id === paused)!;
     expect(resumed.status).toBe('done');
     const after = store().metrics[paused!]!;
-    expect(after.map((m) => m.step)).toEqual([1, 2, 3, 4]);
+    expect(after.map((m) => m.step)).toEqual([1, 2, 3]);
     expect(after.map((m) => m.loss)).toEqual(curve.map((m) => m.loss));
     const a = await adapterOf(whole!);
     const b = await adapterOf(paused!);
