@@ -7,10 +7,10 @@ import * as Comlink from 'comlink';
 import { zipSync } from 'fflate';
 import type { PairRecord, PrefRecord } from '../data/records.js';
 import { recordContent } from '../data/records.js';
-import { addRecords, createDataset, getRun as dbGetRun, iterateRecords, updateRun, type RunRow } from '../db/index.js';
+import { addRecords, createDataset, getRun as dbGetRun, iterateRecords, latestCheckpoint, updateRun, type RunRow } from '../db/index.js';
 import type { FileLike } from '../engine/model/source.js';
 import { sha256Hex } from '../engine/training/ref-cache.js';
-import type { StepMetrics } from '../engine/training/trainer.js';
+import { decodeCheckpoint, type StepMetrics } from '../engine/training/trainer.js';
 import {
   PEFT_ADAPTER_PREFIX,
   type EvaluateProgress,
@@ -309,6 +309,12 @@ export async function datasetFingerprint(datasetId: string): Promise<{ fingerpri
   const parts: string[] = [];
   for await (const page of iterateRecords(db, datasetId)) for (const r of page) parts.push(JSON.stringify([recordContent(r as PrefRecord), r.split]));
   return { fingerprint: (await sha256Hex(parts.join('\n'))).slice(0, 16), records: parts.length };
+}
+
+/** The fingerprint of the examples the run trained on, from its last checkpoint (null: none yet). */
+export async function trainedDataFingerprint(runId: string): Promise<string | null> {
+  const ck = await latestCheckpoint(await workspace(), runId);
+  return ck ? decodeCheckpoint(ck.bytes).dataFingerprint.slice(0, 16) || null : null;
 }
 
 /** The metric names a run logged, in a stable order (loss first). */

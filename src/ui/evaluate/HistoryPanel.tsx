@@ -6,7 +6,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { RunRow } from '../../db/index.js';
 import type { StepMetrics } from '../../engine/training/trainer.js';
-import { datasetFingerprint, metricKeys, runReportZip } from '../../services/evaluate.js';
+import { datasetFingerprint, metricKeys, runReportZip, trainedDataFingerprint } from '../../services/evaluate.js';
 import { saveBlob } from '../../services/data.js';
 import { useEvaluateStore } from '../../stores/evaluate.js';
 import { MetricChart } from '../train/MetricChart.js';
@@ -124,10 +124,10 @@ function RunItem({ run }: { run: RunRow }) {
   useEffect(() => setName(run.name), [run.name]);
   useEffect(() => {
     if (!open || fingerprint) return;
-    datasetFingerprint(run.datasetId).then(
-      (f) => setFingerprint(`${f.fingerprint} (${f.records} records now)`),
-      () => setFingerprint('dataset deleted'),
-    );
+    void Promise.all([
+      trainedDataFingerprint(run.id).catch(() => null),
+      datasetFingerprint(run.datasetId).then((f) => `${f.fingerprint} (${f.records} records)`, () => 'deleted'),
+    ]).then(([trained, now]) => setFingerprint(`trained on ${trained ?? '–'} (examples); the dataset now: ${now}`));
   }, [open, fingerprint, run.datasetId]);
 
   const report = async () => {
@@ -137,9 +137,9 @@ function RunItem({ run }: { run: RunRow }) {
       for (const k of REPORT_CHARTS.filter((k) => metricKeys(run.metrics).includes(k))) {
         charts.push({ name: k.replace(/\//g, '_'), png: await chartPng(`${run.name}: ${k}`, [{ label: k, color: COLORS[0]!, metrics: run.metrics, key: k }]) });
       }
-      const f = await datasetFingerprint(run.datasetId).catch(() => null);
+      const f = await trainedDataFingerprint(run.id).catch(() => null);
       const evaluation = result && result.models.some((m) => m.id === run.id) ? result : undefined;
-      const zip = runReportZip(run, charts, { ...(f ? { dataFingerprint: f.fingerprint } : {}), ...(evaluation ? { evaluation } : {}) });
+      const zip = runReportZip(run, charts, { ...(f ? { dataFingerprint: f } : {}), ...(evaluation ? { evaluation } : {}) });
       saveBlob(new Blob([zip as BlobPart], { type: 'application/zip' }), `${run.name.replace(/[^\w.-]+/g, '_')}-report.zip`);
     } finally {
       setBusy(false);
