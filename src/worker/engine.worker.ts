@@ -9,7 +9,7 @@ import * as Comlink from 'comlink';
 import { settle } from './errors.js';
 import { getEngine } from './engine.js';
 import { generateText, setAdapterResolver } from './generate.js';
-import { activateModel, describeActive, importModel, unloadModel } from './models.js';
+import { activateModel, describeActive, importModel, setModelInUseCheck, unloadModel } from './models.js';
 import { createEvaluateModule } from './evaluate.js';
 import { createTrainModule } from './train.js';
 import { workerTrainHost } from './train-host.js';
@@ -26,6 +26,7 @@ function released<T extends (...args: never[]) => unknown>(callback: T | undefin
 
 const trainHost = workerTrainHost();
 const training = createTrainModule(trainHost);
+setModelInUseCheck(training.modelInUse);
 const evaluation = createEvaluateModule({ ...trainHost, resolveRunAdapter: training.resolveAdapter });
 setAdapterResolver(evaluation.wrapResolver(training.resolveAdapter));
 

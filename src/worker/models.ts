@@ -223,8 +223,22 @@ async function* pieces(source: ModelSource, path: string, size: number, signal: 
   }
 }
 
+/** Why the active model may not be replaced or freed now (a training run steps on it), or null. */
+let inUse: () => string | null = () => null;
+
+/** The training module says when a run holds the active model (engine.worker.ts wires it). */
+export function setModelInUseCheck(check: () => string | null): void {
+  inUse = check;
+}
+
+function assertReplaceable(): void {
+  const why = inUse();
+  if (why) throw new WorkerTaskError('busy', why);
+}
+
 async function exclusive<T>(job: () => Promise<T>): Promise<T> {
   if (busy) throw new WorkerTaskError('busy', 'another model is being loaded: wait for it or cancel it first');
+  assertReplaceable();
   busy = true;
   try {
     return await job();
@@ -247,6 +261,12 @@ async function install(manifest: ModelManifest, loaded: LoadedModel, meter: Prog
       throw e;
     }
     meter.add(manifest.gpuMemoryBytes);
+    try {
+      assertReplaceable(); // a run may have started while the weights were read
+    } catch (e) {
+      model.destroy();
+      throw e;
+    }
     active?.model.destroy();
     const eos = new Set([...loaded.config.eosIds, ...(loaded.tokenizer?.eosIds ?? [])]);
     active = { id: manifest.id, manifest, model, config: loaded.config, tokenizer: loaded.tokenizer, eosIds: [...eos] };
@@ -341,8 +361,10 @@ export function activateModel(id: string, signal: AbortSignal, onProgress?: (p: 
 /** Frees the GPU memory of model `id` if it is the active one. */
 export async function unloadModel(id: string): Promise<void> {
   if (active?.id !== id) return;
+  assertReplaceable();
   await withGpu(async () => {
     if (active?.id !== id) return;
+    assertReplaceable();
     active.model.destroy();
     active = null;
   });

@@ -122,6 +122,8 @@ export interface TrainModule {
   api: TrainWorkerApi;
   /** Plugs trained adapters into generation (generate.ts setAdapterResolver). */
   resolveAdapter: AdapterResolver;
+  /** Why the active model must stay on the GPU (a run is training on it), or null. */
+  modelInUse(): string | null;
 }
 
 export function createTrainModule(host: TrainHost): TrainModule {
@@ -336,5 +338,8 @@ export function createTrainModule(host: TrainHost): TrainModule {
       return current?.runId ?? null;
     },
   };
-  return { api, resolveAdapter };
+  const modelInUse = () =>
+    current ? `a training run (${current.runId}) is using the current model: pause or stop it before loading or removing a model` : null;
+
+  return { api, resolveAdapter, modelInUse };
 }

@@ -20,7 +20,7 @@ vi.mock('../../src/engine/browser.js', async () => {
   return { createBrowserEngine: engine };
 });
 
-const { activateModel, describeActive, getActiveModel, importModel, unloadModel, useModelStore } = await import('../../src/worker/models.js');
+const { activateModel, describeActive, getActiveModel, importModel, setModelInUseCheck, unloadModel, useModelStore } = await import('../../src/worker/models.js');
 const { generateText, setAdapterResolver, streamableText, checkSettings } = await import('../../src/worker/generate.js');
 const { meteredFetch, modelUrlCandidates, resolveModelUrl } = await import('../../src/worker/model-url.js');
 const { toFailure } = await import('../../src/worker/errors.js');
@@ -162,6 +162,22 @@ describe('worker models and generation (Node engine, in-memory OPFS)', () => {
     const again = await generateText(GREEDY, new AbortController().signal);
     expect(again.tokens).toBeGreaterThan(0);
     await expect(activateModel('nope', new AbortController().signal)).rejects.toMatchObject({ code: 'not-found' });
+  }, 60_000);
+
+  it('while a training run holds the model, switching, importing and unloading are refused and the model stays', async () => {
+    const before = getActiveModel();
+    expect(before?.id).toBe('tiny-llama');
+    setModelInUseCheck(() => 'a training run (run-1) is using the current model: pause or stop it before loading or removing a model');
+    try {
+      const refused = { code: 'busy', message: expect.stringContaining('pause or stop it') };
+      await expect(activateModel('tiny-qwen2', new AbortController().signal)).rejects.toMatchObject(refused);
+      await expect(importModel({ kind: 'files', files: await folderFiles(QWEN2, 'tiny-qwen2') }, new AbortController().signal)).rejects.toMatchObject(refused);
+      await expect(unloadModel('tiny-llama')).rejects.toMatchObject(refused);
+      expect(getActiveModel()).toBe(before);
+      expect((await generateText(GREEDY, new AbortController().signal)).tokens).toBeGreaterThan(0); // still on the GPU
+    } finally {
+      setModelInUseCheck(() => null);
+    }
   }, 60_000);
 
   it('without an active model generation says to load one', async () => {
