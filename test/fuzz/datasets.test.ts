@@ -8,7 +8,7 @@ import { DataFormatError, describeRowError, type RowError } from '../../src/data
 import { importAll } from '../../src/data/import/pipeline.js';
 import { bytesSource } from '../../src/data/io/source.js';
 import { validateRecord } from '../../src/data/validate.js';
-import { FuzzLog, fuzzCount, prototypePolluted, Rng, unclearMessage, withTimeLimit, type Outcome } from '../support/fuzz.js';
+import { FuzzLog, fuzzCount, prototypePolluted, Rng, traceInput, unclearMessage, withTimeLimit, type Outcome } from '../support/fuzz.js';
 import { mutateSeed, showInput, type FuzzInput } from './inputs.js';
 import { datasetSeeds } from './seeds.js';
 
@@ -70,6 +70,7 @@ describe('fuzz: dataset readers and mapping (importAll)', () => {
     }
     while (log.tried < n) {
       const input = mutateSeed(rng.pick(seeds), rng);
+      traceInput(`${log.tried} ${input.what}`);
       log.record(input.what, await importOutcome(input), () => showInput(input));
     }
     console.log(log.summary());

@@ -3,11 +3,19 @@
 // CSV mutations, a protobuf wire-format walker (to corrupt ONNX tags and lengths rather than
 // weight bytes), and a runner that gives every input a time limit and sorts each outcome into
 // "accepted", "refused with a typed error" or a bug. PREFSTUDIO_FUZZ_N scales the number of inputs.
+import { appendFileSync } from 'node:fs';
 
 /** Inputs per importer: the default, or PREFSTUDIO_FUZZ_N (the per-importer figure for a bigger pass). */
 export function fuzzCount(defaultN: number): number {
   const env = Number(process.env.PREFSTUDIO_FUZZ_N);
   return Number.isInteger(env) && env > 0 ? env : defaultN;
+}
+
+/** With PREFSTUDIO_FUZZ_TRACE=<file>, each input is appended there before it runs, so the input
+ *  of a synchronous hang (which no timer can interrupt) is the file's last line. */
+export function traceInput(what: string): void {
+  const file = process.env.PREFSTUDIO_FUZZ_TRACE;
+  if (file) appendFileSync(file, what.replace(/\n/g, ' ') + '\n');
 }
 
 /** mulberry32: tiny, fast, good enough to pick mutations, and reproducible from a seed. */
