@@ -14,10 +14,13 @@ import {
   type NewRun,
   type RunRow,
 } from '../db/index.js';
+import { zipFiles } from '../engine/export/peft.js';
 import { parseTrainingConfig, type TrainingConfig, type TrainingConfigInput } from '../engine/training/config.js';
+import { peftAdapterFiles, type HostTensor } from '../engine/training/peft.js';
+import { decodeCheckpoint } from '../engine/training/trainer.js';
 import type { WorkerResult } from '../worker/protocol.js';
 import type { PlanRequest, RunOutcome, RunPlan, TrainEvent, TrainWorkerApi } from '../worker/train-protocol.js';
-import { workspace } from './data.js';
+import { saveBlob, workspace } from './data.js';
 import { engineWorker } from './gpu.js';
 
 export type { PlanRequest, RunOutcome, RunPlan, TrainEvent };
@@ -82,6 +85,37 @@ export async function endRun(id: string): Promise<void> {
 /** Whether a run has a saved adapter (a checkpoint) to sample with or continue from. */
 export async function hasAdapter(id: string): Promise<boolean> {
   return (await latestCheckpoint(await workspace(), id)) !== undefined;
+}
+
+/**
+ * The run's adapter at its last checkpoint as a PEFT folder zipped (adapter_config.json,
+ * adapter_model.safetensors), the files `prefstudio train` writes. The checkpoint keeps each
+ * tensor flat under its PEFT name; PEFT's shapes are A (r, in) and B (out, r).
+ */
+export async function runAdapterZip(id: string): Promise<{ name: string; bytes: Uint8Array }> {
+  const db = await workspace();
+  const run = await dbGetRun(db, id);
+  if (!run) throw new Error(`run ${id} no longer exists`);
+  const checkpoint = await latestCheckpoint(db, id);
+  if (!checkpoint) throw new Error(`run "${run.name}" has no checkpoint yet: its adapter is saved at its first checkpoint`);
+  const { adapter } = decodeCheckpoint(checkpoint.bytes);
+  const r = run.config.lora.r;
+  const tensors: HostTensor[] = Object.entries(adapter).map(([name, data]) => ({
+    name,
+    shape: name.endsWith('.lora_A.weight') ? [r, data.length / r] : [data.length / r, r],
+    data,
+  }));
+  const targets = [...new Set(Object.keys(adapter).map((n) => n.replace(/\.lora_[AB]\.weight$/, '').split('.').pop()!))];
+  // GPT-2's Conv1D modules: PEFT marks them fan_in_fan_out.
+  const fanInFanOut = Object.keys(adapter).some((n) => n.includes('.attn.c_attn.'));
+  const files = peftAdapterFiles(run.config.lora, run.modelName, targets, fanInFanOut, tensors);
+  return { name: `${run.name.replace(/[^\w.-]+/g, '_')}-adapter.zip`, bytes: zipFiles(files) };
+}
+
+/** Saves the run's adapter as a PEFT zip (a download). */
+export async function downloadRunAdapter(id: string): Promise<void> {
+  const { name, bytes } = await runAdapterZip(id);
+  saveBlob(new Blob([bytes as BlobPart]), name);
 }
 
 /** At start: runs a gone tab left running (a reload, a crash) are marked interrupted. */

@@ -49,6 +49,8 @@ interface TrainState {
   /** Fills the form for a new run that starts from a finished run's adapter. */
   continueFrom(runId: string): void;
   setSamplingRun(runId: string | null): void;
+  /** Downloads the run's adapter (last checkpoint) as a PEFT zip. */
+  downloadAdapter(runId: string): Promise<void>;
   dismissProblem(): void;
 }
 
@@ -261,6 +263,14 @@ export const useTrainStore = create<TrainState>()((set, get) => {
     setSamplingRun(runId) {
       train.setSamplingAdapterId(runId);
       set({ samplingRunId: runId });
+    },
+
+    async downloadAdapter(runId) {
+      try {
+        await train.downloadRunAdapter(runId);
+      } catch (e) {
+        set({ problem: { title: 'Could not export the adapter', message: message(e) } });
+      }
     },
 
     dismissProblem() {

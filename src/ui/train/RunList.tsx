@@ -32,7 +32,7 @@ export function RunList() {
   const active = useTrainStore((s) => s.activeRunId);
   const sampling = useTrainStore((s) => s.samplingRunId);
   const metrics = useTrainStore((s) => s.metrics);
-  const { select, pause, resume, stop, remove, continueFrom, setSamplingRun } = useTrainStore.getState();
+  const { select, pause, resume, stop, remove, continueFrom, setSamplingRun, downloadAdapter } = useTrainStore.getState();
 
   if (runs.length === 0) return <p className="train-hint">No runs yet.</p>;
   return (
@@ -89,6 +89,9 @@ export function RunList() {
                     title="The Models playground and the Label page sample with this adapter"
                   >
                     {sampling === r.id ? 'Sampling with it ✓' : 'Sample with it'}
+                  </button>
+                  <button type="button" className="button button-secondary" onClick={() => void downloadAdapter(r.id)} data-testid="train-download-adapter" title="adapter_config.json and adapter_model.safetensors, as PEFT saves them">
+                    Download adapter (PEFT zip)
                   </button>
                 </>
               )}
