@@ -41,22 +41,58 @@ export function useDataServices(options: { db?: PrefDb; backend?: DataApi }): vo
   if (options.backend) backend = options.backend;
 }
 
+/** How long a cancelled job may take to stop before its Worker is terminated. */
+export const CANCEL_GRACE_MS = 3000;
+
 /** The import Worker (created on first use). */
 export function dataBackend(): DataApi {
   if (backend) return backend;
   const worker = new Worker(new URL('../worker/import.worker.ts', import.meta.url), { type: 'module', name: 'prefstudio-import' });
   const remote = Comlink.wrap<DataApi>(worker);
-  // Callbacks cross the boundary as proxies; everything else is structured-cloned.
-  backend = {
-    detect: (file, name, options) => remote.detect(file, name, options),
-    importFile: (jobId, file, name, mapping, request, onProgress, confirm) =>
-      remote.importFile(jobId, file, name, mapping, request, Comlink.proxy(onProgress), Comlink.proxy(confirm)),
-    cancel: (jobId) => void remote.cancel(jobId),
-    exportDataset: (jobId, id, target) => remote.exportDataset(jobId, id, target),
-    backup: (jobId) => remote.backup(jobId),
-    restore: (jobId, file, name, mode) => remote.restore(jobId, file, name, mode),
-  };
+  backend = withWatchdog(remote, () => {
+    worker.terminate();
+    backend = null; // the next job starts a fresh Worker
+  });
   return backend;
+}
+
+/**
+ * The Worker's API with callbacks passed as proxies, and a watchdog: a job that does not stop
+ * within CANCEL_GRACE_MS of its cancel (a parser stuck in a synchronous loop on a corrupted
+ * file never reads the cancel message) gets its Worker terminated and every call in flight
+ * rejected with an AbortError. Nothing half-written stays: an interrupted staged import is
+ * cleaned up when the workspace is next opened (its staging lock dies with the Worker).
+ */
+export function withWatchdog(remote: Comlink.Remote<DataApi> | DataApi, terminate: () => void, graceMs = CANCEL_GRACE_MS): DataApi {
+  const inFlight = new Set<string>();
+  let kill!: (e: Error) => void;
+  const killed = new Promise<never>((_, reject) => (kill = reject));
+  killed.catch(() => {});
+  const job = async <T>(jobId: string, call: () => Promise<T>): Promise<T> => {
+    inFlight.add(jobId);
+    try {
+      return await Promise.race([call(), killed]);
+    } finally {
+      inFlight.delete(jobId);
+    }
+  };
+  // Callbacks cross the boundary as proxies; everything else is structured-cloned.
+  return {
+    detect: (file, name, options) => Promise.race([remote.detect(file, name, options), killed]),
+    importFile: (jobId, file, name, mapping, request, onProgress, confirm) =>
+      job(jobId, () => remote.importFile(jobId, file, name, mapping, request, Comlink.proxy(onProgress), Comlink.proxy(confirm))),
+    cancel: (jobId) => {
+      void remote.cancel(jobId);
+      setTimeout(() => {
+        if (!inFlight.has(jobId)) return;
+        terminate();
+        kill(new DOMException(`the import Worker did not stop within ${graceMs} ms of cancel and was terminated`, 'AbortError'));
+      }, graceMs);
+    },
+    exportDataset: (jobId, id, target) => job(jobId, () => remote.exportDataset(jobId, id, target)),
+    backup: (jobId) => job(jobId, () => remote.backup(jobId)),
+    restore: (jobId, file, name, mode) => job(jobId, () => remote.restore(jobId, file, name, mode)),
+  };
 }
 
 /** The bundled demo dataset (public/datasets), imported on the very first run like any file. */
