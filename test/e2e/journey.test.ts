@@ -1,0 +1,196 @@
+// A first-time user's journeys through the built studio in headless Chromium (test/support/e2e.ts):
+// DPO: the demo model loads, a shared fixture is imported on the Data page, three pairs are
+// labelled with the keyboard, a 4-step DPO run trains on those labels with a live loss chart, the
+// tab is reloaded mid-run and the run resumes from its checkpoint, the Evaluate page scores base
+// against the tuned run, and the run's adapter downloads as a PEFT zip whose files are checked as
+// PEFT writes them. KTO: thumbs up/down on unpaired completions, then a 2-step KTO run on them.
+// Both assert that no request left the local server. Tiny settings for a software GPU.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { unzipSync } from 'fflate';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { ROOT, SHARED_DATASETS, useStudio } from '../support/e2e.js';
+
+const studio = useStudio('journey');
+const ZEN_PAIRS = join(SHARED_DATASETS, 'trl-zen/zen_standard_preference.jsonl');
+const ZEN_UNPAIRED = join(SHARED_DATASETS, 'trl-zen/zen_standard_unpaired_preference.jsonl');
+const DEMO_CONFIG = join(ROOT, 'public/models/demo-fortunes/config.json');
+
+async function importFile(page: Page, path: string) {
+  await page.getByTestId('nav-data').click();
+  await page.getByTestId('import-file').setInputFiles(path);
+  await page.getByTestId('import-preview').waitFor();
+  await page.getByTestId('import-start').click();
+  await page.getByTestId('import-done').waitFor();
+}
+
+async function startLabelling(page: Page, dataset: string) {
+  await page.getByTestId('nav-label').click();
+  const source = page.getByTestId('label-source');
+  const option = source.locator('option').filter({ hasText: new RegExp(`^${dataset} \\(`) });
+  await source.selectOption((await option.getAttribute('value'))!);
+  await page.getByTestId('annotator').fill('journey');
+  await page.getByTestId('annotator').press('Enter');
+  await page.getByTestId('label-task').waitFor();
+}
+
+/** Presses a labelling key and waits for the next task. */
+async function label(page: Page, key: string) {
+  const before = await page.getByTestId('label-task').getAttribute('data-task-key');
+  await page.keyboard.press(key);
+  await page.getByTestId('label-last').filter({ hasText: 'Saved' }).waitFor();
+  await expect.poll(() => page.getByTestId('label-task').getAttribute('data-task-key')).not.toBe(before);
+}
+
+async function selectOption(page: Page, testId: string, text: string) {
+  const select = page.getByTestId(testId);
+  const value = await select.locator('option', { hasText: text }).first().getAttribute('value');
+  await select.selectOption(value!);
+}
+
+/** Train page: demo model on the GPU, the named dataset, tiny settings; returns after Start. */
+async function startRun(page: Page, o: { dataset: string; method: string; steps: number; name: string; counts: RegExp }) {
+  await page.getByTestId('nav-train').click();
+  await page.locator('[data-testid="train-model"][data-loaded="true"]').waitFor({ timeout: 90_000 });
+  await selectOption(page, 'train-dataset', o.dataset);
+  await expect.poll(() => page.getByTestId('train-dataset-counts').textContent()).toMatch(o.counts);
+  await page.getByTestId('train-method').selectOption(o.method);
+  await page.getByTestId('train-maxSteps').fill(String(o.steps));
+  await page.getByTestId('train-batchSize').fill('2');
+  await page.getByTestId('train-maxLength').fill('64');
+  await page.getByTestId('train-saveSteps').fill('1');
+  await page.getByTestId('train-name').fill(o.name);
+  await page.getByTestId('train-plan-button').click();
+  await expect.poll(() => page.getByTestId('train-memory').textContent(), { timeout: 60_000 }).toMatch(/Estimated GPU memory/);
+  await page.getByTestId('train-start').click();
+}
+
+const points = async (p: Page) => Number(await p.getByTestId('chart-loss').getAttribute('data-points'));
+
+/** safetensors: an 8-byte little-endian header length, then the JSON header (read by hand, not with our reader). */
+function safetensorsHeader(bytes: Uint8Array): Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> {
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, unknown>;
+  delete header.__metadata__;
+  return header as ReturnType<typeof safetensorsHeader>;
+}
+
+describe('first-time journeys in the built studio', () => {
+  it('DPO: demo model, import, keyboard labels, a run with a live chart that survives a reload, evaluate, PEFT zip; nothing leaves the machine', async () => {
+    const STEPS = 4;
+    const { page, errors, requests } = await studio.open('#/models', { viewport: { width: 1280, height: 1000 }, timeout: 30_000 });
+    await page.locator('[data-testid="model-row-demo-fortunes"][data-loaded="true"]').waitFor({ timeout: 90_000 });
+
+    await importFile(page, ZEN_PAIRS);
+    expect(await page.getByTestId('dataset-item').filter({ hasText: 'zen_standard_preference' }).first().getAttribute('data-total')).toBe('19');
+
+    await startLabelling(page, 'zen_standard_preference');
+    for (const key of ['ArrowLeft', 'ArrowRight', 'ArrowLeft']) await label(page, key);
+    expect(await page.getByTestId('label-progress').getAttribute('data-labelled')).toBe('3');
+
+    await startRun(page, { dataset: 'zen_standard_preference · labels', method: 'dpo', steps: STEPS, name: 'journey dpo', counts: /3 training and 0 held-out records/ });
+    const run = page.getByTestId('train-run').first();
+    await expect.poll(() => points(page), { timeout: 300_000, interval: 250 }).toBeGreaterThanOrEqual(1);
+    expect(await run.getAttribute('data-status')).toBe('running');
+    const before = await points(page);
+    expect(before).toBeLessThan(STEPS);
+
+    await page.reload();
+    await page.getByTestId('page-train').waitFor();
+    const again = page.getByTestId('train-run').first();
+    await expect.poll(() => again.getAttribute('data-status')).toBe('interrupted');
+    const checkpointStep = Number(await again.getAttribute('data-step'));
+    expect(checkpointStep).toBeGreaterThanOrEqual(1);
+    expect(await points(page)).toBe(checkpointStep);
+    await page.locator('[data-testid="train-model"][data-loaded="true"]').waitFor({ timeout: 90_000 });
+    await again.getByTestId('train-resume').click();
+    await expect.poll(() => again.getAttribute('data-status'), { timeout: 300_000, interval: 500 }).toBe('done');
+    expect(await points(page)).toBe(STEPS);
+    expect(Number(await page.getByTestId('chart-loss').getAttribute('data-last-step'))).toBe(STEPS);
+
+    // Export from the run: a PEFT adapter folder, zipped.
+    const [download] = await Promise.all([page.waitForEvent('download'), again.getByTestId('train-download-adapter').click()]);
+    expect(download.suggestedFilename()).toMatch(/adapter\.zip$/);
+    const files = unzipSync(new Uint8Array(await readFile((await download.path())!)));
+    expect(Object.keys(files).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    const adapterConfig = JSON.parse(new TextDecoder().decode(files['adapter_config.json'])) as Record<string, unknown>;
+    // The run's settings as the Train page shows them (the form's LoRA defaults).
+    const runConfig = JSON.parse((await page.getByTestId('train-config').textContent())!) as { model: string; lora: { r: number; lora_alpha: number; lora_dropout: number } };
+    expect(runConfig.lora.r).toBe(8);
+    expect(adapterConfig).toMatchObject({
+      peft_type: 'LORA',
+      task_type: 'CAUSAL_LM',
+      base_model_name_or_path: runConfig.model,
+      r: runConfig.lora.r,
+      lora_alpha: runConfig.lora.lora_alpha,
+      lora_dropout: runConfig.lora.lora_dropout,
+      fan_in_fan_out: false,
+      inference_mode: true,
+      bias: 'none',
+    });
+    expect([...(adapterConfig.target_modules as string[])].sort()).toEqual(['q_proj', 'v_proj']);
+    const config = JSON.parse(await readFile(DEMO_CONFIG, 'utf8')) as Record<string, number>;
+    const hidden = config.hidden_size!;
+    const expected: Record<string, number[]> = {};
+    for (let l = 0; l < config.num_hidden_layers!; l++) {
+      const p = `base_model.model.model.layers.${l}.self_attn`;
+      expected[`${p}.q_proj.lora_A.weight`] = [8, hidden];
+      expected[`${p}.q_proj.lora_B.weight`] = [config.num_attention_heads! * config.head_dim!, 8];
+      expected[`${p}.v_proj.lora_A.weight`] = [8, hidden];
+      expected[`${p}.v_proj.lora_B.weight`] = [config.num_key_value_heads! * config.head_dim!, 8];
+    }
+    const st = files['adapter_model.safetensors']!;
+    const header = safetensorsHeader(st);
+    expect(Object.fromEntries(Object.entries(header).map(([k, v]) => [k, v.shape]))).toEqual(expected);
+    const dataStart = 8 + Number(new DataView(st.buffer, st.byteOffset).getBigUint64(0, true));
+    let trainedB = 0;
+    for (const [name, t] of Object.entries(header)) {
+      expect(t.dtype).toBe('F32');
+      expect(t.data_offsets[1] - t.data_offsets[0]).toBe(4 * t.shape[0]! * t.shape[1]!);
+      const values = new Float32Array(st.slice(dataStart + t.data_offsets[0], dataStart + t.data_offsets[1]).buffer);
+      expect(values.every(Number.isFinite)).toBe(true);
+      // B starts at zero (PEFT's init): trained, some of it moved.
+      if (name.includes('lora_B')) trainedB += values.some((v) => v !== 0) ? 1 : 0;
+    }
+    expect(trainedB).toBeGreaterThan(0);
+
+    // Evaluate base against the tuned run on the imported pairs.
+    await page.getByTestId('nav-evaluate').click();
+    await selectOption(page, 'eval-dataset', 'zen_standard_preference (');
+    await page.getByLabel('Split').selectOption('all');
+    await page.getByLabel('Max length (tokens)').fill('64');
+    await page.getByTestId('eval-adapters').getByLabel('journey dpo').check();
+    await page.getByTestId('eval-run').click();
+    const summary = page.getByTestId('eval-summary');
+    await summary.waitFor({ timeout: 300_000 });
+    const rows = summary.locator('tbody tr');
+    expect(await rows.count()).toBe(2);
+    expect(await rows.nth(0).textContent()).toMatch(/\(base\)\s*19\s*0\.0 %\s*0\.0000/);
+    expect(await rows.nth(1).textContent()).toMatch(/^journey dpo\s*19\s*\d+\.\d %/);
+
+    expect(studio.offsite(requests)).toEqual([]);
+    expect(requests.some((u) => u.includes('/models/demo-fortunes/'))).toBe(true);
+    expect(errors).toEqual([]);
+  }, 900_000);
+
+  it('KTO: thumbs up and down by keyboard on unpaired completions, then a short KTO run on them; nothing leaves the machine', async () => {
+    const { page, errors, requests } = await studio.open('#/models', { viewport: { width: 1280, height: 1000 }, timeout: 30_000 });
+    await page.locator('[data-testid="model-row-demo-fortunes"][data-loaded="true"]').waitFor({ timeout: 90_000 });
+    await importFile(page, ZEN_UNPAIRED);
+
+    await startLabelling(page, 'zen_standard_unpaired_preference');
+    expect(await page.getByTestId('label-task').getAttribute('data-mode')).toBe('single');
+    for (const key of ['ArrowUp', 'ArrowDown', 'ArrowUp', 'ArrowDown']) await label(page, key);
+    expect(await page.getByTestId('label-progress').getAttribute('data-labelled')).toBe('4');
+
+    await startRun(page, { dataset: 'zen_standard_unpaired_preference · labels', method: 'kto', steps: 2, name: 'journey kto', counts: /4 training and 0 held-out records/ });
+    const run = page.getByTestId('train-run').first();
+    await expect.poll(() => run.getAttribute('data-status'), { timeout: 300_000, interval: 500 }).toBe('done');
+    expect(await points(page)).toBe(2);
+    expect(await page.getByTestId('train-config').textContent()).toMatch(/"method": "kto"/);
+
+    expect(studio.offsite(requests)).toEqual([]);
+    expect(errors).toEqual([]);
+  }, 600_000);
+});

@@ -1,0 +1,180 @@
+// Shared set-up of the end-to-end tests (test/e2e/): the production build of the studio (Vite,
+// into a temp dir, once per test file), served by `vite preview` on 127.0.0.1, and Debian's
+// headless Chromium through playwright-core. `useStudio('name')` registers the hooks of a file:
+//   beforeAll  build, preview, launch Chromium
+//   afterEach  for every page opened: on failure a full-page screenshot and the test's Playwright
+//              trace (open with `npx playwright-core show-trace`) under test-results/; pages
+//              opened for one test are closed, pages opened with `keep` carry to the next test
+//   afterAll   close everything, remove the build
+// Each page collects console errors and uncaught exceptions (page and Workers), every request URL
+// (page and Workers) and dismisses dialogs, recording their messages.
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { build, preview, type PreviewServer } from 'vite';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { chromiumArgs, chromiumPath } from '../../scripts/chromium.mjs';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const RESULTS = join(ROOT, 'test-results');
+/** The shared fixtures, read in place beside the repository (CI lays shared/ there too). */
+export const SHARED_DATASETS = join(ROOT, '../shared/fixtures/datasets');
+export const DEMO_DATA = join(ROOT, 'public/datasets/demo-fortunes-positive.jsonl');
+
+export interface OpenedPage {
+  page: Page;
+  context: BrowserContext;
+  /** console.error messages and uncaught exceptions, from the page and its Workers. */
+  errors: string[];
+  /** Every URL the page and its Workers requested. */
+  requests: string[];
+  /** Messages of the dialogs shown (each dismissed). */
+  dialogs: string[];
+}
+
+export interface OpenOptions {
+  /** Another browser (from `launch`); default: the file's. */
+  browser?: Browser;
+  viewport?: { width: number; height: number };
+  /** Playwright's default timeout for the page's actions (ms). */
+  timeout?: number;
+  /** Keep the page (and its context: OPFS, IndexedDB) open for the following tests of the file. */
+  keep?: boolean;
+}
+
+export interface Studio {
+  /** http://127.0.0.1:<port> of the preview server. */
+  readonly origin: string;
+  /** The built app (removed in afterAll; files written here go with it). */
+  readonly outDir: string;
+  readonly browser: Browser;
+  /** Opens `${origin}/${hash}` in a fresh browser context. */
+  open(hash?: string, options?: OpenOptions): Promise<OpenedPage>;
+  /** Another Chromium (closed in afterAll, after the failure screenshots). */
+  launch(args?: string[]): Promise<Browser>;
+  /** Requests that went anywhere but the preview server (data: and blob: URLs are local). */
+  offsite(requests: readonly string[]): string[];
+}
+
+/** The production build of the studio in a new temp dir. */
+export async function buildStudio(name: string): Promise<string> {
+  const outDir = await mkdtemp(join(tmpdir(), `prefstudio-e2e-${name}-`));
+  // Vitest sets NODE_ENV=test, which would make Vite bundle React's development build.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({ root: ROOT, configFile: join(ROOT, 'vite.config.ts'), mode: 'production', logLevel: 'warn', build: { outDir, emptyOutDir: true } });
+  } finally {
+    process.env.NODE_ENV = nodeEnv;
+  }
+  return outDir;
+}
+
+export function launchChromium(args: string[] = chromiumArgs()): Promise<Browser> {
+  return chromium.launch({ executablePath: chromiumPath(), args, headless: true, timeout: 60_000 });
+}
+
+const slug = (s: string) => s.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase().slice(0, 80);
+
+/** Registers the file's hooks; the returned object is usable inside tests. */
+export function useStudio(name: string): Studio {
+  let outDir = '';
+  let server: PreviewServer | null = null;
+  let origin = '';
+  let browser: Browser | null = null;
+  const extraBrowsers: Browser[] = [];
+  let opened: (OpenedPage & { keep: boolean })[] = [];
+
+  const studio: Studio = {
+    get origin() {
+      return origin;
+    },
+    get outDir() {
+      return outDir;
+    },
+    get browser() {
+      if (!browser) throw new Error('e2e: the browser is not started (useStudio registers a beforeAll)');
+      return browser;
+    },
+    async open(hash = '#/models', options = {}) {
+      const context = await (options.browser ?? studio.browser).newContext({ viewport: options.viewport ?? { width: 1280, height: 900 }, acceptDownloads: true });
+      // DOM snapshots of every action; kept only when the test fails.
+      await context.tracing.start({ snapshots: true, screenshots: false, sources: false });
+      await context.tracing.startChunk();
+      const page = await context.newPage();
+      page.setDefaultTimeout(options.timeout ?? 20_000);
+      const entry = { page, context, errors: [] as string[], requests: [] as string[], dialogs: [] as string[], keep: !!options.keep };
+      opened.push(entry);
+      page.on('console', (m) => {
+        if (m.type() === 'error') entry.errors.push(`console: ${m.text()}`);
+      });
+      page.on('pageerror', (e) => entry.errors.push(`pageerror: ${e.message}`));
+      page.on('worker', (w) => {
+        w.on('console', (m) => {
+          if (m.type() === 'error') entry.errors.push(`worker console: ${m.text()}`);
+        });
+      });
+      // The context's requests include those of the page's dedicated Workers.
+      context.on('request', (r) => entry.requests.push(r.url()));
+      page.on('dialog', (d) => {
+        entry.dialogs.push(d.message());
+        void d.dismiss();
+      });
+      await page.goto(`${origin}/${hash}`);
+      return entry;
+    },
+    async launch(args) {
+      const b = await launchChromium(args);
+      extraBrowsers.push(b);
+      return b;
+    },
+    offsite(requests) {
+      return requests.filter((url) => !url.startsWith('data:') && !url.startsWith('blob:') && new URL(url).origin !== origin);
+    },
+  };
+
+  beforeAll(async () => {
+    outDir = await buildStudio(name);
+    server = await preview({
+      root: ROOT,
+      configFile: join(ROOT, 'vite.config.ts'),
+      logLevel: 'warn',
+      build: { outDir },
+      preview: { host: '127.0.0.1', port: 0, strictPort: true, open: false },
+    });
+    origin = `http://127.0.0.1:${(server.httpServer.address() as AddressInfo).port}`;
+    browser = await launchChromium();
+  }, 180_000);
+
+  afterEach(async (ctx) => {
+    const failed = ctx.task.result?.state === 'fail';
+    const test = slug(ctx.task.name);
+    for (const [i, entry] of opened.entries()) {
+      const base = join(RESULTS, `${name}-${test}-${i}`);
+      if (failed) {
+        await mkdir(RESULTS, { recursive: true });
+        if (!entry.page.isClosed()) await entry.page.screenshot({ path: `${base}.png`, fullPage: true }).catch(() => {});
+        await entry.context.tracing.stopChunk({ path: `${base}.trace.zip` }).catch(() => {});
+      } else {
+        await entry.context.tracing.stopChunk().catch(() => {});
+      }
+      if (entry.keep && !entry.page.isClosed()) await entry.context.tracing.startChunk().catch(() => {});
+      else await entry.context.close().catch(() => {});
+    }
+    opened = opened.filter((e) => e.keep && !e.page.isClosed());
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const { context } of opened) await context.close().catch(() => {});
+    opened = [];
+    await Promise.all(extraBrowsers.map((b) => b.close().catch(() => {})));
+    await browser?.close();
+    await server?.close();
+    if (outDir) await rm(outDir, { recursive: true, force: true });
+  }, 30_000);
+
+  return studio;
+}
