@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { ROOT, SHARED_DATASETS, useStudio } from '../support/e2e.js';
+import { ROOT, SHARED_DATASETS, importDataset, useStudio } from '../support/e2e.js';
 
 const studio = useStudio('journey');
 const ZEN_PAIRS = join(SHARED_DATASETS, 'trl-zen/zen_standard_preference.jsonl');
@@ -19,10 +19,7 @@ const DEMO_CONFIG = join(ROOT, 'public/models/demo-fortunes/config.json');
 
 async function importFile(page: Page, path: string) {
   await page.getByTestId('nav-data').click();
-  await page.getByTestId('import-file').setInputFiles(path);
-  await page.getByTestId('import-preview').waitFor();
-  await page.getByTestId('import-start').click();
-  await page.getByTestId('import-done').waitFor();
+  await importDataset(page, path);
 }
 
 async function startLabelling(page: Page, dataset: string) {

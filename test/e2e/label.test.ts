@@ -2,52 +2,17 @@
 // import a shared fixture on the Data page, label three pairs with the keyboard alone (with an
 // undo), reload and find the labels, export TRL JSONL and check it row by row. Then hostile text:
 // imported and shown on both pages as text, with no element made from it and no script run.
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { build, preview, type PreviewServer } from 'vite';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumArgs, chromiumPath } from '../../scripts/chromium.mjs';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { ROOT, SHARED_DATASETS, importDataset, useStudio } from '../support/e2e.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const RESULTS = join(ROOT, 'test-results');
-/** The shared fixtures, read in place beside the repository (CI lays shared/ there too). */
-const ZEN = join(ROOT, '../shared/fixtures/datasets/trl-zen/zen_standard_preference.jsonl');
+const studio = useStudio('label');
+const ZEN = join(SHARED_DATASETS, 'trl-zen/zen_standard_preference.jsonl');
 const HOSTILE = join(ROOT, 'test/fixtures/data/hostile.jsonl');
 
-let outDir = '';
-let server: PreviewServer | null = null;
-let origin = '';
-let browser: Browser | null = null;
-let opened: { page: Page; context: BrowserContext; errors: string[]; dialogs: string[] }[] = [];
-
-async function open(hash: string) {
-  const context = await browser!.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-  const page = await context.newPage();
-  page.setDefaultTimeout(20_000);
-  const entry = { page, context, errors: [] as string[], dialogs: [] as string[] };
-  opened.push(entry);
-  page.on('console', (m) => {
-    if (m.type() === 'error') entry.errors.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => entry.errors.push(`pageerror: ${e.message}`));
-  page.on('dialog', (d) => {
-    entry.dialogs.push(d.message());
-    void d.dismiss();
-  });
-  await page.goto(`${origin}/${hash}`);
-  return entry;
-}
-
-async function importFile(page: Page, path: string) {
-  await page.getByTestId('import-file').setInputFiles(path);
-  await page.getByTestId('import-preview').waitFor();
-  await page.getByTestId('import-start').click();
-  await page.getByTestId('import-done').waitFor();
-}
+const open = (hash: string) => studio.open(hash);
 
 /** Opens the Label page on the named dataset (the workspace also holds the bundled demo data). */
 async function startLabelling(page: Page, annotator: string, dataset: string) {
@@ -64,48 +29,10 @@ async function startLabelling(page: Page, annotator: string, dataset: string) {
 const text = async (page: Page, testId: string) =>
   ((await page.locator(`.label-text[data-testid="${testId}"], [data-testid="${testId}"] .label-text`).first().textContent()) ?? '').trim();
 
-beforeAll(async () => {
-  outDir = await mkdtemp(join(tmpdir(), 'prefstudio-e2e-label-'));
-  const nodeEnv = process.env.NODE_ENV;
-  process.env.NODE_ENV = 'production';
-  try {
-    await build({ root: ROOT, configFile: join(ROOT, 'vite.config.ts'), mode: 'production', logLevel: 'warn', build: { outDir, emptyOutDir: true } });
-  } finally {
-    process.env.NODE_ENV = nodeEnv;
-  }
-  server = await preview({
-    root: ROOT,
-    configFile: join(ROOT, 'vite.config.ts'),
-    logLevel: 'warn',
-    build: { outDir },
-    preview: { host: '127.0.0.1', port: 0, strictPort: true, open: false },
-  });
-  origin = `http://127.0.0.1:${(server.httpServer.address() as AddressInfo).port}`;
-  browser = await chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs(), headless: true, timeout: 60_000 });
-}, 180_000);
-
-afterEach(async (ctx) => {
-  const failed = ctx.task.result?.state === 'fail';
-  for (const [i, { page, context }] of opened.entries()) {
-    if (failed && !page.isClosed()) {
-      await mkdir(RESULTS, { recursive: true });
-      await page.screenshot({ path: join(RESULTS, `label-${ctx.task.name.replace(/[^a-z0-9]+/gi, '-')}-${i}.png`), fullPage: true }).catch(() => {});
-    }
-    await context.close().catch(() => {});
-  }
-  opened = [];
-}, 30_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  if (outDir) await rm(outDir, { recursive: true, force: true });
-}, 30_000);
-
 describe('labelling in the built studio', () => {
   it('imports a fixture, labels three pairs with the keyboard, keeps them over a reload, exports TRL JSONL', async () => {
     const { page, errors } = await open('#/data');
-    await importFile(page, ZEN);
+    await importDataset(page, ZEN);
     const item = page.getByTestId('dataset-item').filter({ hasText: 'zen_standard_preference' });
     expect(await item.getAttribute('data-total')).toBe('19');
 

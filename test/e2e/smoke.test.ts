@@ -2,19 +2,14 @@
 // 127.0.0.1, and Debian's headless Chromium (playwright-core) drives it. Checks the shell
 // (navigation, hash routing), the GPU panel fed by the engine Worker, the CSP and cross-origin
 // isolation, that nothing is fetched from elsewhere, and the page shown without WebGPU.
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { build, preview, type PreviewServer } from 'vite';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumArgs, chromiumPath } from '../../scripts/chromium.mjs';
+import { describe, expect, it } from 'vitest';
+import { chromiumArgs } from '../../scripts/chromium.mjs';
 import { MODEL_URL_SOURCES } from '../../src/net-policy.js';
+import { useStudio } from '../support/e2e.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const RESULTS = join(ROOT, 'test-results');
+const studio = useStudio('smoke');
 const PAGES = [
   { id: 'models', title: 'Models' },
   { id: 'data', title: 'Data' },
@@ -26,42 +21,7 @@ const PAGES = [
 /** The GPU chip once the engine Worker has answered, whatever the answer. */
 const GPU_SETTLED = '[data-testid="gpu-chip"]:not([data-state="idle"]):not([data-state="probing"])';
 
-let outDir = '';
-let server: PreviewServer | null = null;
-let origin = '';
-let browser: Browser | null = null;
-/** Browsers launched inside a test. */
-const extraBrowsers: Browser[] = [];
-
-interface OpenedPage {
-  page: Page;
-  context: BrowserContext;
-  /** console.error messages and uncaught exceptions, from the page and its Workers. */
-  errors: string[];
-  /** Every URL the page (and its Workers) requested. */
-  requests: string[];
-}
-let opened: OpenedPage[] = [];
-
-async function open(on: Browser, hash = '#/models'): Promise<OpenedPage> {
-  const context = await on.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(20_000);
-  const entry: OpenedPage = { page, context, errors: [], requests: [] };
-  opened.push(entry);
-  page.on('console', (message) => {
-    if (message.type() === 'error') entry.errors.push(`console: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => entry.errors.push(`pageerror: ${error.message}`));
-  page.on('worker', (worker) => {
-    worker.on('console', (message) => {
-      if (message.type() === 'error') entry.errors.push(`worker console: ${message.text()}`);
-    });
-  });
-  page.on('request', (request) => entry.requests.push(request.url()));
-  await page.goto(`${origin}/${hash}`);
-  return entry;
-}
+const open = (hash = '#/models', browser = studio.browser) => studio.open(hash, { browser, viewport: { width: 1280, height: 800 } });
 
 /** Parses a CSP into directive → sources. */
 function parsePolicy(policy: string): Map<string, string[]> {
@@ -95,78 +55,30 @@ function expectStrictPolicy(policy: string) {
   }
 }
 
-beforeAll(async () => {
-  outDir = await mkdtemp(join(tmpdir(), 'prefstudio-e2e-'));
-  // Vitest sets NODE_ENV=test, which would make Vite bundle React's development build.
-  const nodeEnv = process.env.NODE_ENV;
-  process.env.NODE_ENV = 'production';
-  try {
-    await build({
-      root: ROOT,
-      configFile: join(ROOT, 'vite.config.ts'),
-      mode: 'production',
-      logLevel: 'warn',
-      build: { outDir, emptyOutDir: true },
-    });
-  } finally {
-    process.env.NODE_ENV = nodeEnv;
-  }
-  server = await preview({
-    root: ROOT,
-    configFile: join(ROOT, 'vite.config.ts'),
-    logLevel: 'warn',
-    build: { outDir },
-    preview: { host: '127.0.0.1', port: 0, strictPort: true, open: false },
-  });
-  const address = server.httpServer.address() as AddressInfo;
-  origin = `http://127.0.0.1:${address.port}`;
-  browser = await chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs(), headless: true, timeout: 60_000 });
-}, 180_000);
-
-afterEach(async (context) => {
-  const failed = context.task.result?.state === 'fail';
-  for (const [index, { page, context: browserContext }] of opened.entries()) {
-    if (failed && !page.isClosed()) {
-      await mkdir(RESULTS, { recursive: true });
-      const name = context.task.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
-      await page.screenshot({ path: join(RESULTS, `smoke-${name}-${index}.png`), fullPage: true }).catch(() => {});
-    }
-    await browserContext.close().catch(() => {});
-  }
-  opened = [];
-}, 30_000);
-
-afterAll(async () => {
-  await Promise.all(extraBrowsers.map((b) => b.close().catch(() => {})));
-  await browser?.close();
-  await server?.close();
-  if (outDir) await rm(outDir, { recursive: true, force: true });
-}, 30_000);
-
 describe('studio shell (built app in headless Chromium)', () => {
   it('loads without console errors, cross-origin isolated, under a strict CSP', async () => {
-    const { page, errors } = await open(browser!);
+    const { page, errors } = await open();
     await page.locator('[data-testid="page-models"]').waitFor();
     await page.locator(GPU_SETTLED).waitFor({ timeout: 30_000 });
 
     // The policy is in the built file itself (a static host has no headers to add).
-    const html = await readFile(join(outDir, 'index.html'), 'utf8');
+    const html = await readFile(join(studio.outDir, 'index.html'), 'utf8');
     const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(html);
     expect(meta, 'CSP meta tag in the built index.html').not.toBeNull();
     expectStrictPolicy(meta![1]!);
     expectStrictPolicy((await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content')) ?? '');
 
     // The preview server sends the same policy and the isolation headers.
-    const response = await page.request.get(`${origin}/`);
+    const response = await page.request.get(`${studio.origin}/`);
     expectStrictPolicy(response.headers()['content-security-policy'] ?? '');
     expect(response.headers()['cross-origin-opener-policy']).toBe('same-origin');
     expect(response.headers()['cross-origin-embedder-policy']).toBe('require-corp');
     expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
 
     // React's production build (the development one greets the console with a DevTools ad).
-    const assets = await readdir(join(outDir, 'assets'));
+    const assets = await readdir(join(studio.outDir, 'assets'));
     for (const file of assets.filter((f) => f.endsWith('.js'))) {
-      const code = await readFile(join(outDir, 'assets', file), 'utf8');
+      const code = await readFile(join(studio.outDir, 'assets', file), 'utf8');
       expect(code.includes('React DevTools'), `${file} holds React's development build`).toBe(false);
     }
 
@@ -175,7 +87,7 @@ describe('studio shell (built app in headless Chromium)', () => {
   }, 60_000);
 
   it('GPU panel shows the adapter reported by the engine Worker', async () => {
-    const { page, errors } = await open(browser!);
+    const { page, errors } = await open();
     const chip = page.locator('[data-testid="gpu-chip"]');
     await page.locator(GPU_SETTLED).waitFor({ timeout: 30_000 });
     expect(await chip.getAttribute('data-state')).toBe('ready');
@@ -221,7 +133,7 @@ describe('studio shell (built app in headless Chromium)', () => {
   }, 60_000);
 
   it('each nav item shows its page, marks itself current and sets the hash; back and forward work', async () => {
-    const { page, errors } = await open(browser!);
+    const { page, errors } = await open();
     await page.locator('[data-testid="page-models"]').waitFor();
     expect(await page.locator('nav').getAttribute('aria-label')).toBeTruthy();
 
@@ -247,7 +159,7 @@ describe('studio shell (built app in headless Chromium)', () => {
   }, 60_000);
 
   it('a reload on #/train shows the Train page; an unknown hash is corrected', async () => {
-    const { page, errors } = await open(browser!, '#/train');
+    const { page, errors } = await open('#/train');
     await page.getByTestId('page-train').waitFor();
     await page.reload();
     await page.getByTestId('page-train').waitFor();
@@ -263,14 +175,14 @@ describe('studio shell (built app in headless Chromium)', () => {
     expect(errors).toEqual([]);
 
     // ...and on a fresh load it shows the first page.
-    const fresh = await open(browser!, '#/no-such-page');
+    const fresh = await open('#/no-such-page');
     await fresh.page.getByTestId('page-models').waitFor();
     await expect.poll(() => fresh.page.evaluate(() => location.hash)).toBe('#/models');
     expect(fresh.errors).toEqual([]);
   }, 60_000);
 
   it('every request goes to the local server', async () => {
-    const { page, requests } = await open(browser!);
+    const { page, requests } = await open();
     await page.locator(GPU_SETTLED).waitFor({ timeout: 30_000 });
     await page.getByTestId('gpu-chip').click();
     for (const { id } of PAGES) {
@@ -282,23 +194,13 @@ describe('studio shell (built app in headless Chromium)', () => {
 
     expect(requests.length).toBeGreaterThan(0);
     expect(requests.some((url) => url.includes('engine.worker'))).toBe(true);
-    const elsewhere = requests.filter((url) => {
-      if (url.startsWith('data:') || url.startsWith('blob:')) return false;
-      return new URL(url).origin !== origin;
-    });
-    expect(elsewhere).toEqual([]);
+    expect(studio.offsite(requests)).toEqual([]);
   }, 60_000);
 
   it('without WebGPU the page says so and explains how to get it', async () => {
-    const noGpu = await chromium.launch({
-      executablePath: chromiumPath(),
-      args: chromiumArgs().filter((arg) => arg !== '--enable-unsafe-webgpu'),
-      headless: true,
-      timeout: 60_000,
-    });
     // Closed in afterAll, after afterEach has had the chance to screenshot its page.
-    extraBrowsers.push(noGpu);
-    const { page, errors } = await open(noGpu);
+    const noGpu = await studio.launch(chromiumArgs().filter((arg) => arg !== '--enable-unsafe-webgpu'));
+    const { page, errors } = await open('#/models', noGpu);
     const banner = page.getByTestId('gpu-missing');
     await banner.waitFor({ timeout: 30_000 });
     const text = (await banner.textContent()) ?? '';

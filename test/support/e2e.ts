@@ -77,6 +77,14 @@ export function launchChromium(args: string[] = chromiumArgs()): Promise<Browser
   return chromium.launch({ executablePath: chromiumPath(), args, headless: true, timeout: 60_000 });
 }
 
+/** Imports a dataset file on the Data page (already shown) and waits until it is stored. */
+export async function importDataset(page: Page, path: string): Promise<void> {
+  await page.getByTestId('import-file').setInputFiles(path);
+  await page.getByTestId('import-preview').waitFor();
+  await page.getByTestId('import-start').click();
+  await page.getByTestId('import-done').waitFor();
+}
+
 const slug = (s: string) => s.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase().slice(0, 80);
 
 /** Registers the file's hooks; the returned object is usable inside tests. */
