@@ -4,130 +4,65 @@
 // the summary has the base row (rewards 0, accuracy 0 %) and the run's row, and the per-pair table
 // lists the 3 pairs; a prompt is sampled base against the run and judged blind by keyboard, giving
 // a win rate with its interval. Kept short for a software GPU.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { build, preview, type PreviewServer } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumArgs, chromiumPath } from '../../scripts/chromium.mjs';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { DEMO_DATA, importDataset, useStudio } from '../support/e2e.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const RESULTS = join(ROOT, 'test-results');
-const DEMO_DATA = join(ROOT, 'public/datasets/demo-fortunes-positive.jsonl');
-
-let outDir = '';
-let server: PreviewServer | null = null;
-let origin = '';
-let browser: Browser | null = null;
-let context: BrowserContext | null = null;
-let page: Page | null = null;
-const errors: string[] = [];
-
-beforeAll(async () => {
-  outDir = await mkdtemp(join(tmpdir(), 'prefstudio-e2e-evaluate-'));
-  const nodeEnv = process.env.NODE_ENV;
-  process.env.NODE_ENV = 'production';
-  try {
-    await build({ root: ROOT, configFile: join(ROOT, 'vite.config.ts'), mode: 'production', logLevel: 'warn', build: { outDir, emptyOutDir: true } });
-  } finally {
-    process.env.NODE_ENV = nodeEnv;
-  }
-  server = await preview({
-    root: ROOT,
-    configFile: join(ROOT, 'vite.config.ts'),
-    logLevel: 'warn',
-    build: { outDir },
-    preview: { host: '127.0.0.1', port: 0, strictPort: true, open: false },
-  });
-  origin = `http://127.0.0.1:${(server.httpServer.address() as AddressInfo).port}`;
-  browser = await chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs(), headless: true, timeout: 60_000 });
-  context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
-  page = await context.newPage();
-  page.setDefaultTimeout(30_000);
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-  page.on('dialog', (d) => void d.dismiss());
-}, 180_000);
-
-afterAll(async () => {
-  if (page && !page.isClosed() && errors.length) {
-    await mkdir(RESULTS, { recursive: true });
-    await page.screenshot({ path: join(RESULTS, 'evaluate-last.png'), fullPage: true }).catch(() => {});
-  }
-  await context?.close().catch(() => {});
-  await browser?.close();
-  await server?.close();
-  if (outDir) await rm(outDir, { recursive: true, force: true });
-}, 30_000);
-
-
+const studio = useStudio('evaluate');
 
 describe('the Evaluate page in the built studio', () => {
   it('scores held-out pairs with the base model and a tuned run, samples both and judges blind', async () => {
-    const p = page!;
-    try {
-      const lines = (await readFile(DEMO_DATA, 'utf8')).split('\n').filter((l) => l.trim());
-      const bySplit = (s: string) => lines.filter((l) => (JSON.parse(l) as { split?: string }).split === s || (s === 'train' && !(JSON.parse(l) as { split?: string }).split));
-      // Written beside the build (removed with it in afterAll).
-      const TINY = join(outDir, 'eval-tiny.jsonl');
-      await writeFile(TINY, [...bySplit('train').slice(0, 4), ...bySplit('test').slice(0, 3)].join('\n') + '\n');
+    const { page: p, errors } = await studio.open('#/data', { viewport: { width: 1280, height: 1000 }, timeout: 30_000 });
+    const lines = (await readFile(DEMO_DATA, 'utf8')).split('\n').filter((l) => l.trim());
+    const bySplit = (s: string) => lines.filter((l) => (JSON.parse(l) as { split?: string }).split === s || (s === 'train' && !(JSON.parse(l) as { split?: string }).split));
+    // Written beside the build (removed with it in afterAll).
+    const TINY = join(studio.outDir, 'eval-tiny.jsonl');
+    await writeFile(TINY, [...bySplit('train').slice(0, 4), ...bySplit('test').slice(0, 3)].join('\n') + '\n');
 
-      await p.goto(`${origin}/#/data`);
-      await p.getByTestId('import-file').setInputFiles(TINY);
-      await p.getByTestId('import-preview').waitFor();
-      await p.getByTestId('import-start').click();
-      await p.getByTestId('import-done').waitFor();
+    await importDataset(p, TINY);
 
-      await p.getByTestId('nav-train').click();
-      await p.locator('[data-testid="train-model"][data-loaded="true"]').waitFor({ timeout: 90_000 });
-      const tinyOption = await p.getByTestId('train-dataset').locator('option', { hasText: 'eval-tiny' }).getAttribute('value');
-      await p.getByTestId('train-dataset').selectOption(tinyOption!);
-      await expect.poll(() => p.getByTestId('train-dataset-counts').textContent()).toMatch(/4 training and 3 held-out records/);
-      await p.getByTestId('train-maxSteps').fill('1');
-      await p.getByTestId('train-batchSize').fill('1');
-      await p.getByTestId('train-maxLength').fill('32');
-      await p.getByTestId('train-saveSteps').fill('1');
-      await p.getByTestId('train-name').fill('tiny run');
-      await p.getByTestId('train-plan-button').click();
-      await expect.poll(() => p.getByTestId('train-memory').textContent(), { timeout: 60_000 }).toMatch(/Estimated GPU memory/);
-      await p.getByTestId('train-start').click();
-      await expect.poll(() => p.getByTestId('train-run').first().getAttribute('data-status'), { timeout: 300_000, interval: 1000 }).toBe('done');
+    await p.getByTestId('nav-train').click();
+    await p.locator('[data-testid="train-model"][data-loaded="true"]').waitFor({ timeout: 90_000 });
+    const tinyOption = await p.getByTestId('train-dataset').locator('option', { hasText: 'eval-tiny' }).getAttribute('value');
+    await p.getByTestId('train-dataset').selectOption(tinyOption!);
+    await expect.poll(() => p.getByTestId('train-dataset-counts').textContent()).toMatch(/4 training and 3 held-out records/);
+    await p.getByTestId('train-maxSteps').fill('1');
+    await p.getByTestId('train-batchSize').fill('1');
+    await p.getByTestId('train-maxLength').fill('32');
+    await p.getByTestId('train-saveSteps').fill('1');
+    await p.getByTestId('train-name').fill('tiny run');
+    await p.getByTestId('train-plan-button').click();
+    await expect.poll(() => p.getByTestId('train-memory').textContent(), { timeout: 60_000 }).toMatch(/Estimated GPU memory/);
+    await p.getByTestId('train-start').click();
+    await expect.poll(() => p.getByTestId('train-run').first().getAttribute('data-status'), { timeout: 300_000, interval: 1000 }).toBe('done');
 
-      await p.getByTestId('nav-evaluate').click();
-      await p.getByTestId('eval-dataset').waitFor();
-      await p.getByTestId('eval-dataset').selectOption(tinyOption!);
-      await p.getByTestId('eval-adapters').getByLabel('tiny run').check();
-      await p.getByTestId('eval-run').click();
-      const summary = p.getByTestId('eval-summary');
-      await summary.waitFor({ timeout: 300_000 });
-      const rows = summary.locator('tbody tr');
-      expect(await rows.count()).toBe(2);
-      expect(await rows.nth(0).textContent()).toMatch(/\(base\)\s*3\s*0\.0 %\s*0\.0000/);
-      expect(await rows.nth(1).textContent()).toMatch(/^tiny run\s*3\s*\d+\.\d %/);
-      expect(await p.getByTestId('eval-pairs').locator('[data-pair]').count()).toBe(3);
+    await p.getByTestId('nav-evaluate').click();
+    await p.getByTestId('eval-dataset').waitFor();
+    await p.getByTestId('eval-dataset').selectOption(tinyOption!);
+    await p.getByTestId('eval-adapters').getByLabel('tiny run').check();
+    await p.getByTestId('eval-run').click();
+    const summary = p.getByTestId('eval-summary');
+    await summary.waitFor({ timeout: 300_000 });
+    const rows = summary.locator('tbody tr');
+    expect(await rows.count()).toBe(2);
+    expect(await rows.nth(0).textContent()).toMatch(/\(base\)\s*3\s*0\.0 %\s*0\.0000/);
+    expect(await rows.nth(1).textContent()).toMatch(/^tiny run\s*3\s*\d+\.\d %/);
+    expect(await p.getByTestId('eval-pairs').locator('[data-pair]').count()).toBe(3);
 
-      // Side by side (base against the run, one seed), then one blind verdict by keyboard.
-      expect(await p.getByTestId('eval-side-1').locator('option:checked').textContent()).toBe('tiny run');
-      await p.getByTestId('eval-prompts').fill('The best thing');
-      await p.getByLabel('Max new tokens').fill('6');
-      await p.getByTestId('eval-generate').click();
-      await p.getByTestId('eval-judge-start').click({ timeout: 120_000 });
-      expect(await p.getByTestId('eval-side-by-side').locator('.eval-sbs-row').count()).toBe(1);
-      await p.keyboard.press('ArrowLeft');
-      await expect.poll(() => p.getByTestId('eval-winrate').textContent()).toMatch(/win rate (0\.0|100\.0) % \(95 % CI [\d.]+–[\d.]+ %\), [01] wins, [01] losses, 0 ties/);
+    // Side by side (base against the run, one seed), then one blind verdict by keyboard.
+    expect(await p.getByTestId('eval-side-1').locator('option:checked').textContent()).toBe('tiny run');
+    await p.getByTestId('eval-prompts').fill('The best thing');
+    await p.getByLabel('Max new tokens').fill('6');
+    await p.getByTestId('eval-generate').click();
+    await p.getByTestId('eval-judge-start').click({ timeout: 120_000 });
+    expect(await p.getByTestId('eval-side-by-side').locator('.eval-sbs-row').count()).toBe(1);
+    await p.keyboard.press('ArrowLeft');
+    await expect.poll(() => p.getByTestId('eval-winrate').textContent()).toMatch(/win rate (0\.0|100\.0) % \(95 % CI [\d.]+–[\d.]+ %\), [01] wins, [01] losses, 0 ties/);
 
-      // The run is in the history with its configuration.
-      expect(await p.getByTestId('eval-runs').textContent()).toMatch(/tiny run/);
-      expect(errors).toEqual([]);
-    } catch (e) {
-      await mkdir(RESULTS, { recursive: true });
-      await p.screenshot({ path: join(RESULTS, 'evaluate-failure.png'), fullPage: true }).catch(() => {});
-      throw e;
-    }
+    // The run is in the history with its configuration.
+    expect(await p.getByTestId('eval-runs').textContent()).toMatch(/tiny run/);
+    expect(errors).toEqual([]);
   }, 720_000);
 });

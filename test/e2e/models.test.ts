@@ -5,22 +5,18 @@
 // included), bad input and cancel leave the page usable, files load through the file input, and
 // delete asks first. One browser context throughout, so OPFS carries from step to step.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { build, preview, type PreviewServer } from 'vite';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumArgs, chromiumPath } from '../../scripts/chromium.mjs';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/engine/model/load.js';
 import { nodeDirSource } from '../../src/engine/model/source-node.js';
 import { CpuTransformer } from '../../src/engine/transformer/cpu-reference.js';
 import { formatBytes } from '../../src/ui/format.js';
+import { ROOT, useStudio } from '../support/e2e.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const RESULTS = join(ROOT, 'test-results');
+const studio = useStudio('models');
 const DEMO_DIR = join(ROOT, 'public/models/demo-fortunes');
 const QWEN2_DIR = join(ROOT, 'test/fixtures/models/tiny-qwen2');
 const LLAMA_DIR = join(ROOT, 'test/fixtures/models/tiny-llama');
@@ -29,14 +25,9 @@ const MODEL_FILES = /^(config|generation_config|special_tokens_map|tokenizer|tok
 const PROMPT = 'Life is';
 const NEW_TOKENS = 10;
 
-let outDir = '';
-let server: PreviewServer | null = null;
-let origin = '';
-let browser: Browser | null = null;
-let context: BrowserContext | null = null;
 let page: Page | null = null;
-const errors: string[] = [];
-const requests: string[] = [];
+let errors: string[] = [];
+let requests: string[] = [];
 
 // ---- a local server with the Hugging Face Hub layout: /<org>/<repo>/resolve/main/<file> ----
 
@@ -174,58 +165,20 @@ async function generateGreedy(tokens: number): Promise<{ text: string; updates: 
 }
 
 beforeAll(async () => {
-  outDir = await mkdtemp(join(tmpdir(), 'prefstudio-e2e-models-'));
-  const nodeEnv = process.env.NODE_ENV;
-  process.env.NODE_ENV = 'production';
-  try {
-    await build({ root: ROOT, configFile: join(ROOT, 'vite.config.ts'), mode: 'production', logLevel: 'warn', build: { outDir, emptyOutDir: true } });
-  } finally {
-    process.env.NODE_ENV = nodeEnv;
-  }
-  server = await preview({
-    root: ROOT,
-    configFile: join(ROOT, 'vite.config.ts'),
-    logLevel: 'warn',
-    build: { outDir },
-    preview: { host: '127.0.0.1', port: 0, strictPort: true, open: false },
-  });
-  origin = `http://127.0.0.1:${(server.httpServer.address() as AddressInfo).port}`;
   hub = createServer((req, res) => void serveHub(req, res).catch(() => res.writeHead(500).end()));
   await new Promise<void>((ok) => hub!.listen(0, '127.0.0.1', ok));
   hubOrigin = `http://127.0.0.1:${(hub.address() as AddressInfo).port}`;
-
-  browser = await chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs(), headless: true, timeout: 60_000 });
-  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  page = await context.newPage();
-  page.setDefaultTimeout(30_000);
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-  page.on('worker', (w) => w.on('console', (m) => m.type() === 'error' && errors.push(`worker console: ${m.text()}`)));
-  page.on('request', (r) => requests.push(r.url()));
-}, 180_000);
-
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail' && page && !page.isClosed()) {
-    await mkdir(RESULTS, { recursive: true });
-    const name = ctx.task.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
-    await page.screenshot({ path: join(RESULTS, `models-${name}.png`), fullPage: true }).catch(() => {});
-  }
-});
+  // One context throughout (OPFS carries from test to test); the first test waits for the demo model.
+  ({ page, errors, requests } = await studio.open('#/models', { keep: true, timeout: 30_000 }));
+}, 60_000);
 
 afterAll(async () => {
   for (const res of held) res.destroy();
-  await context?.close().catch(() => {});
-  await browser?.close();
-  await server?.close();
   await new Promise((ok) => (hub ? hub.close(ok) : ok(undefined)));
-  if (outDir) await rm(outDir, { recursive: true, force: true });
 }, 30_000);
 
 describe('Models page (built app in headless Chromium)', () => {
   it('opens on the demo model: fetched from the app base, stored in OPFS, listed with its facts', async () => {
-    await page!.goto(`${origin}/#/models`);
     await waitLoaded('demo-fortunes');
     expect(await row('demo-fortunes').getAttribute('data-active')).toBe('true');
 
