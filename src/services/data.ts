@@ -95,6 +95,19 @@ export function withWatchdog(remote: Comlink.Remote<DataApi> | DataApi, terminat
   };
 }
 
+type DatasetsListener = () => void;
+const datasetsListeners = new Set<DatasetsListener>();
+
+/** Called after datasets are added, removed or restored, so every page's list can follow. */
+export function onDatasetsChanged(listener: DatasetsListener): () => void {
+  datasetsListeners.add(listener);
+  return () => datasetsListeners.delete(listener);
+}
+
+export function notifyDatasetsChanged(): void {
+  for (const listener of datasetsListeners) listener();
+}
+
 /** The bundled demo dataset (public/datasets), imported on the very first run like any file. */
 export const DEMO_DATASET = { path: 'datasets/demo-fortunes-positive.jsonl', name: 'demo-fortunes-positive' } as const;
 const DEMO_OFFERED = 'prefstudio.demoDatasetOffered';
@@ -141,6 +154,7 @@ export async function seedDemoDataset(env: DemoSeedEnv = browserSeedEnv()): Prom
     async () => false, // the bundled file has no bad rows; if it had, store nothing
   );
   env.storage.setItem(DEMO_OFFERED, '1');
+  notifyDatasetsChanged();
   return summary;
 }
 

@@ -19,6 +19,7 @@ import {
   renameDataset,
   saveBlob,
   seedDemoDataset,
+  notifyDatasetsChanged,
   storageInfo,
   type ExportTarget,
   type ImportSummary,
@@ -102,13 +103,19 @@ export const useDataStore = create<DataState>()((set, get) => {
     busy: null,
 
     async refresh() {
-      set({ datasets: await listDatasets(), loaded: true });
+      const { datasets: before, loaded: wasLoaded } = get();
+      const datasets = await listDatasets();
+      set({ datasets, loaded: true });
+      // Other pages list datasets too: tell them when this page's imports, deletes or restores change them.
+      if (wasLoaded && (before.length !== datasets.length || before.some((d, i) => d.id !== datasets[i]?.id || d.updatedAt !== datasets[i]?.updatedAt))) {
+        notifyDatasetsChanged();
+      }
     },
 
     async seedDemo() {
       try {
         const summary = await seedDemoDataset();
-        if (summary) await get().refresh();
+        if (summary && get().loaded) await get().refresh();
       } catch (e) {
         set({ notice: { kind: 'error', text: `The demo dataset could not be added: ${message(e)}` } });
       }

@@ -16,6 +16,7 @@ import {
   undoLatest,
   writeLabelSettings,
 } from '../services/label.js';
+import { onDatasetsChanged } from '../services/data.js';
 
 /** What a key or button asks for, in terms of what is on screen. */
 export type LabelAction =
@@ -87,6 +88,9 @@ function serial<T>(run: () => Promise<T>): Promise<T> {
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/** Whether the Label page has been opened (only then does its dataset list need to follow). */
+let pageOpened = false;
 
 export const useLabelStore = create<LabelState>()((set, get) => {
   /** Records the annotator skipped (their latest label is a skip). */
@@ -186,6 +190,7 @@ export const useLabelStore = create<LabelState>()((set, get) => {
 
     init: () =>
       serial(async () => {
+        pageOpened = true;
         const settings = readLabelSettings();
         const sources = await labelSources();
         // Label a dataset of data, not the labels made from one, unless that is all there is.
@@ -338,4 +343,9 @@ export const useLabelStore = create<LabelState>()((set, get) => {
       set({ agreement: await agreementReport() });
     },
   };
+});
+
+// A dataset imported elsewhere (the demo on first run, the Data page) shows up in the picker.
+onDatasetsChanged(() => {
+  if (pageOpened) void useLabelStore.getState().init();
 });

@@ -5,7 +5,7 @@
 import { create } from 'zustand';
 import type { StepMetrics } from '../engine/training/trainer.js';
 import { FINISHED_STATUSES, RESUMABLE_STATUSES, type DatasetRow, type RunRow } from '../db/index.js';
-import { listDatasets } from '../services/data.js';
+import { listDatasets, onDatasetsChanged } from '../services/data.js';
 import * as train from '../services/train.js';
 import type { WorkerFailure } from '../worker/protocol.js';
 import { DEFAULT_FORM, formConfig, METHOD_INFO, type TrainForm } from './train-form.js';
@@ -277,4 +277,9 @@ export const useTrainStore = create<TrainState>()((set, get) => {
       set({ problem: null });
     },
   };
+});
+
+// A dataset imported elsewhere (the demo on first run, the Data page) shows up in the picker.
+onDatasetsChanged(() => {
+  if (useTrainStore.getState().loaded) void useTrainStore.getState().refresh();
 });

@@ -1,59 +1,37 @@
-// A DPO run in the built studio in headless Chromium (same setup as label.test.ts): the demo
-// model loads at start, the demo dataset is imported on the Data page, a short run starts on the
-// Train page and its loss chart grows; the tab is reloaded mid-run, the run is listed as
-// interrupted at its last checkpoint with its curve so far, resumes, and its curve continues to
-// the last step. Kept short for a software GPU: batches of 1, max_length 32, 3 steps.
-import type { Page } from 'playwright-core';
+// The Train page in the built studio, on what a first visit has: the demo model on the GPU and
+// the demo dataset imported at start. Picking the dataset shows its split counts, each method
+// says what it does and what data it needs, and planning shows the memory estimate. Running,
+// the live chart, reload mid-run and resume are driven end to end by journey.test.ts on a small
+// labelled dataset (the demo dataset's 281 reference passes take minutes on a software GPU).
 import { describe, expect, it } from 'vitest';
-import { DEMO_DATA, importDataset, useStudio } from '../support/e2e.js';
+import { useStudio } from '../support/e2e.js';
 
 const studio = useStudio('train');
-const STEPS = 3;
 
-const points = async (p: Page) => Number(await p.getByTestId('chart-loss').getAttribute('data-points'));
-
-describe('training in the built studio', () => {
-  it('runs DPO with a live chart, survives a reload mid-run and resumes from its checkpoint with the curve continuing', async () => {
-    const { page: p, errors } = await studio.open('#/data', { viewport: { width: 1280, height: 1000 }, timeout: 30_000 });
-    await importDataset(p, DEMO_DATA);
-
-    await p.getByTestId('nav-train').click();
+describe('the Train page in the built studio', () => {
+  it('offers the demo dataset with its splits, explains each method, and plans a run with a memory estimate', async () => {
+    const { page: p, errors } = await studio.open('#/train', { viewport: { width: 1280, height: 1000 }, timeout: 30_000 });
     await p.locator('[data-testid="train-model"][data-loaded="true"]').waitFor({ timeout: 90_000 });
+    const dataset = p.getByTestId('train-dataset');
+    await expect.poll(async () => (await dataset.locator('option').allTextContents()).join('|'), { timeout: 60_000 }).toContain('demo-fortunes-positive');
+    const value = await dataset.locator('option', { hasText: 'demo-fortunes-positive' }).first().getAttribute('value');
+    await dataset.selectOption(value!);
     await expect.poll(() => p.getByTestId('train-dataset-counts').textContent()).toMatch(/281 training and 49 held-out records/);
+
+    const info = p.getByTestId('train-method-info');
     expect(await p.getByTestId('train-method').inputValue()).toBe('dpo');
-    expect(await p.getByTestId('train-method-info').textContent()).toMatch(/Needs: pairs/);
-    await p.getByTestId('train-maxSteps').fill(String(STEPS));
-    await p.getByTestId('train-batchSize').fill('1');
+    expect(await info.textContent()).toMatch(/relative to the untuned model.*Needs: pairs/);
+    await p.getByTestId('train-method').selectOption('kto');
+    await expect.poll(() => info.textContent()).toMatch(/no pairing needed.*Needs: unpaired thumbs up\/down/);
+    await p.getByTestId('train-method').selectOption('orpo');
+    await expect.poll(() => info.textContent()).toMatch(/no reference model.*Needs: pairs/);
+    await p.getByTestId('train-method').selectOption('dpo');
+
+    await p.getByTestId('train-maxSteps').fill('3');
     await p.getByTestId('train-maxLength').fill('32');
-    await p.getByTestId('train-saveSteps').fill('1');
     await p.getByTestId('train-plan-button').click();
     await expect.poll(() => p.getByTestId('train-memory').textContent(), { timeout: 60_000 }).toMatch(/Estimated GPU memory [\d.]+ MiB of a 4 GiB budget/);
-    await p.getByTestId('train-start').click();
-
-    const run = p.getByTestId('train-run').first();
-    // Reference log-probs of every example first (batched), then steps: the chart grows.
-    await expect.poll(() => points(p), { timeout: 420_000, interval: 1000 }).toBeGreaterThanOrEqual(2);
-    expect(await run.getAttribute('data-status')).toBe('running');
-    const before = await points(p);
-    expect(before).toBeLessThan(STEPS);
-
-    await p.reload();
-    await p.getByTestId('page-train').waitFor();
-    const again = p.getByTestId('train-run').first();
-    await expect.poll(() => again.getAttribute('data-status')).toBe('interrupted');
-    const checkpointStep = Number(await again.getAttribute('data-step'));
-    expect(checkpointStep).toBeGreaterThanOrEqual(1);
-    expect(checkpointStep).toBeLessThanOrEqual(before);
-    // The curve so far is the checkpoint's.
-    expect(await points(p)).toBe(checkpointStep);
-    expect(Number(await p.getByTestId('chart-loss').getAttribute('data-last-step'))).toBe(checkpointStep);
-
-    await p.locator('[data-testid="train-model"][data-loaded="true"]').waitFor({ timeout: 90_000 });
-    await again.getByTestId('train-resume').click();
-    await expect.poll(() => again.getAttribute('data-status'), { timeout: 420_000, interval: 1000 }).toBe('done');
-    expect(await points(p)).toBe(STEPS);
-    expect(Number(await p.getByTestId('chart-loss').getAttribute('data-last-step'))).toBe(STEPS);
-    expect(await p.getByTestId('train-config').textContent()).toMatch(/"max_steps": 3/);
+    expect(await p.getByTestId('train-start').isEnabled()).toBe(true);
     expect(errors).toEqual([]);
-  }, 900_000);
+  }, 300_000);
 });
