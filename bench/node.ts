@@ -6,7 +6,7 @@ import { loadModel } from '../src/engine/model/load.js';
 import { nodeDirSource } from '../src/engine/model/source-node.js';
 import { TransformerModel } from '../src/engine/transformer/model.js';
 import { benchOursForward, describeForward, forwardError, modelSummary, type BatchShape, type ForwardReport, type ForwardShapeResult } from './forward-core.js';
-import { benchTrainShape, describeTrain, trainError, type TrainSettings, type TrainShape, type TrainShapeResult } from './train-core.js';
+import { benchTrainShape, describeTrain, trainError, type TrainReport, type TrainSettings, type TrainShape, type TrainShapeResult } from './train-core.js';
 import { benchOurs, benchTsLoop, describeResult, errorResult, flopOf, type AdapterInfo, type Method, type Shape, type ShapeResult, type TimingOptions } from './core.js';
 
 export interface NodeConfig {
@@ -86,13 +86,6 @@ export interface NodeTrainConfig {
   shapes: TrainShape[];
   settings: TrainSettings;
   timing: TimingOptions;
-}
-
-export interface TrainReport {
-  adapter: AdapterInfo;
-  model: ForwardReport['model'];
-  settings: TrainSettings;
-  results: TrainShapeResult[];
 }
 
 /** `--suite train --node`: DPO steps with cached reference log-probs against a forward, in Node. */

@@ -48,3 +48,12 @@ export function parseBatches(text) {
     return { B, T };
   });
 }
+
+/** Training shapes: "4x32,8x64" → [{ B, T }, ...], B preference pairs of T tokens per sequence. */
+export function parseTrainShapes(text) {
+  return text.split(',').map((s) => {
+    const m = /^(\d+)x(\d+)$/.exec(s.trim());
+    if (!m) throw new Error(`--train-batches: "${s}" is not BxT (pairs x tokens)`);
+    return { B: Number(m[1]), T: Number(m[2]) };
+  });
+}

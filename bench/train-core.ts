@@ -11,8 +11,8 @@ import { MemoryRefCache } from '../src/engine/training/ref-cache.js';
 import type { Example } from '../src/engine/training/tokenize.js';
 import { Trainer, type PolicyPass, type TrainingBackend } from '../src/engine/training/trainer.js';
 import type { TransformerModel } from '../src/engine/transformer/model.js';
-import { measure, type TimingOptions } from './core.js';
-import { batchIds } from './forward-core.js';
+import { measure, type AdapterInfo, type TimingOptions } from './core.js';
+import { batchIds, type ForwardReport } from './forward-core.js';
 
 /** B preference pairs (2·B sequences) of T tokens each: a quarter prompt, the rest completion. */
 export interface TrainShape {
@@ -69,6 +69,14 @@ export type TrainResult =
 
 export interface TrainShapeResult extends TrainShape {
   result: TrainResult;
+}
+
+/** What the suite returns, in the page and in Node alike. */
+export interface TrainReport {
+  adapter: AdapterInfo;
+  model: ForwardReport['model'];
+  settings: TrainSettings;
+  results: TrainShapeResult[];
 }
 
 /** The synthetic run: fixed-length pairs, so every sequence has exactly T tokens (no padding). */
@@ -211,12 +219,4 @@ export function describeTrain({ B, T }: TrainShape, r: TrainResult): string {
     `backward ${p.backwardMs.toFixed(0)}, optimizer ${p.optimizerMs.toFixed(0)} ms; peak ${mib(r.memory.peakBytes)} vs minimum ` +
     `${mib(r.memory.minimumBytes)} (${r.memory.ratio.toFixed(2)}x)`
   );
-}
-
-export function parseTrainShapes(text: string): TrainShape[] {
-  return text.split(',').map((s) => {
-    const m = /^(\d+)x(\d+)$/.exec(s.trim());
-    if (!m) throw new Error(`--train-batches: "${s}" is not BxT (pairs x tokens)`);
-    return { B: Number(m[1]), T: Number(m[2]) };
-  });
 }

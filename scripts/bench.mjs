@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// npm run bench [-- options]: two suites in one headless Chromium page on one adapter.
+// npm run bench [-- options]: three suites in one headless Chromium page on one adapter.
 //   matmul:  GFLOP/s of our WGSL matmul beside onnxruntime-web (webgpu and wasm execution
 //            providers) and a plain TypeScript loop;
 //   forward: tokens/s of a whole forward pass of the demo model (ids → logits) on our engine
-//            beside onnxruntime-web's webgpu and wasm EPs running the same .onnx file.
+//            beside onnxruntime-web's webgpu and wasm EPs running the same .onnx file;
+//   train:   DPO training tokens/s (LoRA, reference log-probs cached), step / forward ratio,
+//            peak GPU memory against the theoretical minimum (also in Node: --node).
 // Serves bench/ with Vite's JS API (an inline config, not vite.config.ts), drives Debian's
 // Chromium through playwright-core, prints a table per suite and writes
 // bench-results/<suite>-<date>.json. What is measured and how: BENCHMARKS.md.
@@ -21,12 +23,10 @@ const METHODS = ['ours', 'ort-webgpu-gemm', 'ort-webgpu-matmul', 'ort-wasm-gemm'
 const NODE_METHODS = ['ours', 'ts-loop'];
 const FORWARD_METHODS = ['ours', 'ort-webgpu', 'ort-wasm'];
 const SUITES = ['matmul', 'forward', 'train'];
-// The training suite runs in Node through Dawn only (for now): `all` in the browser leaves it out.
-const BROWSER_SUITES = ['matmul', 'forward'];
 const DEMO_MODEL = join(root, 'public/models/demo-fortunes');
 
 const HELP = `npm run bench -- [options]
-  --suite S         matmul, forward, train or all (default all; train needs --node)
+  --suite S         matmul, forward, train or all (default all)
  matmul:
   --shapes LIST     MxCxOC,... or a named list:
                     default: ${DEFAULT_SHAPES}
@@ -44,7 +44,7 @@ const HELP = `npm run bench -- [options]
                     default: ${DEFAULT_BATCHES}
                     large:   ${LARGE_BATCHES}
   --forward-methods LIST  subset of ${FORWARD_METHODS.join(',')} (default: all)
- train (DPO, LoRA, reference log-probs cached; --node):
+ train (DPO, LoRA, reference log-probs cached):
   --train-batches L pairs x tokens per sequence, BxT,... (default 4x32)
   --lora-r R        LoRA rank (default 8)
   --targets T       LoRA target modules, comma-separated or all-linear (default all-linear)
@@ -95,13 +95,14 @@ function int(name, text, min = 1) {
   return v;
 }
 
-const suites = opt.suite === 'all' ? (opt.node ? SUITES : BROWSER_SUITES) : [opt.suite];
+const suites = opt.suite === 'all' ? SUITES : [opt.suite];
 if (!suites.every((x) => SUITES.includes(x))) throw new Error(`--suite ${opt.suite}: matmul, forward, train or all`);
-if (suites.includes('train') && !opt.node) throw new Error('--suite train runs in Node through Dawn: add --node');
-if (opt.out && suites.length > 1) throw new Error('--out names one JSON file: give --suite matmul or --suite forward with it');
+if (opt.out && suites.length > 1) throw new Error('--out names one JSON file: give --suite matmul, forward or train with it');
 const shapes = parseShapes(opt.shapes);
 const batches = parseBatches(opt.batches);
 const modelDir = resolve(opt.model ?? DEMO_MODEL);
+const trainTargets = opt.targets === 'all-linear' ? 'all-linear' : opt.targets.split(',').map((t) => t.trim());
+const trainSettings = { loraR: int('lora-r', opt['lora-r']), targets: trainTargets };
 const forwardAllowed = opt.node ? ['ours'] : FORWARD_METHODS;
 const forwardMethods = opt['forward-methods'] ? opt['forward-methods'].split(',').map((m) => m.trim()) : forwardAllowed;
 for (const m of forwardMethods) {
@@ -127,6 +128,8 @@ const timing = {
   maxIters: 1000,
   cpuMaxFlop: positive('cpu-max-gflop', opt['cpu-max-gflop']) * 1e9,
 };
+// A step takes seconds on a software adapter: one step per repetition, at most one warm-up step.
+const trainTiming = { ...timing, warmup: Math.min(timing.warmup, 1) };
 const threads = opt.threads ? int('threads', opt.threads) : Math.min(4, availableParallelism());
 const started = new Date();
 const outFile = (suite) => resolve(opt.out ?? join(root, 'bench-results', `${suite}-${started.toISOString().slice(0, 19).replace(/:/g, '-')}.json`));
@@ -242,7 +245,7 @@ async function runBrowser() {
     });
     page.on('pageerror', (e) => log(`[page error] ${e.message}`));
     await page.goto(`${url}/bench/index.html`);
-    await page.waitForFunction(() => window.runMatmulBench !== undefined && window.runForwardBench !== undefined, null, { timeout: 120_000 });
+    await page.waitForFunction(() => window.runMatmulBench !== undefined && window.runForwardBench !== undefined && window.runTrainBench !== undefined, null, { timeout: 120_000 });
     const common = { timing, threads, ortWebgpu: opt['ort-webgpu'], verbose: opt.verbose };
     const deadline = Date.now() + positive('timeout-s', opt['timeout-s']) * 1000;
     const left = () => Math.max(1, (deadline - Date.now()) / 1000);
@@ -254,6 +257,11 @@ async function runBrowser() {
     if (suites.includes('forward')) {
       const config = { ...common, shapes: batches, methods: forwardMethods, modelUrl: '/__bench/forward-model/', modelFiles: listFiles(modelDir), modelName: modelLabel() };
       reports.forward = await withTimeout(page.evaluate((cfg) => window.runForwardBench(cfg), config), left(), 'benchmark page (forward)');
+    }
+    if (suites.includes('train')) {
+      const { parseTrainShapes } = await import('../bench/shapes.mjs');
+      const config = { shapes: parseTrainShapes(opt['train-batches']), settings: trainSettings, timing: trainTiming, modelUrl: '/__bench/forward-model/', modelFiles: listFiles(modelDir), modelName: modelLabel() };
+      reports.train = await withTimeout(page.evaluate((cfg) => window.runTrainBench(cfg), config), left(), 'benchmark page (train)');
     }
     const browserName = `Chromium ${browser.version()}`;
     return Object.fromEntries(Object.entries(reports).map(([k, r]) => [k, { mode: 'browser', browser: browserName, ...r }]));
@@ -277,11 +285,8 @@ async function runNode() {
   const limit = positive('timeout-s', opt['timeout-s']);
   if (suites.includes('matmul')) reports.matmul = { mode: 'node', runtime, ...(await withTimeout(run({ shapes, methods, timing }, log), limit, 'node benchmark')) };
   if (suites.includes('train')) {
-    const { parseTrainShapes } = await import('../bench/train-core.ts');
-    const targets = opt.targets === 'all-linear' ? 'all-linear' : opt.targets.split(',').map((t) => t.trim());
-    const settings = { loraR: int('lora-r', opt['lora-r']), targets };
-    // A step takes seconds on a software adapter: one step per repetition, one warm-up step.
-    const config = { modelDir, modelName: modelLabel(), shapes: parseTrainShapes(opt['train-batches']), settings, timing: { ...timing, warmup: Math.min(timing.warmup, 1) } };
+    const { parseTrainShapes } = await import('../bench/shapes.mjs');
+    const config = { modelDir, modelName: modelLabel(), shapes: parseTrainShapes(opt['train-batches']), settings: trainSettings, timing: trainTiming };
     reports.train = { mode: 'node', runtime, ...(await withTimeout(runNodeTrain(config, log), limit, 'node train benchmark')) };
   }
   if (suites.includes('forward')) {
@@ -428,7 +433,7 @@ const reports = await (opt.node ? runNode() : runBrowser()).catch((e) => {
 function header(report) {
   console.log(`${report.mode === 'node' ? report.runtime : `${report.browser}, cross-origin isolated: ${report.crossOriginIsolated}`}`);
   console.log(`adapter (ours): ${adapterLine(report.adapter)}`);
-  if (report.mode === 'browser') {
+  if (report.mode === 'browser' && report.ort) {
     console.log(`adapter (ORT):  ${adapterLine(report.ortAdapter)}`);
     console.log(`onnxruntime-web ${report.ort.version}: webgpu EP from ${report.ort.webgpuBundle}, wasm EP from ${report.ort.wasmBundle} with ${report.ort.wasmThreads} thread(s)`);
   }
