@@ -36,6 +36,12 @@ export interface ForwardReport {
  */
 export const LOGITS_TOL = 1e-3;
 
+/**
+ * How the benchmark loads a model: the suites feed seeded ids below the model's vocabulary and
+ * never tokenize text, so a tokenizer larger than the embedding (tiny-random-gpt2) is accepted.
+ */
+export const BENCH_LOAD_OPTIONS = { acknowledge: ['tokenizer-vocab-mismatch'] };
+
 /** Seeded token ids (B, T) in [3, V): the same for every method. */
 export function batchIds({ B, T }: BatchShape, V: number): Int32Array {
   const ids = new Int32Array(B * T);

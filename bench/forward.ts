@@ -10,6 +10,7 @@ import { urlSource } from '../src/engine/model/source.js';
 import { TransformerModel } from '../src/engine/transformer/model.js';
 import { measure, type AdapterInfo, type TimingOptions } from './core.js';
 import {
+  BENCH_LOAD_OPTIONS,
   batchIds,
   benchOursForward,
   describeForward,
@@ -103,7 +104,7 @@ async function run(config: ForwardPageConfig): Promise<ForwardPageReport> {
   const engine = await createBrowserEngine();
   log(`our adapter: ${engine.report.vendor} / ${engine.report.architecture} / ${engine.report.description}`);
   // The same loader as the studio: a Hub-style folder by URL.
-  const loaded = await loadModel(urlSource(config.modelUrl, { files: config.modelFiles }));
+  const loaded = await loadModel(urlSource(config.modelUrl, { files: config.modelFiles }), BENCH_LOAD_OPTIONS);
   const model = TransformerModel.create(engine, loaded.config, loaded.transformerWeights());
   log(`model ${config.modelName}: ${loaded.arch}, ${loaded.parameterCount} parameters, V ${loaded.config.vocabSize}`);
 

@@ -5,7 +5,7 @@ import { createNodeEngine } from '../src/engine/node.js';
 import { loadModel } from '../src/engine/model/load.js';
 import { nodeDirSource } from '../src/engine/model/source-node.js';
 import { TransformerModel } from '../src/engine/transformer/model.js';
-import { benchOursForward, describeForward, forwardError, modelSummary, type BatchShape, type ForwardReport, type ForwardShapeResult } from './forward-core.js';
+import { BENCH_LOAD_OPTIONS, benchOursForward, describeForward, forwardError, modelSummary, type BatchShape, type ForwardReport, type ForwardShapeResult } from './forward-core.js';
 import { benchTrainShape, describeTrain, trainError, type TrainReport, type TrainSettings, type TrainShape, type TrainShapeResult } from './train-core.js';
 import { benchOurs, benchTsLoop, describeResult, errorResult, flopOf, type AdapterInfo, type Method, type Shape, type ShapeResult, type TimingOptions } from './core.js';
 
@@ -58,7 +58,7 @@ export interface NodeForwardConfig {
 /** `--suite forward --node`: our forward pass alone (no onnxruntime column, no logits check). */
 export async function runNodeForward(config: NodeForwardConfig, log: (msg: string) => void): Promise<ForwardReport> {
   const engine = await createNodeEngine();
-  const loaded = await loadModel(nodeDirSource(config.modelDir));
+  const loaded = await loadModel(nodeDirSource(config.modelDir), BENCH_LOAD_OPTIONS);
   const model = TransformerModel.create(engine, loaded.config, loaded.transformerWeights());
   try {
     const r = engine.report;
@@ -91,7 +91,7 @@ export interface NodeTrainConfig {
 /** `--suite train --node`: DPO steps with cached reference log-probs against a forward, in Node. */
 export async function runNodeTrain(config: NodeTrainConfig, log: (msg: string) => void): Promise<TrainReport> {
   const engine = await createNodeEngine();
-  const loaded = await loadModel(nodeDirSource(config.modelDir));
+  const loaded = await loadModel(nodeDirSource(config.modelDir), BENCH_LOAD_OPTIONS);
   const model = TransformerModel.create(engine, loaded.config, loaded.transformerWeights());
   try {
     const r = engine.report;

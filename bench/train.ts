@@ -7,7 +7,7 @@ import { loadModel } from '../src/engine/model/load.js';
 import { urlSource } from '../src/engine/model/source.js';
 import { TransformerModel } from '../src/engine/transformer/model.js';
 import type { TimingOptions } from './core.js';
-import { modelSummary } from './forward-core.js';
+import { BENCH_LOAD_OPTIONS, modelSummary } from './forward-core.js';
 import { benchTrainShape, describeTrain, trainError, type TrainReport, type TrainSettings, type TrainShape, type TrainShapeResult } from './train-core.js';
 
 export interface TrainPageConfig {
@@ -31,7 +31,7 @@ async function run(config: TrainPageConfig): Promise<TrainPageReport> {
   const engine = await createBrowserEngine();
   const r = engine.report;
   log(`our adapter: ${r.vendor} / ${r.architecture} / ${r.description}`);
-  const loaded = await loadModel(urlSource(config.modelUrl, { files: config.modelFiles }));
+  const loaded = await loadModel(urlSource(config.modelUrl, { files: config.modelFiles }), BENCH_LOAD_OPTIONS);
   const model = TransformerModel.create(engine, loaded.config, loaded.transformerWeights());
   try {
     const results: TrainShapeResult[] = [];

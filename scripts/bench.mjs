@@ -24,6 +24,8 @@ const NODE_METHODS = ['ours', 'ts-loop'];
 const FORWARD_METHODS = ['ours', 'ort-webgpu', 'ort-wasm'];
 const SUITES = ['matmul', 'forward', 'train'];
 const DEMO_MODEL = join(root, 'public/models/demo-fortunes');
+// The fixtures every engineer tests against (../shared/fixtures/models), for the forward suite.
+const FIXTURE_MODELS = ['tiny-random-llama-fp16', 'tiny-random-gpt2'].map((n) => join(root, '../shared/fixtures/models', n));
 
 const HELP = `npm run bench -- [options]
   --suite S         matmul, forward, train or all (default all)
@@ -39,7 +41,10 @@ const HELP = `npm run bench -- [options]
   --target-ms MS    time per repetition when --iters is not given (default 400)
   --cpu-max-gflop G TS loop only where 2·M·C·OC <= G GFLOP (default 0.3)
  forward:
-  --model DIR       model folder (default public/models/demo-fortunes, the demo model)
+  --model DIR       model folder for train (default public/models/demo-fortunes, the demo model);
+                    for forward, the same as --models DIR
+  --models LIST     forward: model folders, comma-separated; "demo" is the demo model, "fixtures"
+                    the shared fixtures (tiny-random-llama-fp16, tiny-random-gpt2) (default demo,fixtures)
   --batches LIST    BxT,... or a named list:
                     default: ${DEFAULT_BATCHES}
                     large:   ${LARGE_BATCHES}
@@ -64,6 +69,7 @@ const { values: opt } = parseArgs({
     shapes: { type: 'string', default: 'default' },
     batches: { type: 'string', default: 'default' },
     model: { type: 'string' },
+    models: { type: 'string', default: 'demo,fixtures' },
     'train-batches': { type: 'string', default: '4x32' },
     'lora-r': { type: 'string', default: '8' },
     targets: { type: 'string', default: 'all-linear' },
@@ -101,6 +107,14 @@ if (opt.out && suites.length > 1) throw new Error('--out names one JSON file: gi
 const shapes = parseShapes(opt.shapes);
 const batches = parseBatches(opt.batches);
 const modelDir = resolve(opt.model ?? DEMO_MODEL);
+const forwardModels = (opt.model ? [opt.model] : opt.models.split(','))
+  .map((m) => m.trim())
+  .flatMap((m) => (m === 'demo' ? [DEMO_MODEL] : m === 'fixtures' ? FIXTURE_MODELS : [resolve(m)]));
+for (const d of forwardModels) {
+  if (!statSync(d, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`--models: ${d} is not a folder`);
+}
+// The page serves these at /__bench/models/<index>/: the train model first, then forward's.
+const servedModels = [modelDir, ...forwardModels];
 const trainTargets = opt.targets === 'all-linear' ? 'all-linear' : opt.targets.split(',').map((t) => t.trim());
 const trainSettings = { loraR: int('lora-r', opt['lora-r']), targets: trainTargets };
 const forwardAllowed = opt.node ? ['ours'] : FORWARD_METHODS;
@@ -175,15 +189,18 @@ function listFiles(dir, rel = '') {
   });
 }
 
-/** Serves the forward benchmark's model folder at /__bench/forward-model/ (GET and HEAD). */
-function benchModelFolder(dir) {
-  const files = new Set(listFiles(dir));
+/** Serves model folder i of `dirs` at /__bench/models/<i>/ (GET and HEAD). */
+function benchModelFolders(dirs) {
+  const files = dirs.map((d) => new Set(listFiles(d)));
   return {
     name: 'prefstudio:bench-model-folder',
     configureServer(server) {
-      server.middlewares.use('/__bench/forward-model', (req, res) => {
-        const path = decodeURIComponent((req.url ?? '').split('?')[0].replace(/^\//, ''));
-        if (!files.has(path)) {
+      server.middlewares.use('/__bench/models', (req, res) => {
+        const m = /^\/(\d+)\/(.*)$/.exec(decodeURIComponent((req.url ?? '').split('?')[0]));
+        const i = m ? Number(m[1]) : -1;
+        const dir = dirs[i];
+        const path = m?.[2] ?? '';
+        if (!dir || !files[i].has(path)) {
           res.statusCode = 404;
           res.end('no such file');
           return;
@@ -207,7 +224,7 @@ async function startServer() {
     cacheDir: join(root, 'node_modules/.vite-bench'),
     logLevel: 'warn',
     clearScreen: false,
-    plugins: [benchModels(matmulModel), benchModelFolder(modelDir)],
+    plugins: [benchModels(matmulModel), benchModelFolders(servedModels)],
     // onnxruntime-web finds its .wasm/.mjs next to itself (import.meta.url): serve it as is.
     optimizeDeps: { entries: ['bench/index.html'], exclude: ['onnxruntime-web'] },
     server: {
@@ -255,16 +272,20 @@ async function runBrowser() {
       reports.matmul = await withTimeout(page.evaluate((cfg) => window.runMatmulBench(cfg), config), left(), 'benchmark page (matmul)');
     }
     if (suites.includes('forward')) {
-      const config = { ...common, shapes: batches, methods: forwardMethods, modelUrl: '/__bench/forward-model/', modelFiles: listFiles(modelDir), modelName: modelLabel() };
-      reports.forward = await withTimeout(page.evaluate((cfg) => window.runForwardBench(cfg), config), left(), 'benchmark page (forward)');
+      reports.forward = [];
+      for (const [i, dir] of forwardModels.entries()) {
+        const config = { ...common, shapes: batches, methods: forwardMethods, modelUrl: `/__bench/models/${i + 1}/`, modelFiles: listFiles(dir), modelName: modelLabel(dir) };
+        reports.forward.push(await withTimeout(page.evaluate((cfg) => window.runForwardBench(cfg), config), left(), `benchmark page (forward, ${modelLabel(dir)})`));
+      }
     }
     if (suites.includes('train')) {
       const { parseTrainShapes } = await import('../bench/shapes.mjs');
-      const config = { shapes: parseTrainShapes(opt['train-batches']), settings: trainSettings, timing: trainTiming, modelUrl: '/__bench/forward-model/', modelFiles: listFiles(modelDir), modelName: modelLabel() };
+      const config = { shapes: parseTrainShapes(opt['train-batches']), settings: trainSettings, timing: trainTiming, modelUrl: '/__bench/models/0/', modelFiles: listFiles(modelDir), modelName: modelLabel(modelDir) };
       reports.train = await withTimeout(page.evaluate((cfg) => window.runTrainBench(cfg), config), left(), 'benchmark page (train)');
     }
     const browserName = `Chromium ${browser.version()}`;
-    return Object.fromEntries(Object.entries(reports).map(([k, r]) => [k, { mode: 'browser', browser: browserName, ...r }]));
+    const tag = (r) => ({ mode: 'browser', browser: browserName, ...r });
+    return Object.fromEntries(Object.entries(reports).map(([k, r]) => [k, Array.isArray(r) ? r.map(tag) : tag(r)]));
   } finally {
     // Closing a browser whose GPU process hangs can hang too; Playwright kills it when we exit.
     await withTimeout(browser.close(), 15, 'closing Chromium').catch((e) => log(e.message));
@@ -272,8 +293,9 @@ async function runBrowser() {
   }
 }
 
-function modelLabel() {
-  return modelDir === DEMO_MODEL ? 'demo-fortunes' : modelDir;
+function modelLabel(dir) {
+  if (dir === DEMO_MODEL) return 'demo-fortunes';
+  return FIXTURE_MODELS.includes(dir) ? `fixtures/${dir.split('/').pop()}` : dir;
 }
 
 async function runNode() {
@@ -286,12 +308,15 @@ async function runNode() {
   if (suites.includes('matmul')) reports.matmul = { mode: 'node', runtime, ...(await withTimeout(run({ shapes, methods, timing }, log), limit, 'node benchmark')) };
   if (suites.includes('train')) {
     const { parseTrainShapes } = await import('../bench/shapes.mjs');
-    const config = { modelDir, modelName: modelLabel(), shapes: parseTrainShapes(opt['train-batches']), settings: trainSettings, timing: trainTiming };
+    const config = { modelDir, modelName: modelLabel(modelDir), shapes: parseTrainShapes(opt['train-batches']), settings: trainSettings, timing: trainTiming };
     reports.train = { mode: 'node', runtime, ...(await withTimeout(runNodeTrain(config, log), limit, 'node train benchmark')) };
   }
   if (suites.includes('forward')) {
-    const config = { modelDir, modelName: modelLabel(), shapes: batches, timing };
-    reports.forward = { mode: 'node', runtime, ...(await withTimeout(runNodeForward(config, log), limit, 'node forward benchmark')) };
+    reports.forward = [];
+    for (const dir of forwardModels) {
+      const config = { modelDir: dir, modelName: modelLabel(dir), shapes: batches, timing };
+      reports.forward.push({ mode: 'node', runtime, ...(await withTimeout(runNodeForward(config, log), limit, `node forward benchmark (${modelLabel(dir)})`)) });
+    }
   }
   return reports;
 }
@@ -471,7 +496,7 @@ for (const suite of suites) {
       tokensPerSec: '2·B·T tokens per DPO step (B pairs, each sequence T tokens, no padding) / median seconds per optimizer step, reference log-probs cached',
       stepOverForward: 'median step time / median time of a forward with the adapter to summed log-probs over the same 2·B sequences',
       memory: 'peak pool bytes during one step (pool trimmed first) against weights + 16 B per LoRA parameter + the activations the backward keeps',
-      config: { trainBatches: opt['train-batches'], timing, model: modelLabel() },
+      config: { trainBatches: opt['train-batches'], timing, model: modelLabel(modelDir) },
     };
     printed = trainTable(report);
     const m = report.model;
@@ -479,18 +504,29 @@ for (const suite of suites) {
     console.log('');
     console.log(`DPO training, model ${m.name} (${m.arch}, ${m.parameters.toLocaleString('en-US')} parameters), LoRA r ${t.loraR} on ${t.targets}, reference log-probs cached`);
   } else {
+    // One run per model (the demo model, the fixtures), each with its own adapter and results.
     json = {
       benchmark: 'forward',
       date: started.toISOString(),
-      ...report,
       host,
       tokensPerSec: 'B·T tokens per forward (ids → logits (B, T, V) at every position) / median seconds per forward',
-      config: { batches, methods: forwardMethods, timing, threads: opt.node ? undefined : threads, model: modelLabel() },
+      config: { batches, methods: forwardMethods, timing, threads: opt.node ? undefined : threads, models: forwardModels.map(modelLabel) },
+      runs: report,
     };
-    printed = forwardTable(report);
-    const m = report.model;
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
+    for (const run of report) {
+      const m = run.model;
+      console.log('');
+      console.log(`forward tokens/s, model ${m.name} (${m.arch}, ${m.parameters.toLocaleString('en-US')} parameters, ${m.dtype}, V ${m.vocab}, ${m.layers} layers, hidden ${m.hidden}), higher is better`);
+      header(run);
+      printed = forwardTable(run);
+      for (const l of printed.lines) console.log(l);
+      for (const n of printed.notes) console.log(`  ${n}`);
+    }
     console.log('');
-    console.log(`forward tokens/s, model ${m.name} (${m.arch}, ${m.parameters.toLocaleString('en-US')} parameters, ${m.dtype}, V ${m.vocab}, ${m.layers} layers, hidden ${m.hidden}), higher is better`);
+    console.log(`written ${file}`);
+    continue;
   }
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
