@@ -140,6 +140,12 @@ async function run(config: ForwardPageConfig): Promise<ForwardPageReport> {
         ['ours', async () => (await benchOursForward(engine, model, shape, config.timing, reference)).result],
         ['ort-webgpu', async () => {
           if (gpuSession instanceof Error) throw gpuSession;
+          // ORT's webgpu EP runs fp16 weights only with shader-f16 (SwiftShader has none); say so
+          // instead of its shader-generation error.
+          const device = (await ortGpu.env.webgpu.device) as GPUDevice;
+          if (modelSummary(config.modelName, loaded).dtype.includes('f16') && !device.features.has('shader-f16')) {
+            return { status: 'skipped', reason: "fp16 model and ORT's device has no shader-f16" };
+          }
           return benchOrtWebgpu(ortGpu, gpuSession!, loaded, shape, config.timing, reference);
         }],
         ['ort-wasm', () => benchOrtWasm(ortWasm, wasmSession, loaded, shape, config.timing, reference)],

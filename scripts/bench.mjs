@@ -405,6 +405,7 @@ function forwardTable(report) {
   for (const r of report.results) {
     for (const [m, res] of Object.entries(r.methods)) {
       if (res.status === 'error') notes.push(`${r.B}x${r.T} ${m}: ERROR ${res.message}`);
+      if (res.status === 'skipped') notes.push(`${r.B}x${r.T} ${m}: skipped, ${res.reason}`);
       if (res.status === 'ok' && res.maxAbsDiff !== null && !(res.maxAbsDiff <= res.diffTol)) {
         notes.push(`${r.B}x${r.T} ${m}: logits differ from onnxruntime wasm by ${res.maxAbsDiff} > ${res.diffTol}`);
       }
