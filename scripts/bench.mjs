@@ -15,7 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromiumArgs, chromiumPath } from './chromium.mjs';
-import { parseShapes, parseBatches, DEFAULT_SHAPES, QUICK_SHAPES, LARGE_SHAPES, DEFAULT_BATCHES, LARGE_BATCHES } from '../bench/shapes.mjs';
+import { parseShapes, parseBatches, parseTrainShapes, DEFAULT_SHAPES, QUICK_SHAPES, LARGE_SHAPES, DEFAULT_BATCHES, LARGE_BATCHES } from '../bench/shapes.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -34,6 +34,8 @@ const HELP = `npm run bench -- [options]
                     default: ${DEFAULT_SHAPES}
                     quick:   ${QUICK_SHAPES}
                     large:   ${LARGE_SHAPES}
+                    model:   the linear layers of --model (config.json), M = the tokens of
+                             the first --train-batches shape (2·B·T)
   --methods LIST    subset of ${METHODS.join(',')} (default: all)
   --iters N         iterations per timed repetition (default: enough for --target-ms)
   --reps N          timed repetitions, median reported (default 3)
@@ -53,7 +55,7 @@ const HELP = `npm run bench -- [options]
   --train-batches L pairs x tokens per sequence, BxT,... (default 4x32)
   --lora-r R        LoRA rank (default 8)
   --targets T       LoRA target modules, comma-separated or all-linear (default all-linear)
- both:
+ all suites:
   --threads N       onnxruntime-web wasm threads (default min(4, cores))
   --ort-webgpu B    webgpu: onnxruntime-web/webgpu (native WebGPU EP, default);
                     jsep: onnxruntime-web/all (the JavaScript WebGPU EP)
@@ -95,6 +97,27 @@ if (opt.help) {
   process.exit(0);
 }
 
+/** The matmuls of a training step's forward on --model: q, k/v, o, MLP up and down, LM head. */
+function modelShapes() {
+  const dir = resolve(opt.model ?? DEMO_MODEL);
+  const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  const need = ['hidden_size', 'intermediate_size', 'num_attention_heads', 'vocab_size'];
+  const missing = need.filter((k) => !Number.isInteger(c[k]));
+  if (missing.length) throw new Error(`--shapes model: ${join(dir, 'config.json')} has no integer ${missing.join(', ')}`);
+  const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
+  const kv = (c.num_key_value_heads ?? c.num_attention_heads) * headDim;
+  const [first] = parseTrainShapes(opt['train-batches']);
+  const M = 2 * first.B * first.T;
+  const list = [
+    [c.hidden_size, c.num_attention_heads * headDim],
+    [c.hidden_size, kv],
+    [c.hidden_size, c.intermediate_size],
+    [c.intermediate_size, c.hidden_size],
+    [c.hidden_size, c.vocab_size],
+  ];
+  return [...new Set(list.map(([C, OC]) => `${M}x${C}x${OC}`))].flatMap((x) => parseShapes(x));
+}
+
 function int(name, text, min = 1) {
   const v = Number(text);
   if (!Number.isInteger(v) || v < min) throw new Error(`--${name} ${text}: want an integer >= ${min}`);
@@ -104,7 +127,7 @@ function int(name, text, min = 1) {
 const suites = opt.suite === 'all' ? SUITES : [opt.suite];
 if (!suites.every((x) => SUITES.includes(x))) throw new Error(`--suite ${opt.suite}: matmul, forward, train or all`);
 if (opt.out && suites.length > 1) throw new Error('--out names one JSON file: give --suite matmul, forward or train with it');
-const shapes = parseShapes(opt.shapes);
+const shapes = opt.shapes === 'model' ? modelShapes() : parseShapes(opt.shapes);
 const batches = parseBatches(opt.batches);
 const modelDir = resolve(opt.model ?? DEMO_MODEL);
 const forwardModels = (opt.model ? [opt.model] : opt.models.split(','))
@@ -279,7 +302,6 @@ async function runBrowser() {
       }
     }
     if (suites.includes('train')) {
-      const { parseTrainShapes } = await import('../bench/shapes.mjs');
       const config = { shapes: parseTrainShapes(opt['train-batches']), settings: trainSettings, timing: trainTiming, modelUrl: '/__bench/models/0/', modelFiles: listFiles(modelDir), modelName: modelLabel(modelDir) };
       reports.train = await withTimeout(page.evaluate((cfg) => window.runTrainBench(cfg), config), left(), 'benchmark page (train)');
     }
@@ -307,7 +329,6 @@ async function runNode() {
   const limit = positive('timeout-s', opt['timeout-s']);
   if (suites.includes('matmul')) reports.matmul = { mode: 'node', runtime, ...(await withTimeout(run({ shapes, methods, timing }, log), limit, 'node benchmark')) };
   if (suites.includes('train')) {
-    const { parseTrainShapes } = await import('../bench/shapes.mjs');
     const config = { modelDir, modelName: modelLabel(modelDir), shapes: parseTrainShapes(opt['train-batches']), settings: trainSettings, timing: trainTiming };
     reports.train = { mode: 'node', runtime, ...(await withTimeout(runNodeTrain(config, log), limit, 'node train benchmark')) };
   }
