@@ -40,8 +40,8 @@ export function DatasetBrowser({ dataset, onChanged }: { dataset: DatasetRow; on
   const after = (p: Promise<unknown>) => void p.then(onChanged);
   const st = s.stats;
   return (
-    <section className="data-card" aria-labelledby="browser-title" data-testid="dataset-browser">
-      <h2 id="browser-title" className="data-card-title">
+    <section className="card" aria-labelledby="browser-title" data-testid="dataset-browser">
+      <h2 id="browser-title" className="card-title">
         {dataset.name}
       </h2>
       <div className="data-filters">

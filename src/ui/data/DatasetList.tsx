@@ -14,8 +14,8 @@ export function DatasetList({ selected, onBrowse }: Props) {
   const datasets = useDataStore((s) => s.datasets);
   const loaded = useDataStore((s) => s.loaded);
   return (
-    <section className="data-card" aria-labelledby="datasets-title">
-      <h2 id="datasets-title" className="data-card-title">
+    <section className="card" aria-labelledby="datasets-title">
+      <h2 id="datasets-title" className="card-title">
         Datasets
       </h2>
       {loaded && datasets.length === 0 && <p className="data-hint">No datasets yet: import a file above.</p>}

@@ -13,8 +13,8 @@ import { turnsPreview } from './text.js';
 export function ImportPanel() {
   const flow = useDataStore((s) => s.flow);
   return (
-    <section className="data-card" aria-labelledby="import-title" data-testid="import-panel" data-phase={flow.phase}>
-      <h2 id="import-title" className="data-card-title">
+    <section className="card" aria-labelledby="import-title" data-testid="import-panel" data-phase={flow.phase}>
+      <h2 id="import-title" className="card-title">
         Import a file
       </h2>
       {flow.phase === 'idle' && <DropZone />}

@@ -11,8 +11,8 @@ export function WorkspacePanel() {
   const input = useRef<HTMLInputElement>(null);
   const [mode, setMode] = useState<'merge' | 'replace'>('merge');
   return (
-    <section className="data-card" aria-labelledby="workspace-title" data-testid="workspace-panel">
-      <h2 id="workspace-title" className="data-card-title">
+    <section className="card" aria-labelledby="workspace-title" data-testid="workspace-panel">
+      <h2 id="workspace-title" className="card-title">
         Workspace
       </h2>
       <p data-testid="storage-usage">

@@ -24,8 +24,8 @@ export function ComparePanel({ model }: { model: ModelRef | null }) {
   };
   const sp = s.sampling;
   return (
-    <section className="eval-card" aria-labelledby="eval-compare-title">
-      <h2 id="eval-compare-title" className="eval-card-title">
+    <section className="card" aria-labelledby="eval-compare-title">
+      <h2 id="eval-compare-title" className="card-title">
         Side by side, then blind
       </h2>
       <div className="eval-fields">

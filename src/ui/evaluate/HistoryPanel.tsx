@@ -25,8 +25,8 @@ export function HistoryPanel() {
   const keys = useMemo(() => [...new Set([...metricKeys(a?.metrics ?? []), ...metricKeys(b?.metrics ?? [])])], [a, b]);
 
   return (
-    <section className="eval-card" aria-labelledby="eval-history-title">
-      <h2 id="eval-history-title" className="eval-card-title">
+    <section className="card" aria-labelledby="eval-history-title">
+      <h2 id="eval-history-title" className="card-title">
         Run history
       </h2>
       {runs.length === 0 ? (

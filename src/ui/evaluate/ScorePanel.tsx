@@ -16,8 +16,8 @@ export function ScorePanel({ model }: { model: ModelRef | null }) {
   const file = useRef<HTMLInputElement>(null);
 
   return (
-    <section className="eval-card" aria-labelledby="eval-score-title">
-      <h2 id="eval-score-title" className="eval-card-title">
+    <section className="card" aria-labelledby="eval-score-title">
+      <h2 id="eval-score-title" className="card-title">
         Preference accuracy and reward margins
       </h2>
       <p className="eval-hint">

@@ -17,8 +17,8 @@ export function ModelLibrary({ canLoad }: { canLoad: boolean }) {
   const [confirming, setConfirming] = useState<string | null>(null);
 
   return (
-    <section className="models-card" aria-labelledby="models-library-title">
-      <h2 id="models-library-title" className="models-card-title">
+    <section className="card" aria-labelledby="models-library-title">
+      <h2 id="models-library-title" className="card-title">
         Your models
       </h2>
       {status === 'listing' || status === 'idle' ? (

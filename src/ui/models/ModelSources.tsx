@@ -52,8 +52,8 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
   };
 
   return (
-    <section className="models-card" aria-labelledby="models-sources-title">
-      <h2 id="models-sources-title" className="models-card-title">
+    <section className="card" aria-labelledby="models-sources-title">
+      <h2 id="models-sources-title" className="card-title">
         Load a model
       </h2>
       <div

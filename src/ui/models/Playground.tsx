@@ -57,8 +57,8 @@ export function Playground() {
   };
 
   return (
-    <section className="models-card" aria-labelledby="playground-title" data-testid="playground">
-      <h2 id="playground-title" className="models-card-title">
+    <section className="card" aria-labelledby="playground-title" data-testid="playground">
+      <h2 id="playground-title" className="card-title">
         Playground {loaded && <span className="models-card-subtitle">· {loaded.name}</span>}
       </h2>
       {!loaded ? (

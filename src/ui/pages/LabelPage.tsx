@@ -171,8 +171,8 @@ export function LabelPage() {
           </div>
           <aside className="label-side">
             {help && (
-              <section className="data-card" aria-labelledby="shortcuts-title" data-testid="shortcuts">
-                <h2 id="shortcuts-title" className="data-card-title">
+              <section className="card" aria-labelledby="shortcuts-title" data-testid="shortcuts">
+                <h2 id="shortcuts-title" className="card-title">
                   Keyboard
                 </h2>
                 <dl className="label-shortcuts">
@@ -189,12 +189,12 @@ export function LabelPage() {
                 </dl>
               </section>
             )}
-            <details className="data-card label-guidelines">
+            <details className="card label-guidelines">
               <summary>Guidelines</summary>
               <textarea value={s.guidelines} onChange={(e) => s.setGuidelines(e.currentTarget.value)} rows={7} aria-label="Labelling guidelines" />
             </details>
-            <section className="data-card" aria-labelledby="agreement-title" data-testid="agreement">
-              <h2 id="agreement-title" className="data-card-title">
+            <section className="card" aria-labelledby="agreement-title" data-testid="agreement">
+              <h2 id="agreement-title" className="card-title">
                 Agreement
               </h2>
               {!s.agreement || s.agreement.items === 0 ? (

@@ -39,8 +39,8 @@ export function TrainPage() {
           </div>
         )}
         <TrainSettings model={model} />
-        <section className="train-card" aria-labelledby="train-runs-title">
-          <h2 id="train-runs-title" className="train-card-title">
+        <section className="card" aria-labelledby="train-runs-title">
+          <h2 id="train-runs-title" className="card-title">
             Runs
           </h2>
           <RunList />

@@ -19,8 +19,8 @@ export function RunView({ run }: { run: RunRow }) {
   const hasRewards = metrics.some((m) => m['rewards/margins'] !== undefined);
   const hasEval = metrics.some((m) => m.eval_loss !== undefined);
   return (
-    <section className="train-card" aria-labelledby="train-run-title" data-testid="train-run-view" data-run-id={run.id}>
-      <h2 id="train-run-title" className="train-card-title">
+    <section className="card" aria-labelledby="train-run-title" data-testid="train-run-view" data-run-id={run.id}>
+      <h2 id="train-run-title" className="card-title">
         {run.name} <span className="train-hint">({methodLabel(run)})</span>
       </h2>
       <div className="train-progress">

@@ -55,8 +55,8 @@ export function TrainSettings({ model }: Props) {
   const initFrom = runs.find((r) => r.id === form.initFromRunId);
 
   return (
-    <section className="train-card" aria-labelledby="train-new-title" data-testid="train-settings">
-      <h2 id="train-new-title" className="train-card-title">
+    <section className="card" aria-labelledby="train-new-title" data-testid="train-settings">
+      <h2 id="train-new-title" className="card-title">
         New run
       </h2>
       <p className="train-hint" data-testid="train-model" data-loaded={model !== null}>
