@@ -4,6 +4,7 @@
 import { useEffect } from 'react';
 import { useEvaluateStore } from '../../stores/evaluate.js';
 import { useModelsStore } from '../../stores/models.js';
+import { ProblemBanner } from '../components/ProblemBanner.js';
 import { PageShell } from '../components/PageShell.js';
 import { ComparePanel } from '../evaluate/ComparePanel.js';
 import { HistoryPanel } from '../evaluate/HistoryPanel.js';
@@ -29,15 +30,7 @@ export function EvaluatePage() {
   return (
     <PageShell page="evaluate" lead="Compare the base and tuned models on held-out pairs: preference accuracy, reward margins, samples side by side judged blind, and every run's history.">
       <div className="eval-page">
-        {problem && (
-          <div className="eval-problem" role="alert" data-testid="eval-problem">
-            <strong>{problem.title}</strong>
-            <p>{problem.message}</p>
-            <button type="button" className="button button-secondary" onClick={dismiss}>
-              Dismiss
-            </button>
-          </div>
-        )}
+        {problem && <ProblemBanner problem={problem} onDismiss={dismiss} testId="eval-problem" />}
         <ScorePanel model={model} />
         <ComparePanel model={model} />
         <HistoryPanel />

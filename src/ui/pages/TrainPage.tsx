@@ -4,6 +4,7 @@
 import { useEffect } from 'react';
 import { useModelsStore } from '../../stores/models.js';
 import { useTrainStore } from '../../stores/train.js';
+import { ProblemBanner } from '../components/ProblemBanner.js';
 import { PageShell } from '../components/PageShell.js';
 import { RunList } from '../train/RunList.js';
 import { RunView } from '../train/RunView.js';
@@ -29,15 +30,7 @@ export function TrainPage() {
   return (
     <PageShell page="train" lead="Tune the model with DPO, IPO, KTO and their relatives through LoRA on your GPU, and watch loss, reward margins and accuracy live.">
       <div className="train-page">
-        {problem && (
-          <div className="train-problem" role="alert" data-testid="train-problem">
-            <strong>{problem.title}</strong>
-            <p>{problem.message}</p>
-            <button type="button" className="button button-secondary" onClick={dismiss}>
-              Dismiss
-            </button>
-          </div>
-        )}
+        {problem && <ProblemBanner problem={problem} onDismiss={dismiss} testId="train-problem" />}
         <TrainSettings model={model} />
         <section className="card" aria-labelledby="train-runs-title">
           <h2 id="train-runs-title" className="card-title">
