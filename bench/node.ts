@@ -2,7 +2,8 @@
 // (the `webgpu` package), for headless GPU servers without a browser. Loaded by scripts/bench.mjs
 // through tsx.
 import { createNodeEngine } from '../src/engine/node.js';
-import { loadModel } from '../src/engine/model/load.js';
+import { loadModel, type LoadedModel } from '../src/engine/model/load.js';
+import type { Engine } from '../src/engine/gpu/engine.js';
 import { nodeDirSource } from '../src/engine/model/source-node.js';
 import { TransformerModel } from '../src/engine/transformer/model.js';
 import { BENCH_LOAD_OPTIONS, benchOursForward, describeForward, forwardError, modelSummary, type BatchShape, type ForwardReport, type ForwardShapeResult } from './forward-core.js';
@@ -55,29 +56,40 @@ export interface NodeForwardConfig {
   timing: TimingOptions;
 }
 
-/** `--suite forward --node`: our forward pass alone (no onnxruntime column, no logits check). */
-export async function runNodeForward(config: NodeForwardConfig, log: (msg: string) => void): Promise<ForwardReport> {
+/**
+ * Runs `bench` on the model in `modelDir`, on a Node engine made for it (adapter logged), and frees
+ * both afterwards. `adapter` is the report's summary as the JSON records it.
+ */
+async function withNodeModel<T>(
+  modelDir: string,
+  log: (msg: string) => void,
+  bench: (engine: Engine, model: TransformerModel, loaded: LoadedModel, adapter: AdapterInfo) => Promise<T>,
+): Promise<T> {
   const engine = await createNodeEngine();
-  const loaded = await loadModel(nodeDirSource(config.modelDir), BENCH_LOAD_OPTIONS);
+  const loaded = await loadModel(nodeDirSource(modelDir), BENCH_LOAD_OPTIONS);
   const model = TransformerModel.create(engine, loaded.config, loaded.transformerWeights());
   try {
     const r = engine.report;
     log(`[bench] our adapter: ${r.vendor} / ${r.architecture} / ${r.description}`);
+    const adapter = { vendor: r.vendor, architecture: r.architecture, description: r.description, isFallbackAdapter: r.isFallbackAdapter, features: r.features };
+    return await bench(engine, model, loaded, adapter);
+  } finally {
+    model.destroy();
+    engine.destroy();
+  }
+}
+
+/** `--suite forward --node`: our forward pass alone (no onnxruntime column, no logits check). */
+export function runNodeForward(config: NodeForwardConfig, log: (msg: string) => void): Promise<ForwardReport> {
+  return withNodeModel(config.modelDir, log, async (engine, model, loaded, adapter) => {
     const results: ForwardShapeResult[] = [];
     for (const shape of config.shapes) {
       const res = await benchOursForward(engine, model, shape, config.timing, null).then((x) => x.result, forwardError);
       results.push({ ...shape, methods: { ours: res } });
       log(`[bench] ${describeForward(shape, 'ours', res)}`);
     }
-    return {
-      adapter: { vendor: r.vendor, architecture: r.architecture, description: r.description, isFallbackAdapter: r.isFallbackAdapter, features: r.features },
-      model: modelSummary(config.modelName, loaded),
-      results,
-    };
-  } finally {
-    model.destroy();
-    engine.destroy();
-  }
+    return { adapter, model: modelSummary(config.modelName, loaded), results };
+  });
 }
 
 export interface NodeTrainConfig {
@@ -89,27 +101,14 @@ export interface NodeTrainConfig {
 }
 
 /** `--suite train --node`: DPO steps with cached reference log-probs against a forward, in Node. */
-export async function runNodeTrain(config: NodeTrainConfig, log: (msg: string) => void): Promise<TrainReport> {
-  const engine = await createNodeEngine();
-  const loaded = await loadModel(nodeDirSource(config.modelDir), BENCH_LOAD_OPTIONS);
-  const model = TransformerModel.create(engine, loaded.config, loaded.transformerWeights());
-  try {
-    const r = engine.report;
-    log(`[bench] our adapter: ${r.vendor} / ${r.architecture} / ${r.description}`);
+export function runNodeTrain(config: NodeTrainConfig, log: (msg: string) => void): Promise<TrainReport> {
+  return withNodeModel(config.modelDir, log, async (engine, model, loaded, adapter) => {
     const results: TrainShapeResult[] = [];
     for (const shape of config.shapes) {
       const res = await benchTrainShape(engine, model, shape, config.settings, config.timing).catch(trainError);
       results.push({ ...shape, result: res });
       log(`[bench] ${describeTrain(shape, res)}`);
     }
-    return {
-      adapter: { vendor: r.vendor, architecture: r.architecture, description: r.description, isFallbackAdapter: r.isFallbackAdapter, features: r.features },
-      model: modelSummary(config.modelName, loaded),
-      settings: config.settings,
-      results,
-    };
-  } finally {
-    model.destroy();
-    engine.destroy();
-  }
+    return { adapter, model: modelSummary(config.modelName, loaded), settings: config.settings, results };
+  });
 }
