@@ -4,6 +4,9 @@ import 'fake-indexeddb/auto';
 import { gunzipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parquetWriteBuffer } from 'hyparquet-writer';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileBytes, onnx, rewrite, TINY_GPT2, TINY_LLAMA, TINY_QWEN2, variant } from '../model/helpers.js';
 import { DataFormatError } from '../../src/data/errors.js';
@@ -13,6 +16,7 @@ import { loadModel } from '../../src/engine/model/load.js';
 import { ModelLoadError } from '../../src/engine/model/errors.js';
 import { parseAdapterConfig, readSafetensors } from '../../src/engine/training/peft.js';
 import { addRecords, backupWorkspace, createDataset, openWorkspace, restoreWorkspace, type PrefDb } from '../../src/db/index.js';
+import { parquetSeeds } from './seeds.js';
 
 describe('fuzz regressions: datasets', () => {
   it('a Parquet footer that hyparquet trips over is "corrupt Parquet footer", not "Cannot read properties of undefined"', async () => {
@@ -56,10 +60,52 @@ describe('fuzz regressions: Parquet pages', () => {
       (e: unknown) => e,
     );
     expect(r).toBeInstanceOf(DataFormatError);
-    expect((r as Error).message).toMatch(/^row 0: corrupt Parquet row group \(rows 0-4\): .*missing/);
+    expect((r as Error).message).toMatch(/^row 0: corrupt Parquet page 0 in column "prompt", row group 0 of pairs\.parquet \(byte 4\): its page type is missing/);
     expect((r as Error).message).not.toMatch(/undefined/);
   });
+
+  it('a page header whose num_rows runs into the next field is refused naming page, column and row group (hyparquet looped forever)', { timeout: 60_000 }, async () => {
+    const bytes = parquetSeeds().find((s) => s.name === 'pairs.parquet')!.bytes.slice();
+    // Found by the fuzzer: byte 459 is num_rows (5, zigzag 10) in row group 1's "score" page
+    // header. 150 sets the varint's continuation bit, so it swallows the next field and the
+    // encoding and level lengths go missing: hyparquet then read levels at offset NaN for ever.
+    expect(bytes[459], 'the seed changed: byte 459 is no longer that num_rows').toBe(10);
+    bytes[459] = 150;
+    const dir = mkdtempSync(join(tmpdir(), 'prefstudio-pq-page-'));
+    try {
+      const input = join(dir, 'pairs.parquet');
+      const out = join(dir, 'out.jsonl');
+      writeFileSync(input, bytes);
+      // In a child process first: the loop was synchronous, so in this process it would block the
+      // test's own timeout as well.
+      const cli = await prefstudio(['convert', input, '--to', 'trl', '--out', out, '--strict', '--json'], 30_000);
+      expect(cli.killed, 'prefstudio convert still ran after 30 s: the Parquet import hangs').toBe(false);
+      expect(cli.code, cli.stderr).toBe(1);
+      const where = /corrupt Parquet page 0 in column "score", row group 1 of pairs\.parquet \(byte 447\): its encoding is missing/;
+      expect((JSON.parse(cli.stdout) as { fatal?: string }).fatal).toMatch(where);
+      expect(existsSync(out)).toBe(false);
+      // The importer keeps the rows before the broken row group and places the error at its first row.
+      const r = await importAll(bytesSource('pairs.parquet', bytes));
+      expect(r.records).toHaveLength(5);
+      expect(r.fatal).toBeInstanceOf(DataFormatError);
+      expect(r.fatal!.at).toEqual({ index: 5 });
+      expect(r.fatal!.message).toMatch(new RegExp(`^row 5: ${where.source}`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+const BIN = new URL('../../bin/prefstudio.mjs', import.meta.url).pathname;
+
+/** The CLI in a child process, killed after timeoutMs. */
+function prefstudio(args: string[], timeoutMs: number): Promise<{ code: number | null; killed: boolean; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, killed: err?.killed ?? false, stdout, stderr });
+    });
+  });
+}
 
 describe('fuzz regressions: models', () => {
   it('a tensor with data type 0 (UNDEFINED) is refused as onnx-invalid, not "of undefined needs 0"', async () => {

@@ -20,7 +20,7 @@ function firstLines(path: string, n: number): string {
   return readFileSync(path, 'utf8').split('\n').slice(0, n).join('\n') + '\n';
 }
 
-function parquetSeeds(): Seed[] {
+export function parquetSeeds(): Seed[] {
   const n = 12;
   const pairs = parquetWriteBuffer({
     columnData: [

@@ -1,6 +1,8 @@
 // Parquet through hyparquet, one row group at a time: the footer is read first, then each row
 // group's rows, so memory holds one row group (the writer chooses its size; ours are 10k rows).
-import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet';
+// Each row group's page headers are checked before hyparquet decodes them (checkPages).
+import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type ColumnChunk, type FileMetaData, type PageHeader } from 'hyparquet';
+import { parquetHeader } from 'hyparquet/src/column.js';
 import { DataFormatError } from '../errors.js';
 import type { ByteSource } from '../io/source.js';
 import type { RawRow, RowBatches } from './rows.js';
@@ -26,10 +28,13 @@ export async function* readParquet(source: ByteSource, onGroup?: (p: ParquetProg
   if (!isParquet(head) || !isParquet(tail)) {
     throw new DataFormatError('not a Parquet file: the PAR1 marker is missing at its start or end');
   }
+  // The row group being read, fetched once for checkPages and then handed to hyparquet from here.
+  let group: { start: number; bytes: Uint8Array } | undefined;
   const file: AsyncBuffer = {
     byteLength: size,
-    async slice(start, end) {
-      const b = await read(start, end ?? size);
+    async slice(start, end = size) {
+      const held = group && start >= group.start && end <= group.start + group.bytes.length;
+      const b = held ? group!.bytes.subarray(start - group!.start, end - group!.start) : await read(start, end);
       return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? (b.buffer as ArrayBuffer) : (b.slice().buffer as ArrayBuffer);
     },
   };
@@ -42,9 +47,26 @@ export async function* readParquet(source: ByteSource, onGroup?: (p: ParquetProg
   const totalRows = Number(metadata.num_rows);
   let rowStart = 0;
   let bytesRead = 0;
-  for (const group of metadata.row_groups) {
-    const n = Number(group.num_rows);
+  for (const [g, rowGroup] of metadata.row_groups.entries()) {
+    const n = Number(rowGroup.num_rows);
     const rowEnd = rowStart + n;
+    const chunks = chunkRanges(rowGroup.columns);
+    const outside = chunks.find((c) => !(c.start >= 0 && c.start <= c.end && c.end <= size));
+    if (outside) {
+      throw new DataFormatError(`corrupt Parquet column chunk in column "${outside.column}", row group ${g} of ${source.name}: bytes ${outside.start}-${outside.end} lie outside the file (${size} bytes)`, {
+        index: rowStart,
+      });
+    }
+    if (chunks.length) {
+      const start = Math.min(...chunks.map((c) => c.start));
+      group = { start, bytes: await read(start, Math.max(...chunks.map((c) => c.end))) };
+      const bad = checkPages(group.bytes, group.start, chunks);
+      if (bad) {
+        throw new DataFormatError(`corrupt Parquet page ${bad.page} in column "${bad.column}", row group ${g} of ${source.name} (byte ${bad.offset}): ${bad.reason}`, {
+          index: rowStart,
+        });
+      }
+    }
     let rows: Record<string, unknown>[];
     try {
       rows = await parquetReadObjects({ file, metadata, rowStart, rowEnd, rowFormat: 'object' });
@@ -54,11 +76,85 @@ export async function* readParquet(source: ByteSource, onGroup?: (p: ParquetProg
       });
     }
     const out: RawRow[] = rows.map((value, i) => ({ ref: { index: rowStart + i }, value: normalize(value) }));
-    bytesRead += Number(group.total_compressed_size ?? group.total_byte_size);
+    group = undefined;
+    bytesRead += Number(rowGroup.total_compressed_size ?? rowGroup.total_byte_size);
     rowStart = rowEnd;
     onGroup?.({ rowsRead: rowStart, totalRows, bytesRead: Math.min(bytesRead, size) });
     yield out;
   }
+}
+
+interface ChunkRange {
+  column: string;
+  start: number;
+  end: number;
+  /** Values (nulls included) the column chunk declares: no page can hold more. */
+  values: number;
+}
+
+/** Where each column chunk's pages lie, as hyparquet computes it (chunks without metadata are left
+ *  for hyparquet to refuse). */
+function chunkRanges(columns: ColumnChunk[]): ChunkRange[] {
+  return columns.flatMap(({ meta_data: m }) => {
+    if (!m) return [];
+    const start = Number(m.dictionary_page_offset || m.data_page_offset);
+    return [{ column: m.path_in_schema.join('.'), start, end: start + Number(m.total_compressed_size), values: Number(m.num_values) }];
+  });
+}
+
+/** The first page whose header contradicts its column chunk, read with hyparquet's own header
+ *  parser. hyparquet trusts these fields, and a damaged one can make it loop forever (a missing
+ *  level length becomes a NaN read offset), which nothing in the same thread can interrupt. */
+function checkPages(bytes: Uint8Array, bytesStart: number, chunks: ChunkRange[]): { column: string; page: number; offset: number; reason: string } | null {
+  for (const c of chunks) {
+    const reader = { view: new DataView(bytes.buffer, bytes.byteOffset + c.start - bytesStart, c.end - c.start), offset: 0 };
+    // hyparquet stops a column at its last byte as well.
+    for (let page = 0; reader.offset < reader.view.byteLength - 1; page++) {
+      const offset = c.start + reader.offset;
+      let reason: string | null;
+      try {
+        const header = parquetHeader(reader);
+        reason = pageHeaderProblem(header, c.values, reader.view.byteLength - reader.offset);
+        reader.offset += header.compressed_page_size;
+      } catch {
+        reason = 'its header does not decode (damaged bytes)';
+      }
+      if (reason) return { column: c.column, page, offset, reason };
+    }
+  }
+  return null;
+}
+
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+function pageHeaderProblem(h: PageHeader, chunkValues: number, room: number): string | null {
+  if (!h.type) return 'its page type is missing or unknown';
+  if (!isCount(h.compressed_page_size) || !isCount(h.uncompressed_page_size)) return 'its page sizes are missing or negative';
+  if (h.compressed_page_size > room) return `it claims ${h.compressed_page_size} bytes, past the end of its column chunk (${room} bytes left)`;
+  const values = (n: number) => (isCount(n) && n <= chunkValues ? null : `it claims ${n} values, its column chunk ${chunkValues}`);
+  if (h.type === 'DICTIONARY_PAGE') {
+    if (!h.dictionary_page_header) return 'its dictionary page header is missing';
+    return values(h.dictionary_page_header.num_values);
+  }
+  if (h.type === 'DATA_PAGE') {
+    const d = h.data_page_header;
+    if (!d) return 'its data page header is missing';
+    if (!d.encoding || !d.definition_level_encoding || !d.repetition_level_encoding) return 'an encoding is missing or unknown';
+    return values(d.num_values);
+  }
+  if (h.type === 'DATA_PAGE_V2') {
+    const d = h.data_page_header_v2;
+    if (!d) return 'its data page header is missing';
+    if (!d.encoding) return 'its encoding is missing or unknown';
+    const fields = ['num_values', 'num_nulls', 'num_rows', 'definition_levels_byte_length', 'repetition_levels_byte_length'] as const;
+    const missing = fields.find((f) => !isCount(d[f]));
+    if (missing) return `its ${missing} is ${d[missing] === undefined ? 'missing' : `${d[missing]}, not a count`}`;
+    if (d.num_nulls > d.num_values || d.num_rows > d.num_values) return `it claims ${d.num_rows} rows and ${d.num_nulls} nulls in ${d.num_values} values`;
+    const levels = d.definition_levels_byte_length + d.repetition_levels_byte_length;
+    if (levels > h.compressed_page_size || levels > h.uncompressed_page_size) return `its levels (${levels} bytes) do not fit in the page`;
+    return values(d.num_values);
+  }
+  return null;
 }
 
 /** hyparquet's reason, without its internals: a TypeError or RangeError is the reader tripping over
