@@ -148,7 +148,7 @@ export async function benchTrainShape(engine: Engine, model: TransformerModel, s
   const ex = examples(shape, model.config.vocabSize);
   let trainer: Trainer | null = null;
   try {
-    trainer = await Trainer.create({ backend, config, examples: ex, modelFingerprint: 'bench', refCache: new MemoryRefCache() });
+    trainer = await Trainer.create({ backend, config, examples: ex, modelFingerprint: 'bench', refCache: new MemoryRefCache(), precomputeReferences: true });
     const t = trainer;
     const seqs = ex.flatMap((e) => e.sequences);
     const tokens = seqs.length * shape.T;

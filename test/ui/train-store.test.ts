@@ -115,8 +115,9 @@ describe('train store', () => {
     }
     expect(run.metrics.map((m) => m.step)).toEqual([1, 2, 3]);
     expect((await latestCheckpoint(db, whole!))?.step).toBe(3);
-    // The reference log-probs were cached by fingerprint: one entry per example.
-    expect(await db.refcache.count()).toBe(14);
+    // Reference log-probs are cached by fingerprint when a batch first needs them: the 6 training
+    // pairs of 3 steps of 2 (one epoch's permutation) and the 4 held out at the final evaluation.
+    expect(await db.refcache.count()).toBe(10);
 
     // The same run paused after step 1 (a checkpoint there), then resumed by a fresh page state.
     const stopAt1 = useTrainStore.subscribe((s) => {
@@ -142,6 +143,8 @@ describe('train store', () => {
     const b = await adapterOf(paused!);
     expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
     for (const k of Object.keys(a)) expect(b[k]).toEqual(a[k]);
+    // The second run found every reference log-prob it needed in the cache.
+    expect(await db.refcache.count()).toBe(10);
 
     // The tuned adapter changes the model's log-probs when generation plugs it in by run id.
     const seq = [{ promptIds: [1, 50, 60], completionIds: [70, 80, 2] }];

@@ -9,7 +9,8 @@
 //   as optional pre-truncations (null: off, TRL 1.x's behaviour).
 // - learning_rate 1e-6 is TRL's default for full fine-tuning; LoRA runs usually want ~1e-4 or
 //   more, which the Train page and the CLI examples set explicitly.
-// - Every method uses precomputed reference log-probs (TRL's precompute_ref_log_probs).
+// - Reference log-probs are computed once per example and cached (adapter off), when a batch
+//   first needs them: the values of TRL's precompute_ref_log_probs, without its wait up front.
 
 import { z } from 'zod';
 import { zodIssues, type FieldIssue } from '../../data/validate.js';

@@ -9,8 +9,9 @@
 //            clip by global norm, AdamW (optimizer.ts), gradients cleared
 //            metrics with TRL's names; evaluation on the test split every eval_steps
 //
-// Reference log-probs are computed before the first step with the adapter disabled, once per
-// example, through the caller's cache (ref-cache.ts). A run is a pure function of its config,
+// Reference log-probs are computed with the adapter disabled, once per example, when a batch
+// first needs them (or all before the first step, with precomputeReferences), through the
+// caller's cache (ref-cache.ts). A run is a pure function of its config,
 // data and starting adapter: data order and LoRA dropout seeds come from the seed, so
 // checkpoint() -> Trainer.resume() continues bit for bit. The caller stores checkpoints
 // (IndexedDB in the browser, files in Node): encodeCheckpoint() makes bytes of one.
@@ -66,6 +67,11 @@ export interface TrainerOptions {
   /** Identifies the base model's weights for the reference cache. */
   modelFingerprint: string;
   refCache?: RefLogpCache;
+  /**
+   * Compute every example's reference log-probs before the first step (TRL's
+   * precompute_ref_log_probs) instead of when a batch first needs them.
+   */
+  precomputeReferences?: boolean;
   /** Progress lines (reference log-probs, evaluation). */
   onProgress?: (message: string) => void;
 }
@@ -110,7 +116,10 @@ export class Trainer {
   stepCount = 0;
   private rng: Rng;
   private readonly optimizer: LoraAdamW;
+  /** Reference log-probs known so far, and each example's cache key; null: the method needs none. */
   private refs: Map<Example, RefLogps> | null = null;
+  private refKeys = new Map<Example, string>();
+  private refCache: RefLogpCache | null = null;
   private tokensSeen = 0;
 
   private constructor(
@@ -150,7 +159,7 @@ export class Trainer {
     this.optimizer.zeroGrad();
   }
 
-  /** Checks the run fits, then computes (or fetches) the reference log-probs. */
+  /** Checks the run fits, then fetches the cached reference log-probs (computes them all with precomputeReferences). */
   static async create(options: TrainerOptions): Promise<Trainer> {
     const t = new Trainer(options, await dataFingerprint(options.examples));
     await t.prepareReferences();
@@ -192,37 +201,48 @@ export class Trainer {
 
   private async prepareReferences(): Promise<void> {
     if (!needsReference(this.config)) return;
-    const { backend, modelFingerprint, onProgress } = this.options;
+    const { modelFingerprint, onProgress } = this.options;
     const cache = this.options.refCache ?? new MemoryRefCache();
     const all = this.options.examples;
-    const refs = new Map<Example, RefLogps>();
+    this.refs = new Map();
     const keys = await Promise.all(all.map((e) => exampleKey(modelFingerprint, e.sequences)));
-    const missing: number[] = [];
     for (const [i, e] of all.entries()) {
+      this.refKeys.set(e, keys[i]!);
       const hit = await cache.get(keys[i]!);
-      if (hit && hit.logps.length === e.sequences.length) refs.set(e, hit);
-      else missing.push(i);
+      if (hit && hit.logps.length === e.sequences.length) this.refs.set(e, hit);
     }
-    if (missing.length) onProgress?.(`reference log-probs: ${all.length - missing.length} cached, computing ${missing.length}`);
+    this.refCache = cache;
+    const missing = all.filter((e) => !this.refs!.has(e));
+    if (!missing.length || !this.options.precomputeReferences) return;
+    onProgress?.(`reference log-probs: ${all.length - missing.length} cached, computing ${missing.length}`);
     const batch = this.config.per_device_eval_batch_size;
     for (let i0 = 0; i0 < missing.length; i0 += batch) {
-      const chunk = missing.slice(i0, i0 + batch).map((i) => all[i]!);
-      const scored = await backend.score(chunk.flatMap((e) => e.sequences), { adapter: false });
-      let at = 0;
-      for (const [j, e] of chunk.entries()) {
-        const s = scored.slice(at, at + e.sequences.length);
-        at += e.sequences.length;
-        const ref: RefLogps = { logps: s.map((x) => x.logp), tokens: s.map((x) => x.tokens), meanLogits: s.map((x) => x.meanLogit) };
-        refs.set(e, ref);
-        await cache.set(keys[missing[i0 + j]!]!, ref);
-      }
+      await this.computeReferences(missing.slice(i0, i0 + batch));
       onProgress?.(`reference log-probs: ${Math.min(i0 + batch, missing.length)}/${missing.length}`);
     }
-    this.refs = refs;
   }
 
-  private refsOf(examples: readonly Example[]): RefLogps[] | null {
-    return this.refs ? examples.map((e) => this.refs!.get(e)!) : null;
+
+  /** Scores `examples` with the adapter off, in one batch, and caches the results. */
+  private async computeReferences(examples: readonly Example[]): Promise<void> {
+    const scored = await this.options.backend.score(examples.flatMap((e) => e.sequences), { adapter: false });
+    let at = 0;
+    for (const e of examples) {
+      const s = scored.slice(at, at + e.sequences.length);
+      at += e.sequences.length;
+      const ref: RefLogps = { logps: s.map((x) => x.logp), tokens: s.map((x) => x.tokens), meanLogits: s.map((x) => x.meanLogit) };
+      this.refs!.set(e, ref);
+      await this.refCache!.set(this.refKeys.get(e)!, ref);
+    }
+  }
+
+  /** The reference log-probs of `examples` (computing those not yet known); null when the method needs none. */
+  private async refsOf(examples: readonly Example[]): Promise<RefLogps[] | null> {
+    const refs = this.refs;
+    if (!refs) return null;
+    const missing = [...new Set(examples.filter((e) => !refs.has(e)))];
+    if (missing.length) await this.computeReferences(missing);
+    return examples.map((e) => refs.get(e)!);
   }
 
   /** One optimizer step; returns its metrics (also appended to history). */
@@ -240,6 +260,7 @@ export class Trainer {
       const seqs = microBatchSequences(this.kind, examples);
       tokens += seqs.reduce((a, s) => a + s.promptIds.length + s.completionIds.length, 0);
       const dropoutSeed = this.rng.nextU32();
+      const refs = await this.refsOf(examples);
       const policyKL = this.kind === 'kto' ? await this.klLogps(examples) : undefined;
       const pass = await backend.policy(seqs, { dropoutSeed });
       try {
@@ -248,7 +269,7 @@ export class Trainer {
           examples,
           policy: pass.logps,
           tokens: pass.tokens,
-          refs: this.refsOf(examples),
+          refs,
           policyKL,
           meanLogits: pass.meanLogits,
           dloss: 1 / plan.microBatches.length,
@@ -319,6 +340,7 @@ export class Trainer {
     for (let i0 = 0; i0 < examples.length; i0 += batch) {
       const chunk = examples.slice(i0, i0 + batch);
       const seqs = microBatchSequences(this.kind, chunk);
+      const refs = await this.refsOf(chunk);
       const policyKL = this.kind === 'kto' ? await this.klLogps(chunk) : undefined;
       if (gradOver === null) {
         const scored = await backend.score(seqs, { adapter: true });
@@ -329,7 +351,7 @@ export class Trainer {
             examples: chunk,
             policy,
             tokens: scored.map((s) => s.tokens),
-            refs: this.refsOf(chunk),
+            refs,
             policyKL,
             meanLogits: scored.map((s) => s.meanLogit),
             dloss: 0,
@@ -347,7 +369,7 @@ export class Trainer {
             examples: chunk,
             policy: pass.logps,
             tokens: pass.tokens,
-            refs: this.refsOf(chunk),
+            refs,
             policyKL,
             meanLogits: pass.meanLogits,
             dloss: chunk.length / gradOver,
