@@ -1,35 +1,25 @@
 // Do the tuned adapter's samples show the learned preference? Samples the demo model with and
 // without an adapter on the same prompts with the same seeds (`prefstudio sample`), and scores
-// every completion with the sentiment lexicon that ranked the demo dataset (tone() of
-// scripts/demo-model/build_demo_dataset.py, ported below): mean tone base vs tuned, and how many
+// every completion with the tone lexicon the demo dataset was built from
+// (scripts/demo-model/tone-lexicon.json): mean tone base vs tuned, and how many
 // prompts' tuned samples score higher, equal, lower.
 //
 //   npx tsx scripts/demo-preference-samples.ts --adapter <dir> [--model <dir>] [--data <file>]
-//       [--split test] [--limit 49] [--n 4] [--max-new-tokens 40] [--temperature 1] [--seed 0]
-import { spawnSync } from 'node:child_process';
+//       [--split test] [--limit all] [--n 4] [--max-new-tokens 40] [--temperature 1] [--seed 0]
+import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
+import { tone, toneWords } from './demo-model/tone.js';
 
-// Word lists exactly as build_demo_dataset.py's POSITIVE and NEGATIVE.
-const POSITIVE = new Set(
-  `love loves loved loving kind kindness joy joyful happy happiness hope hopeful smile smiles laugh
-laughter friend friends friendship good great best wonderful beautiful beauty bright peace gentle
-warm gift gifts grateful gratitude trust wise wisdom courage brave free freedom success succeed
-win wins help helps heart hearts light shine sun sunshine dream dreams delight glad bless blessed
-sweet fine grow grows learn learns true truth together care cares generous thank thanks calm`.split(/\s+/),
-);
-const NEGATIVE = new Set(
-  `hate hates hated sad sadness fear fears afraid war death die dies dead kill kills killed pain
-cruel evil bad worst worse fail fails failure lose loses lost lonely angry anger misery miserable
-sorrow tears cry cries grief wrong ugly poor sick disease enemy enemies stupid fool fools foolish
-dark darkness hell crime guilty lie lies liar despair doom broken nothing never nobody trouble`.split(/\s+/),
-);
-
-/** Positive minus negative lexicon words, as build_demo_dataset.py's tone(). */
-export function tone(text: string): number {
-  const words = text.toLowerCase().match(/[a-z']+/g) ?? [];
-  return words.reduce((s, w) => s + (POSITIVE.has(w) ? 1 : 0) - (NEGATIVE.has(w) ? 1 : 0), 0);
+function countWords(lines: Line[]): { hopeful: number; gloomy: number } {
+  const n = { hopeful: 0, gloomy: 0 };
+  for (const l of lines) {
+    const w = toneWords(l.completion);
+    n.hopeful += w.hopeful;
+    n.gloomy += w.gloomy;
+  }
+  return n;
 }
 
 interface Line {
@@ -39,31 +29,64 @@ interface Line {
 }
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const run = promisify(execFile);
 
-function sample(args: string[]): Line[] {
-  const r = spawnSync(process.execPath, [join(root, 'bin/prefstudio.mjs'), 'sample', ...args], { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'inherit'] });
-  if (r.status !== 0) throw new Error(`prefstudio sample ${args.join(' ')} exited with ${r.status}`);
+async function sample(args: string[]): Promise<Line[]> {
+  const r = await run(process.execPath, [join(root, 'bin/prefstudio.mjs'), 'sample', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 }).catch((e: Error & { stderr?: string }) => {
+    throw new Error(`prefstudio sample ${args.join(' ')} failed: ${e.message}\n${e.stderr ?? ''}`);
+  });
   return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
 }
 
-async function main(): Promise<void> {
-  const { values: o } = parseArgs({
-    options: {
-      adapter: { type: 'string' },
-      model: { type: 'string', default: join(root, 'public/models/demo-fortunes') },
-      data: { type: 'string', default: join(root, 'public/datasets/demo-fortunes-positive.jsonl') },
-      split: { type: 'string', default: 'test' },
-      limit: { type: 'string', default: '49' },
-      n: { type: 'string', default: '4' },
-      'max-new-tokens': { type: 'string', default: '40' },
-      temperature: { type: 'string', default: '1' },
-      seed: { type: 'string', default: '0' },
-    },
-  });
-  if (!o.adapter) throw new Error('--adapter <dir> is required (a PEFT folder from `prefstudio train --out`)');
-  const common = ['--model', o.model!, '--prompts-from', o.data!, '--split', o.split!, '--limit', o.limit!, '--n', o.n!, '--max-new-tokens', o['max-new-tokens']!, '--temperature', o.temperature!, '--seed', o.seed!];
-  const base = sample(common);
-  const tuned = sample([...common, '--adapter', o.adapter]);
+export interface SampleComparison {
+  samples: number;
+  prompts: number;
+  meanToneBase: number;
+  meanToneTuned: number;
+  positiveShareBase: number;
+  positiveShareTuned: number;
+  /** Lexicon words over all samples: the share of hopeful ones is what the pairs taught. */
+  wordsBase: { hopeful: number; gloomy: number };
+  wordsTuned: { hopeful: number; gloomy: number };
+  promptsTunedHigher: number;
+  promptsTunedLower: number;
+  promptsEqual: number;
+  settings: { split: string; limit: number | null; n: number; maxNewTokens: number; temperature: number; seed: number };
+  /** The first few prompts' samples, base and tuned. */
+  examples: { prompt: string; base: string; tuned: string }[];
+}
+
+export interface SampleOptions {
+  adapter: string;
+  model?: string;
+  data?: string;
+  split?: string;
+  limit?: number;
+  n?: number;
+  maxNewTokens?: number;
+  temperature?: number;
+  seed?: number;
+}
+
+/** Samples with and without the adapter (same prompts, same seeds) and compares their tone. */
+export async function compareSamples(options: SampleOptions): Promise<SampleComparison> {
+  const settings = {
+    split: options.split ?? 'test',
+    limit: options.limit ?? null,
+    n: options.n ?? 4,
+    maxNewTokens: options.maxNewTokens ?? 40,
+    temperature: options.temperature ?? 1,
+    seed: options.seed ?? 0,
+  };
+  const common = [
+    '--model', options.model ?? join(root, 'public/models/demo-fortunes'),
+    '--prompts-from', options.data ?? join(root, 'public/datasets/demo-fortunes-positive.jsonl'),
+    '--split', settings.split, ...(settings.limit === null ? [] : ['--limit', String(settings.limit)]), '--n', String(settings.n),
+    '--max-new-tokens', String(settings.maxNewTokens), '--temperature', String(settings.temperature), '--seed', String(settings.seed),
+  ];
+  const base = await sample(common);
+  const tuned = await sample([...common, '--adapter', options.adapter]);
+  if (base.length !== tuned.length) throw new Error(`${base.length} base samples but ${tuned.length} tuned`);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const baseTone = base.map((l) => tone(l.completion));
   const tunedTone = tuned.map((l) => tone(l.completion));
@@ -82,21 +105,51 @@ async function main(): Promise<void> {
     if (d > 0) higher++;
     else if (d < 0) lower++;
   }
-  const summary = {
+  return {
     samples: base.length,
     prompts: byPrompt.size,
     meanToneBase: mean(baseTone),
     meanToneTuned: mean(tunedTone),
     positiveShareBase: mean(baseTone.map((t) => (t > 0 ? 1 : 0))),
     positiveShareTuned: mean(tunedTone.map((t) => (t > 0 ? 1 : 0))),
+    wordsBase: countWords(base),
+    wordsTuned: countWords(tuned),
     promptsTunedHigher: higher,
     promptsTunedLower: lower,
     promptsEqual: byPrompt.size - higher - lower,
-    settings: { split: o.split, limit: Number(o.limit), n: Number(o.n), maxNewTokens: Number(o['max-new-tokens']), temperature: Number(o.temperature), seed: Number(o.seed) },
+    settings,
+    examples: base.slice(0, 4).map((l, i) => ({ prompt: l.prompt, base: l.completion, tuned: tuned[i]!.completion })),
   };
-  for (let i = 0; i < Math.min(4, base.length); i++) {
-    console.log(`${JSON.stringify(base[i]!.prompt)}\n  base  (${baseTone[i]}): ${base[i]!.completion}\n  tuned (${tunedTone[i]}): ${tuned[i]!.completion}`);
-  }
+}
+
+async function main(): Promise<void> {
+  const { values: o } = parseArgs({
+    options: {
+      adapter: { type: 'string' },
+      model: { type: 'string' },
+      data: { type: 'string' },
+      split: { type: 'string' },
+      limit: { type: 'string' },
+      n: { type: 'string' },
+      'max-new-tokens': { type: 'string' },
+      temperature: { type: 'string' },
+      seed: { type: 'string' },
+    },
+  });
+  if (!o.adapter) throw new Error('--adapter <dir> is required (a PEFT folder from `prefstudio train --out`)');
+  const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  const { examples, ...summary } = await compareSamples({
+    adapter: o.adapter,
+    model: o.model,
+    data: o.data,
+    split: o.split,
+    limit: num(o.limit),
+    n: num(o.n),
+    maxNewTokens: num(o['max-new-tokens']),
+    temperature: num(o.temperature),
+    seed: num(o.seed),
+  });
+  for (const x of examples) console.log(`${JSON.stringify(x.prompt)}\n  base  (${tone(x.base)}): ${x.base}\n  tuned (${tone(x.tuned)}): ${x.tuned}`);
   console.log(JSON.stringify(summary, null, 2));
 }
 

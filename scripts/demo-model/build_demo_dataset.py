@@ -1,9 +1,15 @@
 """Builds the bundled demo preference dataset, public/datasets/demo-fortunes-positive.jsonl.
 
 The preference is one a short DPO run can visibly learn: *hopeful sayings over gloomy ones*.
-For each prompt (the opening words of a held-out saying) the demo model samples several
-completions (on-policy, as iterative DPO does); a small lexicon scores each one's tone, and the
-most hopeful becomes `chosen`, the gloomiest `rejected` (pairs whose scores tie are dropped).
+For each prompt (the opening words of a held-out saying) the demo model samples candidates
+(on-policy, as iterative DPO does) and the first one with a word of the tone lexicon
+(tone-lexicon.json: antonym pairs such as good/bad, friend/enemy, always/never) becomes a
+minimal pair: `chosen` has every such word in its hopeful form, `rejected` in its gloomy form,
+the rest of the text identical. Pairs that differ only in tone put the whole preference signal
+on the words that carry it; pairs of two unrelated samples (the first version of this set) also
+differ in everything else, and a 1M-parameter model needed a whole epoch before held-out
+accuracy rose above chance. The candidate whose first tone word comes earliest is taken, so
+that the pair still differs after truncation to 32 tokens.
 TRL's standard preference format: {"prompt", "chosen", "rejected"}, completions without the
 prompt, each with a leading space as the tokenizer expects. A `split` field marks the held-out
 test pairs.
@@ -30,28 +36,39 @@ from llama import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 MODEL_DIR = ROOT / "public" / "models" / "demo-fortunes"
 OUT = ROOT / "public" / "datasets" / "demo-fortunes-positive.jsonl"
-CANDIDATES = 6
+CANDIDATES = 8
 N_PROMPTS = 420
 TEST_FRACTION = 0.15
 
-POSITIVE = set("""
-love loves loved loving kind kindness joy joyful happy happiness hope hopeful smile smiles laugh
-laughter friend friends friendship good great best wonderful beautiful beauty bright peace gentle
-warm gift gifts grateful gratitude trust wise wisdom courage brave free freedom success succeed
-win wins help helps heart hearts light shine sun sunshine dream dreams delight glad bless blessed
-sweet fine grow grows learn learns true truth together care cares generous thank thanks calm
-""".split())
-NEGATIVE = set("""
-hate hates hated sad sadness fear fears afraid war death die dies dead kill kills killed pain
-cruel evil bad worst worse fail fails failure lose loses lost lonely angry anger misery miserable
-sorrow tears cry cries grief wrong ugly poor sick disease enemy enemies stupid fool fools foolish
-dark darkness hell crime guilty lie lies liar despair doom broken nothing never nobody trouble
-""".split())
+LEXICON = json.loads((Path(__file__).parent / "tone-lexicon.json").read_text())
+TO_HOPEFUL = {gloomy: hopeful for hopeful, gloomy in LEXICON["antonyms"]}
+TO_GLOOMY = {hopeful: gloomy for hopeful, gloomy in LEXICON["antonyms"]}
+POSITIVE = set(TO_GLOOMY) | set(LEXICON["positive"])
+NEGATIVE = set(TO_HOPEFUL) | set(LEXICON["negative"])
+MAX_LENGTH = 32  # tokens of prompt + completion within which a pair must differ
+WORD = re.compile(r"[A-Za-z']+")
 
 
 def tone(text: str) -> int:
     words = re.findall(r"[a-z']+", text.lower())
     return sum(w in POSITIVE for w in words) - sum(w in NEGATIVE for w in words)
+
+
+def swap(text: str, table: dict) -> str:
+    """Every word of `table` replaced by its antonym, keeping a leading capital."""
+    def one(m):
+        w = m.group(0)
+        t = table.get(w.lower())
+        return w if t is None else (t[0].upper() + t[1:] if w[0].isupper() else t)
+    return WORD.sub(one, text)
+
+
+def first_tone_word(text: str):
+    """Character offset of the first word that has an antonym, or None."""
+    for m in WORD.finditer(text):
+        if m.group(0).lower() in TO_HOPEFUL or m.group(0).lower() in TO_GLOOMY:
+            return m.start()
+    return None
 
 
 def load_exported():
@@ -127,17 +144,18 @@ def main():
     rows = []
     for k, prompt in enumerate(prompts):
         p_ids = [c.bos_token_id] + bpe.encode(prompt, vocab, merges)
-        cands = []
-        for j, ids in enumerate(sample_batch(model, p_ids, CANDIDATES, seed=SEED + k)):
+        best = None  # (tokens up to the end of the first tone word, completion)
+        for ids in sample_batch(model, p_ids, CANDIDATES, seed=SEED + k):
             completion = decode(ids)
-            if completion.strip():
-                cands.append((tone(completion), j, completion))
-        if len(cands) < 2:
-            continue
-        cands.sort()
-        (lo, _, rejected), (hi, _, chosen) = cands[0], cands[-1]
-        if hi > lo:
-            rows.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+            at = first_tone_word(completion)
+            if at is None:
+                continue
+            end = WORD.match(completion, at).end()
+            n = len(p_ids) + len(bpe.encode(completion[:end], vocab, merges))
+            if n <= MAX_LENGTH and (best is None or n < best[0]):
+                best = (n, completion)
+        if best is not None:
+            rows.append({"prompt": prompt, "chosen": swap(best[1], TO_HOPEFUL), "rejected": swap(best[1], TO_GLOOMY)})
         if k % 50 == 0:
             print(f"{k}/{len(prompts)} prompts, {len(rows)} pairs", flush=True)
 
