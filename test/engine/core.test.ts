@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { testEngine } from '#test-engine';
-import { parseShaderInterface, pipelineKey, specializeShader } from '../../src/engine/gpu/shader-source.js';
+import { expandIncludes, parseShaderInterface, pipelineKey, specializeShader, type ShaderLibrary } from '../../src/engine/gpu/shader-source.js';
+import { nodeShaders } from '../../src/engine/gpu/shaders-node.js';
 import { bucketSize } from '../../src/engine/gpu/buffer-pool.js';
 import { f16BitsToF32, f32ToF16Bits, toF16Array, bf16BitsToF32 } from '../../src/engine/f16.js';
 import { residualForward } from '../../src/engine/kernels/residual.js';
@@ -52,6 +53,66 @@ describe('shader source', () => {
     expect(() =>
       parseShaderInterface('y', 'struct Params { v: vec4<f32>, }\n@group(0) @binding(0) var<uniform> params: Params;'),
     ).toThrow(/y: Params field "v: vec4<f32>" must be a u32, i32 or f32 scalar/);
+  });
+});
+
+describe('shader includes', () => {
+  // A ShaderLibrary over in-memory files, failing as the real ones do.
+  const libraryOf =
+    (files: Record<string, string>): ShaderLibrary =>
+    (name) => {
+      const text = files[name];
+      if (text === undefined) throw new Error(`no file shaders/${name}.wgsl`);
+      return text;
+    };
+
+  it('replaces each #include line by the file, nested ones too, each file once', () => {
+    const library = libraryOf({
+      k: 'const A: u32 = 1u;\n#include "lib/outer.wgsl"\n  #include "lib/inner.wgsl"  // again: nothing\nfn main() {}',
+      'lib/outer': '#include "lib/inner.wgsl"\nfn outer() -> f32 { return inner(); }\n',
+      'lib/inner': 'fn inner() -> f32 { return 1.0; }\n',
+    });
+    expect(expandIncludes('k', library)).toBe(
+      'const A: u32 = 1u;\nfn inner() -> f32 { return 1.0; }\nfn outer() -> f32 { return inner(); }\n\nfn main() {}',
+    );
+  });
+
+  it('names the kernel, its line and the missing file', () => {
+    const library = libraryOf({ k: 'fn f() {}\n#include "lib/nope.wgsl"' });
+    expect(() => expandIncludes('k', library)).toThrow(
+      'shader k: k.wgsl line 2 includes lib/nope.wgsl: no file shaders/lib/nope.wgsl',
+    );
+    expect(() => expandIncludes('gelu_forward', (n) => (n === 'gelu_forward' ? '#include "lib/nope.wgsl"' : nodeShaders(n)))).toThrow(
+      /gelu_forward\.wgsl line 1 includes lib\/nope\.wgsl: no file shaders\/lib\/nope\.wgsl/,
+    );
+  });
+
+  it('refuses include cycles, other directives and bindings in helper files', () => {
+    const cycle = libraryOf({
+      k: '#include "lib/a.wgsl"',
+      'lib/a': '#include "lib/b.wgsl"',
+      'lib/b': 'fn b() {}\n#include "lib/a.wgsl"',
+    });
+    expect(() => expandIncludes('k', cycle)).toThrow(
+      'shader k: lib/b.wgsl line 2: include cycle k.wgsl -> lib/a.wgsl -> lib/b.wgsl -> lib/a.wgsl',
+    );
+    for (const line of ['#include <lib/a.wgsl>', '#include "a.wgsl"', '#include "lib/../k.wgsl"', '#define X 1']) {
+      expect(() => expandIncludes('k', libraryOf({ k: line, 'lib/a': '' }))).toThrow(/k\.wgsl line 1: .* is not of the form #include "lib\/<file>\.wgsl"/);
+    }
+    const binding = libraryOf({
+      k: '#include "lib/a.wgsl"',
+      'lib/a': '// @binding(0) in a comment is fine\n@group(0) @binding(0) var<storage, read> x: array<f32>;',
+    });
+    expect(() => expandIncludes('k', binding)).toThrow(/k\.wgsl line 1: lib\/a\.wgsl line 2 declares a binding/);
+  });
+
+  it('leaves the binding interface to the kernel file', () => {
+    const wgsl = specializeShader('gelu_backward', expandIncludes('gelu_backward', nodeShaders), { TANH: false });
+    expect(wgsl).not.toMatch(/^\s*#/m);
+    expect(wgsl).toContain('fn normal_cdf(x: f32) -> f32');
+    const iface = parseShaderInterface('gelu_backward', wgsl);
+    expect([...iface.storage.keys()]).toEqual(['dinp', 'dout', 'inp']);
+    expect(iface.params?.fields).toEqual([{ name: 'N', type: 'u32' }]);
   });
 });
 

@@ -1,8 +1,56 @@
 // WGSL sources and their placeholder vocabulary. Kernels are whole `.wgsl` files in `shaders/`;
-// the only text substitution is `{{NAME}}`, done in `specializeShader` and nowhere else.
+// the only text steps are `#include` lines (`expandIncludes`) and `{{NAME}}` (`specializeShader`),
+// both here and nowhere else.
 
-/** Returns the WGSL text of `shaders/<name>.wgsl`. */
+/**
+ * Returns the WGSL text of `shaders/<name>.wgsl`: a kernel (`gelu_forward`) or a helper file
+ * (`lib/gelu_math`). Throws `no file shaders/<name>.wgsl` when there is none.
+ */
 export type ShaderLibrary = (name: string) => string;
+
+// WGSL has no include. A line `#include "lib/<file>.wgsl"` (alone on its line) is replaced by
+// that file's text; the line is not WGSL, so a kernel read without this step fails to compile
+// at the directive instead of at some missing helper.
+const DIRECTIVE = /^[ \t]*#/;
+const INCLUDE = /^\s*#include[ \t]+"(lib\/[a-z0-9_]+)\.wgsl"\s*(?:\/\/.*)?$/;
+// Helper files hold functions and constants only, so the binding interface that
+// `parseShaderInterface` reads is the kernel's own.
+const NOT_IN_LIBRARY = /@group\s*\(|@binding\s*\(|@compute|var\s*<\s*(?:storage|uniform)|struct\s+Params\b/;
+
+/**
+ * The text of kernel `name` with its `#include` lines replaced by the files they name. Includes
+ * may nest; each file is included once per kernel (a repeat expands to nothing) and a cycle is
+ * an error that lists it.
+ */
+export function expandIncludes(name: string, library: ShaderLibrary): string {
+  const included = new Set<string>();
+  const expand = (file: string, text: string, chain: readonly string[]): string =>
+    text
+      .split('\n')
+      .map((line, index) => {
+        if (!DIRECTIVE.test(line)) return line;
+        const where = `shader ${name}: ${file}.wgsl line ${index + 1}`;
+        const m = INCLUDE.exec(line.trimEnd());
+        if (!m) throw new Error(`${where}: "${line.trim()}" is not of the form #include "lib/<file>.wgsl"`);
+        const lib = m[1]!;
+        if (chain.includes(lib)) throw new Error(`${where}: include cycle ${[...chain, lib].map((f) => `${f}.wgsl`).join(' -> ')}`);
+        if (included.has(lib)) return '';
+        let source: string;
+        try {
+          source = library(lib);
+        } catch (e) {
+          throw new Error(`${where} includes ${lib}.wgsl: ${e instanceof Error ? e.message : String(e)}`);
+        }
+        const bad = source.split('\n').findIndex((l) => NOT_IN_LIBRARY.test(l.replace(/\/\/.*$/, '')));
+        if (bad >= 0) {
+          throw new Error(`${where}: ${lib}.wgsl line ${bad + 1} declares a binding, Params or an entry point; helper files hold functions and constants only`);
+        }
+        included.add(lib);
+        return expand(lib, source, [...chain, lib]).replace(/\n$/, '');
+      })
+      .join('\n');
+  return expand(name, library(name), [name]);
+}
 
 export type ShaderConstants = Readonly<Record<string, string | number | boolean>>;
 
