@@ -5,6 +5,7 @@
 import type { GpuHandle, AdapterReport } from './device.js';
 import { BufferPool } from './buffer-pool.js';
 import {
+  expandIncludes,
   parseShaderInterface,
   pipelineKey,
   specializeShader,
@@ -264,7 +265,7 @@ export class Engine {
     const key = pipelineKey(kernel.shader, entry, kernel.constants);
     const cached = this.pipelines.get(key);
     if (cached) return cached;
-    const wgsl = specializeShader(kernel.shader, this.shaders(kernel.shader), kernel.constants);
+    const wgsl = specializeShader(kernel.shader, expandIncludes(kernel.shader, this.shaders), kernel.constants);
     if (this.debug.printWgsl) console.log(`// ---- ${key}\n${wgsl}`);
     const iface = parseShaderInterface(kernel.shader, wgsl);
     const module = this.device.createShaderModule({ code: wgsl, label: key });
