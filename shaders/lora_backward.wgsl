@@ -9,7 +9,7 @@
 //              each output reduces over all M rows in one thread)
 // B may be rows b_offset / R .. of a larger B: GPT-2's c_attn is one LoRA module whose output
 // rows are the q, k and v projections, and each part reads and writes its slice.
-// Dropout as in lora_forward.wgsl (same hash, same (row, column) of x).
+// Dropout as in lora_forward.wgsl (lib/lora_dropout.wgsl: same hash, same (row, column) of x).
 //
 // Tiling as lora_forward.wgsl: 16 x 16 threads, a 16 x 16 output tile, one output per thread,
 // K in slices of 16 staged k-major in workgroup memory, loads coalesced along memory.
@@ -37,17 +37,7 @@ struct Params {
 var<workgroup> Xs: array<f32, 256>;  // (TS k, TS)
 var<workgroup> Ws: array<f32, 256>;  // (TS k, TS)
 
-fn pcg(v: u32) -> u32 {
-  let s = v * 747796405u + 2891336453u;
-  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
-  return (w >> 22u) ^ w;
-}
-
-fn dropout_factor(m: u32, c: u32) -> f32 {
-  if (params.drop_threshold == 0u) { return 1.0; }
-  if (pcg(pcg(pcg(params.drop_seed) ^ m) ^ c) < params.drop_threshold) { return 0.0; }
-  return params.drop_scale;
-}
+#include "lib/lora_dropout.wgsl"
 
 fn store(at: u32, v: f32) {
   if (params.accumulate != 0u) {
@@ -105,7 +95,7 @@ fn grad_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     if (m < M && p < P) { xv = xin[m * P + p]; }
     Xs[lid.y * TS + lid.x] = xv;
     var yv = 0.0;
-    if (m < M && q < Q) { yv = win[m * Q + q] * dropout_factor(m, q); }
+    if (m < M && q < Q) { yv = win[m * Q + q] * dropout_factor(params.drop_seed, params.drop_threshold, params.drop_scale, m, q); }
     Ws[lid.y * TS + lid.x] = yv;
     workgroupBarrier();
     for (var kk = 0u; kk < TS; kk++) {

@@ -32,19 +32,7 @@ struct Params {
 var<workgroup> Xs: array<f32, 256>;  // (TS k, TS rows)
 var<workgroup> As: array<f32, 256>;  // (TS k, TS ranks)
 
-// PCG hash (Jarcho and Olano, "Hash Functions for GPU Rendering"); CPU twin src/engine/cpu/lora.ts.
-fn pcg(v: u32) -> u32 {
-  let s = v * 747796405u + 2891336453u;
-  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
-  return (w >> 22u) ^ w;
-}
-
-// 0 where element (m, c) of x is dropped, else 1 / (1 - p).
-fn dropout_factor(m: u32, c: u32) -> f32 {
-  if (params.drop_threshold == 0u) { return 1.0; }
-  if (pcg(pcg(pcg(params.drop_seed) ^ m) ^ c) < params.drop_threshold) { return 0.0; }
-  return params.drop_scale;
-}
+#include "lib/lora_dropout.wgsl"
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -59,7 +47,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let k = k0 + lid.x;
     let m = row0 + lid.y;
     var xv = 0.0;
-    if (m < M && k < C) { xv = x[m * C + k] * dropout_factor(m, k); }
+    if (m < M && k < C) { xv = x[m * C + k] * dropout_factor(params.drop_seed, params.drop_threshold, params.drop_scale, m, k); }
     Xs[lid.x * TS + lid.y] = xv;
     let r = r0 + lid.y;
     var av = 0.0;

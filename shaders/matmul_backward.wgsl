@@ -10,7 +10,7 @@
 // LoRA in dinp (lora_r > 0, one batch): dinp += dropout'(lora_g (M, R) · lora_a (R, C)), where
 // lora_g = s · dY · B comes from lora_backward.wgsl (dyb_main). The rank slices run through the
 // tiles after the OC slices, into their own accumulator, because inverted dropout masks only the
-// LoRA path: element (row, col) is scaled by the forward's mask factor (hash as in
+// LoRA path: element (row, col) is scaled by the forward's mask factor (lib/lora_dropout.wgsl, as
 // lora_forward.wgsl) before it joins dY · W.
 //
 // dinp and dweight use the forward's tiling: 16 x 16 threads, a 64 x 64 output tile, 4 x 4
@@ -60,18 +60,7 @@ var<workgroup> Bs: array<f32, 1024>;  // (BK, TILE) k-major
 var<workgroup> partial: array<f32, 256>;  // dbias: (4, 64) row-group sums
 var<private> acc: array<vec4<f32>, 4>;  // acc[i][j]: output row ty + 16i, column tx + 16j
 
-fn pcg(v: u32) -> u32 {
-  let s = v * 747796405u + 2891336453u;
-  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
-  return (w >> 22u) ^ w;
-}
-
-// The LoRA dropout factor of input element (m, c): 0 if dropped, else 1 / (1 - p).
-fn dropout_factor(m: u32, c: u32) -> f32 {
-  if (params.drop_threshold == 0u) { return 1.0; }
-  if (pcg(pcg(pcg(params.drop_seed) ^ m) ^ c) < params.drop_threshold) { return 0.0; }
-  return params.drop_scale;
-}
+#include "lib/lora_dropout.wgsl"
 
 // Storage reads. `vec4(x)` turns every element type into a vec4 so each branch type-checks
 // for any {{F32_T}} / {{W_T}}; VEC and W_KIND are constants, so dead branches are not compiled.
@@ -217,7 +206,7 @@ fn dinp_main(
       if (col >= C) { break; }
       let at = inp0 + row * C + col;
       var v = base[i][j];
-      if (R > 0u) { v += dropout_factor(row, col) * acc[i][j]; }
+      if (R > 0u) { v += dropout_factor(params.drop_seed, params.drop_threshold, params.drop_scale, row, col) * acc[i][j]; }
       if (params.accumulate != 0u) { v += dinp[at]; }
       dinp[at] = v;
     }
