@@ -3,7 +3,10 @@
 // CSV mutations, a protobuf wire-format walker (to corrupt ONNX tags and lengths rather than
 // weight bytes), and a runner that gives every input a time limit and sorts each outcome into
 // "accepted", "refused with a typed error" or a bug. PREFSTUDIO_FUZZ_N scales the number of inputs.
-import { appendFileSync } from 'node:fs';
+// fuzzInWorkers runs a pass in a worker thread under a watchdog, so that an importer stuck in a
+// synchronous loop (which no timer in its own thread can interrupt) is reported as a "hang" bug
+// with its input, and the pass goes on in a fresh worker.
+import { Worker, type MessagePort } from 'node:worker_threads';
 
 /** Inputs per importer: the default, or PREFSTUDIO_FUZZ_N (the per-importer figure for a bigger pass). */
 export function fuzzCount(defaultN: number): number {
@@ -11,18 +14,15 @@ export function fuzzCount(defaultN: number): number {
   return Number.isInteger(env) && env > 0 ? env : defaultN;
 }
 
-/** With PREFSTUDIO_FUZZ_TRACE=<file>, each input is appended there before it runs, so the input
- *  of a synchronous hang (which no timer can interrupt) is the file's last line. */
-export function traceInput(what: string): void {
-  const file = process.env.PREFSTUDIO_FUZZ_TRACE;
-  if (file) appendFileSync(file, what.replace(/\n/g, ' ') + '\n');
-}
-
 /** mulberry32: tiny, fast, good enough to pick mutations, and reproducible from a seed. */
 export class Rng {
   private s: number;
   constructor(seed: number) {
     this.s = seed >>> 0;
+  }
+  /** The whole generator state: `new Rng(rng.state)` continues the same sequence. */
+  get state(): number {
+    return this.s;
   }
   next(): number {
     let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
@@ -422,4 +422,160 @@ export class FuzzLog {
 export function prototypePolluted(): boolean {
   const probe = {} as Record<string, unknown>;
   return probe.polluted !== undefined || (Object.prototype as Record<string, unknown>).polluted !== undefined;
+}
+
+// ---- a pass in a worker thread, under a watchdog ----
+
+/** One input of a pass. `make` (below) draws all of the input's random numbers; `run` draws none,
+ *  so that after a hang a fresh worker continues the same sequence from the Rng state after `make`. */
+export interface FuzzCase {
+  what: string;
+  /** The input as text, for the report of a bug or hang. */
+  show: () => string;
+  /** Runs the importer and judges it; null when the input never reaches the importer (not counted). */
+  run: () => Promise<Outcome | null>;
+}
+
+/** Makes input `i` (0-based, counted inputs only) from the pass's Rng. */
+export type CaseMaker = (rng: Rng, i: number) => FuzzCase;
+
+/** What a plan module exports under the name given to fuzzInWorkers: set-up run once per worker. */
+export type FuzzPlan = (args: unknown) => CaseMaker | Promise<CaseMaker>;
+
+export interface WorkerPass {
+  /** The plan module (TypeScript, loaded in the worker through tsx) and its export. */
+  module: URL;
+  plan: string;
+  args?: unknown;
+  seed: number;
+  n: number;
+  /** The importers' per-input limit; the watchdog stops a worker that is silent past it (plus a grace). */
+  limitMs: number;
+  log: FuzzLog;
+}
+
+type WireError = { name: string; message: string; stack?: string };
+type WireOutcome = { kind: 'ok'; ms: number } | { kind: 'refused'; error: WireError; ms: number } | { kind: 'bug'; why: string; error?: WireError; ms: number };
+type FromWorker =
+  | { type: 'start'; i: number; what: string; show: string; before: number; after: number }
+  | { type: 'done'; outcome: WireOutcome }
+  | { type: 'skip' }
+  | { type: 'end' };
+interface WorkerData {
+  module: string;
+  plan: string;
+  args: unknown;
+  n: number;
+  i: number;
+  state: number;
+}
+
+function toWire(e: unknown): WireError {
+  return e instanceof Error ? { name: e.name, message: e.message, stack: e.stack } : { name: typeof e, message: String(e) };
+}
+
+function fromWire(w: WireError): Error {
+  return Object.assign(new Error(w.message), { name: w.name, stack: w.stack });
+}
+
+/** The worker's side (test/support/fuzz-worker.mjs): make and run inputs i..n-1, reporting each. */
+export async function workerLoop(data: WorkerData, port: MessagePort): Promise<void> {
+  const mod = (await import(data.module)) as Record<string, FuzzPlan>;
+  const make = await mod[data.plan]!(data.args);
+  const rng = new Rng(data.state);
+  let i = data.i;
+  while (i < data.n) {
+    const before = rng.state;
+    const c = make(rng, i);
+    const after = rng.state;
+    port.postMessage({ type: 'start', i, what: c.what, show: c.show().slice(0, 400), before, after } satisfies FromWorker);
+    const o = await c.run();
+    if (rng.state !== after) throw new Error(`fuzz plan ${data.plan}: run() of input ${i} drew random numbers (draw them in make)`);
+    if (!o) {
+      port.postMessage({ type: 'skip' } satisfies FromWorker);
+      continue;
+    }
+    const outcome: WireOutcome = o.kind === 'ok' ? o : o.kind === 'refused' ? { ...o, error: toWire(o.error) } : { ...o, error: o.error === undefined ? undefined : toWire(o.error) };
+    port.postMessage({ type: 'done', outcome } satisfies FromWorker);
+    i++;
+  }
+  port.postMessage({ type: 'end' } satisfies FromWorker);
+}
+
+const liveWorkers = new Set<Worker>();
+/** Workers started by fuzzInWorkers and not yet ended (0 after every pass). */
+export const liveFuzzWorkers = (): number => liveWorkers.size;
+
+/** For afterAll: ends the workers of a pass that did not finish (a test timed out). */
+export async function stopFuzzWorkers(): Promise<void> {
+  await Promise.all([...liveWorkers].map((w) => w.terminate()));
+  liveWorkers.clear();
+}
+
+/** Time a worker may take to start, set up its plan, or make one input. */
+const SETUP_MS = 60_000;
+
+/**
+ * Runs a pass of `n` inputs in a worker thread and records every outcome in `log`. A worker silent
+ * past the limit on one input is stopped: that input is a "hang" bug, a worker that dies on one is
+ * a "crash" bug, and a fresh worker continues with the next input. Returns how many workers ran.
+ */
+export async function fuzzInWorkers(pass: WorkerPass): Promise<{ workers: number }> {
+  let from = { i: 0, state: pass.seed >>> 0 };
+  let workers = 0;
+  while (from.i < pass.n) {
+    workers++;
+    from = await oneWorker(pass, from);
+  }
+  return { workers };
+}
+
+function oneWorker(pass: WorkerPass, from: { i: number; state: number }): Promise<{ i: number; state: number }> {
+  const watchMs = pass.limitMs + Math.min(5000, pass.limitMs);
+  const data: WorkerData = { module: pass.module.href, plan: pass.plan, args: pass.args, n: pass.n, ...from };
+  const worker = new Worker(new URL('./fuzz-worker.mjs', import.meta.url), { workerData: data });
+  liveWorkers.add(worker);
+  return new Promise<{ i: number; state: number }>((resolve, reject) => {
+    let current: Extract<FromWorker, { type: 'start' }> | null = null;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let ended = false;
+    const arm = (ms: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => stop(`hang: no answer in ${ms} ms, the worker was stopped`), ms);
+    };
+    const finish = (settle: () => void) => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(timer);
+      void worker.terminate().finally(() => {
+        liveWorkers.delete(worker);
+        settle();
+      });
+    };
+    // The input in flight is the bug; without one, the pass itself is broken.
+    const stop = (why: string, error?: unknown) => {
+      if (ended) return;
+      const c = current;
+      if (!c) return finish(() => reject(error instanceof Error ? error : new Error(`fuzz worker (${pass.plan}, before input ${from.i}): ${why}`)));
+      pass.log.record(`${c.what} [input ${c.i}; replay: new Rng(${c.before})]`, { kind: 'bug', why, error, ms: why.startsWith('hang') ? watchMs : 0 }, () => c.show);
+      finish(() => resolve({ i: c.i + 1, state: c.after }));
+    };
+    worker.on('message', (m: FromWorker) => {
+      if (m.type === 'start') {
+        current = m;
+        arm(watchMs);
+      } else if (m.type === 'done' || m.type === 'skip') {
+        const c = current!;
+        current = null;
+        arm(SETUP_MS);
+        if (m.type === 'done') {
+          const o = m.outcome;
+          pass.log.record(c.what, o.kind === 'ok' ? o : o.kind === 'refused' ? { ...o, error: fromWire(o.error) } : { ...o, error: o.error && fromWire(o.error) }, () => c.show);
+        }
+      } else finish(() => resolve({ i: pass.n, state: 0 }));
+    });
+    worker.on('error', (e) => stop(`crash: the worker died: ${e.name}: ${e.message}`, e));
+    worker.on('exit', (code) => stop(`crash: the worker exited with code ${code}`));
+    arm(SETUP_MS);
+  });
 }

@@ -1,0 +1,37 @@
+// The fuzz harness itself: an importer stuck in a synchronous endless loop on one input is
+// reported as a hang with that input, and the pass finishes the rest in a fresh worker.
+import { afterAll, describe, expect, it } from 'vitest';
+import { FuzzLog, fuzzInWorkers, liveFuzzWorkers, Rng, stopFuzzWorkers } from '../support/fuzz.js';
+import { TOY_LIMIT_MS, toyPlan } from './hang.plan.js';
+
+afterAll(stopFuzzWorkers);
+
+describe('fuzz harness', () => {
+  it('reports exactly the input an importer loops forever on as a hang, and runs the others', { timeout: 30_000 }, async () => {
+    const n = 12;
+    const loopAt = 5;
+    const log = new FuzzLog('toy importer');
+    const { workers } = await fuzzInWorkers({ module: new URL('./hang.plan.ts', import.meta.url), plan: 'toyPlan', args: { loopAt }, seed: 42, n, limitMs: TOY_LIMIT_MS, log });
+
+    // The same inputs made here (same seed): what the other n - 1 should have given.
+    const make = toyPlan({ loopAt });
+    const rng = new Rng(42);
+    const cases = Array.from({ length: n }, (_, i) => make(rng, i));
+    const others = await Promise.all(cases.filter((_, i) => i !== loopAt).map((c) => c.run()));
+    const expected = new FuzzLog('toy importer');
+    for (const o of others) expected.record('', o!, () => '');
+
+    expect(log.tried).toBe(n);
+    expect(log.bugs).toHaveLength(1);
+    const bug = log.bugs[0]!;
+    expect(bug.what).toContain(`${cases[loopAt]!.what} [input ${loopAt}; replay: new Rng(`);
+    expect(bug.why).toMatch(/^hang: no answer in \d+ ms/);
+    expect(bug.input).toBe(cases[loopAt]!.show());
+    // The fresh worker went on from the right Rng state: the others' outcomes are those expected.
+    expect(log.accepted).toBe(expected.accepted);
+    expect(log.reasons).toEqual(expected.reasons);
+    expect(log.summary()).toMatch(new RegExp(`^\\[fuzz\\] toy importer: ${n} inputs tried, .* 1 bugs; slowest \\d+ ms`));
+    expect(workers).toBe(2);
+    expect(liveFuzzWorkers()).toBe(0);
+  });
+});
