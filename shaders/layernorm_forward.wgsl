@@ -34,23 +34,7 @@ struct Params {
 @group(0) @binding(7) var<storage, read> bias: array<f32>;            // (C); any tensor when has_bias is 0
 @group(0) @binding(8) var<uniform> params: Params;
 
-var<workgroup> red: array<f32, WG>;
-
-// Σ v over the TPR threads of this thread's row. Every thread of the workgroup must call it.
-fn row_sum(v: f32, tid: u32) -> f32 {
-  let lane = tid % TPR;
-  red[tid] = v;
-  workgroupBarrier();
-  for (var s = TPR / 2u; s > 0u; s >>= 1u) {
-    if (lane < s) {
-      red[tid] += red[tid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red[tid - lane];
-  workgroupBarrier();  // before the next call overwrites red
-  return total;
-}
+#include "lib/row_sum.wgsl"
 
 fn bias_at(c: u32) -> f32 {
   if (params.has_bias != 0u) {

@@ -35,23 +35,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read> rstd: array<f32>;            // (N)
 @group(0) @binding(7) var<uniform> params: Params;
 
-var<workgroup> red: array<f32, WG>;
-
-// Σ v over the TPR threads of this thread's row. Every thread of the workgroup must call it.
-fn row_sum(v: f32, tid: u32) -> f32 {
-  let lane = tid % TPR;
-  red[tid] = v;
-  workgroupBarrier();
-  for (var s = TPR / 2u; s > 0u; s >>= 1u) {
-    if (lane < s) {
-      red[tid] += red[tid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red[tid - lane];
-  workgroupBarrier();
-  return total;
-}
+#include "lib/row_sum.wgsl"
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

@@ -32,23 +32,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> weight: array<f32>;          // (C)
 @group(0) @binding(6) var<uniform> params: Params;
 
-var<workgroup> red: array<f32, WG>;
-
-// Σ v over the TPR threads of this thread's row. Every thread of the workgroup must call it.
-fn row_sum(v: f32, tid: u32) -> f32 {
-  let lane = tid % TPR;
-  red[tid] = v;
-  workgroupBarrier();
-  for (var s = TPR / 2u; s > 0u; s >>= 1u) {
-    if (lane < s) {
-      red[tid] += red[tid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red[tid - lane];
-  workgroupBarrier();  // before the next call overwrites red
-  return total;
-}
+#include "lib/row_sum.wgsl"
 
 fn row_of(wid: vec3<u32>, nwg: vec3<u32>, tid: u32) -> u32 {
   return (wid.x + wid.y * nwg.x) * RPW + tid / TPR;

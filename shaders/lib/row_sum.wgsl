@@ -1,0 +1,22 @@
+// Row sums for kernels that give each row of a (N, C) tensor to TPR consecutive threads of a
+// workgroup (layernorm_forward.wgsl, rmsnorm_forward.wgsl, rmsnorm_backward.wgsl; the
+// layernorm backward sums pairs and has its own). The including kernel defines WG (threads per
+// workgroup) and TPR (threads per row, a power of two dividing WG).
+
+var<workgroup> red: array<f32, WG>;
+
+// Σ v over the TPR threads of this thread's row. Every thread of the workgroup must call it.
+fn row_sum(v: f32, tid: u32) -> f32 {
+  let lane = tid % TPR;
+  red[tid] = v;
+  workgroupBarrier();
+  for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+    if (lane < s) {
+      red[tid] += red[tid + s];
+    }
+    workgroupBarrier();
+  }
+  let total = red[tid - lane];
+  workgroupBarrier();  // before the next call overwrites red
+  return total;
+}
