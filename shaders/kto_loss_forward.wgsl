@@ -26,27 +26,12 @@ struct Params {
 
 const WG: u32 = 256u;
 
-var<workgroup> red: array<vec4<f32>, WG>;
-
 fn sigmoid(x: f32) -> f32 {
   let e = exp(-abs(x));
   return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
 }
 
-// Tree sum over the workgroup; every thread must call it.
-fn wg_sum(v: vec4<f32>, tid: u32) -> vec4<f32> {
-  red[tid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (tid < s) {
-      red[tid] += red[tid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
+#include "lib/workgroup_sum.wgsl"
 
 @compute @workgroup_size(256)
 fn kl_estimate(@builtin(local_invocation_index) tid: u32) {

@@ -21,8 +21,6 @@ struct Params {
 
 const WG: u32 = 256u;
 
-var<workgroup> red: array<vec4<f32>, WG>;
-
 // log(1 + x) for x in [0, 1], accurate near 0 (WGSL has no log1p): 2·atanh(x / (2 + x)).
 fn log1p_(x: f32) -> f32 {
   let s = x / (2.0 + x);
@@ -36,20 +34,7 @@ fn softplus(x: f32) -> f32 {
   return max(x, 0.0) + log1p_(exp(-abs(x)));
 }
 
-// Tree sum over the workgroup; every thread must call it.
-fn wg_sum(v: vec4<f32>, tid: u32) -> vec4<f32> {
-  red[tid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (tid < s) {
-      red[tid] += red[tid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
+#include "lib/workgroup_sum.wgsl"
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) tid: u32) {

@@ -48,24 +48,8 @@ const WG: u32 = 256u;
 // Keep in step with ORPO_MAX_AVG_LOGP in src/engine/cpu/preference-loss.ts.
 const ORPO_MAX_AVG_LOGP: f32 = -1e-6;
 
-var<workgroup> red: array<vec4<f32>, WG>;
-
 #include "lib/logistic_math.wgsl"
-
-// Tree sum over the workgroup; every thread must call it.
-fn wg_sum(v: vec4<f32>, tid: u32) -> vec4<f32> {
-  red[tid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (tid < s) {
-      red[tid] += red[tid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();  // `red` is reused by the next call
-  return total;
-}
+#include "lib/workgroup_sum.wgsl"
 
 // ---- the pair loss (all weighted terms but sft) ----
 
