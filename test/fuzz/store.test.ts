@@ -2,126 +2,20 @@
 // mutated files into a workspace that already holds a dataset, and restores of mutated backups.
 // A refused import or restore must leave every stored row exactly as it was (no staging leftovers);
 // an accepted one must leave the dataset that was there untouched and add consistent datasets.
-import 'fake-indexeddb/auto';
-import { gunzipSync, gzipSync } from 'fflate';
+// The inputs run in a worker (store.plan.ts) so that a synchronous hang is reported too.
 import { afterAll, describe, expect, it } from 'vitest';
-import { DataFormatError } from '../../src/data/errors.js';
-import { detectFormat } from '../../src/data/import/detect.js';
-import { bytesSource } from '../../src/data/io/source.js';
-import type { PairRecord } from '../../src/data/records.js';
-import {
-  addRecords,
-  backupWorkspace,
-  createDataset,
-  deleteDataset,
-  ImportRejectedError,
-  importFile,
-  openWorkspace,
-  restoreWorkspace,
-  saveLabel,
-  StorageFullError,
-  type PrefDb,
-} from '../../src/db/index.js';
-import { FuzzLog, fuzzCount, mutateBytes, mutateJsonValue, Rng, stringifyHostile, unclearMessage, withTimeLimit, type Outcome } from '../support/fuzz.js';
-import { mutateSeed, showInput, type FuzzInput } from './inputs.js';
-import { datasetSeeds } from './seeds.js';
+import { FuzzLog, fuzzCount, fuzzInWorkers, stopFuzzWorkers } from '../support/fuzz.js';
+import { LIMIT_MS } from './store.plan.js';
 
-const LIMIT_MS = 10_000;
-const open: PrefDb[] = [];
-afterAll(async () => {
-  for (const db of open.splice(0)) {
-    db.close();
-    await db.delete();
-  }
-});
+afterAll(stopFuzzWorkers);
 
-function pair(i: number): PairRecord {
-  return { kind: 'pair', prompt: `prompt ${i}`, chosen: ` good ${i}`, rejected: ` bad ${i}`, source: { type: 'manual' }, createdAt: 1_700_000_000_000 + i, split: 'train', tags: [] };
-}
-
-/** A workspace holding one dataset of 8 pairs and a label on it (with its labels dataset). */
-async function workspace(name: string): Promise<PrefDb> {
-  const db = await openWorkspace(`${name}-${process.pid}`);
-  open.push(db);
-  const d = await createDataset(db, 'kept');
-  const ids = await addRecords(db, d.id, Array.from({ length: 8 }, (_, i) => pair(i)));
-  await saveLabel(db, { taskKey: 'task-0', sourceDatasetId: d.id, sourceRecordId: ids[0]!, annotator: 'me', decision: { type: 'prefer', winner: 0 }, createdAt: 1 }, pair(50));
-  return db;
-}
-
-async function snapshot(db: PrefDb) {
-  return {
-    datasets: await db.datasets.orderBy('id').toArray(),
-    records: await db.records.orderBy('id').toArray(),
-    labels: await db.labels.orderBy('id').toArray(),
-  };
-}
-type Snapshot = Awaited<ReturnType<typeof snapshot>>;
-
-/** Whether everything in `before` is still in `after`, unchanged. */
-function kept(before: Snapshot, after: Snapshot): string | null {
-  const byId = <T extends { id?: unknown }>(xs: T[]) => new Map(xs.map((x) => [x.id, JSON.stringify(x)]));
-  for (const table of ['datasets', 'records', 'labels'] as const) {
-    const now = byId(after[table] as { id?: unknown }[]);
-    for (const row of before[table] as { id?: unknown }[]) {
-      if (now.get(row.id) !== JSON.stringify(row)) return `${table} row ${String(row.id)} changed or vanished`;
-    }
-  }
-  return null;
-}
-
-/** Every dataset ready (no staging leftovers) and its counts equal to its rows. */
-async function consistent(db: PrefDb): Promise<string | null> {
-  for (const d of await db.datasets.toArray()) {
-    if (d.status !== 'ready') return `dataset ${d.id} left in status ${d.status}`;
-    const n = await db.records.where('datasetId').equals(d.id).count();
-    if (d.counts.total !== n) return `dataset ${d.id} counts ${d.counts.total} records, holds ${n}`;
-  }
-  return null;
-}
-
-function typedStoreError(e: unknown): string | null {
-  if (!(e instanceof DataFormatError || e instanceof ImportRejectedError || e instanceof StorageFullError)) return `untyped ${(e as Error)?.name}: ${(e as Error)?.message}`;
-  return unclearMessage(e.message);
-}
+const plan = new URL('./store.plan.ts', import.meta.url);
 
 describe('fuzz: the store', () => {
   it('staged imports of mutated files: refused imports change nothing, accepted ones add a consistent dataset', { timeout: 600_000 }, async () => {
-    const db = await workspace('fuzz-import');
-    const seeds = datasetSeeds();
     const n = fuzzCount(300);
-    const rng = new Rng(0xdb_1e55);
     const log = new FuzzLog('staged import (importFile)');
-    while (log.tried < n) {
-      const input = mutateSeed(rng.pick(seeds), rng);
-      // Detection proposes the mapping, as in the UI; a file it refuses never reaches the store.
-      const det = await detectFormat(bytesSource(input.name, input.bytes)).catch(() => null);
-      if (!det?.mapping) continue;
-      const mode = rng.pick(['skip', 'abort', 'confirm-no'] as const);
-      const before = await snapshot(db);
-      const r = await withTimeLimit(LIMIT_MS, () =>
-        importFile(db, bytesSource(input.name, input.bytes, 1 + rng.int(700)), det.mapping!, {
-          name: 'fuzzed',
-          onErrors: mode === 'abort' ? 'abort' : 'skip',
-          ...(mode === 'confirm-no' ? { confirmPartial: async () => false } : {}),
-        }),
-      );
-      const after = await snapshot(db);
-      let outcome: Outcome;
-      if (r.error !== undefined) {
-        const why = typedStoreError(r.error) ?? (JSON.stringify(after) === JSON.stringify(before) ? null : 'a refused import changed the database');
-        outcome = why ? { kind: 'bug', why, error: r.error, ms: r.ms } : { kind: 'refused', error: r.error as Error, ms: r.ms };
-      } else {
-        const res = r.value!;
-        const why =
-          kept(before, after) ??
-          (await consistent(db)) ??
-          (after.records.length - before.records.length !== res.written ? `wrote ${res.written}, the database grew by ${after.records.length - before.records.length}` : null);
-        outcome = why ? { kind: 'bug', why, ms: r.ms } : { kind: 'ok', ms: r.ms };
-        await deleteDataset(db, res.dataset.id);
-      }
-      log.record(`${input.what} [${mode}]`, outcome, () => showInput(input));
-    }
+    await fuzzInWorkers({ module: plan, plan: 'importPlan', seed: 0xdb_1e55, n, limitMs: LIMIT_MS, log });
     console.log(log.summary());
     expect(log.bugs, log.report()).toEqual([]);
     expect(log.tried).toBe(n);
@@ -130,37 +24,9 @@ describe('fuzz: the store', () => {
   });
 
   it('restores of mutated backups: refused restores change nothing, accepted ones keep what was there', { timeout: 600_000 }, async () => {
-    const source = await workspace('fuzz-backup-source');
-    const extra = await createDataset(source, 'second');
-    await addRecords(source, extra.id, [pair(100), pair(101)]);
-    const parts: Uint8Array[] = [];
-    for await (const c of backupWorkspace(source)) parts.push(c);
-    const backup = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-    parts.reduce((at, p) => (backup.set(p, at), at + p.length), 0);
-    const lines = new TextDecoder().decode(gunzipSync(backup)).split('\n').filter(Boolean);
-
-    const target = await workspace('fuzz-restore');
     const n = fuzzCount(300);
-    const rng = new Rng(0xbac_c0e);
     const log = new FuzzLog('backup restore (restoreWorkspace)');
-    const pristine = await snapshot(target);
-    while (log.tried < n) {
-      const input = mutateBackup(backup, lines, rng);
-      const mode = rng.chance(0.8) ? 'merge' : 'replace';
-      const before = await snapshot(target);
-      const r = await withTimeLimit(LIMIT_MS, () => restoreWorkspace(target, bytesSource(input.name, input.bytes, 1 + rng.int(2000)), { mode }));
-      const after = await snapshot(target);
-      let outcome: Outcome;
-      if (r.error !== undefined) {
-        const why = typedStoreError(r.error) ?? (JSON.stringify(after) === JSON.stringify(before) ? null : 'a refused restore changed the database');
-        outcome = why ? { kind: 'bug', why, error: r.error, ms: r.ms } : { kind: 'refused', error: r.error as Error, ms: r.ms };
-      } else {
-        const why = (mode === 'merge' ? kept(before, after) : null) ?? (await consistent(target));
-        outcome = why ? { kind: 'bug', why, ms: r.ms } : { kind: 'ok', ms: r.ms };
-      }
-      log.record(`${input.what} [${mode}]`, outcome, () => showInput(input));
-      if (r.error === undefined) await resetTo(target, pristine);
-    }
+    await fuzzInWorkers({ module: plan, plan: 'restorePlan', seed: 0xbac_c0e, n, limitMs: LIMIT_MS, log });
     console.log(log.summary());
     expect(log.bugs, log.report()).toEqual([]);
     expect(log.tried).toBe(n);
@@ -168,52 +34,3 @@ describe('fuzz: the store', () => {
     expect(log.refused).toBeGreaterThan(0);
   });
 });
-
-/** Puts a workspace back to a snapshot (after an accepted restore added to it). */
-async function resetTo(db: PrefDb, snap: Snapshot): Promise<void> {
-  await db.transaction('rw', db.datasets, db.records, db.labels, async () => {
-    await db.datasets.clear();
-    await db.records.clear();
-    await db.labels.clear();
-    await db.datasets.bulkAdd(snap.datasets);
-    await db.records.bulkAdd(snap.records);
-    await db.labels.bulkAdd(snap.labels);
-  });
-}
-
-/** A mutated backup: its JSON lines changed (then gzipped, or left plain), or its gzip bytes. */
-function mutateBackup(backup: Uint8Array, lines: string[], rng: Rng): FuzzInput {
-  const r = rng.int(3);
-  if (r === 0) {
-    const m = mutateBytes(backup, rng);
-    return { name: 'backup.jsonl.gz', bytes: m.bytes, what: `backup gzip: ${m.what}` };
-  }
-  const out = lines.slice();
-  const i = rng.int(out.length);
-  let what: string;
-  switch (rng.int(5)) {
-    case 0:
-      out.splice(i, 1);
-      what = `line ${i + 1} removed`;
-      break;
-    case 1:
-      out.splice(rng.int(out.length + 1), 0, out[i]!);
-      what = `line ${i + 1} duplicated`;
-      break;
-    case 2: {
-      const j = rng.int(out.length);
-      [out[i], out[j]] = [out[j]!, out[i]!];
-      what = `lines ${i + 1} and ${j + 1} swapped`;
-      break;
-    }
-    default: {
-      const times = 1 + rng.int(3);
-      let v: unknown = JSON.parse(out[i]!);
-      for (let k = 0; k < times; k++) v = mutateJsonValue(v, rng);
-      out[i] = stringifyHostile(v);
-      what = `line ${i + 1} (${JSON.parse(lines[i]!).type}) mutated ${times}x`;
-    }
-  }
-  const text = new TextEncoder().encode(out.join('\n') + '\n');
-  return r === 1 ? { name: 'backup.jsonl.gz', bytes: gzipSync(text), what: `backup: ${what}` } : { name: 'backup.jsonl', bytes: text, what: `backup (plain): ${what}` };
-}
