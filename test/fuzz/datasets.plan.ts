@@ -8,10 +8,6 @@ import { prototypePolluted, unclearMessage, withTimeLimit, type CaseMaker, type 
 import { mutateSeed, showInput, type FuzzInput } from './inputs.js';
 import { datasetSeeds } from './seeds.js';
 
-/** Per-input limit: the seeds are a few KB (the slowest input, 100k-deep JSON, takes ~1 s on two
- *  shared cores), so anything past this is a hang. */
-export const LIMIT_MS = 10_000;
-
 /** Refusals about the file as a whole need no line: they say what the whole file is not. */
 const WHOLE_FILE = /^(empty file|empty input|empty CSV|not a Parquet file|binary data|gzip inside gzip|not JSON|truncated gzip|corrupt gzip|truncated or corrupt gzip|corrupt Parquet footer|no data rows|the rows are not objects|no known preference format|unknown format|gzip-compressed Parquet)|TRL|columns|format/;
 
@@ -31,8 +27,8 @@ export function checkRowError(e: RowError): string | null {
   return unclearMessage(describeRowError(e));
 }
 
-export async function importOutcome(input: FuzzInput): Promise<Outcome> {
-  const r = await withTimeLimit(LIMIT_MS, () => importAll(bytesSource(input.name, input.bytes, 1 + (input.bytes.length % 977))));
+export async function importOutcome(input: FuzzInput, limitMs: number): Promise<Outcome> {
+  const r = await withTimeLimit(limitMs, () => importAll(bytesSource(input.name, input.bytes, 1 + (input.bytes.length % 977))));
   if (prototypePolluted()) return { kind: 'bug', why: 'Object.prototype was polluted', ms: r.ms };
   if (r.error !== undefined) {
     const why = checkDataError(r.error);
@@ -54,11 +50,11 @@ export async function importOutcome(input: FuzzInput): Promise<Outcome> {
 }
 
 /** Inputs 0..seeds-1: every seed unchanged (the baseline must hold); then mutated seeds. */
-export function datasetPlan(): CaseMaker {
+export function datasetPlan(limitMs: number): CaseMaker {
   const seeds = datasetSeeds();
   return (rng, i) => {
     const s = seeds[i];
     const input: FuzzInput = s ? { name: s.name, bytes: s.bytes, what: `${s.name} unchanged` } : mutateSeed(rng.pick(seeds), rng);
-    return { what: input.what, show: () => showInput(input), run: () => importOutcome(input) };
+    return { what: input.what, show: () => showInput(input), run: () => importOutcome(input, limitMs) };
   };
 }

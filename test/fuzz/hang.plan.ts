@@ -3,8 +3,6 @@
 // input numbered `loopAt`.
 import { withTimeLimit, type CaseMaker, type Outcome } from '../support/fuzz.js';
 
-const LIMIT_MS = 200;
-
 function toyImport(text: string, loopAt: number): number {
   const { i, v } = JSON.parse(text) as { i: number; v: number };
   if (i === loopAt) for (;;);
@@ -13,7 +11,7 @@ function toyImport(text: string, loopAt: number): number {
   return v;
 }
 
-export function toyPlan(args: unknown): CaseMaker {
+export function toyPlan(limitMs: number, args: unknown): CaseMaker {
   const { loopAt } = args as { loopAt: number };
   return (rng, i) => {
     const v = rng.int(1000);
@@ -22,11 +20,9 @@ export function toyPlan(args: unknown): CaseMaker {
       what: `case ${i}: v = ${v}`,
       show: () => text,
       run: async (): Promise<Outcome> => {
-        const r = await withTimeLimit(LIMIT_MS, async () => toyImport(text, loopAt));
+        const r = await withTimeLimit(limitMs, async () => toyImport(text, loopAt));
         return r.error === undefined ? { kind: 'ok', ms: r.ms } : { kind: 'refused', error: r.error as Error, ms: r.ms };
       },
     };
   };
 }
-
-export const TOY_LIMIT_MS = LIMIT_MS;

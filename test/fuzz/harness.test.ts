@@ -2,7 +2,7 @@
 // reported as a hang with that input, and the pass finishes the rest in a fresh worker.
 import { afterAll, describe, expect, it } from 'vitest';
 import { FuzzLog, fuzzInWorkers, liveFuzzWorkers, Rng, stopFuzzWorkers } from '../support/fuzz.js';
-import { TOY_LIMIT_MS, toyPlan } from './hang.plan.js';
+import { toyPlan } from './hang.plan.js';
 
 afterAll(stopFuzzWorkers);
 
@@ -10,11 +10,12 @@ describe('fuzz harness', () => {
   it('reports exactly the input an importer loops forever on as a hang, and runs the others', { timeout: 30_000 }, async () => {
     const n = 12;
     const loopAt = 5;
+    const limitMs = 200;
     const log = new FuzzLog('toy importer');
-    const { workers } = await fuzzInWorkers({ module: new URL('./hang.plan.ts', import.meta.url), plan: 'toyPlan', args: { loopAt }, seed: 42, n, limitMs: TOY_LIMIT_MS, log });
+    const { workers } = await fuzzInWorkers({ module: new URL('./hang.plan.ts', import.meta.url), plan: 'toyPlan', args: { loopAt }, seed: 42, n, limitMs, log });
 
     // The same inputs made here (same seed): what the other n - 1 should have given.
-    const make = toyPlan({ loopAt });
+    const make = toyPlan(limitMs, { loopAt });
     const rng = new Rng(42);
     const cases = Array.from({ length: n }, (_, i) => make(rng, i));
     const others = await Promise.all(cases.filter((_, i) => i !== loopAt).map((c) => c.run()));

@@ -23,7 +23,6 @@ import {
 import { folderFiles, GPT2_SHARED, LLAMA_FP16, onnx, TINY_GPT2, TINY_LLAMA, TINY_QWEN2, type ModelProto } from '../model/helpers.js';
 
 const DEMO = new URL('../../public/models/demo-fortunes/', import.meta.url).pathname;
-export const LIMIT_MS = 10_000;
 
 interface ModelSeed {
   name: string;
@@ -172,8 +171,8 @@ function checkModelError(e: unknown, files: Record<string, Uint8Array>): string 
 
 const POSITIVE = ['vocabSize', 'hidden', 'layers', 'heads', 'kvHeads', 'headDim', 'intermediate'] as const;
 
-async function modelOutcome(s: ModelSeed, files: Record<string, Uint8Array>): Promise<Outcome> {
-  const r = await withTimeLimit(LIMIT_MS, () => loadModel(memorySource(files), s.options));
+async function modelOutcome(limitMs: number, s: ModelSeed, files: Record<string, Uint8Array>): Promise<Outcome> {
+  const r = await withTimeLimit(limitMs, () => loadModel(memorySource(files), s.options));
   if (prototypePolluted()) return { kind: 'bug', why: 'Object.prototype was polluted', ms: r.ms };
   if (r.error !== undefined) {
     const why = checkModelError(r.error, files);
@@ -194,7 +193,7 @@ async function modelOutcome(s: ModelSeed, files: Record<string, Uint8Array>): Pr
 }
 
 /** The seed folders, with how often each is picked for a mutation. */
-export const SEED_FOLDERS: [name: string, dir: string, weight: number, options?: LoadOptions][] = [
+const SEED_FOLDERS: [name: string, dir: string, weight: number, options?: LoadOptions][] = [
   ['tiny-llama', TINY_LLAMA, 4],
   ['tiny-gpt2', TINY_GPT2, 3],
   ['tiny-qwen2', TINY_QWEN2, 3],
@@ -204,7 +203,7 @@ export const SEED_FOLDERS: [name: string, dir: string, weight: number, options?:
 ];
 
 /** Inputs 0..seeds-1: every seed unchanged (must load); then mutated folders. */
-export function modelPlan(): CaseMaker {
+export function modelPlan(limitMs: number): CaseMaker {
   const seeds = SEED_FOLDERS.map(([name, dir, weight, options]) => seed(name, dir, weight, options));
   const weighted = seeds.flatMap((s) => Array<ModelSeed>(s.weight).fill(s));
   return (rng, i) => {
@@ -214,13 +213,13 @@ export function modelPlan(): CaseMaker {
         what: `${unchanged.name} unchanged`,
         show: () => unchanged.name,
         run: async () => {
-          const o = await modelOutcome(unchanged, unchanged.files);
+          const o = await modelOutcome(limitMs, unchanged, unchanged.files);
           return o.kind === 'refused' ? { kind: 'bug', why: 'the unchanged folder was refused', error: o.error, ms: o.ms } : o;
         },
       };
     }
     const s = rng.pick(weighted);
     const m = mutateModel(s, rng);
-    return { what: `${s.name}: ${m.what}`, show: () => m.what, run: () => modelOutcome(s, m.files) };
+    return { what: `${s.name}: ${m.what}`, show: () => m.what, run: () => modelOutcome(limitMs, s, m.files) };
   };
 }

@@ -5,7 +5,6 @@ import { parseAdapterConfig, readSafetensors } from '../../src/engine/training/p
 import { mutateBytes, mutateJsonValue, mutateText, prototypePolluted, Rng, stringifyHostile, unclearMessage, withTimeLimit, type CaseMaker, type FuzzCase, type Outcome } from '../support/fuzz.js';
 
 const DIR = new URL('../fixtures/training/tiny-llama-adapter/', import.meta.url).pathname;
-export const LIMIT_MS = 5000;
 const ST = 'adapter_model.safetensors';
 const CFG = 'adapter_config.json';
 
@@ -61,8 +60,8 @@ function mutateSafetensors(b: Uint8Array, rng: Rng): { bytes: Uint8Array; what: 
   return { bytes: joinSafetensors(stringifyHostile(v), data), what: 'header JSON mutated' };
 }
 
-async function outcome(run: () => unknown, file: string, check?: (v: unknown) => string | null): Promise<Outcome> {
-  const r = await withTimeLimit(LIMIT_MS, async () => run());
+async function outcome(limitMs: number, run: () => unknown, file: string, check?: (v: unknown) => string | null): Promise<Outcome> {
+  const r = await withTimeLimit(limitMs, async () => run());
   if (prototypePolluted()) return { kind: 'bug', why: 'Object.prototype was polluted', ms: r.ms };
   if (r.error !== undefined) {
     const why = checkError(r.error, file);
@@ -86,15 +85,15 @@ async function mustRead(o: Promise<Outcome>): Promise<Outcome> {
 }
 
 /** Inputs 0 and 1: the safetensors and the config unchanged; then one of them mutated. */
-export function peftPlan(): CaseMaker {
+export function peftPlan(limitMs: number): CaseMaker {
   const st = new Uint8Array(readFileSync(DIR + ST));
   const cfg = readFileSync(DIR + CFG, 'utf8');
   return (rng, i): FuzzCase => {
-    if (i === 0) return { what: 'safetensors unchanged', show: () => '', run: () => mustRead(outcome(() => readSafetensors(st, ST), ST, tensorsMatchShapes)) };
-    if (i === 1) return { what: 'config unchanged', show: () => cfg, run: () => mustRead(outcome(() => parseAdapterConfig(cfg, CFG), CFG)) };
+    if (i === 0) return { what: 'safetensors unchanged', show: () => '', run: () => mustRead(outcome(limitMs, () => readSafetensors(st, ST), ST, tensorsMatchShapes)) };
+    if (i === 1) return { what: 'config unchanged', show: () => cfg, run: () => mustRead(outcome(limitMs, () => parseAdapterConfig(cfg, CFG), CFG)) };
     if (rng.chance(0.6)) {
       const m = mutateSafetensors(st, rng);
-      return { what: `${ST}: ${m.what}`, show: () => m.what, run: () => outcome(() => readSafetensors(m.bytes, ST), ST, tensorsMatchShapes) };
+      return { what: `${ST}: ${m.what}`, show: () => m.what, run: () => outcome(limitMs, () => readSafetensors(m.bytes, ST), ST, tensorsMatchShapes) };
     }
     let text: string;
     let what: string;
@@ -106,6 +105,6 @@ export function peftPlan(): CaseMaker {
       text = stringifyHostile(v);
       what = `${times} JSON value mutation(s)`;
     }
-    return { what: `${CFG}: ${what}`, show: () => text, run: () => outcome(() => parseAdapterConfig(text, CFG), CFG) };
+    return { what: `${CFG}: ${what}`, show: () => text, run: () => outcome(limitMs, () => parseAdapterConfig(text, CFG), CFG) };
   };
 }

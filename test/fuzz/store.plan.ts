@@ -24,7 +24,6 @@ import { mutateBytes, mutateJsonValue, Rng, stringifyHostile, unclearMessage, wi
 import { mutateSeed, showInput, type FuzzInput } from './inputs.js';
 import { datasetSeeds } from './seeds.js';
 
-export const LIMIT_MS = 10_000;
 
 function pair(i: number): PairRecord {
   return { kind: 'pair', prompt: `prompt ${i}`, chosen: ` good ${i}`, rejected: ` bad ${i}`, source: { type: 'manual' }, createdAt: 1_700_000_000_000 + i, split: 'train', tags: [] };
@@ -77,7 +76,7 @@ function typedStoreError(e: unknown): string | null {
 }
 
 /** Staged imports (importFile) of mutated files; a file detection refuses is skipped, as in the UI. */
-export async function importPlan(): Promise<CaseMaker> {
+export async function importPlan(limitMs: number): Promise<CaseMaker> {
   const db = await workspace('fuzz-import');
   const seeds = datasetSeeds();
   return (rng) => {
@@ -92,7 +91,7 @@ export async function importPlan(): Promise<CaseMaker> {
         const det = await detectFormat(bytesSource(input.name, input.bytes)).catch(() => null);
         if (!det?.mapping) return null;
         const before = await snapshot(db);
-        const r = await withTimeLimit(LIMIT_MS, () =>
+        const r = await withTimeLimit(limitMs, () =>
           importFile(db, bytesSource(input.name, input.bytes, chunk), det.mapping!, {
             name: 'fuzzed',
             onErrors: mode === 'abort' ? 'abort' : 'skip',
@@ -117,7 +116,7 @@ export async function importPlan(): Promise<CaseMaker> {
 }
 
 /** Restores (restoreWorkspace) of mutated backups of a two-dataset workspace into another one. */
-export async function restorePlan(): Promise<CaseMaker> {
+export async function restorePlan(limitMs: number): Promise<CaseMaker> {
   const source = await workspace('fuzz-backup-source');
   const extra = await createDataset(source, 'second');
   await addRecords(source, extra.id, [pair(100), pair(101)]);
@@ -137,7 +136,7 @@ export async function restorePlan(): Promise<CaseMaker> {
       show: () => showInput(input),
       run: async (): Promise<Outcome> => {
         const before = await snapshot(target);
-        const r = await withTimeLimit(LIMIT_MS, () => restoreWorkspace(target, bytesSource(input.name, input.bytes, chunk), { mode }));
+        const r = await withTimeLimit(limitMs, () => restoreWorkspace(target, bytesSource(input.name, input.bytes, chunk), { mode }));
         const after = await snapshot(target);
         if (r.error !== undefined) {
           const why = typedStoreError(r.error) ?? (JSON.stringify(after) === JSON.stringify(before) ? null : 'a refused restore changed the database');

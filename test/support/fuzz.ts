@@ -439,11 +439,13 @@ export interface FuzzCase {
 /** Makes input `i` (0-based, counted inputs only) from the pass's Rng. */
 export type CaseMaker = (rng: Rng, i: number) => FuzzCase;
 
-/** What a plan module exports under the name given to fuzzInWorkers: set-up run once per worker. */
-export type FuzzPlan = (args: unknown) => CaseMaker | Promise<CaseMaker>;
+/** What a plan module exports under the name given to fuzzInWorkers: set-up run once per worker,
+ *  given the per-input limit (for withTimeLimit) and the pass's args. */
+export type FuzzPlan = (limitMs: number, args: unknown) => CaseMaker | Promise<CaseMaker>;
 
 export interface WorkerPass {
-  /** The plan module (TypeScript, loaded in the worker through tsx) and its export. */
+  /** The plan module (TypeScript, loaded in the worker through tsx; not imported by the test, so
+   *  that the importers load once) and its export. */
   module: URL;
   plan: string;
   args?: unknown;
@@ -465,6 +467,7 @@ interface WorkerData {
   module: string;
   plan: string;
   args: unknown;
+  limitMs: number;
   n: number;
   i: number;
   state: number;
@@ -481,7 +484,7 @@ function fromWire(w: WireError): Error {
 /** The worker's side (test/support/fuzz-worker.mjs): make and run inputs i..n-1, reporting each. */
 export async function workerLoop(data: WorkerData, port: MessagePort): Promise<void> {
   const mod = (await import(data.module)) as Record<string, FuzzPlan>;
-  const make = await mod[data.plan]!(data.args);
+  const make = await mod[data.plan]!(data.limitMs, data.args);
   const rng = new Rng(data.state);
   let i = data.i;
   while (i < data.n) {
@@ -532,7 +535,7 @@ export async function fuzzInWorkers(pass: WorkerPass): Promise<{ workers: number
 
 function oneWorker(pass: WorkerPass, from: { i: number; state: number }): Promise<{ i: number; state: number }> {
   const watchMs = pass.limitMs + Math.min(5000, pass.limitMs);
-  const data: WorkerData = { module: pass.module.href, plan: pass.plan, args: pass.args, n: pass.n, ...from };
+  const data: WorkerData = { module: pass.module.href, plan: pass.plan, args: pass.args, limitMs: pass.limitMs, n: pass.n, ...from };
   const worker = new Worker(new URL('./fuzz-worker.mjs', import.meta.url), { workerData: data });
   liveWorkers.add(worker);
   return new Promise<{ i: number; state: number }>((resolve, reject) => {
