@@ -117,7 +117,8 @@ describe('labelling in the built studio', () => {
     expect(await task.locator('script, img, svg, iframe').count()).toBe(0);
     await page.keyboard.press('ArrowLeft');
     await page.getByTestId('label-last').filter({ hasText: 'Saved' }).waitFor();
-    expect(await task.textContent()).toContain('</textarea><svg/onload=alert(2)>');
+    // The next record renders after the save is confirmed: wait for it, do not race it.
+    await expect.poll(() => task.textContent()).toContain('</textarea><svg/onload=alert(2)>');
     expect(await task.locator('script, img, svg, iframe').count()).toBe(0);
     expect(await page.evaluate(() => (Object.prototype as { polluted?: unknown }).polluted)).toBeUndefined();
     expect(dialogs).toEqual([]);
