@@ -5,7 +5,7 @@
 import { create } from 'zustand';
 import type { StepMetrics } from '../engine/training/trainer.js';
 import { FINISHED_STATUSES, RESUMABLE_STATUSES, type DatasetRow, type RunRow } from '../db/index.js';
-import { listDatasets, onDatasetsChanged } from '../services/data.js';
+import { DEMO_DATASET, listDatasets, onDatasetsChanged } from '../services/data.js';
 import * as train from '../services/train.js';
 import type { WorkerFailure } from '../worker/protocol.js';
 import { DEFAULT_FORM, formConfig, METHOD_INFO, type TrainForm } from './train-form.js';
@@ -77,6 +77,8 @@ export function etaSeconds(metrics: readonly StepMetrics[], totalSteps: number):
 }
 
 export const isResumable = (r: RunRow) => RESUMABLE_STATUSES.includes(r.status);
+/** The bundled demo dataset, for which the page offers DEMO_RECIPE. */
+export const isDemoDataset = (d: Pick<DatasetRow, 'name'>) => d.name === DEMO_DATASET.name;
 export const isFinished = (r: RunRow) => FINISHED_STATUSES.includes(r.status);
 
 export const useTrainStore = create<TrainState>()((set, get) => {

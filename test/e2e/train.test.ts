@@ -1,5 +1,6 @@
 // The Train page in the built studio, on what a first visit has: the demo model on the GPU and
-// the demo dataset imported at start. Picking the dataset shows its split counts, each method
+// the demo dataset imported at start. Picking the dataset shows its split counts and offers the
+// demo recipe, each method
 // says what it does and what data it needs, and planning shows the memory estimate. Running,
 // the live chart, reload mid-run and resume are driven end to end by journey.test.ts on a small
 // labelled dataset (steps on the demo dataset take far longer on a software GPU).
@@ -20,6 +21,15 @@ describe('the Train page in the built studio', () => {
     const value = await dataset.locator('option', { hasText: 'demo-fortunes-positive' }).first().getAttribute('value');
     await dataset.selectOption(value!);
     await expect.poll(() => p.getByTestId('train-dataset-counts').textContent()).toContain(`${count('train')} training and ${count('test')} held-out records`);
+
+    // The demo dataset offers the recipe the demo learning check runs; it fills the form.
+    expect(await p.getByTestId('train-demo-recipe').textContent()).toMatch(/hopeful sayings over gloomy ones/);
+    expect(await p.getByTestId('train-targets').inputValue()).not.toBe('all-linear');
+    await p.getByTestId('train-demo-recipe-button').click();
+    expect(await p.getByTestId('train-learningRate').inputValue()).toBe('0.01');
+    expect(await p.getByTestId('train-maxSteps').inputValue()).toBe('10');
+    expect(await p.getByTestId('train-batchSize').inputValue()).toBe('8');
+    expect(await p.getByTestId('train-targets').inputValue()).toBe('all-linear');
 
     const info = p.getByTestId('train-method-info');
     expect(await p.getByTestId('train-method').inputValue()).toBe('dpo');

@@ -2,8 +2,8 @@
 // the key hyperparameters with defaults, the plan (examples, steps, memory estimate or the
 // refusal with numbers) and Start.
 import type { ReactNode } from 'react';
-import { METHOD_CHOICES, METHOD_INFO, usableRecords, type TrainForm } from '../../stores/train-form.js';
-import { planKeyOf, useTrainStore, type TrainModelRef } from '../../stores/train.js';
+import { DEMO_RECIPE, METHOD_CHOICES, METHOD_INFO, usableRecords, type TrainForm } from '../../stores/train-form.js';
+import { isDemoDataset, planKeyOf, useTrainStore, type TrainModelRef } from '../../stores/train.js';
 import { formatBytes, formatCount } from './format.js';
 
 interface Props {
@@ -84,6 +84,15 @@ export function TrainSettings({ model }: Props) {
           {dataset && (
             <small className="train-hint" data-testid="train-dataset-counts">
               {formatCount(dataset.counts.bySplit.train)} training and {formatCount(dataset.counts.bySplit.test)} held-out records; {formatCount(usableRecords(form.method, dataset.counts))} of a kind {info.label} can use
+            </small>
+          )}
+          {dataset && isDemoDataset(dataset) && (
+            <small className="train-hint" data-testid="train-demo-recipe">
+              The demo data teaches hopeful sayings over gloomy ones.{' '}
+              <button type="button" className="button button-secondary" onClick={() => setForm(DEMO_RECIPE)} data-testid="train-demo-recipe-button">
+                Use the demo recipe
+              </button>{' '}
+              (DPO, 10 steps of 8 pairs, learning rate 0.01, LoRA on all linear layers): held-out accuracy near 0.9, fewer gloomy words in the samples.
             </small>
           )}
         </label>
