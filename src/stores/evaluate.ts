@@ -4,7 +4,7 @@
 // delete, compare curves, report).
 import { create } from 'zustand';
 import type { DatasetRow, RunRow } from '../db/index.js';
-import { listDatasets } from '../services/data.js';
+import { listDatasets, onDatasetsChanged } from '../services/data.js';
 import * as ev from '../services/evaluate.js';
 import { hasAdapter, listRuns } from '../services/train.js';
 import type { EvalSplit } from '../worker/evaluate-protocol.js';
@@ -287,3 +287,8 @@ export const useEvaluateStore = create<EvaluateState>()((set, get) => ({
 export function splitPrompts(text: string): string[] {
   return text.split(/^---$/m).map((p) => p.trim()).filter((p) => p.length > 0);
 }
+
+// A dataset imported elsewhere (the demo on first run, the Data page) shows up in the picker.
+onDatasetsChanged(() => {
+  if (useEvaluateStore.getState().loaded) void useEvaluateStore.getState().refresh();
+});
