@@ -1,11 +1,56 @@
-// Pick a model folder and a PEFT adapter (folder with adapter_config.json and
-// adapter_model.safetensors, or a zip), then download it as a PEFT zip, a merged ONNX model, a
-// llama.cpp GGUF LoRA adapter, or a TRL hand-off zip.
-import { useState, type ChangeEvent } from 'react';
+// The Export page's steps, one card each: the base model (a folder picked on disk), the PEFT adapter
+// (a folder with adapter_config.json and adapter_model.safetensors, or a zip), the downloads (PEFT
+// zip, merged ONNX, llama.cpp GGUF LoRA) and the TRL hand-off.
+import { useRef, useState, type ReactNode } from 'react';
 import { useExportStore } from '../../stores/export.js';
 import { TRAINING_METHODS } from '../../engine/training/config.js';
+import './export.css';
 
-const filesOf = (e: ChangeEvent<HTMLInputElement>) => [...(e.target.files ?? [])];
+/** A button that opens a hidden file input (the native one cannot be styled). */
+function FilePicker({ label, testId, directory, accept, onFiles }: { label: string; testId: string; directory?: boolean; accept?: string; onFiles: (files: File[]) => void }) {
+  const input = useRef<HTMLInputElement>(null);
+  return (
+    <>
+      <button type="button" className="button button-secondary" onClick={() => input.current?.click()}>
+        {label}
+      </button>
+      <input
+        ref={input}
+        type="file"
+        className="visually-hidden"
+        tabIndex={-1}
+        aria-label={label}
+        data-testid={testId}
+        accept={accept}
+        multiple={directory}
+        {...(directory ? { webkitdirectory: '' } : {})}
+        onChange={(e) => {
+          onFiles([...(e.currentTarget.files ?? [])]);
+          e.currentTarget.value = '';
+        }}
+      />
+    </>
+  );
+}
+
+function Field({ label, hint, children }: { label: string; hint?: ReactNode; children: ReactNode }) {
+  return (
+    <div className="export-field">
+      <span>{label}</span>
+      {children}
+      {hint && <small className="export-hint">{hint}</small>}
+    </div>
+  );
+}
+
+function Download({ children, hint }: { children: ReactNode; hint: ReactNode }) {
+  return (
+    <li className="export-download">
+      <div className="export-download-actions">{children}</div>
+      <small className="export-hint">{hint}</small>
+    </li>
+  );
+}
 
 export function ExportPanel() {
   const s = useExportStore();
@@ -15,67 +60,126 @@ export function ExportPanel() {
   const [baseModel, setBaseModel] = useState('');
   const ready = !!s.model && !!s.adapter && s.modules !== null && !s.busy;
   return (
-    <div className="export-panel">
-      <fieldset>
-        <legend>Base model</legend>
-        <label>
-          Model folder (ONNX, config.json){' '}
-          <input type="file" data-testid="export-model" {...{ webkitdirectory: '' }} multiple onChange={(e) => void s.pickModel(filesOf(e))} />
-        </label>
-        {s.model && <p>{s.modelLabel}: {s.model.arch}, {s.model.parameterCount.toLocaleString()} parameters</p>}
-      </fieldset>
-      <fieldset>
-        <legend>Adapter</legend>
-        <label>
-          PEFT adapter folder{' '}
-          <input type="file" data-testid="export-adapter-folder" {...{ webkitdirectory: '' }} multiple onChange={(e) => void s.pickAdapter(filesOf(e))} />
-        </label>{' '}
-        <label>
-          or zip <input type="file" accept=".zip" data-testid="export-adapter-zip" onChange={(e) => void s.pickAdapter(filesOf(e))} />
-        </label>
-        {s.adapter && (
-          <p>
-            {s.adapterLabel}: r {s.adapter.lora.r}, alpha {s.adapter.lora.lora_alpha}
-            {s.adapter.lora.use_rslora ? ' (rsLoRA)' : ''}
-            {s.modules !== null ? `, ${s.modules} modules` : ''}
+    <div className="export-page">
+      <section className="card" aria-labelledby="export-model-title">
+        <h2 id="export-model-title" className="card-title">
+          Base model
+        </h2>
+        <p className="export-lead">The ONNX model the adapter was trained on. Every download needs it: the adapter is checked against its layers.</p>
+        <div className="export-fields">
+          <Field label="From disk" hint="A folder with config.json and the .onnx (and its external data, if any).">
+            <FilePicker label="Choose a model folder…" testId="export-model" directory onFiles={(f) => void s.pickModel(f)} />
+          </Field>
+        </div>
+        {s.model && (
+          <p className="export-summary" data-testid="export-model-summary">
+            <strong>{s.modelLabel}</strong>: {s.model.arch}, {s.model.parameterCount.toLocaleString()} parameters
           </p>
         )}
-      </fieldset>
-      {s.error && <p role="alert" className="error">{s.error}</p>}
-      {s.message && <p role="status">{s.message}</p>}
-      <fieldset disabled={!ready}>
-        <legend>Download</legend>
-        <button type="button" onClick={() => void s.download('peft')}>PEFT adapter (zip)</button>{' '}
-        <button type="button" onClick={() => void s.download('merged')}>Merged ONNX</button>{' '}
-        <button type="button" onClick={() => void s.download('gguf', { ggufType })}>llama.cpp GGUF</button>{' '}
-        <select aria-label="GGUF tensor type" value={ggufType} onChange={(e) => setGgufType(e.target.value as 'f32' | 'f16')}>
-          <option value="f32">f32</option>
-          <option value="f16">f16</option>
-        </select>
-      </fieldset>
-      <fieldset disabled={!ready}>
-        <legend>TRL hand-off (train on a GPU cluster)</legend>
-        <label>
-          Dataset <input type="file" onChange={(e) => setDataset(filesOf(e)[0])} />
-        </label>{' '}
-        {!s.runConfig && (
-          <label>
-            Method{' '}
-            <select value={method} onChange={(e) => setMethod(e.target.value)}>
-              {TRAINING_METHODS.map((m) => (
-                <option key={m}>{m}</option>
-              ))}
+      </section>
+
+      <section className="card" aria-labelledby="export-adapter-title">
+        <h2 id="export-adapter-title" className="card-title">
+          Adapter
+        </h2>
+        <p className="export-lead">A PEFT LoRA adapter: adapter_config.json and adapter_model.safetensors, as PEFT saves them.</p>
+        <div className="export-fields">
+          <Field label="A folder" hint="The adapter's folder (a training_config.json beside it is read too).">
+            <FilePicker label="Choose an adapter folder…" testId="export-adapter-folder" directory onFiles={(f) => void s.pickAdapter(f)} />
+          </Field>
+          <Field label="Or a zip" hint="The folder zipped, as the Train page downloads it.">
+            <FilePicker label="Choose an adapter zip…" testId="export-adapter-zip" accept=".zip" onFiles={(f) => void s.pickAdapter(f)} />
+          </Field>
+        </div>
+        {s.adapter && (
+          <p className="export-summary" data-testid="export-adapter-summary">
+            <strong>{s.adapterLabel}</strong>: LoRA r {s.adapter.lora.r}, alpha {s.adapter.lora.lora_alpha}
+            {s.adapter.lora.use_rslora ? ' (rsLoRA)' : ''}
+            {s.modules !== null ? `, ${s.modules} modules of the model` : ''}
+          </p>
+        )}
+      </section>
+
+      {s.error && (
+        <p role="alert" className="export-error" data-testid="export-error">
+          {s.error}
+        </p>
+      )}
+      {s.busy && (
+        <p role="status" className="export-status">
+          <span className="spinner" /> Working: {s.busy}…
+        </p>
+      )}
+      {s.message && (
+        <p role="status" className="export-status" data-testid="export-message">
+          {s.message}
+        </p>
+      )}
+
+      <section className="card" aria-labelledby="export-download-title">
+        <h2 id="export-download-title" className="card-title">
+          Download
+        </h2>
+        {!ready && !s.busy && <p className="export-lead">Choose a base model and an adapter that fits it first.</p>}
+        <ul className="export-downloads">
+          <Download hint={<>The adapter alone, as PEFT saves it: load it with <code>PeftModel.from_pretrained</code> on top of the base model.</>}>
+            <button type="button" className="button button-primary" disabled={!ready} onClick={() => void s.download('peft')} data-testid="export-download-peft">
+              PEFT adapter (zip)
+            </button>
+          </Download>
+          <Download hint={<>The base model with the adapter folded into its weights: one ONNX model for onnxruntime or transformers.js, no adapter needed.</>}>
+            <button type="button" className="button button-secondary" disabled={!ready} onClick={() => void s.download('merged')} data-testid="export-download-merged">
+              Merged ONNX
+            </button>
+          </Download>
+          <Download hint={<>A GGUF LoRA adapter for llama.cpp: pass it with <code>--lora</code> next to the base model converted to GGUF.</>}>
+            <button type="button" className="button button-secondary" disabled={!ready} onClick={() => void s.download('gguf', { ggufType })} data-testid="export-download-gguf">
+              llama.cpp GGUF
+            </button>
+            <select aria-label="GGUF tensor type" value={ggufType} disabled={!ready} onChange={(e) => setGgufType(e.target.value as 'f32' | 'f16')} data-testid="export-gguf-type">
+              <option value="f32">f32</option>
+              <option value="f16">f16</option>
             </select>
+          </Download>
+        </ul>
+      </section>
+
+      <section className="card" aria-labelledby="export-trl-title">
+        <h2 id="export-trl-title" className="card-title">
+          TRL hand-off
+        </h2>
+        <p className="export-lead">A folder (zipped) with the dataset in TRL's format, the run's settings and a script that reruns the same training with TRL on a GPU.</p>
+        <div className="export-fields">
+          <Field label="Dataset" hint={dataset ? dataset.name : 'The preference data to train on (any format the Data page imports).'}>
+            <FilePicker label="Choose a dataset file…" testId="export-trl-dataset" onFiles={(f) => setDataset(f[0])} />
+          </Field>
+          {s.runConfig ? (
+            <Field label="Method" hint="From the run's settings.">
+              <span data-testid="export-trl-method-fixed">{s.runConfig.method}</span>
+            </Field>
+          ) : (
+            <label className="export-field">
+              <span>Method</span>
+              <select value={method} onChange={(e) => setMethod(e.target.value)} data-testid="export-trl-method">
+                {TRAINING_METHODS.map((m) => (
+                  <option key={m}>{m}</option>
+                ))}
+              </select>
+              <small className="export-hint">No training_config.json came with the adapter: pick the loss to train with.</small>
+            </label>
+          )}
+          <label className="export-field">
+            <span>Hugging Face model id</span>
+            <input value={baseModel} placeholder={s.adapter?.baseModel ?? ''} onChange={(e) => setBaseModel(e.target.value)} data-testid="export-trl-base-model" />
+            <small className="export-hint">The model TRL downloads; empty: the adapter's base model.</small>
           </label>
-        )}{' '}
-        <label>
-          Hugging Face model id <input value={baseModel} placeholder={s.adapter?.baseModel ?? ''} onChange={(e) => setBaseModel(e.target.value)} />
-        </label>{' '}
-        <button type="button" disabled={!dataset} onClick={() => void s.download('trl', { dataset, method, baseModel })}>
-          TRL hand-off (zip)
-        </button>
-      </fieldset>
-      {s.busy && <p role="status">Working: {s.busy}…</p>}
+        </div>
+        <div className="export-actions">
+          <button type="button" className="button button-primary" disabled={!ready || !dataset} onClick={() => void s.download('trl', { dataset, method, baseModel })} data-testid="export-download-trl">
+            TRL hand-off (zip)
+          </button>
+        </div>
+      </section>
     </div>
   );
 }
