@@ -1,5 +1,6 @@
-// Export on the page: a model folder and a PEFT adapter the user picks (folder or zip) → the
-// downloads of src/engine/export. Host-only work (no GPU); it runs on the main thread, which is
+// Export on the page: a base model (a folder the user picks, or one of the studio's stored models)
+// and a PEFT adapter (a folder or zip the user picks, or a run of this studio) → the downloads of
+// src/engine/export. Host-only work (no GPU); it runs on the main thread, which is
 // fine for the small models a browser tunes (a merge reads and writes every weight once).
 import { fileListSource, type FileLike } from '../engine/model/source.js';
 import { loadModel, type LoadedModel } from '../engine/model/load.js';
@@ -12,11 +13,46 @@ import { importAll } from '../data/import/pipeline.js';
 import { blobSource } from '../data/io/source.js';
 import { parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
 import { saveBlob } from './data.js';
+import { modelStore } from './model-store.js';
+import { getRun, hasAdapter, listRuns, runAdapterZip } from './train.js';
+import type { RunRow } from '../db/index.js';
 
 export type { AdapterData, LoadedModel };
 
+const LOAD_FOR_EXPORT = { tokenizer: false, acknowledge: ['tokenizer-vocab-mismatch'] };
+
 export async function openModel(files: readonly FileLike[]): Promise<LoadedModel> {
-  return loadModel(fileListSource(files), { tokenizer: false, acknowledge: ['tokenizer-vocab-mismatch'] });
+  return loadModel(fileListSource(files), LOAD_FOR_EXPORT);
+}
+
+/** A model of the studio's library (kept in OPFS by the Models page), read from its stored files. */
+export async function openStoredModel(id: string): Promise<LoadedModel> {
+  const manifest = await modelStore.get(id);
+  if (!manifest) throw new Error(`no stored model "${id}": it may have been deleted in another tab`);
+  // Paths under one top folder (the id), which fileListSource strips: the manifest's paths then match.
+  const files: FileLike[] = (await modelStore.files(id)).map(({ path, file }) => ({
+    name: file.name,
+    size: file.size,
+    webkitRelativePath: `${id}/${path}`,
+    arrayBuffer: () => file.arrayBuffer(),
+    slice: (start, end) => file.slice(start, end),
+  }));
+  return loadModel(fileListSource(files, manifest.name), { ...LOAD_FOR_EXPORT, onnx: manifest.onnxFile });
+}
+
+/** The studio's runs that have a saved adapter (a checkpoint), newest first. */
+export async function runsWithAdapter(): Promise<RunRow[]> {
+  const runs = await listRuns();
+  const has = await Promise.all(runs.map((r) => hasAdapter(r.id)));
+  return runs.filter((_, i) => has[i]);
+}
+
+/** A run's adapter at its last checkpoint (the PEFT files the Train page downloads) and its settings. */
+export async function openRunAdapter(runId: string): Promise<{ adapter: AdapterData; config: TrainingConfig; run: RunRow }> {
+  const run = await getRun(runId);
+  if (!run) throw new Error(`run ${runId} no longer exists`);
+  const { name, bytes } = await runAdapterZip(runId);
+  return { adapter: readPeftZip(bytes, name), config: run.config, run };
 }
 
 /** A PEFT adapter from its two files, a picked folder, or one zip. */

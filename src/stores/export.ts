@@ -1,26 +1,43 @@
-// The Export page's state: the model folder and PEFT adapter picked, whether they fit together,
-// and the last download's outcome. Actions call services/export.ts.
+// The Export page's state: the base model (a picked folder or a model of the studio's library) and
+// the PEFT adapter (picked files or a run of this studio), whether they fit together, and the last
+// download's outcome. Actions call services/export.ts.
 import { create } from 'zustand';
+import type { RunRow } from '../db/index.js';
 import type { TrainingConfig } from '../engine/training/config.js';
 import type { FileLike } from '../engine/model/source.js';
 import * as exportService from '../services/export.js';
 import type { AdapterData, LoadedModel } from '../services/export.js';
+import { listModels } from '../services/models.js';
+import type { ModelManifest } from '../worker/protocol.js';
 
 export type ExportKind = 'peft' | 'merged' | 'gguf' | 'trl';
 
+/** Where the model or adapter came from: files picked on disk, or the studio itself. */
+export type ModelOrigin = { kind: 'files' } | { kind: 'library'; modelId: string };
+export type AdapterOrigin = { kind: 'files' } | { kind: 'run'; runId: string };
+
 interface ExportState {
+  /** The studio's stored models and its runs with a saved adapter (refresh reads them). */
+  library: ModelManifest[];
+  runs: RunRow[];
   model: LoadedModel | null;
   modelLabel: string;
+  modelOrigin: ModelOrigin | null;
   adapter: AdapterData | null;
   adapterLabel: string;
+  adapterOrigin: AdapterOrigin | null;
   runConfig: TrainingConfig | null;
   /** Modules of the adapter found in the model, when both are picked and agree. */
   modules: number | null;
   busy: ExportKind | 'model' | 'adapter' | null;
   error: string | null;
   message: string | null;
+  refresh(): Promise<void>;
   pickModel(files: readonly FileLike[]): Promise<void>;
+  pickStoredModel(modelId: string): Promise<void>;
   pickAdapter(files: readonly FileLike[]): Promise<void>;
+  /** A run's adapter; its base model too, from the library, unless one was picked from disk. */
+  pickRun(runId: string): Promise<void>;
   download(kind: ExportKind, options?: { ggufType?: 'f32' | 'f16'; dataset?: File; method?: string; baseModel?: string }): Promise<void>;
 }
 
@@ -36,41 +53,73 @@ export const useExportStore = create<ExportState>()((set, get) => {
       set({ modules: null, error: describe(e) });
     }
   };
+  // A later pick wins over a slower earlier one (a big model still reading).
+  const latest = { model: 0, adapter: 0 };
+  const pending = new Set<'model' | 'adapter'>();
+  const choose = async <T>(slot: 'model' | 'adapter', open: () => Promise<T>, apply: (value: T) => Partial<ExportState>) => {
+    const ticket = ++latest[slot];
+    pending.add(slot);
+    set({ busy: slot, error: null, message: null });
+    try {
+      const value = await open();
+      if (ticket !== latest[slot]) return;
+      set(apply(value));
+      recheck();
+    } catch (e) {
+      if (ticket === latest[slot]) set({ error: describe(e) });
+    } finally {
+      if (ticket === latest[slot]) {
+        pending.delete(slot);
+        set({ busy: [...pending][0] ?? null });
+      }
+    }
+  };
+  const openStored = (modelId: string) =>
+    choose('model', () => exportService.openStoredModel(modelId), (model) => ({ model, modelLabel: model.source.label, modelOrigin: { kind: 'library', modelId } }));
+
   return {
+    library: [],
+    runs: [],
     model: null,
     modelLabel: '',
+    modelOrigin: null,
     adapter: null,
     adapterLabel: '',
+    adapterOrigin: null,
     runConfig: null,
     modules: null,
     busy: null,
     error: null,
     message: null,
 
-    async pickModel(files) {
-      set({ busy: 'model', error: null, message: null });
+    async refresh() {
       try {
-        const model = await exportService.openModel(files);
-        set({ model, modelLabel: model.source.label });
-        recheck();
+        const [library, runs] = await Promise.all([listModels().catch(() => [] as ModelManifest[]), exportService.runsWithAdapter()]);
+        set({ library, runs });
       } catch (e) {
-        set({ error: describe(e) });
-      } finally {
-        set({ busy: null });
+        set({ error: `could not list the studio's runs: ${describe(e)}` });
       }
     },
 
-    async pickAdapter(files) {
-      set({ busy: 'adapter', error: null, message: null });
-      try {
-        const adapter = await exportService.openAdapter(files);
-        set({ adapter, adapterLabel: files.length === 1 ? files[0]!.name : `${files.length} files`, runConfig: await exportService.openRunConfig(files) });
-        recheck();
-      } catch (e) {
-        set({ error: describe(e) });
-      } finally {
-        set({ busy: null });
-      }
+    pickModel: (files) => choose('model', () => exportService.openModel(files), (model) => ({ model, modelLabel: model.source.label, modelOrigin: { kind: 'files' } })),
+
+    pickStoredModel: openStored,
+
+    pickAdapter: (files) =>
+      choose(
+        'adapter',
+        async () => ({ adapter: await exportService.openAdapter(files), runConfig: await exportService.openRunConfig(files) }),
+        ({ adapter, runConfig }) => ({ adapter, runConfig, adapterLabel: files.length === 1 ? files[0]!.name : `${files.length} files`, adapterOrigin: { kind: 'files' } }),
+      ),
+
+    async pickRun(runId) {
+      const run = get().runs.find((r) => r.id === runId);
+      const { modelOrigin, library } = get();
+      const wantModel = run && modelOrigin?.kind !== 'files' && !(modelOrigin?.kind === 'library' && modelOrigin.modelId === run.modelId) && library.some((m) => m.id === run.modelId);
+      await Promise.all([
+        choose('adapter', () => exportService.openRunAdapter(runId), (r) => ({ adapter: r.adapter, runConfig: r.config, adapterLabel: `run “${r.run.name}”`, adapterOrigin: { kind: 'run', runId } })),
+        wantModel ? openStored(run.modelId) : null,
+      ]);
     },
 
     async download(kind, options = {}) {

@@ -1,9 +1,11 @@
-// The Export page's steps, one card each: the base model (a folder picked on disk), the PEFT adapter
-// (a folder with adapter_config.json and adapter_model.safetensors, or a zip), the downloads (PEFT
-// zip, merged ONNX, llama.cpp GGUF LoRA) and the TRL hand-off.
+// The Export page's steps, one card each: the base model (from the studio's model library or a
+// folder picked on disk), the PEFT adapter (a run of this studio, or a folder with
+// adapter_config.json and adapter_model.safetensors, or a zip), the downloads (PEFT zip, merged
+// ONNX, llama.cpp GGUF LoRA) and the TRL hand-off.
 import { useRef, useState, type ReactNode } from 'react';
 import { useExportStore } from '../../stores/export.js';
 import { TRAINING_METHODS } from '../../engine/training/config.js';
+import { formatCount } from '../format.js';
 import './export.css';
 
 /** A button that opens a hidden file input (the native one cannot be styled). */
@@ -67,7 +69,24 @@ export function ExportPanel() {
         </h2>
         <p className="export-lead">The ONNX model the adapter was trained on. Every download needs it: the adapter is checked against its layers.</p>
         <div className="export-fields">
-          <Field label="From disk" hint="A folder with config.json and the .onnx (and its external data, if any).">
+          <label className="export-field">
+            <span>From the model library</span>
+            <select
+              value={s.modelOrigin?.kind === 'library' ? s.modelOrigin.modelId : ''}
+              disabled={s.library.length === 0}
+              onChange={(e) => e.target.value && void s.pickStoredModel(e.target.value)}
+              data-testid="export-model-library"
+            >
+              <option value="">{s.library.length === 0 ? 'No stored models: load one on the Models page' : 'Choose a stored model…'}</option>
+              {s.library.map((m) => (
+                <option key={m.id} value={m.id}>
+                  {m.name} ({m.architecture}, {formatCount(m.parameters)} parameters)
+                </option>
+              ))}
+            </select>
+            <small className="export-hint">Models the Models page keeps in this browser.</small>
+          </label>
+          <Field label="Or from disk" hint="A folder with config.json and the .onnx (and its external data, if any).">
             <FilePicker label="Choose a model folder…" testId="export-model" directory onFiles={(f) => void s.pickModel(f)} />
           </Field>
         </div>
@@ -84,7 +103,19 @@ export function ExportPanel() {
         </h2>
         <p className="export-lead">A PEFT LoRA adapter: adapter_config.json and adapter_model.safetensors, as PEFT saves them.</p>
         <div className="export-fields">
-          <Field label="A folder" hint="The adapter's folder (a training_config.json beside it is read too).">
+          <label className="export-field">
+            <span>A run of this studio</span>
+            <select value={s.adapterOrigin?.kind === 'run' ? s.adapterOrigin.runId : ''} disabled={s.runs.length === 0} onChange={(e) => e.target.value && void s.pickRun(e.target.value)} data-testid="export-run">
+              <option value="">{s.runs.length === 0 ? 'No run with an adapter yet: train one on the Train page' : 'Choose a run…'}</option>
+              {s.runs.map((r) => (
+                <option key={r.id} value={r.id}>
+                  {r.name} — step {r.step} of {r.totalSteps}, {r.status}
+                </option>
+              ))}
+            </select>
+            <small className="export-hint">Its adapter at its last checkpoint; its base model comes from the library too.</small>
+          </label>
+          <Field label="Or a folder" hint="The adapter's folder (a training_config.json beside it is read too).">
             <FilePicker label="Choose an adapter folder…" testId="export-adapter-folder" directory onFiles={(f) => void s.pickAdapter(f)} />
           </Field>
           <Field label="Or a zip" hint="The folder zipped, as the Train page downloads it.">
