@@ -93,6 +93,11 @@ export function downloadMerged(model: LoadedModel, adapter: AdapterData): { file
   return { files: merged.data ? 2 : 1 };
 }
 
+/** Settings for the hand-off of an adapter that came without its run's: the method picked, its LoRA. */
+export function handoffConfig(method: string, adapter: AdapterData): TrainingConfig {
+  return parseTrainingConfig({ method, lora: adapter.lora });
+}
+
 /** TRL hand-off folder as one zip, from a dataset file and the run's settings. */
 export async function downloadTrl(adapter: AdapterData, config: TrainingConfig, dataset: File, baseModel: string): Promise<{ rows: number; skipped: number }> {
   const r = await importAll(blobSource(dataset));

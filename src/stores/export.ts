@@ -134,7 +134,7 @@ export const useExportStore = create<ExportState>()((set, get) => {
           set({ message: files === 2 ? 'Two files: keep the .onnx and its .data side by side.' : null });
         } else {
           if (!options.dataset) throw new Error('pick the dataset to hand off');
-          const config = runConfig ?? (options.method ? (await import('../engine/training/config.js')).parseTrainingConfig({ method: options.method, lora: adapter.lora }) : null);
+          const config = runConfig ?? (options.method ? exportService.handoffConfig(options.method, adapter) : null);
           if (!config) throw new Error('pick a method (no training_config.json came with the adapter)');
           const r = await exportService.downloadTrl(adapter, config, options.dataset, options.baseModel ?? '');
           set({ message: `${r.rows} rows exported${r.skipped ? `, ${r.skipped} records left out` : ''}.` });

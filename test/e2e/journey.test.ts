@@ -3,7 +3,7 @@
 // labelled with the keyboard, a 4-step DPO run trains on those labels with a live loss chart, the
 // tab is reloaded mid-run and the run resumes from its checkpoint, the Evaluate page scores base
 // against the tuned run, and the run's adapter downloads as a PEFT zip whose files are checked as
-// PEFT writes them. KTO: thumbs up/down on unpaired completions, then a 2-step KTO run on them.
+// PEFT writes them (the Export page offers the run and its PEFT download is the same files). KTO: thumbs up/down on unpaired completions, then a 2-step KTO run on them.
 // Both assert that no request left the local server. Tiny settings for a software GPU.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -151,6 +151,14 @@ describe('first-time journeys in the built studio', () => {
       if (name.includes('lora_B')) trainedB += values.some((v) => v !== 0) ? 1 : 0;
     }
     expect(trainedB).toBeGreaterThan(0);
+
+    // The Export page offers the run; its base model comes from the library; its PEFT zip holds the same files.
+    await page.getByTestId('nav-export').click();
+    await selectOption(page, 'export-run', 'journey dpo');
+    await expect.poll(() => page.getByTestId('export-adapter-summary').textContent(), { timeout: 60_000 }).toMatch(/journey dpo.*8 modules of the model/);
+    expect(await page.getByTestId('export-model-library').inputValue()).toBe('demo-fortunes');
+    const [fromExport] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-download-peft').click()]);
+    expect(unzipSync(new Uint8Array(await readFile((await fromExport.path())!)))).toEqual(files);
 
     // Evaluate base against the tuned run on the imported pairs.
     await page.getByTestId('nav-evaluate').click();

@@ -1,7 +1,7 @@
 // The Export page's store with the studio as the source: the runs that have an adapter (workspace
 // on fake-indexeddb) and the models the Models page stored (an in-memory OPFS). Choosing a run
 // loads its adapter and its base model from the library; the PEFT download is the same adapter the
-// Train page downloads; a model picked from disk is not replaced; a run gone meanwhile is named.
+// Train page downloads and the TRL hand-off carries its settings; a model picked from disk is not replaced; a run gone meanwhile is named.
 import 'fake-indexeddb/auto';
 import { readFile } from 'node:fs/promises';
 import { unzipSync } from 'fflate';
@@ -115,6 +115,14 @@ describe('export store: adapters and models of the studio', () => {
     const fromTrain = unzipSync((await runAdapterZip(runId)).bytes);
     expect(Object.keys(fromExport).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
     expect(fromExport).toEqual(fromTrain);
+
+    // The TRL hand-off takes the run's settings (no method to pick) and its model as the default id.
+    const data = await readFile(new URL('../../public/datasets/demo-fortunes-positive.jsonl', import.meta.url));
+    await s.download('trl', { dataset: new File([data], 'demo.jsonl') });
+    expect(store().error).toBeNull();
+    expect(saved.at(-1)!.name).toBe('trl-handoff.zip');
+    const recipe = JSON.parse(new TextDecoder().decode(unzipSync(await bytesOf(saved.at(-1)!.blob))['trl-handoff/recipe.json'])) as Record<string, unknown>;
+    expect(recipe).toMatchObject({ prefstudio_method: 'orpo', model_name_or_path: MODEL_ID, lora: { r: lora.r, lora_alpha: lora.lora_alpha, target_modules: lora.target_modules } });
 
     await s.download('merged');
     expect(saved.at(-1)!.name).toBe('model-merged.onnx');
