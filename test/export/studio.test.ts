@@ -1,7 +1,8 @@
 // The Export page's store with the studio as the source: the runs that have an adapter (workspace
 // on fake-indexeddb) and the models the Models page stored (an in-memory OPFS). Choosing a run
 // loads its adapter and its base model from the library; the PEFT download is the same adapter the
-// Train page downloads and the TRL hand-off carries its settings; a model picked from disk is not replaced; a run gone meanwhile is named.
+// Train page downloads and the TRL hand-off carries its settings; a model picked from disk is not
+// replaced; a run gone meanwhile is named.
 import 'fake-indexeddb/auto';
 import { readFile } from 'node:fs/promises';
 import { unzipSync } from 'fflate';
