@@ -1,12 +1,12 @@
 // LoRA kernels: the small passes (xa, g = s·dY·B, the A/B gradients) and the LoRA terms fused into
 // the matmul forward and dinp, against their CPU twins on several shapes (ranks below, at and past
-// the 16-wide K slice; rows and columns not multiples of the tiles), with dropout, B row offsets
-// (GPT-2 c_attn parts), accumulation and f16 base weights; the CPU backward of a whole LoRA
-// linear layer against finite differences of its CPU forward.
+// the 16-wide K slice; xa and g at every rank tile; rows and columns not multiples of the tiles),
+// with dropout, B row offsets (GPT-2 c_attn parts), accumulation and f16 base weights; the CPU
+// backward of a whole LoRA linear layer against finite differences of its CPU forward.
 import { afterAll, describe, expect, it } from 'vitest';
 import { testEngine } from '#test-engine';
 import { matmulBackward, matmulForward } from '../../src/engine/kernels/matmul.js';
-import { loraDyB, loraGrad, loraXa } from '../../src/engine/kernels/lora.js';
+import { loraDyB, loraGrad, loraXa, rankTile } from '../../src/engine/kernels/lora.js';
 import { matmulBackwardCpu, matmulForwardCpu } from '../../src/engine/cpu/matmul.js';
 import { dropoutFactorCpu, loraDyBCpu, loraGradCpu, loraXaCpu, type LoraDropout } from '../../src/engine/cpu/lora.js';
 import { fromF16Array, toF16Array } from '../../src/engine/f16.js';
@@ -30,6 +30,12 @@ const SHAPES: [number, number, number, number][] = [
 
 const DROP: LoraDropout = { p: 0.3, seed: 12345 };
 
+// The rank-tiled kernels (xa, g) pick a tile per rank: RT = R rounded up to a power of two (4 to
+// 16; larger R in chunks of 16) and 256 / RT rows per workgroup. Each rank below gets rows
+// spilling 5 past the second workgroup and C (= OC) not a multiple of the 8 lanes along it.
+const RANKS = [1, 4, 8, 16, 32, 64];
+const rowsPerWorkgroup = (R: number) => 256 / rankTile(R).RT;
+
 describe('lora kernels', () => {
   afterAll(async () => (await testEngine()).pool.trim());
 
@@ -44,6 +50,22 @@ describe('lora kernels', () => {
       expectClose(await engine.readF32(txa), want, { ...tol(C), what: `xa dropout=${!!dropout}` });
       engine.release(tx, ta, txa);
     }
+  });
+
+  it.each(RANKS)('rank tiles: xa and g match CPU at R=%i, M past a workgroup edge', async (R) => {
+    const engine = await testEngine();
+    const M = 2 * rowsPerWorkgroup(R) + 5, C = 37;
+    const x = randn(M * C, 12), a = randn(R * C, 13), b = randn(C * R, 14), g0 = randn(M * R, 15);
+    const wantXa = new Float32Array(M * R), wantG = g0.slice();
+    loraXaCpu(wantXa, x, a, M, C, R, { scale: 0.5, dropout: DROP });
+    loraDyBCpu(wantG, x, b, M, C, R, { scale: 1.5, accumulate: true });
+    const tx = engine.fromArray(x, [M, C]), ta = engine.fromArray(a, [R, C]), tb = engine.fromArray(b, [C, R]);
+    const txa = engine.tensor([M, R]), tg = engine.fromArray(g0, [M, R]);
+    loraXa(engine, txa, tx, ta, M, C, R, { scale: 0.5, dropout: DROP });
+    loraDyB(engine, tg, tx, tb, M, C, R, { scale: 1.5, accumulate: true });
+    expectClose(await engine.readF32(txa), wantXa, { ...tol(C), what: `xa R=${R} M=${M}` });
+    expectClose(await engine.readF32(tg), wantG, { ...tol(C), what: `g R=${R} M=${M}` });
+    engine.release(tx, ta, tb, txa, tg);
   });
 
   it.each(SHAPES)('g = s·dY·B (offset rows, accumulate) matches CPU, M=%i C=%i OC=%i R=%i', async (M, _C, OC, R) => {

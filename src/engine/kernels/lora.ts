@@ -12,8 +12,26 @@ import { ceilDiv, MAX_WORKGROUPS_PER_DIM } from './grid.js';
 
 export type { LoraDropout } from '../cpu/lora.js';
 
-/** Output tile edge (TS in the WGSL). */
+/** Output tile edge of lora_backward.wgsl (TS in the WGSL). */
 const TS = 16;
+
+/** A rank-tiled workgroup owns RANK_TILE_ROWS / RT rows (16 row groups x 16 / RT rows each). */
+const RANK_TILE_ROWS = 256;
+
+/**
+ * Rank tile of lora_forward.wgsl and lora_backward.wgsl dyb_main: RT ranks per workgroup, R
+ * rounded up to a power of two, 4 to 16 (larger R takes several workgroups along x).
+ */
+export function rankTile(R: number): { RT: number } {
+  return { RT: Math.min(16, Math.max(4, 2 ** Math.ceil(Math.log2(Math.max(R, 1))))) };
+}
+
+function rankGrid(M: number, R: number, tile: { RT: number }): [number, number] {
+  const rows = RANK_TILE_ROWS / tile.RT;
+  const g: [number, number] = [ceilDiv(R, tile.RT), ceilDiv(M, rows)];
+  if (g[1] > MAX_WORKGROUPS_PER_DIM) throw new Error(`lora: ${M} rows exceed one dispatch (${MAX_WORKGROUPS_PER_DIM * rows})`);
+  return g;
+}
 
 export const dropoutParams = dropoutUniforms;
 
@@ -49,11 +67,12 @@ export function loraXa(
   check('xa', xa, M * R);
   check('x', x, M * C);
   check('a', a, R * C);
+  const tile = rankTile(R);
   engine.dispatch(
-    { shader: 'lora_forward' },
+    { shader: 'lora_forward', constants: tile },
     { xa, x, a },
     { M, C, R, scale: options.scale, ...dropoutParams(options.dropout ?? null) },
-    grid(R, M),
+    rankGrid(M, R, tile),
   );
 }
 
