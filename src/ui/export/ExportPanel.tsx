@@ -5,7 +5,6 @@
 import { useRef, useState, type ReactNode } from 'react';
 import { useExportStore } from '../../stores/export.js';
 import { TRAINING_METHODS } from '../../engine/training/config.js';
-import { formatCount } from '../format.js';
 import './export.css';
 
 /** A button that opens a hidden file input (the native one cannot be styled). */
@@ -80,7 +79,7 @@ export function ExportPanel() {
               <option value="">{s.library.length === 0 ? 'No stored models: load one on the Models page' : 'Choose a stored model…'}</option>
               {s.library.map((m) => (
                 <option key={m.id} value={m.id}>
-                  {m.name} ({m.architecture}, {formatCount(m.parameters)} parameters)
+                  {m.name} ({m.architecture})
                 </option>
               ))}
             </select>
