@@ -11,8 +11,10 @@
 // rows are the q, k and v projections, and each part reads and writes its slice.
 // Dropout as in lora_forward.wgsl (lib/lora_dropout.wgsl: same hash, same (row, column) of x).
 //
-// Tiling as lora_forward.wgsl: 16 x 16 threads, a 16 x 16 output tile, one output per thread,
-// K in slices of 16 staged k-major in workgroup memory, loads coalesced along memory.
+// Tiling: dyb_main as lora_forward.wgsl, lib/lora_rank_tile.wgsl (RT ranks x 256 / RT rows per
+// workgroup, 8 lanes along OC, one barrier; the host sets {{RT}}, which grad_main ignores).
+// grad_main: 16 x 16 threads, a 16 x 16 output tile, one output per thread, M in slices of 16
+// staged k-major in workgroup memory, loads coalesced along memory.
 
 const TS: u32 = 16u;
 
@@ -34,9 +36,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read> win: array<f32>;        // dyb: B (OC, R) at w_offset; grad: Y (M, Q)
 @group(0) @binding(3) var<uniform> params: Params;
 
-var<workgroup> Xs: array<f32, 256>;  // (TS k, TS)
-var<workgroup> Ws: array<f32, 256>;  // (TS k, TS)
+var<workgroup> Xs: array<f32, 256>;  // grad_main: (TS k, TS)
+var<workgroup> Ws: array<f32, 256>;  // grad_main: (TS k, TS)
 
+#include "lib/lora_rank_tile.wgsl"
 #include "lib/lora_dropout.wgsl"
 
 fn store(at: u32, v: f32) {
@@ -47,35 +50,50 @@ fn store(at: u32, v: f32) {
   }
 }
 
-@compute @workgroup_size(16, 16)
-fn dyb_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let M = params.M;
-  let OC = params.K;
-  let R = params.N;
-  let row0 = wg.y * TS;
-  let r0 = wg.x * TS;
-  var acc = 0.0;
-  for (var k0 = 0u; k0 < OC; k0 += TS) {
-    // dY[row0 + ty, k0 + tx] (along OC) and B[k0 + ty, r0 + tx] (along R).
-    let m = row0 + lid.y;
-    let k = k0 + lid.x;
-    var dv = 0.0;
-    if (m < M && k < OC) { dv = xin[m * OC + k]; }
-    Xs[lid.x * TS + lid.y] = dv;
-    let kb = k0 + lid.y;
-    let r = r0 + lid.x;
-    var bv = 0.0;
-    if (kb < OC && r < R) { bv = win[params.w_offset + kb * R + r]; }
-    Ws[lid.y * TS + lid.x] = bv;
-    workgroupBarrier();
-    for (var kk = 0u; kk < TS; kk++) {
-      acc += Xs[kk * TS + lid.y] * Ws[kk * TS + lid.x];
-    }
-    workgroupBarrier();
+// dY[m, k]; 0 past the last row.
+fn dy_at(m: u32, k: u32) -> f32 {
+  if (m >= params.M) { return 0.0; }
+  return xin[m * params.K + k];
+}
+
+// B[k, r .. r + 3] (B at w_offset); ranks past R read rank R - 1 (their sums are never written).
+fn b4(k: u32, r: u32) -> vec4<f32> {
+  let last = params.N - 1u;
+  let row = params.w_offset + k * params.N;
+  return vec4(win[row + min(r, last)], win[row + min(r + 1u, last)], win[row + min(r + 2u, last)], win[row + min(r + 3u, last)]);
+}
+
+@compute @workgroup_size(LANES, GROUPS)
+fn dyb_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let lane = lid.x;
+  let r0 = wg.x * RT;
+  let wgRow0 = wg.y * GROUPS * RPT;
+  let row0 = wgRow0 + lid.y * RPT;
+  // acc_q as in lib/lora_rank_tile.wgsl; the indices below are constants.
+  var acc0 = vec4(0.0);
+  var acc1 = vec4(0.0);
+  var acc2 = vec4(0.0);
+  var acc3 = vec4(0.0);
+  for (var k = lane; k < params.K; k += LANES) {
+    // Only the BLOCKS rank blocks and RPT rows of the tile are read (the conditions are constants).
+    var bv = array(b4(k, r0), vec4(0.0), vec4(0.0), vec4(0.0));
+    if (BLOCKS > 1u) { bv[1] = b4(k, r0 + 4u); }
+    if (BLOCKS > 2u) { bv[2] = b4(k, r0 + 8u); bv[3] = b4(k, r0 + 12u); }
+    var dv = array(dy_at(row0, k), 0.0, 0.0, 0.0);
+    if (RPT > 1u) { dv[1] = dy_at(row0 + 1u, k); }
+    if (RPT > 2u) { dv[2] = dy_at(row0 + 2u, k); dv[3] = dy_at(row0 + 3u, k); }
+    acc0 += dv[0u / BLOCKS] * bv[0u % BLOCKS];
+    acc1 += dv[1u / BLOCKS] * bv[1u % BLOCKS];
+    acc2 += dv[2u / BLOCKS] * bv[2u % BLOCKS];
+    acc3 += dv[3u / BLOCKS] * bv[3u % BLOCKS];
   }
-  let m = row0 + lid.y;
-  let r = r0 + lid.x;
-  if (m < M && r < R) { store(m * R + r, params.scale * acc); }
+  share_partials(lid.y, lane, acc0, acc1, acc2, acc3);
+  for (var o = tid; o < OUTS; o += LANES * GROUPS) {
+    let sum = lanes_sum(o);
+    let m = wgRow0 + o / RT;
+    let r = r0 + o % RT;
+    if (m < params.M && r < params.N) { store(m * params.N + r, params.scale * sum); }
+  }
 }
 
 @compute @workgroup_size(16, 16)

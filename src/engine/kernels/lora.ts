@@ -12,7 +12,7 @@ import { ceilDiv, MAX_WORKGROUPS_PER_DIM } from './grid.js';
 
 export type { LoraDropout } from '../cpu/lora.js';
 
-/** Output tile edge of lora_backward.wgsl (TS in the WGSL). */
+/** Output tile edge of lora_backward.wgsl grad_main (TS in the WGSL). */
 const TS = 16;
 
 /** A rank-tiled workgroup owns RANK_TILE_ROWS / RT rows (16 row groups x 16 / RT rows each). */
@@ -25,6 +25,8 @@ const RANK_TILE_ROWS = 256;
 export function rankTile(R: number): { RT: number } {
   return { RT: Math.min(16, Math.max(4, 2 ** Math.ceil(Math.log2(Math.max(R, 1))))) };
 }
+
+const GRAD_MAIN_CONSTANTS = rankTile(16);
 
 function rankGrid(M: number, R: number, tile: { RT: number }): [number, number] {
   const rows = RANK_TILE_ROWS / tile.RT;
@@ -92,11 +94,12 @@ export function loraDyB(
   check('g', g, M * R);
   check('dy', dy, M * OC);
   check('b', b, bOffset + OC * R);
+  const tile = rankTile(R);
   engine.dispatch(
-    { shader: 'lora_backward', entry: 'dyb_main' },
+    { shader: 'lora_backward', entry: 'dyb_main', constants: tile },
     { out: g, xin: dy, win: b },
     { M, K: OC, N: R, Q: 0, w_offset: bOffset, scale: options.scale, accumulate: options.accumulate ? 1 : 0, ...dropoutParams(null) },
-    grid(R, M),
+    rankGrid(M, R, tile),
   );
 }
 
@@ -120,7 +123,8 @@ export function loraGrad(
   check('x', x, M * P);
   check('y', y, M * Q);
   engine.dispatch(
-    { shader: 'lora_backward', entry: 'grad_main' },
+    // The file's rank tile (dyb_main's); grad_main does not read it, so one value, one pipeline.
+    { shader: 'lora_backward', entry: 'grad_main', constants: GRAD_MAIN_CONSTANTS },
     { out, xin: x, win: y },
     { M, K: 0, N: P, Q, w_offset: outOffset, scale: 1, accumulate: (options.accumulate ?? true) ? 1 : 0, ...dropoutParams(options.dropout ?? null) },
     grid(Q, P),

@@ -1,0 +1,45 @@
+// Rank tile of the LoRA passes whose output is (M, R) with R small: lora_forward.wgsl
+// (xa = s · dropout(x) · Aᵀ) and lora_backward.wgsl dyb_main (g = s · dY · B). Both are a pass
+// over an (M, K) input that should be read once, coalesced; host side src/engine/kernels/lora.ts
+// (rankTile). The including kernel sets {{RT}} through the host.
+//
+// A workgroup is GROUPS row groups x LANES lanes along K and owns RT ranks (R rounded up to a
+// power of two, 4 to 16; wg.x walks larger R in chunks of 16) and GROUPS · RPT rows
+// (RPT = 16 / RT). Each thread keeps 16 partial sums, RPT rows x RT ranks in four vec4s
+// (acc_q: row q / BLOCKS, ranks 4 · (q % BLOCKS) .. + 3), over its lane's k = lane, lane + 8, ...:
+// the 8 lanes of a row read 32 consecutive bytes (one memory sector) of the input, and each
+// weight value serves RPT rows from registers. No barrier inside the K loop (barriers are what a
+// software adapter pays most for); one at the end, where the lanes' partial sums meet in Part
+// and one thread per output adds them.
+
+const RT: u32 = {{RT}}u;         // ranks per workgroup: 4, 8 or 16
+const RPT: u32 = 16u / RT;       // rows per thread
+const BLOCKS: u32 = RT / 4u;     // vec4 rank blocks per row
+const LANES: u32 = 8u;           // threads along K
+const GROUPS: u32 = 16u;         // row groups
+const OUTS: u32 = GROUPS * 16u;  // outputs per workgroup
+const PAD: u32 = LANES + 1u;     // stride between outputs in Part: an odd one avoids bank conflicts
+
+// (GROUPS · RPT rows, RT ranks, LANES): the workgroup's outputs in row-major order, each with
+// its lanes' partial sums.
+var<workgroup> Part: array<f32, OUTS * PAD>;
+
+// Stores thread (group, lane)'s sums (its output p is row group · RPT + p / RT, rank p % RT)
+// and waits for the whole workgroup; every thread must call it.
+fn share_partials(group: u32, lane: u32, acc0: vec4<f32>, acc1: vec4<f32>, acc2: vec4<f32>, acc3: vec4<f32>) {
+  let first = group * 16u;
+  for (var e = 0u; e < 4u; e++) {
+    Part[(first + e) * PAD + lane] = acc0[e];
+    Part[(first + 4u + e) * PAD + lane] = acc1[e];
+    Part[(first + 8u + e) * PAD + lane] = acc2[e];
+    Part[(first + 12u + e) * PAD + lane] = acc3[e];
+  }
+  workgroupBarrier();
+}
+
+// Output o of the workgroup (row o / RT, rank o % RT) summed over the lanes.
+fn lanes_sum(o: u32) -> f32 {
+  var sum = 0.0;
+  for (var l = 0u; l < LANES; l++) { sum += Part[o * PAD + l]; }
+  return sum;
+}
