@@ -28,9 +28,9 @@ export function ComparePanel({ model }: { model: ModelRef | null }) {
       <h2 id="eval-compare-title" className="card-title">
         Side by side, then blind
       </h2>
-      <div className="eval-fields">
+      <div className="fields eval-fields">
         {([0, 1] as const).map((i) => (
-          <label key={i} className="eval-field">
+          <label key={i} className="field">
             {i === 0 ? 'Side A' : 'Side B'}
             <select data-testid={`eval-side-${i}`} value={s.sides[i].adapterId ?? ''} onChange={(e) => pick(i, e.target.value)}>
               {choices.map((c) => (
@@ -41,23 +41,23 @@ export function ComparePanel({ model }: { model: ModelRef | null }) {
             </select>
           </label>
         ))}
-        <label className="eval-field">
+        <label className="field">
           Temperature
           <input type="number" min={0} step={0.1} value={sp.temperature} onChange={(e) => s.setView({ sampling: { ...sp, temperature: num(e.target.value, sp.temperature) } })} />
         </label>
-        <label className="eval-field">
+        <label className="field">
           Top-p
           <input type="number" min={0.01} max={1} step={0.05} value={sp.topP} onChange={(e) => s.setView({ sampling: { ...sp, topP: num(e.target.value, sp.topP) } })} />
         </label>
-        <label className="eval-field">
+        <label className="field">
           Max new tokens
           <input type="number" min={1} value={sp.maxNewTokens} onChange={(e) => s.setView({ sampling: { ...sp, maxNewTokens: Math.max(1, Math.round(num(e.target.value, sp.maxNewTokens))) } })} />
         </label>
-        <label className="eval-field">
+        <label className="field">
           Seed (both sides)
           <input type="number" step={1} value={sp.seed} onChange={(e) => s.setView({ sampling: { ...sp, seed: Math.round(num(e.target.value, sp.seed)) } })} />
         </label>
-        <label className="eval-field eval-field-wide">
+        <label className="field eval-field-wide">
           Prompts (separate them with a line of ---)
           <textarea data-testid="eval-prompts" rows={5} value={s.prompts} onChange={(e) => s.setView({ prompts: e.target.value })} />
         </label>
@@ -143,7 +143,7 @@ function Judge({ model }: { model: ModelRef | null }) {
     <div className="eval-judge" data-testid="eval-judge">
       {item ? (
         <>
-          <p className="eval-hint">
+          <p className="hint">
             Pair {index + 1} of {items.length}. Which answer is better? ← or 1: left · → or 2: right · ↓ or 0: tie · s: skip · Backspace: undo
           </p>
           <div className="eval-sbs-prompt">{item.prompt}</div>
@@ -168,13 +168,13 @@ function Judge({ model }: { model: ModelRef | null }) {
           </div>
         </>
       ) : (
-        <p className="eval-hint">Every pair is judged.</p>
+        <p className="hint">Every pair is judged.</p>
       )}
       <p className="eval-winrate" data-testid="eval-winrate">
         {sides[0].label} against {sides[1].label}: {w.n === 0 ? 'nothing judged yet' : `win rate ${(w.rate * 100).toFixed(1)} % (95 % CI ${(w.interval.low * 100).toFixed(1)}–${(w.interval.high * 100).toFixed(1)} %), ${w.wins} wins, ${w.losses} losses, ${w.ties} ties`}
       </p>
       <div className="eval-actions">
-        <label className="eval-field">
+        <label className="field">
           Save judged pairs to
           <select value={target} onChange={(e) => setTarget(e.target.value)}>
             <option value="new">a new dataset</option>
@@ -186,7 +186,7 @@ function Judge({ model }: { model: ModelRef | null }) {
           </select>
         </label>
         {target === 'new' && (
-          <label className="eval-field">
+          <label className="field">
             Name
             <input value={newName} onChange={(e) => setNewName(e.target.value)} />
           </label>
@@ -194,7 +194,7 @@ function Judge({ model }: { model: ModelRef | null }) {
         <button type="button" className="button button-secondary" disabled={!model || w.wins + w.losses === 0} onClick={() => model && void saveJudged(model, target === 'new' ? { newName } : { datasetId: target })}>
           Save as preference pairs
         </button>
-        {saved && <span className="eval-hint">{saved.saved} pair(s) saved.</span>}
+        {saved && <span className="hint">{saved.saved} pair(s) saved.</span>}
       </div>
     </div>
   );

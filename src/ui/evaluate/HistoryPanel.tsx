@@ -30,12 +30,12 @@ export function HistoryPanel() {
         Run history
       </h2>
       {runs.length === 0 ? (
-        <p className="eval-hint">No runs yet: train one on the Train page.</p>
+        <p className="hint">No runs yet: train one on the Train page.</p>
       ) : (
         <>
-          <div className="eval-fields">
+          <div className="fields eval-fields">
             {([0, 1] as const).map((i) => (
-              <label key={i} className="eval-field">
+              <label key={i} className="field">
                 {i === 0 ? 'Compare run' : 'with run'}
                 <select value={compare[i] ?? ''} onChange={(e) => setView({ compare: i === 0 ? [e.target.value || null, compare[1]] : [compare[0], e.target.value || null] })}>
                   <option value="">none</option>
@@ -47,7 +47,7 @@ export function HistoryPanel() {
                 </select>
               </label>
             ))}
-            <label className="eval-field">
+            <label className="field">
               Metric
               <select value={metric} onChange={(e) => setView({ compareMetric: e.target.value })}>
                 {(keys.includes(metric) ? keys : [metric, ...keys]).map((k) => (
@@ -152,7 +152,7 @@ function RunItem({ run }: { run: RunRow }) {
       <div className="eval-run-head">
         <span className="eval-run-name">{run.name}</span>
         <span className="badge badge-neutral">{run.status}</span>
-        <span className="eval-hint">
+        <span className="hint">
           {run.config.method} · {run.modelName} · {run.datasetName} · step {run.step}/{run.totalSteps}
           {last?.loss !== undefined ? ` · loss ${last.loss.toFixed(4)}` : ''} · adapter {hasAdapter ? 'saved' : 'none'}
         </span>
@@ -169,7 +169,7 @@ function RunItem({ run }: { run: RunRow }) {
       {open && (
         <>
           <div className="eval-actions">
-            <label className="eval-field">
+            <label className="field">
               Name
               <input value={name} onChange={(e) => setName(e.target.value)} onKeyDown={(e) => e.key === 'Enter' && void rename(run.id, name)} />
             </label>
@@ -177,7 +177,7 @@ function RunItem({ run }: { run: RunRow }) {
               Rename
             </button>
           </div>
-          <p className="eval-hint">
+          <p className="hint">
             Dataset fingerprint: {fingerprint ?? '…'} · created {new Date(run.createdAt).toLocaleString()}
             {run.initFromRunId ? ` · continues from ${run.initFromRunId}` : ''}
           </p>

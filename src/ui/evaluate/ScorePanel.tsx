@@ -20,12 +20,12 @@ export function ScorePanel({ model }: { model: ModelRef | null }) {
       <h2 id="eval-score-title" className="card-title">
         Preference accuracy and reward margins
       </h2>
-      <p className="eval-hint">
+      <p className="hint">
         Implicit rewards β·(log π(y|x) − log π<sub>ref</sub>(y|x)) of chosen and rejected, with the base model as the reference (so its own rewards are 0). Accuracy: share of pairs whose chosen
         reward is higher. "Base prefers": the base model's own log π(chosen) &gt; log π(rejected).
       </p>
-      <div className="eval-fields">
-        <label className="eval-field">
+      <div className="fields eval-fields">
+        <label className="field">
           Dataset
           <select data-testid="eval-dataset" value={s.settings.datasetId ?? ''} onChange={(e) => s.setSettings({ datasetId: e.target.value || null })}>
             {s.datasets.length === 0 && <option value="">no datasets</option>}
@@ -36,7 +36,7 @@ export function ScorePanel({ model }: { model: ModelRef | null }) {
             ))}
           </select>
         </label>
-        <label className="eval-field">
+        <label className="field">
           Split
           <select value={s.settings.split} onChange={(e) => s.setSettings({ split: e.target.value as EvalSplit })}>
             <option value="test">held out (test)</option>
@@ -44,17 +44,17 @@ export function ScorePanel({ model }: { model: ModelRef | null }) {
             <option value="all">all</option>
           </select>
         </label>
-        <label className="eval-field">
+        <label className="field">
           β
           <input type="number" min={0} step={0.05} value={s.settings.beta} onChange={(e) => s.setSettings({ beta: Number(e.target.value) })} />
         </label>
-        <label className="eval-field">
+        <label className="field">
           Max length (tokens)
           <input type="number" min={1} value={s.settings.maxLength ?? ''} placeholder="no limit" onChange={(e) => s.setSettings({ maxLength: e.target.value ? Number(e.target.value) : null })} />
         </label>
       </div>
       <div className="eval-adapters" data-testid="eval-adapters">
-        {usable.length === 0 && s.imported.length === 0 && <span className="eval-hint">No tuned adapter yet: train a run on the Train page or import a PEFT adapter.</span>}
+        {usable.length === 0 && s.imported.length === 0 && <span className="hint">No tuned adapter yet: train a run on the Train page or import a PEFT adapter.</span>}
         {usable.map((r) => (
           <label key={r.id} title={model && r.modelId !== model.id ? `trained on ${r.modelName}` : undefined}>
             <input type="checkbox" checked={s.settings.adapterIds.includes(r.id)} onChange={() => s.toggleAdapter(r.id)} /> {r.name}
@@ -67,7 +67,7 @@ export function ScorePanel({ model }: { model: ModelRef | null }) {
           </label>
         ))}
       </div>
-      {foreign.length > 0 && <p className="eval-hint">Runs trained on another model can only be scored with that model loaded.</p>}
+      {foreign.length > 0 && <p className="hint">Runs trained on another model can only be scored with that model loaded.</p>}
       <div className="eval-actions">
         <button type="button" className="button" data-testid="eval-run" disabled={!model || s.running || !s.settings.datasetId} onClick={() => model && void s.run(model)}>
           {s.running ? 'Scoring…' : 'Score'}
@@ -92,9 +92,9 @@ export function ScorePanel({ model }: { model: ModelRef | null }) {
             if (files.length) void s.importAdapter(files);
           }}
         />
-        {!model && <span className="eval-hint">Load a model on the Models page first.</span>}
+        {!model && <span className="hint">Load a model on the Models page first.</span>}
         {s.progress && (
-          <span className="eval-hint" data-testid="eval-progress">
+          <span className="hint" data-testid="eval-progress">
             {s.progress.stage === 'reference' ? 'reference log-probs' : s.progress.adapter}: {s.progress.done} / {s.progress.total}
           </span>
         )}
@@ -143,12 +143,12 @@ function Results() {
           ))}
         </tbody>
       </table>
-      <p className="eval-hint">
+      <p className="hint">
         {result.split} split, β {result.beta}; {result.skipped} record(s) left out{result.skippedReasons.length ? ` (${result.skippedReasons.join('; ')})` : ''}; {result.refCacheHits} reference log-prob(s) from the
         cache; {(result.ms / 1000).toFixed(1)} s.
       </p>
       <div className="eval-actions">
-        <label className="eval-field">
+        <label className="field">
           Pairs scored by
           <select value={focusId} onChange={(e) => setView({ focusId: e.target.value })}>
             {result.models.map((m) => (
@@ -158,7 +158,7 @@ function Results() {
             ))}
           </select>
         </label>
-        <label className="eval-field">
+        <label className="field">
           Sort
           <select value={sort} onChange={(e) => setView({ sort: e.target.value as PairSort })}>
             <option value="margin-asc">worst margin first</option>
@@ -170,7 +170,7 @@ function Results() {
         <label>
           <input type="checkbox" checked={wrongOnly} onChange={(e) => setView({ wrongOnly: e.target.checked })} /> only pairs {focusName} gets wrong
         </label>
-        <span className="eval-hint">{pairs.length} pair(s)</span>
+        <span className="hint">{pairs.length} pair(s)</span>
       </div>
       <div className="eval-pairs" ref={scroller} data-testid="eval-pairs">
         <div className="eval-pair-row eval-pair-head">

@@ -36,10 +36,10 @@ function FilePicker({ label, testId, directory, accept, onFiles }: { label: stri
 
 function Field({ label, hint, children }: { label: string; hint?: ReactNode; children: ReactNode }) {
   return (
-    <div className="export-field">
+    <div className="field">
       <span>{label}</span>
       {children}
-      {hint && <small className="export-hint">{hint}</small>}
+      {hint && <small className="hint">{hint}</small>}
     </div>
   );
 }
@@ -48,7 +48,7 @@ function Download({ children, hint }: { children: ReactNode; hint: ReactNode }) 
   return (
     <li className="export-download">
       <div className="export-download-actions">{children}</div>
-      <small className="export-hint">{hint}</small>
+      <small className="hint">{hint}</small>
     </li>
   );
 }
@@ -67,8 +67,8 @@ export function ExportPanel() {
           Base model
         </h2>
         <p className="export-lead">The ONNX model the adapter was trained on. Every download needs it: the adapter is checked against its layers.</p>
-        <div className="export-fields">
-          <label className="export-field">
+        <div className="fields export-fields">
+          <label className="field">
             <span>From the model library</span>
             <select
               value={s.modelOrigin?.kind === 'library' ? s.modelOrigin.modelId : ''}
@@ -83,7 +83,7 @@ export function ExportPanel() {
                 </option>
               ))}
             </select>
-            <small className="export-hint">Models the Models page keeps in this browser.</small>
+            <small className="hint">Models the Models page keeps in this browser.</small>
           </label>
           <Field label="Or from disk" hint="A folder with config.json and the .onnx (and its external data, if any).">
             <FilePicker label="Choose a model folder…" testId="export-model" directory onFiles={(f) => void s.pickModel(f)} />
@@ -101,8 +101,8 @@ export function ExportPanel() {
           Adapter
         </h2>
         <p className="export-lead">A PEFT LoRA adapter: adapter_config.json and adapter_model.safetensors, as PEFT saves them.</p>
-        <div className="export-fields">
-          <label className="export-field">
+        <div className="fields export-fields">
+          <label className="field">
             <span>A run of this studio</span>
             <select value={s.adapterOrigin?.kind === 'run' ? s.adapterOrigin.runId : ''} disabled={s.runs.length === 0} onChange={(e) => e.target.value && void s.pickRun(e.target.value)} data-testid="export-run">
               <option value="">{s.runs.length === 0 ? 'No run with an adapter yet: train one on the Train page' : 'Choose a run…'}</option>
@@ -112,7 +112,7 @@ export function ExportPanel() {
                 </option>
               ))}
             </select>
-            <small className="export-hint">Its adapter at its last checkpoint; its base model comes from the library too.</small>
+            <small className="hint">Its adapter at its last checkpoint; its base model comes from the library too.</small>
           </label>
           <Field label="Or a folder" hint="The adapter's folder (a training_config.json beside it is read too).">
             <FilePicker label="Choose an adapter folder…" testId="export-adapter-folder" directory onFiles={(f) => void s.pickAdapter(f)} />
@@ -179,7 +179,7 @@ export function ExportPanel() {
           TRL hand-off
         </h2>
         <p className="export-lead">A folder (zipped) with the dataset in TRL's format, the run's settings and a script that reruns the same training with TRL on a GPU.</p>
-        <div className="export-fields">
+        <div className="fields export-fields">
           <Field label="Dataset" hint={dataset ? dataset.name : 'The preference data to train on (any format the Data page imports).'}>
             <FilePicker label="Choose a dataset file…" testId="export-trl-dataset" onFiles={(f) => setDataset(f[0])} />
           </Field>
@@ -188,20 +188,20 @@ export function ExportPanel() {
               <span data-testid="export-trl-method-fixed">{s.runConfig.method}</span>
             </Field>
           ) : (
-            <label className="export-field">
+            <label className="field">
               <span>Method</span>
               <select value={method} onChange={(e) => setMethod(e.target.value)} data-testid="export-trl-method">
                 {TRAINING_METHODS.map((m) => (
                   <option key={m}>{m}</option>
                 ))}
               </select>
-              <small className="export-hint">No training_config.json came with the adapter: pick the loss to train with.</small>
+              <small className="hint">No training_config.json came with the adapter: pick the loss to train with.</small>
             </label>
           )}
-          <label className="export-field">
+          <label className="field">
             <span>Hugging Face model id</span>
             <input value={baseModel} placeholder={s.adapter?.baseModel ?? ''} onChange={(e) => setBaseModel(e.target.value)} data-testid="export-trl-base-model" />
-            <small className="export-hint">The model TRL downloads; empty: the adapter's base model.</small>
+            <small className="hint">The model TRL downloads; empty: the adapter's base model.</small>
           </label>
         </div>
         <div className="export-actions">

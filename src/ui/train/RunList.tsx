@@ -34,7 +34,7 @@ export function RunList() {
   const metrics = useTrainStore((s) => s.metrics);
   const { select, pause, resume, stop, remove, continueFrom, setSamplingRun, downloadAdapter } = useTrainStore.getState();
 
-  if (runs.length === 0) return <p className="train-hint">No runs yet.</p>;
+  if (runs.length === 0) return <p className="hint">No runs yet.</p>;
   return (
     <ul className="train-runs" data-testid="train-runs">
       {runs.map((r) => {
@@ -44,7 +44,7 @@ export function RunList() {
           <li key={r.id} className={`train-run${selected === r.id ? ' train-run-selected' : ''}`} data-testid="train-run" data-status={r.status} data-step={step} data-run-id={r.id}>
             <button type="button" className="train-run-name" onClick={() => select(r.id)} aria-pressed={selected === r.id}>
               <strong>{r.name}</strong>
-              <span className="train-hint">
+              <span className="hint">
                 {methodLabel(r)} · {r.datasetName} · {r.modelName} · {new Date(r.createdAt).toLocaleString()}
               </span>
             </button>
@@ -113,5 +113,5 @@ export function RunList() {
 function RunEta({ run }: { run: RunRow }) {
   const metrics = useTrainStore((s) => s.metrics[run.id]);
   const eta = etaSeconds(metrics ?? [], run.totalSteps);
-  return eta === null ? null : <span className="train-hint train-run-eta">about {Math.max(0, Math.round(eta))} s left</span>;
+  return eta === null ? null : <span className="hint train-run-eta">about {Math.max(0, Math.round(eta))} s left</span>;
 }

@@ -21,7 +21,7 @@ export function RunView({ run }: { run: RunRow }) {
   return (
     <section className="card" aria-labelledby="train-run-title" data-testid="train-run-view" data-run-id={run.id}>
       <h2 id="train-run-title" className="card-title">
-        {run.name} <span className="train-hint">({methodLabel(run)})</span>
+        {run.name} <span className="hint">({methodLabel(run)})</span>
       </h2>
       <div className="train-progress">
         <progress max={Math.max(1, run.totalSteps)} value={step} data-testid="train-progress" />
@@ -30,7 +30,7 @@ export function RunView({ run }: { run: RunRow }) {
           {live && eta !== null ? ` · about ${formatDuration(eta)} left` : ''}
         </span>
       </div>
-      {live && progress && <p className="train-hint" data-testid="train-progress-message">{progress}</p>}
+      {live && progress && <p className="hint" data-testid="train-progress-message">{progress}</p>}
       <dl className="train-stats" data-testid="train-stats">
         <div><dt>loss</dt><dd>{formatMetric(last?.loss)}</dd></div>
         {hasRewards && <div><dt>accuracy</dt><dd>{formatMetric(last?.['rewards/accuracies'], 2)}</dd></div>}

@@ -14,7 +14,7 @@ function NumberField({ label, field, step, min, hint }: { label: string; field: 
   const value = useTrainStore((s) => s.form[field]) as number;
   const setForm = useTrainStore((s) => s.setForm);
   return (
-    <label className="train-field">
+    <label className="field">
       <span>{label}</span>
       <input
         type="number"
@@ -24,7 +24,7 @@ function NumberField({ label, field, step, min, hint }: { label: string; field: 
         data-testid={`train-${field}`}
         onChange={(e) => setForm({ [field]: e.target.value === '' ? NaN : Number(e.target.value) } as Partial<TrainForm>)}
       />
-      {hint && <small className="train-hint">{hint}</small>}
+      {hint && <small className="hint">{hint}</small>}
     </label>
   );
 }
@@ -33,7 +33,7 @@ function Group({ title, children }: { title: string; children: ReactNode }) {
   return (
     <fieldset className="train-group">
       <legend>{title}</legend>
-      <div className="train-fields">{children}</div>
+      <div className="fields">{children}</div>
     </fieldset>
   );
 }
@@ -59,7 +59,7 @@ export function TrainSettings({ model }: Props) {
       <h2 id="train-new-title" className="card-title">
         New run
       </h2>
-      <p className="train-hint" data-testid="train-model" data-loaded={model !== null}>
+      <p className="hint" data-testid="train-model" data-loaded={model !== null}>
         {model ? `Model: ${model.name} (on the GPU)` : 'No model on the GPU yet: load one on the Models page (or wait for it to finish loading).'}
       </p>
       {initFrom && (
@@ -70,8 +70,8 @@ export function TrainSettings({ model }: Props) {
           </button>
         </p>
       )}
-      <div className="train-fields">
-        <label className="train-field train-field-wide">
+      <div className="fields">
+        <label className="field train-field-wide">
           <span>Dataset</span>
           <select value={form.datasetId ?? ''} onChange={(e) => setForm({ datasetId: e.target.value || null })} data-testid="train-dataset">
             {datasets.length === 0 && <option value="">No datasets: import one on the Data page</option>}
@@ -82,12 +82,12 @@ export function TrainSettings({ model }: Props) {
             ))}
           </select>
           {dataset && (
-            <small className="train-hint" data-testid="train-dataset-counts">
+            <small className="hint" data-testid="train-dataset-counts">
               {formatCount(dataset.counts.bySplit.train)} training and {formatCount(dataset.counts.bySplit.test)} held-out records; {formatCount(usableRecords(form.method, dataset.counts))} of a kind {info.label} can use
             </small>
           )}
           {dataset && isDemoDataset(dataset) && (
-            <small className="train-hint" data-testid="train-demo-recipe">
+            <small className="hint" data-testid="train-demo-recipe">
               The demo data teaches hopeful sayings over gloomy ones.{' '}
               <button type="button" className="button button-secondary" onClick={() => setForm(DEMO_RECIPE)} data-testid="train-demo-recipe-button">
                 Use the demo recipe
@@ -96,7 +96,7 @@ export function TrainSettings({ model }: Props) {
             </small>
           )}
         </label>
-        <label className="train-field train-field-wide">
+        <label className="field train-field-wide">
           <span>Method</span>
           <select value={form.method} onChange={(e) => setForm({ method: e.target.value as TrainForm['method'] })} data-testid="train-method">
             {METHOD_CHOICES.map((m) => (
@@ -105,11 +105,11 @@ export function TrainSettings({ model }: Props) {
               </option>
             ))}
           </select>
-          <small className="train-hint" data-testid="train-method-info">
+          <small className="hint" data-testid="train-method-info">
             {info.summary} Needs: {info.needs}.
           </small>
         </label>
-        <label className="train-field">
+        <label className="field">
           <span>Name</span>
           <input type="text" value={form.name} placeholder={`${info.label} on ${dataset?.name ?? '…'}`} onChange={(e) => setForm({ name: e.target.value })} data-testid="train-name" />
         </label>
@@ -130,10 +130,10 @@ export function TrainSettings({ model }: Props) {
         <NumberField label="Rank r" field="loraR" min={1} step={1} />
         <NumberField label="Alpha" field="loraAlpha" min={0} />
         <NumberField label="Dropout" field="loraDropout" min={0} step={0.01} />
-        <label className="train-field">
+        <label className="field">
           <span>Target modules</span>
           <input type="text" value={form.targets} onChange={(e) => setForm({ targets: e.target.value })} data-testid="train-targets" />
-          <small className="train-hint">comma-separated (q_proj, v_proj, …) or all-linear</small>
+          <small className="hint">comma-separated (q_proj, v_proj, …) or all-linear</small>
         </label>
       </Group>
       <div className="train-plan" data-testid="train-plan" aria-live="polite">
@@ -149,7 +149,7 @@ export function TrainSettings({ model }: Props) {
               {formatBytes(current.memory.adapter)}, activations {formatBytes(current.memory.activations)}, LM head {formatBytes(current.memory.head)}.
             </p>
             {current.skipped.map((s) => (
-              <p key={s} className="train-hint">
+              <p key={s} className="hint">
                 {s}
               </p>
             ))}
