@@ -51,13 +51,13 @@ fn store(at: u32, v: f32) {
 }
 
 // dY[m, k]; 0 past the last row.
-fn dy_at(m: u32, k: u32) -> f32 {
+fn tile_row(m: u32, k: u32) -> f32 {
   if (m >= params.M) { return 0.0; }
   return xin[m * params.K + k];
 }
 
 // B[k, r .. r + 3] (B at w_offset); ranks past R read rank R - 1 (their sums are never written).
-fn b4(k: u32, r: u32) -> vec4<f32> {
+fn tile_ranks(r: u32, k: u32) -> vec4<f32> {
   let last = params.N - 1u;
   let row = params.w_offset + k * params.N;
   return vec4(win[row + min(r, last)], win[row + min(r + 1u, last)], win[row + min(r + 2u, last)], win[row + min(r + 3u, last)]);
@@ -69,25 +69,8 @@ fn dyb_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
   let r0 = wg.x * RT;
   let wgRow0 = wg.y * GROUPS * RPT;
   let row0 = wgRow0 + lid.y * RPT;
-  // acc_q as in lib/lora_rank_tile.wgsl; the indices below are constants.
-  var acc0 = vec4(0.0);
-  var acc1 = vec4(0.0);
-  var acc2 = vec4(0.0);
-  var acc3 = vec4(0.0);
-  for (var k = lane; k < params.K; k += LANES) {
-    // Only the BLOCKS rank blocks and RPT rows of the tile are read (the conditions are constants).
-    var bv = array(b4(k, r0), vec4(0.0), vec4(0.0), vec4(0.0));
-    if (BLOCKS > 1u) { bv[1] = b4(k, r0 + 4u); }
-    if (BLOCKS > 2u) { bv[2] = b4(k, r0 + 8u); bv[3] = b4(k, r0 + 12u); }
-    var dv = array(dy_at(row0, k), 0.0, 0.0, 0.0);
-    if (RPT > 1u) { dv[1] = dy_at(row0 + 1u, k); }
-    if (RPT > 2u) { dv[2] = dy_at(row0 + 2u, k); dv[3] = dy_at(row0 + 3u, k); }
-    acc0 += dv[0u / BLOCKS] * bv[0u % BLOCKS];
-    acc1 += dv[1u / BLOCKS] * bv[1u % BLOCKS];
-    acc2 += dv[2u / BLOCKS] * bv[2u % BLOCKS];
-    acc3 += dv[3u / BLOCKS] * bv[3u % BLOCKS];
-  }
-  share_partials(lid.y, lane, acc0, acc1, acc2, acc3);
+  let acc = rank_tile_sums(row0, r0, lane, params.K);
+  share_partials(lid.y, lane, acc);
   for (var o = tid; o < OUTS; o += LANES * GROUPS) {
     let sum = lanes_sum(o);
     let m = wgRow0 + o / RT;

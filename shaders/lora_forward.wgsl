@@ -31,13 +31,13 @@ struct Params {
 #include "lib/lora_dropout.wgsl"
 
 // dropout(x)[m, c]; 0 past the last row.
-fn x_at(m: u32, c: u32) -> f32 {
+fn tile_row(m: u32, c: u32) -> f32 {
   if (m >= params.M) { return 0.0; }
   return x[m * params.C + c] * dropout_factor(params.drop_seed, params.drop_threshold, params.drop_scale, m, c);
 }
 
 // A[r .. r + 3, c]; ranks past R read rank R - 1 (their sums are never written).
-fn a4(r: u32, c: u32) -> vec4<f32> {
+fn tile_ranks(r: u32, c: u32) -> vec4<f32> {
   let last = params.R - 1u;
   let C = params.C;
   return vec4(a[min(r, last) * C + c], a[min(r + 1u, last) * C + c], a[min(r + 2u, last) * C + c], a[min(r + 3u, last) * C + c]);
@@ -49,26 +49,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let r0 = wg.x * RT;
   let wgRow0 = wg.y * GROUPS * RPT;
   let row0 = wgRow0 + lid.y * RPT;
-  // acc_q as in lib/lora_rank_tile.wgsl; the indices below are constants, so nothing here is a
-  // dynamically indexed private array.
-  var acc0 = vec4(0.0);
-  var acc1 = vec4(0.0);
-  var acc2 = vec4(0.0);
-  var acc3 = vec4(0.0);
-  for (var c = lane; c < params.C; c += LANES) {
-    // Only the BLOCKS rank blocks and RPT rows of the tile are read (the conditions are constants).
-    var av = array(a4(r0, c), vec4(0.0), vec4(0.0), vec4(0.0));
-    if (BLOCKS > 1u) { av[1] = a4(r0 + 4u, c); }
-    if (BLOCKS > 2u) { av[2] = a4(r0 + 8u, c); av[3] = a4(r0 + 12u, c); }
-    var xv = array(x_at(row0, c), 0.0, 0.0, 0.0);
-    if (RPT > 1u) { xv[1] = x_at(row0 + 1u, c); }
-    if (RPT > 2u) { xv[2] = x_at(row0 + 2u, c); xv[3] = x_at(row0 + 3u, c); }
-    acc0 += xv[0u / BLOCKS] * av[0u % BLOCKS];
-    acc1 += xv[1u / BLOCKS] * av[1u % BLOCKS];
-    acc2 += xv[2u / BLOCKS] * av[2u % BLOCKS];
-    acc3 += xv[3u / BLOCKS] * av[3u % BLOCKS];
-  }
-  share_partials(lid.y, lane, acc0, acc1, acc2, acc3);
+  let acc = rank_tile_sums(row0, r0, lane, params.C);
+  share_partials(lid.y, lane, acc);
   for (var o = tid; o < OUTS; o += LANES * GROUPS) {
     let sum = lanes_sum(o);
     let m = wgRow0 + o / RT;

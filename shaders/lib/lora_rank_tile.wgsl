@@ -24,15 +24,42 @@ const PAD: u32 = LANES + 1u;     // stride between outputs in Part: an odd one a
 // its lanes' partial sums.
 var<workgroup> Part: array<f32, OUTS * PAD>;
 
+// Thread (group, lane)'s partial sums over k = lane, lane + LANES, ... < K for the tile's rows
+// from row0 and ranks from r0, as acc_q above. The including kernel defines the two reads:
+//   tile_row(m, k) -> f32          element (m, k) of the (M, K) input, 0 past the last row
+//   tile_ranks(r, k) -> vec4<f32>  the weights of ranks r .. r + 3 at k
+fn rank_tile_sums(row0: u32, r0: u32, lane: u32, K: u32) -> array<vec4<f32>, 4> {
+  // Four named accumulators and constant indices: nothing here is a dynamically indexed
+  // private array.
+  var acc0 = vec4(0.0);
+  var acc1 = vec4(0.0);
+  var acc2 = vec4(0.0);
+  var acc3 = vec4(0.0);
+  for (var k = lane; k < K; k += LANES) {
+    // Only the BLOCKS rank blocks and RPT rows of the tile are read (the conditions are constants).
+    var wv = array(tile_ranks(r0, k), vec4(0.0), vec4(0.0), vec4(0.0));
+    if (BLOCKS > 1u) { wv[1] = tile_ranks(r0 + 4u, k); }
+    if (BLOCKS > 2u) { wv[2] = tile_ranks(r0 + 8u, k); wv[3] = tile_ranks(r0 + 12u, k); }
+    var iv = array(tile_row(row0, k), 0.0, 0.0, 0.0);
+    if (RPT > 1u) { iv[1] = tile_row(row0 + 1u, k); }
+    if (RPT > 2u) { iv[2] = tile_row(row0 + 2u, k); iv[3] = tile_row(row0 + 3u, k); }
+    acc0 += iv[0u / BLOCKS] * wv[0u % BLOCKS];
+    acc1 += iv[1u / BLOCKS] * wv[1u % BLOCKS];
+    acc2 += iv[2u / BLOCKS] * wv[2u % BLOCKS];
+    acc3 += iv[3u / BLOCKS] * wv[3u % BLOCKS];
+  }
+  return array(acc0, acc1, acc2, acc3);
+}
+
 // Stores thread (group, lane)'s sums (its output p is row group · RPT + p / RT, rank p % RT)
 // and waits for the whole workgroup; every thread must call it.
-fn share_partials(group: u32, lane: u32, acc0: vec4<f32>, acc1: vec4<f32>, acc2: vec4<f32>, acc3: vec4<f32>) {
+fn share_partials(group: u32, lane: u32, acc: array<vec4<f32>, 4>) {
   let first = group * 16u;
   for (var e = 0u; e < 4u; e++) {
-    Part[(first + e) * PAD + lane] = acc0[e];
-    Part[(first + 4u + e) * PAD + lane] = acc1[e];
-    Part[(first + 8u + e) * PAD + lane] = acc2[e];
-    Part[(first + 12u + e) * PAD + lane] = acc3[e];
+    Part[(first + e) * PAD + lane] = acc[0][e];
+    Part[(first + 4u + e) * PAD + lane] = acc[1][e];
+    Part[(first + 8u + e) * PAD + lane] = acc[2][e];
+    Part[(first + 12u + e) * PAD + lane] = acc[3][e];
   }
   workgroupBarrier();
 }
