@@ -166,7 +166,7 @@ export function ExportPanel() {
             <button type="button" className="button button-secondary" disabled={!ready} onClick={() => void s.download('gguf', { ggufType })} data-testid="export-download-gguf">
               llama.cpp GGUF
             </button>
-            <select aria-label="GGUF tensor type" value={ggufType} disabled={!ready} onChange={(e) => setGgufType(e.target.value as 'f32' | 'f16')} data-testid="export-gguf-type">
+            <select className="control" aria-label="GGUF tensor type" value={ggufType} disabled={!ready} onChange={(e) => setGgufType(e.target.value as 'f32' | 'f16')} data-testid="export-gguf-type">
               <option value="f32">f32</option>
               <option value="f16">f16</option>
             </select>
