@@ -16,6 +16,7 @@
 
 const WG: u32 = 256u;
 const TPR: u32 = {{TPR}}u;
+alias RowValue = vec2<f32>;  // (Σ dnorm, Σ dnorm · norm) at once (lib/row_sum.wgsl)
 const RPW: u32 = WG / TPR;  // rows per workgroup in `main`
 
 struct Params {
@@ -37,23 +38,7 @@ struct Params {
 @group(0) @binding(7) var<storage, read> rstd: array<f32>;            // (N)
 @group(0) @binding(8) var<uniform> params: Params;
 
-var<workgroup> red: array<vec2<f32>, WG>;
-
-// Σ v over the TPR threads of this thread's row. Every thread of the workgroup must call it.
-fn row_sum(v: vec2<f32>, tid: u32) -> vec2<f32> {
-  let lane = tid % TPR;
-  red[tid] = v;
-  workgroupBarrier();
-  for (var s = TPR / 2u; s > 0u; s >>= 1u) {
-    if (lane < s) {
-      red[tid] += red[tid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red[tid - lane];
-  workgroupBarrier();
-  return total;
-}
+#include "lib/row_sum.wgsl"
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

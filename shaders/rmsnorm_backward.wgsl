@@ -15,6 +15,7 @@
 
 const WG: u32 = 256u;
 const TPR: u32 = {{TPR}}u;
+alias RowValue = f32;  // what row_sum adds (lib/row_sum.wgsl)
 const RPW: u32 = WG / TPR;  // rows per workgroup in `main`
 
 struct Params {
