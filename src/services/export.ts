@@ -12,10 +12,11 @@ import { trlHandoff } from '../engine/export/trl.js';
 import { importAll } from '../data/import/pipeline.js';
 import { blobSource } from '../data/io/source.js';
 import { parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
-import { saveBlob } from './data.js';
+import type { PrefRecord } from '../data/records.js';
+import { iterateRecords, type RunRow } from '../db/index.js';
+import { saveBlob, workspace } from './data.js';
 import { modelStore } from './model-store.js';
 import { getRun, hasAdapter, listRuns, runAdapterZip } from './train.js';
-import type { RunRow } from '../db/index.js';
 
 export type { AdapterData, LoadedModel };
 
@@ -98,10 +99,20 @@ export function handoffConfig(method: string, adapter: AdapterData): TrainingCon
   return parseTrainingConfig({ method, lora: adapter.lora });
 }
 
-/** TRL hand-off folder as one zip, from a dataset file and the run's settings. */
-export async function downloadTrl(adapter: AdapterData, config: TrainingConfig, dataset: File, baseModel: string): Promise<{ rows: number; skipped: number }> {
-  const r = await importAll(blobSource(dataset));
-  const h = trlHandoff({ config: { ...config, lora: adapter.lora }, records: r.records, baseModel: baseModel || adapter.baseModel });
+/** Where the hand-off's records come from: a file (any format the Data page imports) or a dataset of the studio. */
+export type HandoffData = { kind: 'file'; file: File } | { kind: 'studio'; datasetId: string };
+
+/** A studio dataset's records in id order, as the Data page stores them (split included). */
+async function studioRecords(datasetId: string): Promise<PrefRecord[]> {
+  const records: PrefRecord[] = [];
+  for await (const page of iterateRecords(await workspace(), datasetId)) records.push(...page);
+  return records;
+}
+
+/** TRL hand-off folder as one zip, from the dataset and the run's settings. */
+export async function downloadTrl(adapter: AdapterData, config: TrainingConfig, data: HandoffData, baseModel: string): Promise<{ rows: number; skipped: number }> {
+  const records = data.kind === 'file' ? (await importAll(blobSource(data.file))).records : await studioRecords(data.datasetId);
+  const h = trlHandoff({ config: { ...config, lora: adapter.lora }, records, baseModel: baseModel || adapter.baseModel });
   const enc = new TextEncoder();
   const zip = zipFiles(Object.fromEntries(Object.entries(h.files).map(([k, v]) => [`trl-handoff/${k}`, enc.encode(v)])));
   saveBlob(new Blob([zip as BlobPart]), 'trl-handoff.zip');

@@ -1,12 +1,13 @@
 // The Export page's state: the base model (a picked folder or a model of the studio's library) and
-// the PEFT adapter (picked files or a run of this studio), whether they fit together, and the last
-// download's outcome. Actions call services/export.ts.
+// the PEFT adapter (picked files or a run of this studio), whether they fit together, the TRL
+// hand-off's dataset (a picked file or a dataset of the studio) and the last download's outcome. Actions call services/export.ts.
 import { create } from 'zustand';
-import type { RunRow } from '../db/index.js';
+import type { DatasetRow, RunRow } from '../db/index.js';
 import type { TrainingConfig } from '../engine/training/config.js';
 import type { FileLike } from '../engine/model/source.js';
 import * as exportService from '../services/export.js';
-import type { AdapterData, LoadedModel } from '../services/export.js';
+import type { AdapterData, HandoffData, LoadedModel } from '../services/export.js';
+import { listDatasets } from '../services/data.js';
 import { listModels } from '../services/models.js';
 import type { ModelManifest } from '../worker/protocol.js';
 
@@ -15,11 +16,13 @@ export type ExportKind = 'peft' | 'merged' | 'gguf' | 'trl';
 /** Where the model or adapter came from: files picked on disk, or the studio itself. */
 export type ModelOrigin = { kind: 'files' } | { kind: 'library'; modelId: string };
 export type AdapterOrigin = { kind: 'files' } | { kind: 'run'; runId: string };
+export type { HandoffData };
 
 interface ExportState {
-  /** The studio's stored models and its runs with a saved adapter (refresh reads them). */
+  /** The studio's stored models, its runs with a saved adapter and its datasets (refresh reads them). */
   library: ModelManifest[];
   runs: RunRow[];
+  datasets: DatasetRow[];
   model: LoadedModel | null;
   modelLabel: string;
   modelOrigin: ModelOrigin | null;
@@ -27,6 +30,8 @@ interface ExportState {
   adapterLabel: string;
   adapterOrigin: AdapterOrigin | null;
   runConfig: TrainingConfig | null;
+  /** The TRL hand-off's dataset; a run's own dataset when its adapter is chosen (unless a file was picked). */
+  handoffData: HandoffData | null;
   /** Modules of the adapter found in the model, when both are picked and agree. */
   modules: number | null;
   busy: ExportKind | 'model' | 'adapter' | null;
@@ -38,6 +43,8 @@ interface ExportState {
   pickAdapter(files: readonly FileLike[]): Promise<void>;
   /** A run's adapter; its base model too, from the library, unless one was picked from disk. */
   pickRun(runId: string): Promise<void>;
+  pickHandoffData(data: HandoffData | null): void;
+  /** `dataset`: a file for the TRL hand-off instead of handoffData. */
   download(kind: ExportKind, options?: { ggufType?: 'f32' | 'f16'; dataset?: File; method?: string; baseModel?: string }): Promise<void>;
 }
 
@@ -80,6 +87,7 @@ export const useExportStore = create<ExportState>()((set, get) => {
   return {
     library: [],
     runs: [],
+    datasets: [],
     model: null,
     modelLabel: '',
     modelOrigin: null,
@@ -87,6 +95,7 @@ export const useExportStore = create<ExportState>()((set, get) => {
     adapterLabel: '',
     adapterOrigin: null,
     runConfig: null,
+    handoffData: null,
     modules: null,
     busy: null,
     error: null,
@@ -94,8 +103,11 @@ export const useExportStore = create<ExportState>()((set, get) => {
 
     async refresh() {
       try {
-        const [library, runs] = await Promise.all([listModels().catch(() => [] as ModelManifest[]), exportService.runsWithAdapter()]);
-        set({ library, runs });
+        const [library, runs, datasets] = await Promise.all([listModels().catch(() => [] as ModelManifest[]), exportService.runsWithAdapter(), listDatasets()]);
+        // A studio dataset deleted since it was chosen is no longer offered.
+        const { handoffData } = get();
+        const gone = handoffData?.kind === 'studio' && !datasets.some((d) => d.id === handoffData.datasetId);
+        set({ library, runs, datasets, ...(gone ? { handoffData: null } : {}) });
       } catch (e) {
         set({ error: `could not list the studio's runs: ${describe(e)}` });
       }
@@ -117,13 +129,22 @@ export const useExportStore = create<ExportState>()((set, get) => {
       const { modelOrigin, library } = get();
       const wantModel = run && modelOrigin?.kind !== 'files' && !(modelOrigin?.kind === 'library' && modelOrigin.modelId === run.modelId) && library.some((m) => m.id === run.modelId);
       await Promise.all([
-        choose('adapter', () => exportService.openRunAdapter(runId), (r) => ({ adapter: r.adapter, runConfig: r.config, adapterLabel: `run “${r.run.name}”`, adapterOrigin: { kind: 'run', runId } })),
+        choose('adapter', () => exportService.openRunAdapter(runId), (r) => ({
+          adapter: r.adapter,
+          runConfig: r.config,
+          adapterLabel: `run “${r.run.name}”`,
+          adapterOrigin: { kind: 'run', runId },
+          // The run's own dataset for the hand-off, if it is still there and no file was picked.
+          ...(get().handoffData?.kind !== 'file' && get().datasets.some((d) => d.id === r.run.datasetId) ? { handoffData: { kind: 'studio', datasetId: r.run.datasetId } as const } : {}),
+        })),
         wantModel ? openStored(run.modelId) : null,
       ]);
     },
 
+    pickHandoffData: (handoffData) => set({ handoffData }),
+
     async download(kind, options = {}) {
-      const { model, adapter, runConfig } = get();
+      const { model, adapter, runConfig, handoffData } = get();
       if (!model || !adapter) return;
       set({ busy: kind, error: null, message: null });
       try {
@@ -133,10 +154,11 @@ export const useExportStore = create<ExportState>()((set, get) => {
           const { files } = exportService.downloadMerged(model, adapter);
           set({ message: files === 2 ? 'Two files: keep the .onnx and its .data side by side.' : null });
         } else {
-          if (!options.dataset) throw new Error('pick the dataset to hand off');
+          const data: HandoffData | null = options.dataset ? { kind: 'file', file: options.dataset } : handoffData;
+          if (!data) throw new Error('pick the dataset to hand off');
           const config = runConfig ?? (options.method ? exportService.handoffConfig(options.method, adapter) : null);
           if (!config) throw new Error('pick a method (no training_config.json came with the adapter)');
-          const r = await exportService.downloadTrl(adapter, config, options.dataset, options.baseModel ?? '');
+          const r = await exportService.downloadTrl(adapter, config, data, options.baseModel ?? '');
           set({ message: `${r.rows} rows exported${r.skipped ? `, ${r.skipped} records left out` : ''}.` });
         }
       } catch (e) {

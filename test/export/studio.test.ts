@@ -1,13 +1,16 @@
 // The Export page's store with the studio as the source: the runs that have an adapter (workspace
 // on fake-indexeddb) and the models the Models page stored (an in-memory OPFS). Choosing a run
 // loads its adapter and its base model from the library; the PEFT download is the same adapter the
-// Train page downloads and the TRL hand-off carries its settings; a model picked from disk is not
-// replaced; a run gone meanwhile is named.
+// Train page downloads and the TRL hand-off carries its settings; the hand-off's dataset can be the
+// run's own (a Data page dataset), the same as from the file it came from; a model picked from disk
+// is not replaced; a run gone meanwhile is named.
 import 'fake-indexeddb/auto';
 import { readFile } from 'node:fs/promises';
 import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createRun, deleteRun, encodeCheckpointOf, openWorkspace, saveCheckpoint, type PrefDb } from './studio-support.js';
+import { addRecords, createDataset, createRun, deleteRun, encodeCheckpointOf, openWorkspace, saveCheckpoint, type PrefDb } from './studio-support.js';
+import { importAll } from '../../src/data/import/pipeline.js';
+import { blobSource } from '../../src/data/io/source.js';
 import { loraAName, loraBName } from '../../src/engine/export/modules.js';
 import { parseTrainingConfig } from '../../src/engine/training/config.js';
 import { seededRandom } from '../../src/engine/transformer/sampling.js';
@@ -30,9 +33,14 @@ const MODEL_ID = 'demo-fortunes';
 const store = () => useExportStore.getState();
 const initial = useExportStore.getState();
 const bytesOf = async (b: Blob) => new Uint8Array(await b.arrayBuffer());
+const DATASET_FILE = new URL('../../public/datasets/demo-fortunes-positive.jsonl', import.meta.url);
+const datasetFile = async () => new File([await readFile(DATASET_FILE)], 'demo.jsonl');
+/** The hand-off zip's files as text. */
+const unzipText = async (b: Blob) => Object.fromEntries(Object.entries(unzipSync(await bytesOf(b))).map(([k, v]) => [k, new TextDecoder().decode(v)]));
 
 let db: PrefDb;
 let runId: string;
+let datasetId: string;
 let layers: number;
 const lora = { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj'] };
 
@@ -70,8 +78,12 @@ beforeAll(async () => {
       adapter[loraBName(path)] = values(out * lora.r);
     }
   }
+  // The demo file imported as the Data page stores it: the run's dataset.
+  const dataset = await createDataset(db, 'demo');
+  datasetId = dataset.id;
+  await addRecords(db, datasetId, (await importAll(blobSource(await datasetFile()))).records);
   const config = parseTrainingConfig({ method: 'orpo', lora });
-  const common = { config, datasetId: 'd', datasetName: 'demo', modelId: MODEL_ID, modelName: MODEL_ID, totalSteps: 2 };
+  const common = { config, datasetId, datasetName: 'demo', modelId: MODEL_ID, modelName: MODEL_ID, totalSteps: 2 };
   await createRun(db, { ...common, name: 'never checkpointed' });
   const run = await createRun(db, { ...common, name: 'tuned' });
   runId = run.id;
@@ -118,8 +130,7 @@ describe('export store: adapters and models of the studio', () => {
     expect(fromExport).toEqual(fromTrain);
 
     // The TRL hand-off takes the run's settings (no method to pick) and its model as the default id.
-    const data = await readFile(new URL('../../public/datasets/demo-fortunes-positive.jsonl', import.meta.url));
-    await s.download('trl', { dataset: new File([data], 'demo.jsonl') });
+    await s.download('trl', { dataset: await datasetFile() });
     expect(store().error).toBeNull();
     expect(saved.at(-1)!.name).toBe('trl-handoff.zip');
     const recipe = JSON.parse(new TextDecoder().decode(unzipSync(await bytesOf(saved.at(-1)!.blob))['trl-handoff/recipe.json'])) as Record<string, unknown>;
@@ -128,6 +139,37 @@ describe('export store: adapters and models of the studio', () => {
     await s.download('merged');
     expect(saved.at(-1)!.name).toBe('model-merged.onnx');
     expect(store().error).toBeNull();
+  }, 60_000);
+
+  it('the TRL hand-off from the run’s dataset in the studio equals the one from the file it was imported from', async () => {
+    await store().refresh();
+    expect(store().datasets.map((d) => d.id)).toEqual([datasetId]);
+    await store().pickRun(runId);
+    expect(store().error).toBeNull();
+    expect(store().handoffData, 'the run’s dataset is preselected').toEqual({ kind: 'studio', datasetId });
+    await store().download('trl');
+    expect(store().error).toBeNull();
+    const fromStudio = await unzipText(saved.at(-1)!.blob);
+
+    await store().download('trl', { dataset: await datasetFile() });
+    expect(store().error).toBeNull();
+    const fromFile = await unzipText(saved.at(-1)!.blob);
+    expect(fromStudio).toEqual(fromFile);
+
+    // TRL's preference rows, each in the file of its record's split.
+    const rows = (name: string) => fromStudio[`trl-handoff/data/${name}`]!.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const source = (await readFile(DATASET_FILE, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { prompt: string; split?: string });
+    const tests = source.filter((r) => r.split === 'test').length;
+    expect(tests).toBeGreaterThan(0);
+    expect(rows('test.jsonl')).toHaveLength(tests);
+    expect(rows('train.jsonl')).toHaveLength(source.length - tests);
+    expect(Object.keys(rows('train.jsonl')[0]!).sort()).toEqual(expect.arrayContaining(['chosen', 'prompt', 'rejected']));
+
+    // A file picked by hand wins over the run's dataset when another run is chosen.
+    const file = await datasetFile();
+    store().pickHandoffData({ kind: 'file', file });
+    await store().pickRun(runId);
+    expect(store().handoffData).toEqual({ kind: 'file', file });
   }, 60_000);
 
   it('a model picked from disk stays when a run is chosen; a stored model can be chosen by hand', async () => {

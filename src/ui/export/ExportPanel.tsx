@@ -1,7 +1,8 @@
 // The Export page's steps, one card each: the base model (from the studio's model library or a
 // folder picked on disk), the PEFT adapter (a run of this studio, or a folder with
 // adapter_config.json and adapter_model.safetensors, or a zip), the downloads (PEFT zip, merged
-// ONNX, llama.cpp GGUF LoRA) and the TRL hand-off.
+// ONNX, llama.cpp GGUF LoRA) and the TRL hand-off (its dataset: one of the studio's, the run's
+// own preselected, or a file).
 import { useRef, useState, type ReactNode } from 'react';
 import { useExportStore } from '../../stores/export.js';
 import { TRAINING_METHODS } from '../../engine/training/config.js';
@@ -56,7 +57,6 @@ function Download({ children, hint }: { children: ReactNode; hint: ReactNode }) 
 export function ExportPanel() {
   const s = useExportStore();
   const [ggufType, setGgufType] = useState<'f32' | 'f16'>('f32');
-  const [dataset, setDataset] = useState<File | undefined>();
   const [method, setMethod] = useState('dpo');
   const [baseModel, setBaseModel] = useState('');
   const ready = !!s.model && !!s.adapter && s.modules !== null && !s.busy;
@@ -180,8 +180,25 @@ export function ExportPanel() {
         </h2>
         <p className="export-lead">A folder (zipped) with the dataset in TRL's format, the run's settings and a script that reruns the same training with TRL on a GPU.</p>
         <div className="fields export-fields">
-          <Field label="Dataset" hint={dataset ? dataset.name : 'The preference data to train on (any format the Data page imports).'}>
-            <FilePicker label="Choose a dataset file…" testId="export-trl-dataset" onFiles={(f) => setDataset(f[0])} />
+          <label className="field">
+            <span>A dataset of this studio</span>
+            <select
+              value={s.handoffData?.kind === 'studio' ? s.handoffData.datasetId : ''}
+              disabled={s.datasets.length === 0}
+              onChange={(e) => s.pickHandoffData(e.target.value ? { kind: 'studio', datasetId: e.target.value } : null)}
+              data-testid="export-trl-studio-dataset"
+            >
+              <option value="">{s.datasets.length === 0 ? 'No datasets yet: import one on the Data page' : 'Choose a dataset…'}</option>
+              {s.datasets.map((d) => (
+                <option key={d.id} value={d.id}>
+                  {d.name} ({d.counts.total.toLocaleString()} records)
+                </option>
+              ))}
+            </select>
+            <small className="hint">Its records with their train/test split, as the Data page keeps them; a run's own dataset comes with its adapter.</small>
+          </label>
+          <Field label="Or a file" hint={s.handoffData?.kind === 'file' ? s.handoffData.file.name : 'The preference data to train on (any format the Data page imports).'}>
+            <FilePicker label="Choose a dataset file…" testId="export-trl-dataset" onFiles={(f) => f[0] && s.pickHandoffData({ kind: 'file', file: f[0] })} />
           </Field>
           {s.runConfig ? (
             <Field label="Method" hint="From the run's settings.">
@@ -205,7 +222,7 @@ export function ExportPanel() {
           </label>
         </div>
         <div className="export-actions">
-          <button type="button" className="button button-primary" disabled={!ready || !dataset} onClick={() => void s.download('trl', { dataset, method, baseModel })} data-testid="export-download-trl">
+          <button type="button" className="button button-primary" disabled={!ready || !s.handoffData} onClick={() => void s.download('trl', { method, baseModel })} data-testid="export-download-trl">
             TRL hand-off (zip)
           </button>
         </div>
