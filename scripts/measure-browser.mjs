@@ -13,8 +13,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
-import { build, preview } from 'vite';
 import { chromiumArgs, chromiumPath } from './chromium.mjs';
+import { buildStudioAt, previewStudio } from './studio-build.mjs';
 
 const { values: args } = parseArgs({
   options: { records: { type: 'string', default: '100000' }, root: { type: 'string' }, json: { type: 'string' } },
@@ -62,21 +62,9 @@ let server = null;
 let browser = null;
 try {
   await writeFile(file, datasetFile(N));
-  const nodeEnv = process.env.NODE_ENV;
-  process.env.NODE_ENV = 'production';
-  try {
-    await build({ root: ROOT, configFile: join(ROOT, 'vite.config.ts'), mode: 'production', logLevel: 'warn', build: { outDir, emptyOutDir: true } });
-  } finally {
-    process.env.NODE_ENV = nodeEnv;
-  }
-  server = await preview({
-    root: ROOT,
-    configFile: join(ROOT, 'vite.config.ts'),
-    logLevel: 'warn',
-    build: { outDir },
-    preview: { host: '127.0.0.1', port: 0, strictPort: true, open: false },
-  });
-  const origin = `http://127.0.0.1:${server.httpServer.address().port}`;
+  await buildStudioAt(ROOT, outDir);
+  let origin;
+  ({ server, origin } = await previewStudio(ROOT, outDir));
   browser = await chromium.launch({ executablePath: chromiumPath(), args: chromiumArgs(), headless: true, timeout: 60_000 });
   // bypassCSP: the polling predicates below are evaluated as strings (the app's CSP forbids eval).
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });

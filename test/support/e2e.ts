@@ -9,14 +9,14 @@
 // Each page collects console errors and uncaught exceptions (page and Workers), every request URL
 // (page and Workers) and dismisses dialogs, recording their messages.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { build, preview, type PreviewServer } from 'vite';
+import type { PreviewServer } from 'vite';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { chromiumArgs, chromiumPath } from '../../scripts/chromium.mjs';
+import { buildStudioAt, previewStudio } from '../../scripts/studio-build.mjs';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const RESULTS = join(ROOT, 'test-results');
@@ -62,14 +62,7 @@ export interface Studio {
 /** The production build of the studio in a new temp dir. */
 export async function buildStudio(name: string): Promise<string> {
   const outDir = await mkdtemp(join(tmpdir(), `prefstudio-e2e-${name}-`));
-  // Vitest sets NODE_ENV=test, which would make Vite bundle React's development build.
-  const nodeEnv = process.env.NODE_ENV;
-  process.env.NODE_ENV = 'production';
-  try {
-    await build({ root: ROOT, configFile: join(ROOT, 'vite.config.ts'), mode: 'production', logLevel: 'warn', build: { outDir, emptyOutDir: true } });
-  } finally {
-    process.env.NODE_ENV = nodeEnv;
-  }
+  await buildStudioAt(ROOT, outDir);
   return outDir;
 }
 
@@ -146,14 +139,7 @@ export function useStudio(name: string): Studio {
 
   beforeAll(async () => {
     outDir = await buildStudio(name);
-    server = await preview({
-      root: ROOT,
-      configFile: join(ROOT, 'vite.config.ts'),
-      logLevel: 'warn',
-      build: { outDir },
-      preview: { host: '127.0.0.1', port: 0, strictPort: true, open: false },
-    });
-    origin = `http://127.0.0.1:${(server.httpServer.address() as AddressInfo).port}`;
+    ({ server, origin } = await previewStudio(ROOT, outDir));
     browser = await launchChromium();
   }, 180_000);
 
