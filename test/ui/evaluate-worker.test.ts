@@ -5,33 +5,25 @@
 // rewards are 0; an imported PEFT adapter with the same tensors scores the same; reference
 // log-probs come from the cache the second time; a cancelled task ends as aborted.
 import 'fake-indexeddb/auto';
-import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testEngine } from '#test-engine';
-import { importAll } from '../../src/data/import/pipeline.js';
-import { bytesSource } from '../../src/data/io/source.js';
 import type { PrefRecord } from '../../src/data/records.js';
 import { addRecords, createDataset, createRun, openWorkspace, saveCheckpoint, type PrefDb } from '../../src/db/index.js';
 import type { Engine } from '../../src/engine/gpu/engine.js';
 import { LoraAdapter } from '../../src/engine/lora/adapter.js';
-import { loadModel } from '../../src/engine/model/load.js';
-import { nodeDirSource } from '../../src/engine/model/source-node.js';
 import { loraAdapterConfig } from '../../src/engine/training/backend.js';
 import { parseTrainingConfig } from '../../src/engine/training/config.js';
 import { MemoryRefCache } from '../../src/engine/training/ref-cache.js';
 import { tokenizeRecords } from '../../src/engine/training/tokenize.js';
 import { encodeCheckpoint } from '../../src/engine/training/trainer.js';
 import { sequenceLogprobs } from '../../src/engine/transformer/logprobs.js';
-import { TransformerModel } from '../../src/engine/transformer/model.js';
 import { seededRandom } from '../../src/engine/transformer/sampling.js';
 import { createEvaluateModule, type EvaluateModule } from '../../src/worker/evaluate.js';
 import type { EvaluateRequest } from '../../src/worker/evaluate-protocol.js';
 import { cancelTask } from '../../src/worker/tasks.js';
 import { createTrainModule, type TrainModel } from '../../src/worker/train.js';
+import { demoSlice, gpuQueue, loadDemo } from './train-support.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
-const MODEL_DIR = `${ROOT}public/models/demo-fortunes`;
-const DATA = `${ROOT}public/datasets/demo-fortunes-positive.jsonl`;
 const BETA = 0.25;
 const MAX_LENGTH = 32;
 
@@ -45,20 +37,15 @@ let adapterValues: Map<string, Float32Array>;
 const lora = parseTrainingConfig({ method: 'dpo', lora: { r: 4, lora_alpha: 8, target_modules: ['q_proj', 'v_proj', 'down_proj'] } }).lora;
 const cache = new MemoryRefCache();
 let module: EvaluateModule;
-let queue: Promise<unknown> = Promise.resolve();
-const withGpu = <T>(job: (e: Engine) => Promise<T>): Promise<T> => {
-  const run = queue.then(() => job(engine));
-  queue = run.catch(() => {});
-  return run;
-};
+let withGpu: ReturnType<typeof gpuQueue>;
 
 beforeAll(async () => {
   engine = await testEngine();
-  const loaded = await loadModel(nodeDirSource(MODEL_DIR));
-  const tm = TransformerModel.create(engine, loaded.config, loaded.transformerWeights());
-  model = { id: 'demo', name: 'demo-fortunes', model: tm, tokenizer: loaded.tokenizer, weightBytes: engine.pool.stats.bytesAllocated, fingerprint: 'demo-fp' };
-  const imported = await importAll(bytesSource('demo.jsonl', new Uint8Array(await readFile(DATA))));
-  records = [...imported.records.filter((r) => r.split === 'train').slice(0, 2), ...imported.records.filter((r) => r.split === 'test').slice(0, 3)];
+  withGpu = gpuQueue(engine);
+  const demo = await loadDemo(engine);
+  model = demo.model;
+  const tm = model.model;
+  records = demoSlice(demo.records, 2, 3);
   db = await openWorkspace(`evaluate-worker-${Math.random()}`);
   const d = await createDataset(db, 'demo slice');
   await addRecords(db, d.id, records);

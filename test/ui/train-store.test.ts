@@ -6,16 +6,10 @@
 // refused with the numbers; the trained adapter changes what the model samples; a lost device
 // stops the run with its last checkpoint intact.
 import 'fake-indexeddb/auto';
-import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { testEngine } from '#test-engine';
-import { importAll } from '../../src/data/import/pipeline.js';
-import { bytesSource } from '../../src/data/io/source.js';
-import { addRecords, createDataset, decodeCheckpointOf, latestCheckpoint, openWorkspace, type PrefDb } from './train-support.js';
-import { loadModel } from '../../src/engine/model/load.js';
-import { nodeDirSource } from '../../src/engine/model/source-node.js';
+import { addRecords, createDataset, decodeCheckpointOf, demoSlice, gpuQueue, latestCheckpoint, loadDemo, openWorkspace, type PrefDb } from './train-support.js';
 import type { Engine } from '../../src/engine/gpu/engine.js';
-import { TransformerModel } from '../../src/engine/transformer/model.js';
 import { sequenceLogprobs } from '../../src/engine/transformer/logprobs.js';
 import { tokenizeRecords } from '../../src/engine/training/tokenize.js';
 import { createTrainModule, type TrainModel, type TrainModule } from '../../src/worker/train.js';
@@ -24,9 +18,6 @@ import * as trainService from '../../src/services/train.js';
 import { useTrainStore } from '../../src/stores/train.js';
 import type { PrefRecord } from '../../src/data/records.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
-const MODEL_DIR = `${ROOT}public/models/demo-fortunes`;
-const DATA = `${ROOT}public/datasets/demo-fortunes-positive.jsonl`;
 
 let engine: Engine;
 let model: TrainModel;
@@ -34,12 +25,7 @@ let module: TrainModule;
 let db: PrefDb;
 let datasetId: string;
 let records: PrefRecord[];
-let queue: Promise<unknown> = Promise.resolve();
-const withGpu = <T>(job: (e: Engine) => Promise<T>): Promise<T> => {
-  const run = queue.then(() => job(engine));
-  queue = run.catch(() => {});
-  return run;
-};
+let withGpu: ReturnType<typeof gpuQueue>;
 
 const initial = useTrainStore.getState();
 const store = () => useTrainStore.getState();
@@ -48,12 +34,11 @@ const SETTINGS = { method: 'dpo' as const, maxSteps: 3, batchSize: 2, maxLength:
 
 beforeAll(async () => {
   engine = await testEngine();
-  const loaded = await loadModel(nodeDirSource(MODEL_DIR));
-  const tm = TransformerModel.create(engine, loaded.config, loaded.transformerWeights());
-  model = { id: 'demo', name: 'demo-fortunes', model: tm, tokenizer: loaded.tokenizer, weightBytes: engine.pool.stats.bytesAllocated, fingerprint: 'demo-fp' };
-  const imported = await importAll(bytesSource('demo.jsonl', new Uint8Array(await readFile(DATA))));
+  withGpu = gpuQueue(engine);
+  const demo = await loadDemo(engine);
+  model = demo.model;
   // 10 training and 4 held-out pairs: enough for batches of 2, small for a software GPU.
-  records = [...imported.records.filter((r) => r.split === 'train').slice(0, 10), ...imported.records.filter((r) => r.split === 'test').slice(0, 4)];
+  records = demoSlice(demo.records, 10, 4);
 }, 60_000);
 
 beforeEach(async () => {
