@@ -13,8 +13,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { configFrom, modelFingerprint, openSession, readModel, readRecords, tokenizeForRun } from '../src/cli/train.js';
-import { loraBackend } from '../src/engine/training/backend.js';
+import { configFrom, openSession, readModel, readRecords, sessionTrainerOptions, tokenizeForRun } from '../src/cli/train.js';
 import { Trainer, encodeCheckpoint } from '../src/engine/training/trainer.js';
 import { lavapipeIcd } from './lavapipe.mjs';
 
@@ -104,13 +103,7 @@ async function main(): Promise<number> {
     );
   };
   try {
-    const trainer = await Trainer.create({
-      backend: loraBackend(session.model, session.adapter, session.weightBytes),
-      config,
-      examples,
-      modelFingerprint: await modelFingerprint(loaded),
-      onProgress: (m) => process.stderr.write(`${tag}: ${m}\n`),
-    });
+    const trainer = await Trainer.create(await sessionTrainerOptions(session, loaded, config, examples, tag));
     process.stdout.write(`soak: ${trainer.totalSteps} DPO steps, batch ${batch}, max_length ${maxLength}, ${examples.length} training pairs, GPU ${engine.report.vendor}/${engine.report.architecture}\n`);
     let lastLoss = NaN;
     await trainer.run(

@@ -11,7 +11,6 @@
 
 import { promises as fs } from 'node:fs';
 import { formatBytes } from '../engine/model/errors.js';
-import { loraBackend } from '../engine/training/backend.js';
 import { writeSafetensors } from '../engine/training/peft.js';
 import { Trainer } from '../engine/training/trainer.js';
 import {
@@ -19,13 +18,13 @@ import {
   configFrom,
   err,
   flagsHelp,
-  modelFingerprint,
   openSession,
   parseFlags,
   readModel,
   readPeftAdapter,
   readRecords,
   reportError,
+  sessionTrainerOptions,
   tokenizeForRun,
   writeAtomic,
 } from './train.js';
@@ -78,13 +77,7 @@ async function evaluate(args: string[], tag: string): Promise<number> {
   const config = batch ? first : settings(examples.length);
   const session = await openSession(loaded, config, tag, adapterDir);
   try {
-    const trainer = await Trainer.create({
-      backend: loraBackend(session.model, session.adapter, session.weightBytes),
-      config,
-      examples,
-      modelFingerprint: await modelFingerprint(loaded),
-      onProgress: (msg) => err(`${tag}: ${msg}`),
-    });
+    const trainer = await Trainer.create(await sessionTrainerOptions(session, loaded, config, examples, tag));
     err(`${tag}: ${examples.length} examples in batches of ${config.per_device_eval_batch_size}; estimated GPU memory ${formatBytes(trainer.memory.total)}`);
     const grads = p.plain['--grads'];
     const metrics = grads ? await trainer.gradients(examples) : await trainer.evaluate(examples, '');

@@ -324,6 +324,25 @@ export async function openSession(m: LoadedModel, config: TrainingConfig, tag: s
   };
 }
 
+/** Trainer options for a session's model and adapter, with progress lines on stderr under `tag`. */
+export async function sessionTrainerOptions(
+  session: Session,
+  m: LoadedModel,
+  config: TrainingConfig,
+  examples: Example[],
+  tag: string,
+  refCache?: RefLogpCache,
+): Promise<TrainerOptions> {
+  return {
+    backend: loraBackend(session.model, session.adapter, session.weightBytes),
+    config,
+    examples,
+    modelFingerprint: await modelFingerprint(m),
+    refCache,
+    onProgress: (msg) => err(`${tag}: ${msg}`),
+  };
+}
+
 /** A PEFT adapter folder: its LoRA settings and tensors by PEFT name. */
 export async function readPeftAdapter(dir: string): Promise<{ lora: TrainingConfig['lora']; tensors: Map<string, Float32Array> }> {
   const cfgFile = join(dir, 'adapter_config.json');
@@ -464,18 +483,10 @@ async function train(args: string[], tag: string): Promise<number> {
     const w = ktoBalanceWarning(methodConfig(config), trainEx.filter((e) => e.label).length, trainEx.filter((e) => !e.label).length);
     if (w) err(`${tag}: warning: ${w}`);
   }
-  const fingerprint = await modelFingerprint(loaded);
 
   const session = await openSession(loaded, config, tag, p.plain['--init-adapter']);
   try {
-    const options: TrainerOptions = {
-      backend: loraBackend(session.model, session.adapter, session.weightBytes),
-      config,
-      examples,
-      modelFingerprint: fingerprint,
-      refCache: p.plain['--ref-cache'] ? dirRefCache(p.plain['--ref-cache']) : undefined,
-      onProgress: (msg) => err(`${tag}: ${msg}`),
-    };
+    const options = await sessionTrainerOptions(session, loaded, config, examples, tag, p.plain['--ref-cache'] ? dirRefCache(p.plain['--ref-cache']) : undefined);
     const trainer = resume ? await Trainer.resume(options, resume) : await Trainer.create(options);
     const mem = trainer.memory;
     err(`${tag}: ${session.adapter.parameterCount.toLocaleString('en-US')} LoRA parameters; ${trainer.totalSteps} steps; estimated GPU memory ${formatBytes(mem.total)} ` +
