@@ -23,7 +23,7 @@ import {
   readModel,
   readPeftAdapter,
   readRecords,
-  reportError,
+  runCommand,
   sessionTrainerOptions,
   tokenizeForRun,
   writeAtomic,
@@ -45,16 +45,8 @@ evaluation batch, default all examples at once):
 ${flagsHelp()}
 `;
 
-export async function run(args: string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  try {
-    return await evaluate(args, 'eval');
-  } catch (e) {
-    return reportError('eval', e, USAGE);
-  }
+export function run(args: string[]): Promise<number> {
+  return runCommand('eval', USAGE, args, (a) => evaluate(a, 'eval'));
 }
 
 async function evaluate(args: string[], tag: string): Promise<number> {

@@ -12,7 +12,7 @@ import { trlHandoff } from '../engine/export/trl.js';
 import { formatBytes, isModelLoadError } from '../engine/model/errors.js';
 import { loadModel, type LoadedModel } from '../engine/model/load.js';
 import { nodeDirSource } from '../engine/model/source-node.js';
-import { UsageError, configFrom, err, flagsHelp, parseFlags, readRecords, reportError, writeAtomic } from './train.js';
+import { UsageError, configFrom, err, flagsHelp, parseFlags, readRecords, runCommand, writeAtomic } from './train.js';
 
 const TAG = 'export';
 
@@ -42,16 +42,8 @@ settings for --trl:
 ${flagsHelp()}
 `;
 
-export async function run(args: string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  try {
-    return await exportCommand(args);
-  } catch (e) {
-    return reportError(TAG, e, USAGE);
-  }
+export function run(args: string[]): Promise<number> {
+  return runCommand(TAG, USAGE, args, exportCommand);
 }
 
 /** A PEFT adapter from a folder or a zip. */

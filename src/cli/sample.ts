@@ -7,7 +7,7 @@
 
 import { parseArgs } from 'node:util';
 import { generate } from '../engine/transformer/generate.js';
-import { configFrom, err, openSession, readModel, readPeftAdapter, readRecords, reportError, UsageError } from './train.js';
+import { configFrom, err, openSession, readModel, readPeftAdapter, readRecords, runCommand, UsageError } from './train.js';
 
 const USAGE = `usage: prefstudio sample --model <dir> [--adapter <dir>] (--prompt <text> ... | --prompts-from <file>) [options]
 
@@ -43,19 +43,8 @@ function num(flag: string, v: string | undefined, def: number, integer = false):
   return n;
 }
 
-export async function run(args: string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  try {
-    return await sample(args);
-  } catch (e) {
-    if (e instanceof Error && e.name === 'TypeError' && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS')) {
-      return reportError('sample', new UsageError(e.message), USAGE);
-    }
-    return reportError('sample', e, USAGE);
-  }
+export function run(args: string[]): Promise<number> {
+  return runCommand('sample', USAGE, args, sample);
 }
 
 async function sample(args: string[]): Promise<number> {

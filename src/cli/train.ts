@@ -371,9 +371,11 @@ export async function writeAtomic(file: string, data: Uint8Array | string): Prom
 }
 
 /** Known errors become one clear line; others propagate with their stack under PREFSTUDIO_DEBUG. */
-export function reportError(tag: string, e: unknown, usage: string): number {
-  if (e instanceof UsageError) {
-    process.stderr.write(`prefstudio ${tag}: ${e.message}\n\n${usage}`);
+function reportError(tag: string, e: unknown, usage: string): number {
+  // node:util parseArgs rejects unknown or malformed flags with a TypeError coded ERR_PARSE_ARGS_*.
+  const badFlags = e instanceof Error && e.name === 'TypeError' && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS');
+  if (e instanceof UsageError || badFlags) {
+    process.stderr.write(`prefstudio ${tag}: ${(e as Error).message}\n\n${usage}`);
     return 2;
   }
   if (e instanceof TrainingMemoryError) {
@@ -423,17 +425,21 @@ ${flagsHelp()}
 Ctrl-C stops after the current step and writes a checkpoint and the adapter.
 `;
 
-export async function run(args: string[]): Promise<number> {
+/** A command's entry point: --help prints its usage; usage and memory errors become exit codes (reportError). */
+export async function runCommand(tag: string, usage: string, args: string[], command: (args: string[]) => Promise<number>): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(USAGE);
+    process.stdout.write(usage);
     return 0;
   }
-  const tag = 'train';
   try {
-    return await train(args, tag);
+    return await command(args);
   } catch (e) {
-    return reportError(tag, e, USAGE);
+    return reportError(tag, e, usage);
   }
+}
+
+export function run(args: string[]): Promise<number> {
+  return runCommand('train', USAGE, args, (a) => train(a, 'train'));
 }
 
 async function train(args: string[], tag: string): Promise<number> {
