@@ -9,5 +9,6 @@ export { loadModel, LoadedModel, type LoadOptions } from './load.js';
 export type { CanonicalWeight, Family, GraphSummary, Provenance, WeightDType } from './recognize.js';
 export { estimateMemory, checkFits, assertFits, type AdapterLimits, type FitReport, type MemoryEstimate, type GpuWeightDType } from './memory.js';
 export { ModelTokenizer, type ChatMessage, type SpecialToken } from './tokenizer.js';
+export { promptTokenIds, promptMessages, promptText, usesChatTemplate, PromptError, type PromptInput, type PromptTokenizer, type ChatTemplateChoice } from './prompt.js';
 export { toWeightTensor, weightF32, weightF16, type WeightDTypeRequest } from './weights.js';
 export { referenceSession, referenceLogits, referenceFeeds, type OrtModule, type ReferenceBatch } from './ort-reference.js';

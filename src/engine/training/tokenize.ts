@@ -6,6 +6,8 @@
 //                       chosen_ids = prompt_chosen[len(prompt_ids):]
 //   conversational    : the chat template: prompt_ids = template(prompt, add_generation_prompt),
 //                       prompt_chosen = template(prompt + chosen), same split; `system` goes first
+//   prompt_ids        : model/prompt.ts promptTokenIds (template on exactly for conversational
+//                       records), the definition every generation path shares
 //   truncation        : max_prompt_length and max_completion_length (TRL 0.x, off by default)
 //                       first, then max_length on prompt + completion per row: keep_start keeps
 //                       the first max_length tokens, keep_end the last. Under keep_start an
@@ -30,11 +32,12 @@
 
 import type { SequencePair } from '../transformer/logprobs.js';
 import type { ChatMessage } from '../model/tokenizer.js';
+import { promptMessages, promptTokenIds } from '../model/prompt.js';
 import type { Message, PrefRecord, Split, Turns } from '../../data/records.js';
 import type { TrainingConfig, TruncationMode } from './config.js';
 import { exampleShape } from './config.js';
 
-/** What tokenization needs of ModelTokenizer. */
+/** What tokenization needs of ModelTokenizer (the prompt side goes through model/prompt.ts promptTokenIds). */
 export interface TrainingTokenizer {
   encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
   encodeChat(messages: readonly ChatMessage[], options?: { addGenerationPrompt?: boolean }): number[];
@@ -189,14 +192,13 @@ function encodeRaw(raw: RawPair, tok: TrainingTokenizer): { pair: SequencePair; 
     if (raw.system !== undefined) throw new Skip('a system prompt needs conversational records');
     const eos = tok.eos?.token;
     const completion = eos && !raw.completion.endsWith(eos) ? raw.completion + eos : raw.completion;
-    promptIds = tok.encode(raw.prompt);
+    promptIds = promptTokenIds(tok, { prompt: raw.prompt }, false);
     fullIds = tok.encode(raw.prompt + completion);
   } else {
     if (!tok.chatTemplate) throw new Skip('conversational records need a chat template, and this tokenizer has none');
-    const prompt = asMessages(raw.prompt, 'user');
-    const messages = raw.system !== undefined ? [{ role: 'system', content: raw.system }, ...prompt] : prompt;
-    promptIds = tok.encodeChat(messages, { addGenerationPrompt: true });
-    fullIds = tok.encodeChat([...messages, ...asMessages(raw.completion, 'assistant')]);
+    const prompt = { prompt: raw.prompt, ...(raw.system !== undefined ? { system: raw.system } : {}) };
+    promptIds = promptTokenIds(tok, prompt, true);
+    fullIds = tok.encodeChat([...promptMessages(prompt), ...asMessages(raw.completion, 'assistant')]);
   }
   const n = promptIds.length;
   const mismatch = fullIds.length < n || promptIds.some((id, i) => fullIds[i] !== id);
