@@ -1,9 +1,12 @@
 // `prefstudio convert <input> --to trl|trl-conversational|kto|records --out <file>`: detects the
 // input format, converts it and writes JSON Lines (gzip when --out ends in .gz) or Parquet (when
-// --out ends in .parquet). Reports counts and the bad rows with their line and field. Exits 1 when
-// nothing valid came out (and leaves no output file), 2 on a usage error.
+// --out ends in .parquet). Reports counts, the bad rows with their line and field, and the records
+// the target cannot hold, grouped by reason. Exits 1 when nothing valid came out, or when records
+// were dropped without --allow-drop; 2 on a usage error. The output is written under a temporary
+// name and renamed at the end: a failed run leaves no output file and an existing one as it was.
 import { createWriteStream, promises as fs } from 'node:fs';
 import { once } from 'node:events';
+import { basename, dirname, join } from 'node:path';
 import { fileWriter } from 'hyparquet-writer';
 import { DataFormatError, describeRowError, type RowError } from '../data/errors.js';
 import { detectFormat, proposeMapping } from '../data/import/detect.js';
@@ -25,7 +28,11 @@ const TARGETS: Record<string, { options: ExportOptions; label: string }> = {
 const USAGE = `usage: prefstudio convert <input> --to <target> --out <file> [options]
 
   <input>            JSON, JSON Lines, CSV/TSV or Parquet, optionally .gz; the format is detected
-  --to <target>      trl                 TRL preference / unpaired / stepwise, plain text
+  --to <target>      trl                 TRL preference / unpaired / stepwise, plain text: a
+                                         multi-turn conversation becomes a Human/Assistant
+                                         transcript ("\\n\\nHuman: ...\\n\\nAssistant: ..."), as in
+                                         HH-RLHF, the prompt ending with "\\n\\nAssistant:"; a
+                                         system prompt goes first, then a blank line
                      trl-conversational  the same with role/content messages
                      kto                 TRL unpaired preference (pairs are unpaired)
                      records             PrefStudio records (lossless, with provenance)
@@ -33,6 +40,9 @@ const USAGE = `usage: prefstudio convert <input> --to <target> --out <file> [opt
   --format <id>      skip detection: ${FORMATS.map((f) => f.id).join(', ')}
   --style <style>    standard or conversational (kto and records: default follows the data)
   --strict           exit 1 when any row is bad (nothing is written then)
+  --allow-drop       write the records the target can hold even when some cannot (a tie or a
+                     both-bad pair has no preference row, a stepwise record no KTO row, ...);
+                     without it such a conversion exits 1 and writes nothing
   --max-errors <n>   bad rows to list (default 20)
   --json             print the report as JSON
 `;
@@ -44,12 +54,13 @@ interface Args {
   format?: FormatId;
   style?: ExportStyle;
   strict: boolean;
+  allowDrop: boolean;
   maxErrors: number;
   json: boolean;
 }
 
 function parseArgs(args: string[]): Args | string {
-  const out: Partial<Args> = { strict: false, maxErrors: 20, json: false };
+  const out: Partial<Args> = { strict: false, allowDrop: false, maxErrors: 20, json: false };
   const positional: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -64,6 +75,7 @@ function parseArgs(args: string[]): Args | string {
       else if (a === '--format') out.format = value() as FormatId;
       else if (a === '--style') out.style = value() as ExportStyle;
       else if (a === '--strict') out.strict = true;
+      else if (a === '--allow-drop') out.allowDrop = true;
       else if (a === '--json') out.json = true;
       else if (a === '--max-errors') out.maxErrors = Number(value());
       else if (a === '--help' || a === '-h') return 'help';
@@ -97,6 +109,9 @@ export interface ConvertReport {
   target: string;
   rowsWritten: number;
   recordsWritten: number;
+  /** Records the target cannot hold (rows, for a Parquet file's rows of another shape). */
+  dropped: number;
+  allowDrop: boolean;
   skipped: { reason: string; count: number }[];
 }
 
@@ -137,6 +152,8 @@ export async function run(args: string[]): Promise<number> {
     target: target.label,
     rowsWritten: 0,
     recordsWritten: 0,
+    dropped: 0,
+    allowDrop: a.allowDrop,
     skipped: [],
   };
   const errors: RowError[] = [];
@@ -162,41 +179,63 @@ export async function run(args: string[]): Promise<number> {
     }
   }
 
+  // Written under a temporary name beside the output, renamed once the run succeeded.
+  const tmp = join(dirname(a.out), `.${basename(a.out)}.tmp-${process.pid}`);
+  try {
+    await fs.writeFile(tmp, '');
+  } catch (e) {
+    process.stderr.write(`prefstudio convert: cannot write --out ${a.out}: ${(e as Error).message}\n`);
+    return 1;
+  }
   let failed = false;
   try {
     if (a.out.toLowerCase().endsWith('.parquet')) {
-      await writeParquet(records(), exporter, fileWriter(a.out));
+      await writeParquet(records(), exporter, fileWriter(tmp));
     } else {
-      const stream = createWriteStream(a.out);
-      for await (const chunk of encodeChunks(jsonlChunks(records(), exporter), a.out.toLowerCase().endsWith('.gz'))) {
-        if (!stream.write(chunk)) await once(stream, 'drain');
+      const stream = createWriteStream(tmp);
+      let writeError: Error | null = null;
+      stream.on('error', (e) => (writeError ??= e));
+      try {
+        for await (const chunk of encodeChunks(jsonlChunks(records(), exporter), a.out.toLowerCase().endsWith('.gz'))) {
+          if (writeError) break;
+          if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), once(stream, 'close')]);
+        }
+      } finally {
+        if (!stream.closed) {
+          stream.end();
+          await once(stream, 'close');
+        }
       }
-      stream.end();
-      await once(stream, 'finish');
+      if (writeError) throw new Error(`cannot write --out ${a.out}: ${(writeError as Error).message}`);
     }
   } catch (e) {
-    if (!(e instanceof StrictStop) && !/^nothing to export/.test((e as Error).message)) throw e;
+    if (!(e instanceof StrictStop) && !/^nothing to export/.test((e as Error).message)) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
     failed = true;
   }
   report.errors = errors.map(describeRowError);
-  report.rowsWritten = failed ? 0 : exporter.rows;
-  report.recordsWritten = failed ? 0 : exporter.records;
+  report.dropped = exporter.skippedCount;
   const reasons = new Map<string, number>();
   for (const s of exporter.skipped) reasons.set(s.reason, (reasons.get(s.reason) ?? 0) + 1);
   const listed = exporter.skipped.length;
   if (exporter.skippedCount > listed) reasons.set('(more, not listed)', exporter.skippedCount - listed);
   report.skipped = [...reasons].map(([reason, count]) => ({ reason, count }));
 
-  const ok = report.rowsWritten > 0 && !failed;
-  if (!ok) await fs.rm(a.out, { force: true });
+  const ok = exporter.rows > 0 && !failed && (report.dropped === 0 || a.allowDrop);
+  report.rowsWritten = ok ? exporter.rows : 0;
+  report.recordsWritten = ok ? exporter.records : 0;
+  if (ok) await fs.rename(tmp, a.out);
+  else await fs.rm(tmp, { force: true });
   if (a.json) process.stdout.write(JSON.stringify({ ok, ...report }, null, 2) + '\n');
-  else process.stdout.write(describeReport(report, ok, a.strict));
+  else process.stdout.write(describeReport(report, ok, a.strict && failed));
   return ok ? 0 : 1;
 }
 
 class StrictStop extends Error {}
 
-function describeReport(r: ConvertReport, ok: boolean, strict: boolean): string {
+function describeReport(r: ConvertReport, ok: boolean, strictStop: boolean): string {
   const spec = formatSpec(r.format as FormatId);
   const lines = [
     `input:   ${r.input} (${r.container}${r.compressed ? ', gzip' : ''}; ${spec.label} -> ${r.kind} records)`,
@@ -204,9 +243,15 @@ function describeReport(r: ConvertReport, ok: boolean, strict: boolean): string 
   ];
   for (const e of r.errors) lines.push(`  bad row: ${e}`);
   if (r.badRows > r.errors.length) lines.push(`  ... and ${r.badRows - r.errors.length} more bad rows`);
-  if (r.fatal) lines.push(`  the file breaks off: ${r.fatal}${strict ? '' : ' (the rows before it were converted)'}`);
+  if (r.fatal) lines.push(`  the file breaks off: ${r.fatal}${strictStop ? '' : ' (the rows before it were converted)'}`);
+  if (!strictStop) {
+    lines.push(`dropped: ${r.dropped} record(s) that ${r.target} cannot hold${r.dropped ? ':' : ''}`);
+    for (const s of r.skipped) lines.push(`  skipped ${s.count} record(s): ${s.reason}`);
+  }
   if (ok) lines.push(`wrote:   ${r.rowsWritten} rows from ${r.recordsWritten} records to ${r.output} as ${r.target}`);
-  for (const s of r.skipped) lines.push(`  skipped ${s.count} record(s): ${s.reason}`);
-  if (!ok) lines.push(strict && (r.badRows || r.fatal) ? 'nothing written: bad rows and --strict' : 'nothing written: no valid record fits the target');
+  else if (strictStop) lines.push('nothing written: bad rows and --strict');
+  else if (r.dropped && r.records > r.dropped && !r.allowDrop) {
+    lines.push(`nothing written: ${r.dropped} record(s) would be dropped; pass --allow-drop to write the other ${r.records - r.dropped} without them`);
+  } else lines.push('nothing written: no valid record fits the target');
   return lines.join('\n') + '\n';
 }

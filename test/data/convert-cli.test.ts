@@ -1,6 +1,7 @@
-// `prefstudio convert`: detects, converts, reports counts and bad rows, exits 1 when nothing is
-// valid (leaving no output file) and 2 on usage errors.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// `prefstudio convert`: detects, converts, reports counts, bad rows and dropped records, exits 1
+// when nothing is valid or records were dropped without --allow-drop (leaving no output file, and
+// an existing one as it was) and 2 on usage errors.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'fflate';
@@ -39,12 +40,62 @@ describe('prefstudio convert', () => {
     expect(b.records.map(recordContent)).toEqual(a.records.map(recordContent));
   });
 
-  it('to plain-text TRL says which records text cannot hold', async () => {
-    const r = await convert(`${DATASETS}dpo_en_demo.json`, '--to', 'trl', '--out', join(dir, 'dpo-text.jsonl'));
-    expect(r.code).toBe(0);
-    expect(r.out).toMatch(/wrote:   114 rows from 114 records/);
-    expect(r.out).toContain('skipped 80 record(s): a system prompt needs the conversational format');
-    expect(r.out).toContain('skipped 106 record(s): a multi-turn prompt needs the conversational format');
+  it('to plain-text TRL keeps every record: multi-turn conversations as transcripts, system prompts first', async () => {
+    const out = join(dir, 'dpo-text.jsonl');
+    const r = await convert(`${DATASETS}dpo_en_demo.json`, '--to', 'trl', '--out', out);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain('dropped: 0 record(s)');
+    expect(r.out).toMatch(/wrote:   300 rows from 300 records/);
+    const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+    expect(rows.filter((x) => x.prompt!.includes('\n\nHuman: ') && x.prompt!.endsWith('\n\nAssistant:'))).toHaveLength(106);
+  });
+
+  it('HH-RLHF to plain-text TRL: 3 of 3 records, the transcript as the prompt, prompt + response the original text', async () => {
+    const out = join(dir, 'hh.jsonl');
+    const r = await convert(`${FIX}hh_rlhf.jsonl`, '--to', 'trl', '--out', out);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain('wrote:   3 rows from 3 records');
+    const raw = readFileSync(`${FIX}hh_rlhf.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+    const rows = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+    expect(rows.map((x) => [x.prompt! + x.chosen!, x.prompt! + x.rejected!])).toEqual(raw.map((x) => [x.chosen, x.rejected]));
+    expect(rows.map((x) => x.prompt)).toEqual([
+      '\n\nHuman: What is the capital of France?\n\nAssistant:',
+      '\n\nHuman: Hi\n\nAssistant: Hello! How can I help?\n\nHuman: Tell me a joke.\n\nAssistant:',
+      '\n\nHuman: Say nothing.\n\nAssistant:',
+    ]);
+  });
+
+  it('dropping records fails (exit 1, nothing written, an existing file kept) unless --allow-drop', async () => {
+    const record = { prompt: 'Q', chosen: ' a', rejected: ' b', source: { type: 'manual' }, createdAt: 1, split: 'train', tags: [] };
+    const input = join(dir, 'labelled.jsonl');
+    writeFileSync(input, [{ kind: 'pair', ...record, bothBad: true }, { kind: 'pair', ...record }, { kind: 'pair', ...record, tie: true }, { kind: 'pair', ...record, bothBad: true }].map((x) => JSON.stringify(x)).join('\n') + '\n');
+    const out = join(dir, 'labelled.out.jsonl');
+    writeFileSync(out, 'keep me\n');
+    const r = await convert(input, '--to', 'trl', '--out', out);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('dropped: 3 record(s) that TRL (standard text) cannot hold:');
+    expect(r.out).toContain('skipped 2 record(s): both responses are bad: no preference; export as unpaired (KTO) to keep it');
+    expect(r.out).toContain('skipped 1 record(s): a tie has no preferred response');
+    expect(r.out).toContain('nothing written: 3 record(s) would be dropped; pass --allow-drop to write the other 1 without them');
+    expect(readFileSync(out, 'utf8')).toBe('keep me\n');
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+
+    const j = await convert(input, '--to', 'trl', '--out', out, '--json');
+    expect(j.code).toBe(1);
+    expect(JSON.parse(j.out)).toMatchObject({ ok: false, dropped: 3, allowDrop: false, rowsWritten: 0, skipped: [{ reason: expect.stringMatching(/^both responses are bad/), count: 2 }, { reason: 'a tie has no preferred response', count: 1 }] });
+
+    const allowed = await convert(input, '--to', 'trl', '--out', out, '--allow-drop');
+    expect(allowed.code, allowed.out).toBe(0);
+    expect(allowed.out).toContain('dropped: 3 record(s)');
+    expect(allowed.out).toContain('wrote:   1 rows from 1 records');
+    expect(readFileSync(out, 'utf8')).toBe('{"prompt":"Q","chosen":" a","rejected":" b"}\n');
+
+    // KTO keeps a both-bad pair as two undesirable rows; only the tie has no row.
+    const kto = join(dir, 'labelled.kto.jsonl');
+    const k = await convert(input, '--to', 'kto', '--out', kto, '--allow-drop');
+    expect(k.code).toBe(0);
+    expect(k.out).toContain('skipped 1 record(s): a tie says nothing about either response alone');
+    expect(readFileSync(kto, 'utf8').trim().split('\n').map((l) => JSON.parse(l).label)).toEqual([false, false, true, false, false, false]);
   });
 
   it('kto to gzip JSONL and Parquet; bad rows listed with line and field', async () => {

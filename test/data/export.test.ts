@@ -1,11 +1,13 @@
 // Export to TRL JSONL (standard, conversational), TRL unpaired (KTO) and Parquet; round trips
 // import -> export -> import give equal records.
+import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'fflate';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { describe, expect, it } from 'vitest';
 import { TrlExporter, type ExportOptions } from '../../src/data/export/trl.js';
 import { encodeChunks, jsonlChunks, parquetBytes } from '../../src/data/export/write.js';
 import { importAll } from '../../src/data/import/pipeline.js';
+import { extractPrompt } from '../../src/data/import/prompt.js';
 import { fileSource } from '../../src/data/io/node-file.js';
 import { bytesSource, textSource } from '../../src/data/io/source.js';
 import { recordContent, type PairRecord, type PrefRecord, type RankingRecord } from '../../src/data/records.js';
@@ -70,7 +72,7 @@ describe('round trips are lossless', () => {
 
 describe('TRL unpaired (KTO)', () => {
   it('unpairs each pair into (prompt, chosen, true) and (prompt, rejected, false), as TRL does', async () => {
-    const raw = (await import('node:fs')).readFileSync(`${DATASETS}trl-zen/zen_standard_preference.jsonl`, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const raw = readFileSync(`${DATASETS}trl-zen/zen_standard_preference.jsonl`, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
     const first = await importAll(await fileSource(`${DATASETS}trl-zen/zen_standard_preference.jsonl`));
     const { rows } = await jsonl(first.records, { shape: 'unpaired' });
     expect(rows).toHaveLength(38);
@@ -125,7 +127,7 @@ describe('styles and kinds', () => {
     ]);
   });
 
-  it('standard export flattens one-question conversations and skips what text cannot hold', async () => {
+  it('standard export flattens one-question conversations and writes longer ones as Human/Assistant transcripts', async () => {
     const single = pair({ prompt: [{ role: 'user', content: 'Q?' }], chosen: [{ role: 'assistant', content: 'A' }], rejected: [{ role: 'assistant', content: 'B' }] });
     const multi = pair({
       prompt: [
@@ -134,16 +136,53 @@ describe('styles and kinds', () => {
         { role: 'user', content: 'Q2' },
       ],
       chosen: [{ role: 'assistant', content: 'A' }],
-      rejected: [{ role: 'assistant', content: 'B' }],
+      rejected: [{ role: 'assistant', content: '' }],
     });
-    const { rows, exporter } = await jsonl([single, multi, pair({ system: 'S' }), pair({ tie: true })], { shape: 'trl', style: 'standard' });
-    expect(rows).toEqual([{ prompt: 'Q?', chosen: 'A', rejected: 'B' }]);
-    expect(exporter.skipped).toEqual([
-      { index: 1, reason: 'a multi-turn prompt needs the conversational format' },
-      { index: 2, reason: 'a system prompt needs the conversational format' },
-      { index: 3, reason: 'a tie has no preferred response' },
+    const withSystem = { ...multi, system: 'Be brief.' };
+    const tool = pair({ prompt: [{ role: 'user', content: 'Q' }, { role: 'tool', content: '{}' }], chosen: [{ role: 'assistant', content: 'A' }], rejected: [{ role: 'assistant', content: 'B' }] });
+    const { rows, exporter } = await jsonl([single, multi, pair({ system: 'S' }), withSystem, tool, pair({ tie: true })], { shape: 'trl', style: 'standard' });
+    const transcript = '\n\nHuman: Q1\n\nAssistant: A1\n\nHuman: Q2\n\nAssistant:';
+    expect(rows).toEqual([
+      { prompt: 'Q?', chosen: 'A', rejected: 'B' },
+      // The prompt ends with the reply's marker; an empty reply has no space after it.
+      { prompt: transcript, chosen: ' A', rejected: '' },
+      // A system prompt goes first, then a blank line (a transcript starts with one).
+      { prompt: 'S\n\nQ', chosen: ' good', rejected: ' bad' },
+      { prompt: `Be brief.${transcript}`, chosen: ' A', rejected: '' },
     ]);
-    expect([exporter.records, exporter.rows, exporter.skippedCount]).toEqual([1, 1, 3]);
+    expect(exporter.skipped).toEqual([
+      { index: 4, reason: 'a tool message inside a conversation has no place in a Human/Assistant transcript: export it as conversational' },
+      { index: 5, reason: 'a tie has no preferred response' },
+    ]);
+    expect([exporter.records, exporter.rows, exporter.skippedCount]).toEqual([4, 4, 2]);
+  });
+
+  it('HH-RLHF transcripts come back as the original text: prompt + response is the transcript, byte for byte', async () => {
+    const raw = readFileSync(`${FIX}hh_rlhf.jsonl`, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { chosen: string; rejected: string });
+    const first = await importAll(await fileSource(`${FIX}hh_rlhf.jsonl`));
+    const { rows, exporter } = await jsonl(first.records, { shape: 'trl', style: 'standard' });
+    expect(exporter.skipped).toEqual([]);
+    expect(rows).toHaveLength(raw.length);
+    rows.forEach((row, i) => {
+      const prompt = row.prompt as string;
+      expect(prompt).toMatch(/^\n\nHuman: [^]*\n\nAssistant:$/);
+      expect(prompt + (row.chosen as string)).toBe(raw[i]!.chosen);
+      expect(prompt + (row.rejected as string)).toBe(raw[i]!.rejected);
+    });
+    expect(rows[1]!.prompt).toBe('\n\nHuman: Hi\n\nAssistant: Hello! How can I help?\n\nHuman: Tell me a joke.\n\nAssistant:');
+    expect(rows[2]).toEqual({ prompt: '\n\nHuman: Say nothing.\n\nAssistant:', chosen: '', rejected: ' Something.' });
+    // TRL's maybe_extract_prompt on the original text finds the same prompt (where chosen is not a prefix of rejected).
+    for (const i of [0, 1]) expect(extractPrompt(raw[i]!.chosen, raw[i]!.rejected).prompt).toBe(rows[i]!.prompt);
+  });
+
+  it('labels mean what they say: a both-bad pair and a ranking of equal ranks are no preference rows', async () => {
+    const same: RankingRecord = { kind: 'ranking', prompt: 'Q', responses: [' a', ' b'], ranks: [2, 2], ...base };
+    const { rows, exporter } = await jsonl([pair({ bothBad: true }), same, pair()], { shape: 'trl' });
+    expect(rows).toEqual([{ prompt: 'Q', chosen: ' good', rejected: ' bad' }]);
+    expect(exporter.skipped).toEqual([
+      { index: 0, reason: 'both responses are bad: no preference; export as unpaired (KTO) to keep it' },
+      { index: 1, reason: 'every response has the same rank: no preference' },
+    ]);
   });
 
   it('a ranking becomes every pair with different ranks', async () => {
