@@ -1,11 +1,17 @@
 // `prefstudio sample --model <dir> [--adapter <dir>] --prompt <text> ... [options]`: sampled
 // completions from a model, with a PEFT LoRA adapter if given, headless (Dawn in Node). The same
 // --seed gives the same random stream with and without the adapter, so base and tuned samples can
-// be compared prompt by prompt. Prompts come from --prompt (repeatable) or the `prompt` field of a
-// dataset file (--prompts-from, optionally one --split). Output: one JSON line per sample
-// ({prompt, sample, completion, tokens, finish}) on stdout; progress on stderr.
+// be compared prompt by prompt. Prompts come from --prompt (repeatable) or the records of a
+// dataset file (--prompts-from, optionally one --split): each record's whole prompt (every turn of
+// a conversation) and its system prompt. A prompt becomes tokens as training's do
+// (engine/model/prompt.ts promptTokenIds): through the chat template (system + every turn, with the
+// generation prompt) when the tokenizer has one, unless --no-chat-template; otherwise the
+// tokenizer's encoding of the text. Output: one JSON line per sample ({prompt, sample, completion,
+// tokens, finish}) on stdout, `prompt` being the text of a text prompt and a conversation as
+// `role: content` lines (system first); progress on stderr.
 
 import { parseArgs } from 'node:util';
+import { PromptError, promptTokenIds, promptText, usesChatTemplate, type ChatTemplateChoice, type PromptInput } from '../engine/model/prompt.js';
 import { generate } from '../engine/transformer/generate.js';
 import { configFrom, err, openSession, readModel, readPeftAdapter, readRecords, runCommand, UsageError } from './train.js';
 
@@ -14,7 +20,8 @@ const USAGE = `usage: prefstudio sample --model <dir> [--adapter <dir>] (--promp
   --model <dir>          model folder (ONNX + config.json + tokenizer.json)
   --adapter <dir>        PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors)
   --prompt <text>        a prompt, repeatable
-  --prompts-from <file>  prompts of a dataset file (any format the importer reads)
+  --prompts-from <file>  prompts of a dataset file (any format the importer reads): each record's
+                         whole prompt (every turn of a conversation) and its system prompt
   --split <name>         only records of this split (train, test, ...) with --prompts-from
   --limit <n>            at most n prompts (default all)
   --n <n>                samples per prompt (default 1)
@@ -24,9 +31,18 @@ const USAGE = `usage: prefstudio sample --model <dir> [--adapter <dir>] (--promp
   --top-p <p>            (default 1, off)
   --seed <s>             sampling seed (default 0): the same seed, the same random stream
   --batch <n>            rows generated together (default 16)
+  --chat-template        prompts through the tokenizer's chat template: the system prompt and
+                         every turn, then the generation prompt (default when it has one)
+  --no-chat-template     prompts as plain text through the tokenizer (conversations and system
+                         prompts are refused: they need the template, as in training)
+
+Each sample is one JSON line on stdout: {"prompt", "sample", "completion", "tokens", "finish"}.
+"prompt" is the prompt's text; a conversation is written as one "role: content" line per message,
+the system prompt first ("system: ...\nuser: ...\nassistant: ...\nuser: ...").
 `;
 
 export interface SampleLine {
+  /** The text of a text prompt; a conversation as "role: content" lines, the system prompt first (promptText). */
   prompt: string;
   sample: number;
   completion: string;
@@ -66,7 +82,9 @@ async function sample(args: string[]): Promise<number> {
       'top-p': { type: 'string' },
       seed: { type: 'string' },
       batch: { type: 'string' },
+      'chat-template': { type: 'boolean' },
     },
+    allowNegative: true,
   });
   if (!o.model) throw new UsageError('--model is required');
   if (!o.prompt?.length && !o['prompts-from']) throw new UsageError('give --prompt <text> (repeatable) or --prompts-from <file>');
@@ -79,33 +97,45 @@ async function sample(args: string[]): Promise<number> {
   const seed = num('--seed', o.seed, 0, true);
   const batch = Math.max(1, num('--batch', o.batch, 16, true));
 
-  let prompts = [...(o.prompt ?? [])];
+  const chatTemplate: ChatTemplateChoice = o['chat-template'] ?? 'auto';
+
+  /** A prompt and where it came from (for messages). */
+  let prompts: (PromptInput & { from: string })[] = (o.prompt ?? []).map((prompt, i) => ({ prompt, from: `--prompt #${i + 1}` }));
   if (o['prompts-from']) {
-    const records = await readRecords(o['prompts-from'], tag);
+    const file = o['prompts-from'];
+    const records = await readRecords(file, tag);
     const chosen = o.split ? records.filter((r) => r.split === o.split) : records;
-    if (chosen.length === 0) throw new Error(`${o['prompts-from']}: no record in split "${o.split}"`);
-    for (const r of chosen) {
-      if (typeof r.prompt !== 'string') throw new Error(`${o['prompts-from']}: a record has a conversational prompt; sample takes text prompts only`);
-      prompts.push(r.prompt);
-    }
+    if (chosen.length === 0) throw new Error(`${file}: no record in split "${o.split}"`);
+    for (const [i, r] of chosen.entries()) prompts.push({ prompt: r.prompt, ...(r.system !== undefined ? { system: r.system } : {}), from: `${file}: record ${i + 1}${o.split ? ` of split ${o.split}` : ''}` });
   }
   if (o.limit !== undefined) prompts = prompts.slice(0, num('--limit', o.limit, prompts.length, true));
 
   const loaded = await readModel(o.model, tag);
   const tok = loaded.tokenizer!;
+  if (chatTemplate === true && tok.chatTemplate === null) throw new Error(`--chat-template: ${o.model}: the tokenizer has no chat template (tokenizer_config.json chat_template or chat_template.jinja)`);
+  // Every prompt's ids before any sampling, so a refused prompt stops the run before it starts.
+  const encoded = prompts.map((p) => {
+    try {
+      return { text: promptText(p), ids: promptTokenIds(tok, p, chatTemplate) };
+    } catch (e) {
+      if (!(e instanceof PromptError)) throw e;
+      throw new Error(`${p.from}: ${e.message}${tok.chatTemplate !== null ? ' (leave out --no-chat-template)' : ''}`);
+    }
+  });
+  err(`${tag}: ${usesChatTemplate(tok, chatTemplate) ? 'prompts through the chat template' : 'prompts as plain text (no chat template)'}`);
   const lora = o.adapter ? (await readPeftAdapter(o.adapter)).lora : undefined;
   const session = await openSession(loaded, configFrom({ method: 'sft', ...(lora ? { lora } : {}) }), tag, o.adapter);
   try {
     // Without --adapter the fresh adapter's B is zero; switch it off so nothing extra runs.
     if (!o.adapter) session.adapter.enabled = false;
-    const rows: { prompt: string; sample: number }[] = prompts.flatMap((prompt) => Array.from({ length: n }, (_, sample) => ({ prompt, sample })));
+    const rows: { prompt: string; ids: number[]; sample: number }[] = encoded.flatMap(({ text, ids }) => Array.from({ length: n }, (_, sample) => ({ prompt: text, ids, sample })));
     const decode = (ids: number[]) => tok.decode(ids, { skipSpecialTokens: true });
     for (let i0 = 0; i0 < rows.length; i0 += batch) {
       const chunk = rows.slice(i0, i0 + batch);
       // Each chunk gets its own seed: runs with the same --seed and --batch draw the same stream.
       const results = await generate(
         session.model,
-        chunk.map((r) => tok.encode(r.prompt)),
+        chunk.map((r) => r.ids),
         { maxNewTokens, temperature, topK, topP, seed: seed + i0, decode },
       );
       for (const [j, r] of results.entries()) {

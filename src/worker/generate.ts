@@ -1,7 +1,9 @@
-// Sampling from the active model for the playground (and any caller): the prompt through the
-// tokenizer (optionally its chat template), our KV-cache generation on the GPU, the text streamed
+// Sampling from the active model for the playground (and any caller): the prompt (text or a
+// conversation, with its system prompt) into tokens as training does (engine/model/prompt.ts,
+// optionally through the chat template), our KV-cache generation on the GPU, the text streamed
 // back as it grows. A LoRA adapter can be plugged into the model for one request by id; the
 // training module provides the adapters through setAdapterResolver.
+import { PromptError, promptTokenIds, type PromptTokenizer } from '../engine/model/prompt.js';
 import { generate } from '../engine/transformer/generate.js';
 import type { TransformerModel } from '../engine/transformer/model.js';
 import { WorkerTaskError } from './errors.js';
@@ -64,9 +66,7 @@ export async function generateText(request: GenerateRequest, signal: AbortSignal
     if (!slot) throw new WorkerTaskError('no-model', 'no model is loaded: load or select one on the Models page first');
     const tok = slot.tokenizer;
     if (!tok) throw new WorkerTaskError('no-tokenizer', `${slot.manifest.name} has no tokenizer.json, so text cannot be turned into tokens`);
-    if (request.useChatTemplate && !tok.chatTemplate) throw new WorkerTaskError('no-chat-template', `${slot.manifest.name}'s tokenizer has no chat template`);
-
-    let ids = request.useChatTemplate ? tok.encodeChat([{ role: 'user', content: request.prompt }], { addGenerationPrompt: true }) : tok.encode(request.prompt);
+    let ids = requestPromptIds(request, tok, slot.manifest.name);
     if (ids.length === 0) {
       if (slot.config.bosId === null) throw new WorkerTaskError('empty-prompt', 'the prompt is empty and the model has no BOS token to start from: type a prompt');
       ids = [slot.config.bosId];
@@ -112,6 +112,16 @@ export async function generateText(request: GenerateRequest, signal: AbortSignal
       detach?.();
     }
   });
+}
+
+/** The request's prompt as token ids (promptTokenIds: the whole conversation and system prompt); refusals become task errors. */
+export function requestPromptIds(request: Pick<GenerateRequest, 'prompt' | 'system' | 'useChatTemplate'>, tok: PromptTokenizer, modelName: string): number[] {
+  try {
+    return promptTokenIds(tok, { prompt: request.prompt, ...(request.system !== undefined ? { system: request.system } : {}) }, request.useChatTemplate);
+  } catch (e) {
+    if (e instanceof PromptError) throw new WorkerTaskError(e.code, `${modelName}: ${e.message}`);
+    throw e;
+  }
 }
 
 async function attach(adapterId: string, model: TransformerModel, modelId: string): Promise<() => void> {

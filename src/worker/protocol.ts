@@ -3,6 +3,7 @@
 // Calls that can fail for a reason the user must read (a bad model folder, an unreachable URL)
 // answer with a WorkerResult instead, so the error's code and details survive the crossing.
 // Callbacks (progress, streamed tokens) are comlink proxies: Comlink.proxy(fn) on the caller's side.
+import type { Turns } from '../data/records.js';
 import type { AdapterReport } from '../engine/gpu/device.js';
 import type { FinishReason } from '../engine/transformer/generate.js';
 import type { EvaluateWorkerApi } from './evaluate-protocol.js';
@@ -85,10 +86,22 @@ export interface GenerationSettings {
   seed: number;
 }
 
+/**
+ * What to sample from. The prompt becomes tokens through engine/model/prompt.ts promptTokenIds,
+ * as training's prompts do: with the chat template, the system prompt and every turn rendered with
+ * the generation prompt; without it, the tokenizer's encoding of the text.
+ */
 export interface GenerateRequest extends GenerationSettings {
-  prompt: string;
-  /** Render the prompt as one user message through the tokenizer's chat template. */
-  useChatTemplate: boolean;
+  /** Plain text, or the conversation so far (messages oldest first; the model writes the next assistant turn). */
+  prompt: Turns;
+  /** The system prompt, rendered first by the chat template (refused without the template). */
+  system?: string;
+  /**
+   * true: through the tokenizer's chat template (refused when it has none); false: the text as the
+   * tokenizer encodes it (a conversation or a system prompt is refused); 'auto': the template when
+   * the tokenizer has one.
+   */
+  useChatTemplate: boolean | 'auto';
   /**
    * A LoRA adapter to sample with (filled by the training module: worker/generate.ts
    * `setAdapterResolver`). Undefined = the base model.

@@ -81,7 +81,7 @@ describe('worker models and generation (Node engine, in-memory OPFS)', () => {
     const ref = await loadModel(nodeDirSource(LLAMA));
     const cpu = new CpuTransformer(ref.config, ref.transformerWeights('f32'));
     const tok = ref.tokenizer!;
-    const prompt = tok.encode(GREEDY.prompt);
+    const prompt = tok.encode(GREEDY.prompt as string);
     const eos = [...new Set([...ref.config.eosIds, ...tok.eosIds])];
     const ids = cpu.greedy(prompt, GREEDY.maxNewTokens, eos);
     expect(summary).toMatchObject({ promptTokens: prompt.length, tokens: ids.length, text: tok.decode(ids, { skipSpecialTokens: true }) });
