@@ -1,6 +1,6 @@
 // Random preference batches for the loss tests: per-sequence log-prob sums shaped like real ones.
 import { rng } from '../support/numeric.js';
-import { pairWeights, type PairLossParams, type PairLossWeights } from '../../src/engine/cpu/preference-loss.js';
+import { pairWeights, type PairLossParams, type PairLossWeights } from '../../src/engine/losses/terms.js';
 
 export interface PairBatch {
   B: number;
@@ -10,15 +10,23 @@ export interface PairBatch {
   refr: Float32Array; // (B)
   nc: Float32Array; // (B) completion token counts
   nr: Float32Array; // (B)
+  w: Float32Array; // (B) WPO weights, passed when the params set useWeighting
+}
+
+export interface PairBatchOptions {
+  /** Scales the reference offsets, so the log-ratios (default up to about ±20). */
+  spread?: number;
+  /** Exact duplicates for the batch-sorting terms (B >= 7): pair 5 = pair 0; pair 6 has pair 1's policy log-probs (aot's pc - pr ties), references 0.5 higher. */
+  ties?: boolean;
 }
 
 /**
  * Counts 1..48 (pair 3 of a batch of 7+ has an empty chosen completion: count 0, logp 0, which
  * the averaged methods must take as count 1); per-token logp averages in [-3, -0.05]; reference
- * sums within ±(0.3 + 0.1·n)·(u - 0.5)·8 of the policy, so β·Δ spans the sigmoid's flat and
- * steep parts for β from 0.1 to 1.
+ * sums within ±(0.3 + 0.1·n)·(u - 0.5)·8·spread of the policy, so β·Δ spans the sigmoid's flat
+ * and steep parts for β from 0.1 to 1; WPO weights in [0.02, 1].
  */
-export function pairBatch(B: number, seed: number): PairBatch {
+export function pairBatch(B: number, seed: number, { spread = 1, ties = false }: PairBatchOptions = {}): PairBatch {
   const r = rng(seed);
   const b: PairBatch = {
     B,
@@ -28,6 +36,7 @@ export function pairBatch(B: number, seed: number): PairBatch {
     refr: new Float32Array(B),
     nc: new Float32Array(B),
     nr: new Float32Array(B),
+    w: new Float32Array(B),
   };
   for (let i = 0; i < B; i++) {
     const nc = 1 + Math.floor(r() * 48);
@@ -36,12 +45,19 @@ export function pairBatch(B: number, seed: number): PairBatch {
     b.nr[i] = nr;
     b.pc[i] = -nc * (0.05 + 2.95 * r());
     b.pr[i] = -nr * (0.05 + 2.95 * r());
-    b.refc[i] = b.pc[i]! + (0.3 + 0.1 * nc) * (r() - 0.5) * 8;
-    b.refr[i] = b.pr[i]! + (0.3 + 0.1 * nr) * (r() - 0.5) * 8;
+    b.refc[i] = b.pc[i]! + (0.3 + 0.1 * nc) * (r() - 0.5) * 8 * spread;
+    b.refr[i] = b.pr[i]! + (0.3 + 0.1 * nr) * (r() - 0.5) * 8 * spread;
+    b.w[i] = 0.02 + 0.98 * r();
   }
   if (B >= 7) {
     b.nc[3] = 0;
     b.pc[3] = 0;
+  }
+  if (ties && B >= 7) {
+    for (const k of ['pc', 'pr', 'refc', 'refr', 'nc', 'nr'] as const) b[k][5] = b[k][0]!;
+    for (const k of ['pc', 'pr', 'nc', 'nr'] as const) b[k][6] = b[k][1]!;
+    b.refc[6] = b.refc[1]! + 0.5;
+    b.refr[6] = b.refr[1]! + 0.5;
   }
   return b;
 }
@@ -59,8 +75,22 @@ export function pairParams(on: Partial<PairLossWeights>, extra: Partial<Omit<Pai
   };
 }
 
+/** How a configuration is tested beyond the defaults. */
+export interface PairCase {
+  /** pairBatch's spread: smaller log-ratios for the f-divergences whose scores grow as exp(|lr|). */
+  spread?: number;
+  /** forward_kl's -exp(-lr) overflows at the extreme margins (as in TRL); skip those checks. */
+  noExtremes?: boolean;
+}
+
+const SCORE_TERMS = {
+  sigmoid: 1, hinge: 0.5, ipo: 0.2, robust: 0.3, exo_pair: 0.4, nca_pair: 0.6, bco_pair: 0.7, sppo_hard: 0.1,
+  apo_zero: 0.8, apo_down: 0.9, discopop: 0.35, sigmoid_norm: 0.45, cdpo: 0.55,
+} satisfies Partial<PairLossWeights>;
+const SMALL: PairCase = { spread: 0.25 };
+
 /** One configuration per loss family member, plus combinations (names for test titles). */
-export const PAIR_METHODS: [string, PairLossParams][] = [
+export const PAIR_METHODS: [string, PairLossParams, PairCase?][] = [
   ['sigmoid', pairParams({ sigmoid: 1 })],
   ['sigmoid beta 1', pairParams({ sigmoid: 1 }, { beta: 1 })],
   ['hinge', pairParams({ hinge: 1 }, { beta: 0.5 })],
@@ -81,4 +111,25 @@ export const PAIR_METHODS: [string, PairLossParams][] = [
   ['orpo', pairParams({ orpo: 1, sft: 1 }, { referenceFree: true })],
   ['simpo (paper beta 2)', pairParams({ simpo: 1 }, { beta: 2, simpoGamma: 0.5, referenceFree: true })],
   ['cpo-simpo', pairParams({ simpo: 1, sft: 1 }, { beta: 0.1, labelSmoothing: 0.1, referenceFree: true })],
+  // Sorted over the batch.
+  ['aot', pairParams({ aot: 1 }, { beta: 0.3 })],
+  ['aot label smoothing', pairParams({ aot: 1 }, { labelSmoothing: 0.1 })],
+  ['aot_unpaired', pairParams({ aot_unpaired: 1 }, { beta: 0.3, labelSmoothing: 0.05 })],
+  ['sigmoid + aot + aot_unpaired', pairParams({ sigmoid: 0.5, aot: 0.3, aot_unpaired: 0.2 }, { beta: 0.2 })],
+  // f-divergences: sigmoid under each, then every score term under each.
+  ['sigmoid forward_kl', pairParams({ sigmoid: 1 }, { fDivergence: 'forward_kl' }), { ...SMALL, noExtremes: true }],
+  ['sigmoid js_divergence', pairParams({ sigmoid: 1 }, { beta: 0.5, fDivergence: 'js_divergence' })],
+  ['sigmoid alpha 0.5', pairParams({ sigmoid: 1 }, { fDivergence: 'alpha_divergence' }), SMALL],
+  ['sigmoid alpha 1.5', pairParams({ sigmoid: 1 }, { fDivergence: 'alpha_divergence', fAlphaCoef: 1.5 }), SMALL],
+  ['score terms forward_kl', pairParams(SCORE_TERMS, { beta: 0.3, labelSmoothing: 0.1, fDivergence: 'forward_kl' }), { ...SMALL, noExtremes: true }],
+  ['score terms js_divergence', pairParams(SCORE_TERMS, { beta: 0.3, labelSmoothing: 0.1, fDivergence: 'js_divergence' })],
+  // The alpha scores are clamped at exp(80)/|α-1|, whose squares (ipo, sppo_hard) overflow f32.
+  ['score terms alpha 0.5', pairParams(SCORE_TERMS, { beta: 0.3, labelSmoothing: 0.1, fDivergence: 'alpha_divergence' }), { ...SMALL, noExtremes: true }],
+  ['score terms alpha 1.5', pairParams(SCORE_TERMS, { beta: 0.3, labelSmoothing: 0.1, fDivergence: 'alpha_divergence', fAlphaCoef: 1.5 }), { ...SMALL, noExtremes: true }],
+  // WPO weighting.
+  ['sigmoid weighted', pairParams({ sigmoid: 1 }, { useWeighting: true })],
+  ['ipo weighted', pairParams({ ipo: 1 }, { beta: 0.5, useWeighting: true })],
+  ['rpo weighted (sigmoid + 0.5 sft)', pairParams({ sigmoid: 1, sft: 0.5 }, { useWeighting: true })],
+  ['sft weighted', pairParams({ sft: 1 }, { useWeighting: true })],
+  ['sigmoid js weighted', pairParams({ sigmoid: 1 }, { fDivergence: 'js_divergence', useWeighting: true })],
 ];

@@ -68,7 +68,7 @@ describe('listwise loss: hand-computed', () => {
     const list = cpuRun(f64(policy), f64(ref), 0.3, B, 2, 1);
     const pick = (a: Float32Array, k: number) => Float64Array.from({ length: B }, (_, i) => a[2 * i + k]!);
     const losses = new Float64Array(B), stats = new Float64Array(PAIR_NSTATS), ones = new Float64Array(B).fill(1);
-    preferenceLossForwardCpu(losses, stats, pick(policy, 0), pick(policy, 1), pick(ref, 0), pick(ref, 1), ones, ones,
+    preferenceLossForwardCpu(losses, stats, pick(policy, 0), pick(policy, 1), pick(ref, 0), pick(ref, 1), ones, ones, null,
       pairParams({ sigmoid: 1 }, { beta: 0.3 }), B);
     expectClose(list.losses, losses, { atol: 1e-14, rtol: 1e-12, what: 'losses' });
     expectClose(list.stats, stats.subarray(0, LISTWISE_NSTATS), { atol: 1e-14, rtol: 1e-12, what: 'stats' });

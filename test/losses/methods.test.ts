@@ -28,6 +28,7 @@ describe('methods: TRL names and defaults', () => {
   it('defaults are TRL 1.x defaults', () => {
     expect(DPO_DEFAULTS).toEqual({
       beta: 0.1, loss_type: ['sigmoid'], loss_weights: null, label_smoothing: 0, discopop_tau: 0.05, rpo_alpha: null,
+      f_divergence_type: 'reverse_kl', f_alpha_divergence_coef: 0.5, use_weighting: false, ld_alpha: null,
     });
     expect(ORPO_DEFAULTS).toEqual({ beta: 0.1 });
     expect(SIMPO_DEFAULTS).toEqual({ beta: 0.1, simpo_gamma: 0.5, cpo_alpha: 0, label_smoothing: 0 });

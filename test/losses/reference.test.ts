@@ -61,8 +61,8 @@ function runCpu(c: RefCase): Result {
       const args = [f64(x.policyChosen), f64(x.policyRejected), refc, refr, f64(x.nChosen), f64(x.nRejected)] as const;
       const losses = new Float64Array(B), stats = new Float64Array(PAIR_NSTATS);
       const dc = new Float64Array(B), dr = new Float64Array(B);
-      preferenceLossForwardCpu(losses, stats, ...args, p, B);
-      preferenceLossBackwardCpu(dc, dr, 1, ...args, p, B);
+      preferenceLossForwardCpu(losses, stats, ...args, null, p, B);
+      preferenceLossBackwardCpu(dc, dr, 1, ...args, null, p, B);
       return { losses, metrics: methodMetrics(c.config, stats, c.logits), grads: { dChosen: dc, dRejected: dr } };
     }
     case 'kto': {

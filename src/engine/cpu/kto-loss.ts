@@ -8,29 +8,13 @@
 // Stats hold sums and counts as TRL gathers them (rewards/chosen_sum, count/chosen, ...); the
 // logged means are sum / count, rewards/margins = chosen - rejected (src/engine/losses/).
 
+import { KTO_NSTATS, type KtoParams } from '../losses/terms.js';
+
 export type FloatArray = Float32Array | Float64Array;
 export type LabelArray = Int32Array | Uint32Array;
 
-export interface KtoParams {
-  beta: number;
-  /** `desirable_weight` (TRL default 1). */
-  desirableWeight: number;
-  /** `undesirable_weight` (TRL default 1). */
-  undesirableWeight: number;
-}
-
-/** Slots of the `stats` output (the WGSL writes the same order). */
-export const KTO_STATS = [
-  'loss',
-  'kl',
-  'rewards/chosen_sum',
-  'rewards/rejected_sum',
-  'logps/chosen_sum',
-  'logps/rejected_sum',
-  'count/chosen',
-  'count/rejected',
-] as const;
-export const KTO_NSTATS = KTO_STATS.length;
+// The constants live in src/engine/losses/terms.ts; re-exported for older importers.
+export { KTO_NSTATS, KTO_STATS, type KtoParams } from '../losses/terms.js';
 
 function sigmoid(x: number): number {
   const e = Math.exp(-Math.abs(x));

@@ -8,23 +8,12 @@
 // With N = 2 this is DPO's sigmoid loss. The metrics treat the top-ranked response as
 // "chosen" and the bottom-ranked one as "rejected" (TRL's names, as for a pair).
 
+import { LISTWISE_NSTATS, type ListwiseParams } from '../losses/terms.js';
+
 export type FloatArray = Float32Array | Float64Array;
 
-export interface ListwiseParams {
-  beta: number;
-}
-
-/** Slots of the `stats` output (the WGSL writes the same order). */
-export const LISTWISE_STATS = [
-  'loss',
-  'rewards/chosen',
-  'rewards/rejected',
-  'rewards/accuracies',
-  'rewards/margins',
-  'logps/chosen',
-  'logps/rejected',
-] as const;
-export const LISTWISE_NSTATS = LISTWISE_STATS.length;
+// The constants live in src/engine/losses/terms.ts; re-exported for older importers.
+export { LISTWISE_NSTATS, LISTWISE_STATS, type ListwiseParams } from '../losses/terms.js';
 
 function logAddExp(a: number, b: number): number {
   const m = Math.max(a, b);

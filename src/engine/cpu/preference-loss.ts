@@ -1,87 +1,47 @@
 // CPU twin of shaders/preference_loss_{forward,backward}.wgsl: the paired preference objectives
-// of /work/shared/docs/preference-losses.md (TRL 1.x semantics) over a batch of B
+// of /work/shared/docs/preference-losses.md (TRL 1.9 semantics) over a batch of B
 // (chosen, rejected) pairs, in float64. Inputs are per-sequence SUMS of completion-token
 // log-probs and the completion token counts; methods that need an average divide by
 // max(count, 1) themselves, so their gradient goes through that division.
 //
-//   cr = pc - refc, rr = pr - refr, Δ = cr - rr, z = β·Δ, lsig = log σ
-//   losses[i] = Σ_t w_t · l_t(pair i) + w_sft · NLL       (NLL: one batch scalar, as TRL expands it)
+//   cr = pc - refc, rr = pr - refr                     raw log-ratios
+//   sc = f(cr), sr = f(rr)                             f-divergence scores (f = id for reverse_kl)
+//   z  = β·(sc - sr)                                   TRL's β·delta_score
+//   losses[i] = w_i·(Σ_t wt_t·l_t(pair i) + wt_sft·NLL) + aot terms at sorted position i
 //   loss      = mean_i losses[i]
 //   NLL       = -Σ_i pc[i] / Σ_i nc[i]   (mean NLL over all chosen completion tokens of the batch)
+//   w_i       = the pair's WPO weight (use_weighting), else 1
+//
+// As in TRL, the scores replace the log-ratios in sigmoid, hinge, ipo, robust, exo_pair,
+// nca_pair, bco_pair, sppo_hard, discopop, sigmoid_norm, cdpo and apo_down's second term;
+// apo_zero, apo_down's first term, aot and aot_unpaired keep the raw log-ratios / log-probs,
+// and simpo and orpo (reference-free) the average log-probs.
 //
 // A term whose weight is 0 is never evaluated (exo_pair's log ε with ε = 0 would be -inf).
 
+import {
+  ALPHA_DIVERGENCE_MAX_EXPONENT,
+  ORPO_MAX_AVG_LOGP,
+  PAIR_NSTATS,
+  fAlphaCoef,
+  fDivergenceCode,
+  usesAot,
+  type PairLossParams,
+} from '../losses/terms.js';
+
+// The constants live in src/engine/losses/terms.ts; re-exported for older importers.
+export {
+  ORPO_MAX_AVG_LOGP,
+  PAIR_NSTATS,
+  PAIR_STATS,
+  PAIR_TERMS,
+  pairWeights,
+  type PairLossParams,
+  type PairLossWeights,
+  type PairTerm,
+} from '../losses/terms.js';
+
 export type FloatArray = Float32Array | Float64Array;
-
-/** The loss terms a pair loss can combine (TRL `loss_type` names, plus cdpo, simpo, orpo). */
-export const PAIR_TERMS = [
-  'sigmoid',
-  'hinge',
-  'ipo',
-  'robust',
-  'exo_pair',
-  'nca_pair',
-  'bco_pair',
-  'sppo_hard',
-  'apo_zero',
-  'apo_down',
-  'discopop',
-  'sigmoid_norm',
-  'cdpo',
-  'simpo',
-  'orpo',
-  'sft',
-] as const;
-export type PairTerm = (typeof PAIR_TERMS)[number];
-export type PairLossWeights = Record<PairTerm, number>;
-
-/** Every term off; set the ones a method uses. */
-export function pairWeights(on: Partial<PairLossWeights> = {}): PairLossWeights {
-  const w = Object.fromEntries(PAIR_TERMS.map((t) => [t, 0])) as PairLossWeights;
-  return Object.assign(w, on);
-}
-
-export interface PairLossParams {
-  /** Weight of each term in the per-pair loss; 0 switches a term off. */
-  weights: PairLossWeights;
-  /** β (`beta`); for ORPO it is λ, the weight of the odds-ratio term. */
-  beta: number;
-  /** ε (`label_smoothing`) of robust, cdpo and simpo; robust needs 0 <= ε < 0.5. */
-  labelSmoothing: number;
-  /** ε of exo_pair, > 0 (TRL's label_smoothing, 1e-3 when that is 0). */
-  exoEpsilon: number;
-  /** τ of discopop (`discopop_tau`). */
-  discopopTau: number;
-  /** γ of simpo (`simpo_gamma`). */
-  simpoGamma: number;
-  /**
-   * Reference-free (ORPO, SimPO): no reference log-probs (taken as 0), and the rewards and
-   * logps metrics are β·avg logp and avg logp, as TRL's ORPO and CPO trainers report them.
-   */
-  referenceFree: boolean;
-}
-
-/** Slots of the `stats` output (the WGSL writes the same order). */
-export const PAIR_STATS = [
-  'loss',
-  'rewards/chosen',
-  'rewards/rejected',
-  'rewards/accuracies',
-  'rewards/margins',
-  'logps/chosen',
-  'logps/rejected',
-  'nll_loss',
-  'log_odds_ratio',
-  'log_odds_chosen',
-] as const;
-export const PAIR_NSTATS = PAIR_STATS.length;
-
-/**
- * ORPO's odds need log(1 - p) with p = exp(avg logp): an average of exactly 0 (every token at
- * probability 1, which f32 log-softmax can return) would give log 0. ORPO clamps the average to
- * at most this (TRL has no clamp and returns inf/NaN there); the clamp passes no gradient.
- */
-export const ORPO_MAX_AVG_LOGP = -1e-6;
 
 // ---- scalar helpers (float64) ----
 
@@ -109,7 +69,41 @@ export function log1mExp(x: number): number {
   return x > -Math.LN2 ? Math.log(-Math.expm1(x)) : Math.log1p(-Math.exp(x));
 }
 
-/** One pair's loss (all weighted terms but sft) and its derivatives by pc and pr. */
+// ---- f-divergence scores ----
+
+/** A log-ratio's score and its derivative by the log-ratio. */
+export interface Score {
+  s: number;
+  ds: number;
+}
+
+/**
+ * TRL's chosen_scores / rejected_scores of a log-ratio lr for `fdiv` (fDivergenceCode):
+ * 0 reverse_kl lr; 1 forward_kl -exp(-lr); 2 js_divergence lsig(lr);
+ * 3 alpha_divergence exp(min((α-1)·lr, 80)) / (α-1), the clamp passing no gradient.
+ */
+export function fScore(lr: number, fdiv: number, alpha: number): Score {
+  switch (fdiv) {
+    case 1: {
+      const e = Math.exp(-lr);
+      return { s: -e, ds: e };
+    }
+    case 2:
+      return { s: logSigmoid(lr), ds: sigmoid(-lr) };
+    case 3: {
+      const a1 = alpha - 1;
+      const t = a1 * lr;
+      const e = Math.exp(Math.min(t, ALPHA_DIVERGENCE_MAX_EXPONENT));
+      return { s: e / a1, ds: t <= ALPHA_DIVERGENCE_MAX_EXPONENT ? e : 0 };
+    }
+    default:
+      return { s: lr, ds: 1 };
+  }
+}
+
+// ---- one pair ----
+
+/** One pair's loss (all weighted per-pair terms: not sft, aot, aot_unpaired) and its derivatives by pc and pr. */
 export interface PairResult {
   loss: number;
   dpc: number;
@@ -132,14 +126,22 @@ export function pairLoss(
   const b = p.beta;
   const cr = pc - refc;
   const rr = pr - refr;
-  const z = b * (cr - rr);
+  const fc = fScore(cr, fDivergenceCode(p), fAlphaCoef(p));
+  const fr = fScore(rr, fDivergenceCode(p), fAlphaCoef(p));
+  const sc = fc.s;
+  const sr = fr.s;
+  const z = b * (sc - sr);
   const mc = Math.max(nc, 1);
   const mr = Math.max(nr, 1);
   let loss = 0;
-  // dl/dcr and dl/drr; refs are constants, so these are dl/dpc and dl/dpr.
+  // dl/dcr and dl/drr of the terms on raw log-ratios or log-probs; refs are constants, so
+  // these are dl/dpc and dl/dpr.
   let gc = 0;
   let gr = 0;
-  // Terms that depend on Δ only: accumulate dl/dz, applied as ±β at the end.
+  // dl/dsc and dl/dsr of the terms on scores.
+  let gsc = 0;
+  let gsr = 0;
+  // dl/dz of the terms on z = β·(sc - sr) only: applied as ±β at the end.
   let gz = 0;
   let logOdds = 0;
   let logOddsRatio = 0;
@@ -153,11 +155,10 @@ export function pairLoss(
     gz += w.hinge * (1 - z > 0 ? -1 : 0);
   }
   if (w.ipo) {
-    const u = cr / mc - rr / mr;
-    const e = u - 1 / (2 * b);
+    const e = sc / mc - sr / mr - 1 / (2 * b);
     loss += w.ipo * e * e;
-    gc += (w.ipo * 2 * e) / mc;
-    gr -= (w.ipo * 2 * e) / mr;
+    gsc += (w.ipo * 2 * e) / mc;
+    gsr -= (w.ipo * 2 * e) / mr;
   }
   if (w.robust) {
     const eps = p.labelSmoothing;
@@ -166,40 +167,39 @@ export function pairLoss(
   }
   if (w.exo_pair) {
     const eps = p.exoEpsilon;
-    const qw = sigmoid(z);
-    const ql = sigmoid(-z);
-    loss += w.exo_pair * (qw * (logSigmoid(z) - Math.log1p(-eps)) + ql * (logSigmoid(-z) - Math.log(eps)));
+    loss += w.exo_pair * (sigmoid(z) * (logSigmoid(z) - Math.log1p(-eps)) + sigmoid(-z) * (logSigmoid(-z) - Math.log(eps)));
     // d/dz: σ'(z)·(lsig(z) - lsig(-z) - log(1-ε) + log ε), and lsig(z) - lsig(-z) = z.
     gz += w.exo_pair * sigmoidGrad(z) * (z - Math.log1p(-eps) + Math.log(eps));
   }
   if (w.nca_pair) {
-    const c = b * cr;
-    const r = b * rr;
+    const c = b * sc;
+    const r = b * sr;
     loss += w.nca_pair * (-logSigmoid(c) - 0.5 * logSigmoid(-c) - 0.5 * logSigmoid(-r));
-    gc += w.nca_pair * b * (-sigmoid(-c) + 0.5 * sigmoid(c));
-    gr += w.nca_pair * b * 0.5 * sigmoid(r);
+    gsc += w.nca_pair * b * (-sigmoid(-c) + 0.5 * sigmoid(c));
+    gsr += w.nca_pair * b * 0.5 * sigmoid(r);
   }
   if (w.bco_pair) {
-    const c = b * cr;
-    const r = b * rr;
+    const c = b * sc;
+    const r = b * sr;
     loss += w.bco_pair * (-logSigmoid(c) - logSigmoid(-r));
-    gc += w.bco_pair * b * -sigmoid(-c);
-    gr += w.bco_pair * b * sigmoid(r);
+    gsc += w.bco_pair * b * -sigmoid(-c);
+    gsr += w.bco_pair * b * sigmoid(r);
   }
   if (w.sppo_hard) {
-    const ec = cr - 0.5 / b;
-    const er = rr + 0.5 / b;
+    const ec = sc - 0.5 / b;
+    const er = sr + 0.5 / b;
     loss += w.sppo_hard * (ec * ec + er * er);
-    gc += w.sppo_hard * 2 * ec;
-    gr += w.sppo_hard * 2 * er;
+    gsc += w.sppo_hard * 2 * ec;
+    gsr += w.sppo_hard * 2 * er;
   }
   if (w.apo_zero) {
-    // 1 - σ(β·cr) written as σ(-β·cr): no cancellation.
+    // Raw log-ratios (TRL). 1 - σ(β·cr) written as σ(-β·cr): no cancellation.
     loss += w.apo_zero * (sigmoid(-b * cr) + sigmoid(b * rr));
     gc += w.apo_zero * -b * sigmoidGrad(b * cr);
     gr += w.apo_zero * b * sigmoidGrad(b * rr);
   }
   if (w.apo_down) {
+    // σ(β·cr) on the raw log-ratio, 1 - σ(z) on the scores (TRL).
     loss += w.apo_down * (sigmoid(b * cr) + sigmoid(-z));
     gc += w.apo_down * b * sigmoidGrad(b * cr);
     gz += w.apo_down * -sigmoidGrad(z);
@@ -215,11 +215,11 @@ export function pairLoss(
     gz += w.discopop * (-sigmoid(-z) * (1 - m) + logSigmoid(z) * dm - expM + expDm);
   }
   if (w.sigmoid_norm) {
-    const u = cr / mc - rr / mr;
+    const u = sc / mc - sr / mr;
     loss += w.sigmoid_norm * -logSigmoid(b * u);
     const g = w.sigmoid_norm * -b * sigmoid(-b * u);
-    gc += g / mc;
-    gr -= g / mr;
+    gsc += g / mc;
+    gsr -= g / mr;
   }
   if (w.cdpo) {
     const eps = p.labelSmoothing;
@@ -247,25 +247,107 @@ export function pairLoss(
     if (rawC < ORPO_MAX_AVG_LOGP) gc += (g * (-1 / Math.expm1(lc))) / mc;
     if (rawR < ORPO_MAX_AVG_LOGP) gr -= (g * (-1 / Math.expm1(lr))) / mr;
   }
-  gc += b * gz;
-  gr -= b * gz;
-  return { loss, dpc: gc, dpr: gr, logOdds, logOddsRatio };
+  // Chain rule: z into the scores, the scores into the log-ratios.
+  gsc += b * gz;
+  gsr -= b * gz;
+  return { loss, dpc: gc + gsc * fc.ds, dpr: gr + gsr * fr.ds, logOdds, logOddsRatio };
 }
 
-function batchNll(policyChosen: FloatArray, nChosen: FloatArray, B: number): { nll: number; tokens: number } {
+// ---- aot, aot_unpaired: sorted over the batch ----
+
+/** -(1-ε)·lsig(β·d) - ε·lsig(-β·d) at one sorted position, and its derivative by d. */
+export function aotLoss(d: number, beta: number, eps: number): { loss: number; dd: number } {
+  const x = beta * d;
+  return {
+    loss: -(1 - eps) * logSigmoid(x) - eps * logSigmoid(-x),
+    dd: beta * (-(1 - eps) * sigmoid(-x) + eps * sigmoid(x)),
+  };
+}
+
+/** Ascending ranks, ties broken by index (a stable sort): rank[i] is x[i]'s sorted position. */
+export function stableRanks(x: ArrayLike<number>, B: number): Int32Array {
+  const order = Array.from({ length: B }, (_, i) => i).sort((i, j) => x[i]! - x[j]! || i - j);
+  const rank = new Int32Array(B);
+  order.forEach((i, k) => (rank[i] = k));
+  return rank;
+}
+
+/**
+ * The batch-sorting terms, weighted: loss[k] = the terms at sorted position k, dpc[i] / dpr[i] =
+ * their derivatives by pair i's log-probs (through the sort, to the element at each position).
+ *   aot:          d_k = sort(pc - pr)[k] - sort(refc - refr)[k]
+ *   aot_unpaired: d_k = sort(cr)[k] - sort(rr)[k]
+ */
+export function aotTerms(
+  policyChosen: FloatArray, // (B)
+  policyRejected: FloatArray, // (B)
+  refChosen: FloatArray | null, // (B)
+  refRejected: FloatArray | null, // (B)
+  p: PairLossParams,
+  B: number,
+): { loss: Float64Array; dpc: Float64Array; dpr: Float64Array } {
+  const out = { loss: new Float64Array(B), dpc: new Float64Array(B), dpr: new Float64Array(B) };
+  const ref = (a: FloatArray | null, i: number) => (a ? a[i]! : 0);
+  for (const term of ['aot', 'aot_unpaired'] as const) {
+    const w = p.weights[term];
+    if (!w) continue;
+    const x = new Float64Array(B);
+    const y = new Float64Array(B);
+    for (let i = 0; i < B; i++) {
+      const cr = policyChosen[i]! - ref(refChosen, i);
+      const rr = policyRejected[i]! - ref(refRejected, i);
+      x[i] = term === 'aot' ? policyChosen[i]! - policyRejected[i]! : cr;
+      y[i] = term === 'aot' ? ref(refChosen, i) - ref(refRejected, i) : rr;
+    }
+    const rx = stableRanks(x, B);
+    const ry = stableRanks(y, B);
+    const d = new Float64Array(B);
+    for (let i = 0; i < B; i++) d[rx[i]!]! += x[i]!;
+    for (let i = 0; i < B; i++) d[ry[i]!]! -= y[i]!;
+    const g = new Float64Array(B);
+    for (let k = 0; k < B; k++) {
+      const a = aotLoss(d[k]!, p.beta, p.labelSmoothing);
+      out.loss[k]! += w * a.loss;
+      g[k] = w * a.dd;
+    }
+    for (let i = 0; i < B; i++) {
+      // aot: x = pc - pr; aot_unpaired: x = cr, y = rr (the reference side has no gradient).
+      out.dpc[i]! += g[rx[i]!]!;
+      out.dpr[i]! -= term === 'aot' ? g[rx[i]!]! : g[ry[i]!]!;
+    }
+  }
+  return out;
+}
+
+// ---- the batch ----
+
+function batchSums(policyChosen: FloatArray, nChosen: FloatArray, weights: FloatArray | null, B: number) {
   let sum = 0;
   let tokens = 0;
+  let wsum = 0;
   for (let i = 0; i < B; i++) {
     sum += policyChosen[i]!;
     tokens += nChosen[i]!;
+    wsum += weights ? weights[i]! : 1;
   }
   tokens = Math.max(tokens, 1);
-  return { nll: -sum / tokens, tokens };
+  return { nll: -sum / tokens, tokens, meanWeight: wsum / B };
 }
 
-function checkRefs(refChosen: FloatArray | null, refRejected: FloatArray | null, p: PairLossParams): void {
+/** The argument checks the GPU host side makes too (but the aot batch limit). */
+export function checkPairInputs(
+  refChosen: unknown,
+  refRejected: unknown,
+  weights: unknown,
+  p: PairLossParams,
+): void {
   if ((refChosen === null) !== (refRejected === null)) throw new Error('preference loss: give both reference arrays or neither');
-  if (!refChosen && !p.referenceFree) throw new Error('preference loss: reference log-probs are required unless referenceFree');
+  if (refChosen === null && !p.referenceFree) throw new Error('preference loss: reference log-probs are required unless referenceFree');
+  if (p.useWeighting && usesAot(p)) {
+    throw new Error('preference loss: use_weighting is not implemented for aot / aot_unpaired (they sort the batch; TRL raises too)');
+  }
+  if (p.useWeighting && weights === null) throw new Error('preference loss: use_weighting needs the per-pair weights');
+  if (!p.useWeighting && weights !== null) throw new Error('preference loss: per-pair weights given but use_weighting is off');
 }
 
 export function preferenceLossForwardCpu(
@@ -277,11 +359,13 @@ export function preferenceLossForwardCpu(
   refRejected: FloatArray | null, // (B)
   nChosen: FloatArray, // (B) completion token counts
   nRejected: FloatArray, // (B)
+  weights: FloatArray | null, // (B) WPO weight per pair (use_weighting), else null
   p: PairLossParams,
   B: number,
 ): void {
-  checkRefs(refChosen, refRejected, p);
-  const { nll } = batchNll(policyChosen, nChosen, B);
+  checkPairInputs(refChosen, refRejected, weights, p);
+  const { nll } = batchSums(policyChosen, nChosen, weights, B);
+  const aot = aotTerms(policyChosen, policyRejected, refChosen, refRejected, p, B);
   const sums = new Float64Array(PAIR_NSTATS);
   for (let i = 0; i < B; i++) {
     const pc = policyChosen[i]!;
@@ -291,9 +375,11 @@ export function preferenceLossForwardCpu(
     const nc = nChosen[i]!;
     const nr = nRejected[i]!;
     const r = pairLoss(pc, pr, refc, refr, nc, nr, p);
-    const l = r.loss + p.weights.sft * nll;
+    // losses[i] holds the aot terms of sorted position i: only the batch mean is meaningful there.
+    const l = (weights ? weights[i]! : 1) * (r.loss + p.weights.sft * nll) + aot.loss[i]!;
     losses[i] = l;
-    // Rewards: β·(logp - ref logp), or β·avg logp for reference-free methods.
+    // Rewards: β·(logp - ref logp), raw log-ratios under any f-divergence (TRL), or β·avg logp
+    // for reference-free methods.
     const xc = p.referenceFree ? pc / Math.max(nc, 1) : pc - refc;
     const xr = p.referenceFree ? pr / Math.max(nr, 1) : pr - refr;
     const rc = p.beta * xc;
@@ -313,7 +399,8 @@ export function preferenceLossForwardCpu(
 
 /**
  * dChosen[i] = dloss · dL/dpc[i], dRejected[i] = dloss · dL/dpr[i] with L the batch-mean loss:
- * (1/B)·dl_i/dpc - w_sft / Σ nc for chosen. Assigned (activation gradients).
+ * (w_i·dl_i/dpc + aot_i)/B - wt_sft·mean(w) / Σ nc for chosen. Assigned (activation gradients).
+ * The weights are constants (TRL computes them under no_grad).
  */
 export function preferenceLossBackwardCpu(
   dChosen: FloatArray, // (B)
@@ -325,11 +412,13 @@ export function preferenceLossBackwardCpu(
   refRejected: FloatArray | null, // (B)
   nChosen: FloatArray, // (B)
   nRejected: FloatArray, // (B)
+  weights: FloatArray | null, // (B)
   p: PairLossParams,
   B: number,
 ): void {
-  checkRefs(refChosen, refRejected, p);
-  const { tokens } = batchNll(policyChosen, nChosen, B);
+  checkPairInputs(refChosen, refRejected, weights, p);
+  const { tokens, meanWeight } = batchSums(policyChosen, nChosen, weights, B);
+  const aot = aotTerms(policyChosen, policyRejected, refChosen, refRejected, p, B);
   for (let i = 0; i < B; i++) {
     const r = pairLoss(
       policyChosen[i]!,
@@ -340,7 +429,10 @@ export function preferenceLossBackwardCpu(
       nRejected[i]!,
       p,
     );
-    dChosen[i] = dloss * (r.dpc / B - p.weights.sft / tokens);
-    dRejected[i] = dloss * (r.dpr / B);
+    const w = weights ? weights[i]! : 1;
+    // sft: d/dpc of mean_i(w_i·NLL) = mean(w)·dNLL/dpc (TRL itself fails on sft + use_weighting:
+    // it scales the expanded scalar in place; we follow the formula).
+    dChosen[i] = dloss * ((w * r.dpc + aot.dpc[i]!) / B - (p.weights.sft * meanWeight) / tokens);
+    dRejected[i] = dloss * ((w * r.dpr + aot.dpr[i]!) / B);
   }
 }

@@ -13,9 +13,11 @@ export type ShaderLibrary = (name: string) => string;
 // at the directive instead of at some missing helper.
 const DIRECTIVE = /^[ \t]*#/;
 const INCLUDE = /^\s*#include[ \t]+"(lib\/[a-z0-9_]+)\.wgsl"\s*(?:\/\/.*)?$/;
-// Helper files hold functions and constants only, so the binding interface that
-// `parseShaderInterface` reads is the kernel's own.
-const NOT_IN_LIBRARY = /@group\s*\(|@binding\s*\(|@compute|var\s*<\s*(?:storage|uniform)|struct\s+Params\b/;
+// Helper files hold functions, constants, workgroup scratch and structs, so the bindings that
+// `parseShaderInterface` reads are the kernel's own. A helper may declare the uniform struct
+// (`struct Params`) that a forward/backward pair shares, so that it is written once; the
+// `var<uniform> params: Params` binding itself stays in each kernel.
+const NOT_IN_LIBRARY = /@group\s*\(|@binding\s*\(|@compute|var\s*<\s*(?:storage|uniform)/;
 
 /**
  * The text of kernel `name` with its `#include` lines replaced by the files they name. Includes
@@ -43,7 +45,7 @@ export function expandIncludes(name: string, library: ShaderLibrary): string {
         }
         const bad = source.split('\n').findIndex((l) => NOT_IN_LIBRARY.test(l.replace(/\/\/.*$/, '')));
         if (bad >= 0) {
-          throw new Error(`${where}: ${lib}.wgsl line ${bad + 1} declares a binding, Params or an entry point; helper files hold functions and constants only`);
+          throw new Error(`${where}: ${lib}.wgsl line ${bad + 1} declares a binding or an entry point; helper files hold functions, constants and structs only`);
         }
         included.add(lib);
         return expand(lib, source, [...chain, lib]).replace(/\n$/, '');

@@ -1,6 +1,6 @@
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { KTO_NSTATS, type KtoParams } from '../cpu/kto-loss.js';
+import { KTO_NSTATS, type KtoParams } from '../losses/terms.js';
 import { grid1d } from './grid.js';
 
 // KTO on the GPU (shaders/kto_loss_{forward,backward}.wgsl; CPU twin src/engine/cpu/kto-loss.ts):
@@ -8,7 +8,7 @@ import { grid1d } from './grid.js';
 // with TRL's sums and counts in `stats` (KTO_STATS), and the gradient by each policy log-prob
 // sum, all without a readback.
 
-export { KTO_NSTATS, KTO_STATS, type KtoParams } from '../cpu/kto-loss.js';
+export { KTO_NSTATS, KTO_STATS, type KtoParams } from '../losses/terms.js';
 
 function check(what: string, t: Tensor, size: number, dtype: Tensor['dtype'] = 'f32'): void {
   if (t.size !== size) throw new Error(`kto loss: ${what} (${t.label}) holds ${t.size} values, expected ${size}`);

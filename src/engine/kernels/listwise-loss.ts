@@ -1,12 +1,12 @@
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { LISTWISE_NSTATS, type ListwiseParams } from '../cpu/listwise-loss.js';
+import { LISTWISE_NSTATS, type ListwiseParams } from '../losses/terms.js';
 import { grid1d } from './grid.js';
 
 // Plackett-Luce listwise loss on the GPU (shaders/listwise_loss_{forward,backward}.wgsl; CPU
 // twin src/engine/cpu/listwise-loss.ts) over B rankings of N responses, best first.
 
-export { LISTWISE_NSTATS, LISTWISE_STATS, type ListwiseParams } from '../cpu/listwise-loss.js';
+export { LISTWISE_NSTATS, LISTWISE_STATS, type ListwiseParams } from '../losses/terms.js';
 
 function check(what: string, t: Tensor, size: number): void {
   if (t.size !== size) throw new Error(`listwise loss: ${what} (${t.label}) holds ${t.size} values, expected ${size}`);

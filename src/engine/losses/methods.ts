@@ -30,10 +30,22 @@
 //   label_smoothing smooths it as in TRL's CPO.
 // - KTO: the KL estimate is an input (the caller's rotated completions, detached).
 // - Listwise: Plackett-Luce (PRO) over rankings of N >= 2 responses; not a TRL trainer.
+// - aot / aot_unpaired (TRL 1.9; `aot_pair`, TRL's old name, is accepted for aot_unpaired) sort
+//   over the micro-batch, so a pair's loss depends on the whole micro-batch.
+// - f_divergence_type / f_alpha_divergence_coef, use_weighting (WPO: the caller passes per-pair
+//   weights to the kernels; not with aot) and ld_alpha (LD-DPO: not a kernel parameter, the run
+//   preparation sets SequencePair.tail) as in TRL 1.9's DPOConfig.
 
-import { pairWeights, type PairLossParams, type PairLossWeights } from '../cpu/preference-loss.js';
-import type { KtoParams } from '../cpu/kto-loss.js';
-import type { ListwiseParams } from '../cpu/listwise-loss.js';
+import {
+  F_DIVERGENCES,
+  pairWeights,
+  type FDivergence,
+  type KtoParams,
+  type ListwiseParams,
+  type PairLossParams,
+  type PairLossWeights,
+  type PairTerm,
+} from './terms.js';
 
 /** TRL DPOConfig `loss_type` values, plus our `cdpo`. */
 export const DPO_LOSS_TYPES = [
@@ -51,8 +63,14 @@ export const DPO_LOSS_TYPES = [
   'sigmoid_norm',
   'sft',
   'cdpo',
+  'aot',
+  'aot_unpaired',
+  'aot_pair',
 ] as const;
 export type DpoLossType = (typeof DPO_LOSS_TYPES)[number];
+
+/** Older TRL names accepted for a loss type: aot_pair became aot_unpaired (TRL 1.x). */
+export const DPO_LOSS_TYPE_ALIASES: Partial<Record<DpoLossType, PairTerm>> = { aot_pair: 'aot_unpaired' };
 
 /** TRL DPOConfig options (names and defaults). */
 export interface DpoOptions {
@@ -64,6 +82,17 @@ export interface DpoOptions {
   discopop_tau: number;
   /** Adds `sft` with this weight (RPO); null = none. */
   rpo_alpha: number | null;
+  /** f-DPO: reverse_kl (DPO), forward_kl, js_divergence, alpha_divergence. */
+  f_divergence_type: FDivergence;
+  /** α of alpha_divergence. */
+  f_alpha_divergence_coef: number;
+  /** WPO: weight each pair's loss by the policy's length-normalised sequence probabilities. */
+  use_weighting: boolean;
+  /**
+   * LD-DPO: completion tokens past the shorter completion of the pair count with this weight in
+   * policy and reference log-probs (SequencePair.tail); null = off; in [0, 1].
+   */
+  ld_alpha: number | null;
 }
 
 /** TRL ORPOConfig: beta is λ, the weight of the odds-ratio term. */
@@ -97,6 +126,10 @@ export const DPO_DEFAULTS: DpoOptions = {
   label_smoothing: 0,
   discopop_tau: 0.05,
   rpo_alpha: null,
+  f_divergence_type: 'reverse_kl',
+  f_alpha_divergence_coef: 0.5,
+  use_weighting: false,
+  ld_alpha: null,
 };
 export const ORPO_DEFAULTS: OrpoOptions = { beta: 0.1 };
 export const SIMPO_DEFAULTS: SimpoOptions = { beta: 0.1, simpo_gamma: 0.5, cpo_alpha: 0, label_smoothing: 0 };
@@ -173,12 +206,21 @@ export function pairLossParams(cfg: MethodConfig): PairLossParams {
       const on: Partial<PairLossWeights> = {};
       types.forEach((t, i) => {
         if (!(DPO_LOSS_TYPES as readonly string[]).includes(t)) throw new Error(`unknown loss_type "${t}"`);
-        on[t] = (on[t] ?? 0) + lw[i]!;
+        const term = DPO_LOSS_TYPE_ALIASES[t] ?? (t as PairTerm);
+        on[term] = (on[term] ?? 0) + lw[i]!;
       });
       if (o.rpo_alpha !== null) on.sft = (on.sft ?? 0) + o.rpo_alpha;
       const eps = o.label_smoothing;
       if (!(eps >= 0 && eps < 1)) throw new Error(`label_smoothing ${eps} must be in [0, 1)`);
       if (on.robust && !(eps < 0.5)) throw new Error(`robust needs label_smoothing < 0.5, got ${eps}`);
+      if (!(F_DIVERGENCES as readonly string[]).includes(o.f_divergence_type)) {
+        throw new Error(`unknown f_divergence_type "${o.f_divergence_type}"`);
+      }
+      if (!Number.isFinite(o.f_alpha_divergence_coef)) throw new Error(`f_alpha_divergence_coef ${o.f_alpha_divergence_coef} must be a number`);
+      if (o.use_weighting && (on.aot || on.aot_unpaired)) {
+        throw new Error('use_weighting is not implemented for aot / aot_unpaired (they sort the batch, which would misalign per-pair weights)');
+      }
+      if (o.ld_alpha !== null && !(o.ld_alpha >= 0 && o.ld_alpha <= 1)) throw new Error(`ld_alpha ${o.ld_alpha} must be in [0, 1]`);
       return {
         weights: pairWeights(on),
         beta: o.beta,
@@ -187,6 +229,9 @@ export function pairLossParams(cfg: MethodConfig): PairLossParams {
         discopopTau: o.discopop_tau,
         simpoGamma: 0,
         referenceFree: false,
+        fDivergence: o.f_divergence_type,
+        fAlphaCoef: o.f_alpha_divergence_coef,
+        useWeighting: o.use_weighting,
       };
     }
     case 'orpo': {

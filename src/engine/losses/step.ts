@@ -18,6 +18,12 @@ export interface PairLossTensors {
   refRejected: Tensor | null; // (B)
   nChosen: Tensor; // (B) completion token counts, f32
   nRejected: Tensor; // (B)
+  /**
+   * WPO weights (use_weighting), one per pair, no gradient: exp(alignedMean(chosen)) ·
+   * exp(alignedMean(rejected)) from the policy's log-probs (PolicyLogprobs.alignedMeans).
+   * Required when the method sets use_weighting; absent or null otherwise.
+   */
+  weights?: Tensor | null; // (B)
   losses: Tensor; // (B) out
   stats: Tensor; // (PAIR_NSTATS) out
   dChosen: Tensor; // (B) out
@@ -29,8 +35,9 @@ export function pairLossStep(engine: Engine, cfg: MethodConfig, t: PairLossTenso
   // A reference-free method ignores reference log-probs even when the caller has them.
   const refc = isReferenceFree(cfg.method) ? null : t.refChosen;
   const refr = isReferenceFree(cfg.method) ? null : t.refRejected;
-  preferenceLossForward(engine, t.losses, t.stats, t.policyChosen, t.policyRejected, refc, refr, t.nChosen, t.nRejected, p, B);
-  preferenceLossBackward(engine, t.dChosen, t.dRejected, dloss, t.policyChosen, t.policyRejected, refc, refr, t.nChosen, t.nRejected, p, B);
+  const w = t.weights ?? null;
+  preferenceLossForward(engine, t.losses, t.stats, t.policyChosen, t.policyRejected, refc, refr, t.nChosen, t.nRejected, w, p, B);
+  preferenceLossBackward(engine, t.dChosen, t.dRejected, dloss, t.policyChosen, t.policyRejected, refc, refr, t.nChosen, t.nRejected, w, p, B);
 }
 
 export interface KtoLossTensors {
