@@ -1,8 +1,10 @@
 // Every method against PyTorch: test/fixtures/losses/reference.json, written by
 // scripts/fixtures/losses_reference.py (float64 torch autograd, the formulas of
 // /work/shared/docs/preference-losses.md, i.e. TRL 1.x (v1.9) semantics; ORPO's NLL over the
-// response only). Configs in the file are our MethodConfig objects with TRL option names, so
-// this also checks the option defaults of src/engine/losses/methods.ts against the script's.
+// response only) and TRL 1.9's DPOTrainer._compute_loss for aot, aot_unpaired,
+// f_divergence_type and use_weighting. Configs in the file are our MethodConfig objects with TRL
+// option names, so this also checks the option defaults of src/engine/losses/methods.ts against
+// the script's. use_weighting cases carry the WPO weights the script computed ("weights").
 // Torch is needed only to regenerate the file, never here.
 import { readFileSync } from 'node:fs';
 import { describe, it, afterAll, expect } from 'vitest';
@@ -59,10 +61,11 @@ function runCpu(c: RefCase): Result {
       const free = isReferenceFree(c.config.method);
       const refc = free ? null : f64(x.refChosen), refr = free ? null : f64(x.refRejected);
       const args = [f64(x.policyChosen), f64(x.policyRejected), refc, refr, f64(x.nChosen), f64(x.nRejected)] as const;
+      const w = x.weights ? f64(x.weights) : null;
       const losses = new Float64Array(B), stats = new Float64Array(PAIR_NSTATS);
       const dc = new Float64Array(B), dr = new Float64Array(B);
-      preferenceLossForwardCpu(losses, stats, ...args, null, p, B);
-      preferenceLossBackwardCpu(dc, dr, 1, ...args, null, p, B);
+      preferenceLossForwardCpu(losses, stats, ...args, w, p, B);
+      preferenceLossBackwardCpu(dc, dr, 1, ...args, w, p, B);
       return { losses, metrics: methodMetrics(c.config, stats, c.logits), grads: { dChosen: dc, dRejected: dr } };
     }
     case 'kto': {
@@ -95,6 +98,7 @@ async function runGpu(c: RefCase): Promise<Result> {
         policyChosen: up(x.policyChosen), policyRejected: up(x.policyRejected),
         refChosen: up(x.refChosen), refRejected: up(x.refRejected),
         nChosen: up(x.nChosen), nRejected: up(x.nRejected),
+        weights: x.weights ? up(x.weights) : null,
         losses: engine.tensor([B]), stats: engine.tensor([PAIR_NSTATS]),
         dChosen: engine.tensor([B]), dRejected: engine.tensor([B]),
       };
@@ -159,6 +163,17 @@ describe('preference losses against PyTorch (TRL 1.x semantics)', () => {
   it('the fixture covers every method', () => {
     const methods = new Set(file.cases.map((c) => c.config.method));
     expect([...methods].sort()).toEqual(['cdpo', 'cpo_simpo', 'dpo', 'kto', 'listwise', 'orpo', 'rpo', 'simpo', 'step_dpo']);
+  });
+
+  it('the fixture covers aot, aot_unpaired, every f_divergence_type and use_weighting', () => {
+    const pair = file.cases.filter((c) => lossFamily(c.config.method) === 'pair').map((c) => pairLossParams(c.config));
+    expect(pair.some((p) => p.weights.aot !== 0)).toBe(true);
+    expect(pair.some((p) => p.weights.aot_unpaired !== 0)).toBe(true);
+    const kinds = new Set(pair.map((p) => `${p.fDivergence ?? 'reverse_kl'}${p.fDivergence === 'alpha_divergence' ? ` ${p.fAlphaCoef}` : ''}`));
+    expect([...kinds].sort()).toEqual(['alpha_divergence 0.5', 'alpha_divergence 1.5', 'forward_kl', 'js_divergence', 'reverse_kl']);
+    const weighted = file.cases.filter((c) => lossFamily(c.config.method) === 'pair' && pairLossParams(c.config).useWeighting);
+    expect(weighted.map((c) => c.name)).toEqual(['dpo sigmoid use_weighting', 'dpo ipo use_weighting', 'dpo sigmoid + sft use_weighting']);
+    for (const c of weighted) expect(c.inputs.weights).toHaveLength(c.B);
   });
 
   // Both sides float64 from the same float32 inputs (measured: 6e-15 rel); rel 1e-5 as asked,
