@@ -10,11 +10,13 @@ import { adapterModules, type AdapterData } from '../engine/export/modules.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, peftFiles, readPeftFiles, readPeftZip, zipFiles } from '../engine/export/peft.js';
 import { trlHandoff } from '../engine/export/trl.js';
 import { formatBytes, isModelLoadError } from '../engine/model/errors.js';
+import { HUB_ID_EXAMPLE, resolveHubBaseModel, type BaseModelInput } from '../hub-id.js';
 import { loadModel, type LoadedModel } from '../engine/model/load.js';
 import { nodeDirSource } from '../engine/model/source-node.js';
 import { UsageError, configFrom, err, flagsHelp, parseFlags, readRecords, runCommand, writeAtomic } from './train.js';
 
 const TAG = 'export';
+const BASE_MODEL: BaseModelInput = { name: '--base-model', example: `--base-model ${HUB_ID_EXAMPLE}` };
 
 const USAGE = `usage: prefstudio export --model <dir> --adapter <dir|zip> <output>... [options]
 
@@ -33,8 +35,10 @@ options:
   --external-data <on|off>   merged: force external weight data on or off (default: as the model, or when > 2 GiB)
   --gguf-type <f32|f16>      GGUF tensor type (default f32, as convert_lora_to_gguf.py)
   --data <file>              --trl: the dataset (any format convert reads; split: test rows → data/test.jsonl)
-  --base-model <id|path>     --trl: the Hugging Face model TRL trains (default: the adapter's
-                             base_model_name_or_path, else config.json's _name_or_path)
+  --base-model <hub id>      --trl: the Hugging Face Hub id of the model TRL trains, such as
+                             ${HUB_ID_EXAMPLE} (default: the adapter's base_model_name_or_path,
+                             else config.json's _name_or_path, when it is a namespace/name Hub id);
+                             a local path is refused: TRL downloads the model on its own machine
   --method <name>            --trl: the method; with the settings flags below it overrides the run's
                              training_config.json when the adapter folder has one (written by prefstudio train)
 
@@ -87,9 +91,12 @@ async function exportCommand(args: string[]): Promise<number> {
   if (ggufType !== 'f32' && ggufType !== 'f16') throw new UsageError(`--gguf-type is f32 or f16, got "${ggufType}"`);
   if (p.plain['--trl'] && !p.plain['--data']) throw new UsageError('--trl needs --data <file> (the dataset to hand off)');
   const onlyTrl = outputs.length === 1 && outputs[0] === '--trl';
-  if (!p.plain['--trl'] && (p.plain['--data'] || p.plain['--method'] || Object.keys(p.config).length)) {
-    throw new UsageError('--data, --method and training settings only apply to --trl');
+  if (!p.plain['--trl'] && (p.plain['--data'] || p.plain['--method'] || p.plain['--base-model'] || Object.keys(p.config).length)) {
+    throw new UsageError('--data, --method, --base-model and training settings only apply to --trl');
   }
+  // A bad --base-model fails before anything is read or written.
+  const given = p.plain['--base-model'] ? resolveHubBaseModel({ given: p.plain['--base-model'] }, BASE_MODEL) : null;
+  if (given && !given.ok) throw new UsageError(given.message);
 
   const modelDir = p.plain['--model']!;
   const adapterPath = p.plain['--adapter']!;
@@ -98,6 +105,12 @@ async function exportCommand(args: string[]): Promise<number> {
   // Checked against the model whatever the output: names, partners, shapes.
   const modules = adapterModules(model, adapter);
   err(`${TAG}: adapter ${adapterPath}: r ${adapter.lora.r}, alpha ${adapter.lora.lora_alpha}${adapter.lora.use_rslora ? ' (rsLoRA)' : ''}, ${modules.length} modules, on ${model.arch} ${modelDir}`);
+  // The hand-off's base model: its Hub id, found before any output is written.
+  const nameOrPath = model.configFiles.config?._name_or_path;
+  const base = p.plain['--trl']
+    ? resolveHubBaseModel({ given: p.plain['--base-model'], adapter: adapter.baseModel, config: typeof nameOrPath === 'string' ? nameOrPath : undefined }, BASE_MODEL)
+    : null;
+  if (base && !base.ok) throw new UsageError(base.message);
 
   if (p.plain['--merged']) {
     const target = p.plain['--merged'];
@@ -142,14 +155,14 @@ async function exportCommand(args: string[]): Promise<number> {
     const dir = p.plain['--trl'];
     const config = await trlConfig(p, adapterPath, adapter);
     const records = await readRecords(p.plain['--data']!, TAG);
-    const baseModel = p.plain['--base-model'] || adapter.baseModel || String(model.configFiles.config?._name_or_path ?? '') || modelDir;
-    const h = trlHandoff({ config, records, baseModel });
+    const { id: baseModel, from } = base as Extract<typeof base, { ok: true }>;
+    const h = trlHandoff({ config, records, baseModel, baseModelFrom: from });
     for (const [name, text] of Object.entries(h.files)) {
       await fs.mkdir(dirname(join(dir, name)), { recursive: true });
       await writeAtomic(join(dir, name), text);
     }
     if (h.skipped.length) err(`${TAG}: ${h.skipped.length} records left out of the TRL data, e.g. record ${h.skipped[0]!.index}: ${h.skipped[0]!.reason}`);
-    err(`${TAG}: TRL hand-off in ${dir}: ${h.trainer}Trainer, ${h.rows.train} training${h.rows.test ? ` and ${h.rows.test} test` : ''} rows; see ${join(dir, 'README.md')}`);
+    err(`${TAG}: TRL hand-off in ${dir}: ${h.trainer}Trainer on ${baseModel} (from ${from}), ${h.rows.train} training${h.rows.test ? ` and ${h.rows.test} test` : ''} rows; see ${join(dir, 'README.md')}`);
   }
   if (onlyTrl) err(`${TAG}: done`);
   return 0;

@@ -88,13 +88,49 @@ describe('prefstudio export', () => {
     expect(log.text()).toMatch(/give at least one of --merged, --gguf, --peft, --trl/);
     expect(await main(['export', '--model', TINY_LLAMA, '--adapter', adapter, '--trl', tmpdir()])).toBe(2);
     expect(log.text()).toMatch(/--trl needs --data <file>/);
-    expect(await main(['export', '--model', TINY_LLAMA, '--adapter', adapter, '--trl', join(tmpdir(), 'x'), '--data', PAIRS])).toBe(2);
+    expect(await main(['export', '--model', TINY_LLAMA, '--adapter', adapter, '--trl', join(tmpdir(), 'x'), '--data', PAIRS, '--base-model', 'my-org/tiny-llama'])).toBe(2);
     expect(log.text()).toMatch(/--trl needs --method \(no training_config\.json in/);
-    expect(await main(['export', '--model', TINY_LLAMA, '--adapter', adapter, '--trl', join(tmpdir(), 'x'), '--data', PAIRS, '--method', 'listwise'])).toBe(1);
+    expect(await main(['export', '--model', TINY_LLAMA, '--adapter', adapter, '--trl', join(tmpdir(), 'x'), '--data', PAIRS, '--method', 'listwise', '--base-model', 'my-org/tiny-llama'])).toBe(1);
     expect(log.text()).toMatch(/listwise \(Plackett-Luce\) has no TRL trainer/);
     expect(await main(['export', '--model', TINY_LLAMA, '--adapter', join(FIXTURES, 'tiny-gpt2-adapter'), '--gguf', join(tmpdir(), 'x.gguf')])).toBe(1);
     expect(log.text()).toMatch(/adapter tensor base_model\.model\.transformer\.h\.0\.attn\.c_attn\.lora_A\.weight is not a LoRA tensor of a linear layer of this llama model/);
     expect(await main(['export', '--model', TINY_LLAMA, '--adapter', '/nonexistent', '--gguf', join(tmpdir(), 'x.gguf')])).toBe(2);
     expect(log.text()).toMatch(/--adapter \/nonexistent: no such file or folder/);
+  }, 60_000);
+
+  it('the TRL hand-off names the base model by its Hub id: a local path is refused, metadata that is an id is taken', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'prefstudio-export-'));
+    const adapterDir = join(out, 'run');
+    cpSync(join(FIXTURES, 'tiny-llama-adapter'), adapterDir, { recursive: true });
+    const trl = join(out, 'trl');
+    const handoff = (...extra: string[]) => main(['export', '--model', TINY_LLAMA, '--adapter', adapterDir, '--trl', trl, '--data', PAIRS, '--method', 'dpo', ...extra]);
+    const log = captureStderr();
+    // Given: a local path, an absolute path, a URL are refused before anything is written.
+    for (const bad of ['./models/tiny', TINY_LLAMA, '../tiny', 'https://huggingface.co/my-org/tiny', 'my-org/tiny/onnx', 'my-org/tiny--x']) {
+      expect(await handoff('--base-model', bad), bad).toBe(2);
+    }
+    expect(log.text()).toContain(`--base-model "./models/tiny" is a local path, not a Hugging Face Hub repo id (namespace/name). TRL downloads the base model from the Hugging Face Hub: pass its Hub id, e.g. --base-model HuggingFaceTB/SmolLM2-135M-Instruct`);
+    expect(log.text()).toContain('--base-model "https://huggingface.co/my-org/tiny" is a URL');
+    expect(existsSync(trl)).toBe(false);
+    // None given: the adapter says "tiny" (a bare name, as likely a folder) and config.json nothing.
+    expect(await handoff()).toBe(2);
+    expect(log.text()).toMatch(/no Hub id for the base model: the adapter's base_model_name_or_path is "tiny" \(a bare name, as likely a local folder as a Hub model\)\. TRL downloads .* e\.g\. --base-model HuggingFaceTB\/SmolLM2-135M-Instruct/);
+    // An adapter whose base_model_name_or_path is a local path (as prefstudio train writes it): refused too.
+    const config = JSON.parse(readFileSync(join(adapterDir, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(adapterDir, 'adapter_config.json'), JSON.stringify({ ...config, base_model_name_or_path: TINY_LLAMA }));
+    expect(await handoff()).toBe(2);
+    expect(log.text()).toContain(`the adapter's base_model_name_or_path is "${TINY_LLAMA}" (a local path)`);
+    expect(existsSync(trl)).toBe(false);
+    // A bare canonical name given by hand is an id; a Hub id in the adapter's metadata is taken.
+    expect(await handoff('--base-model', 'gpt2')).toBe(0);
+    expect(JSON.parse(readFileSync(join(trl, 'recipe.json'), 'utf8')).model_name_or_path).toBe('gpt2');
+    writeFileSync(join(adapterDir, 'adapter_config.json'), JSON.stringify({ ...config, base_model_name_or_path: 'HuggingFaceTB/SmolLM2-135M-Instruct' }));
+    expect(await handoff()).toBe(0);
+    vi.restoreAllMocks();
+    expect(JSON.parse(readFileSync(join(trl, 'recipe.json'), 'utf8')).model_name_or_path).toBe('HuggingFaceTB/SmolLM2-135M-Instruct');
+    const readme = readFileSync(join(trl, 'README.md'), 'utf8');
+    expect(readme).toContain("# TRL hand-off: dpo (DPOTrainer) on `HuggingFaceTB/SmolLM2-135M-Instruct`");
+    expect(readme).toContain("is the Hugging Face Hub model `HuggingFaceTB/SmolLM2-135M-Instruct` (from the adapter's base_model_name_or_path)");
+    expect(log.text()).toMatch(/DPOTrainer on HuggingFaceTB\/SmolLM2-135M-Instruct \(from the adapter's base_model_name_or_path\)/);
   }, 60_000);
 });

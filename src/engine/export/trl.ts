@@ -3,9 +3,12 @@
 // PEFT's own names), train.py (trl + peft: the same trainer, loss, LoRA and seed), an accelerate
 // config for DeepSpeed ZeRO-2 on several GPUs, and a README with the commands and how to bring
 // the adapter back. Methods TRL has no trainer for (listwise, step_dpo) are refused, naming why.
+// The base model is named by its Hugging Face Hub id (src/hub-id.ts), never by a local path: the
+// folder runs on another machine, where from_pretrained downloads the model.
 
 import { TrlExporter, type ExportStyle, type SkippedRecord } from '../../data/export/trl.js';
 import type { PrefRecord } from '../../data/records.js';
+import { HUB_ID_EXAMPLE, hubRepoIdProblem } from '../../hub-id.js';
 import { dpoOptions, simpoOptions } from '../losses/methods.js';
 import { methodConfig, type TrainingConfig } from '../training/config.js';
 
@@ -13,8 +16,11 @@ export interface TrlHandoffInput {
   config: TrainingConfig;
   /** The run's records; `split: 'test'` ones go to test.jsonl. */
   records: readonly PrefRecord[];
-  /** What from_pretrained should load: a Hugging Face model id or a local path. */
+  /** The base model's Hugging Face Hub id (src/hub-id.ts resolveHubBaseModel finds it); anything
+   *  else (a local path, a URL) is refused. */
   baseModel: string;
+  /** Where the id came from ("--base-model", "config.json's _name_or_path"), for the README. */
+  baseModelFrom?: string;
   style?: ExportStyle;
 }
 
@@ -123,6 +129,8 @@ function trainingArgs(c: TrainingConfig, hasTest: boolean): Record<string, unkno
 
 export function trlHandoff(input: TrlHandoffInput): TrlHandoff {
   const c = input.config;
+  const problem = hubRepoIdProblem(input.baseModel);
+  if (problem) throw new Error(`TRL hand-off: the base model ${JSON.stringify(input.baseModel)} is ${problem}, not a Hugging Face Hub repo id; TRL downloads the base model from the Hub: name it by its id, e.g. ${HUB_ID_EXAMPLE}`);
   const spec = trainerSpec(c);
   const exporter = new TrlExporter({ shape: spec.shape, style: input.style });
   const lines = { train: [] as string[], test: [] as string[] };
@@ -151,15 +159,17 @@ export function trlHandoff(input: TrlHandoffInput): TrlHandoff {
     'train.py': TRAIN_PY,
     'accelerate/deepspeed_zero2.yaml': DEEPSPEED_ZERO2,
     'accelerate/multi_gpu.yaml': MULTI_GPU,
-    'README.md': readme(recipe.trainer, c, input.baseModel, { train: lines.train.length, test: lines.test.length }, spec.notes, exporter.skippedCount),
+    'README.md': readme(recipe.trainer, c, input.baseModel, input.baseModelFrom, { train: lines.train.length, test: lines.test.length }, spec.notes, exporter.skippedCount),
   };
   if (hasTest) files['data/test.jsonl'] = lines.test.join('\n') + '\n';
   return { files, trainer: spec.trainer, rows: { train: lines.train.length, test: lines.test.length }, skipped: exporter.skipped };
 }
 
-function readme(trainer: string, c: TrainingConfig, baseModel: string, rows: { train: number; test: number }, notes: string[], skipped: number): string {
+/** `baseModel` is a checked Hub id (letters, digits, '-', '_', '.', one '/'): nothing in it can
+ *  break out of the code spans it is shown in. */
+function readme(trainer: string, c: TrainingConfig, baseModel: string, from: string | undefined, rows: { train: number; test: number }, notes: string[], skipped: number): string {
   const effective = c.per_device_train_batch_size * c.gradient_accumulation_steps;
-  return `# TRL hand-off: ${c.method} (${trainer}Trainer) on ${baseModel}
+  return `# TRL hand-off: ${c.method} (${trainer}Trainer) on \`${baseModel}\`
 
 Exported by PrefStudio: the same data, method and hyperparameters as the run, for TRL + PEFT on
 one or more GPUs. The adapter it writes imports back into PrefStudio.
@@ -179,8 +189,9 @@ accelerate launch --config_file accelerate/multi_gpu.yaml --num_processes 8 trai
 accelerate launch --config_file accelerate/deepspeed_zero2.yaml --num_processes 8 train.py
 \`\`\`
 
-\`model_name_or_path\` in recipe.json is "${baseModel}"; point it at the Hugging Face model (PyTorch
-weights) that the ONNX model you tuned was exported from. The run's effective batch is
+\`model_name_or_path\` in recipe.json is the Hugging Face Hub model \`${baseModel}\`${from ? ` (from ${from})` : ''}:
+TRL downloads it (PyTorch weights), so it must be the model the ONNX model you tuned was exported
+from; edit recipe.json if it is not. The run's effective batch is
 ${c.per_device_train_batch_size} × ${c.gradient_accumulation_steps} = ${effective} sequences; with
 \`keep_global_batch\` the script divides gradient_accumulation_steps by the number of GPUs (at
 least 1) so the same batch, learning-rate schedule and step count carry over.
