@@ -5,7 +5,7 @@
 // of the data, a report zip). Tests put in a fake-indexeddb workspace and an in-process backend.
 import * as Comlink from 'comlink';
 import { zipSync } from 'fflate';
-import type { PairRecord, PrefRecord } from '../data/records.js';
+import type { PairRecord, PrefRecord, Turns } from '../data/records.js';
 import { recordContent } from '../data/records.js';
 import { addRecords, createDataset, getRun as dbGetRun, iterateRecords, latestCheckpoint, updateRun, type RunRow } from '../db/index.js';
 import type { FileLike } from '../engine/model/source.js';
@@ -25,6 +25,8 @@ import { engineWorker } from './gpu.js';
 import { deleteRun as trainDeleteRun } from './train.js';
 
 export type { EvaluateProgress, EvaluateRequest, EvaluateResult };
+/** A prompt as readable text (a conversation as "role: content" lines, system first). */
+export { promptText } from '../engine/model/prompt.js';
 
 /** What evaluation needs of the engine Worker. */
 export interface EvaluateBackend extends EvaluateWorkerApi {
@@ -108,37 +110,45 @@ export interface SamplingSettings {
   seed: number;
 }
 
+/** A prompt to sample: text or a record's whole conversation, with its system prompt. */
+export interface EvalPrompt {
+  prompt: Turns;
+  system?: string;
+}
+
 /** One side of a comparison: the base model (adapterId null) or an adapter, with its label. */
 export interface Side {
   adapterId: string | null;
   label: string;
 }
 
-export interface SideBySide {
-  prompt: string;
+export interface SideBySide extends EvalPrompt {
   a: string;
   b: string;
 }
 
 /**
  * Samples every prompt with side a and side b, the same seed and settings for both, so only the
- * adapter differs. `onEach` sees each finished prompt; the signal stops between generations.
+ * adapter differs. A prompt is its whole conversation and system prompt, through the chat template
+ * when the tokenizer has one (useChatTemplate 'auto', the default). `onEach` sees each finished
+ * prompt; the signal stops between generations.
  */
 export async function generateSideBySide(
-  prompts: readonly string[],
+  prompts: readonly (string | EvalPrompt)[],
   sides: readonly [Side, Side],
   settings: SamplingSettings,
-  options: { signal?: AbortSignal; onEach?: (row: SideBySide, index: number) => void; useChatTemplate?: boolean } = {},
+  options: { signal?: AbortSignal; onEach?: (row: SideBySide, index: number) => void; useChatTemplate?: boolean | 'auto' } = {},
 ): Promise<SideBySide[]> {
   const b = evaluateBackend();
   const out: SideBySide[] = [];
-  const one = async (prompt: string, side: Side): Promise<string> => {
+  const one = async (p: EvalPrompt, side: Side): Promise<string> => {
     const taskId = newTaskId('sample');
     const stop = () => void b.cancel(taskId).catch(() => {});
     options.signal?.addEventListener('abort', stop);
     try {
       const r = await b.generate(taskId, {
-        prompt, useChatTemplate: options.useChatTemplate ?? false, stopStrings: [], ...settings, ...(side.adapterId ? { adapterId: side.adapterId } : {}),
+        prompt: p.prompt, ...(p.system !== undefined ? { system: p.system } : {}),
+        useChatTemplate: options.useChatTemplate ?? 'auto', stopStrings: [], ...settings, ...(side.adapterId ? { adapterId: side.adapterId } : {}),
       });
       if (!r.ok) throw Object.assign(new Error(`${side.label}: ${r.error.message}`), { name: r.error.name });
       return r.value.text;
@@ -146,28 +156,29 @@ export async function generateSideBySide(
       options.signal?.removeEventListener('abort', stop);
     }
   };
-  for (const [i, prompt] of prompts.entries()) {
+  for (const [i, given] of prompts.entries()) {
     if (options.signal?.aborted) break;
-    const row = { prompt, a: await one(prompt, sides[0]), b: await one(prompt, sides[1]) };
+    const p: EvalPrompt = typeof given === 'string' ? { prompt: given } : given;
+    const row: SideBySide = { ...p, a: await one(p, sides[0]), b: await one(p, sides[1]) };
     out.push(row);
     options.onEach?.(row, i);
   }
   return out;
 }
 
-/** Distinct prompts of a dataset's split (or all), first `count`; a conversation gives its last user message. */
-export async function datasetPrompts(datasetId: string, split: 'train' | 'test' | 'all', count: number): Promise<string[]> {
+/** Distinct prompts of a dataset's split (or all), first `count`: each record's whole prompt (every turn) and system prompt. */
+export async function datasetPrompts(datasetId: string, split: 'train' | 'test' | 'all', count: number): Promise<EvalPrompt[]> {
   const db = await workspace();
-  const seen = new Set<string>();
+  const seen = new Map<string, EvalPrompt>();
   for await (const page of iterateRecords(db, datasetId)) {
     for (const r of page) {
       if (split !== 'all' && r.split !== split) continue;
-      const text = typeof r.prompt === 'string' ? r.prompt : (r.prompt.filter((m) => m.role === 'user').at(-1)?.content ?? '');
-      if (text.trim()) seen.add(text);
-      if (seen.size >= count) return [...seen];
+      const empty = typeof r.prompt === 'string' ? !r.prompt.trim() : r.prompt.length === 0;
+      if (!empty) seen.set(JSON.stringify([r.prompt, r.system ?? null]), { prompt: r.prompt, ...(r.system !== undefined ? { system: r.system } : {}) });
+      if (seen.size >= count) return [...seen.values()];
     }
   }
-  return [...seen];
+  return [...seen.values()];
 }
 
 // ---- blind A/B judging ----
@@ -244,18 +255,23 @@ export interface JudgedProvenance {
   annotator?: string;
 }
 
-/** Judged items as preference pairs (ties and skips left out), with where each response came from. */
+/**
+ * Judged items as preference pairs (ties and skips left out), with where each response came from.
+ * A conversation keeps its turns and system prompt; its responses become assistant messages.
+ */
 export function judgedRecords(items: readonly BlindItem[], p: JudgedProvenance, now = Date.now()): PairRecord[] {
   const out: PairRecord[] = [];
   for (const it of items) {
     const w = winner(it);
     if (w !== 'a' && w !== 'b') continue;
     const [win, lose] = w === 'a' ? [p.sides[0], p.sides[1]] : [p.sides[1], p.sides[0]];
+    const response = (text: string): Turns => (typeof it.prompt === 'string' ? text : [{ role: 'assistant', content: text }]);
     out.push({
       kind: 'pair',
       prompt: it.prompt,
-      chosen: w === 'a' ? it.a : it.b,
-      rejected: w === 'a' ? it.b : it.a,
+      ...(it.system !== undefined ? { system: it.system } : {}),
+      chosen: response(w === 'a' ? it.a : it.b),
+      rejected: response(w === 'a' ? it.b : it.a),
       source: {
         type: 'generated',
         model: p.model,

@@ -115,27 +115,40 @@ export function writeLabelSettings(patch: Partial<LabelSettings>): void {
 }
 
 export interface GeneratedCandidates {
-  candidates: string[];
+  /** Text for a text prompt; one assistant message each for a conversation (a record is one or the other). */
+  candidates: Turns[];
   source: RecordSource;
 }
 
 /**
  * On-policy candidates: `n` samples for the prompt from the model active in the engine Worker
- * (Models page). Rejects with a clear message when no model is loaded. Sampling uses the base
- * model: the adapter to sample with is for the training module to pass (GenerateRequest.adapterId).
+ * (Models page). Rejects with a clear message when no model is loaded. The prompt is the record's
+ * whole prompt (every turn) and system prompt, tokenized as training will tokenize the record:
+ * a conversation (or a system prompt) through the chat template, text as the tokenizer encodes it.
+ * Sampling uses the base model unless the Train page chose an adapter (services/models generate).
  */
-export async function generateCandidates(prompt: Turns, n = 2, settings = { temperature: 0.9, topK: 0, topP: 0.95, maxNewTokens: 128 }): Promise<GeneratedCandidates> {
+export async function generateCandidates(
+  input: { prompt: Turns; system?: string },
+  n = 2,
+  settings = { temperature: 0.9, topK: 0, topP: 0.95, maxNewTokens: 128 },
+): Promise<GeneratedCandidates> {
   const active = await activeModel();
   if (!active) throw new Error('no model is loaded: load one on the Models page to generate candidates');
-  const conversational = typeof prompt !== 'string';
-  const text = typeof prompt === 'string' ? prompt : ([...prompt].reverse().find((m) => m.role === 'user')?.content ?? '');
+  const conversational = typeof input.prompt !== 'string';
   const seed = Math.floor(Math.random() * 2 ** 31);
-  const candidates: string[] = [];
+  const candidates: Turns[] = [];
   for (let i = 0; i < n; i++) {
-    const task = generate({ prompt: text, useChatTemplate: conversational, stopStrings: [], seed: seed + i, ...settings });
+    const task = generate({
+      prompt: input.prompt,
+      ...(input.system !== undefined ? { system: input.system } : {}),
+      useChatTemplate: conversational || input.system !== undefined,
+      stopStrings: [],
+      seed: seed + i,
+      ...settings,
+    });
     const r = await task.result;
     if (!r.ok) throw new Error(r.error.message);
-    candidates.push(r.value.text);
+    candidates.push(conversational ? [{ role: 'assistant', content: r.value.text }] : r.value.text);
   }
   return {
     candidates,

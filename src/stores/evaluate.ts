@@ -42,7 +42,14 @@ interface EvaluateState {
   problem: { title: string; message: string } | null;
 
   // generations and judging
+  /** The prompts box: prompts separated by lines of ---. */
   prompts: string;
+  /**
+   * Prompts last taken from the dataset, whole (every turn, the system prompt): a block of the box
+   * that still reads as one of them (promptText) is sampled as that conversation; an edited or
+   * typed block as its text.
+   */
+  picked: ev.EvalPrompt[];
   sides: [ev.Side, ev.Side];
   sampling: ev.SamplingSettings;
   generating: boolean;
@@ -112,6 +119,7 @@ export const useEvaluateStore = create<EvaluateState>()((set, get) => ({
   wrongOnly: false,
   problem: null,
   prompts: '',
+  picked: [],
   sides: [{ adapterId: null, label: 'base' }, { adapterId: null, label: 'base' }],
   sampling: DEFAULT_SAMPLING,
   generating: false,
@@ -199,15 +207,16 @@ export const useEvaluateStore = create<EvaluateState>()((set, get) => ({
     const s = get().settings;
     if (!s.datasetId) return;
     try {
-      const prompts = await ev.datasetPrompts(s.datasetId, s.split, count);
-      set({ prompts: prompts.join('\n---\n') });
+      const picked = await ev.datasetPrompts(s.datasetId, s.split, count);
+      set({ picked, prompts: picked.map((p) => ev.promptText(p)).join('\n---\n') });
     } catch (e) {
       set({ problem: { title: 'Could not read prompts', message: message(e) } });
     }
   },
 
   async generate() {
-    const prompts = splitPrompts(get().prompts);
+    const picked = get().picked;
+    const prompts = splitPrompts(get().prompts).map((text) => picked.find((p) => ev.promptText(p).trim() === text) ?? text);
     if (prompts.length === 0) {
       set({ problem: { title: 'No prompts', message: 'type prompts (separated by a line with ---) or take them from the dataset' } });
       return;

@@ -328,8 +328,9 @@ export const useLabelStore = create<LabelState>()((set, get) => {
         if (!c || c.task.mode === 'steps') return;
         set({ generating: true, error: null });
         try {
-          const g = await generateCandidates(c.task.prompt, 2);
-          const candidates = [...g.candidates].sort();
+          const g = await generateCandidates({ prompt: c.task.prompt, ...(c.task.system !== undefined ? { system: c.task.system } : {}) }, 2);
+          const key = (t: unknown) => JSON.stringify(t);
+          const candidates = [...g.candidates].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
           const task: LabelTask = { ...c.task, mode: 'pair', candidates, source: g.source, key: taskKey('pair', c.task.prompt, c.task.system, candidates) };
           set({ current: { task, shown: shuffledSides(2, random), edits: {} }, lastAction: 'Generated two candidates with the current model' });
         } catch (e) {

@@ -35,6 +35,9 @@ export type GenerationStatus = 'idle' | 'running' | 'done' | 'stopped' | 'error'
 
 export interface PlaygroundState {
   prompt: string;
+  /** Rendered first by the chat template; sent only with the template on and when not blank. */
+  system: string;
+  /** On by default when the loaded model's tokenizer has a chat template. */
   useChatTemplate: boolean;
   settings: GenerationSettings;
   status: GenerationStatus;
@@ -79,6 +82,7 @@ interface ModelsState {
   remove(id: string): Promise<void>;
   dismissProblem(): void;
   setPrompt(prompt: string): void;
+  setSystem(system: string): void;
   setUseChatTemplate(on: boolean): void;
   setSettings(patch: Partial<GenerationSettings>): void;
   generate(): Promise<void>;
@@ -87,6 +91,7 @@ interface ModelsState {
 
 const INITIAL_PLAYGROUND: PlaygroundState = {
   prompt: 'Life is',
+  system: '',
   useChatTemplate: false,
   settings: DEFAULT_SETTINGS,
   status: 'idle',
@@ -120,7 +125,7 @@ export const useModelsStore = create<ModelsState>()((set, get) => {
     }
     const manifest = result.value;
     const others = get().models.filter((m) => m.id !== manifest.id);
-    const playground = { ...get().playground, settings: { ...DEFAULT_SETTINGS, ...manifest.generationDefaults } };
+    const playground = { ...get().playground, settings: { ...DEFAULT_SETTINGS, ...manifest.generationDefaults }, useChatTemplate: manifest.hasChatTemplate };
     set({ models: [...others, manifest], activeId: manifest.id, loadedId: manifest.id, playground });
     await models.updateLibrary({ activeId: manifest.id }).catch(() => {});
     return manifest;
@@ -156,7 +161,7 @@ export const useModelsStore = create<ModelsState>()((set, get) => {
       }
       const loaded = await models.activeModel().catch(() => null);
       if (loaded) {
-        set({ loadedId: loaded.id, activeId: loaded.id });
+        set({ loadedId: loaded.id, activeId: loaded.id, playground: { ...get().playground, useChatTemplate: loaded.manifest.hasChatTemplate } });
         return;
       }
       const { models: list, activeId } = get();
@@ -212,6 +217,10 @@ export const useModelsStore = create<ModelsState>()((set, get) => {
       set({ playground: { ...get().playground, prompt } });
     },
 
+    setSystem(system) {
+      set({ playground: { ...get().playground, system } });
+    },
+
     setUseChatTemplate(on) {
       set({ playground: { ...get().playground, useChatTemplate: on } });
     },
@@ -224,7 +233,9 @@ export const useModelsStore = create<ModelsState>()((set, get) => {
     async generate() {
       const p = get().playground;
       if (p.status === 'running') return;
-      const task = models.generate({ ...p.settings, prompt: p.prompt, useChatTemplate: p.useChatTemplate }, (event) => {
+      // The system prompt goes through the chat template only; a blank one is none.
+      const system = p.useChatTemplate && p.system.trim() ? { system: p.system } : {};
+      const task = models.generate({ ...p.settings, prompt: p.prompt, ...system, useChatTemplate: p.useChatTemplate }, (event) => {
         const now = get().playground;
         if (now.taskId === task.taskId) set({ playground: { ...now, output: now.output + event.delta } });
       });

@@ -5,7 +5,7 @@
 // dataset as preference records.
 import { useEffect, useState } from 'react';
 import { useEvaluateStore, type ModelRef } from '../../stores/evaluate.js';
-import { winRate, type Side } from '../../services/evaluate.js';
+import { promptText, winRate, type Side } from '../../services/evaluate.js';
 
 const num = (v: string, fallback: number) => (v === '' || !Number.isFinite(Number(v)) ? fallback : Number(v));
 
@@ -60,6 +60,9 @@ export function ComparePanel({ model }: { model: ModelRef | null }) {
         <label className="field eval-field-wide">
           Prompts (separate them with a line of ---)
           <textarea data-testid="eval-prompts" rows={5} value={s.prompts} onChange={(e) => s.setView({ prompts: e.target.value })} />
+          <span className="hint">
+            Each prompt goes through the model's chat template when it has one. A conversation taken from the dataset is sent whole (system prompt and every turn) while its block is unedited.
+          </span>
         </label>
       </div>
       <div className="eval-actions">
@@ -79,7 +82,7 @@ export function ComparePanel({ model }: { model: ModelRef | null }) {
         <div className="eval-side-by-side" data-testid="eval-side-by-side">
           {s.rows.map((r, i) => (
             <div key={i} className="eval-sbs-row">
-              <div className="eval-sbs-prompt">{r.prompt}</div>
+              <div className="eval-sbs-prompt">{promptText(r)}</div>
               <div>
                 <div className="eval-output-label">A: {s.sides[0].label}</div>
                 <div className="eval-output">{r.a}</div>
@@ -146,7 +149,7 @@ function Judge({ model }: { model: ModelRef | null }) {
           <p className="hint">
             Pair {index + 1} of {items.length}. Which answer is better? ← or 1: left · → or 2: right · ↓ or 0: tie · s: skip · Backspace: undo
           </p>
-          <div className="eval-sbs-prompt">{item.prompt}</div>
+          <div className="eval-sbs-prompt">{promptText(item)}</div>
           <div className="eval-judge-pair">
             <button type="button" className="eval-output" data-testid="eval-left" onClick={() => judge('left')}>
               {leftText}

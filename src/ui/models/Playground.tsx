@@ -1,4 +1,6 @@
-// Try the active model: a prompt, the sampling settings, the completion streamed token by token.
+// Try the active model: a prompt (and, through the model's chat template, a system prompt), the
+// sampling settings, the completion streamed token by token. The template is on by default when
+// the model's tokenizer has one; the prompt becomes tokens as training's prompts do.
 import type { FormEvent } from 'react';
 import { useModelsStore } from '../../stores/models.js';
 import type { GenerationSettings } from '../../worker/protocol.js';
@@ -44,6 +46,7 @@ export function Playground() {
   const loaded = useModelsStore((s) => s.models.find((m) => m.id === s.loadedId) ?? null);
   const p = useModelsStore((s) => s.playground);
   const setPrompt = useModelsStore((s) => s.setPrompt);
+  const setSystem = useModelsStore((s) => s.setSystem);
   const setSettings = useModelsStore((s) => s.setSettings);
   const setUseChatTemplate = useModelsStore((s) => s.setUseChatTemplate);
   const generate = useModelsStore((s) => s.generate);
@@ -65,6 +68,19 @@ export function Playground() {
         <p className="models-hint">Load or choose a model to try it here.</p>
       ) : (
         <form className="playground" onSubmit={onSubmit} noValidate>
+          {loaded.hasChatTemplate && (
+            <label className="playground-prompt" title={p.useChatTemplate ? 'Rendered first by the chat template' : 'A system prompt needs the chat template: turn it on below'}>
+              <span>System prompt (optional)</span>
+              <textarea
+                data-testid="playground-system"
+                rows={2}
+                value={p.system}
+                placeholder={p.useChatTemplate ? 'e.g. You answer in one sentence.' : 'needs the chat template'}
+                disabled={running || !p.useChatTemplate}
+                onChange={(e) => setSystem(e.currentTarget.value)}
+              />
+            </label>
+          )}
           <label className="playground-prompt">
             <span>Prompt</span>
             <textarea
@@ -96,8 +112,8 @@ export function Playground() {
             </label>
             {loaded.hasChatTemplate && (
               <label className="playground-check">
-                <input type="checkbox" checked={p.useChatTemplate} disabled={running} onChange={(e) => setUseChatTemplate(e.currentTarget.checked)} />
-                <span>Use the chat template</span>
+                <input type="checkbox" data-testid="playground-chat-template" checked={p.useChatTemplate} disabled={running} onChange={(e) => setUseChatTemplate(e.currentTarget.checked)} />
+                <span>Use the chat template (system prompt, then the prompt as a user turn)</span>
               </label>
             )}
           </div>
