@@ -34,17 +34,17 @@ beforeEach(() => {
   calls.length = 0;
 });
 
-const SYSTEM = 'You answer in one word.';
+const SYSTEM = 'Terse.';
 const TURNS = [
-  { role: 'user', content: 'Name a colour.' },
-  { role: 'assistant', content: 'Blue.' },
-  { role: 'user', content: 'Another one?' },
+  { role: 'user', content: 'Hi' },
+  { role: 'assistant', content: 'Yo' },
+  { role: 'user', content: 'Why?' },
 ];
 const RECORDS = [
   { prompt: TURNS, system: SYSTEM, chosen: [{ role: 'assistant', content: 'Red.' }], rejected: [{ role: 'assistant', content: 'No.' }] },
   { prompt: [{ role: 'user', content: 'Hi' }], chosen: [{ role: 'assistant', content: 'Hello.' }], rejected: [{ role: 'assistant', content: 'Go.' }] },
 ];
-const CONV_TEXT = `<s>system: ${SYSTEM}\nuser: Name a colour.\nassistant: Blue.\nuser: Another one?\nassistant:`;
+const CONV_TEXT = `<s>system: ${SYSTEM}\nuser: Hi\nassistant: Yo\nuser: Why?\nassistant:`;
 
 let tok: ModelTokenizer;
 let data: string;
@@ -82,7 +82,7 @@ describe('prefstudio sample: the prompt ids it generates from', () => {
     expect(hi).toEqual(rendered('<s>user: Hi\nassistant:'));
     // The lines keep their fields; a conversation's prompt is "role: content" lines, system first.
     expect(r.lines.map((l) => Object.keys(l).sort())).toEqual([0, 1].map(() => ['completion', 'finish', 'prompt', 'sample', 'tokens']));
-    expect(r.lines[0]!.prompt).toBe(`system: ${SYSTEM}\nuser: Name a colour.\nassistant: Blue.\nuser: Another one?`);
+    expect(r.lines[0]!.prompt).toBe(`system: ${SYSTEM}\nuser: Hi\nassistant: Yo\nuser: Why?`);
     expect(r.lines[1]!.prompt).toBe('user: Hi');
     for (const l of r.lines) expect(l.tokens).toBeGreaterThan(0);
   }, 120_000);

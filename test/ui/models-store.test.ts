@@ -5,7 +5,7 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { GpuProbe } from '../../src/services/gpu.js';
 import type { LibraryState, RunningTask } from '../../src/services/models.js';
-import type { GenerationEvent, GenerationSummary, LoadProgress, ModelImportSource, ModelManifest, WorkerResult } from '../../src/worker/protocol.js';
+import type { GenerateRequest, GenerationEvent, GenerationSummary, LoadProgress, ModelImportSource, ModelManifest, WorkerResult } from '../../src/worker/protocol.js';
 
 /** A task the test settles by hand. */
 function task<T>(): RunningTask<T> & { settle(r: WorkerResult<T>): void; cancelled: boolean } {
@@ -20,7 +20,7 @@ const svc = vi.hoisted(() => ({
   stored: [] as ModelManifest[],
   imports: [] as { source: ModelImportSource; onProgress?: (p: LoadProgress) => void; task: ReturnType<typeof task<ModelManifest>> }[],
   activations: [] as { id: string; task: ReturnType<typeof task<ModelManifest>> }[],
-  generations: [] as { onEvent?: (e: GenerationEvent) => void; task: ReturnType<typeof task<GenerationSummary>> }[],
+  generations: [] as { request: GenerateRequest; onEvent?: (e: GenerationEvent) => void; task: ReturnType<typeof task<GenerationSummary>> }[],
   cancelled: [] as string[],
   deleted: [] as string[],
   loaded: null as string | null,
@@ -44,9 +44,9 @@ vi.mock('../../src/services/models.js', () => ({
     svc.activations.push({ id, task: t });
     return t;
   },
-  generate: (_: unknown, onEvent?: (e: GenerationEvent) => void) => {
+  generate: (request: GenerateRequest, onEvent?: (e: GenerationEvent) => void) => {
     const t = task<GenerationSummary>();
-    svc.generations.push({ onEvent, task: t });
+    svc.generations.push({ request, onEvent, task: t });
     return t;
   },
   cancelTask: (id: string) => svc.cancelled.push(id),
@@ -167,6 +167,33 @@ describe('useModelsStore', () => {
     g.task.settle({ ok: true, value: { text: ' a dream', finishReason: 'abort', promptTokens: 3, tokens: 2, ms: 5 } });
     await done;
     expect(useModelsStore.getState().playground).toMatchObject({ status: 'stopped', output: ' a dream', taskId: null, summary: { tokens: 2 } });
+  });
+
+  it('the playground: the chat template is on when the loaded model has one; the system prompt goes only with it', async () => {
+    const s = () => useModelsStore.getState();
+    const load = async (m: ModelManifest) => {
+      const done = s().importFrom({ kind: 'files', files: [] }, m.name);
+      svc.imports.at(-1)!.task.settle({ ok: true, value: m });
+      await done;
+    };
+    await load(manifest('chat', { hasChatTemplate: true }));
+    expect(s().playground.useChatTemplate).toBe(true);
+    s().setPrompt('Hi');
+    s().setSystem('Terse.');
+    const on = s().generate();
+    expect(svc.generations[0]!.request).toMatchObject({ prompt: 'Hi', system: 'Terse.', useChatTemplate: true });
+    svc.generations[0]!.task.settle({ ok: true, value: { text: '!', finishReason: 'eos', promptTokens: 9, tokens: 1, ms: 1 } });
+    await on;
+    s().setUseChatTemplate(false);
+    const off = s().generate();
+    expect(svc.generations[1]!.request.useChatTemplate).toBe(false);
+    expect(svc.generations[1]!.request).not.toHaveProperty('system');
+    svc.generations[1]!.task.settle({ ok: true, value: { text: '!', finishReason: 'eos', promptTokens: 3, tokens: 1, ms: 1 } });
+    await off;
+    await load(manifest('plain', { hasChatTemplate: false }));
+    expect(s().playground.useChatTemplate).toBe(false);
+    await load(manifest('chat2', { hasChatTemplate: true }));
+    expect(s().playground.useChatTemplate).toBe(true);
   });
 
   it('a generation error is shown with its message', async () => {
