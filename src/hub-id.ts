@@ -86,6 +86,8 @@ export interface BaseModelInput {
   name: string;
   /** A good value as the user would give it: "--base-model HuggingFaceTB/SmolLM2-135M-Instruct". */
   example: string;
+  /** Where a given id came from, for the hand-off's README (default: `name`). */
+  source?: string;
 }
 
 /**
@@ -98,7 +100,7 @@ export function resolveHubBaseModel(s: BaseModelSources, input: BaseModelInput):
   const quote = (v: string) => JSON.stringify(v);
   if (s.given !== undefined && s.given.trim() !== '') {
     const problem = hubRepoIdProblem(s.given);
-    if (problem === null) return { ok: true, id: s.given, from: input.name };
+    if (problem === null) return { ok: true, id: s.given, from: input.source ?? input.name };
     const found = [`${input.name} ${quote(s.given)} is ${problem}`];
     return { ok: false, found, message: `${found[0]}, not a Hugging Face Hub repo id (namespace/name). ${advice}` };
   }

@@ -9,6 +9,7 @@ import { mergeOnnx } from '../engine/export/merge.js';
 import { adapterModules, type AdapterData } from '../engine/export/modules.js';
 import { peftFiles, readPeftFiles, readPeftZip, zipFiles } from '../engine/export/peft.js';
 import { trlHandoff } from '../engine/export/trl.js';
+import { HUB_ID_EXAMPLE, resolveHubBaseModel, type BaseModelInput, type BaseModelResolution } from '../hub-id.js';
 import { importAll } from '../data/import/pipeline.js';
 import { blobSource } from '../data/io/source.js';
 import { parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
@@ -17,6 +18,7 @@ import { iterateRecords, type RunRow } from '../db/index.js';
 import { saveBlob, workspace } from './data.js';
 import { modelStore } from './model-store.js';
 import { getRun, hasAdapter, listRuns, runAdapterZip } from './train.js';
+import type { ModelManifest } from '../worker/protocol.js';
 
 export type { AdapterData, LoadedModel };
 
@@ -109,12 +111,35 @@ async function studioRecords(datasetId: string): Promise<PrefRecord[]> {
   return records;
 }
 
-/** TRL hand-off folder as one zip, from the dataset and the run's settings. */
-export async function downloadTrl(adapter: AdapterData, config: TrainingConfig, data: HandoffData, baseModel: string): Promise<{ rows: number; skipped: number }> {
+/** How the Export page asks for the base model's Hub id, in messages. */
+const BASE_MODEL_FIELD: BaseModelInput = { name: 'the base model', example: HUB_ID_EXAMPLE, source: "the Export page's base model field" };
+
+/**
+ * The hand-off's base model (src/hub-id.ts): the Hub id typed on the page, else the model's own:
+ * the adapter's base_model_name_or_path, config.json's _name_or_path, or the Hub URL a model of
+ * the library was loaded from (`loadedFrom`: its manifest's source).
+ */
+export function handoffBaseModel(model: LoadedModel, adapter: AdapterData, given: string, loadedFrom?: ModelManifest['source']): BaseModelResolution {
+  const nameOrPath = model.configFiles.config?._name_or_path;
+  return resolveHubBaseModel({ given, adapter: adapter.baseModel, config: typeof nameOrPath === 'string' ? nameOrPath : undefined, url: loadedFrom?.url }, BASE_MODEL_FIELD);
+}
+
+export interface HandoffBaseModel {
+  model: LoadedModel;
+  /** What the page's field holds (empty: the model's own id). */
+  given: string;
+  loadedFrom?: ModelManifest['source'];
+}
+
+/** TRL hand-off folder as one zip, from the dataset and the run's settings; refuses a base model
+ *  that is not a Hub id, naming what was found. */
+export async function downloadTrl(adapter: AdapterData, config: TrainingConfig, data: HandoffData, base: HandoffBaseModel): Promise<{ rows: number; skipped: number; baseModel: string }> {
+  const baseModel = handoffBaseModel(base.model, adapter, base.given, base.loadedFrom);
+  if (!baseModel.ok) throw new Error(baseModel.message);
   const records = data.kind === 'file' ? (await importAll(blobSource(data.file))).records : await studioRecords(data.datasetId);
-  const h = trlHandoff({ config: { ...config, lora: adapter.lora }, records, baseModel: baseModel || adapter.baseModel });
+  const h = trlHandoff({ config: { ...config, lora: adapter.lora }, records, baseModel: baseModel.id, baseModelFrom: baseModel.from });
   const enc = new TextEncoder();
   const zip = zipFiles(Object.fromEntries(Object.entries(h.files).map(([k, v]) => [`trl-handoff/${k}`, enc.encode(v)])));
   saveBlob(new Blob([zip as BlobPart]), 'trl-handoff.zip');
-  return { rows: h.rows.train + h.rows.test, skipped: h.skipped.length };
+  return { rows: h.rows.train + h.rows.test, skipped: h.skipped.length, baseModel: baseModel.id };
 }

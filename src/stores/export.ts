@@ -1,12 +1,15 @@
 // The Export page's state: the base model (a picked folder or a model of the studio's library) and
 // the PEFT adapter (picked files or a run of this studio), whether they fit together, the TRL
 // hand-off's dataset (a picked file or a dataset of the studio) and the last download's outcome. Actions call services/export.ts.
+// The hand-off's base model is a Hugging Face Hub id (src/hub-id.ts): `handoffBaseModel` says which
+// one, or why there is none, for the page to show before the download is enabled.
 import { create } from 'zustand';
 import type { DatasetRow, RunRow } from '../db/index.js';
 import type { TrainingConfig } from '../engine/training/config.js';
 import type { FileLike } from '../engine/model/source.js';
 import * as exportService from '../services/export.js';
 import type { AdapterData, HandoffData, LoadedModel } from '../services/export.js';
+import type { BaseModelResolution } from '../hub-id.js';
 import { listDatasets } from '../services/data.js';
 import { listModels } from '../services/models.js';
 import type { ModelManifest } from '../worker/protocol.js';
@@ -44,8 +47,22 @@ interface ExportState {
   /** A run's adapter; its base model too, from the library, unless one was picked from disk. */
   pickRun(runId: string): Promise<void>;
   pickHandoffData(data: HandoffData | null): void;
-  /** `dataset`: a file for the TRL hand-off instead of handoffData. */
+  /** `dataset`: a file for the TRL hand-off instead of handoffData; `baseModel`: the Hub id typed
+   *  on the page (empty: the model's own, see handoffBaseModel). */
   download(kind: ExportKind, options?: { ggufType?: 'f32' | 'f16'; dataset?: File; method?: string; baseModel?: string }): Promise<void>;
+}
+
+/** Where the chosen model was loaded from, when it is a model of the library (its manifest's source). */
+function loadedFrom(s: Pick<ExportState, 'modelOrigin' | 'library'>): ModelManifest['source'] | undefined {
+  const origin = s.modelOrigin;
+  return origin?.kind === 'library' ? s.library.find((m) => m.id === origin.modelId)?.source : undefined;
+}
+
+/** The TRL hand-off's base model for what the page's field holds (`given`, empty: the model's own
+ *  Hub id), or why there is none; null until a model and an adapter are chosen. */
+export function handoffBaseModel(s: Pick<ExportState, 'model' | 'adapter' | 'modelOrigin' | 'library'>, given: string): BaseModelResolution | null {
+  if (!s.model || !s.adapter) return null;
+  return exportService.handoffBaseModel(s.model, s.adapter, given, loadedFrom(s));
 }
 
 const describe = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -158,8 +175,8 @@ export const useExportStore = create<ExportState>()((set, get) => {
           if (!data) throw new Error('pick the dataset to hand off');
           const config = runConfig ?? (options.method ? exportService.handoffConfig(options.method, adapter) : null);
           if (!config) throw new Error('pick a method (no training_config.json came with the adapter)');
-          const r = await exportService.downloadTrl(adapter, config, data, options.baseModel ?? '');
-          set({ message: `${r.rows} rows exported${r.skipped ? `, ${r.skipped} records left out` : ''}.` });
+          const r = await exportService.downloadTrl(adapter, config, data, { model, given: options.baseModel ?? '', loadedFrom: loadedFrom(get()) });
+          set({ message: `${r.rows} rows exported for ${r.baseModel}${r.skipped ? `, ${r.skipped} records left out` : ''}.` });
         }
       } catch (e) {
         set({ error: describe(e) });

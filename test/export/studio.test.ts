@@ -26,7 +26,7 @@ vi.mock('../../src/services/data.js', async (importOriginal) => ({
 }));
 const { useDataServices } = await import('../../src/services/data.js');
 const { runAdapterZip } = await import('../../src/services/train.js');
-const { useExportStore } = await import('../../src/stores/export.js');
+const { handoffBaseModel, useExportStore } = await import('../../src/stores/export.js');
 
 const MODEL_DIR = new URL('../../public/models/demo-fortunes/', import.meta.url).pathname;
 const MODEL_ID = 'demo-fortunes';
@@ -129,12 +129,24 @@ describe('export store: adapters and models of the studio', () => {
     expect(Object.keys(fromExport).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
     expect(fromExport).toEqual(fromTrain);
 
-    // The TRL hand-off takes the run's settings (no method to pick) and its model as the default id.
+    // The TRL hand-off takes the run's settings (no method to pick). The demo model is not on the
+    // Hub (its name is a folder's, its config.json has no _name_or_path): the page asks for the id.
+    expect(handoffBaseModel(store(), '')).toMatchObject({ ok: false, message: expect.stringMatching(/^no Hub id for the base model: the adapter's base_model_name_or_path is "demo-fortunes" \(a bare name, as likely a local folder as a Hub model\)\. .*pass its Hub id, e\.g\. HuggingFaceTB\/SmolLM2-135M-Instruct$/) });
+    expect(handoffBaseModel(store(), '/home/me/demo-fortunes')).toMatchObject({ ok: false, message: expect.stringMatching(/^the base model "\/home\/me\/demo-fortunes" is a local path, not a Hugging Face Hub repo id/) });
     await s.download('trl', { dataset: await datasetFile() });
+    expect(store().error).toMatch(/^no Hub id for the base model/);
+    expect(saved.at(-1)!.name).toBe('adapter.zip');
+    await s.download('trl', { dataset: await datasetFile(), baseModel: 'my-org/demo-fortunes' });
     expect(store().error).toBeNull();
     expect(saved.at(-1)!.name).toBe('trl-handoff.zip');
-    const recipe = JSON.parse(new TextDecoder().decode(unzipSync(await bytesOf(saved.at(-1)!.blob))['trl-handoff/recipe.json'])) as Record<string, unknown>;
-    expect(recipe).toMatchObject({ prefstudio_method: 'orpo', model_name_or_path: MODEL_ID, lora: { r: lora.r, lora_alpha: lora.lora_alpha, target_modules: lora.target_modules } });
+    const handoff = await unzipText(saved.at(-1)!.blob);
+    const recipe = JSON.parse(handoff['trl-handoff/recipe.json']!) as Record<string, unknown>;
+    expect(recipe).toMatchObject({ prefstudio_method: 'orpo', model_name_or_path: 'my-org/demo-fortunes', lora: { r: lora.r, lora_alpha: lora.lora_alpha, target_modules: lora.target_modules } });
+    expect(handoff['trl-handoff/README.md']).toContain("is the Hugging Face Hub model `my-org/demo-fortunes` (from the Export page's base model field)");
+    // A model of the library loaded from the Hub: the repo id of its URL is the default.
+    const hub = 'https://huggingface.co/my-org/demo-fortunes-ONNX/resolve/main/';
+    useExportStore.setState({ library: store().library.map((m) => ({ ...m, source: { kind: 'url', label: hub, url: hub } })) });
+    expect(handoffBaseModel(store(), '')).toEqual({ ok: true, id: 'my-org/demo-fortunes-ONNX', from: 'the Hub repository the model was loaded from' });
 
     await s.download('merged');
     expect(saved.at(-1)!.name).toBe('model-merged.onnx');
@@ -147,11 +159,11 @@ describe('export store: adapters and models of the studio', () => {
     await store().pickRun(runId);
     expect(store().error).toBeNull();
     expect(store().handoffData, 'the run’s dataset is preselected').toEqual({ kind: 'studio', datasetId });
-    await store().download('trl');
+    await store().download('trl', { baseModel: 'my-org/demo-fortunes' });
     expect(store().error).toBeNull();
     const fromStudio = await unzipText(saved.at(-1)!.blob);
 
-    await store().download('trl', { dataset: await datasetFile() });
+    await store().download('trl', { dataset: await datasetFile(), baseModel: 'my-org/demo-fortunes' });
     expect(store().error).toBeNull();
     const fromFile = await unzipText(saved.at(-1)!.blob);
     expect(fromStudio).toEqual(fromFile);

@@ -2,9 +2,11 @@
 // folder picked on disk), the PEFT adapter (a run of this studio, or a folder with
 // adapter_config.json and adapter_model.safetensors, or a zip), the downloads (PEFT zip, merged
 // ONNX, llama.cpp GGUF LoRA) and the TRL hand-off (its dataset: one of the studio's, the run's
-// own preselected, or a file).
+// own preselected, or a file; its base model: a Hugging Face Hub id, required, typed or the
+// model's own, checked as it is typed before the download is enabled).
 import { useRef, useState, type ReactNode } from 'react';
-import { useExportStore } from '../../stores/export.js';
+import { handoffBaseModel, useExportStore } from '../../stores/export.js';
+import { HUB_ID_EXAMPLE } from '../../hub-id.js';
 import { TRAINING_METHODS } from '../../engine/training/config.js';
 import './export.css';
 
@@ -60,6 +62,10 @@ export function ExportPanel() {
   const [method, setMethod] = useState('dpo');
   const [baseModel, setBaseModel] = useState('');
   const ready = !!s.model && !!s.adapter && s.modules !== null && !s.busy;
+  // The hand-off's base model: the Hub id typed, else the model's own; required before the download.
+  const givenBase = baseModel.trim();
+  const base = handoffBaseModel(s, givenBase);
+  const baseProblem = base && !base.ok ? base.message : null;
   return (
     <div className="export-page">
       <section className="card" aria-labelledby="export-model-title">
@@ -216,13 +222,39 @@ export function ExportPanel() {
             </label>
           )}
           <label className="field">
-            <span>Hugging Face model id</span>
-            <input value={baseModel} placeholder={s.adapter?.baseModel ?? ''} onChange={(e) => setBaseModel(e.target.value)} data-testid="export-trl-base-model" />
-            <small className="hint">The model TRL downloads; empty: the adapter's base model.</small>
+            <span>
+              Base model (Hugging Face Hub id) <abbr title="required">*</abbr>
+            </span>
+            <input
+              value={baseModel}
+              required
+              aria-invalid={baseProblem ? true : undefined}
+              aria-describedby="export-trl-base-model-hint"
+              placeholder={base?.ok && !givenBase ? base.id : HUB_ID_EXAMPLE}
+              spellCheck={false}
+              autoComplete="off"
+              onChange={(e) => setBaseModel(e.target.value)}
+              data-testid="export-trl-base-model"
+            />
+            {baseProblem ? (
+              <small id="export-trl-base-model-hint" className="hint export-field-error" data-testid="export-trl-base-model-error">
+                {baseProblem}
+              </small>
+            ) : (
+              <small id="export-trl-base-model-hint" className="hint">
+                {base?.ok && !givenBase ? (
+                  <>
+                    Empty: <code>{base.id}</code>, from {base.from}.
+                  </>
+                ) : (
+                  'The Hub id (namespace/name) of the PyTorch model TRL downloads and trains: the one the ONNX model was exported from. A local path will not do.'
+                )}
+              </small>
+            )}
           </label>
         </div>
         <div className="export-actions">
-          <button type="button" className="button button-primary" disabled={!ready || !s.handoffData} onClick={() => void s.download('trl', { method, baseModel })} data-testid="export-download-trl">
+          <button type="button" className="button button-primary" disabled={!ready || !s.handoffData || !base?.ok} onClick={() => void s.download('trl', { method, baseModel: givenBase })} data-testid="export-download-trl">
             TRL hand-off (zip)
           </button>
         </div>
