@@ -1,10 +1,13 @@
 // Per-token log-probabilities without a probability tensor. One workgroup per row of logits
 // streams the row once (consecutive threads on consecutive columns) and keeps an online
-// max / Σexp(x - max) / Σx per thread, then merges the 256 triples in a tree:
-//   lse[n]      = logsumexp(logits[n])
+// max m / s = Σexp(x - m) / s2 = Σexp(x - m)² / Σx per thread, then merges the 256 of them in
+// a tree:
+//   lse[n]      = logsumexp(logits[n]) = m + log s
 //   logp[n]     = logits[n, targets[n]] - lse[n]
 //   logitSum[n] = Σ_v logits[n, v]          (entry `main` only; TRL's logits/chosen is sum / V)
-// A row whose target is outside [0, V) (negative = masked) is not read and gets 0 in all three.
+//   aligned[n]  = logp[n] - log Σ_v p_v²     (entry `main` only; WPO's aligned log-prob, TRL's
+//                 logp - (logsumexp(2·logits) - 2·logsumexp(logits)); log Σp² = log s2 - 2 log s)
+// A row whose target is outside [0, V) (negative = masked) is not read and gets 0 in every output.
 // `logits` holds rows row0 .. row0 + rows - 1 of the N rows that targets / logp / lse index,
 // so the caller can push a batch through the LM head one chunk of rows at a time.
 
@@ -17,9 +20,10 @@ struct Params {
 @group(0) @binding(0) var<storage, read_write> logp: array<f32>;      // (N)
 @group(0) @binding(1) var<storage, read_write> lse: array<f32>;       // (N)
 @group(0) @binding(2) var<storage, read_write> logitSum: array<f32>;  // (N)
-@group(0) @binding(3) var<storage, read> logits: array<f32>;          // (rows, V)
-@group(0) @binding(4) var<storage, read> targets: array<i32>;         // (N)
-@group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(3) var<storage, read_write> aligned: array<f32>;   // (N)
+@group(0) @binding(4) var<storage, read> logits: array<f32>;          // (rows, V)
+@group(0) @binding(5) var<storage, read> targets: array<i32>;         // (N)
+@group(0) @binding(6) var<uniform> params: Params;
 
 const WG: u32 = 256u;
 // Finite stand-in for -inf: exp(LOWEST - m) is 0 for any finite m and never NaN.
@@ -27,6 +31,7 @@ const LOWEST: f32 = -0x1.fffffep+127f;  // -FLT_MAX
 
 var<workgroup> sMax: array<f32, WG>;
 var<workgroup> sExp: array<f32, WG>;
+var<workgroup> sExp2: array<f32, WG>;
 var<workgroup> sSum: array<f32, WG>;
 
 struct Row {
@@ -50,13 +55,15 @@ fn row_info(r: u32) -> Row {
 struct Stats {
   lse: f32,
   sum: f32,
+  logSumP2: f32,  // log Σ_v p_v² = log s2 - 2·log s (s, s2 >= 1: the max term counts 1)
 }
 
-// logsumexp and plain sum of one row; every thread of the workgroup must call it.
+// logsumexp, plain sum and log Σp² of one row; every thread of the workgroup must call it.
 fn row_stats(base: u32, tid: u32) -> Stats {
   let V = params.V;
   var m = LOWEST;
   var s = 0.0;
+  var s2 = 0.0;
   var sum = 0.0;
   var i = tid;
   // Four independent loads in flight per thread, one rescale per four values.
@@ -66,19 +73,29 @@ fn row_stats(base: u32, tid: u32) -> Stats {
     let c = logits[base + i + 2u * WG];
     let d = logits[base + i + 3u * WG];
     let mn = max(m, max(max(a, b), max(c, d)));
-    s = s * exp(m - mn) + ((exp(a - mn) + exp(b - mn)) + (exp(c - mn) + exp(d - mn)));
+    let r = exp(m - mn);
+    let ea = exp(a - mn);
+    let eb = exp(b - mn);
+    let ec = exp(c - mn);
+    let ed = exp(d - mn);
+    s = s * r + ((ea + eb) + (ec + ed));
+    s2 = s2 * (r * r) + ((ea * ea + eb * eb) + (ec * ec + ed * ed));
     m = mn;
     sum += (a + b) + (c + d);
   }
   for (; i < V; i += WG) {
     let x = logits[base + i];
     let mn = max(m, x);
-    s = s * exp(m - mn) + exp(x - mn);
+    let r = exp(m - mn);
+    let e = exp(x - mn);
+    s = s * r + e;
+    s2 = s2 * (r * r) + e * e;
     m = mn;
     sum += x;
   }
   sMax[tid] = m;
   sExp[tid] = s;
+  sExp2[tid] = s2;
   sSum[tid] = sum;
   workgroupBarrier();
   for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
@@ -86,13 +103,17 @@ fn row_stats(base: u32, tid: u32) -> Stats {
       let m1 = sMax[tid];
       let m2 = sMax[tid + stride];
       let mn = max(m1, m2);
-      sExp[tid] = sExp[tid] * exp(m1 - mn) + sExp[tid + stride] * exp(m2 - mn);
+      let r1 = exp(m1 - mn);
+      let r2 = exp(m2 - mn);
+      sExp[tid] = sExp[tid] * r1 + sExp[tid + stride] * r2;
+      sExp2[tid] = sExp2[tid] * (r1 * r1) + sExp2[tid + stride] * (r2 * r2);
       sMax[tid] = mn;
       sSum[tid] += sSum[tid + stride];
     }
     workgroupBarrier();
   }
-  return Stats(sMax[0] + log(sExp[0]), sSum[0]);
+  let logS = log(sExp[0]);
+  return Stats(sMax[0] + logS, sSum[0], log(sExp2[0]) - 2.0 * logS);
 }
 
 @compute @workgroup_size(256)
@@ -108,18 +129,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       logp[row.n] = 0.0;
       lse[row.n] = 0.0;
       logitSum[row.n] = 0.0;
+      aligned[row.n] = 0.0;
     }
     return;
   }
   let st = row_stats(row.base, tid);
   if (tid == 0u) {
-    logp[row.n] = logits[row.base + u32(row.tgt)] - st.lse;
+    let lp = logits[row.base + u32(row.tgt)] - st.lse;
+    logp[row.n] = lp;
     lse[row.n] = st.lse;
     logitSum[row.n] = st.sum;
+    aligned[row.n] = lp - st.logSumP2;
   }
 }
 
-// The same without the logit sum (inference-only callers).
+// The same without the logit sum and the aligned log-prob (inference-only callers).
 @compute @workgroup_size(256)
 fn main_nosum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) tid: u32) {

@@ -44,9 +44,9 @@ function makeCase(N: number, V: number, seed: number): Case {
 }
 
 function forwardCpu(c: Case, N: number, V: number) {
-  const logp = new Float32Array(N), lse = new Float32Array(N), logitSum = new Float32Array(N);
-  logprobsForwardCpu(logp, lse, logitSum, c.logits, c.targets, N, V);
-  return { logp, lse, logitSum };
+  const logp = new Float32Array(N), lse = new Float32Array(N), logitSum = new Float32Array(N), aligned = new Float32Array(N);
+  logprobsForwardCpu(logp, lse, logitSum, aligned, c.logits, c.targets, N, V);
+  return { logp, lse, logitSum, aligned };
 }
 
 /** Largest Σ_v |logits[n, v]| over rows: the scale of the f32 rounding error of a row sum. */
@@ -63,7 +63,8 @@ function maxAbsRowSum(logits: Float32Array, N: number, V: number): number {
 // Tolerances (f32 GPU against the float64 twin):
 // - lse and logp: the GPU rounds lse (up to ~110 here) and logp (down to ~-210, ulp 1.5e-5) to
 //   f32, and sums up to 50257 exps in f32 (relative error ~1e-6 of Σexp, the same absolute
-//   error in its log): 5e-5 abs.
+//   error in its log): 5e-5 abs. aligned = logp - (log s2 - 2·log s) adds two more such logs of
+//   f32 sums: the same tolerance.
 // - logitSum: f32 sum of V terms, per thread then a tree; random rounding errors grow like
 //   sqrt(terms)·6e-8·Σ|x|; atol 1e-7·Σ|x| of the worst row (measured: <= 7e-10·Σ|x|).
 // - dlogits: both sides read the same f32 lse, so only exp and the product differ: rtol 1e-5
@@ -81,23 +82,41 @@ describe('logprobs', () => {
     const want = forwardCpu(c, N, V);
     for (const x of want.logp) expect(Number.isFinite(x)).toBe(true);
     const logits = engine.fromArray(c.logits, [N, V]), targets = engine.fromArray(c.targets, [N], 'i32');
-    const logp = engine.tensor([N]), lse = engine.tensor([N]), logitSum = engine.tensor([N]);
-    logprobsForward(engine, logp, lse, logitSum, logits, targets, N, V);
+    const logp = engine.tensor([N]), lse = engine.tensor([N]), logitSum = engine.tensor([N]), aligned = engine.tensor([N]);
+    logprobsForward(engine, logp, lse, logitSum, aligned, logits, targets, N, V);
     expectClose(await engine.readF32(logp), want.logp, { atol: LSE_ATOL, rtol: 1e-6, what: `logp ${N}x${V}` });
     expectClose(await engine.readF32(lse), want.lse, { atol: LSE_ATOL, rtol: 1e-6, what: `lse ${N}x${V}` });
     const sumTol = SUM_RTOL * maxAbsRowSum(c.logits, N, V);
     expectClose(await engine.readF32(logitSum), want.logitSum, { atol: sumTol, rtol: 0, what: `logitSum ${N}x${V}` });
-    engine.release(logits, targets, logp, lse, logitSum);
+    expectClose(await engine.readF32(aligned), want.aligned, { atol: LSE_ATOL, rtol: 1e-6, what: `aligned ${N}x${V}` });
+    engine.release(logits, targets, logp, lse, logitSum, aligned);
   });
 
   it('CPU forward: uniform logits give -log V, and a masked row gives zeros', () => {
     const V = 6;
     const logits = Float32Array.of(...new Array<number>(V).fill(2.5), ...new Array<number>(V).fill(1));
-    const logp = new Float64Array(2), lse = new Float64Array(2), logitSum = new Float64Array(2);
-    logprobsForwardCpu(logp, lse, logitSum, logits, Int32Array.of(4, -100), 2, V);
+    const logp = new Float64Array(2), lse = new Float64Array(2), logitSum = new Float64Array(2), aligned = new Float64Array(2);
+    logprobsForwardCpu(logp, lse, logitSum, aligned, logits, Int32Array.of(4, -100), 2, V);
     expectClose(logp, [-Math.log(V), 0], { atol: 1e-12, rtol: 0, what: 'logp' });
     expectClose(lse, [2.5 + Math.log(V), 0], { atol: 1e-12, rtol: 0, what: 'lse' });
     expectClose(logitSum, [2.5 * V, 0], { atol: 1e-12, rtol: 0, what: 'logitSum' });
+    // p = 1/V everywhere: Σp² = 1/V, so aligned = log(1/V) - log(1/V) = 0.
+    expectClose(aligned, [0, 0], { atol: 1e-12, rtol: 0, what: 'aligned' });
+  });
+
+  it('CPU forward: aligned = log p_target - log Σ_v p_v² (WPO), from explicit probabilities', () => {
+    const V = 5;
+    const x = Float64Array.of(1.5, -0.3, 2.2, 0.4, -1.1, 40, 41, -60, 39.5, 0);
+    const targets = Int32Array.of(2, 0);
+    const aligned = new Float64Array(2);
+    logprobsForwardCpu(new Float64Array(2), new Float64Array(2), null, aligned, x, targets, 2, V);
+    const want = [0, 1].map((n) => {
+      const row = Array.from(x.subarray(n * V, (n + 1) * V));
+      const z = row.reduce((s, v) => s + Math.exp(v - 41), 0);
+      const p = row.map((v) => Math.exp(v - 41) / z);
+      return Math.log(p[targets[n]!]!) - Math.log(p.reduce((s, q) => s + q * q, 0));
+    });
+    expectClose(aligned, want, { atol: 1e-12, rtol: 1e-12, what: 'aligned' });
   });
 
   it('forward without lse and logitSum outputs (inference entry) matches CPU', async () => {
@@ -107,9 +126,13 @@ describe('logprobs', () => {
     const want = forwardCpu(c, N, V);
     const logits = engine.fromArray(c.logits, [N, V]), targets = engine.fromArray(c.targets, [N], 'i32');
     const logp = engine.tensor([N]);
-    logprobsForward(engine, logp, null, null, logits, targets, N, V);
+    logprobsForward(engine, logp, null, null, null, logits, targets, N, V);
     expectClose(await engine.readF32(logp), want.logp, { atol: LSE_ATOL, rtol: 1e-6, what: 'logp (no lse)' });
-    engine.release(logits, targets, logp);
+    // aligned alone: entry `main` with a temporary logit sum.
+    const aligned = engine.tensor([N]);
+    logprobsForward(engine, logp, null, null, aligned, logits, targets, N, V);
+    expectClose(await engine.readF32(aligned), want.aligned, { atol: LSE_ATOL, rtol: 1e-6, what: 'aligned (alone)' });
+    engine.release(logits, targets, logp, aligned);
   });
 
   it('chunks of rows fill the full-batch outputs like one pass, forward and backward', async () => {
@@ -120,12 +143,12 @@ describe('logprobs', () => {
     const wantD = new Float32Array(N * V);
     logprobsBackwardCpu(wantD, c.dlogp, c.logits, c.targets, want.lse, N, V);
     const targets = engine.fromArray(c.targets, [N], 'i32'), dlogp = engine.fromArray(c.dlogp, [N]);
-    const logp = engine.tensor([N]), lse = engine.tensor([N]), logitSum = engine.tensor([N]);
+    const logp = engine.tensor([N]), lse = engine.tensor([N]), logitSum = engine.tensor([N]), aligned = engine.tensor([N]);
     const gotD = new Float32Array(N * V);
     for (let row0 = 0; row0 < N; row0 += chunkRows) {
       const rows = Math.min(chunkRows, N - row0);
       const logits = engine.fromArray(c.logits.subarray(row0 * V, (row0 + rows) * V), [rows, V]);
-      logprobsForward(engine, logp, lse, logitSum, logits, targets, N, V, { row0, rows });
+      logprobsForward(engine, logp, lse, logitSum, aligned, logits, targets, N, V, { row0, rows });
       logprobsBackward(engine, logits, dlogp, logits, targets, lse, N, V, { row0, rows }); // in place
       gotD.set(await engine.readF32(logits), row0 * V);
       engine.release(logits);
@@ -134,8 +157,9 @@ describe('logprobs', () => {
     expectClose(await engine.readF32(lse), want.lse, { atol: LSE_ATOL, rtol: 1e-6, what: 'chunked lse' });
     const sumTol = SUM_RTOL * maxAbsRowSum(c.logits, N, V);
     expectClose(await engine.readF32(logitSum), want.logitSum, { atol: sumTol, rtol: 0, what: 'chunked logitSum' });
+    expectClose(await engine.readF32(aligned), want.aligned, { atol: LSE_ATOL, rtol: 1e-6, what: 'chunked aligned' });
     expectClose(gotD, wantD, { ...DLOGITS_TOL, what: 'chunked in-place dlogits' });
-    engine.release(targets, dlogp, logp, lse, logitSum);
+    engine.release(targets, dlogp, logp, lse, logitSum, aligned);
   });
 
   it.each(SHAPES)('backward matches CPU for N=%i V=%i, separate and in place; rows sum to 0', async (N, V) => {
@@ -175,7 +199,7 @@ describe('logprobs', () => {
       targets[N - 2] = -1; // a masked row: zero gradient
       const w = Float64Array.from(randn(N, 33));
       const logp = new Float64Array(N), lse = new Float64Array(N);
-      const loss = () => (logprobsForwardCpu(logp, lse, null, logits, targets, N, V), dot(logp, w));
+      const loss = () => (logprobsForwardCpu(logp, lse, null, null, logits, targets, N, V), dot(logp, w));
       loss();
       const dlogits = new Float64Array(N * V);
       logprobsBackwardCpu(dlogits, w, logits, targets, lse, N, V);

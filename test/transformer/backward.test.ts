@@ -115,6 +115,8 @@ describe('transformer with a LoRA adapter', () => {
     const pl = await policyLogprobs(s.model, s.adapter, s.batch, { chunkRows: 3 });
     expectClose(await s.engine.readF32(pl.logps), want.map((r) => r.logp), { ...TOL, what: `${name} policy logps` });
     expectClose(await s.engine.readF32(pl.meanLogits), want.map((r) => r.meanLogit), { ...TOL, what: `${name} policy meanLogits` });
+    expectClose(inference.map((r) => r.alignedMean), want.map((r) => r.alignedMean), { ...TOL, what: `${name} alignedMean` });
+    expectClose(await s.engine.readF32(pl.alignedMeans), want.map((r) => r.alignedMean), { ...TOL, what: `${name} policy alignedMeans` });
     expect([...pl.counts]).toEqual(want.map((r) => r.tokens));
     pl.release();
     // The adapter changes the output; off, the same model gives the base log-probs.
@@ -189,6 +191,45 @@ describe('transformer with a LoRA adapter', () => {
     if (dropoutSeed !== null) expect(await weightedLoss(s, w, dropoutSeed)).not.toBeCloseTo(await weightedLoss(s, w, null), 3);
     teardown(s);
   }, 180_000);
+
+  it.each(['llama-gqa', 'gpt2'] as const)('%s: LD-DPO tail weights: logps = CPU reference; gradients = shared + weight · tail', async (name) => {
+    const s = await setup(name);
+    const e = s.engine;
+    const cpuMerged = new CpuTransformer(s.config, mergedWeights(s.adapter, s.weights, s.values));
+    // Tails from the 2nd, 0th, 1st and 1st scored token (pair 2 has an empty prompt: its first
+    // completion token is not scored, so its scored token k is completion token k + 1).
+    const from = [2, 0, 1, 1];
+    const withTail = (weight: number) => s.batch.map((p, b) => ({ ...p, tail: { from: from[b]!, weight } }));
+    const cut = s.batch.map((p, b) => ({ ...p, completionIds: p.completionIds.slice(0, from[b]! + (p.promptIds.length === 0 ? 1 : 0)) }));
+    const dl = e.fromArray(Float32Array.from([1, -0.5, 2, 0.75]), [4]);
+    const run = async (batch: SequencePair[]) => {
+      const pl = await policyLogprobs(s.model, s.adapter, batch, { accumulateGrads: false, chunkRows: 4 });
+      const logps = await e.readF32(pl.logps);
+      const counts = [...pl.counts];
+      const aligned = await e.readF32(pl.alignedMeans);
+      pl.backward(dl);
+      pl.release();
+      return { logps, counts, aligned, grads: await s.adapter.readGrads() };
+    };
+    const alpha = 0.3;
+    const tail = await run(withTail(alpha));
+    const TOL = { atol: 2e-4, rtol: 1e-5 };
+    expectClose(tail.logps, cpuMerged.sequenceLogprobs(withTail(alpha)).map((r) => r.logp), { ...TOL, what: `${name} tail logps` });
+    const full = await run(s.batch);
+    expect(tail.counts).toEqual(full.counts); // counts stay the plain number of scored tokens
+    expectClose(tail.aligned, full.aligned, { atol: 0, rtol: 0, what: 'aligned means are unweighted' });
+    const shared = await run(cut);
+    expectClose((await run(withTail(0))).logps, shared.logps, { ...TOL, what: `${name} weight 0 = truncated` });
+    // logp_α = shared + α·(full - shared), and so is its gradient (the backward scales each
+    // position's dlogp by the same weight as the forward).
+    expectClose(tail.logps, Array.from(full.logps, (f, b) => shared.logps[b]! + alpha * (f - shared.logps[b]!)), { ...TOL, what: `${name} logps` });
+    for (const [k, g] of tail.grads) {
+      const f = full.grads.get(k)!, c = shared.grads.get(k)!;
+      expectClose(g, Array.from(f, (x, i) => c[i]! + alpha * (x - c[i]!)), { atol: 2e-5, rtol: 1e-3, what: `${name} ${k}` });
+    }
+    e.release(dl);
+    teardown(s);
+  });
 
   it('accumulates gradients across micro-batches, assigns with accumulateGrads false, and frees its memory', async () => {
     const s = await setup('llama-gqa');

@@ -82,11 +82,36 @@ describe('scored positions of log-probs', () => {
     expect(Array.from(s.rows)).toEqual([1, 2, 3, 5, 10]);
     expect(Array.from(s.targets)).toEqual([8, 9, 2, 4, 6]);
     expect(Array.from(s.owner)).toEqual([0, 0, 0, 1, 2]);
+    expect(Array.from(s.weight)).toEqual([1, 1, 1, 1, 1]);
     const r = reduceBySequence(3, s.owner, [-1, -2, -3, -4, -5], [1, 2, 3, 4, 5]);
     expect(r).toEqual([
-      { logp: -6, tokens: 3, meanLogit: 2 },
-      { logp: -4, tokens: 1, meanLogit: 4 },
-      { logp: -5, tokens: 1, meanLogit: 5 },
+      { logp: -6, tokens: 3, meanLogit: 2, alignedMean: 0 },
+      { logp: -4, tokens: 1, meanLogit: 4, alignedMean: 0 },
+      { logp: -5, tokens: 1, meanLogit: 5, alignedMean: 0 },
     ]);
+    const a = reduceBySequence(3, s.owner, [-1, -2, -3, -4, -5], [1, 2, 3, 4, 5], [0.5, -1, -2, 0.25, -3]);
+    expect(a.map((x) => x.alignedMean)).toEqual([-2.5 / 3, 0.25, -3]);
+  });
+
+  it("LD-DPO tail weights: TRL's comp_pos over scored (shifted) completion tokens", () => {
+    // TRL: comp_pos = cumsum(shift_completion_mask); shared = min(len_c, len_r); a scored token
+    // is in the tail when comp_pos > shared. Chosen scores 4 tokens, rejected 2 (its first
+    // completion token has no predicting position): shared = 2 on both.
+    const chosen = { promptIds: [1, 7], completionIds: [8, 9, 2, 3] };
+    const rejected = { promptIds: [], completionIds: [5, 6, 4] };
+    const trl = (mask: number[], shared: number) => {
+      let pos = 0;
+      return mask.flatMap((m) => (m ? [(++pos) > shared ? 0.25 : 1] : []));
+    };
+    const s = scoredPositions([
+      { ...chosen, tail: { from: 2, weight: 0.25 } },
+      { ...rejected, tail: { from: 2, weight: 0.25 } },
+    ]);
+    // completion_mask[..., 1:] (T = 6): chosen [0 0 1 1 1 1] -> 0 1 1 1 1; rejected [1 1 1 0 0 0] -> 1 1 0 0 0.
+    expect(Array.from(s.weight)).toEqual([...trl([0, 1, 1, 1, 1], 2), ...trl([1, 1, 0, 0, 0], 2)]);
+    expect(Array.from(s.weight)).toEqual([1, 1, 0.25, 0.25, 1, 1]);
+    const r = reduceBySequence(2, s.owner, [-1, -2, -3, -4, -5, -6], [0, 0, 0, 0, 0, 0], null, s.weight);
+    expect(r.map((x) => [x.logp, x.tokens])).toEqual([[-1 - 2 + 0.25 * (-3 - 4), 4], [-11, 2]]);
+    expect(() => scoredPositions([{ ...chosen, tail: { from: -1, weight: 1 } }])).toThrow(/tail.from/);
   });
 });

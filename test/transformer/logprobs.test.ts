@@ -24,8 +24,13 @@ function pairs(V: number): SequencePair[] {
   ];
 }
 
-function fields(r: { logp: number; tokens: number; meanLogit: number }[]) {
-  return { logp: r.map((x) => x.logp), tokens: r.map((x) => x.tokens), meanLogit: r.map((x) => x.meanLogit) };
+function fields(r: { logp: number; tokens: number; meanLogit: number; alignedMean: number }[]) {
+  return {
+    logp: r.map((x) => x.logp),
+    tokens: r.map((x) => x.tokens),
+    meanLogit: r.map((x) => x.meanLogit),
+    alignedMean: r.map((x) => x.alignedMean),
+  };
 }
 
 describe('sequence log-probs', () => {
@@ -45,7 +50,39 @@ describe('sequence log-probs', () => {
       expect(got.tokens).toEqual(want.tokens);
       expectClose(got.logp, want.logp, { ...TOL, what: `${name} logp (chunk ${chunkRows ?? 'all'})` });
       expectClose(got.meanLogit, want.meanLogit, { atol: 2e-5, rtol: 1e-5, what: `${name} meanLogit` });
+      // A mean of per-token logp - log Σp²: the logp error and as much again from log Σp².
+      expectClose(got.alignedMean, want.alignedMean, { ...TOL, what: `${name} alignedMean` });
     }
+    expect(want.alignedMean[4]).toBe(0); // nothing scored
+    model.destroy();
+  });
+
+  it('LD-DPO tail weights: GPU matches the CPU reference; weight 1 is no tail, weight 0 truncates', async () => {
+    const engine = await testEngine();
+    const config = tinyConfig('llama-gqa');
+    const weights = randomWeights(config, 31);
+    const model = TransformerModel.create(engine, config, weights);
+    const cpu = new CpuTransformer(config, weights);
+    const plain = pairs(config.vocabSize);
+    const tails = [{ from: 2, weight: 0.3 }, { from: 0, weight: 0.3 }, { from: 0, weight: 0.3 }, { from: 1, weight: 0.3 }, { from: 0, weight: 0.3 }];
+    const batch = plain.map((p, b) => ({ ...p, tail: tails[b]! }));
+    const want = fields(cpu.sequenceLogprobs(batch));
+    const got = fields(await sequenceLogprobs(model, batch, { chunkRows: 3 }));
+    expectClose(got.logp, want.logp, { ...TOL, what: 'tail logp' });
+    // Counts, mean logits and aligned means are unweighted.
+    const none = fields(cpu.sequenceLogprobs(plain));
+    expect(got.tokens).toEqual(none.tokens);
+    expectClose(want.meanLogit, none.meanLogit, { atol: 0, rtol: 0, what: 'meanLogit' });
+    expectClose(want.alignedMean, none.alignedMean, { atol: 0, rtol: 0, what: 'alignedMean' });
+    // Row 2 (empty prompt) scores one token, its tail from 0: 0.3 times; row 3's single token is shared.
+    expect(want.logp[2]).toBeCloseTo(0.3 * none.logp[2]!, 5);
+    expect(want.logp[3]).toBe(none.logp[3]);
+    const one = fields(await sequenceLogprobs(model, plain.map((p) => ({ ...p, tail: { from: 0, weight: 1 } }))));
+    expectClose(one.logp, fields(await sequenceLogprobs(model, plain)).logp, { atol: 0, rtol: 0, what: 'weight 1' });
+    // Weight 0: the first `from` scored tokens of row 0 alone (a causal model ignores the rest).
+    const zero = fields(await sequenceLogprobs(model, [{ ...plain[0]!, tail: { from: 2, weight: 0 } }]));
+    const cut = fields(await sequenceLogprobs(model, [{ ...plain[0]!, completionIds: plain[0]!.completionIds.slice(0, 2) }]));
+    expectClose(zero.logp, cut.logp, TOL);
     model.destroy();
   });
 

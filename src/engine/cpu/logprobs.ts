@@ -1,6 +1,8 @@
 // CPU twin of shaders/logprobs_{forward,backward}.wgsl: per-row log_softmax at the target id,
 // in float64. Takes Float32Array or Float64Array (finite differences). A target outside [0, V)
-// (negative = masked) gives 0 in every output and a zero gradient row.
+// (negative = masked) gives 0 in every output and a zero gradient row. The forward also gives
+// each row's logit sum and WPO's aligned log-prob logp - log Σ_v p_v² (TRL's
+// logp - (logsumexp(2·logits) - 2·logsumexp(logits))), written here as TRL writes it.
 // `logits` holds rows row0 .. row0 + rows - 1 of the N rows that targets / logp / lse index.
 
 export type FloatArray = Float32Array | Float64Array;
@@ -26,6 +28,7 @@ export function logprobsForwardCpu(
   logp: FloatArray, // (N)
   lse: FloatArray, // (N)
   logitSum: FloatArray | null, // (N)
+  aligned: FloatArray | null, // (N)
   logits: FloatArray, // (rows, V)
   targets: Int32Array, // (N)
   N: number,
@@ -40,6 +43,7 @@ export function logprobsForwardCpu(
       logp[n] = 0;
       lse[n] = 0;
       if (logitSum) logitSum[n] = 0;
+      if (aligned) aligned[n] = 0;
       continue;
     }
     const x = logits.subarray(r * V, (r + 1) * V);
@@ -55,6 +59,12 @@ export function logprobsForwardCpu(
     logp[n] = x[t]! - l;
     lse[n] = l;
     if (logitSum) logitSum[n] = sum;
+    if (aligned) {
+      // logsumexp(2·x) with its own max 2·max.
+      let sumExp2 = 0;
+      for (let v = 0; v < V; v++) sumExp2 += Math.exp(2 * x[v]! - 2 * max);
+      aligned[n] = logp[n]! - (2 * max + Math.log(sumExp2) - 2 * l);
+    }
   }
 }
 

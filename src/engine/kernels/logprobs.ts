@@ -35,13 +35,17 @@ function check(what: string, t: Tensor, size: number, dtype: Tensor['dtype'] = '
 /**
  * logp[n] = logits[n, targets[n]] - lse[n] and the saved lse[n] = logsumexp(logits[n]) for the
  * chunk's rows; logitSum[n] = Σ_v logits[n, v] when given (TRL's logits/chosen is its mean over
- * scored rows divided by V). lse may be null when no backward follows (a temporary is used).
+ * scored rows divided by V); aligned[n] = logp[n] - log Σ_v softmax(logits[n])_v² when given
+ * (WPO's aligned log-prob: TRL's logp - (logsumexp(2·logits) - 2·logsumexp(logits)), whose
+ * mean over a sequence's completion tokens gives its use_weighting weight). lse, logitSum and
+ * aligned may be null when not wanted (temporaries are used where the kernel writes them).
  */
 export function logprobsForward(
   engine: Engine,
   logp: Tensor, // (N)
   lse: Tensor | null, // (N)
   logitSum: Tensor | null, // (N)
+  aligned: Tensor | null, // (N)
   logits: Tensor, // (rows, V)
   targets: Tensor, // (N) i32
   N: number,
@@ -52,18 +56,30 @@ export function logprobsForward(
   check('logp', logp, N);
   if (lse) check('lse', lse, N);
   if (logitSum) check('logitSum', logitSum, N);
+  if (aligned) check('aligned', aligned, N);
   check('logits', logits, rows * V);
   check('targets', targets, N, 'i32');
-  const lseOut = lse ?? engine.tensor([N], 'f32', 'logprobs.lse');
-  const bindings: Record<string, Tensor> = { logp, lse: lseOut, logits, targets };
-  if (logitSum) bindings.logitSum = logitSum;
+  // Entry `main` writes logitSum and aligned together; `main_nosum` neither.
+  const full = logitSum !== null || aligned !== null;
+  const temps: Tensor[] = [];
+  const temp = (t: Tensor | null, what: string): Tensor => {
+    if (t) return t;
+    const out = engine.tensor([N], 'f32', `logprobs.${what}`);
+    temps.push(out);
+    return out;
+  };
+  const bindings: Record<string, Tensor> = { logp, lse: temp(lse, 'lse'), logits, targets };
+  if (full) {
+    bindings.logitSum = temp(logitSum, 'logitSum');
+    bindings.aligned = temp(aligned, 'aligned');
+  }
   engine.dispatch(
-    { shader: 'logprobs_forward', entry: logitSum ? 'main' : 'main_nosum' },
+    { shader: 'logprobs_forward', entry: full ? 'main' : 'main_nosum' },
     bindings,
     { V, row0, rows },
     grid1d(rows, 1),
   );
-  if (!lse) engine.release(lseOut);
+  engine.release(...temps);
 }
 
 /**

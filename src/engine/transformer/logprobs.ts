@@ -1,10 +1,14 @@
 // Per-sequence log-probabilities of completions, as TRL computes them for DPO/IPO/KTO: each row
 // is prompt_ids + completion_ids, right-padded; the logits at position t predict token t + 1, and
 // only completion tokens count (prompt and padding are masked). Per row:
-//   logp      = Σ over completion tokens of log_softmax(logits[t])[ids[t + 1]]
-//   tokens    = number of completion tokens scored
-//   meanLogit = mean over those positions of the mean over the vocabulary of logits[t]
-// TRL's batch metric logits/chosen is Σ_b meanLogit_b · tokens_b / Σ_b tokens_b.
+//   logp        = Σ over completion tokens of log_softmax(logits[t])[ids[t + 1]], each times its
+//                 tail weight (LD-DPO, SequencePair.tail; 1 without)
+//   tokens      = number of completion tokens scored
+//   meanLogit   = mean over those positions of the mean over the vocabulary of logits[t]
+//   alignedMean = mean over those positions of WPO's aligned log-prob logp_t - log Σ_v p_v²
+//                 (TRL's use_weighting: the pair's weight is exp(alignedMean_c + alignedMean_r))
+// TRL's batch metric logits/chosen is Σ_b meanLogit_b · tokens_b / Σ_b tokens_b. meanLogit and
+// alignedMean are plain means: the tail weight enters logp only (TRL).
 //
 // The (B·T, V) logits never exist at once: after the blocks, only the rows that predict a
 // completion token are gathered, in chunks, through the final norm and the LM head, and each
@@ -16,12 +20,23 @@ import type { TransformerModel } from './model.js';
 export interface SequencePair {
   promptIds: number[];
   completionIds: number[];
+  /**
+   * LD-DPO (TRL's ld_alpha): the scored completion tokens at index >= from (0-based, counting
+   * scored tokens in order, i.e. TRL's comp_pos > from) enter logp with `weight`, the others
+   * with 1. For a pair, from = min(scored tokens of chosen, of rejected) on both sequences and
+   * weight = ld_alpha, for the policy and the reference alike. Absent: every token weighs 1.
+   */
+  tail?: { from: number; weight: number };
 }
 
 export interface SequenceLogprob {
+  /** Σ completion log-probs (tail tokens times the tail weight). */
   logp: number;
+  /** Completion tokens scored (not weighted). */
   tokens: number;
   meanLogit: number;
+  /** Mean over the scored tokens of logp_t - log Σ_v p_v² (WPO); 0 when none. */
+  alignedMean: number;
 }
 
 export interface LogprobOptions {
@@ -38,12 +53,21 @@ export interface ScoredPositions {
   rows: Int32Array; // (n) flat index of the position whose logits predict the target
   targets: Int32Array; // (n) the completion token at position t + 1
   owner: Int32Array; // (n) sequence b
+  weight: Float32Array; // (n) the position's weight in its sequence's logp (tail weight or 1)
+}
+
+function checkTail(s: SequencePair, b: number): void {
+  if (!s.tail) return;
+  const { from, weight } = s.tail;
+  if (!Number.isInteger(from) || from < 0) throw new Error(`sequence ${b}: tail.from ${from} must be an integer >= 0`);
+  if (!Number.isFinite(weight)) throw new Error(`sequence ${b}: tail.weight ${weight} must be finite`);
 }
 
 /**
  * Right-pads prompt + completion rows and lists the positions that score a completion token.
  * A completion token at index 0 of its row (empty prompt) has no predicting position and is not
- * scored, as in TRL.
+ * scored, as in TRL. Each position's weight is its sequence's tail weight from the tail's
+ * `from`-th scored token on, else 1.
  */
 export function scoredPositions(batch: readonly SequencePair[]): ScoredPositions {
   const B = batch.length;
@@ -53,29 +77,53 @@ export function scoredPositions(batch: readonly SequencePair[]): ScoredPositions
   const rows: number[] = [];
   const targets: number[] = [];
   const owner: number[] = [];
+  const weight: number[] = [];
   batch.forEach((s, b) => {
+    checkTail(s, b);
     const seq = [...s.promptIds, ...s.completionIds];
     ids.set(seq, b * T);
     mask.fill(1, b * T, b * T + seq.length);
-    for (let t = Math.max(s.promptIds.length, 1); t < seq.length; t++) {
+    let k = 0; // scored tokens of this sequence so far
+    for (let t = Math.max(s.promptIds.length, 1); t < seq.length; t++, k++) {
       rows.push(b * T + t - 1);
       targets.push(seq[t]!);
       owner.push(b);
+      weight.push(s.tail && k >= s.tail.from ? s.tail.weight : 1);
     }
   });
-  return { B, T, ids, mask, rows: Int32Array.from(rows), targets: Int32Array.from(targets), owner: Int32Array.from(owner) };
+  return {
+    B, T, ids, mask,
+    rows: Int32Array.from(rows),
+    targets: Int32Array.from(targets),
+    owner: Int32Array.from(owner),
+    weight: Float32Array.from(weight),
+  };
 }
 
-/** Sums per-position log-probs and mean logits into per-sequence results. */
-export function reduceBySequence(B: number, owner: Int32Array, logp: ArrayLike<number>, meanLogit: ArrayLike<number>): SequenceLogprob[] {
-  const out = Array.from({ length: B }, () => ({ logp: 0, tokens: 0, meanLogit: 0 }));
+/**
+ * Sums per-position log-probs (times their weights, default 1) and averages mean logits and
+ * aligned log-probs (default 0) into per-sequence results.
+ */
+export function reduceBySequence(
+  B: number,
+  owner: Int32Array, // (n)
+  logp: ArrayLike<number>, // (n)
+  meanLogit: ArrayLike<number>, // (n)
+  aligned: ArrayLike<number> | null = null, // (n)
+  weight: ArrayLike<number> | null = null, // (n)
+): SequenceLogprob[] {
+  const out = Array.from({ length: B }, () => ({ logp: 0, tokens: 0, meanLogit: 0, alignedMean: 0 }));
   for (let i = 0; i < owner.length; i++) {
     const r = out[owner[i]!]!;
-    r.logp += logp[i]!;
+    r.logp += (weight ? weight[i]! : 1) * logp[i]!;
     r.meanLogit += meanLogit[i]!;
+    r.alignedMean += aligned ? aligned[i]! : 0;
     r.tokens += 1;
   }
-  for (const r of out) r.meanLogit = r.tokens > 0 ? r.meanLogit / r.tokens : 0;
+  for (const r of out) {
+    r.meanLogit = r.tokens > 0 ? r.meanLogit / r.tokens : 0;
+    r.alignedMean = r.tokens > 0 ? r.alignedMean / r.tokens : 0;
+  }
   return out;
 }
 
@@ -94,20 +142,22 @@ export async function sequenceLogprobs(
   const targets = e.fromArray(s.targets, [n], 'i32', 'logprobs.targets'); // (n)
   const logp = e.tensor([n], 'f32', 'logprobs.logp'); // (n)
   const logitSum = e.tensor([n], 'f32', 'logprobs.logitSum'); // (n)
+  const aligned = e.tensor([n], 'f32', 'logprobs.aligned'); // (n)
   try {
     for (let row0 = 0; row0 < n; row0 += chunk) {
       const rows = Math.min(chunk, n - row0);
       const picked = model.gatherRows(hidden, s.rows.subarray(row0, row0 + rows)); // (rows, C)
       const logits = e.tensor([rows, V], 'f32', 'logprobs.logits'); // (rows, V)
       model.head(logits, picked, rows);
-      logprobsForward(e, logp, null, logitSum, logits, targets, n, V, { row0, rows });
+      logprobsForward(e, logp, null, logitSum, aligned, logits, targets, n, V, { row0, rows });
       // Recorded; the next chunk may reuse these buffers.
       e.release(picked, logits);
     }
     const lp = await e.readF32(logp);
     const sums = await e.readF32(logitSum);
-    return reduceBySequence(s.B, s.owner, lp, sums.map((x) => x / V));
+    const al = await e.readF32(aligned);
+    return reduceBySequence(s.B, s.owner, lp, sums.map((x) => x / V), al, s.weight);
   } finally {
-    e.release(hidden, targets, logp, logitSum);
+    e.release(hidden, targets, logp, logitSum, aligned);
   }
 }

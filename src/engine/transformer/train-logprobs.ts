@@ -9,10 +9,13 @@
 //
 // - batch: SequencePair rows (prompt + completion, right-padded into one (B, T) batch);
 //   S = batch.length. Only completion tokens count, as in TRL (see logprobs.ts).
-// - logps (S): Σ over each sequence's completion tokens of log p(token); counts (S) on the host:
-//   the number of those tokens; meanLogits (S): the mean over those positions of the mean
-//   logit over the vocabulary (0 for none). TRL's logits/chosen over a set of sequences is
-//   Σ meanLogits_b · counts_b / Σ counts_b.
+// - logps (S): Σ over each sequence's completion tokens of log p(token), tail tokens times the
+//   sequence's tail weight (LD-DPO, SequencePair.tail); counts (S) on the host: the number of
+//   those tokens (unweighted); meanLogits (S): the mean over those positions of the mean logit
+//   over the vocabulary (0 for none); alignedMeans (S): the mean over those positions of WPO's
+//   aligned log-prob logp_t - log Σ_v p_v² (0 for none), for use_weighting's pair weights
+//   exp(alignedMeans_c + alignedMeans_r) (no gradient flows through them). TRL's logits/chosen
+//   over a set of sequences is Σ meanLogits_b · counts_b / Σ counts_b.
 // - The forward records GPU work and returns without reading anything back.
 // - backward(dlogps): dlogps (S) f32 on the GPU. Recomputes the LM head chunk by chunk (the
 //   (n, V) logits never exist at once), runs the log-prob backward in place on each chunk, the
@@ -25,8 +28,10 @@
 //   activation tensors; the backward reruns each block's forward (same adapter values, same
 //   dropout masks) just before its backward. Costs about one more forward; needs the adapter
 //   unchanged between forward and backward (it is: the optimizer steps after the backward).
-// - Per-sequence sums run on the GPU as a (1, n) · (S, n)ᵀ matmul with a 0/1 ownership matrix
-//   (and its transpose product in the backward), so no extra kernel is needed.
+// - Per-sequence sums run on the GPU as a (1, n) · (S, n)ᵀ matmul with an ownership matrix
+//   holding each position's weight in its sequence (1, or the tail weight), and its transpose
+//   product in the backward, which so scales each position's dlogp by the same weight; no extra
+//   kernel is needed.
 
 import type { Tensor } from '../gpu/tensor.js';
 import { logprobsBackward, logprobsForward } from '../kernels/logprobs.js';
@@ -57,9 +62,11 @@ export interface PolicyLogprobs {
   counts: Float32Array;
   /** (S) mean over scored positions of the vocabulary-mean logit, f32 on the GPU. */
   meanLogits: Tensor;
+  /** (S) mean over scored positions of logp_t - log Σ_v p_v² (WPO), f32 on the GPU; 0 for none. */
+  alignedMeans: Tensor;
   /** Accumulates d(Σ dlogps · logps) into the adapter's gradients; frees the activations. */
   backward(dlogps: Tensor): void;
-  /** Frees every tensor the forward kept (logps and meanLogits included). */
+  /** Frees every tensor the forward kept (logps, meanLogits and alignedMeans included). */
   release(): void;
 }
 
@@ -89,12 +96,13 @@ export async function policyLogprobs(
     // Nothing is scored: zero log-probs, and a backward with nothing to add.
     const logps = e.zeros([S], 'f32', 'policy.logps');
     const meanLogits = e.zeros([S], 'f32', 'policy.meanLogits');
+    const alignedMeans = e.zeros([S], 'f32', 'policy.alignedMeans');
     return {
-      S, logps, counts, meanLogits,
+      S, logps, counts, meanLogits, alignedMeans,
       backward: () => {
         if (!accumulate) adapter.zeroGrads();
       },
-      release: () => e.release(logps, meanLogits),
+      release: () => e.release(logps, meanLogits, alignedMeans),
     };
   }
 
@@ -106,30 +114,37 @@ export async function policyLogprobs(
   const logpPos = e.tensor([n], 'f32', 'policy.logpPos'); // (n)
   const lse = e.tensor([n], 'f32', 'policy.lse'); // (n) saved for the backward
   const logitSum = e.tensor([n], 'f32', 'policy.logitSum'); // (n)
+  const alignedPos = e.tensor([n], 'f32', 'policy.alignedPos'); // (n)
   for (let row0 = 0; row0 < n; row0 += chunk) {
     const rows = Math.min(chunk, n - row0);
     const picked = model.gatherRows(hidden, s.rows.subarray(row0, row0 + rows)); // (rows, C)
     const logits = e.tensor([rows, V], 'f32', 'policy.logits'); // (rows, V)
     model.head(logits, picked, rows);
-    logprobsForward(e, logpPos, lse, logitSum, logits, targets, n, V, { row0, rows });
+    logprobsForward(e, logpPos, lse, logitSum, alignedPos, logits, targets, n, V, { row0, rows });
     e.release(picked, logits);
   }
 
-  // Per-sequence sums: (1, n) · (S, n)ᵀ with the 0/1 ownership matrix, and with weights
-  // 1 / (V · count) for the mean logits.
+  // Per-sequence sums: (1, n) · (S, n)ᵀ with the ownership matrix (each position's weight in
+  // its sequence: 1, or the tail weight), with weights 1 / (V · count) for the mean logits and
+  // 1 / count for the aligned means.
   const own = new Float32Array(S * n);
   const meanW = new Float32Array(S * n);
+  const alignW = new Float32Array(S * n);
   s.owner.forEach((b, i) => {
-    own[b * n + i] = 1;
+    own[b * n + i] = s.weight[i]!;
     meanW[b * n + i] = 1 / (V * counts[b]!);
+    alignW[b * n + i] = 1 / counts[b]!;
   });
   const owner = e.fromArray(own, [S, n], 'f32', 'policy.owner'); // (S, n)
   const meanWeights = e.fromArray(meanW, [S, n], 'f32', 'policy.meanWeights'); // (S, n)
+  const alignWeights = e.fromArray(alignW, [S, n], 'f32', 'policy.alignWeights'); // (S, n)
   const logps = e.tensor([S], 'f32', 'policy.logps');
   const meanLogits = e.tensor([S], 'f32', 'policy.meanLogits');
+  const alignedMeans = e.tensor([S], 'f32', 'policy.alignedMeans');
   matmulForward(e, logps, logpPos, owner, null, 1, n, S);
   matmulForward(e, meanLogits, logitSum, meanWeights, null, 1, n, S);
-  e.release(logpPos, logitSum, meanWeights);
+  matmulForward(e, alignedMeans, alignedPos, alignWeights, null, 1, n, S);
+  e.release(logpPos, logitSum, meanWeights, alignedPos, alignWeights);
 
   let activationsLive = true;
   let backwardDone = false;
@@ -146,7 +161,7 @@ export async function policyLogprobs(
     if (!activationsLive) throw new Error('policyLogprobs: backward after release()');
     if (dlogps.dtype !== 'f32' || dlogps.size !== S) throw new Error(`policyLogprobs: dlogps (${dlogps.label}) must be ${S} f32 values, got ${dlogps.size} ${dlogps.dtype}`);
     backwardDone = true;
-    // dlogp of every scored position: its sequence's dlogps.
+    // dlogp of every scored position: its sequence's dlogps times the position's weight.
     const dlogpPos = e.tensor([n], 'f32', 'policy.dlogpPos');
     matmulBackward(e, dlogpPos, null, null, dlogps, dlogps, owner, 1, n, S);
     // The LM head and final norm, chunk by chunk, into the scored rows of d(hidden).
@@ -181,10 +196,11 @@ export async function policyLogprobs(
     logps,
     counts,
     meanLogits,
+    alignedMeans,
     backward,
     release: () => {
       releaseKept();
-      e.release(logps, meanLogits);
+      e.release(logps, meanLogits, alignedMeans);
     },
   };
 }
