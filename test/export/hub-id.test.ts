@@ -1,6 +1,8 @@
 // Hugging Face Hub repo ids (src/hub-id.ts): the one rule the CLI, the export service and the
 // Export page check the TRL hand-off's base model with, and where a model's own id is found.
 import { describe, expect, it } from 'vitest';
+import { trlHandoff } from '../../src/engine/export/trl.js';
+import { parseTrainingConfig } from '../../src/engine/training/config.js';
 import { hubRepoIdFromUrl, hubRepoIdProblem, isHubRepoId, resolveHubBaseModel } from '../../src/hub-id.js';
 
 const INPUT = { name: '--base-model', example: '--base-model HuggingFaceTB/SmolLM2-135M-Instruct' };
@@ -52,5 +54,12 @@ describe('Hub repo ids', () => {
     expect(!none.ok && none.message).toBe(
       `no Hub id for the base model: the adapter's base_model_name_or_path is "demo-fortunes" (a bare name, as likely a local folder as a Hub model); config.json's _name_or_path is "./out" (a local path); the model was loaded from http://localhost:5173/models/demo/, not from the Hugging Face Hub. TRL downloads the base model from the Hugging Face Hub: pass its Hub id, e.g. --base-model HuggingFaceTB/SmolLM2-135M-Instruct`,
     );
+  });
+
+  it('the hand-off itself refuses a base model that is not a Hub id', () => {
+    const records = [{ kind: 'pair' as const, prompt: 'Q', chosen: ' a', rejected: ' b', source: { type: 'manual' as const }, createdAt: 1, split: 'train' as const, tags: [] }];
+    const config = parseTrainingConfig({ method: 'dpo' });
+    expect(() => trlHandoff({ config, records, baseModel: '/home/me/models/tiny' })).toThrow('TRL hand-off: the base model "/home/me/models/tiny" is a local path, not a Hugging Face Hub repo id');
+    expect(trlHandoff({ config, records, baseModel: 'my-org/tiny' }).files['README.md']).toContain('on `my-org/tiny`');
   });
 });
