@@ -1,6 +1,7 @@
 // log1p, expm1 (WGSL has neither) and the logistic functions built on them, without overflow or
-// cancellation. Shared by preference_loss_forward.wgsl and preference_loss_backward.wgsl; their CPU
-// twin src/engine/cpu/preference-loss.ts uses Math.log1p / Math.expm1 in float64.
+// cancellation. Used by lib/pair_loss.wgsl (preference_loss_forward.wgsl and
+// preference_loss_backward.wgsl); their CPU twin src/engine/cpu/preference-loss.ts uses
+// Math.log1p / Math.expm1 in float64.
 
 const LN2: f32 = 0.6931471805599453;
 

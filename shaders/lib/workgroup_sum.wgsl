@@ -1,5 +1,6 @@
 // Sum of a vec4 over all threads of one workgroup, for kernels that run a whole batch in one
-// workgroup (preference_loss_forward.wgsl, kto_loss_forward.wgsl, listwise_loss_forward.wgsl).
+// workgroup (preference_loss_{forward,backward}.wgsl through lib/pair_loss_batch.wgsl,
+// kto_loss_forward.wgsl, listwise_loss_forward.wgsl).
 // The including kernel defines WG, its workgroup size (a power of two).
 
 var<workgroup> red: array<vec4<f32>, WG>;
