@@ -18,6 +18,7 @@ import {
   configFrom,
   err,
   flagsHelp,
+  methodsHelp,
   openSession,
   parseFlags,
   readModel,
@@ -34,7 +35,7 @@ const USAGE = `usage: prefstudio eval --model <dir> --adapter <dir> --data <file
   --model <dir>              the base model folder
   --adapter <dir>            a PEFT LoRA adapter (adapter_config.json, adapter_model.safetensors)
   --data <file>              preference data in any format convert reads; every record counts
-  --method <name>            dpo, cdpo, rpo, step_dpo, orpo, simpo, cpo_simpo, kto, listwise, sft
+  --method <name>            one of the methods below
   --out <metrics.json>       loss and metrics, TRL's names
   --grads <file>             also write d(mean loss)/d(every LoRA tensor) as safetensors (PEFT names)
   --ref-cache <dir>          keep reference log-probs here between runs
@@ -42,7 +43,11 @@ const USAGE = `usage: prefstudio eval --model <dir> --adapter <dir> --data <file
 
 objective and length settings (the LoRA settings come from the adapter; --batch-size is the
 evaluation batch, default all examples at once):
+
 ${flagsHelp()}
+
+methods:
+${methodsHelp()}
 `;
 
 export function run(args: string[]): Promise<number> {

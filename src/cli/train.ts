@@ -16,78 +16,36 @@ import { importAll } from '../data/import/pipeline.js';
 import { fileSource } from '../data/io/node-file.js';
 import type { PrefRecord } from '../data/records.js';
 import type { Engine } from '../engine/gpu/engine.js';
-import { ktoBalanceWarning } from '../engine/losses/methods.js';
 import { LoraAdapter } from '../engine/lora/adapter.js';
 import { formatBytes, isModelLoadError } from '../engine/model/errors.js';
 import { loadModel, type LoadedModel } from '../engine/model/load.js';
 import { nodeDirSource } from '../engine/model/source-node.js';
 import { createNodeEngine } from '../engine/node.js';
 import { loraAdapterConfig, loraBackend } from '../engine/training/backend.js';
-import { TrainingConfigError, methodConfig, parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
+import { TrainingConfigError, parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
+import { prepareRun, recordPlace } from '../engine/training/prepare.js';
+import { METHOD_IDS, METHODS } from '../engine/methods/registry.js';
+import { SETTING_GROUPS, SETTING_PATHS, SETTINGS, type SettingInput, type SettingPath } from '../engine/methods/settings.js';
+import { SettingTextError, valueFromText } from '../engine/methods/text.js';
 import { TrainingMemoryError } from '../engine/training/memory.js';
 import { parseAdapterConfig, peftAdapterFiles, readSafetensors } from '../engine/training/peft.js';
 import { sha256Hex, type RefLogpCache, type RefLogps } from '../engine/training/ref-cache.js';
-import { tokenizeRecords, type Example } from '../engine/training/tokenize.js';
+import type { Example } from '../engine/training/tokenize.js';
 import { Trainer, decodeCheckpoint, encodeCheckpoint, type StepMetrics, type TrainerOptions } from '../engine/training/trainer.js';
 import { TransformerModel } from '../engine/transformer/model.js';
 
 export class UsageError extends Error {}
 
-/** A command-line flag and the configuration field it sets. */
+/** A configuration flag: the registry's setting it sets (src/engine/methods/settings.ts). */
 interface Flag {
-  field: string;
-  kind: 'int' | 'number' | 'string' | 'list' | 'numbers' | 'switch' | 'targets' | 'bytes' | 'nullable-number';
-  help: string;
+  field: SettingPath;
+  input: SettingInput;
 }
 
-/** Objective and run flags, TRL's names in brackets. */
-export const CONFIG_FLAGS: Record<string, Flag> = {
-  '--beta': { field: 'beta', kind: 'number', help: 'β of the objective [beta] (method default: 0.1)' },
-  '--loss-type': { field: 'loss_type', kind: 'list', help: 'DPO loss types, comma-separated [loss_type] (sigmoid, ipo, hinge, ...)' },
-  '--loss-weights': { field: 'loss_weights', kind: 'numbers', help: 'one weight per loss type [loss_weights]' },
-  '--label-smoothing': { field: 'label_smoothing', kind: 'number', help: '[label_smoothing] (cdpo, robust, exo_pair, simpo)' },
-  '--rpo-alpha': { field: 'rpo_alpha', kind: 'number', help: 'weight of the SFT term [rpo_alpha]' },
-  '--discopop-tau': { field: 'discopop_tau', kind: 'number', help: '[discopop_tau]' },
-  '--simpo-gamma': { field: 'simpo_gamma', kind: 'number', help: 'SimPO margin [simpo_gamma] (0.5)' },
-  '--cpo-alpha': { field: 'cpo_alpha', kind: 'number', help: 'CPO-SimPO NLL weight [cpo_alpha]' },
-  '--desirable-weight': { field: 'desirable_weight', kind: 'number', help: 'KTO [desirable_weight] (1)' },
-  '--undesirable-weight': { field: 'undesirable_weight', kind: 'number', help: 'KTO [undesirable_weight] (1)' },
-  '--lr': { field: 'learning_rate', kind: 'number', help: 'peak learning rate [learning_rate] (1e-6, TRL\'s; LoRA wants ~1e-4..1e-3)' },
-  '--steps': { field: 'max_steps', kind: 'int', help: 'optimizer steps [max_steps] (overrides --epochs)' },
-  '--epochs': { field: 'num_train_epochs', kind: 'number', help: 'epochs [num_train_epochs] (3)' },
-  '--batch-size': { field: 'per_device_train_batch_size', kind: 'int', help: 'records per micro-batch [per_device_train_batch_size] (8)' },
-  '--eval-batch-size': { field: 'per_device_eval_batch_size', kind: 'int', help: '[per_device_eval_batch_size] (default: --batch-size)' },
-  '--grad-accum': { field: 'gradient_accumulation_steps', kind: 'int', help: 'micro-batches per step [gradient_accumulation_steps] (1)' },
-  '--max-length': { field: 'max_length', kind: 'int', help: 'prompt + completion tokens per sequence [max_length] (1024)' },
-  '--max-prompt-length': { field: 'max_prompt_length', kind: 'int', help: '[max_prompt_length] (off)' },
-  '--max-completion-length': { field: 'max_completion_length', kind: 'int', help: '[max_completion_length] (off)' },
-  '--truncation-mode': { field: 'truncation_mode', kind: 'string', help: 'keep_start (default) or keep_end [truncation_mode]' },
-  '--step-separator': { field: 'step_separator', kind: 'string', help: 'joins step-wise prompts and steps [step_separator] ("\\n")' },
-  '--warmup-ratio': { field: 'warmup_ratio', kind: 'number', help: '[warmup_ratio] (0)' },
-  '--warmup-steps': { field: 'warmup_steps', kind: 'int', help: '[warmup_steps] (0)' },
-  '--scheduler': { field: 'lr_scheduler_type', kind: 'string', help: 'linear, cosine, constant, constant_with_warmup [lr_scheduler_type]' },
-  '--weight-decay': { field: 'weight_decay', kind: 'number', help: 'AdamW [weight_decay] (0)' },
-  '--max-grad-norm': { field: 'max_grad_norm', kind: 'nullable-number', help: 'clip the global gradient norm [max_grad_norm] (1; 0 = off)' },
-  '--seed': { field: 'seed', kind: 'int', help: 'data order, LoRA init and dropout [seed] (42)' },
-  '--eval-steps': { field: 'eval_steps', kind: 'int', help: 'evaluate on the test split every N steps [eval_steps] (at the end)' },
-  '--save-steps': { field: 'save_steps', kind: 'int', help: 'checkpoint every N steps [save_steps] (500)' },
-  '--memory-budget': { field: 'memory_budget_bytes', kind: 'bytes', help: 'GPU memory the run may use, e.g. 6GiB [memory_budget_bytes] (4GiB)' },
-  '--lora-r': { field: 'lora.r', kind: 'int', help: 'LoRA rank [r] (8)' },
-  '--lora-alpha': { field: 'lora.lora_alpha', kind: 'number', help: '[lora_alpha] (8)' },
-  '--lora-dropout': { field: 'lora.lora_dropout', kind: 'number', help: '[lora_dropout] (0)' },
-  '--rslora': { field: 'lora.use_rslora', kind: 'switch', help: 'scale alpha/√r [use_rslora]' },
-  '--targets': { field: 'lora.target_modules', kind: 'targets', help: 'comma-separated modules or all-linear [target_modules] (q_proj,v_proj)' },
-};
+/** Every setting's flag, from the registry; TRL's names in brackets in the help. */
+export const CONFIG_FLAGS: Record<string, Flag> = Object.fromEntries(SETTING_PATHS.map((p) => [SETTINGS[p].flag, { field: p, input: SETTINGS[p].input }]));
 
-const FIELD_FLAG = new Map(Object.entries(CONFIG_FLAGS).map(([flag, f]) => [f.field, flag]));
-
-function parseBytes(v: string): number | null {
-  const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)?$/i.exec(v.trim());
-  if (!m) return null;
-  const unit = (m[2] ?? 'B').toLowerCase();
-  const mult: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
-  return Math.round(Number(m[1]) * mult[unit]!);
-}
+const FIELD_FLAG = new Map(Object.entries(CONFIG_FLAGS).map(([flag, f]) => [f.field as string, flag]));
 
 function setPath(o: Record<string, unknown>, path: string, v: unknown): void {
   const [head, ...rest] = path.split('.');
@@ -105,6 +63,16 @@ export interface ParsedArgs {
   given: string[];
 }
 
+/** A flag's text as the setting's value (the registry's codec); the schema checks the range. */
+function flagValue(flag: string, input: SettingInput, value: string): unknown {
+  try {
+    return valueFromText(input, value);
+  } catch (e) {
+    if (e instanceof SettingTextError) throw new UsageError(`${flag} ${e.message}`);
+    throw e;
+  }
+}
+
 /** Parses flags: configuration flags (CONFIG_FLAGS) and the command's own `plain` and `switches`. */
 export function parseFlags(args: string[], plain: readonly string[], switches: readonly string[] = []): ParsedArgs {
   const out: ParsedArgs = { plain: {}, switches: new Set(), config: {}, given: [] };
@@ -117,7 +85,7 @@ export function parseFlags(args: string[], plain: readonly string[], switches: r
       continue;
     }
     const f = CONFIG_FLAGS[flag];
-    if (f?.kind === 'switch') {
+    if (f?.input === 'switch') {
       setPath(out.config, f.field, true);
       continue;
     }
@@ -128,47 +96,7 @@ export function parseFlags(args: string[], plain: readonly string[], switches: r
       out.plain[flag] = value;
       continue;
     }
-    let v: unknown;
-    const num = (s: string) => {
-      const n = Number(s);
-      if (s.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} expects a number, got "${s}"`);
-      return n;
-    };
-    switch (f.kind) {
-      case 'int': {
-        const n = num(value);
-        if (!Number.isInteger(n)) throw new UsageError(`${flag} expects a whole number, got "${value}"`);
-        v = n;
-        break;
-      }
-      case 'number':
-        v = num(value);
-        break;
-      case 'nullable-number':
-        v = num(value) === 0 ? null : num(value);
-        break;
-      case 'string':
-        v = value;
-        break;
-      case 'list':
-        v = value.split(',').map((s) => s.trim()).filter(Boolean);
-        break;
-      case 'numbers':
-        v = value.split(',').map((s) => num(s));
-        break;
-      case 'targets':
-        v = value === 'all-linear' ? 'all-linear' : value.split(',').map((s) => s.trim()).filter(Boolean);
-        break;
-      case 'bytes': {
-        const b = parseBytes(value);
-        if (b === null) throw new UsageError(`${flag} expects a size like 4GiB or 512MiB, got "${value}"`);
-        v = b;
-        break;
-      }
-      default:
-        throw new Error(`flag kind ${f.kind}`);
-    }
-    setPath(out.config, f.field, v);
+    setPath(out.config, f.field, flagValue(flag, f.input, value));
   }
   return out;
 }
@@ -187,10 +115,35 @@ export function configFrom(input: Record<string, unknown>): TrainingConfig {
   }
 }
 
+/** The settings' flags by group: TRL/PEFT name, default (and methods' own), then the help. */
 export function flagsHelp(): string {
-  return Object.entries(CONFIG_FLAGS)
-    .map(([flag, f]) => `  ${`${flag}${f.kind === 'switch' ? '' : ' <v>'}`.padEnd(26)} ${f.help}`)
-    .join('\n');
+  const groups = new Map<string, string[]>();
+  for (const p of SETTING_PATHS) {
+    const st = SETTINGS[p];
+    const name = p.replace(/^lora\./, '');
+    const own = METHOD_IDS.flatMap((m) => {
+      const d = (METHODS[m].defaults as Record<string, unknown> | undefined)?.[p];
+      return d === undefined ? [] : [`${m} ${shownDefault(d)}`];
+    });
+    const def = `default ${shownDefault(st.default)}${own.length ? ` (${own.join(', ')})` : ''}`;
+    const choices = st.input === 'choice' || st.input === 'choices' ? ` One of: ${st.choices!.join(', ')}.` : '';
+    const head = `  ${`${st.flag}${st.input === 'switch' ? '' : ' <v>'}`.padEnd(30)} [${name}] ${def}`;
+    const title = SETTING_GROUPS[st.group];
+    groups.set(title, [...(groups.get(title) ?? []), `${head}\n${' '.repeat(33)}${st.help}${choices}`]);
+  }
+  return [...groups].map(([title, lines]) => `${title}:\n${lines.join('\n')}`).join('\n\n');
+}
+
+function shownDefault(v: unknown): string {
+  if (v === null) return 'none';
+  if (typeof v === 'number' && v >= 1024 ** 3 && v % 1024 ** 3 === 0) return `${v / 1024 ** 3}GiB`;
+  if (typeof v === 'string') return JSON.stringify(v);
+  return Array.isArray(v) ? v.join(',') : String(v);
+}
+
+/** The methods, one line each (usage of train and eval). */
+export function methodsHelp(): string {
+  return METHOD_IDS.map((m) => `  ${m.padEnd(10)} ${METHODS[m].label}: ${METHODS[m].summary}`).join('\n');
 }
 
 export const err = (s: string) => process.stderr.write(`${s}\n`);
@@ -232,36 +185,15 @@ export async function modelFingerprint(m: LoadedModel): Promise<string> {
   return sha256Hex(hashes.join(','));
 }
 
-/** Tokenizes records for the run; reports skipped records by reason with their lines. */
+/** The run preparation every surface shares; reports what was left out (file lines) and warnings on stderr. */
 export function tokenizeForRun(records: PrefRecord[], m: LoadedModel, config: TrainingConfig, tag: string, file: string): Example[] {
-  const t = tokenizeRecords(records, m.tokenizer!, config);
-  const where = (i: number) => {
-    const s = records[i]!.source;
-    return s.type === 'import' && s.line !== undefined ? `line ${s.line}` : `record ${i}`;
-  };
-  const skipped = [...t.skipped];
-  // What the model cannot take: ids outside its vocabulary, GPT-2 positions past its table.
-  const c = m.config;
-  const examples = t.examples.filter((e) => {
-    for (const s of e.sequences) {
-      const ids = [...s.promptIds, ...s.completionIds];
-      const outside = ids.find((id) => id >= c.vocabSize);
-      if (outside !== undefined) {
-        skipped.push({ record: e.record, reason: `the tokenizer gives id ${outside}, outside the model's vocabulary of ${c.vocabSize}` });
-        return false;
-      }
-      if (c.arch === 'gpt2' && ids.length > c.maxPositions) {
-        skipped.push({ record: e.record, reason: `${ids.length} tokens is past GPT-2's ${c.maxPositions} positions (lower --max-length)` });
-        return false;
-      }
-    }
-    return true;
-  });
-  skipped.slice(0, 10).forEach((s) => err(`${tag}: ${file}: ${where(s.record)}: skipped: ${s.reason}`));
-  if (skipped.length > 10) err(`${tag}: ${file}: ... and ${skipped.length - 10} more skipped`);
-  for (const w of t.warnings) err(`${tag}: warning: ${w}`);
-  if (examples.length === 0) throw new Error(`${file}: no record can train with ${config.method}`);
-  return examples;
+  const run = prepareRun(records, m.tokenizer!, m.config, config);
+  const MAX = 10;
+  run.skipped.slice(0, MAX).forEach((s) => err(`${tag}: ${file}: ${recordPlace(records, s.record)}: skipped: ${s.reason}`));
+  if (run.skipped.length > MAX) err(`${tag}: ${file}: ... and ${run.skipped.length - MAX} more skipped`);
+  for (const w of run.warnings) err(`${tag}: warning: ${w}`);
+  if (run.examples.length === 0) throw new Error(`${file}: no record can train with ${config.method} (it needs ${METHODS[config.method].needs}; ${run.counts.skipped} left out)`);
+  return run.examples;
 }
 
 /** A reference cache in a folder: one small JSON file per example. */
@@ -411,7 +343,7 @@ const USAGE = `usage: prefstudio train --model <dir> --data <file> --method <nam
   --model <dir>              model folder (ONNX, config.json, tokenizer.json), as for inspect
   --data <file>              preference data in any format convert reads (TRL JSONL, CSV, Parquet, ...);
                              a \`split\` field (train/test) sets the held-out records
-  --method <name>            dpo, cdpo, rpo, step_dpo, orpo, simpo, cpo_simpo, kto, listwise, sft
+  --method <name>            one of the methods below
   --out <dir>                where the adapter, metrics.jsonl and checkpoint.safetensors go
   --config <file.json>       settings as JSON with TRL/PEFT names (flags override them)
   --init-adapter <dir>       start from this PEFT adapter (iterative rounds) instead of a fresh one
@@ -419,7 +351,11 @@ const USAGE = `usage: prefstudio train --model <dir> --data <file> --method <nam
   --ref-cache <dir>          keep reference log-probs here between runs
   --onnx <file>              the .onnx file of the folder to use
 
-settings:
+methods:
+${methodsHelp()}
+
+settings (TRL/PEFT names in brackets):
+
 ${flagsHelp()}
 
 Ctrl-C stops after the current step and writes a checkpoint and the adapter.
@@ -484,11 +420,6 @@ async function train(args: string[], tag: string): Promise<number> {
   const examples = tokenizeForRun(records, loaded, config, tag, data);
   const split = { train: examples.filter((e) => e.split === 'train').length, test: examples.filter((e) => e.split === 'test').length };
   err(`${tag}: ${split.train} training and ${split.test} held-out examples for ${config.method}`);
-  if (config.method === 'kto') {
-    const trainEx = examples.filter((e) => e.split === 'train');
-    const w = ktoBalanceWarning(methodConfig(config), trainEx.filter((e) => e.label).length, trainEx.filter((e) => !e.label).length);
-    if (w) err(`${tag}: warning: ${w}`);
-  }
 
   const session = await openSession(loaded, config, tag, p.plain['--init-adapter']);
   try {

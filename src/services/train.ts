@@ -118,6 +118,11 @@ export async function downloadRunAdapter(id: string): Promise<void> {
   saveBlob(new Blob([bytes as BlobPart]), name);
 }
 
+/** Saves a run's settings as training_config.json (a download; `prefstudio train --config` and the Train page read it back). */
+export async function downloadSettings(config: TrainingConfig): Promise<void> {
+  saveBlob(new Blob([JSON.stringify(config, null, 2) + '\n'], { type: 'application/json' }), 'training_config.json');
+}
+
 /** At start: runs a gone tab left running (a reload, a crash) are marked interrupted. */
 export async function recoverInterrupted(): Promise<string[]> {
   const running = await trainBackend().runningRun().catch(() => null);

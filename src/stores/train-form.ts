@@ -1,85 +1,65 @@
-// The Train page's settings form: the methods offered (each with one sentence on what it does and
-// the data it needs), sensible LoRA defaults, and the form -> TrainingConfig input (TRL/PEFT names).
-import type { TrainingConfigInput, TrainingMethod } from '../engine/training/config.js';
+// The Train page's settings form, read from the method registry (src/engine/methods): the methods
+// offered with what they do and the data they need, and every setting of the run with its
+// TRL/PEFT name, help and default. The form keeps the text of each field the user changed
+// (`values`, by setting path), read with the same codec as the CLI's flags; everything else is
+// the registry's default for the chosen method. formConfig() turns it into a TrainingConfig
+// input; the configuration's schema checks it.
 import type { DatasetCounts } from '../db/index.js';
+import { METHOD_IDS, METHODS, methodDefault, type MethodId, type MethodSpec } from '../engine/methods/registry.js';
+import { SETTING_GROUPS, SETTING_PATHS, SETTINGS, type ObjectiveSetting, type SettingGroup, type SettingPath } from '../engine/methods/settings.js';
+import { settingFromText, settingToText, SettingTextError } from '../engine/methods/text.js';
+import { TrainingConfigError, type TrainingConfig, type TrainingConfigInput } from '../engine/training/config.js';
 
-export type MethodChoice = 'dpo' | 'ipo' | 'cdpo' | 'rpo' | 'step_dpo' | 'orpo' | 'simpo' | 'cpo_simpo' | 'kto' | 'listwise' | 'sft';
-
-export interface MethodInfo {
-  label: string;
-  /** What it does, in one sentence. */
-  summary: string;
-  /** The data it trains on. */
-  needs: string;
-  /** Record kinds of a dataset it can use. */
-  kinds: (keyof DatasetCounts['byKind'])[];
-  method: TrainingMethod;
-  lossType?: 'ipo';
-  /** Whether beta applies, and its default. */
-  beta: number | null;
-}
-
-export const METHOD_INFO: Record<MethodChoice, MethodInfo> = {
-  dpo: { label: 'DPO', summary: 'Raises the likelihood of the chosen response over the rejected one, relative to the untuned model (sigmoid loss).', needs: 'pairs (rankings give every pair)', kinds: ['pair', 'ranking'], method: 'dpo', beta: 0.1 },
-  ipo: { label: 'IPO', summary: 'DPO with a squared loss that keeps the preference margin near 1/(2β) instead of pushing it without bound.', needs: 'pairs (rankings give every pair)', kinds: ['pair', 'ranking'], method: 'dpo', lossType: 'ipo', beta: 0.1 },
-  cdpo: { label: 'cDPO', summary: 'DPO that assumes some labels are flipped (label smoothing), for noisy preferences.', needs: 'pairs', kinds: ['pair', 'ranking'], method: 'cdpo', beta: 0.1 },
-  rpo: { label: 'RPO', summary: 'DPO plus a weighted SFT term on the chosen response, so the chosen text itself stays likely.', needs: 'pairs', kinds: ['pair', 'ranking'], method: 'rpo', beta: 0.1 },
-  step_dpo: { label: 'Step-DPO', summary: 'DPO on the first wrong step of a reasoning chain against a right one, with the accepted steps as context.', needs: 'step-wise records (or pairs)', kinds: ['stepwise', 'pair'], method: 'step_dpo', beta: 0.1 },
-  orpo: { label: 'ORPO', summary: 'SFT on the chosen response plus an odds-ratio penalty on the rejected one; no reference model.', needs: 'pairs', kinds: ['pair', 'ranking'], method: 'orpo', beta: 0.1 },
-  simpo: { label: 'SimPO', summary: 'Compares length-normalised log-probs of chosen and rejected with a target margin; no reference model.', needs: 'pairs', kinds: ['pair', 'ranking'], method: 'simpo', beta: 2 },
-  cpo_simpo: { label: 'CPO-SimPO', summary: 'SimPO plus an SFT term on the chosen response.', needs: 'pairs', kinds: ['pair', 'ranking'], method: 'cpo_simpo', beta: 2 },
-  kto: { label: 'KTO', summary: 'Pushes good responses up and bad ones down one at a time against a reference point, no pairing needed.', needs: 'unpaired thumbs up/down (pairs are unpaired)', kinds: ['unpaired', 'pair', 'ranking'], method: 'kto', beta: 0.1 },
-  listwise: { label: 'Listwise', summary: 'Plackett-Luce over a whole ranking: the best response over all the others, then the next, and so on.', needs: 'rankings (pairs count as rankings of two)', kinds: ['ranking', 'pair'], method: 'listwise', beta: 0.1 },
-  sft: { label: 'SFT', summary: 'Plain supervised fine-tuning on the chosen responses: the warm start a base model needs before preference tuning.', needs: 'pairs (trains on the chosen side)', kinds: ['pair', 'ranking'], method: 'sft', beta: null },
-};
-
-export const METHOD_CHOICES = Object.keys(METHOD_INFO) as MethodChoice[];
+export type { MethodId } from '../engine/methods/registry.js';
+export const METHOD_CHOICES = METHOD_IDS;
 
 export interface TrainForm {
   name: string;
   datasetId: string | null;
-  method: MethodChoice;
-  beta: number;
-  learningRate: number;
-  /** Steps (> 0) or, when 0, epochs. */
-  maxSteps: number;
-  epochs: number;
-  batchSize: number;
-  gradAccum: number;
-  maxLength: number;
-  loraR: number;
-  loraAlpha: number;
-  loraDropout: number;
-  /** Comma-separated module names or all-linear. */
-  targets: string;
-  seed: number;
-  saveSteps: number;
-  /** 0: evaluate only at the end. */
-  evalSteps: number;
+  method: MethodId;
+  /** Text of the fields the user set, by setting path; the others show their default. */
+  values: Partial<Record<SettingPath, string>>;
   /** The run whose adapter this run starts from (iterative rounds); its LoRA settings are kept. */
   initFromRunId: string | null;
 }
 
-export const DEFAULT_FORM: TrainForm = {
-  name: '',
-  datasetId: null,
-  method: 'dpo',
-  beta: 0.1,
-  learningRate: 5e-4,
-  maxSteps: 60,
-  epochs: 1,
-  batchSize: 4,
-  gradAccum: 1,
-  maxLength: 128,
-  loraR: 8,
-  loraAlpha: 16,
-  loraDropout: 0,
-  targets: 'q_proj,v_proj',
-  seed: 42,
-  saveSteps: 10,
-  evalSteps: 0,
-  initFromRunId: null,
-};
+export const DEFAULT_FORM: TrainForm = { name: '', datasetId: null, method: 'dpo', values: {}, initFromRunId: null };
+
+const isObjective = (p: SettingPath): p is ObjectiveSetting => SETTINGS[p].group === 'objective';
+
+/** Whether a setting is on the form for a method (objective settings only for the methods that take them). */
+export function appliesTo(method: MethodId, path: SettingPath): boolean {
+  return !isObjective(path) || METHODS[method].options.includes(path);
+}
+
+/** A setting's default under a method. */
+export function defaultValue(method: MethodId, path: SettingPath): unknown {
+  return isObjective(path) ? methodDefault(method, path) : SETTINGS[path].default;
+}
+
+/** The text a field shows: the user's, or the default's. */
+export function fieldText(form: TrainForm, path: SettingPath): string {
+  return form.values[path] ?? settingToText(path, defaultValue(form.method, path));
+}
+
+export interface FieldView {
+  path: SettingPath;
+  /** The name TRL/PEFT give it (LoraConfig fields without the `lora.` prefix). */
+  trlName: string;
+}
+
+/** The fields of a view, by group: basic (method's primary options, lr, steps, batch, LoRA r/alpha/targets) or advanced (the rest). */
+export function formGroups(method: MethodId, view: 'basic' | 'advanced'): { group: SettingGroup; title: string; fields: FieldView[] }[] {
+  const spec: MethodSpec = METHODS[method];
+  const inView = (p: SettingPath) =>
+    isObjective(p) ? spec.options.includes(p) && spec.primary.includes(p) === (view === 'basic') : SETTINGS[p].view === view;
+  // Objective fields in the method's own order (primary first).
+  const objective = view === 'basic' ? spec.primary : spec.options.filter((o) => !spec.primary.includes(o));
+  const order = [...objective, ...SETTING_PATHS.filter((p) => !isObjective(p))].filter(inView);
+  const groups = new Map<SettingGroup, FieldView[]>();
+  for (const p of order) groups.set(SETTINGS[p].group, [...(groups.get(SETTINGS[p].group) ?? []), { path: p, trlName: p.replace(/^lora\./, '') }]);
+  return [...groups].map(([group, fields]) => ({ group, title: SETTING_GROUPS[group], fields }));
+}
 
 /**
  * Settings that show the demo model learning the demo dataset's preference in ten steps
@@ -87,48 +67,65 @@ export const DEFAULT_FORM: TrainForm = {
  * 0.89). Made for the 1M-parameter demo model: larger models want the defaults' smaller
  * learning rate.
  */
-export const DEMO_RECIPE: Partial<TrainForm> = {
+export const DEMO_RECIPE: Pick<TrainForm, 'method' | 'values' | 'initFromRunId'> = {
   method: 'dpo',
-  beta: 0.1,
-  learningRate: 1e-2,
-  maxSteps: 10,
-  batchSize: 8,
-  gradAccum: 1,
-  maxLength: 32,
-  loraR: 8,
-  loraAlpha: 16,
-  loraDropout: 0,
-  targets: 'all-linear',
-  seed: 1,
-  evalSteps: 5,
+  values: {
+    beta: '0.1',
+    learning_rate: '0.01',
+    max_steps: '10',
+    per_device_train_batch_size: '8',
+    gradient_accumulation_steps: '1',
+    max_length: '32',
+    'lora.r': '8',
+    'lora.lora_alpha': '16',
+    'lora.lora_dropout': '0',
+    'lora.target_modules': 'all-linear',
+    seed: '1',
+    eval_steps: '5',
+  },
   initFromRunId: null,
 };
 
-const EVAL_BATCH_MIN = 8;
+function setPath(o: Record<string, unknown>, path: string, v: unknown): void {
+  const [head, ...rest] = path.split('.');
+  if (rest.length === 0) o[head!] = v;
+  else setPath((o[head!] ??= {}) as Record<string, unknown>, rest.join('.'), v);
+}
 
-/** The form as a TrainingConfig input (parseTrainingConfig validates it and fills the rest). */
+/**
+ * The form as a TrainingConfig input (parseTrainingConfig validates it and fills the rest): the
+ * method and the fields the user set that apply to it. A field whose text cannot be read is a
+ * TrainingConfigError naming it.
+ */
 export function formConfig(f: TrainForm): TrainingConfigInput {
-  const info = METHOD_INFO[f.method];
-  const targets = f.targets.trim() === 'all-linear' ? 'all-linear' : f.targets.split(',').map((s) => s.trim()).filter(Boolean);
-  return {
-    method: info.method,
-    ...(info.beta !== null ? { beta: f.beta } : {}),
-    ...(info.lossType ? { loss_type: info.lossType } : {}),
-    learning_rate: f.learningRate,
-    ...(f.maxSteps > 0 ? { max_steps: f.maxSteps } : { num_train_epochs: f.epochs }),
-    per_device_train_batch_size: f.batchSize,
-    // Reference log-probs and evaluation are forward-only: larger batches, far fewer passes.
-    per_device_eval_batch_size: Math.max(f.batchSize, EVAL_BATCH_MIN),
-    gradient_accumulation_steps: f.gradAccum,
-    max_length: f.maxLength,
-    lora: { r: f.loraR, lora_alpha: f.loraAlpha, lora_dropout: f.loraDropout, target_modules: targets },
-    seed: f.seed,
-    save_steps: f.saveSteps,
-    eval_steps: f.evalSteps > 0 ? f.evalSteps : null,
-  } as TrainingConfigInput;
+  const out: Record<string, unknown> = { method: f.method };
+  const issues = [];
+  for (const path of SETTING_PATHS) {
+    const text = f.values[path];
+    if (text === undefined || !appliesTo(f.method, path)) continue;
+    try {
+      setPath(out, path, settingFromText(path, text));
+    } catch (e) {
+      if (!(e instanceof SettingTextError)) throw e;
+      issues.push({ field: path, reason: e.message });
+    }
+  }
+  if (issues.length) throw new TrainingConfigError(issues);
+  return out as TrainingConfigInput;
+}
+
+/** The form's fields from a whole configuration (a saved run's, or one imported from TRL). */
+export function formValues(config: Partial<TrainingConfig>): TrainForm['values'] {
+  const values: TrainForm['values'] = {};
+  for (const path of SETTING_PATHS) {
+    const v = path.startsWith('lora.') ? (config.lora as Record<string, unknown> | undefined)?.[path.slice(5)] : (config as Record<string, unknown>)[path];
+    if (v !== undefined) values[path] = settingToText(path, v);
+  }
+  return values;
 }
 
 /** Records of a dataset the method can use (by kind), for the picker. */
-export function usableRecords(method: MethodChoice, counts: DatasetCounts): number {
-  return METHOD_INFO[method].kinds.reduce((a, k) => a + counts.byKind[k], 0);
+export function usableRecords(method: MethodId, counts: DatasetCounts): number {
+  return METHODS[method].kinds.reduce((a, k) => a + counts.byKind[k], 0);
 }
+

@@ -8,7 +8,11 @@ import { FINISHED_STATUSES, RESUMABLE_STATUSES, type DatasetRow, type RunRow } f
 import { DEMO_DATASET, listDatasets, onDatasetsChanged } from '../services/data.js';
 import * as train from '../services/train.js';
 import type { WorkerFailure } from '../worker/protocol.js';
-import { DEFAULT_FORM, formConfig, METHOD_INFO, type TrainForm } from './train-form.js';
+import { ConfigImportError, importConfig } from '../engine/methods/import-config.js';
+import { METHODS } from '../engine/methods/registry.js';
+import type { SettingPath } from '../engine/methods/settings.js';
+import { parseTrainingConfig } from '../engine/training/config.js';
+import { DEFAULT_FORM, formConfig, formValues, type TrainForm } from './train-form.js';
 
 export interface TrainModelRef {
   id: string;
@@ -38,6 +42,16 @@ interface TrainState {
   init(): Promise<void>;
   refresh(): Promise<void>;
   setForm(patch: Partial<TrainForm>): void;
+  /** Sets one setting's text (null: back to its default). */
+  setField(path: SettingPath, text: string | null): void;
+  /** What the last settings file gave: where it came from and the fields it did not use. */
+  settingsNote: string | null;
+  /** Fills the form from a settings JSON: a saved run's, training_config.json, or a TRL config. */
+  loadSettings(text: string, fileName: string): void;
+  /** Fills the form with a run's saved settings (method, data, every value). */
+  applyRunSettings(runId: string): void;
+  /** Downloads the form's settings as training_config.json (TRL/PEFT names, every default filled in). */
+  downloadSettings(): Promise<void>;
   planRun(model: TrainModelRef): Promise<train.RunPlan | null>;
   /** Plans (if needed) and starts a run with the form's settings; resolves with its id when it ends. */
   start(model: TrainModelRef): Promise<string | null>;
@@ -63,7 +77,13 @@ function failureText(f: WorkerFailure): string {
 }
 
 export function planKeyOf(form: TrainForm, modelId: string): string {
-  return JSON.stringify([modelId, form.datasetId, form.initFromRunId, formConfig(form)]);
+  let config: unknown;
+  try {
+    config = formConfig(form);
+  } catch (e) {
+    config = message(e);
+  }
+  return JSON.stringify([modelId, form.datasetId, form.initFromRunId, form.method, config]);
 }
 
 /** Steps per second from the recent step times, and the time left. */
@@ -155,11 +175,57 @@ export const useTrainStore = create<TrainState>()((set, get) => {
     },
 
     setForm(patch) {
+      set((s) => ({ form: { ...s.form, ...patch } }));
+    },
+
+    setField(path, text) {
       set((s) => {
-        const form = { ...s.form, ...patch };
-        if (patch.method && !patch.beta) form.beta = METHOD_INFO[patch.method].beta ?? form.beta;
-        return { form };
+        const values = { ...s.form.values };
+        if (text === null) delete values[path];
+        else values[path] = text;
+        return { form: { ...s.form, values } };
       });
+    },
+
+    settingsNote: null,
+
+    loadSettings(text, fileName) {
+      try {
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch (e) {
+          throw new ConfigImportError(`${fileName} is not JSON: ${message(e)}`);
+        }
+        const r = importConfig(json);
+        // The schema checks every value now, so a bad one is named before a run is planned.
+        const config = parseTrainingConfig(r.input);
+        const ignored = r.ignored.length ? `; not used: ${r.ignored.map((i) => `${i.field} (${i.reason})`).join(', ')}` : '';
+        set((s) => ({
+          form: { ...s.form, method: config.method, values: formValues(r.input as Parameters<typeof formValues>[0]) },
+          settingsNote: `Settings of ${fileName} (${r.from}, method ${METHODS[config.method].label})${ignored}.`,
+          problem: null,
+        }));
+      } catch (e) {
+        set({ settingsNote: null, problem: { title: `Could not use the settings of ${fileName}`, message: message(e) } });
+      }
+    },
+
+    applyRunSettings(runId) {
+      const run = get().runs.find((r) => r.id === runId);
+      if (!run) return;
+      set((s) => ({
+        form: { ...s.form, method: run.config.method, values: formValues(run.config), datasetId: s.datasets.some((d) => d.id === run.datasetId) ? run.datasetId : s.form.datasetId, initFromRunId: null },
+        settingsNote: `Settings of run "${run.name}".`,
+      }));
+    },
+
+    async downloadSettings() {
+      try {
+        await train.downloadSettings(parseTrainingConfig(formConfig(get().form)));
+      } catch (e) {
+        set({ problem: { title: 'These settings cannot be saved', message: message(e) } });
+      }
     },
 
     async planRun(model) {
@@ -169,8 +235,15 @@ export const useTrainStore = create<TrainState>()((set, get) => {
         return null;
       }
       const key = planKeyOf(form, model.id);
+      let config;
+      try {
+        config = formConfig(form);
+      } catch (e) {
+        set({ plan: null, planKey: null, problem: { title: 'These settings cannot train', message: message(e) } });
+        return null;
+      }
       set({ planning: true, problem: null });
-      const r = await train.planRun({ modelId: model.id, datasetId: form.datasetId, config: formConfig(form) });
+      const r = await train.planRun({ modelId: model.id, datasetId: form.datasetId, config });
       if (!r.ok) {
         set({ planning: false, plan: null, planKey: null, problem: { title: 'These settings cannot train', message: failureText(r.error) } });
         return null;
@@ -190,7 +263,7 @@ export const useTrainStore = create<TrainState>()((set, get) => {
       }
       const dataset = get().datasets.find((d) => d.id === form.datasetId)!;
       const config = train.runConfig(formConfig(form));
-      const info = METHOD_INFO[form.method];
+      const info = METHODS[form.method];
       const run = await train.createRun({
         name: form.name.trim() || `${info.label} on ${dataset.name}`,
         config,
@@ -253,10 +326,8 @@ export const useTrainStore = create<TrainState>()((set, get) => {
           ...s.form,
           initFromRunId: runId,
           datasetId: s.form.datasetId,
-          loraR: c.lora.r,
-          loraAlpha: c.lora.lora_alpha,
-          loraDropout: c.lora.lora_dropout,
-          targets: c.lora.target_modules === 'all-linear' ? 'all-linear' : c.lora.target_modules.join(','),
+          // The adapter's shape carries over: its LoRA settings are the run's.
+          values: { ...s.form.values, ...Object.fromEntries(Object.entries(formValues({ lora: c.lora })).filter(([k]) => k.startsWith('lora.'))) },
           name: `${run.name} · round 2`.replace(/ · round (\d+) · round 2$/, (_, n: string) => ` · round ${Number(n) + 1}`),
         },
       }));

@@ -18,7 +18,8 @@ import { LoraAdapter } from '../engine/lora/adapter.js';
 import { loraAdapterConfig } from '../engine/training/backend.js';
 import { parseTrainingConfig } from '../engine/training/config.js';
 import { exampleKey, type RefLogpCache, type RefLogps } from '../engine/training/ref-cache.js';
-import { tokenizeRecords, type Example } from '../engine/training/tokenize.js';
+import type { Example } from '../engine/training/tokenize.js';
+import { prepareRun, recordPlace } from '../engine/training/prepare.js';
 import { sequenceLogprobs } from '../engine/transformer/logprobs.js';
 import type { TransformerModel } from '../engine/transformer/model.js';
 import { WorkerTaskError, settle } from './errors.js';
@@ -141,25 +142,11 @@ export function createEvaluateModule(host: EvaluateHost): EvaluateModule {
     const records = await readSplit(db, request);
     if (records.length === 0) throw new WorkerTaskError('no-data', `the dataset has no records in the ${request.split} split`);
     const config = parseTrainingConfig({ method: 'dpo', max_length: request.maxLength });
-    const t = tokenizeRecords(records, m.tokenizer, config);
-    const reasons = t.skipped.map((s) => `record ${s.record + 1}: ${s.reason}`);
-    const c = m.model.config;
-    const examples: Example[] = t.examples.filter((e) => {
-      for (const s of e.sequences) {
-        const n = s.promptIds.length + s.completionIds.length;
-        const outside = [...s.promptIds, ...s.completionIds].find((id) => id >= c.vocabSize);
-        if (outside !== undefined) {
-          reasons.push(`record ${e.record + 1}: the tokenizer gives id ${outside}, outside the model's vocabulary of ${c.vocabSize}`);
-          return false;
-        }
-        if (n > c.maxPositions) {
-          reasons.push(`record ${e.record + 1}: ${n} tokens is past the model's ${c.maxPositions} positions (lower max length)`);
-          return false;
-        }
-      }
-      return true;
-    });
-    const skipped = records.length - new Set(examples.map((e) => e.record)).size;
+    // The same preparation as training: a pair left out there is left out here, for the same reason.
+    const run = prepareRun(records, m.tokenizer, m.model.config, config);
+    const examples: Example[] = run.examples;
+    const reasons = run.skipped.map((s) => `${recordPlace(records, s.record)}: ${s.reason}`);
+    const skipped = run.counts.skipped;
     if (examples.length === 0) throw new WorkerTaskError('no-data', `no pair of the ${request.split} split can be scored (${reasons.slice(0, MAX_REASONS).join('; ') || 'no pairs or rankings'})`);
 
     // Reference log-probs: the cache first, then the base model for the rest.

@@ -11,14 +11,14 @@
 import type { PrefRecord } from '../data/records.js';
 import { iterateRecords, latestCheckpoint, requireRun, saveCheckpoint, updateRun, dbRefCache, getRun, type PrefDb, type RunRow, type RunStatus } from '../db/index.js';
 import type { Engine } from '../engine/gpu/engine.js';
-import { ktoBalanceWarning } from '../engine/losses/methods.js';
 import { LoraAdapter } from '../engine/lora/adapter.js';
 import { loraAdapterConfig, loraBackend } from '../engine/training/backend.js';
-import { exampleShape, methodConfig, parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
+import { exampleShape, parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
+import { noDataMessage, prepareRun, recordPlace, type PreparedRun } from '../engine/training/prepare.js';
 import { assertTrainingFits, estimateTrainingMemory, TrainingMemoryError } from '../engine/training/memory.js';
 import { sha256Hex } from '../engine/training/ref-cache.js';
 import { totalSteps } from '../engine/training/schedule.js';
-import { tokenizeRecords, type Example, type TrainingTokenizer } from '../engine/training/tokenize.js';
+import type { TrainingTokenizer } from '../engine/training/tokenize.js';
 import { Trainer, decodeCheckpoint, encodeCheckpoint, type TrainerCheckpoint } from '../engine/training/trainer.js';
 import type { TransformerModel } from '../engine/transformer/model.js';
 import { WorkerTaskError, settle } from './errors.js';
@@ -52,62 +52,21 @@ export function manifestFingerprint(m: { id: string; addedAt: string; files: { p
 
 const MAX_SKIPPED_SHOWN = 5;
 
-interface PreparedData {
-  examples: Example[];
-  skipped: string[];
-  skippedCount: number;
-  warnings: string[];
-}
-
 async function readDataset(db: PrefDb, datasetId: string): Promise<PrefRecord[]> {
   const out: PrefRecord[] = [];
   for await (const page of iterateRecords(db, datasetId)) out.push(...page);
   return out;
 }
 
-/** Tokenises for the run and leaves out what the model cannot take (ids past its vocabulary, GPT-2 positions). */
-function prepareExamples(records: readonly PrefRecord[], m: TrainModel, config: TrainingConfig): PreparedData {
+/** The run preparation every surface shares (engine/training/prepare.ts), for the run's model. */
+function prepare(records: readonly PrefRecord[], m: TrainModel, config: TrainingConfig): PreparedRun {
   if (!m.tokenizer) throw new WorkerTaskError('no-tokenizer', `${m.name} has no tokenizer.json, so the data cannot be tokenized`);
-  const t = tokenizeRecords(records, m.tokenizer, config);
-  const skipped = t.skipped.map((s) => ({ record: s.record, reason: s.reason }));
-  const c = m.model.config;
-  const examples = t.examples.filter((e) => {
-    for (const s of e.sequences) {
-      const n = s.promptIds.length + s.completionIds.length;
-      const outside = [...s.promptIds, ...s.completionIds].find((id) => id >= c.vocabSize);
-      if (outside !== undefined) {
-        skipped.push({ record: e.record, reason: `the tokenizer gives id ${outside}, outside the model's vocabulary of ${c.vocabSize}` });
-        return false;
-      }
-      if (n > c.maxPositions && (c.arch === 'gpt2' || config.max_length === null)) {
-        skipped.push({ record: e.record, reason: `${n} tokens is past the model's ${c.maxPositions} positions (lower max_length)` });
-        return false;
-      }
-    }
-    return true;
-  });
-  const warnings = [...t.warnings];
-  if (config.method === 'kto') {
-    const train = examples.filter((e) => e.split === 'train');
-    const w = ktoBalanceWarning(methodConfig(config), train.filter((e) => e.label).length, train.filter((e) => !e.label).length);
-    if (w) warnings.push(w);
-  }
-  return {
-    examples,
-    skipped: skipped.slice(0, MAX_SKIPPED_SHOWN).map((s) => `record ${s.record + 1}: ${s.reason}`),
-    skippedCount: skipped.length,
-    warnings,
-  };
+  return prepareRun(records, m.tokenizer, m.model.config, config);
 }
 
-function noDataMessage(config: TrainingConfig, d: PreparedData): string | null {
-  const train = d.examples.filter((e) => e.split === 'train').length;
-  if (train > 0) return null;
-  const shape = exampleShape(config);
-  const needs = shape === 'kto' ? 'unpaired (thumbs) records or pairs' : shape === 'listwise' ? 'rankings or pairs' : config.method === 'step_dpo' ? 'pairs or step-wise records' : 'pairs or rankings';
-  return d.examples.length > 0
-    ? `every usable record is in the test split: ${config.method} needs training records`
-    : `no record of this dataset can train with ${config.method} (it needs ${needs}; ${d.skippedCount} left out)`;
+/** The first few records left out, where they are and why (the plan shows them). */
+function skippedLines(records: readonly PrefRecord[], run: PreparedRun): string[] {
+  return run.skipped.slice(0, MAX_SKIPPED_SHOWN).map((s) => `${recordPlace(records, s.record)}: ${s.reason}`);
 }
 
 interface Current {
@@ -133,9 +92,9 @@ export function createTrainModule(host: TrainHost): TrainModule {
     const config = parseTrainingConfig(request.config);
     const db = await host.workspace();
     const m = await host.model(request.modelId);
-    const data = prepareExamples(await readDataset(db, request.datasetId), m, config);
+    const records = await readDataset(db, request.datasetId);
+    const data = prepare(records, m, config);
     const noData = noDataMessage(config, data);
-    const train = data.examples.filter((e) => e.split === 'train');
     // The same figures the Trainer checks before it allocates (trainer.ts), from a throwaway adapter.
     const lora = await host.withGpu(async (engine) => {
       const ad = LoraAdapter.create(m.model, loraAdapterConfig(config.lora, config.seed));
@@ -164,10 +123,10 @@ export function createTrainModule(host: TrainHost): TrainModule {
       }
     }
     return {
-      examples: { train: train.length, test: data.examples.length - train.length, skipped: data.skippedCount },
-      skipped: data.skipped,
+      examples: data.counts,
+      skipped: skippedLines(records, data),
       warnings: data.warnings,
-      totalSteps: train.length > 0 ? totalSteps(config, train.length) : 0,
+      totalSteps: data.counts.train > 0 ? totalSteps(config, data.counts.train) : 0,
       loraParameters: lora.count,
       memory,
       budgetBytes: config.memory_budget_bytes,
@@ -217,7 +176,7 @@ export function createTrainModule(host: TrainHost): TrainModule {
         ctx.lost = `the GPU device was lost (${info.reason || 'unknown'}${info.message ? `: ${info.message}` : ''})`;
         ctx.stop ??= 'pause';
       });
-      const data = prepareExamples(await readDataset(db, run.datasetId), m, config);
+      const data = prepare(await readDataset(db, run.datasetId), m, config);
       const noData = noDataMessage(config, data);
       if (noData) throw new WorkerTaskError('no-data', noData);
       for (const w of data.warnings) emit({ type: 'progress', runId, message: `warning: ${w}` });
@@ -247,7 +206,7 @@ export function createTrainModule(host: TrainHost): TrainModule {
       step = trainer.stepCount;
       const t = trainer;
       const adapter = ctx.adapter!;
-      await updateRun(db, runId, { totalSteps, examples: { train: t.train.length, test: t.test.length, skipped: data.skippedCount }, memory: t.memory });
+      await updateRun(db, runId, { totalSteps, examples: { train: t.train.length, test: t.test.length, skipped: data.counts.skipped }, memory: t.memory });
       if (resume) emit({ type: 'progress', runId, message: `resumed from the checkpoint at step ${resume.step}` });
       emit({ type: 'status', runId, status: 'running', step, totalSteps });
       let saved = resume ? resume.step : -1;

@@ -28,10 +28,11 @@ describe('the Evaluate page in the built studio', () => {
     const tinyOption = await p.getByTestId('train-dataset').locator('option', { hasText: 'eval-tiny' }).getAttribute('value');
     await p.getByTestId('train-dataset').selectOption(tinyOption!);
     await expect.poll(() => p.getByTestId('train-dataset-counts').textContent()).toMatch(/4 training and 3 held-out records/);
-    await p.getByTestId('train-maxSteps').fill('1');
-    await p.getByTestId('train-batchSize').fill('1');
-    await p.getByTestId('train-maxLength').fill('32');
-    await p.getByTestId('train-saveSteps').fill('1');
+    await p.getByTestId('train-field-max_steps').fill('1');
+    await p.getByTestId('train-field-per_device_train_batch_size').fill('1');
+    await p.getByTestId('train-advanced').click();
+    await p.getByTestId('train-field-max_length').fill('32');
+    await p.getByTestId('train-field-save_steps').fill('1');
     await p.getByTestId('train-name').fill('tiny run');
     await p.getByTestId('train-plan-button').click();
     await expect.poll(() => p.getByTestId('train-memory').textContent(), { timeout: 60_000 }).toMatch(/Estimated GPU memory/);

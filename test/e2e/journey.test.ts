@@ -53,10 +53,12 @@ async function startRun(page: Page, o: { dataset: string; method: string; steps:
   await selectOption(page, 'train-dataset', o.dataset);
   await expect.poll(() => page.getByTestId('train-dataset-counts').textContent()).toMatch(o.counts);
   await page.getByTestId('train-method').selectOption(o.method);
-  await page.getByTestId('train-maxSteps').fill(String(o.steps));
-  await page.getByTestId('train-batchSize').fill('2');
-  await page.getByTestId('train-maxLength').fill('64');
-  await page.getByTestId('train-saveSteps').fill('1');
+  await page.getByTestId('train-field-max_steps').fill(String(o.steps));
+  await page.getByTestId('train-field-per_device_train_batch_size').fill('2');
+  // Lengths and checkpoints are advanced settings (shown once opened, kept open).
+  if ((await page.getByTestId('train-advanced').getAttribute('aria-expanded')) !== 'true') await page.getByTestId('train-advanced').click();
+  await page.getByTestId('train-field-max_length').fill('64');
+  await page.getByTestId('train-field-save_steps').fill('1');
   await page.getByTestId('train-name').fill(o.name);
   await page.getByTestId('train-plan-button').click();
   await expect.poll(() => page.getByTestId('train-memory').textContent(), { timeout: 60_000 }).toMatch(/Estimated GPU memory/);

@@ -24,24 +24,25 @@ describe('the Train page in the built studio', () => {
 
     // The demo dataset offers the recipe the demo learning check runs; it fills the form.
     expect(await p.getByTestId('train-demo-recipe').textContent()).toMatch(/hopeful sayings over gloomy ones/);
-    expect(await p.getByTestId('train-targets').inputValue()).not.toBe('all-linear');
+    expect(await p.getByTestId('train-field-lora.target_modules').inputValue()).not.toBe('all-linear');
     await p.getByTestId('train-demo-recipe-button').click();
-    expect(await p.getByTestId('train-learningRate').inputValue()).toBe('0.01');
-    expect(await p.getByTestId('train-maxSteps').inputValue()).toBe('10');
-    expect(await p.getByTestId('train-batchSize').inputValue()).toBe('8');
-    expect(await p.getByTestId('train-targets').inputValue()).toBe('all-linear');
+    expect(await p.getByTestId('train-field-learning_rate').inputValue()).toBe('0.01');
+    expect(await p.getByTestId('train-field-max_steps').inputValue()).toBe('10');
+    expect(await p.getByTestId('train-field-per_device_train_batch_size').inputValue()).toBe('8');
+    expect(await p.getByTestId('train-field-lora.target_modules').inputValue()).toBe('all-linear');
 
     const info = p.getByTestId('train-method-info');
     expect(await p.getByTestId('train-method').inputValue()).toBe('dpo');
     expect(await info.textContent()).toMatch(/relative to the untuned model.*Needs: pairs/);
     await p.getByTestId('train-method').selectOption('kto');
-    await expect.poll(() => info.textContent()).toMatch(/no pairing needed.*Needs: unpaired thumbs up\/down/);
+    await expect.poll(() => info.textContent()).toMatch(/no pairing needed.*Needs: thumbs up\/down records/);
     await p.getByTestId('train-method').selectOption('orpo');
     await expect.poll(() => info.textContent()).toMatch(/no reference model.*Needs: pairs/);
     await p.getByTestId('train-method').selectOption('dpo');
 
-    await p.getByTestId('train-maxSteps').fill('3');
-    await p.getByTestId('train-maxLength').fill('32');
+    await p.getByTestId('train-field-max_steps').fill('3');
+    await p.getByTestId('train-advanced').click();
+    await p.getByTestId('train-field-max_length').fill('32');
     await p.getByTestId('train-plan-button').click();
     await expect.poll(() => p.getByTestId('train-memory').textContent(), { timeout: 60_000 }).toMatch(/Estimated GPU memory [\d.]+ MiB of a 4 GiB budget/);
     expect(await p.getByTestId('train-start').isEnabled()).toBe(true);

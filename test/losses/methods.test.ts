@@ -2,22 +2,19 @@
 // KTOConfig), their mapping onto the kernels' loss terms, and TRL's metric names.
 import { describe, it, expect } from 'vitest';
 import {
-  DPO_DEFAULTS,
-  KTO_DEFAULTS,
-  METHODS,
-  ORPO_DEFAULTS,
-  SIMPO_DEFAULTS,
   ktoBalanceWarning,
   ktoMetrics,
   ktoParams,
   lossFamily,
   methodMetrics,
+  objectiveOf,
   pairLossParams,
   PAIR_NSTATS,
   KTO_STATS,
   type MethodConfig,
 } from '../../src/engine/losses/index.js';
-import { PAIR_TERMS } from '../../src/engine/cpu/preference-loss.js';
+import { PAIR_TERMS } from '../../src/engine/losses/terms.js';
+import { METHOD_IDS } from '../../src/engine/methods/registry.js';
 
 const on = (cfg: MethodConfig) => {
   const w = pairLossParams(cfg).weights;
@@ -25,20 +22,28 @@ const on = (cfg: MethodConfig) => {
 };
 
 describe('methods: TRL names and defaults', () => {
-  it('defaults are TRL 1.x defaults', () => {
-    expect(DPO_DEFAULTS).toEqual({
+  it('defaults are TRL 1.9 defaults (the registry\'s), with the methods\' own', () => {
+    expect(objectiveOf({ method: 'dpo' })).toEqual({
       beta: 0.1, loss_type: ['sigmoid'], loss_weights: null, label_smoothing: 0, discopop_tau: 0.05, rpo_alpha: null,
       f_divergence_type: 'reverse_kl', f_alpha_divergence_coef: 0.5, use_weighting: false, ld_alpha: null,
     });
-    expect(ORPO_DEFAULTS).toEqual({ beta: 0.1 });
-    expect(SIMPO_DEFAULTS).toEqual({ beta: 0.1, simpo_gamma: 0.5, cpo_alpha: 0, label_smoothing: 0 });
-    expect(KTO_DEFAULTS).toEqual({ beta: 0.1, desirable_weight: 1, undesirable_weight: 1 });
+    expect(objectiveOf({ method: 'orpo' })).toEqual({ beta: 0.1 });
+    expect(objectiveOf({ method: 'simpo' })).toEqual({ beta: 0.1, simpo_gamma: 0.5, cpo_alpha: 0, label_smoothing: 0 });
+    expect(objectiveOf({ method: 'cpo_simpo' })).toEqual({ beta: 0.1, simpo_gamma: 0.5, cpo_alpha: 1, label_smoothing: 0 });
+    expect(objectiveOf({ method: 'kto' })).toEqual({ beta: 0.1, desirable_weight: 1, undesirable_weight: 1 });
+    expect(objectiveOf({ method: 'cdpo' })).toMatchObject({ loss_type: ['cdpo'], label_smoothing: 0.1 });
+    expect(objectiveOf({ method: 'ipo' })).toMatchObject({ loss_type: ['ipo'] });
+    expect(objectiveOf({ method: 'rpo' })).toMatchObject({ loss_type: ['sigmoid'], rpo_alpha: 1 });
+    expect(objectiveOf({ method: 'sft' })).toEqual({ loss_type: ['sft'] });
+    expect(objectiveOf({ method: 'dpo', options: { loss_type: 'aot_pair' } }).loss_type).toEqual(['aot_unpaired']);
   });
 
   it('each method maps onto its loss terms', () => {
     expect(on({ method: 'dpo' })).toEqual({ sigmoid: 1 });
     expect(on({ method: 'step_dpo' })).toEqual({ sigmoid: 1 });
     expect(on({ method: 'cdpo', options: { label_smoothing: 0.1 } })).toEqual({ cdpo: 1 });
+    expect(on({ method: 'ipo' })).toEqual({ ipo: 1 });
+    expect(on({ method: 'sft' })).toEqual({ sft: 1 });
     expect(on({ method: 'rpo' })).toEqual({ sigmoid: 1, sft: 1 });
     expect(on({ method: 'rpo', options: { rpo_alpha: 0.3 } })).toEqual({ sigmoid: 1, sft: 0.3 });
     expect(on({ method: 'dpo', options: { loss_type: ['sigmoid', 'sft'], loss_weights: [1, 0.5] } })).toEqual({ sigmoid: 1, sft: 0.5 });
@@ -48,7 +53,9 @@ describe('methods: TRL names and defaults', () => {
     expect(on({ method: 'cpo_simpo' })).toEqual({ simpo: 1, sft: 1 });
     expect(pairLossParams({ method: 'orpo' }).referenceFree).toBe(true);
     expect(pairLossParams({ method: 'dpo' }).referenceFree).toBe(false);
-    expect(METHODS.map(lossFamily)).toEqual(['pair', 'pair', 'pair', 'pair', 'pair', 'pair', 'pair', 'kto', 'listwise']);
+    expect(Object.fromEntries(METHOD_IDS.map((m) => [m, lossFamily(m)]))).toEqual({
+      dpo: 'pair', ipo: 'pair', cdpo: 'pair', rpo: 'pair', step_dpo: 'pair', orpo: 'pair', simpo: 'pair', cpo_simpo: 'pair', kto: 'kto', listwise: 'listwise', sft: 'pair',
+    });
   });
 
   it('exo_pair takes epsilon 1e-3 when label_smoothing is 0', () => {
@@ -60,8 +67,10 @@ describe('methods: TRL names and defaults', () => {
     expect(() => pairLossParams({ method: 'dpo', options: { beta: 0 } })).toThrow(/beta/);
     expect(() => pairLossParams({ method: 'dpo', options: { loss_type: ['sigmoid', 'ipo'], loss_weights: [1] } })).toThrow(/loss_weights/);
     expect(() => pairLossParams({ method: 'dpo', options: { loss_type: 'robust', label_smoothing: 0.5 } })).toThrow(/robust/);
-    expect(() => pairLossParams({ method: 'dpo', options: { loss_type: 'nope' as 'sigmoid' } })).toThrow(/unknown/);
-    expect(() => pairLossParams({ method: 'step_dpo', options: { loss_type: 'ipo' } })).toThrow(/step_dpo/);
+    expect(() => pairLossParams({ method: 'dpo', options: { loss_type: 'nope' } })).toThrow(/unknown/);
+    expect(() => pairLossParams({ method: 'step_dpo', options: { loss_type: 'ipo' } })).toThrow(/loss_type is \["sigmoid"\] for step_dpo/);
+    expect(() => pairLossParams({ method: 'orpo', options: { simpo_gamma: 1 } })).toThrow(/simpo_gamma does not apply to orpo/);
+    expect(() => pairLossParams({ method: 'dpo', options: { loss_type: 'aot', use_weighting: true } })).toThrow(/use_weighting/);
     expect(() => pairLossParams({ method: 'kto' })).toThrow(/not a paired/);
   });
 

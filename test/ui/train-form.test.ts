@@ -1,39 +1,72 @@
-// The Train page's form: each method's settings become a valid TrainingConfig with TRL's names
-// (IPO as DPO's ipo loss, no beta for SFT, steps or epochs, LoRA targets), usable record counts
-// by kind, and the ETA from recent step times.
+// The Train page's form, read from the method registry: every method gives a valid
+// configuration from the default form, with the registry's defaults; the basic and advanced
+// views hold every setting a method takes exactly once; field text goes through the CLI's codec
+// (a bad one names its field); a saved configuration comes back as the same form; usable record
+// counts by kind; the ETA from recent step times.
 import { describe, expect, it } from 'vitest';
-import { parseTrainingConfig } from '../../src/engine/training/config.js';
-import { DEFAULT_FORM, formConfig, METHOD_CHOICES, METHOD_INFO, usableRecords } from '../../src/stores/train-form.js';
+import { METHOD_IDS, METHODS, methodDefault } from '../../src/engine/methods/registry.js';
+import { OBJECTIVE_SETTINGS, SETTING_PATHS, SETTINGS } from '../../src/engine/methods/settings.js';
+import { parseTrainingConfig, TrainingConfigError } from '../../src/engine/training/config.js';
+import { DEFAULT_FORM, DEMO_RECIPE, appliesTo, formConfig, formGroups, formValues, usableRecords } from '../../src/stores/train-form.js';
 import { etaSeconds } from '../../src/stores/train.js';
 import { emptyCounts } from '../../src/db/index.js';
 
 describe('train form', () => {
-  it('gives a valid configuration for every method, with the method-specific fields only where they apply', () => {
-    for (const method of METHOD_CHOICES) {
-      const c = parseTrainingConfig(formConfig({ ...DEFAULT_FORM, method, beta: METHOD_INFO[method].beta ?? 0.1 }));
-      expect(c.method).toBe(METHOD_INFO[method].method);
-      expect(c.beta).toBe(METHOD_INFO[method].beta ?? undefined);
-      expect(c.max_steps).toBe(DEFAULT_FORM.maxSteps);
-      expect(c.lora).toMatchObject({ r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] });
-      expect(METHOD_INFO[method].summary.split('. ').length).toBe(1);
+  it('gives a valid configuration for every method, with the registry defaults of that method', () => {
+    for (const method of METHOD_IDS) {
+      const c = parseTrainingConfig(formConfig({ ...DEFAULT_FORM, method }));
+      expect(c.method).toBe(method);
+      for (const o of OBJECTIVE_SETTINGS) {
+        if (METHODS[method].options.includes(o)) expect(c[o], `${method} ${o}`).toEqual(methodDefault(method, o));
+        else expect(c, `${method} ${o}`).not.toHaveProperty(o);
+      }
+      expect(c.learning_rate).toBe(SETTINGS.learning_rate.default);
+      expect(c.lora).toMatchObject({ r: SETTINGS['lora.r'].default, lora_alpha: SETTINGS['lora.lora_alpha'].default, target_modules: ['q_proj', 'v_proj'] });
     }
-    expect(parseTrainingConfig(formConfig({ ...DEFAULT_FORM, method: 'ipo' })).loss_type).toBe('ipo');
   });
 
-  it('trains by epochs when steps is 0, takes all-linear, and keeps eval batches at least 8', () => {
-    const c = parseTrainingConfig(formConfig({ ...DEFAULT_FORM, maxSteps: 0, epochs: 2, targets: 'all-linear', batchSize: 2, evalSteps: 5 }));
-    expect(c.max_steps).toBe(-1);
-    expect(c.num_train_epochs).toBe(2);
+  it('basic and advanced views hold every setting a method takes exactly once', () => {
+    for (const method of METHOD_IDS) {
+      const paths = (view: 'basic' | 'advanced') => formGroups(method, view).flatMap((g) => g.fields.map((f) => f.path));
+      const basic = paths('basic');
+      const all = [...basic, ...paths('advanced')];
+      expect(new Set(all).size, method).toBe(all.length);
+      expect([...all].sort(), method).toEqual(SETTING_PATHS.filter((p) => appliesTo(method, p)).sort());
+      // The basic view: the method's own main options, then learning rate, steps, batch and LoRA rank/alpha/targets.
+      expect(basic.slice(0, METHODS[method].primary.length)).toEqual([...METHODS[method].primary]);
+      expect(basic).toEqual(expect.arrayContaining(['learning_rate', 'max_steps', 'per_device_train_batch_size', 'lora.r', 'lora.lora_alpha', 'lora.target_modules']));
+    }
+    expect(formGroups('cdpo', 'basic').flatMap((g) => g.fields.map((f) => f.trlName))).toContain('label_smoothing');
+    expect(formGroups('dpo', 'advanced').flatMap((g) => g.fields.map((f) => f.path))).toEqual(
+      expect.arrayContaining(['loss_type', 'loss_weights', 'f_divergence_type', 'use_weighting', 'ld_alpha', 'lr_scheduler_type', 'warmup_ratio', 'weight_decay', 'max_grad_norm', 'gradient_accumulation_steps', 'lora.use_rslora', 'lora.lora_dropout', 'seed', 'save_steps', 'eval_steps', 'max_length', 'truncation_mode']),
+    );
+  });
+
+  it('reads field text as the CLI reads flags, and names a field it cannot read', () => {
+    const c = parseTrainingConfig(formConfig({ ...DEFAULT_FORM, values: { loss_type: 'sigmoid, sft', loss_weights: '1, 0.5', 'lora.target_modules': 'all-linear', max_length: '', use_weighting: 'true', memory_budget_bytes: '6GiB' } }));
+    expect(c).toMatchObject({ loss_type: ['sigmoid', 'sft'], loss_weights: [1, 0.5], max_length: null, use_weighting: true, memory_budget_bytes: 6 * 1024 ** 3 });
     expect(c.lora.target_modules).toBe('all-linear');
-    expect(c.per_device_train_batch_size).toBe(2);
-    expect(c.per_device_eval_batch_size).toBe(8);
-    expect(c.eval_steps).toBe(5);
-    expect(parseTrainingConfig(formConfig({ ...DEFAULT_FORM, batchSize: 12 })).per_device_eval_batch_size).toBe(12);
+    // A field of another method is not sent.
+    expect(formConfig({ ...DEFAULT_FORM, method: 'kto', values: { loss_type: 'ipo' } })).toEqual({ method: 'kto' });
+    const bad = (values: Record<string, string>) => {
+      try {
+        parseTrainingConfig(formConfig({ ...DEFAULT_FORM, values }));
+      } catch (e) {
+        expect(e).toBeInstanceOf(TrainingConfigError);
+        return (e as TrainingConfigError).issues.map((i) => `${i.field}: ${i.reason}`);
+      }
+      throw new Error('expected a refusal');
+    };
+    expect(bad({ learning_rate: 'fast' })).toEqual(['learning_rate: expects a number, got "fast"']);
+    expect(bad({ learning_rate: '-1' })[0]).toMatch(/^learning_rate: /);
+    expect(bad({ 'lora.target_modules': 'q_proj,wq' })[0]).toMatch(/^lora\.target_modules\.1: unknown module "wq"/);
   });
 
-  it('names a bad field', () => {
-    expect(() => parseTrainingConfig(formConfig({ ...DEFAULT_FORM, targets: 'q_proj,wq' }))).toThrow(/lora\.target_modules\.1: unknown module "wq"/);
-    expect(() => parseTrainingConfig(formConfig({ ...DEFAULT_FORM, learningRate: -1 }))).toThrow(/learning_rate/);
+  it('a saved configuration fills the same form back (round trip)', () => {
+    const saved = parseTrainingConfig({ method: 'cdpo', beta: 0.2, label_smoothing: 0.15, learning_rate: 3e-4, max_steps: 12, lr_scheduler_type: 'cosine', lora: { r: 4, target_modules: 'all-linear', use_rslora: true } });
+    expect(parseTrainingConfig(formConfig({ ...DEFAULT_FORM, method: saved.method, values: formValues(saved) }))).toEqual(saved);
+    const recipe = parseTrainingConfig(formConfig({ ...DEFAULT_FORM, ...DEMO_RECIPE }));
+    expect(recipe).toMatchObject({ method: 'dpo', learning_rate: 0.01, max_steps: 10, per_device_train_batch_size: 8, max_length: 32, seed: 1, eval_steps: 5 });
   });
 
   it('counts the records a method can use by kind', () => {

@@ -30,7 +30,10 @@ let withGpu: ReturnType<typeof gpuQueue>;
 const initial = useTrainStore.getState();
 const store = () => useTrainStore.getState();
 const MODEL_REF = { id: 'demo', name: 'demo-fortunes' };
-const SETTINGS = { method: 'dpo' as const, maxSteps: 3, batchSize: 2, maxLength: 32, saveSteps: 2, learningRate: 5e-3, loraR: 4, loraAlpha: 8 };
+const SETTINGS = {
+  method: 'dpo' as const,
+  values: { max_steps: '3', per_device_train_batch_size: '2', max_length: '32', save_steps: '2', learning_rate: '5e-3', 'lora.r': '4', 'lora.lora_alpha': '8' },
+};
 
 beforeAll(async () => {
   engine = await testEngine();
@@ -155,8 +158,8 @@ describe('train store', () => {
     expect(store().runs.find((x) => x.id === row.id)!.status).toBe('done');
 
     store().continueFrom(row.id);
-    expect(store().form).toMatchObject({ initFromRunId: row.id, loraR: 4, loraAlpha: 8 });
-    store().setForm({ maxSteps: 1 });
+    expect(store().form).toMatchObject({ initFromRunId: row.id, values: { 'lora.r': '4', 'lora.lora_alpha': '8' } });
+    store().setField('max_steps', '1');
     const next = await store().start(MODEL_REF);
     const n = store().runs.find((x) => x.id === next)!;
     expect(n).toMatchObject({ status: 'done', initFromRunId: row.id });
@@ -166,7 +169,7 @@ describe('train store', () => {
 
   it('a lost GPU device stops the run as interrupted with its last checkpoint intact', async () => {
     // Last test of the file: the device is gone afterwards.
-    store().setForm({ saveSteps: 1 });
+    store().setField('save_steps', '1');
     const plan = await store().planRun(MODEL_REF);
     expect(plan?.refusal).toBeNull();
     let destroyed = false;

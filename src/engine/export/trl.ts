@@ -9,7 +9,9 @@
 import { TrlExporter, type ExportStyle, type SkippedRecord } from '../../data/export/trl.js';
 import type { PrefRecord } from '../../data/records.js';
 import { HUB_ID_EXAMPLE, hubRepoIdProblem } from '../../hub-id.js';
-import { dpoOptions, simpoOptions } from '../losses/methods.js';
+import { objectiveOf } from '../losses/methods.js';
+import { LOSS_TYPES, lossTypeId } from '../methods/loss-types.js';
+import { METHODS } from '../methods/registry.js';
 import { methodConfig, type TrainingConfig } from '../training/config.js';
 
 export interface TrlHandoffInput {
@@ -39,62 +41,36 @@ interface TrainerSpec {
   notes: string[];
 }
 
+/** The TRL trainer and its arguments for a run, from the method registry's mapping. */
 function trainerSpec(c: TrainingConfig): TrainerSpec {
-  const m = methodConfig(c);
+  const spec = METHODS[c.method];
+  const trl = spec.trl;
+  if (trl.trainer === null) throw new Error(`TRL hand-off: ${trl.why}`);
+  const trainer = trl.trainer.replace(/Trainer$/, '') as TrainerSpec['trainer'];
+  const o = objectiveOf(methodConfig(c));
+  const notes = trl.note ? [trl.note] : [];
   const lengths = { max_length: c.max_length, truncation_mode: c.truncation_mode };
-  switch (m.method) {
-    case 'dpo':
-    case 'cdpo':
-    case 'rpo': {
-      if (c.method === 'sft') {
-        return { trainer: 'SFT', shape: 'preference', args: { max_length: c.max_length, completion_only_loss: true }, notes: ['SFT trains on the chosen responses (prompt + completion rows, loss on the completion only).'] };
-      }
-      const o = dpoOptions(m as typeof m & { method: 'dpo' | 'cdpo' | 'rpo' });
-      const types = Array.isArray(o.loss_type) ? [...o.loss_type] : [o.loss_type];
+  switch (spec.loss) {
+    case 'dpo': {
+      if (trainer === 'SFT') return { trainer, shape: 'preference', args: { max_length: c.max_length, completion_only_loss: true }, notes };
+      // TRL 1.9 names; cDPO is TRL <= 0.28's sigmoid with label smoothing; RPO is an sft term.
+      const types = [o.loss_type ?? []].flat().map((t) => LOSS_TYPES[lossTypeId(t)].trl ?? 'sigmoid');
       const weights = o.loss_weights ? [...o.loss_weights] : types.map(() => 1);
-      const notes: string[] = [];
-      let labelSmoothing = o.label_smoothing;
-      const cdpo = types.indexOf('cdpo');
-      if (cdpo >= 0) {
-        // TRL <= 0.28 applied conservative DPO inside sigmoid when label_smoothing > 0.
-        types[cdpo] = 'sigmoid';
-        labelSmoothing = o.label_smoothing;
-        notes.push('cDPO is TRL 0.28\'s `sigmoid` with label_smoothing; TRL 1.x ignores label_smoothing there, so use trl<=0.28 for exactly this loss.');
-      }
-      if (o.rpo_alpha !== null) {
+      if (o.rpo_alpha !== null && o.rpo_alpha !== undefined) {
         types.push('sft');
         weights.push(o.rpo_alpha);
-        notes.push(`RPO as TRL 1.x writes it: loss_type [..., "sft"] with weight ${o.rpo_alpha}.`);
       }
-      return {
-        trainer: 'DPO',
-        shape: 'preference',
-        args: {
-          beta: o.beta, loss_type: types, loss_weights: weights, label_smoothing: labelSmoothing,
-          ...(types.includes('discopop') ? { discopop_tau: o.discopop_tau } : {}),
-          ...lengths, precompute_ref_log_probs: true,
-        },
-        notes,
-      };
+      // Every other DPOConfig option the method takes, under its own name.
+      const rest = Object.fromEntries(Object.entries(o).filter(([k]) => !['loss_type', 'loss_weights', 'rpo_alpha'].includes(k)));
+      return { trainer, shape: 'preference', args: { ...rest, loss_type: types, loss_weights: weights, ...lengths, precompute_ref_log_probs: true }, notes };
     }
     case 'orpo':
-      return { trainer: 'ORPO', shape: 'preference', args: { beta: m.options?.beta ?? 0.1, ...lengths }, notes: ['ORPO: PrefStudio takes the NLL over response tokens only; TRL\'s ORPOTrainer over prompt and response.'] };
     case 'simpo':
-    case 'cpo_simpo': {
-      const o = simpoOptions(m as typeof m & { method: 'simpo' | 'cpo_simpo' });
-      return { trainer: 'CPO', shape: 'preference', args: { loss_type: 'simpo', beta: o.beta, simpo_gamma: o.simpo_gamma, cpo_alpha: o.cpo_alpha, label_smoothing: o.label_smoothing, ...lengths }, notes: [] };
-    }
+      return { trainer, shape: 'preference', args: { ...trl.pinned, ...o, ...lengths }, notes };
     case 'kto':
-      return {
-        trainer: 'KTO',
-        shape: 'unpaired',
-        args: { beta: m.options?.beta ?? 0.1, desirable_weight: m.options?.desirable_weight ?? 1, undesirable_weight: m.options?.undesirable_weight ?? 1, max_length: c.max_length, precompute_ref_log_probs: true },
-        notes: [],
-      };
-    case 'step_dpo':
-      throw new Error('TRL hand-off: step_dpo has no TRL trainer (it is DPO on step-level log-probs that TRL does not compute); export the data and train with method dpo, or stay in PrefStudio');
+      return { trainer, shape: 'unpaired', args: { ...o, max_length: c.max_length, precompute_ref_log_probs: true }, notes };
     case 'listwise':
-      throw new Error('TRL hand-off: listwise (Plackett-Luce) has no TRL trainer; train with method dpo (rankings export as every pair of ranks) or stay in PrefStudio');
+      throw new Error(`TRL hand-off: ${c.method} has no TRL mapping`);
   }
 }
 

@@ -1,6 +1,6 @@
-// The preference objectives as a user picks them: method names, their options under TRL's
-// names with TRL's defaults, and how each maps onto the loss kernels
-// (kernels/preference-loss.ts, kernels/kto-loss.ts, kernels/listwise-loss.ts). Definitions:
+// How a method of the registry (src/engine/methods: its options under TRL's names, defaults and
+// pinned values) maps onto the loss kernels (kernels/preference-loss.ts, kernels/kto-loss.ts,
+// kernels/listwise-loss.ts): the kernel parameters of a MethodConfig. Definitions:
 // /work/shared/docs/preference-losses.md, which follows TRL 1.x (v1.9). Choices where TRL
 // changed over versions or where the doc leaves one open:
 //
@@ -36,256 +36,128 @@
 //   weights to the kernels; not with aot) and ld_alpha (LD-DPO: not a kernel parameter, the run
 //   preparation sets SequencePair.tail) as in TRL 1.9's DPOConfig.
 
-import {
-  F_DIVERGENCES,
-  pairWeights,
-  type FDivergence,
-  type KtoParams,
-  type ListwiseParams,
-  type PairLossParams,
-  type PairLossWeights,
-  type PairTerm,
-} from './terms.js';
+import { F_DIVERGENCE_TYPES, lossTypeId, type LossTypeId } from '../methods/loss-types.js';
+import { METHODS, methodDefault, type MethodId, type ObjectiveValues } from '../methods/registry.js';
+import { pairWeights, type KtoParams, type ListwiseParams, type PairLossParams, type PairLossWeights, type PairTerm } from './terms.js';
 
-/** TRL DPOConfig `loss_type` values, plus our `cdpo`. */
-export const DPO_LOSS_TYPES = [
-  'sigmoid',
-  'hinge',
-  'ipo',
-  'robust',
-  'exo_pair',
-  'nca_pair',
-  'bco_pair',
-  'sppo_hard',
-  'apo_zero',
-  'apo_down',
-  'discopop',
-  'sigmoid_norm',
-  'sft',
-  'cdpo',
-  'aot',
-  'aot_unpaired',
-  'aot_pair',
-] as const;
-export type DpoLossType = (typeof DPO_LOSS_TYPES)[number];
-
-/** Older TRL names accepted for a loss type: aot_pair became aot_unpaired (TRL 1.x). */
-export const DPO_LOSS_TYPE_ALIASES: Partial<Record<DpoLossType, PairTerm>> = { aot_pair: 'aot_unpaired' };
-
-/** TRL DPOConfig options (names and defaults). */
-export interface DpoOptions {
-  beta: number;
-  loss_type: DpoLossType | DpoLossType[];
-  /** One weight per loss type; null = 1 each. */
-  loss_weights: number[] | null;
-  label_smoothing: number;
-  discopop_tau: number;
-  /** Adds `sft` with this weight (RPO); null = none. */
-  rpo_alpha: number | null;
-  /** f-DPO: reverse_kl (DPO), forward_kl, js_divergence, alpha_divergence. */
-  f_divergence_type: FDivergence;
-  /** α of alpha_divergence. */
-  f_alpha_divergence_coef: number;
-  /** WPO: weight each pair's loss by the policy's length-normalised sequence probabilities. */
-  use_weighting: boolean;
-  /**
-   * LD-DPO: completion tokens past the shorter completion of the pair count with this weight in
-   * policy and reference log-probs (SequencePair.tail); null = off; in [0, 1].
-   */
-  ld_alpha: number | null;
+/** A method of the registry and the objective options set for it (the rest: its defaults). */
+export interface MethodConfig {
+  method: MethodId;
+  /** Loss types by any accepted name (TRL's older aot_pair too). */
+  options?: Partial<Omit<ObjectiveValues, 'loss_type'> & { loss_type: string | readonly string[] }>;
 }
-
-/** TRL ORPOConfig: beta is λ, the weight of the odds-ratio term. */
-export interface OrpoOptions {
-  beta: number;
-}
-
-/** TRL CPOConfig with loss_type "simpo". */
-export interface SimpoOptions {
-  beta: number;
-  simpo_gamma: number;
-  cpo_alpha: number;
-  label_smoothing: number;
-}
-
-/** TRL KTOConfig (loss_type "kto"). */
-export interface KtoOptions {
-  beta: number;
-  desirable_weight: number;
-  undesirable_weight: number;
-}
-
-export interface ListwiseOptions {
-  beta: number;
-}
-
-export const DPO_DEFAULTS: DpoOptions = {
-  beta: 0.1,
-  loss_type: ['sigmoid'],
-  loss_weights: null,
-  label_smoothing: 0,
-  discopop_tau: 0.05,
-  rpo_alpha: null,
-  f_divergence_type: 'reverse_kl',
-  f_alpha_divergence_coef: 0.5,
-  use_weighting: false,
-  ld_alpha: null,
-};
-export const ORPO_DEFAULTS: OrpoOptions = { beta: 0.1 };
-export const SIMPO_DEFAULTS: SimpoOptions = { beta: 0.1, simpo_gamma: 0.5, cpo_alpha: 0, label_smoothing: 0 };
-export const KTO_DEFAULTS: KtoOptions = { beta: 0.1, desirable_weight: 1, undesirable_weight: 1 };
-export const LISTWISE_DEFAULTS: ListwiseOptions = { beta: 0.1 };
-
-export type MethodConfig =
-  /** DPO with any list of loss types (TRL DPOTrainer). */
-  | { method: 'dpo'; options?: Partial<DpoOptions> }
-  /** Conservative DPO: loss_type ["cdpo"], ε = label_smoothing. */
-  | { method: 'cdpo'; options?: Partial<DpoOptions> }
-  /** RPO: sigmoid + rpo_alpha · sft, rpo_alpha default 1 (the paper's). */
-  | { method: 'rpo'; options?: Partial<DpoOptions> }
-  /** Step-DPO: sigmoid on step-level log-probs. */
-  | { method: 'step_dpo'; options?: Partial<DpoOptions> }
-  | { method: 'orpo'; options?: Partial<OrpoOptions> }
-  /** SimPO (cpo_alpha 0) and CPO-SimPO (cpo_alpha 1, TRL's CPOConfig default). */
-  | { method: 'simpo'; options?: Partial<SimpoOptions> }
-  | { method: 'cpo_simpo'; options?: Partial<SimpoOptions> }
-  | { method: 'kto'; options?: Partial<KtoOptions> }
-  | { method: 'listwise'; options?: Partial<ListwiseOptions> };
-
-export type MethodName = MethodConfig['method'];
-export const METHODS: readonly MethodName[] = ['dpo', 'cdpo', 'rpo', 'step_dpo', 'orpo', 'simpo', 'cpo_simpo', 'kto', 'listwise'];
 
 /** Which kernel family runs a method. */
 export type LossFamily = 'pair' | 'kto' | 'listwise';
 
-export function lossFamily(method: MethodName): LossFamily {
-  return method === 'kto' ? 'kto' : method === 'listwise' ? 'listwise' : 'pair';
+export function lossFamily(method: MethodId): LossFamily {
+  return METHODS[method].shape;
 }
 
-/** Reference-free methods need no reference log-probs. */
-export function isReferenceFree(method: MethodName): boolean {
-  return method === 'orpo' || method === 'simpo' || method === 'cpo_simpo';
+/** Methods without a reference model (ORPO, SimPO, SFT). */
+export function isReferenceFree(method: MethodId): boolean {
+  return !METHODS[method].reference;
 }
 
-/** The method's options with defaults filled in (TRL's defaults, method-specific ones applied). */
-export function dpoOptions(cfg: MethodConfig & { method: 'dpo' | 'cdpo' | 'rpo' | 'step_dpo' }): DpoOptions {
-  const base: DpoOptions = { ...DPO_DEFAULTS };
-  if (cfg.method === 'cdpo') base.loss_type = ['cdpo'];
-  if (cfg.method === 'rpo') base.rpo_alpha = 1;
-  const o = { ...base, ...cfg.options };
-  if (cfg.method === 'step_dpo' && !sameTypes(o.loss_type, ['sigmoid'])) {
-    throw new Error('step_dpo is the sigmoid loss on step-level log-probs; use dpo for other loss types');
+/**
+ * Every objective option the method takes, resolved: the options given, else the method's
+ * defaults; values the method pins (IPO's loss type, ...) always win.
+ */
+export function objectiveOf(cfg: MethodConfig): Partial<ObjectiveValues> {
+  const spec = METHODS[cfg.method];
+  const given = (cfg.options ?? {}) as Record<string, unknown>;
+  for (const [option, value] of Object.entries(given)) {
+    if (value === undefined || (spec.options as readonly string[]).includes(option)) continue;
+    const pinned = (spec.pinned as Record<string, unknown> | undefined)?.[option];
+    throw new Error(pinned !== undefined ? `${option} is ${JSON.stringify(pinned)} for ${cfg.method} and cannot be changed` : `${option} does not apply to ${cfg.method}`);
   }
-  return o;
-}
-
-function sameTypes(a: DpoLossType | DpoLossType[], b: DpoLossType[]): boolean {
-  const x = Array.isArray(a) ? a : [a];
-  return x.length === b.length && x.every((t, i) => t === b[i]);
+  const out: Record<string, unknown> = {};
+  for (const option of spec.options) out[option] = given[option] !== undefined ? given[option] : methodDefault(cfg.method, option);
+  if (out.loss_type !== undefined) out.loss_type = [out.loss_type as string | string[]].flat().map(lossTypeId);
+  return { ...out, ...spec.pinned };
 }
 
 function checkBeta(beta: number): void {
   if (!(beta > 0 && Number.isFinite(beta))) throw new Error(`beta ${beta} must be a positive number`);
 }
 
-/** Kernel parameters of a pair method (dpo, cdpo, rpo, step_dpo, orpo, simpo, cpo_simpo). */
+function checkSmoothing(eps: number): void {
+  if (!(eps >= 0 && eps < 1)) throw new Error(`label_smoothing ${eps} must be in [0, 1)`);
+}
+
+/** The loss types of a DPO-family objective as kernel terms with their weights (rpo_alpha adds sft). */
+function dpoTerms(o: Partial<ObjectiveValues>): Partial<PairLossWeights> {
+  const types: LossTypeId[] = [o.loss_type ?? []].flat().map((t) => lossTypeId(t));
+  if (types.length === 0) throw new Error('loss_type is empty');
+  const lw = o.loss_weights ?? types.map(() => 1);
+  if (lw.length !== types.length) throw new Error(`loss_weights has ${lw.length} entries for ${types.length} loss types`);
+  const on: Partial<PairLossWeights> = {};
+  types.forEach((t, i) => {
+    const term = t as PairTerm;
+    on[term] = (on[term] ?? 0) + lw[i]!;
+  });
+  if (o.rpo_alpha !== null && o.rpo_alpha !== undefined) on.sft = (on.sft ?? 0) + o.rpo_alpha;
+  return on;
+}
+
+/** Kernel parameters of a paired method (the DPO family, ORPO, SimPO, SFT). */
 export function pairLossParams(cfg: MethodConfig): PairLossParams {
-  switch (cfg.method) {
-    case 'dpo':
-    case 'cdpo':
-    case 'rpo':
-    case 'step_dpo': {
-      const o = dpoOptions(cfg);
-      checkBeta(o.beta);
-      const types = Array.isArray(o.loss_type) ? o.loss_type : [o.loss_type];
-      if (types.length === 0) throw new Error('loss_type is empty');
-      const lw = o.loss_weights ?? types.map(() => 1);
-      if (lw.length !== types.length) {
-        throw new Error(`loss_weights has ${lw.length} entries for ${types.length} loss types`);
-      }
-      const on: Partial<PairLossWeights> = {};
-      types.forEach((t, i) => {
-        if (!(DPO_LOSS_TYPES as readonly string[]).includes(t)) throw new Error(`unknown loss_type "${t}"`);
-        const term = DPO_LOSS_TYPE_ALIASES[t] ?? (t as PairTerm);
-        on[term] = (on[term] ?? 0) + lw[i]!;
-      });
-      if (o.rpo_alpha !== null) on.sft = (on.sft ?? 0) + o.rpo_alpha;
-      const eps = o.label_smoothing;
-      if (!(eps >= 0 && eps < 1)) throw new Error(`label_smoothing ${eps} must be in [0, 1)`);
+  const spec = METHODS[cfg.method];
+  if (spec.shape !== 'pair') throw new Error(`${cfg.method} is not a paired method`);
+  const o = objectiveOf(cfg);
+  const beta = o.beta ?? methodDefault(cfg.method, 'beta');
+  checkBeta(beta);
+  const base = { beta, exoEpsilon: 1e-3, discopopTau: 0.05, simpoGamma: 0 };
+  switch (spec.loss) {
+    case 'dpo': {
+      const on = dpoTerms(o);
+      const eps = o.label_smoothing ?? 0;
+      checkSmoothing(eps);
       if (on.robust && !(eps < 0.5)) throw new Error(`robust needs label_smoothing < 0.5, got ${eps}`);
-      if (!(F_DIVERGENCES as readonly string[]).includes(o.f_divergence_type)) {
-        throw new Error(`unknown f_divergence_type "${o.f_divergence_type}"`);
+      if (o.f_divergence_type !== undefined && !(F_DIVERGENCE_TYPES as readonly string[]).includes(o.f_divergence_type)) {
+        throw new Error(`unknown f_divergence_type "${o.f_divergence_type}" (one of ${F_DIVERGENCE_TYPES.join(', ')})`);
       }
-      if (!Number.isFinite(o.f_alpha_divergence_coef)) throw new Error(`f_alpha_divergence_coef ${o.f_alpha_divergence_coef} must be a number`);
+      if (o.ld_alpha !== null && o.ld_alpha !== undefined && !(o.ld_alpha >= 0 && o.ld_alpha <= 1)) throw new Error(`ld_alpha ${o.ld_alpha} must be in [0, 1]`);
       if (o.use_weighting && (on.aot || on.aot_unpaired)) {
         throw new Error('use_weighting is not implemented for aot / aot_unpaired (they sort the batch, which would misalign per-pair weights)');
       }
-      if (o.ld_alpha !== null && !(o.ld_alpha >= 0 && o.ld_alpha <= 1)) throw new Error(`ld_alpha ${o.ld_alpha} must be in [0, 1]`);
       return {
+        ...base,
         weights: pairWeights(on),
-        beta: o.beta,
         labelSmoothing: eps,
         exoEpsilon: eps > 0 ? eps : 1e-3,
-        discopopTau: o.discopop_tau,
-        simpoGamma: 0,
+        discopopTau: o.discopop_tau ?? base.discopopTau,
+        // Plain SFT has no reference model, but its loss reads none: zeros are passed (rewards as DPO's).
         referenceFree: false,
-        fDivergence: o.f_divergence_type,
-        fAlphaCoef: o.f_alpha_divergence_coef,
-        useWeighting: o.use_weighting,
+        fDivergence: o.f_divergence_type ?? 'reverse_kl',
+        fAlphaCoef: o.f_alpha_divergence_coef ?? 0.5,
+        useWeighting: o.use_weighting ?? false,
       };
     }
-    case 'orpo': {
-      const o = { ...ORPO_DEFAULTS, ...cfg.options };
-      checkBeta(o.beta);
-      return {
-        weights: pairWeights({ orpo: 1, sft: 1 }),
-        beta: o.beta,
-        labelSmoothing: 0,
-        exoEpsilon: 1e-3,
-        discopopTau: 0.05,
-        simpoGamma: 0,
-        referenceFree: true,
-      };
-    }
-    case 'simpo':
-    case 'cpo_simpo': {
-      const o = simpoOptions(cfg);
-      checkBeta(o.beta);
-      if (!(o.label_smoothing >= 0 && o.label_smoothing < 1)) {
-        throw new Error(`label_smoothing ${o.label_smoothing} must be in [0, 1)`);
-      }
-      return {
-        weights: pairWeights({ simpo: 1, sft: o.cpo_alpha }),
-        beta: o.beta,
-        labelSmoothing: o.label_smoothing,
-        exoEpsilon: 1e-3,
-        discopopTau: 0.05,
-        simpoGamma: o.simpo_gamma,
-        referenceFree: true,
-      };
+    case 'orpo':
+      return { ...base, weights: pairWeights({ orpo: 1, sft: 1 }), labelSmoothing: 0, referenceFree: true };
+    case 'simpo': {
+      const eps = o.label_smoothing ?? 0;
+      checkSmoothing(eps);
+      return { ...base, weights: pairWeights({ simpo: 1, sft: o.cpo_alpha ?? 0 }), labelSmoothing: eps, simpoGamma: o.simpo_gamma ?? 0.5, referenceFree: true };
     }
     default:
       throw new Error(`${cfg.method} is not a paired method`);
   }
 }
 
-export function simpoOptions(cfg: MethodConfig & { method: 'simpo' | 'cpo_simpo' }): SimpoOptions {
-  const base = { ...SIMPO_DEFAULTS, cpo_alpha: cfg.method === 'cpo_simpo' ? 1 : 0 };
-  return { ...base, ...cfg.options };
-}
-
 export function ktoParams(cfg: MethodConfig): KtoParams {
-  if (cfg.method !== 'kto') throw new Error(`${cfg.method} is not kto`);
-  const o = { ...KTO_DEFAULTS, ...cfg.options };
-  checkBeta(o.beta);
-  return { beta: o.beta, desirableWeight: o.desirable_weight, undesirableWeight: o.undesirable_weight };
+  if (METHODS[cfg.method].loss !== 'kto') throw new Error(`${cfg.method} is not kto`);
+  const o = objectiveOf(cfg);
+  checkBeta(o.beta!);
+  return { beta: o.beta!, desirableWeight: o.desirable_weight!, undesirableWeight: o.undesirable_weight! };
 }
 
 export function listwiseParams(cfg: MethodConfig): ListwiseParams {
-  if (cfg.method !== 'listwise') throw new Error(`${cfg.method} is not listwise`);
-  const o = { ...LISTWISE_DEFAULTS, ...cfg.options };
-  checkBeta(o.beta);
-  return { beta: o.beta };
+  if (METHODS[cfg.method].loss !== 'listwise') throw new Error(`${cfg.method} is not listwise`);
+  const o = objectiveOf(cfg);
+  checkBeta(o.beta!);
+  return { beta: o.beta! };
 }
 
 /**

@@ -16,7 +16,8 @@
 import { PAIR_STATS } from '../cpu/preference-loss.js';
 import { KTO_STATS } from '../cpu/kto-loss.js';
 import { LISTWISE_STATS } from '../cpu/listwise-loss.js';
-import { lossFamily, simpoOptions, type MethodConfig } from './methods.js';
+import { METHODS } from '../methods/registry.js';
+import { lossFamily, objectiveOf, type MethodConfig } from './methods.js';
 
 export interface MeanLogits {
   chosen: number;
@@ -53,12 +54,13 @@ export function pairMetrics(cfg: MethodConfig, stats: ArrayLike<number>, logits?
   const m: Metrics = {};
   for (const k of PAIR_COMMON) m[k] = slot(PAIR_STATS, stats, k);
   withLogits(m, logits);
-  if (cfg.method === 'orpo') {
+  const loss = METHODS[cfg.method].loss;
+  if (loss === 'orpo') {
     m['nll_loss'] = slot(PAIR_STATS, stats, 'nll_loss');
     m['log_odds_ratio'] = slot(PAIR_STATS, stats, 'log_odds_ratio');
     m['log_odds_chosen'] = slot(PAIR_STATS, stats, 'log_odds_chosen');
-  } else if (cfg.method === 'simpo' || cfg.method === 'cpo_simpo') {
-    m['nll_loss'] = simpoOptions(cfg).cpo_alpha === 0 ? 0 : slot(PAIR_STATS, stats, 'nll_loss');
+  } else if (loss === 'simpo') {
+    m['nll_loss'] = objectiveOf(cfg).cpo_alpha === 0 ? 0 : slot(PAIR_STATS, stats, 'nll_loss');
   }
   return m;
 }

@@ -8,7 +8,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { preferenceLossBackward, preferenceLossForward } from '../kernels/preference-loss.js';
 import { ktoKlEstimate, ktoLossBackward, ktoLossForward } from '../kernels/kto-loss.js';
 import { listwiseLossBackward, listwiseLossForward } from '../kernels/listwise-loss.js';
-import { isReferenceFree, ktoParams, listwiseParams, pairLossParams, type MethodConfig } from './methods.js';
+import { ktoParams, listwiseParams, pairLossParams, type MethodConfig } from './methods.js';
 
 export interface PairLossTensors {
   policyChosen: Tensor; // (B) Σ completion logp
@@ -32,9 +32,9 @@ export interface PairLossTensors {
 
 export function pairLossStep(engine: Engine, cfg: MethodConfig, t: PairLossTensors, B: number, dloss = 1): void {
   const p = pairLossParams(cfg);
-  // A reference-free method ignores reference log-probs even when the caller has them.
-  const refc = isReferenceFree(cfg.method) ? null : t.refChosen;
-  const refr = isReferenceFree(cfg.method) ? null : t.refRejected;
+  // A reference-free loss ignores reference log-probs even when the caller has them.
+  const refc = p.referenceFree ? null : t.refChosen;
+  const refr = p.referenceFree ? null : t.refRejected;
   const w = t.weights ?? null;
   preferenceLossForward(engine, t.losses, t.stats, t.policyChosen, t.policyRejected, refc, refr, t.nChosen, t.nRejected, w, p, B);
   preferenceLossBackward(engine, t.dChosen, t.dRejected, dloss, t.policyChosen, t.policyRejected, refc, refr, t.nChosen, t.nRejected, w, p, B);

@@ -8,32 +8,16 @@
 // fields from PAIR_TERMS, and the engine refuses a uniform the struct lacks and a field not
 // given, so a term added here without its WGSL (or the reverse) fails at the first dispatch.
 
+import { F_DIVERGENCE_TYPES as F_DIVERGENCES, LOSS_TYPE_IDS, type FDivergenceType as FDivergence } from '../methods/loss-types.js';
+
 // ---- paired preference losses (preference_loss_{forward,backward}.wgsl) ----
 
 /**
- * The loss terms a pair loss can combine: TRL 1.9 `loss_type` names, plus cdpo, simpo and orpo.
- * aot and aot_unpaired sort over the batch (TRL renamed aot_pair to aot_unpaired).
+ * The loss terms a pair loss can combine: the DPO loss types of the method registry (TRL 1.9
+ * `loss_type` names, plus cdpo), and the SimPO and ORPO losses. aot and aot_unpaired sort over
+ * the batch.
  */
-export const PAIR_TERMS = [
-  'sigmoid',
-  'hinge',
-  'ipo',
-  'robust',
-  'exo_pair',
-  'nca_pair',
-  'bco_pair',
-  'sppo_hard',
-  'apo_zero',
-  'apo_down',
-  'discopop',
-  'sigmoid_norm',
-  'cdpo',
-  'simpo',
-  'orpo',
-  'aot',
-  'aot_unpaired',
-  'sft',
-] as const;
+export const PAIR_TERMS = [...LOSS_TYPE_IDS, 'simpo', 'orpo'] as const;
 export type PairTerm = (typeof PAIR_TERMS)[number];
 export type PairLossWeights = Record<PairTerm, number>;
 
@@ -57,8 +41,7 @@ export function weightField(t: PairTerm): string {
  * alpha_divergence: exp(min((α-1)·lr, 80)) / (α-1), or lr when |α-1| < 1e-6. The index is the
  * WGSL's `fdiv` code.
  */
-export const F_DIVERGENCES = ['reverse_kl', 'forward_kl', 'js_divergence', 'alpha_divergence'] as const;
-export type FDivergence = (typeof F_DIVERGENCES)[number];
+export { F_DIVERGENCES, type FDivergence };
 
 /** TRL clamps (α-1)·lr at 80 for float32 before exp (the clamp passes no gradient). */
 export const ALPHA_DIVERGENCE_MAX_EXPONENT = 80;

@@ -16,11 +16,13 @@ export function loraBackend(model: TransformerModel, adapter: LoraAdapter, weigh
     engine: e,
     modelConfig: model.config,
     weightBytes,
-    async policy(batch: SequencePair[], options: { dropoutSeed: number | null }): Promise<PolicyPass> {
+    async policy(batch: SequencePair[], options: { dropoutSeed: number | null; aligned?: boolean }): Promise<PolicyPass> {
       const pl = await policyLogprobs(model, adapter, batch, { dropoutSeed: options.dropoutSeed });
-      // The mean logits are a metric: read them now (small), so the pass keeps only GPU work.
+      // The mean logits are a metric and the aligned means WPO's weights (no gradient): read them
+      // now (small), so the pass keeps only GPU work.
       const meanLogits = await e.readF32(pl.meanLogits);
-      return { logps: pl.logps, tokens: pl.counts, meanLogits, backward: (d) => pl.backward(d), release: () => pl.release() };
+      const alignedMeans = options.aligned ? await e.readF32(pl.alignedMeans) : undefined;
+      return { logps: pl.logps, tokens: pl.counts, meanLogits, alignedMeans, backward: (d) => pl.backward(d), release: () => pl.release() };
     },
     async score(batch: SequencePair[], options: { adapter: boolean }): Promise<SequenceLogprob[]> {
       const was = adapter.enabled;

@@ -11,7 +11,7 @@
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { KTO_NSTATS, LISTWISE_NSTATS, PAIR_NSTATS, ktoLossStep, listwiseLossStep, methodMetrics, pairLossStep, KTO_STATS, type MethodConfig, type Metrics } from '../losses/index.js';
-import { isReferenceFree } from '../losses/methods.js';
+import { lossFamily, pairLossParams } from '../losses/methods.js';
 import { copyRegions } from '../transformer/gpu-copy.js';
 import type { SequencePair } from '../transformer/logprobs.js';
 import type { Example, ExampleKind } from './tokenize.js';
@@ -47,6 +47,8 @@ export interface MicroBatchInputs {
   policyKL?: ArrayLike<number>;
   /** Mean logits of the policy sequences (TRL's logits/* metrics), when known. */
   meanLogits?: ArrayLike<number>;
+  /** Mean aligned log-prob of the policy sequences (WPO's use_weighting), when the method weights pairs. */
+  alignedMeans?: ArrayLike<number>;
   /** Scale of the gradient (1 / micro-batches of the step; 0 for evaluation). */
   dloss: number;
 }
@@ -72,7 +74,8 @@ export async function microBatchLoss(engine: Engine, method: MethodConfig, m: Mi
   };
   try {
     if (m.kind === 'pair') {
-      const freeOfRef = isReferenceFree(method.method);
+      const params = pairLossParams(method);
+      const freeOfRef = params.referenceFree;
       const pc = keep(e.tensor([B], 'f32', 'loss.policyChosen'));
       const pr = keep(e.tensor([B], 'f32', 'loss.policyRejected'));
       copyRegions(e, [
@@ -82,9 +85,10 @@ export async function microBatchLoss(engine: Engine, method: MethodConfig, m: Mi
       const t = {
         policyChosen: pc,
         policyRejected: pr,
-        // Plain SFT has no reference model; its loss ignores the (zero) references.
+        // Plain SFT has no reference model; its loss reads the (zero) references.
         refChosen: freeOfRef ? null : keep(f32(refOf(0), 'loss.refChosen')),
         refRejected: freeOfRef ? null : keep(f32(refOf(1), 'loss.refRejected')),
+        weights: params.useWeighting ? keep(f32(wpoWeights(m.alignedMeans, B), 'loss.weights')) : null,
         nChosen: keep(f32(Array.from(m.tokens).slice(0, B), 'loss.nChosen')),
         nRejected: keep(f32(Array.from(m.tokens).slice(B, 2 * B), 'loss.nRejected')),
         losses: keep(e.tensor([B], 'f32', 'loss.losses')),
@@ -140,6 +144,15 @@ export async function microBatchLoss(engine: Engine, method: MethodConfig, m: Mi
   }
 }
 
+/**
+ * WPO's per-pair weights (TRL use_weighting), no gradient: exp(mean aligned logp of chosen) ·
+ * exp(mean aligned logp of rejected), from the policy pass of the same micro-batch.
+ */
+function wpoWeights(alignedMeans: ArrayLike<number> | undefined, B: number): number[] {
+  if (!alignedMeans || alignedMeans.length !== 2 * B) throw new Error('use_weighting needs the policy\'s aligned log-prob means of every sequence');
+  return Array.from({ length: B }, (_, i) => Math.exp(alignedMeans[i]! + alignedMeans[B + i]!));
+}
+
 /** TRL's logits/chosen and logits/rejected: Σ meanLogit·tokens / Σ tokens over each group. */
 function groupMean(m: MicroBatchInputs, idx: number[]): number {
   let s = 0;
@@ -169,7 +182,7 @@ function ktoLogits(m: MicroBatchInputs) {
  */
 export function aggregateMetrics(method: MethodConfig, parts: readonly MicroBatchLoss[]): Metrics {
   if (parts.length === 0) return {};
-  if (method.method === 'kto') {
+  if (lossFamily(method.method) === 'kto') {
     const sum = new Float64Array(KTO_NSTATS);
     for (const p of parts) p.stats.forEach((v, i) => (sum[i] = sum[i]! + v));
     const li = KTO_STATS.indexOf('loss');

@@ -1,7 +1,8 @@
 // Reference log-probs are computed once per example (adapter disabled) and kept in a cache that
 // the caller supplies: IndexedDB in the browser (src/db), a folder or memory in Node. The engine
 // only sees this interface. Each example's entry is keyed by a fingerprint of
-//   (the model's fingerprint, the example's token ids: prompt and completion of every sequence)
+//   (the model's fingerprint, the example's token ids: prompt and completion of every sequence,
+//    and LD-DPO's tail weights when set)
 // The token ids already carry the data and every setting that shapes them (template, EOS,
 // truncation, KL pairing), so an entry is invalidated exactly when any of those changes.
 // Values are the per-sequence sums of completion log-probs and the token counts.
@@ -47,11 +48,19 @@ export async function sha256Hex(data: Uint8Array | string): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/**
+ * A sequence as words for fingerprints: lengths first, so that different splits of the same ids
+ * never collide; then LD-DPO's tail (it changes the sums), absent without one so that keys of
+ * plain sequences stay as they were.
+ */
+export function sequenceWords(s: SequencePair): number[] {
+  return [s.promptIds.length, s.completionIds.length, ...s.promptIds, ...s.completionIds, ...(s.tail ? [-1, s.tail.from, Math.round(s.tail.weight * 1e6)] : [])];
+}
+
 /** The cache key of one example under a model. */
 export async function exampleKey(modelFingerprint: string, sequences: readonly SequencePair[]): Promise<string> {
-  // Lengths first, so that different splits of the same ids never collide.
   const words: number[] = [sequences.length];
-  for (const s of sequences) words.push(s.promptIds.length, s.completionIds.length, ...s.promptIds, ...s.completionIds);
+  for (const s of sequences) words.push(...sequenceWords(s));
   const ids = new Int32Array(words);
   const prefix = new TextEncoder().encode(`prefstudio-ref-v1|${modelFingerprint}|`);
   const all = new Uint8Array(prefix.length + ids.byteLength);

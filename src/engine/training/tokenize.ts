@@ -17,7 +17,8 @@
 // TRL warns and still splits at len(prompt_ids); so do we, and the warning is returned.
 //
 // Which records a method trains on:
-//   pair methods (dpo family, orpo, simpo, sft): pairs (ties left out) and rankings as every
+//   pair methods (dpo family, orpo, simpo, sft): pairs (ties and both-bad pairs left out: they
+//     state no preference) and rankings as every
 //     pair of responses with different ranks;  step_dpo also takes step-wise records: the prompt
 //     and the accepted steps joined by step_separator form the prompt, the chosen and rejected
 //     steps the completions.
@@ -27,8 +28,8 @@
 //     per split in dataset order, in chunks of the batch size, rotated by one within the chunk
 //     ((x1, yn), (x2, y1), ...), as TRL's _get_kl_dataset did: each example's KL pair is fixed,
 //     so its reference log-prob can be cached with it.
-//   listwise: rankings, responses sorted best first (ties keep their order); pairs as rankings
-//     of two.
+//   listwise: rankings, responses sorted best first (ties keep their order; a ranking whose
+//     responses all share one rank is left out); pairs as rankings of two (not ties or both bad).
 
 import type { SequencePair } from '../transformer/logprobs.js';
 import type { ChatMessage } from '../model/tokenizer.js';
@@ -36,6 +37,9 @@ import { promptMessages, promptTokenIds } from '../model/prompt.js';
 import type { Message, PrefRecord, Split, Turns } from '../../data/records.js';
 import type { TrainingConfig, TruncationMode } from './config.js';
 import { exampleShape } from './config.js';
+import { METHODS, methodsFor } from '../methods/registry.js';
+
+const stepwiseMethods = () => methodsFor('stepwise').join(' or ');
 
 /** What tokenization needs of ModelTokenizer (the prompt side goes through model/prompt.ts promptTokenIds). */
 export interface TrainingTokenizer {
@@ -124,7 +128,7 @@ function recordExamples(r: PrefRecord, shape: ExampleKind, s: TokenizeSettings):
   switch (shape) {
     case 'pair': {
       if (r.kind === 'pair') {
-        if (r.tie) throw new Skip('a tie has no preferred response');
+        noPreference(r);
         return [{ sequences: [seq(r.chosen), seq(r.rejected)] }];
       }
       if (r.kind === 'ranking') {
@@ -138,8 +142,9 @@ function recordExamples(r: PrefRecord, shape: ExampleKind, s: TokenizeSettings):
         return pairs;
       }
       if (r.kind === 'stepwise') {
-        if (s.method !== 'step_dpo') throw new Skip(`a step-wise record trains with step_dpo, not ${s.method}`);
-        if (r.chosenStep === null || r.rejectedStep === null) throw new Skip('step_dpo needs both a chosen and a rejected step');
+        if (!METHODS[s.method].kinds.includes('stepwise')) throw new Skip(`a step-wise record trains with ${stepwiseMethods()}, not ${s.method}`);
+        const missing = stepDpoGap(r);
+        if (missing || r.chosenStep === null || r.rejectedStep === null) throw new Skip(missing ?? 'no steps');
         if (typeof r.prompt !== 'string') throw new Skip('step-wise records are plain text');
         const sep = s.step_separator;
         const context = [r.prompt, ...r.steps].join(sep) + sep;
@@ -172,17 +177,35 @@ function recordExamples(r: PrefRecord, shape: ExampleKind, s: TokenizeSettings):
     }
     case 'listwise': {
       if (r.kind === 'ranking') {
+        if (new Set(r.ranks).size === 1) throw new Skip('every response has the same rank');
         const order = r.responses.map((_, i) => i).sort((a, b) => r.ranks[a]! - r.ranks[b]! || a - b);
         return [{ sequences: order.map((i) => seq(r.responses[i]!)) }];
       }
       if (r.kind === 'pair') {
-        if (r.tie) throw new Skip('a tie has no preferred response');
+        noPreference(r);
         return [{ sequences: [seq(r.chosen), seq(r.rejected)] }];
       }
       throw new Skip(`a ${r.kind} record has no ranking`);
     }
   }
   throw new Skip(`cannot train ${r.kind} records with ${s.method}`);
+}
+
+/**
+ * What a step-wise record lacks for step_dpo, or null: a correct version of the first wrong step
+ * (typed, or generated from the model) and a wrong step. The Label page shows the same message
+ * when such a label is given.
+ */
+export function stepDpoGap(r: Pick<Extract<PrefRecord, { kind: 'stepwise' }>, 'chosenStep' | 'rejectedStep'>): string | null {
+  if (r.rejectedStep === null) return 'every step is marked right: step_dpo needs a wrong step to learn against (the record is kept for stepwise export)';
+  if (r.chosenStep === null) return 'the first wrong step has no correction: step_dpo needs the correct version of that step (type one, or generate one from the model)';
+  return null;
+}
+
+/** Ties and both-bad pairs state no preference: paired and listwise methods leave them out. */
+function noPreference(r: Extract<PrefRecord, { kind: 'pair' }>): void {
+  if (r.tie) throw new Skip('a tie has no preferred response');
+  if (r.bothBad) throw new Skip('both responses are bad: there is no preferred one (KTO trains on them as two undesirable responses)');
 }
 
 function encodeRaw(raw: RawPair, tok: TrainingTokenizer): { pair: SequencePair; mismatch: boolean } {

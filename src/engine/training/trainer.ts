@@ -19,7 +19,7 @@
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { Metrics } from '../losses/index.js';
-import type { MethodConfig } from '../losses/methods.js';
+import { pairLossParams, type MethodConfig } from '../losses/methods.js';
 import type { SequenceLogprob, SequencePair } from '../transformer/logprobs.js';
 import type { TransformerConfig } from '../transformer/config.js';
 import { exampleShape, methodConfig, needsReference, type TrainingConfig } from './config.js';
@@ -28,7 +28,7 @@ import { assertTrainingFits, estimateTrainingMemory, type TrainingMemoryEstimate
 import { aggregateMetrics, listwiseWidth, microBatchLoss, microBatchSequences, type MicroBatchLoss } from './objective.js';
 import { LoraAdamW, type OptimizerState, type TrainableParam } from './optimizer.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from './peft.js';
-import { exampleKey, MemoryRefCache, sha256Hex, type RefLogpCache, type RefLogps } from './ref-cache.js';
+import { exampleKey, MemoryRefCache, sequenceWords, sha256Hex, type RefLogpCache, type RefLogps } from './ref-cache.js';
 import { learningRate, totalSteps } from './schedule.js';
 import type { Example } from './tokenize.js';
 
@@ -40,6 +40,8 @@ export interface PolicyPass {
   tokens: ArrayLike<number>;
   /** Mean logit per sequence over its completion tokens and the vocabulary, when computed. */
   meanLogits?: ArrayLike<number>;
+  /** Mean aligned log-prob per sequence (WPO weights), when asked for. */
+  alignedMeans?: ArrayLike<number>;
   /** Accumulates the LoRA gradients of Σ dlogps · logps. */
   backward(dlogps: Tensor): void;
   release(): void;
@@ -51,8 +53,8 @@ export interface TrainingBackend {
   readonly modelConfig: TransformerConfig;
   /** GPU bytes of the model's weights. */
   readonly weightBytes: number;
-  /** Forward with the adapter on; dropoutSeed null: no dropout (evaluation). */
-  policy(batch: SequencePair[], options: { dropoutSeed: number | null }): Promise<PolicyPass>;
+  /** Forward with the adapter on; dropoutSeed null: no dropout (evaluation); aligned: also read the WPO means back. */
+  policy(batch: SequencePair[], options: { dropoutSeed: number | null; aligned?: boolean }): Promise<PolicyPass>;
   /** Forward only, without dropout; adapter off for the reference model. */
   score(batch: SequencePair[], options: { adapter: boolean }): Promise<SequenceLogprob[]>;
   /** The trainable LoRA tensors in a fixed order, with their PEFT names. */
@@ -121,6 +123,8 @@ export class Trainer {
   private refKeys = new Map<Example, string>();
   private refCache: RefLogpCache | null = null;
   private tokensSeen = 0;
+  /** The method weights pairs by the policy's probabilities (WPO): the policy pass reads its aligned means back. */
+  private readonly weighting: boolean;
 
   private constructor(
     readonly options: TrainerOptions,
@@ -129,6 +133,7 @@ export class Trainer {
     const c = options.config;
     this.method = methodConfig(c);
     this.kind = exampleShape(c);
+    this.weighting = this.kind === 'pair' && pairLossParams(this.method).useWeighting === true;
     this.train = options.examples.filter((e) => e.split === 'train');
     this.test = options.examples.filter((e) => e.split === 'test');
     if (this.train.length === 0) throw new Error('no training examples: every usable record is in the test split or was skipped');
@@ -262,7 +267,7 @@ export class Trainer {
       const dropoutSeed = this.rng.nextU32();
       const refs = await this.refsOf(examples);
       const policyKL = this.kind === 'kto' ? await this.klLogps(examples) : undefined;
-      const pass = await backend.policy(seqs, { dropoutSeed });
+      const pass = await backend.policy(seqs, { dropoutSeed, aligned: this.weighting });
       try {
         const loss = await microBatchLoss(e, this.method, {
           kind: this.kind,
@@ -272,6 +277,7 @@ export class Trainer {
           refs,
           policyKL,
           meanLogits: pass.meanLogits,
+          alignedMeans: pass.alignedMeans,
           dloss: 1 / plan.microBatches.length,
         });
         pass.backward(loss.dlogps);
@@ -354,6 +360,7 @@ export class Trainer {
             refs,
             policyKL,
             meanLogits: scored.map((s) => s.meanLogit),
+            alignedMeans: scored.map((s) => s.alignedMean),
             dloss: 0,
           });
           e.release(loss.dlogps);
@@ -362,7 +369,7 @@ export class Trainer {
           e.release(policy);
         }
       } else {
-        const pass = await backend.policy(seqs, { dropoutSeed: null });
+        const pass = await backend.policy(seqs, { dropoutSeed: null, aligned: this.weighting });
         try {
           const loss = await microBatchLoss(e, this.method, {
             kind: this.kind,
@@ -372,6 +379,7 @@ export class Trainer {
             refs,
             policyKL,
             meanLogits: pass.meanLogits,
+            alignedMeans: pass.alignedMeans,
             dloss: chunk.length / gradOver,
           });
           pass.backward(loss.dlogps);
@@ -450,7 +458,7 @@ export async function dataFingerprint(examples: readonly Example[]): Promise<str
   const words: number[] = [];
   for (const e of examples) {
     words.push(e.split === 'train' ? 0 : 1, e.label === undefined ? 2 : e.label ? 1 : 0, e.sequences.length);
-    for (const s of e.sequences) words.push(s.promptIds.length, s.completionIds.length, ...s.promptIds, ...s.completionIds);
+    for (const s of e.sequences) words.push(...sequenceWords(s));
   }
   return sha256Hex(new Uint8Array(Int32Array.from(words).buffer));
 }

@@ -7,7 +7,7 @@
 import { useRef, useState, type ReactNode } from 'react';
 import { handoffBaseModel, useExportStore } from '../../stores/export.js';
 import { HUB_ID_EXAMPLE } from '../../hub-id.js';
-import { TRAINING_METHODS } from '../../engine/training/config.js';
+import { METHOD_IDS, METHODS } from '../../engine/methods/registry.js';
 import './export.css';
 
 /** A button that opens a hidden file input (the native one cannot be styled). */
@@ -208,17 +208,19 @@ export function ExportPanel() {
           </Field>
           {s.runConfig ? (
             <Field label="Method" hint="From the run's settings.">
-              <span data-testid="export-trl-method-fixed">{s.runConfig.method}</span>
+              <span data-testid="export-trl-method-fixed">{METHODS[s.runConfig.method].label}</span>
             </Field>
           ) : (
             <label className="field">
               <span>Method</span>
               <select value={method} onChange={(e) => setMethod(e.target.value)} data-testid="export-trl-method">
-                {TRAINING_METHODS.map((m) => (
-                  <option key={m}>{m}</option>
+                {METHOD_IDS.filter((m) => METHODS[m].trl.trainer !== null).map((m) => (
+                  <option key={m} value={m}>
+                    {METHODS[m].label} ({METHODS[m].trl.trainer})
+                  </option>
                 ))}
               </select>
-              <small className="hint">No training_config.json came with the adapter: pick the loss to train with.</small>
+              <small className="hint">No training_config.json came with the adapter: pick the method to train with (those TRL has a trainer for).</small>
             </label>
           )}
           <label className="field">

@@ -2,7 +2,7 @@
 // (pause, resume, stop, continue from its adapter, sample with it, delete).
 import { etaSeconds, isFinished, isResumable, useTrainStore } from '../../stores/train.js';
 import type { RunRow } from '../../db/index.js';
-import { METHOD_INFO, type MethodChoice } from '../../stores/train-form.js';
+import { METHODS, isMethodId } from '../../engine/methods/registry.js';
 
 const STATUS_TEXT: Record<RunRow['status'], string> = {
   queued: 'queued',
@@ -20,10 +20,12 @@ function badgeClass(status: RunRow['status']): string {
   return 'badge badge-neutral';
 }
 
+/** The run's method as the registry names it; DPO with other loss types than sigmoid says which. */
 export function methodLabel(run: RunRow): string {
   const c = run.config;
-  if (c.method === 'dpo' && (c.loss_type === 'ipo' || (Array.isArray(c.loss_type) && c.loss_type.join() === 'ipo'))) return 'IPO';
-  return METHOD_INFO[c.method as MethodChoice]?.label ?? c.method;
+  if (!isMethodId(c.method)) return String(c.method);
+  const types = c.method === 'dpo' && c.loss_type !== undefined ? [c.loss_type].flat() : [];
+  return types.length && types.join() !== 'sigmoid' ? `${METHODS.dpo.label} (${types.join(' + ')})` : METHODS[c.method].label;
 }
 
 export function RunList() {
@@ -32,7 +34,7 @@ export function RunList() {
   const active = useTrainStore((s) => s.activeRunId);
   const sampling = useTrainStore((s) => s.samplingRunId);
   const metrics = useTrainStore((s) => s.metrics);
-  const { select, pause, resume, stop, remove, continueFrom, setSamplingRun, downloadAdapter } = useTrainStore.getState();
+  const { select, pause, resume, stop, remove, continueFrom, setSamplingRun, downloadAdapter, applyRunSettings } = useTrainStore.getState();
 
   if (runs.length === 0) return <p className="hint">No runs yet.</p>;
   return (
@@ -95,6 +97,9 @@ export function RunList() {
                   </button>
                 </>
               )}
+              <button type="button" className="button button-secondary" onClick={() => applyRunSettings(r.id)} data-testid="train-use-settings" title="Fill the new-run form with this run's method, data and every setting">
+                Use its settings
+              </button>
               {!live && (
                 <button type="button" className="button button-secondary" onClick={() => confirm(`Delete run "${r.name}" and its checkpoints?`) && void remove(r.id)}>
                   Delete

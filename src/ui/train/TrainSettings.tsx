@@ -1,32 +1,17 @@
 // The new-run form: dataset (with its split counts), method (what it does, the data it needs),
-// the key hyperparameters with defaults, the plan (examples, steps, memory estimate or the
-// refusal with numbers) and Start.
-import type { ReactNode } from 'react';
-import { DEMO_RECIPE, METHOD_CHOICES, METHOD_INFO, usableRecords, type TrainForm } from '../../stores/train-form.js';
+// the settings in a basic view (the method's main options, learning rate, steps, batch, LoRA
+// rank/alpha/targets) and an advanced one (every other setting the registry holds, by group),
+// each with its TRL/PEFT name and help; settings from a file (a saved run's or a TRL config) or
+// a past run; the plan (examples, steps, memory estimate or the refusal with numbers) and Start.
+import { useRef, useState, type ReactNode } from 'react';
+import { METHOD_IDS, METHODS } from '../../engine/methods/registry.js';
+import { DEMO_RECIPE, formGroups, usableRecords, type TrainForm } from '../../stores/train-form.js';
 import { isDemoDataset, planKeyOf, useTrainStore, type TrainModelRef } from '../../stores/train.js';
 import { formatBytes, formatCount } from './format.js';
+import { SettingField } from './SettingField.js';
 
 interface Props {
   model: TrainModelRef | null;
-}
-
-function NumberField({ label, field, step, min, hint }: { label: string; field: keyof TrainForm; step?: number; min?: number; hint?: string }) {
-  const value = useTrainStore((s) => s.form[field]) as number;
-  const setForm = useTrainStore((s) => s.setForm);
-  return (
-    <label className="field">
-      <span>{label}</span>
-      <input
-        type="number"
-        value={Number.isFinite(value) ? value : ''}
-        step={step ?? 'any'}
-        min={min}
-        data-testid={`train-${field}`}
-        onChange={(e) => setForm({ [field]: e.target.value === '' ? NaN : Number(e.target.value) } as Partial<TrainForm>)}
-      />
-      {hint && <small className="hint">{hint}</small>}
-    </label>
-  );
 }
 
 function Group({ title, children }: { title: string; children: ReactNode }) {
@@ -35,6 +20,57 @@ function Group({ title, children }: { title: string; children: ReactNode }) {
       <legend>{title}</legend>
       <div className="fields">{children}</div>
     </fieldset>
+  );
+}
+
+function SettingGroups({ method, view }: { method: TrainForm['method']; view: 'basic' | 'advanced' }) {
+  return (
+    <>
+      {formGroups(method, view).map((g) => (
+        <Group key={g.group} title={g.title}>
+          {g.fields.map((f) => (
+            <SettingField key={f.path} field={f} />
+          ))}
+        </Group>
+      ))}
+    </>
+  );
+}
+
+/** Load settings from a JSON file, save the form's, and what the last file gave. */
+function SettingsFile() {
+  const input = useRef<HTMLInputElement>(null);
+  const note = useTrainStore((s) => s.settingsNote);
+  const loadSettings = useTrainStore((s) => s.loadSettings);
+  const downloadSettings = useTrainStore((s) => s.downloadSettings);
+  return (
+    <div className="train-settings-file">
+      <button type="button" className="button button-secondary" onClick={() => input.current?.click()} title="training_config.json of a run, a TRL hand-off's recipe.json, or a TRL DPOConfig/KTOConfig/CPOConfig JSON">
+        Load settings…
+      </button>
+      <input
+        ref={input}
+        type="file"
+        accept=".json,application/json"
+        className="visually-hidden"
+        tabIndex={-1}
+        aria-label="Settings file"
+        data-testid="train-settings-file"
+        onChange={(e) => {
+          const f = e.currentTarget.files?.[0];
+          e.currentTarget.value = '';
+          if (f) void f.text().then((t) => loadSettings(t, f.name));
+        }}
+      />
+      <button type="button" className="button button-secondary" onClick={() => void downloadSettings()} data-testid="train-settings-download">
+        Download settings
+      </button>
+      {note && (
+        <small className="hint" data-testid="train-settings-note">
+          {note}
+        </small>
+      )}
+    </div>
   );
 }
 
@@ -49,7 +85,8 @@ export function TrainSettings({ model }: Props) {
   const setForm = useTrainStore((s) => s.setForm);
   const planRun = useTrainStore((s) => s.planRun);
   const start = useTrainStore((s) => s.start);
-  const info = METHOD_INFO[form.method];
+  const [advanced, setAdvanced] = useState(false);
+  const info = METHODS[form.method];
   const dataset = datasets.find((d) => d.id === form.datasetId);
   const current = model && plan && planKey === planKeyOf(form, model.id) ? plan : null;
   const initFrom = runs.find((r) => r.id === form.initFromRunId);
@@ -99,9 +136,9 @@ export function TrainSettings({ model }: Props) {
         <label className="field train-field-wide">
           <span>Method</span>
           <select value={form.method} onChange={(e) => setForm({ method: e.target.value as TrainForm['method'] })} data-testid="train-method">
-            {METHOD_CHOICES.map((m) => (
+            {METHOD_IDS.map((m) => (
               <option key={m} value={m}>
-                {METHOD_INFO[m].label}
+                {METHODS[m].label}
               </option>
             ))}
           </select>
@@ -114,28 +151,12 @@ export function TrainSettings({ model }: Props) {
           <input type="text" value={form.name} placeholder={`${info.label} on ${dataset?.name ?? '…'}`} onChange={(e) => setForm({ name: e.target.value })} data-testid="train-name" />
         </label>
       </div>
-      <Group title="Objective and optimisation">
-        {info.beta !== null && <NumberField label="β (beta)" field="beta" min={0} hint="strength of the pull toward the reference" />}
-        <NumberField label="Learning rate" field="learningRate" min={0} />
-        <NumberField label="Steps" field="maxSteps" min={0} step={1} hint="0: train by epochs" />
-        {form.maxSteps <= 0 && <NumberField label="Epochs" field="epochs" min={0} />}
-        <NumberField label="Batch size" field="batchSize" min={1} step={1} />
-        <NumberField label="Gradient accumulation" field="gradAccum" min={1} step={1} />
-        <NumberField label="Max length (tokens)" field="maxLength" min={1} step={1} />
-        <NumberField label="Seed" field="seed" min={0} step={1} />
-        <NumberField label="Checkpoint every (steps)" field="saveSteps" min={1} step={1} />
-        <NumberField label="Evaluate every (steps)" field="evalSteps" min={0} step={1} hint="0: at the end" />
-      </Group>
-      <Group title="LoRA">
-        <NumberField label="Rank r" field="loraR" min={1} step={1} />
-        <NumberField label="Alpha" field="loraAlpha" min={0} />
-        <NumberField label="Dropout" field="loraDropout" min={0} step={0.01} />
-        <label className="field">
-          <span>Target modules</span>
-          <input type="text" value={form.targets} onChange={(e) => setForm({ targets: e.target.value })} data-testid="train-targets" />
-          <small className="hint">comma-separated (q_proj, v_proj, …) or all-linear</small>
-        </label>
-      </Group>
+      <SettingsFile />
+      <SettingGroups method={form.method} view="basic" />
+      <button type="button" className="button button-secondary train-advanced-toggle" aria-expanded={advanced} onClick={() => setAdvanced(!advanced)} data-testid="train-advanced">
+        {advanced ? 'Hide advanced settings' : 'Advanced settings'}
+      </button>
+      {advanced && <SettingGroups method={form.method} view="advanced" />}
       <div className="train-plan" data-testid="train-plan" aria-live="polite">
         {current && (
           <>
