@@ -2,6 +2,7 @@
 // (onnxruntime / transformers.js without LoRA), a llama.cpp GGUF LoRA adapter, a PEFT zip, or a
 // TRL hand-off folder (dataset + recipe + train.py + multi-GPU launch configs). Host-only: no GPU.
 
+import { isMethodId, type MethodId } from '../engine/methods/registry.js';
 import { createWriteStream, promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { mergeOnnx } from '../engine/export/merge.js';
@@ -13,7 +14,7 @@ import { formatBytes, isModelLoadError } from '../engine/model/errors.js';
 import { HUB_ID_EXAMPLE, resolveHubBaseModel, type BaseModelInput } from '../hub-id.js';
 import { loadModel, type LoadedModel } from '../engine/model/load.js';
 import { nodeDirSource } from '../engine/model/source-node.js';
-import { UsageError, configFrom, err, flagsHelp, parseFlags, readRecords, runCommand, writeAtomic } from './train.js';
+import { UsageError, configFile, configFrom, err, flagsHelp, parseFlags, readRecords, runCommand, writeAtomic } from './train.js';
 
 const TAG = 'export';
 const BASE_MODEL: BaseModelInput = { name: '--base-model', example: `--base-model ${HUB_ID_EXAMPLE}` };
@@ -134,7 +135,8 @@ async function exportCommand(args: string[]): Promise<number> {
   }
   if (p.plain['--gguf']) {
     const file = p.plain['--gguf'];
-    const bytes = ggufLoraAdapter(modules, { family: model.family, alpha: adapter.lora.lora_alpha, r: adapter.lora.r, useRslora: adapter.lora.use_rslora, dtype: ggufType, name: basename(adapterPath) });
+    const method = await savedMethod(adapterPath);
+    const bytes = ggufLoraAdapter(modules, { family: model.family, alpha: adapter.lora.lora_alpha, r: adapter.lora.r, useRslora: adapter.lora.use_rslora, dtype: ggufType, name: basename(adapterPath), method });
     await fs.mkdir(dirname(file), { recursive: true });
     await writeAtomic(file, bytes);
     err(`${TAG}: GGUF LoRA adapter ${file} (${formatBytes(bytes.byteLength)}, ${2 * modules.length} tensors ${ggufType})`);
@@ -168,31 +170,28 @@ async function exportCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+/** The method of the run that wrote the adapter (its training_config.json), when there is one. */
+async function savedMethod(adapterPath: string): Promise<MethodId | undefined> {
+  const text = await fs.readFile(join(adapterPath, 'training_config.json'), 'utf8').catch(() => null);
+  if (text === null) return undefined;
+  try {
+    const method = (JSON.parse(text) as { method?: unknown }).method;
+    return typeof method === 'string' && isMethodId(method) ? method : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The run's settings for TRL: training_config.json next to the adapter (prefstudio train writes
  * it), else --method; flags override either. LoRA settings are the adapter's own.
  */
 async function trlConfig(p: ReturnType<typeof parseFlags>, adapterPath: string, adapter: AdapterData) {
-  let base: Record<string, unknown> = {};
   const runFile = join(adapterPath, 'training_config.json');
-  const text = await fs.readFile(runFile, 'utf8').catch(() => null);
-  if (text !== null) {
-    try {
-      base = JSON.parse(text) as Record<string, unknown>;
-    } catch (e) {
-      throw new UsageError(`${runFile}: not JSON (${(e as Error).message})`);
-    }
-    err(`${TAG}: settings from ${runFile}`);
-  }
-  if (p.plain['--config']) {
-    try {
-      base = { ...base, ...(JSON.parse(await fs.readFile(p.plain['--config'], 'utf8')) as Record<string, unknown>) };
-    } catch (e) {
-      throw new UsageError(`--config ${p.plain['--config']}: ${(e as Error).message}`);
-    }
-  }
-  const method = p.plain['--method'] ?? base.method;
+  const saved = (await fs.stat(runFile).catch(() => null)) ? await configFile(runFile, p.plain['--method'], TAG) : null;
+  const extra = p.plain['--config'] ? await configFile(p.plain['--config'], p.plain['--method'], TAG) : null;
+  const method = p.plain['--method'] ?? extra?.method ?? saved?.method;
   if (!method) throw new UsageError(`--trl needs --method (no training_config.json in ${adapterPath})`);
-  const lora = { ...(base.lora as object), ...(p.config.lora as object), ...adapter.lora };
-  return configFrom({ ...base, ...p.config, lora, method });
+  const lora = { ...(saved?.input.lora as object), ...(extra?.input.lora as object), ...(p.config.lora as object), ...adapter.lora };
+  return configFrom({ ...saved?.input, ...extra?.input, ...p.config, lora, method });
 }

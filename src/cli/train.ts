@@ -24,7 +24,8 @@ import { createNodeEngine } from '../engine/node.js';
 import { loraAdapterConfig, loraBackend } from '../engine/training/backend.js';
 import { TrainingConfigError, parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
 import { prepareRun, recordPlace } from '../engine/training/prepare.js';
-import { METHOD_IDS, METHODS } from '../engine/methods/registry.js';
+import { ConfigImportError, importConfig, type ImportedConfig } from '../engine/methods/import-config.js';
+import { isMethodId, METHOD_IDS, METHODS } from '../engine/methods/registry.js';
 import { SETTING_GROUPS, SETTING_PATHS, SETTINGS, type SettingInput, type SettingPath } from '../engine/methods/settings.js';
 import { SettingTextError, valueFromText } from '../engine/methods/text.js';
 import { TrainingMemoryError } from '../engine/training/memory.js';
@@ -275,6 +276,28 @@ export async function sessionTrainerOptions(
   };
 }
 
+/**
+ * Settings from a JSON file: a PrefStudio training_config.json, a TRL hand-off's recipe.json, or
+ * a TRL DPOConfig/KTOConfig/CPOConfig dump (registry import); fields it cannot use are listed.
+ */
+export async function configFile(file: string, method: string | undefined, tag: string): Promise<ImportedConfig> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await fs.readFile(file, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`--config ${file}: ${(e as Error).message}`);
+  }
+  try {
+    const r = importConfig(json, method !== undefined && isMethodId(method) ? method : undefined);
+    err(`${tag}: settings from ${file} (${r.from})`);
+    for (const i of r.ignored) err(`${tag}: ${file}: not used: ${i.field} (${i.reason})`);
+    return r;
+  } catch (e) {
+    if (e instanceof ConfigImportError) throw new UsageError(`--config ${file}: ${e.message}`);
+    throw e;
+  }
+}
+
 /** A PEFT adapter folder: its LoRA settings and tensors by PEFT name. */
 export async function readPeftAdapter(dir: string): Promise<{ lora: TrainingConfig['lora']; tensors: Map<string, Float32Array> }> {
   const cfgFile = join(dir, 'adapter_config.json');
@@ -345,7 +368,8 @@ const USAGE = `usage: prefstudio train --model <dir> --data <file> --method <nam
                              a \`split\` field (train/test) sets the held-out records
   --method <name>            one of the methods below
   --out <dir>                where the adapter, metrics.jsonl and checkpoint.safetensors go
-  --config <file.json>       settings as JSON with TRL/PEFT names (flags override them)
+  --config <file.json>       settings as JSON: a run's training_config.json, a TRL hand-off's recipe.json,
+                             or a TRL DPOConfig/KTOConfig/CPOConfig dump (flags override them)
   --init-adapter <dir>       start from this PEFT adapter (iterative rounds) instead of a fresh one
   --resume <checkpoint>      continue a stopped run (its settings come from the checkpoint)
   --ref-cache <dir>          keep reference log-probs here between runs
@@ -391,21 +415,11 @@ async function train(args: string[], tag: string): Promise<number> {
     if (extra.length) throw new UsageError(`--resume takes its settings from the checkpoint; drop ${extra.join(', ')}`);
     config = resume.config;
   } else {
-    if (!p.plain['--method']) throw new UsageError('--method is required');
-    let base: Record<string, unknown> = {};
-    if (p.plain['--config']) {
-      const file = p.plain['--config'];
-      try {
-        base = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
-      } catch (e) {
-        throw new UsageError(`--config ${file}: ${(e as Error).message}`);
-      }
-    }
-    const lora = { ...(init?.lora ?? {}), ...(base.lora as object), ...(p.config.lora as object) };
-    const input: Record<string, unknown> = { ...base, ...p.config, lora, method: p.plain['--method'] };
-    // The eval batch follows the training batch unless set.
-    if (input.per_device_eval_batch_size === undefined && input.per_device_train_batch_size !== undefined) input.per_device_eval_batch_size = input.per_device_train_batch_size;
-    config = configFrom(input);
+    const base = p.plain['--config'] ? await configFile(p.plain['--config'], p.plain['--method'], tag) : null;
+    const method = p.plain['--method'] ?? base?.method;
+    if (!method) throw new UsageError('--method is required (or a --config file that names it)');
+    const lora = { ...(init?.lora ?? {}), ...(base?.input.lora as object), ...(p.config.lora as object) };
+    config = configFrom({ ...base?.input, ...p.config, lora, method });
   }
   if (init) {
     const names = (t: TrainingConfig['lora']['target_modules']) => (t === 'all-linear' ? t : [...t].sort().join(','));

@@ -2,6 +2,7 @@
 // and a PEFT adapter (a folder or zip the user picks, or a run of this studio) → the downloads of
 // src/engine/export. Host-only work (no GPU); it runs on the main thread, which is
 // fine for the small models a browser tunes (a merge reads and writes every weight once).
+import type { MethodId } from '../engine/methods/registry.js';
 import { fileListSource, type FileLike } from '../engine/model/source.js';
 import { loadModel, type LoadedModel } from '../engine/model/load.js';
 import { ggufLoraAdapter } from '../engine/export/gguf.js';
@@ -83,8 +84,8 @@ export function downloadPeftZip(model: LoadedModel, adapter: AdapterData): void 
   saveBlob(new Blob([zipFiles(peftFiles(model, adapter)) as BlobPart]), 'adapter.zip');
 }
 
-export function downloadGguf(model: LoadedModel, adapter: AdapterData, dtype: 'f32' | 'f16' = 'f32'): void {
-  const bytes = ggufLoraAdapter(adapterModules(model, adapter), { family: model.family, alpha: adapter.lora.lora_alpha, r: adapter.lora.r, useRslora: adapter.lora.use_rslora, dtype });
+export function downloadGguf(model: LoadedModel, adapter: AdapterData, dtype: 'f32' | 'f16' = 'f32', method?: MethodId): void {
+  const bytes = ggufLoraAdapter(adapterModules(model, adapter), { family: model.family, alpha: adapter.lora.lora_alpha, r: adapter.lora.r, useRslora: adapter.lora.use_rslora, dtype, method });
   saveBlob(new Blob([bytes as BlobPart]), `adapter-${dtype}.gguf`);
 }
 

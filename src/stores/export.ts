@@ -166,7 +166,7 @@ export const useExportStore = create<ExportState>()((set, get) => {
       set({ busy: kind, error: null, message: null });
       try {
         if (kind === 'peft') exportService.downloadPeftZip(model, adapter);
-        else if (kind === 'gguf') exportService.downloadGguf(model, adapter, options.ggufType);
+        else if (kind === 'gguf') exportService.downloadGguf(model, adapter, options.ggufType, runConfig?.method);
         else if (kind === 'merged') {
           const { files } = exportService.downloadMerged(model, adapter);
           set({ message: files === 2 ? 'Two files: keep the .onnx and its .data side by side.' : null });

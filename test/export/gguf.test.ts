@@ -15,6 +15,7 @@ import { loadModel } from '../../src/engine/model/load.js';
 import { nodeDirSource } from '../../src/engine/model/source-node.js';
 import { TINY_GPT2, TINY_LLAMA, TINY_QWEN2 } from '../model/helpers.js';
 import { randomAdapter } from './helpers.js';
+import { METHODS } from '../../src/engine/methods/registry.js';
 
 const FIXTURES = new URL('../fixtures/export/', import.meta.url).pathname;
 
@@ -30,7 +31,8 @@ describe.each([
       : randomAdapter(model, { r: 3, lora_alpha: 6, use_rslora: true });
     const modules = adapterModules(model, adapter);
     const r = adapter.lora.r;
-    const bytes = ggufLoraAdapter(modules, { family: model.family, alpha: adapter.lora.lora_alpha, r, useRslora: adapter.lora.use_rslora, dtype });
+    const method = arch === 'gpt2' ? 'kto' : 'cdpo';
+    const bytes = ggufLoraAdapter(modules, { family: model.family, alpha: adapter.lora.lora_alpha, r, useRslora: adapter.lora.use_rslora, dtype, method });
     const file = join(mkdtempSync(join(tmpdir(), 'prefstudio-gguf-')), 'adapter.gguf');
     writeFileSync(file, bytes);
 
@@ -40,6 +42,8 @@ describe.each([
     expect(md['general.type']).toBe('adapter');
     expect(md['adapter.type']).toBe('lora');
     expect(md['general.file_type']).toBe(dtype === 'f32' ? 0 : 1);
+    // The method it was trained with, named as the registry names it.
+    expect(md['general.description']).toBe(`LoRA adapter trained with ${METHODS[method].label} in PrefStudio: ${METHODS[method].summary}`);
     // llama.cpp scales by alpha / r (r from the tensors): that must be PEFT's scale.
     expect((md['adapter.lora.alpha'] as number) / r).toBeCloseTo(adapterScale(adapter.lora), 5);
 

@@ -23,6 +23,7 @@
 // shapes llama.cpp rejects for c_attn and c_fc; we write the factors in the orientation
 // llama.cpp's check and its matmul expect (the base tensor in GGUF is [out, in] like nn.Linear).
 
+import { METHODS, type MethodId } from '../methods/registry.js';
 import { f32ToF16Bits } from '../f16.js';
 import type { Family } from '../model/recognize.js';
 import { ggufArchitecture, type AdapterModule } from './modules.js';
@@ -49,6 +50,8 @@ export interface GgufLoraOptions {
   /** Tensor type (default f32, as convert_lora_to_gguf.py's default --outtype). */
   dtype?: 'f32' | 'f16';
   name?: string;
+  /** The method it was trained with, when known: named in general.description. */
+  method?: MethodId;
 }
 
 class ByteSink {
@@ -116,6 +119,9 @@ export function ggufLoraAdapter(modules: readonly AdapterModule[], options: Gguf
     ['general.architecture', { type: ValueType.STRING, value: ggufArchitecture(options.family) }],
     ['general.type', { type: ValueType.STRING, value: 'adapter' }],
     ['general.name', { type: ValueType.STRING, value: options.name ?? 'PrefStudio LoRA adapter' }],
+    ...(options.method
+      ? ([['general.description', { type: ValueType.STRING, value: `LoRA adapter trained with ${METHODS[options.method].label} in PrefStudio: ${METHODS[options.method].summary}` }]] as [string, KvValue][])
+      : []),
     ['general.file_type', { type: ValueType.UINT32, value: FILE_TYPE[dtype] }],
     ['general.quantization_version', { type: ValueType.UINT32, value: 2 }],
     ['adapter.type', { type: ValueType.STRING, value: 'lora' }],
