@@ -32,7 +32,8 @@ export function SettingField({ field }: { field: FieldView }) {
   const text = fieldText(form, path);
   const changed = form.values[path] !== undefined;
   const onChange = (t: string) => setField(path, t);
-  const shownDefault = settingToText(path, defaultValue(form.method, path)) || 'none';
+  const defaultText = settingToText(path, defaultValue(form.method, path));
+  const shownDefault = (path === 'step_separator' ? JSON.stringify(defaultText) : defaultText) || 'none';
   let input;
   switch (spec.input) {
     case 'switch':
