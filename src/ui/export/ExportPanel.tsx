@@ -7,7 +7,7 @@
 import { useRef, useState, type ReactNode } from 'react';
 import { handoffBaseModel, useExportStore } from '../../stores/export.js';
 import { HUB_ID_EXAMPLE } from '../../hub-id.js';
-import { METHOD_IDS, METHODS } from '../../engine/methods/registry.js';
+import { METHOD_IDS, METHODS } from '../../stores/methods.js';
 import './export.css';
 
 /** A button that opens a hidden file input (the native one cannot be styled). */

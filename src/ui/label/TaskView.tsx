@@ -202,33 +202,72 @@ function RankView({ current }: TaskProps) {
   );
 }
 
-/** The correction typed for the first wrong step (read by the page's key handler). */
-export const stepCorrection = { current: '' };
-
 function StepsView({ current }: TaskProps) {
   const act = useLabelStore((s) => s.act);
-  const [correction, setCorrection] = useState('');
-  useEffect(() => setCorrection(''), [current]);
-  stepCorrection.current = correction;
+  const markStep = useLabelStore((s) => s.markStep);
+  const saveStep = useLabelStore((s) => s.saveStep);
+  const generateStep = useLabelStore((s) => s.generateStep);
+  const setCorrection = useLabelStore((s) => s.setCorrection);
+  const marked = useLabelStore((s) => s.markedStep);
+  const correction = useLabelStore((s) => s.correction);
+  const note = useLabelStore((s) => s.stepNote);
+  const generating = useLabelStore((s) => s.generating);
   return (
     <>
-      <p className="data-hint">Click the first wrong step (or press its number); 0 if every step is right.</p>
+      <p className="data-hint">
+        Click the first wrong step (or press its number), give its correction (type it, or generate one with G), then save with Enter; 0 if every step is right.
+      </p>
       <ol className="label-steps" data-testid="step-list">
         {current.task.steps.map((step, i) => (
           <li key={i}>
-            <button type="button" className="label-step" onClick={() => void act({ type: 'steps', firstWrong: i, correction })}>
+            <button
+              type="button"
+              className={`label-step${marked === i ? ' label-step-marked' : ''}`}
+              aria-pressed={marked === i}
+              onClick={() => void markStep(i)}
+            >
               <span className="label-rank-place">{i + 1}</span>
               <span className="label-text">{step}</span>
             </button>
           </li>
         ))}
       </ol>
+      {marked !== null && note && !note.saved && (
+        <p className="label-gap" role="status" data-testid="step-gap">
+          Step {marked + 1} marked as the first wrong one: {note.gap}.
+        </p>
+      )}
       <label className="label-correction">
-        Optional correction for the wrong step
-        <input value={correction} onChange={(e) => setCorrection(e.currentTarget.value)} />
+        {marked === null ? 'Correction for the first wrong step' : `Correction for step ${marked + 1}`}
+        <input
+          value={correction}
+          onChange={(e) => setCorrection(e.currentTarget.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && marked !== null) {
+              e.preventDefault();
+              void saveStep();
+            } else if (e.key === 'Escape') e.currentTarget.blur();
+          }}
+          data-testid="step-correction"
+        />
       </label>
       <div className="label-buttons">
-        <button type="button" className="button button-primary" onClick={() => void act({ type: 'steps', firstWrong: null })}>
+        <button
+          type="button"
+          className="button button-secondary"
+          disabled={marked === null || generating}
+          onClick={() => void generateStep()}
+          title="The model loaded on the Models page (with the adapter chosen for sampling on the Train page) continues the prompt and the steps before the marked one"
+          data-testid="step-generate"
+        >
+          {generating ? 'Generating…' : 'Generate a correct step (G)'}
+        </button>
+        {marked !== null && (
+          <button type="button" className="button button-primary" onClick={() => void saveStep()} data-testid="step-save">
+            {correction.trim() ? `Save step ${marked + 1} with this correction (Enter)` : `Save without a correction (Enter)`}
+          </button>
+        )}
+        <button type="button" className="button button-secondary" onClick={() => void act({ type: 'steps', firstWrong: null })}>
           Every step is right (0)
         </button>
       </div>

@@ -15,6 +15,8 @@ export type Command =
   | 'thumbDown'
   | 'submitRank'
   | 'allStepsRight'
+  | 'saveStep'
+  | 'generateStep'
   | 'help';
 
 export interface Shortcut {
@@ -33,6 +35,8 @@ export const SHORTCUTS: Shortcut[] = [
   { keys: ['ArrowDown', '-'], command: 'thumbDown', label: 'Thumbs down', modes: ['single'] },
   { keys: ['Enter'], command: 'submitRank', label: 'Save the ranking as arranged', modes: ['rank'] },
   { keys: ['0'], command: 'allStepsRight', label: 'Every step is right (1–9: first wrong step)', modes: ['steps'] },
+  { keys: ['g'], command: 'generateStep', label: 'Generate a correct version of the marked step', modes: ['steps'] },
+  { keys: ['Enter'], command: 'saveStep', label: 'Save the marked step (with its correction, if any)', modes: ['steps'] },
   { keys: ['e'], command: 'editLeft', label: 'Edit the left (or only) response', modes: ['pair', 'single'] },
   { keys: ['r'], command: 'editRight', label: 'Edit the right response', modes: ['pair'] },
   { keys: ['s'], command: 'skip', label: 'Skip (comes back at the end)', modes: 'all' },

@@ -7,7 +7,7 @@ import { useNavigationStore } from '../../stores/navigation.js';
 import { PageShell } from '../components/PageShell.js';
 import { formatCount } from '../format.js';
 import { commandFor, keyLabel, keyName, SHORTCUTS, type Command } from '../label/keys.js';
-import { rankOrder, stepCorrection, TaskView } from '../label/TaskView.js';
+import { rankOrder, TaskView } from '../label/TaskView.js';
 import '../data/data.css';
 import '../label/label.css';
 
@@ -42,6 +42,10 @@ export function LabelPage() {
           return void st.act({ type: 'rank', order: rankOrder.current });
         case 'allStepsRight':
           return void st.act({ type: 'steps', firstWrong: null });
+        case 'saveStep':
+          return void st.saveStep();
+        case 'generateStep':
+          return void st.generateStep();
         case 'next':
           return void st.next();
         case 'undo':
@@ -63,7 +67,7 @@ export function LabelPage() {
         const k = Number(key) - 1;
         if (k < (useLabelStore.getState().current?.task.steps.length ?? 0)) {
           e.preventDefault();
-          void useLabelStore.getState().act({ type: 'steps', firstWrong: k, correction: stepCorrection.current });
+          void useLabelStore.getState().markStep(k);
         }
         return;
       }
@@ -140,6 +144,11 @@ export function LabelPage() {
         <p className="label-last" role="status" data-testid="label-last">
           {s.lastAction ?? ''}
         </p>
+        {s.stepNote?.saved && (
+          <p className="label-gap" data-testid="label-step-gap">
+            Saved; step_dpo will leave it out: {s.stepNote.gap}.{s.stepNote.firstWrong !== null ? ' Undo (U) to add the correction.' : ''}
+          </p>
+        )}
 
         <div className="label-layout">
           <div className="label-main">

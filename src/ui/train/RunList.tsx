@@ -2,7 +2,7 @@
 // (pause, resume, stop, continue from its adapter, sample with it, delete).
 import { etaSeconds, isFinished, isResumable, useTrainStore } from '../../stores/train.js';
 import type { RunRow } from '../../db/index.js';
-import { METHODS, isMethodId } from '../../engine/methods/registry.js';
+import { METHODS, isMethodId } from '../../stores/methods.js';
 
 const STATUS_TEXT: Record<RunRow['status'], string> = {
   queued: 'queued',

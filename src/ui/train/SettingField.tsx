@@ -2,8 +2,7 @@
 // it, an input fitting its kind (number, on/off, a choice, several choices, text), its one-line
 // help and default, and a reset when the user changed it. The text goes to the store as typed;
 // the registry's codec and the configuration schema read it (the plan names a bad field).
-import { SETTINGS, type SettingPath } from '../../engine/methods/settings.js';
-import { settingToText } from '../../engine/methods/text.js';
+import { SETTINGS, settingToText, type SettingPath } from '../../stores/methods.js';
 import { defaultValue, fieldText, type FieldView } from '../../stores/train-form.js';
 import { useTrainStore } from '../../stores/train.js';
 

@@ -4,7 +4,7 @@
 // each with its TRL/PEFT name and help; settings from a file (a saved run's or a TRL config) or
 // a past run; the plan (examples, steps, memory estimate or the refusal with numbers) and Start.
 import { useRef, useState, type ReactNode } from 'react';
-import { METHOD_IDS, METHODS } from '../../engine/methods/registry.js';
+import { METHOD_IDS, METHODS } from '../../stores/methods.js';
 import { DEMO_RECIPE, formGroups, usableRecords, type TrainForm } from '../../stores/train-form.js';
 import { isDemoDataset, planKeyOf, useTrainStore, type TrainModelRef } from '../../stores/train.js';
 import { formatBytes, formatCount } from './format.js';
