@@ -3,6 +3,7 @@
 // meet across datasets and workspaces, and the record a decision makes.
 import type { Message, PrefRecord, RecordSource, Turns } from '../data/records.js';
 import type { LabelDecision, StoredRecord } from '../db/index.js';
+import { stepDpoGap } from '../engine/training/tokenize.js';
 
 export type TaskMode = 'pair' | 'single' | 'rank' | 'steps';
 
@@ -108,6 +109,8 @@ export interface OutcomeContext {
   edits?: Record<number, string>;
   /** mode 'steps': a corrected step for the first wrong one. */
   correction?: string;
+  /** mode 'steps': the step the model generated, when the correction started from it (tagged). */
+  generatedCorrection?: string;
 }
 
 /** The record a decision makes, or null (a skip). */
@@ -152,9 +155,21 @@ export function outcomeRecord(task: LabelTask, decision: LabelDecision, ctx: Out
       if (k === null) return { kind: 'stepwise', ...base, steps: task.steps.slice(0, -1), chosenStep: task.steps.at(-1)!, rejectedStep: null };
       if (k < 0 || k >= task.steps.length) throw new Error(`no step ${k + 1}`);
       const fix = ctx.correction?.trim();
-      return { kind: 'stepwise', ...base, steps: task.steps.slice(0, k), chosenStep: fix ? fix : null, rejectedStep: task.steps[k]! };
+      const generated = ctx.generatedCorrection?.trim();
+      // A generated correction is tagged as such (and as edited when the person changed it).
+      const tags = fix && generated ? [...new Set([...base.tags, 'generated-step', ...(fix !== generated ? ['edited'] : [])])] : base.tags;
+      return { kind: 'stepwise', ...base, tags, steps: task.steps.slice(0, k), chosenStep: fix ? fix : null, rejectedStep: task.steps[k]! };
     }
   }
+}
+
+/**
+ * What a step label lacks for step_dpo (training/tokenize.ts stepDpoGap on the record the label
+ * makes), or null: every step marked right, or a first wrong step without a correction.
+ */
+export function stepLabelGap(task: LabelTask, firstWrong: number | null, correction?: string): string | null {
+  const r = outcomeRecord(task, { type: 'steps', firstWrong }, { annotator: '', now: 0, ...(correction !== undefined ? { correction } : {}) });
+  return r?.kind === 'stepwise' ? stepDpoGap(r) : null;
 }
 
 /** The category a decision falls in, for agreement ("same answer"). */

@@ -15,6 +15,8 @@ import {
   type NewLabel,
   type StoredRecord,
 } from '../db/index.js';
+import { SETTINGS } from '../engine/methods/settings.js';
+import { stepContext } from '../engine/training/tokenize.js';
 import { workspace } from './data.js';
 import { agreement, type AgreementReport } from './label-agreement.js';
 import { activeModel, generate } from './models.js';
@@ -158,4 +160,40 @@ export async function generateCandidates(
       sampling: { temperature: settings.temperature, topP: settings.topP, topK: settings.topK, maxTokens: settings.maxNewTokens, seed },
     },
   };
+}
+
+export interface GeneratedStep {
+  /** The step, trimmed (cut before the step separator or a newline). */
+  text: string;
+  /** The model that wrote it. */
+  model: string;
+}
+
+/**
+ * A correct version of the first wrong step of a step-wise record, from the model active in the
+ * engine Worker (with the adapter the Train page samples with, if any): the model continues the
+ * prompt and the accepted steps joined as step_dpo joins them (training/tokenize.ts stepContext,
+ * the step separator's default), the text tokenized as training tokenizes a step-wise record
+ * (no chat template), and stops at the step separator or a newline.
+ */
+export async function generateStep(
+  input: { prompt: Turns; system?: string; steps: readonly string[] },
+  settings: { temperature: number; topK: number; topP: number; maxNewTokens: number; seed: number },
+): Promise<GeneratedStep> {
+  if (typeof input.prompt !== 'string') throw new Error('step-wise records are plain text: this prompt is a conversation, so step_dpo cannot train it');
+  if (input.system !== undefined) throw new Error('a system prompt needs conversational records: step_dpo cannot train this record');
+  const active = await activeModel();
+  if (!active) throw new Error('no model is loaded: load one on the Models page to generate a step');
+  const separator = SETTINGS.step_separator.default;
+  const task = generate({
+    prompt: stepContext(input.prompt, input.steps, separator),
+    useChatTemplate: false,
+    stopStrings: [...new Set([separator, '\n'])],
+    ...settings,
+  });
+  const r = await task.result;
+  if (!r.ok) throw new Error(r.error.message);
+  const text = r.value.text.trim();
+  if (!text) throw new Error('the model ended the step without writing one: generate again, or type the step');
+  return { text, model: active.manifest.name };
 }

@@ -4,10 +4,12 @@
 import { create } from 'zustand';
 import type { DatasetRow, LabelDecision } from '../db/index.js';
 import type { AgreementReport } from '../services/label-agreement.js';
-import { buildTask, editableText, outcomeRecord, shuffledSides, taskKey, type LabelTask } from '../services/label-tasks.js';
+import { buildTask, editableText, outcomeRecord, shuffledSides, stepLabelGap, taskKey, type LabelTask } from '../services/label-tasks.js';
+import { stepDpoGap } from '../engine/training/tokenize.js';
 import {
   agreementReport,
   generateCandidates,
+  generateStep,
   labelSources,
   loadQueue,
   loadRecord,
@@ -38,6 +40,15 @@ export interface CurrentTask {
   edits: Record<number, string>;
 }
 
+/** What a step label (marked on screen, or just saved) lacks for step_dpo: stepDpoGap's message. */
+export interface StepNote {
+  gap: string;
+  /** The step marked as the first wrong one (0-based), null when every step was marked right. */
+  firstWrong: number | null;
+  /** true: the label was saved as it is; false: the marked step waits for a correction or Enter. */
+  saved: boolean;
+}
+
 interface LabelState {
   sources: DatasetRow[];
   sourceId: string | null;
@@ -55,6 +66,13 @@ interface LabelState {
   lastAction: string | null;
   agreement: AgreementReport | null;
   generating: boolean;
+  /** Step mode: the first wrong step marked and not saved yet (it waits for its correction). */
+  markedStep: number | null;
+  /** Step mode: the correction for the first wrong step, typed or generated (editable). */
+  correction: string;
+  /** Step mode: the model's step the correction started from, when it was generated. */
+  generatedCorrection: string | null;
+  stepNote: StepNote | null;
 
   init(): Promise<void>;
   selectSource(id: string): Promise<void>;
@@ -68,8 +86,21 @@ interface LabelState {
   undo(): Promise<void>;
   /** Replaces the current task's candidates with two samples from the current model. */
   generate(): Promise<void>;
+  setCorrection(text: string): void;
+  /**
+   * Step mode: step `k` (0-based) is the first wrong one. Saved at once when a correction is
+   * there (or when `k` was already marked); otherwise marked, with what step_dpo lacks shown.
+   */
+  markStep(k: number): Promise<void>;
+  /** Step mode: saves the marked step with the correction as it is (none: saved without one). */
+  saveStep(): Promise<void>;
+  /** Step mode: fills the correction with the current model's continuation of the accepted steps. */
+  generateStep(): Promise<void>;
   refreshAgreement(): Promise<void>;
 }
+
+/** A step label not yet begun: nothing marked, no correction. */
+const NO_STEP_DRAFT = { markedStep: null, correction: '', generatedCorrection: null } as const;
 
 let random: () => number = Math.random;
 /** Tests: a seeded source for the blind sides. */
@@ -111,7 +142,7 @@ export const useLabelStore = create<LabelState>()((set, get) => {
       }
       const task = buildTask(record);
       const n = task.mode === 'steps' ? 0 : task.candidates.length;
-      set({ current: { task, shown: shown && shown.length === n ? shown : shuffledSides(n, random), edits: {} }, rationale: '', status: 'ready' });
+      set({ current: { task, shown: shown && shown.length === n ? shown : shuffledSides(n, random), edits: {} }, rationale: '', status: 'ready', ...NO_STEP_DRAFT });
       return;
     }
   };
@@ -122,7 +153,7 @@ export const useLabelStore = create<LabelState>()((set, get) => {
       set({ current: null, queue: [], status: 'idle' });
       return;
     }
-    set({ status: 'loading', error: null });
+    set({ status: 'loading', error: null, stepNote: null });
     const q = await loadQueue(sourceId, annotator.trim());
     skippedIds = new Set(q.skippedIds);
     set({ queue: q.queue, total: q.total, labelled: q.labelled, skipped: skippedIds.size });
@@ -171,6 +202,61 @@ export const useLabelStore = create<LabelState>()((set, get) => {
     steps: 'steps marked',
   };
 
+  /** Saves a decision on the current task (call inside serial). */
+  const save = async (action: LabelAction): Promise<void> => {
+    const { current: c, sourceId, annotator } = get();
+    if (!c || !sourceId || !annotator || !fits(c, action)) return;
+    const decision = decisionFor(c, action);
+    const now = Date.now();
+    const rationale = get().rationale;
+    let record: ReturnType<typeof outcomeRecord> = null;
+    try {
+      const generated = get().generatedCorrection;
+      record = outcomeRecord(c.task, decision, {
+        annotator,
+        now,
+        rationale,
+        edits: c.edits,
+        ...(action.type === 'steps' && action.correction ? { correction: action.correction, ...(generated !== null ? { generatedCorrection: generated } : {}) } : {}),
+      });
+      const edited = Object.keys(c.edits).map(Number);
+      await recordLabel(
+        {
+          taskKey: c.task.key,
+          sourceDatasetId: sourceId,
+          sourceRecordId: c.task.sourceRecordId,
+          annotator,
+          createdAt: now,
+          decision,
+          ...(c.shown.length ? { shown: c.shown } : {}),
+          ...(edited.length ? { edited } : {}),
+          ...(rationale.trim() ? { rationale: rationale.trim() } : {}),
+        },
+        record,
+      );
+    } catch (e) {
+      set({ error: `Not saved: ${message(e)}` });
+      return;
+    }
+    const rest = get().queue.slice(1);
+    const id = c.task.sourceRecordId;
+    const skip = action.type === 'skip';
+    if (skip) skippedIds.add(id);
+    else skippedIds.delete(id);
+    // A step label says at once what it lacks for step_dpo (the record is saved as it is).
+    const gap = record?.kind === 'stepwise' ? stepDpoGap(record) : null;
+    set({
+      stepNote: gap ? { gap, saved: true, firstWrong: action.type === 'steps' ? action.firstWrong : null } : null,
+      // A skipped task comes back after the fresh ones.
+      queue: skip ? [...rest, id] : rest,
+      labelled: get().labelled + (skip ? 0 : 1),
+      skipped: skippedIds.size,
+      lastAction: `Saved: ${DESCRIBE[action.type]}`,
+      error: null,
+    });
+    await showHead();
+  };
+
   return {
     sources: [],
     sourceId: null,
@@ -187,6 +273,8 @@ export const useLabelStore = create<LabelState>()((set, get) => {
     lastAction: null,
     agreement: null,
     generating: false,
+    ...NO_STEP_DRAFT,
+    stepNote: null,
 
     init: () =>
       serial(async () => {
@@ -238,61 +326,13 @@ export const useLabelStore = create<LabelState>()((set, get) => {
       set({ current: { ...c, edits } });
     },
 
-    act: (action) =>
-      serial(async () => {
-        const { current: c, sourceId, annotator } = get();
-        if (!c || !sourceId || !annotator || !fits(c, action)) return;
-        const decision = decisionFor(c, action);
-        const now = Date.now();
-        const rationale = get().rationale;
-        try {
-          const record = outcomeRecord(c.task, decision, {
-            annotator,
-            now,
-            rationale,
-            edits: c.edits,
-            ...(action.type === 'steps' && action.correction ? { correction: action.correction } : {}),
-          });
-          const edited = Object.keys(c.edits).map(Number);
-          await recordLabel(
-            {
-              taskKey: c.task.key,
-              sourceDatasetId: sourceId,
-              sourceRecordId: c.task.sourceRecordId,
-              annotator,
-              createdAt: now,
-              decision,
-              ...(c.shown.length ? { shown: c.shown } : {}),
-              ...(edited.length ? { edited } : {}),
-              ...(rationale.trim() ? { rationale: rationale.trim() } : {}),
-            },
-            record,
-          );
-        } catch (e) {
-          set({ error: `Not saved: ${message(e)}` });
-          return;
-        }
-        const rest = get().queue.slice(1);
-        const id = c.task.sourceRecordId;
-        const skip = action.type === 'skip';
-        if (skip) skippedIds.add(id);
-        else skippedIds.delete(id);
-        set({
-          // A skipped task comes back after the fresh ones.
-          queue: skip ? [...rest, id] : rest,
-          labelled: get().labelled + (skip ? 0 : 1),
-          skipped: skippedIds.size,
-          lastAction: `Saved: ${DESCRIBE[action.type]}`,
-          error: null,
-        });
-        await showHead();
-      }),
+    act: (action) => serial(() => save(action)),
 
     next: () =>
       serial(async () => {
         const q = get().queue;
         if (q.length < 2) return;
-        set({ queue: [...q.slice(1), q[0]!], lastAction: 'Moved on (nothing saved)' });
+        set({ queue: [...q.slice(1), q[0]!], lastAction: 'Moved on (nothing saved)', stepNote: null });
         await showHead();
       }),
 
@@ -301,6 +341,7 @@ export const useLabelStore = create<LabelState>()((set, get) => {
         const { sourceId, annotator } = get();
         if (!sourceId || !annotator) return;
         const undone = await undoLatest(sourceId, annotator);
+        set({ stepNote: null });
         if (!undone) {
           set({ lastAction: 'Nothing to undo' });
           return;
@@ -333,6 +374,54 @@ export const useLabelStore = create<LabelState>()((set, get) => {
           const candidates = [...g.candidates].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
           const task: LabelTask = { ...c.task, mode: 'pair', candidates, source: g.source, key: taskKey('pair', c.task.prompt, c.task.system, candidates) };
           set({ current: { task, shown: shuffledSides(2, random), edits: {} }, lastAction: 'Generated two candidates with the current model' });
+        } catch (e) {
+          set({ error: message(e) });
+        } finally {
+          set({ generating: false });
+        }
+      }),
+
+    setCorrection(text) {
+      const { current: c, markedStep } = get();
+      const gap = c && markedStep !== null ? stepLabelGap(c.task, markedStep, text) : null;
+      set({ correction: text, stepNote: gap ? { gap, saved: false, firstWrong: markedStep } : null });
+    },
+
+    markStep: (k) =>
+      serial(async () => {
+        const { current: c, correction, markedStep } = get();
+        if (!c || c.task.mode !== 'steps' || k < 0 || k >= c.task.steps.length) return;
+        if (correction.trim() || markedStep === k) return save({ type: 'steps', firstWrong: k, correction });
+        const gap = stepLabelGap(c.task, k, correction);
+        set({ markedStep: k, stepNote: gap ? { gap, saved: false, firstWrong: k } : null });
+      }),
+
+    saveStep: () =>
+      serial(async () => {
+        const { markedStep, correction } = get();
+        if (markedStep === null) return;
+        return save({ type: 'steps', firstWrong: markedStep, correction });
+      }),
+
+    generateStep: () =>
+      serial(async () => {
+        const c = get().current;
+        const k = get().markedStep;
+        if (!c || c.task.mode !== 'steps') return;
+        if (k === null) {
+          set({ error: 'Mark the first wrong step first: the model writes the step that should replace it' });
+          return;
+        }
+        set({ generating: true, error: null });
+        try {
+          const seed = Math.floor(random() * 2 ** 31);
+          const g = await generateStep(
+            { prompt: c.task.prompt, ...(c.task.system !== undefined ? { system: c.task.system } : {}), steps: c.task.steps.slice(0, k) },
+            { temperature: 0.7, topK: 0, topP: 0.95, maxNewTokens: 128, seed },
+          );
+          // The person may have moved on meanwhile: the step belongs to the task it was asked for.
+          if (get().current?.task.key !== c.task.key || get().markedStep !== k) return;
+          set({ correction: g.text, generatedCorrection: g.text, stepNote: null, lastAction: `Generated a correct step ${k + 1} with ${g.model}: edit it if needed, then save` });
         } catch (e) {
           set({ error: message(e) });
         } finally {

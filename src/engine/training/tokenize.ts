@@ -146,8 +146,7 @@ function recordExamples(r: PrefRecord, shape: ExampleKind, s: TokenizeSettings):
         const missing = stepDpoGap(r);
         if (missing || r.chosenStep === null || r.rejectedStep === null) throw new Skip(missing ?? 'no steps');
         if (typeof r.prompt !== 'string') throw new Skip('step-wise records are plain text');
-        const sep = s.step_separator;
-        const context = [r.prompt, ...r.steps].join(sep) + sep;
+        const context = stepContext(r.prompt, r.steps, s.step_separator);
         return [{ sequences: [seq(r.chosenStep, context), seq(r.rejectedStep, context)] }];
       }
       throw new Skip(`an unpaired record has no rejected response: train it with kto`);
@@ -200,6 +199,15 @@ export function stepDpoGap(r: Pick<Extract<PrefRecord, { kind: 'stepwise' }>, 'c
   if (r.rejectedStep === null) return 'every step is marked right: step_dpo needs a wrong step to learn against (the record is kept for stepwise export)';
   if (r.chosenStep === null) return 'the first wrong step has no correction: step_dpo needs the correct version of that step (type one, or generate one from the model)';
   return null;
+}
+
+/**
+ * The text a step-wise record's next step follows: the prompt and the accepted steps joined by the
+ * step separator, then one more separator. step_dpo's prompt, and what the Label page asks the
+ * model to continue when it generates a correct step.
+ */
+export function stepContext(prompt: string, steps: readonly string[], separator: string): string {
+  return [prompt, ...steps].join(separator) + separator;
 }
 
 /** Ties and both-bad pairs state no preference: paired and listwise methods leave them out. */
