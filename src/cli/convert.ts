@@ -2,11 +2,10 @@
 // input format, converts it and writes JSON Lines (gzip when --out ends in .gz) or Parquet (when
 // --out ends in .parquet). Reports counts, the bad rows with their line and field, and the records
 // the target cannot hold, grouped by reason. Exits 1 when nothing valid came out, or when records
-// were dropped without --allow-drop; 2 on a usage error. The output is written under a temporary
-// name and renamed at the end: a failed run leaves no output file and an existing one as it was.
-import { createWriteStream, promises as fs } from 'node:fs';
-import { once } from 'node:events';
-import { basename, dirname, join } from 'node:path';
+// were dropped without --allow-drop; 2 on a usage error or an --out that cannot be used (the input
+// itself, an existing file without --force, a folder, a missing folder). The output is written
+// under a temporary name and renamed at the end (src/cli/output.ts): a failed or killed run leaves
+// no output file and an existing one as it was.
 import { fileWriter } from 'hyparquet-writer';
 import { DataFormatError, describeRowError, type RowError } from '../data/errors.js';
 import { detectFormat, proposeMapping } from '../data/import/detect.js';
@@ -17,6 +16,7 @@ import { fileSource } from '../data/io/node-file.js';
 import { TrlExporter, type ExportOptions, type ExportStyle } from '../data/export/trl.js';
 import { encodeChunks, jsonlChunks, writeParquet } from '../data/export/write.js';
 import type { PrefRecord } from '../data/records.js';
+import { OutputError, OutputFile, planOutput } from './output.js';
 
 const TARGETS: Record<string, { options: ExportOptions; label: string }> = {
   trl: { options: { shape: 'trl', style: 'standard' }, label: 'TRL (standard text)' },
@@ -36,7 +36,9 @@ const USAGE = `usage: prefstudio convert <input> --to <target> --out <file> [opt
                      trl-conversational  the same with role/content messages
                      kto                 TRL unpaired preference (pairs are unpaired)
                      records             PrefStudio records (lossless, with provenance)
-  --out <file>       .jsonl (or .jsonl.gz) writes JSON Lines, .parquet writes Parquet
+  --out <file>       .jsonl (or .jsonl.gz) writes JSON Lines, .parquet writes Parquet; never the
+                     input itself
+  --force            replace --out if it exists (it is kept as it was when the run fails)
   --format <id>      skip detection: ${FORMATS.map((f) => f.id).join(', ')}
   --style <style>    standard or conversational (kto and records: default follows the data)
   --strict           exit 1 when any row is bad (nothing is written then)
@@ -57,10 +59,11 @@ interface Args {
   allowDrop: boolean;
   maxErrors: number;
   json: boolean;
+  force: boolean;
 }
 
 function parseArgs(args: string[]): Args | string {
-  const out: Partial<Args> = { strict: false, allowDrop: false, maxErrors: 20, json: false };
+  const out: Partial<Args> = { strict: false, allowDrop: false, maxErrors: 20, json: false, force: false };
   const positional: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -77,6 +80,7 @@ function parseArgs(args: string[]): Args | string {
       else if (a === '--strict') out.strict = true;
       else if (a === '--allow-drop') out.allowDrop = true;
       else if (a === '--json') out.json = true;
+      else if (a === '--force') out.force = true;
       else if (a === '--max-errors') out.maxErrors = Number(value());
       else if (a === '--help' || a === '-h') return 'help';
       else if (a.startsWith('-')) return `unknown option ${a}`;
@@ -125,7 +129,18 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`prefstudio convert: ${parsed}\n\n${USAGE}`);
     return 2;
   }
-  const a = parsed;
+  try {
+    return await convert(parsed);
+  } catch (e) {
+    if (!(e instanceof OutputError)) throw e;
+    process.stderr.write(`prefstudio convert: ${e.message}\n`);
+    return 2;
+  }
+}
+
+async function convert(a: Args): Promise<number> {
+  // The output is checked before the input is opened: never the input, never over a file unasked.
+  const plan = await planOutput({ flag: '--out', path: a.out, kind: 'file' }, { force: a.force, inputs: [['', a.input]] });
   const source = await fileSource(a.input);
   const detection = await detectFormat(source);
   let mapping = detection.mapping;
@@ -180,37 +195,17 @@ export async function run(args: string[]): Promise<number> {
   }
 
   // Written under a temporary name beside the output, renamed once the run succeeded.
-  const tmp = join(dirname(a.out), `.${basename(a.out)}.tmp-${process.pid}`);
-  try {
-    await fs.writeFile(tmp, '');
-  } catch (e) {
-    process.stderr.write(`prefstudio convert: cannot write --out ${a.out}: ${(e as Error).message}\n`);
-    return 1;
-  }
+  const file = await OutputFile.create(plan);
   let failed = false;
   try {
     if (a.out.toLowerCase().endsWith('.parquet')) {
-      await writeParquet(records(), exporter, fileWriter(tmp));
+      await writeParquet(records(), exporter, fileWriter(file.tmp));
     } else {
-      const stream = createWriteStream(tmp);
-      let writeError: Error | null = null;
-      stream.on('error', (e) => (writeError ??= e));
-      try {
-        for await (const chunk of encodeChunks(jsonlChunks(records(), exporter), a.out.toLowerCase().endsWith('.gz'))) {
-          if (writeError) break;
-          if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), once(stream, 'close')]);
-        }
-      } finally {
-        if (!stream.closed) {
-          stream.end();
-          await once(stream, 'close');
-        }
-      }
-      if (writeError) throw new Error(`cannot write --out ${a.out}: ${(writeError as Error).message}`);
+      for await (const chunk of encodeChunks(jsonlChunks(records(), exporter), a.out.toLowerCase().endsWith('.gz'))) await file.write(chunk);
     }
   } catch (e) {
     if (!(e instanceof StrictStop) && !/^nothing to export/.test((e as Error).message)) {
-      await fs.rm(tmp, { force: true });
+      await file.discard();
       throw e;
     }
     failed = true;
@@ -226,8 +221,8 @@ export async function run(args: string[]): Promise<number> {
   const ok = exporter.rows > 0 && !failed && (report.dropped === 0 || a.allowDrop);
   report.rowsWritten = ok ? exporter.rows : 0;
   report.recordsWritten = ok ? exporter.records : 0;
-  if (ok) await fs.rename(tmp, a.out);
-  else await fs.rm(tmp, { force: true });
+  if (ok) await file.commit();
+  else await file.discard();
   if (a.json) process.stdout.write(JSON.stringify({ ok, ...report }, null, 2) + '\n');
   else process.stdout.write(describeReport(report, ok, a.strict && failed));
   return ok ? 0 : 1;

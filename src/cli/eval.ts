@@ -8,6 +8,8 @@
 //            adapter's PEFT names (adapter_model.safetensors layout). With several batches each
 //            batch's loss is weighted by its share of the examples (the metrics are TRL's mean
 //            over batches); they agree exactly with one batch.
+// Both outputs are checked before anything is read (not an input, not over a file without
+// --force) and written atomically (src/cli/output.ts).
 
 import { promises as fs } from 'node:fs';
 import { formatBytes } from '../engine/model/errors.js';
@@ -27,8 +29,8 @@ import {
   runCommand,
   sessionTrainerOptions,
   tokenizeForRun,
-  writeAtomic,
 } from './train.js';
+import { planOutputs, writeOutputFile } from './output.js';
 
 const USAGE = `usage: prefstudio eval --model <dir> --adapter <dir> --data <file> --method <name> --out <metrics.json> [options]
 
@@ -38,6 +40,7 @@ const USAGE = `usage: prefstudio eval --model <dir> --adapter <dir> --data <file
   --method <name>            one of the methods below
   --out <metrics.json>       loss and metrics, TRL's names
   --grads <file>             also write d(mean loss)/d(every LoRA tensor) as safetensors (PEFT names)
+  --force                    replace --out and --grads if they exist
   --ref-cache <dir>          keep reference log-probs here between runs
   --onnx <file>              the .onnx file of the folder to use
 
@@ -55,10 +58,14 @@ export function run(args: string[]): Promise<number> {
 }
 
 async function evaluate(args: string[], tag: string): Promise<number> {
-  const p = parseFlags(args, ['--model', '--adapter', '--data', '--method', '--out', '--grads', '--ref-cache', '--onnx']);
+  const p = parseFlags(args, ['--model', '--adapter', '--data', '--method', '--out', '--grads', '--ref-cache', '--onnx'], ['--force']);
   for (const k of ['--model', '--adapter', '--data', '--method', '--out'] as const) if (!p.plain[k]) throw new UsageError(`${k} is required`);
   const lora = p.given.filter((f) => f.startsWith('--lora-') || f === '--targets' || f === '--rslora');
   if (lora.length) throw new UsageError(`the LoRA settings come from --adapter; drop ${lora.join(', ')}`);
+  const [outPlan, gradsPlan] = await planOutputs(
+    [{ flag: '--out', path: p.plain['--out']!, kind: 'file' }, ...(p.plain['--grads'] ? [{ flag: '--grads', path: p.plain['--grads'], kind: 'file' as const }] : [])],
+    { force: p.switches.has('--force'), inputs: [['--model', p.plain['--model']], ['--adapter', p.plain['--adapter']], ['--data', p.plain['--data']], ['--ref-cache', p.plain['--ref-cache']]] },
+  );
   const adapterDir = p.plain['--adapter']!;
   const peft = await readPeftAdapter(adapterDir);
   const data = p.plain['--data']!;
@@ -78,11 +85,11 @@ async function evaluate(args: string[], tag: string): Promise<number> {
     err(`${tag}: ${examples.length} examples in batches of ${config.per_device_eval_batch_size}; estimated GPU memory ${formatBytes(trainer.memory.total)}`);
     const grads = p.plain['--grads'];
     const metrics = grads ? await trainer.gradients(examples) : await trainer.evaluate(examples, '');
-    if (grads) await writeAtomic(grads, writeSafetensors(await trainer.gradientTensors()));
+    if (gradsPlan) await writeOutputFile(gradsPlan, writeSafetensors(await trainer.gradientTensors()));
     trainer.destroy();
     const used = new Set(examples.map((e) => e.record)).size;
     const report = { ...metrics, num_examples: examples.length, num_skipped: records.length - used, method: config.method, adapter: adapterDir, config };
-    await writeAtomic(p.plain['--out']!, JSON.stringify(report, null, 2) + '\n');
+    await writeOutputFile(outPlan!, JSON.stringify(report, null, 2) + '\n');
     err(`${tag}: loss ${metrics.loss?.toFixed(6)}${metrics['rewards/accuracies'] !== undefined ? `, rewards/accuracies ${metrics['rewards/accuracies'].toFixed(3)}` : ''}; wrote ${p.plain['--out']}${grads ? ` and ${grads}` : ''}`);
     return 0;
   } finally {

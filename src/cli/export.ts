@@ -1,20 +1,28 @@
 // `prefstudio export`: take a PEFT adapter elsewhere (src/engine/export): a merged ONNX model
 // (onnxruntime / transformers.js without LoRA), a llama.cpp GGUF LoRA adapter, a PEFT zip, or a
 // TRL hand-off folder (dataset + recipe + train.py + multi-GPU launch configs). Host-only: no GPU.
+// Every output is checked before anything is read (src/cli/output.ts): not an input or inside one
+// (the model folder, the adapter), not over an existing file or folder without --force, its
+// folder there; each file is written under a temporary name and each folder built as a
+// temporary folder, renamed into place at the end. The merged folder copies the model folder's
+// regular files only, never what a link out of it points to (src/data/io/node-read.ts).
 
 import { isMethodId, type MethodId } from '../engine/methods/registry.js';
-import { createWriteStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { NodeFolder } from '../data/io/node-read.js';
 import { mergeOnnx } from '../engine/export/merge.js';
 import { ggufLoraAdapter } from '../engine/export/gguf.js';
 import { adapterModules, type AdapterData } from '../engine/export/modules.js';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, peftFiles, readPeftFiles, readPeftZip, zipFiles } from '../engine/export/peft.js';
+import { peftFiles, zipFiles } from '../engine/export/peft.js';
 import { trlHandoff } from '../engine/export/trl.js';
 import { formatBytes, isModelLoadError } from '../engine/model/errors.js';
 import { HUB_ID_EXAMPLE, resolveHubBaseModel, type BaseModelInput } from '../hub-id.js';
 import { loadModel, type LoadedModel } from '../engine/model/load.js';
 import { nodeDirSource } from '../engine/model/source-node.js';
-import { UsageError, configFile, configFrom, err, flagsHelp, parseFlags, readRecords, runCommand, writeAtomic } from './train.js';
+import { UsageError, configFile, configFrom, err, flagsHelp, parseFlags, readRecords, runCommand } from './train.js';
+import { readAdapterFrom, readOptionalText, INPUT_LIMITS } from './input.js';
+import { planOutput, planOutputs, writeInto, writeOutputFile, writeOutputFolder, type InputSpec, type OutputSpec } from './output.js';
 
 const TAG = 'export';
 const BASE_MODEL: BaseModelInput = { name: '--base-model', example: `--base-model ${HUB_ID_EXAMPLE}` };
@@ -32,6 +40,7 @@ outputs (one or more):
   --trl <dir>                TRL hand-off: data/*.jsonl, recipe.json, train.py, accelerate configs, README.md
 
 options:
+  --force                    replace outputs that exist (never the model's or the adapter's own files)
   --onnx <file>              the .onnx file of the model folder to use
   --external-data <on|off>   merged: force external weight data on or off (default: as the model, or when > 2 GiB)
   --gguf-type <f32|f16>      GGUF tensor type (default f32, as convert_lora_to_gguf.py)
@@ -51,17 +60,11 @@ export function run(args: string[]): Promise<number> {
   return runCommand(TAG, USAGE, args, exportCommand);
 }
 
-/** A PEFT adapter from a folder or a zip. */
+/** A PEFT adapter from a folder or a zip (src/cli/input.ts). */
 export async function readAdapter(path: string): Promise<AdapterData> {
-  const st = await fs.stat(path).catch(() => null);
-  if (!st) throw new UsageError(`--adapter ${path}: no such file or folder`);
-  if (st.isFile()) return readPeftZip(new Uint8Array(await fs.readFile(path)), path);
-  const files: Record<string, Uint8Array> = {};
-  for (const name of [ADAPTER_CONFIG, ADAPTER_WEIGHTS]) {
-    const b = await fs.readFile(join(path, name)).catch(() => null);
-    if (b) files[name] = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  }
-  return readPeftFiles(files, path);
+  const a = await readAdapterFrom(path);
+  if (!a) throw new UsageError(`--adapter ${path}: no such file or folder`);
+  return a;
 }
 
 async function readModel(dir: string, onnx: string | undefined, weights: boolean): Promise<LoadedModel> {
@@ -73,16 +76,8 @@ async function readModel(dir: string, onnx: string | undefined, weights: boolean
   }
 }
 
-async function writeChunks(file: string, chunks: Uint8Array[]): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const out = createWriteStream(tmp);
-  for (const c of chunks) if (!out.write(c)) await new Promise<void>((r) => out.once('drain', () => r()));
-  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
-  await fs.rename(tmp, file);
-}
-
 async function exportCommand(args: string[]): Promise<number> {
-  const p = parseFlags(args, ['--model', '--adapter', '--merged', '--gguf', '--peft', '--trl', '--onnx', '--external-data', '--gguf-type', '--data', '--base-model', '--method', '--config']);
+  const p = parseFlags(args, ['--model', '--adapter', '--merged', '--gguf', '--peft', '--trl', '--onnx', '--external-data', '--gguf-type', '--data', '--base-model', '--method', '--config'], ['--force']);
   for (const k of ['--model', '--adapter'] as const) if (!p.plain[k]) throw new UsageError(`${k} is required`);
   const outputs = (['--merged', '--gguf', '--peft', '--trl'] as const).filter((k) => p.plain[k]);
   if (outputs.length === 0) throw new UsageError('give at least one of --merged, --gguf, --peft, --trl');
@@ -101,6 +96,17 @@ async function exportCommand(args: string[]): Promise<number> {
 
   const modelDir = p.plain['--model']!;
   const adapterPath = p.plain['--adapter']!;
+  if (!(await fs.stat(adapterPath).catch(() => null))) throw new UsageError(`--adapter ${adapterPath}: no such file or folder`);
+  // Every output checked before anything is read or written.
+  const force = p.switches.has('--force');
+  const inputs: InputSpec[] = [['--model', modelDir], ['--adapter', adapterPath], ['--data', p.plain['--data']], ['--config', p.plain['--config']]];
+  const specs: OutputSpec[] = [];
+  const mergedTarget = p.plain['--merged'];
+  if (mergedTarget) specs.push({ flag: '--merged', path: mergedTarget, kind: mergedTarget.endsWith('.onnx') ? 'file' : 'folder' });
+  if (p.plain['--gguf']) specs.push({ flag: '--gguf', path: p.plain['--gguf'], kind: 'file' });
+  if (p.plain['--peft']) specs.push({ flag: '--peft', path: p.plain['--peft'], kind: p.plain['--peft'].endsWith('.zip') ? 'file' : 'folder' });
+  if (p.plain['--trl']) specs.push({ flag: '--trl', path: p.plain['--trl'], kind: 'folder' });
+  const plans = new Map((await planOutputs(specs, { force, inputs })).map((o) => [o.flag, o]));
   const adapter = await readAdapter(adapterPath);
   const model = await readModel(modelDir, p.plain['--onnx'], !!p.plain['--merged']);
   // Checked against the model whatever the output: names, partners, shapes.
@@ -113,56 +119,67 @@ async function exportCommand(args: string[]): Promise<number> {
     : null;
   if (base && !base.ok) throw new UsageError(base.message);
 
-  if (p.plain['--merged']) {
-    const target = p.plain['--merged'];
-    const asFolder = !target.endsWith('.onnx');
+  const mergedPlan = plans.get('--merged');
+  if (mergedPlan) {
+    const target = mergedPlan.path;
+    const asFolder = mergedPlan.kind === 'folder';
     const file = asFolder ? join(target, model.onnx.file) : target;
     const merged = mergeOnnx(model, adapter, { fileName: basename(file), externalData: ext === undefined ? undefined : ext === 'on' });
-    await fs.mkdir(dirname(file), { recursive: true });
     if (asFolder) {
-      // The rest of the model folder (configs, tokenizer), so the folder loads as a model.
-      const skip = new Set([model.onnx.file, ...model.externalData().map((d) => join(dirname(model.onnx.file), d.path))]);
-      for (const f of (await model.source.list()) ?? []) {
-        if (skip.has(f) || f.endsWith('.onnx') || /\.onnx[._]data$/.test(f)) continue;
-        await fs.mkdir(dirname(join(target, f)), { recursive: true });
-        await fs.copyFile(join(modelDir, f), join(target, f));
-      }
+      await writeOutputFolder(mergedPlan, async (dir) => {
+        // The rest of the model folder (configs, tokenizer), so the folder loads as a model: its
+        // regular files, each resolved inside the folder (a link out of it is refused, not copied).
+        const skip = new Set([model.onnx.file, ...model.externalData().map((d) => join(dirname(model.onnx.file), d.path))]);
+        const folder = await NodeFolder.open(modelDir);
+        for (const f of (await folder?.list(2)) ?? []) {
+          if (skip.has(f) || f.endsWith('.onnx') || /\.onnx[._]data$/.test(f)) continue;
+          const resolved = await folder!.resolve(f);
+          if (!resolved) continue;
+          await fs.mkdir(dirname(join(dir, f)), { recursive: true });
+          await fs.copyFile(resolved.real, join(dir, f));
+        }
+        await writeInto(dir, model.onnx.file, merged.onnx);
+        if (merged.data) await writeInto(dir, join(dirname(model.onnx.file), merged.data.fileName), merged.data.chunks);
+      });
+    } else {
+      // The data file beside the .onnx is an output too: checked like the others, written first.
+      const dataPlan = merged.data ? await planOutput({ flag: '--merged', path: join(dirname(target), merged.data.fileName), kind: 'file' }, { force, inputs }) : null;
+      if (dataPlan) await writeOutputFile(dataPlan, merged.data!.chunks);
+      await writeOutputFile(mergedPlan, merged.onnx);
     }
-    await writeAtomic(file, merged.onnx);
-    if (merged.data) await writeChunks(join(dirname(file), merged.data.fileName), merged.data.chunks);
     err(`${TAG}: merged ${merged.merged.length} weights into ${file} (${formatBytes(merged.onnx.byteLength)}${merged.data ? ` + ${merged.data.fileName} ${formatBytes(merged.data.size)}` : ''})`);
     for (const u of merged.unshared) err(`${TAG}: un-shared ${u}`);
   }
-  if (p.plain['--gguf']) {
-    const file = p.plain['--gguf'];
+  const ggufPlan = plans.get('--gguf');
+  if (ggufPlan) {
+    const file = ggufPlan.path;
     const method = await savedMethod(adapterPath);
     const bytes = ggufLoraAdapter(modules, { family: model.family, alpha: adapter.lora.lora_alpha, r: adapter.lora.r, useRslora: adapter.lora.use_rslora, dtype: ggufType, name: basename(adapterPath), method });
-    await fs.mkdir(dirname(file), { recursive: true });
-    await writeAtomic(file, bytes);
+    await writeOutputFile(ggufPlan, bytes);
     err(`${TAG}: GGUF LoRA adapter ${file} (${formatBytes(bytes.byteLength)}, ${2 * modules.length} tensors ${ggufType})`);
   }
-  if (p.plain['--peft']) {
-    const target = p.plain['--peft'];
+  const peftPlan = plans.get('--peft');
+  if (peftPlan) {
+    const target = peftPlan.path;
     const files = peftFiles(model, adapter, modules);
-    if (target.endsWith('.zip')) {
-      await fs.mkdir(dirname(target), { recursive: true });
-      await writeAtomic(target, zipFiles(files));
-    } else {
-      await fs.mkdir(target, { recursive: true });
-      for (const [name, bytes] of Object.entries(files)) await writeAtomic(join(target, name), bytes);
+    if (peftPlan.kind === 'file') await writeOutputFile(peftPlan, zipFiles(files));
+    else {
+      await writeOutputFolder(peftPlan, async (dir) => {
+        for (const [name, bytes] of Object.entries(files)) await writeInto(dir, name, bytes);
+      });
     }
     err(`${TAG}: PEFT adapter ${target}`);
   }
-  if (p.plain['--trl']) {
-    const dir = p.plain['--trl'];
+  const trlPlan = plans.get('--trl');
+  if (trlPlan) {
+    const dir = trlPlan.path;
     const config = await trlConfig(p, adapterPath, adapter);
     const records = await readRecords(p.plain['--data']!, TAG);
     const { id: baseModel, from } = base as Extract<typeof base, { ok: true }>;
     const h = trlHandoff({ config, records, baseModel, baseModelFrom: from });
-    for (const [name, text] of Object.entries(h.files)) {
-      await fs.mkdir(dirname(join(dir, name)), { recursive: true });
-      await writeAtomic(join(dir, name), text);
-    }
+    await writeOutputFolder(trlPlan, async (tmp) => {
+      for (const [name, text] of Object.entries(h.files)) await writeInto(tmp, name, text);
+    });
     if (h.skipped.length) err(`${TAG}: ${h.skipped.length} records left out of the TRL data, e.g. record ${h.skipped[0]!.index}: ${h.skipped[0]!.reason}`);
     err(`${TAG}: TRL hand-off in ${dir}: ${h.trainer}Trainer on ${baseModel} (from ${from}), ${h.rows.train} training${h.rows.test ? ` and ${h.rows.test} test` : ''} rows; see ${join(dir, 'README.md')}`);
   }
@@ -172,8 +189,8 @@ async function exportCommand(args: string[]): Promise<number> {
 
 /** The method of the run that wrote the adapter (its training_config.json), when there is one. */
 async function savedMethod(adapterPath: string): Promise<MethodId | undefined> {
-  const text = await fs.readFile(join(adapterPath, 'training_config.json'), 'utf8').catch(() => null);
-  if (text === null) return undefined;
+  const text = await readOptionalText(join(adapterPath, 'training_config.json'), INPUT_LIMITS.settings, 'a settings file').catch(() => undefined);
+  if (text === undefined) return undefined;
   try {
     const method = (JSON.parse(text) as { method?: unknown }).method;
     return typeof method === 'string' && isMethodId(method) ? method : undefined;

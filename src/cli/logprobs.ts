@@ -8,9 +8,9 @@
 // conversational records, then max_length truncation); log-probs are TRL's (targets shifted by
 // one, prompt and padding masked; src/engine/transformer/logprobs.ts). Under keep_end the two
 // sequences of a pair may keep different prompt tails: then `rejected_prompt_ids` is added.
-// Progress and problems (file and line of each bad or skipped row) go to stderr.
-import { createWriteStream } from 'node:fs';
-import { once } from 'node:events';
+// Progress and problems (file and line of each bad or skipped row) go to stderr. --out is checked
+// before anything is read (never the data or the model, never over a file without --force) and
+// written under a temporary name, renamed at the end (src/cli/output.ts).
 import { DataFormatError, describeRowError, type RowError } from '../data/errors.js';
 import { detectFormat } from '../data/import/detect.js';
 import { importRecords } from '../data/import/pipeline.js';
@@ -24,6 +24,7 @@ import { TRUNCATION_MODES, type TruncationMode } from '../engine/training/config
 import { tokenizeRecords, type TokenizeSettings } from '../engine/training/tokenize.js';
 import { sequenceLogprobs, type SequencePair } from '../engine/transformer/logprobs.js';
 import { TransformerModel } from '../engine/transformer/model.js';
+import { OutputError, OutputFile, planOutput } from './output.js';
 
 const USAGE = `usage: prefstudio logprobs --model <dir> --data <file> --out <file.jsonl> [options]
 
@@ -31,7 +32,8 @@ const USAGE = `usage: prefstudio logprobs --model <dir> --data <file> --out <fil
   --data <file>              preference pairs (prompt/chosen/rejected) or unpaired records
                              (prompt/completion/label), TRL standard or conversational; JSON,
                              JSON Lines, CSV or Parquet, optionally .gz (any format convert reads)
-  --out <file.jsonl>         one JSON line per scored record
+  --out <file.jsonl>         one JSON line per scored record (never --data or inside --model)
+  --force                    replace --out if it exists (kept as it was when the run fails)
   --max-length <n>           TRL max_length: prompt + completion tokens per sequence (default 1024)
   --truncation-mode <mode>   keep_start (default, TRL's) or keep_end
   --batch-size <n>           sequences per forward pass (default 8)
@@ -49,15 +51,20 @@ interface Args {
   batchSize: number;
   onnx?: string;
   allowVocabMismatch: boolean;
+  force: boolean;
 }
 
 function parseArgs(args: string[]): Args | 'help' | string {
-  const a: Partial<Args> = { maxLength: 1024, truncation: 'keep_start', batchSize: 8, allowVocabMismatch: false };
+  const a: Partial<Args> = { maxLength: 1024, truncation: 'keep_start', batchSize: 8, allowVocabMismatch: false, force: false };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
     if (flag === '--help' || flag === '-h') return 'help';
     if (flag === '--allow-vocab-mismatch') {
       a.allowVocabMismatch = true;
+      continue;
+    }
+    if (flag === '--force') {
+      a.force = true;
       continue;
     }
     const value = args[i + 1];
@@ -120,8 +127,19 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`prefstudio logprobs: ${parsed}\n\n${USAGE}`);
     return 2;
   }
-  const a = parsed;
+  try {
+    return await logprobs(parsed);
+  } catch (e) {
+    if (!(e instanceof OutputError)) throw e;
+    process.stderr.write(`prefstudio logprobs: ${e.message}\n`);
+    return 2;
+  }
+}
+
+async function logprobs(a: Args): Promise<number> {
   const err = (s: string) => process.stderr.write(`${s}\n`);
+  // The output first: a bad --out is reported before anything is read, and never names an input.
+  const plan = await planOutput({ flag: '--out', path: a.out, kind: 'file' }, { force: a.force, inputs: [['--data', a.data], ['--model', a.model]] });
 
   // The data first: a wrong file is reported before the model is loaded and the GPU started.
   const source = await fileSource(a.data).catch((e: Error) => {
@@ -169,7 +187,7 @@ export async function run(args: string[]): Promise<number> {
   const engine = await createNodeEngine();
   const adapter = `${engine.report.vendor || '?'} / ${engine.report.architecture || '?'}`;
   const model = TransformerModel.create(engine, config, loaded.transformerWeights());
-  const out = createWriteStream(a.out);
+  const out = await OutputFile.create(plan);
   const counts = { rows: 0, scored: 0, badRows: 0, skipped: 0, tokens: 0 };
   const started = performance.now();
   let lastProgress = started;
@@ -263,7 +281,7 @@ export async function run(args: string[]): Promise<number> {
         completion_tokens: results[0]!.tokens,
       };
     }
-    if (!out.write(`${JSON.stringify(row)}\n`)) await once(out, 'drain');
+    await out.write(`${JSON.stringify(row)}\n`);
   };
 
   let queue: Pending[] = [];
@@ -284,6 +302,7 @@ export async function run(args: string[]): Promise<number> {
   };
 
   let fatal: string | null = null;
+  let written = false;
   try {
     let index = 0;
     try {
@@ -302,9 +321,10 @@ export async function run(args: string[]): Promise<number> {
       fatal = e.message;
     }
     await flush();
+    await out.commit();
+    written = true;
   } finally {
-    out.end();
-    await once(out, 'finish');
+    if (!written) await out.discard();
     model.destroy();
     engine.destroy();
   }

@@ -1,6 +1,8 @@
 // `prefstudio <command> ...`: the engine headless in Node. Each command lives in its own module
 // and is loaded only when asked for, so `prefstudio --help` starts fast.
 
+import { OutputError } from './output.js';
+
 interface Command {
   summary: string;
   load: () => Promise<{ run: (args: string[]) => Promise<number> }>;
@@ -47,6 +49,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     process.stderr.write(`prefstudio ${name}: ${(e as Error).message}\n`);
     if (process.env.PREFSTUDIO_DEBUG) console.error(e);
-    return 1;
+    // An output path that cannot be used (a folder where a file is wanted, a missing folder, an
+    // input, an existing output without --force) is a usage error: exit 2 (src/cli/output.ts).
+    return e instanceof OutputError ? 2 : 1;
   }
 }

@@ -7,10 +7,12 @@
 //   checkpoint.safetensors  the last checkpoint (every --save-steps and at the end or on Ctrl-C);
 //                           `--resume <out>/checkpoint.safetensors` continues the run bit for bit
 // Progress goes to stderr. Exit 0 when done (or stopped by Ctrl-C with a checkpoint), 1 on an
-// error, 2 on a usage error. The helpers below are shared with `prefstudio eval`.
+// error, 2 on a usage error. An existing non-empty --out is refused unless --resume continues the
+// run there or --force replaces it (its run files are removed first); each file is written
+// atomically (src/cli/output.ts). The helpers below are shared with `prefstudio eval`.
 
 import { appendFileSync, promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describeRowError } from '../data/errors.js';
 import { importAll } from '../data/import/pipeline.js';
 import { fileSource } from '../data/io/node-file.js';
@@ -29,11 +31,13 @@ import { isMethodId, METHOD_IDS, METHODS } from '../engine/methods/registry.js';
 import { SETTING_GROUPS, SETTING_PATHS, SETTINGS, type SettingInput, type SettingPath } from '../engine/methods/settings.js';
 import { SettingTextError, valueFromText } from '../engine/methods/text.js';
 import { TrainingMemoryError } from '../engine/training/memory.js';
-import { parseAdapterConfig, peftAdapterFiles, readSafetensors } from '../engine/training/peft.js';
+import { peftAdapterFiles } from '../engine/training/peft.js';
 import { sha256Hex, type RefLogpCache, type RefLogps } from '../engine/training/ref-cache.js';
 import type { Example } from '../engine/training/tokenize.js';
 import { Trainer, decodeCheckpoint, encodeCheckpoint, type StepMetrics, type TrainerOptions } from '../engine/training/trainer.js';
 import { TransformerModel } from '../engine/transformer/model.js';
+import { INPUT_LIMITS, readAdapterFrom, readCheckpointBytes, readOptionalText, readSettingsText } from './input.js';
+import { OutputError, planOutput, prepareRunFolder, writeOutputFile } from './output.js';
 
 export class UsageError extends Error {}
 
@@ -202,12 +206,12 @@ export function dirRefCache(dir: string): RefLogpCache {
   const path = (key: string) => join(dir, `${key.replace(/[^a-z0-9]/gi, '_')}.json`);
   return {
     async get(key) {
-      const text = await fs.readFile(path(key), 'utf8').catch(() => null);
+      const text = await readOptionalText(path(key), INPUT_LIMITS.refCacheEntry, 'a reference-cache entry');
       return text ? (JSON.parse(text) as RefLogps) : undefined;
     },
     async set(key, value) {
       await fs.mkdir(dir, { recursive: true });
-      await fs.writeFile(path(key), JSON.stringify(value));
+      await writeOutputFile(path(key), JSON.stringify(value));
     },
   };
 }
@@ -283,7 +287,7 @@ export async function sessionTrainerOptions(
 export async function configFile(file: string, method: string | undefined, tag: string): Promise<ImportedConfig> {
   let json: unknown;
   try {
-    json = JSON.parse(await fs.readFile(file, 'utf8'));
+    json = JSON.parse(await readSettingsText(file));
   } catch (e) {
     throw new UsageError(`--config ${file}: ${(e as Error).message}`);
   }
@@ -298,31 +302,17 @@ export async function configFile(file: string, method: string | undefined, tag: 
   }
 }
 
-/** A PEFT adapter folder: its LoRA settings and tensors by PEFT name. */
+/** A PEFT adapter folder (or a zip of one; src/cli/input.ts): its LoRA settings and tensors by PEFT name. */
 export async function readPeftAdapter(dir: string): Promise<{ lora: TrainingConfig['lora']; tensors: Map<string, Float32Array> }> {
-  const cfgFile = join(dir, 'adapter_config.json');
-  const text = await fs.readFile(cfgFile, 'utf8').catch((e: Error) => {
-    throw new Error(`cannot read ${cfgFile}: ${e.message}`);
-  });
-  const { lora } = parseAdapterConfig(text, cfgFile);
-  const stFile = join(dir, 'adapter_model.safetensors');
-  const bytes = await fs.readFile(stFile).catch((e: Error) => {
-    throw new Error(`cannot read ${stFile}: ${e.message}`);
-  });
-  const st = readSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), stFile);
-  return { lora, tensors: new Map([...st.tensors].map(([k, t]) => [k, t.data])) };
+  const a = await readAdapterFrom(dir);
+  if (!a) throw new Error(`cannot read adapter ${dir}: no such file or folder`);
+  return { lora: a.lora, tensors: a.tensors };
 }
 
+/** The adapter files into a run folder the command owns, each written atomically. */
 export async function writePeftAdapter(dir: string, trainer: Trainer, adapter: LoraAdapter, config: TrainingConfig, baseModel: string): Promise<void> {
   const files = peftAdapterFiles(config.lora, baseModel, adapter.targetModuleNames, adapter.fanInFanOut, await trainer.adapterTensors());
-  await fs.mkdir(dir, { recursive: true });
-  for (const [name, bytes] of Object.entries(files)) await writeAtomic(join(dir, name), bytes);
-}
-
-export async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await fs.writeFile(tmp, data);
-  await fs.rename(tmp, file);
+  for (const [name, bytes] of Object.entries(files)) await writeOutputFile(join(dir, name), bytes);
 }
 
 /** Known errors become one clear line; others propagate with their stack under PREFSTUDIO_DEBUG. */
@@ -336,6 +326,10 @@ function reportError(tag: string, e: unknown, usage: string): number {
   if (e instanceof TrainingMemoryError) {
     err(`prefstudio ${tag}: ${e.message}`);
     return 1;
+  }
+  if (e instanceof OutputError) {
+    err(`prefstudio ${tag}: ${e.message}`);
+    return 2;
   }
   throw e;
 }
@@ -367,11 +361,15 @@ const USAGE = `usage: prefstudio train --model <dir> --data <file> --method <nam
   --data <file>              preference data in any format convert reads (TRL JSONL, CSV, Parquet, ...);
                              a \`split\` field (train/test) sets the held-out records
   --method <name>            one of the methods below
-  --out <dir>                where the adapter, metrics.jsonl and checkpoint.safetensors go
+  --out <dir>                where the adapter, metrics.jsonl and checkpoint.safetensors go: a new or
+                             empty folder (its parent must exist), never inside --model
+  --force                    train into a non-empty --out: its run files (adapter, metrics.jsonl,
+                             training_config.json, checkpoint) are removed when the new run starts
   --config <file.json>       settings as JSON: a run's training_config.json, a TRL hand-off's recipe.json,
                              or a TRL DPOConfig/KTOConfig/CPOConfig dump (flags override them)
   --init-adapter <dir>       start from this PEFT adapter (iterative rounds) instead of a fresh one
-  --resume <checkpoint>      continue a stopped run (its settings come from the checkpoint)
+  --resume <checkpoint>      continue a stopped run (its settings come from the checkpoint); --out may
+                             be the run's own folder
   --ref-cache <dir>          keep reference log-probs here between runs
   --onnx <file>              the .onnx file of the folder to use
 
@@ -402,11 +400,25 @@ export function run(args: string[]): Promise<number> {
   return runCommand('train', USAGE, args, (a) => train(a, 'train'));
 }
 
+/** The files a run writes into --out; --force removes them before a new run starts there. */
+export const RUN_FILES = ['adapter_config.json', 'adapter_model.safetensors', 'metrics.jsonl', 'training_config.json', 'checkpoint.safetensors'] as const;
+
 async function train(args: string[], tag: string): Promise<number> {
-  const p = parseFlags(args, ['--model', '--data', '--method', '--out', '--config', '--init-adapter', '--resume', '--ref-cache', '--onnx']);
+  const p = parseFlags(args, ['--model', '--data', '--method', '--out', '--config', '--init-adapter', '--resume', '--ref-cache', '--onnx'], ['--force']);
   for (const k of ['--model', '--data', '--out'] as const) if (!p.plain[k]) throw new UsageError(`${k} is required`);
   const out = p.plain['--out']!;
-  const resume = p.plain['--resume'] ? decodeCheckpoint(new Uint8Array(await fs.readFile(p.plain['--resume']))) : null;
+  // --out before anything is read: a run folder is new or empty, continued by --resume from its own
+  // checkpoint, or replaced with --force; never an input or inside one.
+  const resumeFile = p.plain['--resume'];
+  const real = (f: string) => fs.realpath(f).catch(() => null);
+  const resumesHere = !!resumeFile && (await real(dirname(resumeFile))) !== null && (await real(dirname(resumeFile))) === (await real(out));
+  const plan = await planOutput({ flag: '--out', path: out, kind: 'folder' }, {
+    force: p.switches.has('--force'),
+    reuse: resumesHere,
+    inputs: [['--model', p.plain['--model']], ['--data', p.plain['--data']], ['--init-adapter', p.plain['--init-adapter']], ['--config', p.plain['--config']], ['--resume', resumesHere ? null : resumeFile]],
+    existsHint: `pass --resume ${join(out, 'checkpoint.safetensors')} to continue the run there, or --force to replace it`,
+  });
+  const resume = resumeFile ? decodeCheckpoint(await readCheckpointBytes(resumeFile)) : null;
   // Iterative rounds start from an adapter: its LoRA settings unless flags say otherwise.
   const init = p.plain['--init-adapter'] ? await readPeftAdapter(p.plain['--init-adapter']) : null;
   let config: TrainingConfig;
@@ -442,11 +454,12 @@ async function train(args: string[], tag: string): Promise<number> {
     const mem = trainer.memory;
     err(`${tag}: ${session.adapter.parameterCount.toLocaleString('en-US')} LoRA parameters; ${trainer.totalSteps} steps; estimated GPU memory ${formatBytes(mem.total)} ` +
       `(weights ${formatBytes(mem.weights)}, LoRA + AdamW ${formatBytes(mem.adapter)}, activations ${formatBytes(mem.activations)})`);
-    await fs.mkdir(out, { recursive: true });
-    await writeAtomic(join(out, 'training_config.json'), JSON.stringify(config, null, 2) + '\n');
+    // Nothing in --out is touched before this point: a run that fails to start leaves it as it was.
+    await prepareRunFolder(plan, RUN_FILES, plan.exists && !resumesHere);
+    await writeOutputFile(join(out, 'training_config.json'), JSON.stringify(config, null, 2) + '\n');
     // metrics.jsonl holds the whole history: a resumed run rewrites the lines before its step.
     const metricsFile = join(out, 'metrics.jsonl');
-    await fs.writeFile(metricsFile, trainer.history.map((m) => JSON.stringify(m) + '\n').join(''));
+    await writeOutputFile(metricsFile, trainer.history.map((m) => JSON.stringify(m) + '\n').join(''));
 
     const stop = new AbortController();
     const onSigint = () => {
@@ -465,7 +478,7 @@ async function train(args: string[], tag: string): Promise<number> {
         {
           signal: stop.signal,
           onCheckpoint: async (c) => {
-            await writeAtomic(join(out, 'checkpoint.safetensors'), encodeCheckpoint(c));
+            await writeOutputFile(join(out, 'checkpoint.safetensors'), encodeCheckpoint(c));
             await writePeftAdapter(out, trainer, session.adapter, config, p.plain['--model']!);
           },
         },

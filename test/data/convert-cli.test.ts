@@ -71,20 +71,20 @@ describe('prefstudio convert', () => {
     writeFileSync(input, [{ kind: 'pair', ...record, bothBad: true }, { kind: 'pair', ...record }, { kind: 'pair', ...record, tie: true }, { kind: 'pair', ...record, bothBad: true }].map((x) => JSON.stringify(x)).join('\n') + '\n');
     const out = join(dir, 'labelled.out.jsonl');
     writeFileSync(out, 'keep me\n');
-    const r = await convert(input, '--to', 'trl', '--out', out);
+    const r = await convert(input, '--to', 'trl', '--out', out, '--force');
     expect(r.code).toBe(1);
     expect(r.out).toContain('dropped: 3 record(s) that TRL (standard text) cannot hold:');
     expect(r.out).toContain('skipped 2 record(s): both responses are bad: no preference; export as unpaired (KTO) to keep it');
     expect(r.out).toContain('skipped 1 record(s): a tie has no preferred response');
     expect(r.out).toContain('nothing written: 3 record(s) would be dropped; pass --allow-drop to write the other 1 without them');
     expect(readFileSync(out, 'utf8')).toBe('keep me\n');
-    expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    expect(readdirSync(dir).filter((f) => /\.tmp$|\.tmp-/.test(f))).toEqual([]);
 
-    const j = await convert(input, '--to', 'trl', '--out', out, '--json');
+    const j = await convert(input, '--to', 'trl', '--out', out, '--json', '--force');
     expect(j.code).toBe(1);
     expect(JSON.parse(j.out)).toMatchObject({ ok: false, dropped: 3, allowDrop: false, rowsWritten: 0, skipped: [{ reason: expect.stringMatching(/^both responses are bad/), count: 2 }, { reason: 'a tie has no preferred response', count: 1 }] });
 
-    const allowed = await convert(input, '--to', 'trl', '--out', out, '--allow-drop');
+    const allowed = await convert(input, '--to', 'trl', '--out', out, '--allow-drop', '--force');
     expect(allowed.code, allowed.out).toBe(0);
     expect(allowed.out).toContain('dropped: 3 record(s)');
     expect(allowed.out).toContain('wrote:   1 rows from 1 records');

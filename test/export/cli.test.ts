@@ -125,7 +125,10 @@ describe('prefstudio export', () => {
     expect(await handoff('--base-model', 'gpt2')).toBe(0);
     expect(JSON.parse(readFileSync(join(trl, 'recipe.json'), 'utf8')).model_name_or_path).toBe('gpt2');
     writeFileSync(join(adapterDir, 'adapter_config.json'), JSON.stringify({ ...config, base_model_name_or_path: 'HuggingFaceTB/SmolLM2-135M-Instruct' }));
-    expect(await handoff()).toBe(0);
+    // The first hand-off is there now: replacing it takes --force.
+    expect(await handoff()).toBe(2);
+    expect(log.text()).toMatch(/--trl \S+ exists; pass --force to replace it/);
+    expect(await handoff('--force')).toBe(0);
     vi.restoreAllMocks();
     expect(JSON.parse(readFileSync(join(trl, 'recipe.json'), 'utf8')).model_name_or_path).toBe('HuggingFaceTB/SmolLM2-135M-Instruct');
     const readme = readFileSync(join(trl, 'README.md'), 'utf8');

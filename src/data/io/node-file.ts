@@ -1,10 +1,13 @@
 // A file on disk as a ByteSource (Node only: the CLI and tests; the browser uses blobSource).
 import { createReadStream, promises as fs } from 'node:fs';
 import { basename } from 'node:path';
+import { openRegular } from './node-read.js';
 import { DEFAULT_CHUNK, type ByteSource } from './source.js';
 
+/** A regular file only (a device such as /dev/zero or a FIFO is refused: src/data/io/node-read.ts). */
 export async function fileSource(path: string): Promise<ByteSource> {
-  const { size } = await fs.stat(path);
+  const { fh, size } = await openRegular(path);
+  await fh.close();
   return {
     name: basename(path),
     size,

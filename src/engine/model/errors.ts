@@ -18,7 +18,8 @@ export type ModelErrorCode =
   | 'config-invalid'
   | 'tokenizer-invalid'
   | 'tokenizer-vocab-mismatch'
-  | 'model-too-large';
+  | 'model-too-large'
+  | 'file-refused'; // a link out of the folder, a device or FIFO, a file over its role's size limit
 
 export class ModelLoadError extends Error {
   override readonly name = 'ModelLoadError';

@@ -1,13 +1,14 @@
 // The bytes behind a graph's tensors: embedded ones are views into the .onnx buffer; external ones
 // live at (offset, length) in data files beside it. `check()` proves every external range is there
-// before anything large is read or allocated; `load()` then reads each data file once (or each
-// tensor by byte range when a file is very large) and hands out views.
+// before anything large is read or allocated; `load()` then reads each data file once, up to the
+// end of its last tensor and no further (or each tensor by byte range when that is very large),
+// and hands out views.
 
 import { ModelLoadError, formatBytes } from './errors.js';
 import { tensorByteLength, type OnnxGraph, type OnnxTensor } from './onnx.js';
 import type { ModelSource } from './source.js';
 
-/** Data files larger than this are read tensor by tensor instead of whole. */
+/** Data files whose tensors reach past this are read tensor by tensor instead of whole. */
 const WHOLE_FILE_LIMIT = 1 << 30;
 
 export interface ExternalFileInfo {
@@ -86,8 +87,9 @@ export class TensorStore {
     const infos = await this.check();
     for (const info of infos) {
       if (this.files.has(info.file)) continue;
-      if (info.size <= WHOLE_FILE_LIMIT) {
-        const bytes = await this.source.read(info.file);
+      if (info.needed <= WHOLE_FILE_LIMIT) {
+        // The bytes the graph declares, never the rest of the file (however large it is).
+        const bytes = info.size === info.needed ? await this.source.read(info.file) : await this.source.readRange(info.file, 0, info.needed);
         if (!bytes || bytes.byteLength < info.needed) throw this.vanished(info.file, info.needed, bytes?.byteLength);
         this.files.set(info.file, bytes);
       } else {
