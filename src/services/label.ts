@@ -185,15 +185,19 @@ export async function generateStep(
   const active = await activeModel();
   if (!active) throw new Error('no model is loaded: load one on the Models page to generate a step');
   const separator = SETTINGS.step_separator.default;
-  const task = generate({
-    prompt: stepContext(input.prompt, input.steps, separator),
-    useChatTemplate: false,
-    stopStrings: [...new Set([separator, '\n'])],
-    ...settings,
-  });
-  const r = await task.result;
-  if (!r.ok) throw new Error(r.error.message);
-  const text = r.value.text.trim();
-  if (!text) throw new Error('the model ended the step without writing one: generate again, or type the step');
-  return { text, model: active.manifest.name };
+  // A sample that ends the step at once (a separator or EOS first) is drawn again, twice at most.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const task = generate({
+      prompt: stepContext(input.prompt, input.steps, separator),
+      useChatTemplate: false,
+      stopStrings: [...new Set([separator, '\n'])],
+      ...settings,
+      seed: settings.seed + attempt,
+    });
+    const r = await task.result;
+    if (!r.ok) throw new Error(r.error.message);
+    const text = r.value.text.trim();
+    if (text) return { text, model: active.manifest.name };
+  }
+  throw new Error('the model ended the step without writing one, three times: generate again, or type the step');
 }

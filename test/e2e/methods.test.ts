@@ -19,14 +19,26 @@ import { SHARED_DATASETS, importDataset, useStudio } from '../support/e2e.js';
 
 const studio = useStudio('methods');
 const ZEN = join(SHARED_DATASETS, 'trl-zen/zen_standard_preference.jsonl');
+const ZEN_STEPS = join(SHARED_DATASETS, 'trl-zen/zen_standard_stepwise_supervision.jsonl');
 const LABELS = 'zen_standard_preference · labels';
 
-async function openStudio() {
+async function openStudio(file = ZEN) {
   const opened = await studio.open('#/models', { viewport: { width: 1280, height: 1000 }, timeout: 30_000 });
   await opened.page.locator('[data-testid="model-row-demo-fortunes"][data-loaded="true"]').waitFor({ timeout: 90_000 });
   await opened.page.getByTestId('nav-data').click();
-  await importDataset(opened.page, ZEN);
+  await importDataset(opened.page, file);
   return opened;
+}
+
+/** The Label page on a dataset, as annotator "methods"; returns the task element. */
+async function startLabelling(page: Page, dataset: string) {
+  await page.getByTestId('nav-label').click();
+  await selectOption(page, 'label-source', dataset);
+  await page.getByTestId('annotator').fill('methods');
+  await page.getByTestId('annotator').press('Enter');
+  const task = page.getByTestId('label-task');
+  await task.waitFor();
+  return task;
 }
 
 async function selectOption(page: Page, testId: string, text: string) {
@@ -146,12 +158,7 @@ describe('methods in the built studio', () => {
 
   it('a pair labelled both bad: left out of DPO with its reason and of the TRL export, two undesirable rows for KTO', async () => {
     const { page, errors } = await openStudio();
-    await page.getByTestId('nav-label').click();
-    await selectOption(page, 'label-source', 'zen_standard_preference (');
-    await page.getByTestId('annotator').fill('methods');
-    await page.getByTestId('annotator').press('Enter');
-    const task = page.getByTestId('label-task');
-    await task.waitFor();
+    const task = await startLabelling(page, 'zen_standard_preference (');
     let bothBad = '';
     for (const key of ['ArrowLeft', 'b', 'ArrowRight']) {
       const before = await task.getAttribute('data-task-key');
@@ -186,6 +193,40 @@ describe('methods in the built studio', () => {
     expect(bad.map((r) => r.label)).toEqual([false, false]);
     expect(bad.map((r) => r.completion).sort()).toEqual([original.chosen, original.rejected].sort());
     expect(kto.filter((r) => r.label === true)).toHaveLength(2);
+    expect(errors).toEqual([]);
+  }, 300_000);
+
+  it('step labels by keyboard: a first wrong step says what step_dpo lacks, G generates its correction, Enter saves; 0 says so too; the step_dpo plan keeps the corrected one', async () => {
+    const { page, errors } = await openStudio(ZEN_STEPS);
+    const task = await startLabelling(page, 'zen_standard_stepwise_supervision (');
+    expect(await task.getAttribute('data-mode')).toBe('steps');
+    const progress = page.getByTestId('label-progress');
+
+    // Step 1 is the first wrong one: marked, not saved, and the page says what step_dpo lacks.
+    await page.keyboard.press('1');
+    await expect.poll(() => page.getByTestId('step-gap').textContent()).toMatch(/Step 1 marked as the first wrong one: the first wrong step has no correction: step_dpo needs/);
+    expect(await progress.getAttribute('data-labelled')).toBe('0');
+    // G: the demo model writes the step (one line), into the field, where it can be edited.
+    await page.keyboard.press('g');
+    const correction = page.getByTestId('step-correction');
+    await expect.poll(() => correction.inputValue(), { timeout: 120_000 }).not.toBe('');
+    expect(await correction.inputValue()).not.toContain('\n');
+    expect(await page.getByTestId('step-gap').count()).toBe(0);
+    const key = await task.getAttribute('data-task-key');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => task.getAttribute('data-task-key')).not.toBe(key);
+    expect(await progress.getAttribute('data-labelled')).toBe('1');
+    expect(await page.getByTestId('label-step-gap').count()).toBe(0);
+
+    // 0: every step right, saved at once, with what step_dpo lacks said under the next task.
+    await page.keyboard.press('0');
+    await expect.poll(() => page.getByTestId('label-step-gap').textContent()).toMatch(/every step is marked right: step_dpo needs a wrong step/);
+    expect(await progress.getAttribute('data-labelled')).toBe('2');
+
+    await trainForm(page, { dataset: 'zen_standard_stepwise_supervision · labels', method: 'step_dpo', fields: { max_steps: '1', max_length: '32' } });
+    const stepPlan = await plan(page);
+    expect(stepPlan).toContain('1 training and 0 held-out examples, 1 records left out');
+    expect(stepPlan).toMatch(/line 2: every step is marked right/);
     expect(errors).toEqual([]);
   }, 300_000);
 });
