@@ -114,10 +114,10 @@ function timedBackend(inner: TrainingBackend, phases: PhaseMarks, on: { value: b
       phases.policyForwardMs = t1 - t0;
       return {
         ...pass,
-        backward(d) {
+        backward(d, dtail) {
           phases.lossMs = performance.now() - t1;
           const t2 = performance.now();
-          pass.backward(d);
+          pass.backward(d, dtail);
           e.submit();
           // The queue completes in order: this resolves when the backward's work is done.
           void e.device.queue.onSubmittedWorkDone().then(() => (phases.backwardMs = performance.now() - t2));

@@ -85,9 +85,9 @@ describe('scored positions of log-probs', () => {
     expect(Array.from(s.weight)).toEqual([1, 1, 1, 1, 1]);
     const r = reduceBySequence(3, s.owner, [-1, -2, -3, -4, -5], [1, 2, 3, 4, 5]);
     expect(r).toEqual([
-      { logp: -6, tokens: 3, meanLogit: 2, alignedMean: 0 },
-      { logp: -4, tokens: 1, meanLogit: 4, alignedMean: 0 },
-      { logp: -5, tokens: 1, meanLogit: 5, alignedMean: 0 },
+      { logp: -6, tokens: 3, meanLogit: 2, alignedMean: 0, tailLogp: 0 },
+      { logp: -4, tokens: 1, meanLogit: 4, alignedMean: 0, tailLogp: 0 },
+      { logp: -5, tokens: 1, meanLogit: 5, alignedMean: 0, tailLogp: 0 },
     ]);
     const a = reduceBySequence(3, s.owner, [-1, -2, -3, -4, -5], [1, 2, 3, 4, 5], [0.5, -1, -2, 0.25, -3]);
     expect(a.map((x) => x.alignedMean)).toEqual([-2.5 / 3, 0.25, -3]);
@@ -110,8 +110,9 @@ describe('scored positions of log-probs', () => {
     // completion_mask[..., 1:] (T = 6): chosen [0 0 1 1 1 1] -> 0 1 1 1 1; rejected [1 1 1 0 0 0] -> 1 1 0 0 0.
     expect(Array.from(s.weight)).toEqual([...trl([0, 1, 1, 1, 1], 2), ...trl([1, 1, 0, 0, 0], 2)]);
     expect(Array.from(s.weight)).toEqual([1, 1, 0.25, 0.25, 1, 1]);
-    const r = reduceBySequence(2, s.owner, [-1, -2, -3, -4, -5, -6], [0, 0, 0, 0, 0, 0], null, s.weight);
-    expect(r.map((x) => [x.logp, x.tokens])).toEqual([[-1 - 2 + 0.25 * (-3 - 4), 4], [-11, 2]]);
+    expect(Array.from(s.tail)).toEqual([0, 0, 1, 1, 0, 0]);
+    const r = reduceBySequence(2, s.owner, [-1, -2, -3, -4, -5, -6], [0, 0, 0, 0, 0, 0], null, s.weight, s.tail);
+    expect(r.map((x) => [x.logp, x.tokens, x.tailLogp])).toEqual([[-1 - 2 + 0.25 * (-3 - 4), 4, -3 - 4], [-11, 2, 0]]);
     expect(() => scoredPositions([{ ...chosen, tail: { from: -1, weight: 1 } }])).toThrow(/tail.from/);
   });
 });

@@ -22,7 +22,9 @@ export function loraBackend(model: TransformerModel, adapter: LoraAdapter, weigh
       // now (small), so the pass keeps only GPU work.
       const meanLogits = await e.readF32(pl.meanLogits);
       const alignedMeans = options.aligned ? await e.readF32(pl.alignedMeans) : undefined;
-      return { logps: pl.logps, tokens: pl.counts, meanLogits, alignedMeans, backward: (d) => pl.backward(d), release: () => pl.release() };
+      // LD-DPO tails: the unweighted tail sums, for the sft term (TRL's plain NLL).
+      const tailLogps = pl.tailLogps ? await e.readF32(pl.tailLogps) : undefined;
+      return { logps: pl.logps, tokens: pl.counts, meanLogits, alignedMeans, tailLogps, backward: (d, dtail) => pl.backward(d, dtail), release: () => pl.release() };
     },
     async score(batch: SequencePair[], options: { adapter: boolean }): Promise<SequenceLogprob[]> {
       const was = adapter.enabled;

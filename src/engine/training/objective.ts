@@ -10,7 +10,7 @@
 
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { KTO_NSTATS, LISTWISE_NSTATS, PAIR_NSTATS, ktoLossStep, listwiseLossStep, methodMetrics, pairLossStep, KTO_STATS, type MethodConfig, type Metrics } from '../losses/index.js';
+import { KTO_NSTATS, LISTWISE_NSTATS, PAIR_NSTATS, PAIR_STATS, ktoLossStep, listwiseLossStep, methodMetrics, pairLossStep, KTO_STATS, type MethodConfig, type Metrics } from '../losses/index.js';
 import { lossFamily, pairLossParams } from '../losses/methods.js';
 import { copyRegions } from '../transformer/gpu-copy.js';
 import type { SequencePair } from '../transformer/logprobs.js';
@@ -49,6 +49,11 @@ export interface MicroBatchInputs {
   meanLogits?: ArrayLike<number>;
   /** Mean aligned log-prob of the policy sequences (WPO's use_weighting), when the method weights pairs. */
   alignedMeans?: ArrayLike<number>;
+  /**
+   * Σ unweighted log-probs of the LD-DPO tail of each policy sequence (SequencePair.tail), when
+   * the sequences have tails: the sft term reads the plain chosen sums (ldSftCorrection).
+   */
+  tailLogps?: ArrayLike<number>;
   /** Scale of the gradient (1 / micro-batches of the step; 0 for evaluation). */
   dloss: number;
 }
@@ -56,6 +61,8 @@ export interface MicroBatchInputs {
 export interface MicroBatchLoss {
   /** (S) dloss · d(mean loss)/d(policy log-prob), in microBatchSequences order. Release it. */
   dlogps: Tensor;
+  /** (S) dloss · d(mean loss)/d(tail log-prob sums) (the sft term under LD-DPO), or null. Release it. */
+  dtail?: Tensor | null;
   /** The kernel's raw stats (read back). */
   stats: Float32Array;
   /** TRL's metrics of this micro-batch. */
@@ -76,6 +83,7 @@ export async function microBatchLoss(engine: Engine, method: MethodConfig, m: Mi
     if (m.kind === 'pair') {
       const params = pairLossParams(method);
       const freeOfRef = params.referenceFree;
+      const weights = params.useWeighting ? wpoWeights(m.alignedMeans, B) : null;
       const pc = keep(e.tensor([B], 'f32', 'loss.policyChosen'));
       const pr = keep(e.tensor([B], 'f32', 'loss.policyRejected'));
       copyRegions(e, [
@@ -88,7 +96,7 @@ export async function microBatchLoss(engine: Engine, method: MethodConfig, m: Mi
         // Plain SFT has no reference model; its loss reads the (zero) references.
         refChosen: freeOfRef ? null : keep(f32(refOf(0), 'loss.refChosen')),
         refRejected: freeOfRef ? null : keep(f32(refOf(1), 'loss.refRejected')),
-        weights: params.useWeighting ? keep(f32(wpoWeights(m.alignedMeans, B), 'loss.weights')) : null,
+        weights: weights ? keep(f32(weights, 'loss.weights')) : null,
         nChosen: keep(f32(Array.from(m.tokens).slice(0, B), 'loss.nChosen')),
         nRejected: keep(f32(Array.from(m.tokens).slice(B, 2 * B), 'loss.nRejected')),
         losses: keep(e.tensor([B], 'f32', 'loss.losses')),
@@ -103,8 +111,15 @@ export async function microBatchLoss(engine: Engine, method: MethodConfig, m: Mi
         { dst: dlogps, dstOffset: B, src: t.dRejected, srcOffset: 0, count: B },
       ]);
       const stats = await e.readF32(t.stats);
+      const sft = ldSftCorrection(params.weights.sft, m, weights);
+      let dtail: Tensor | null = null;
+      if (sft) {
+        stats[PAIR_STATS.indexOf('loss')]! += sft.loss;
+        stats[PAIR_STATS.indexOf('nll_loss')]! += sft.nll;
+        dtail = e.fromArray(sft.dtail, [2 * B], 'f32', 'loss.dtail');
+      }
       const idx = (a: number) => Array.from({ length: B }, (_, i) => a + i);
-      return { dlogps, stats, metrics: methodMetrics(method, stats, pickLogits(m, idx(0), idx(B))) };
+      return { dlogps, dtail, stats, metrics: methodMetrics(method, stats, pickLogits(m, idx(0), idx(B))) };
     }
     if (m.kind === 'kto') {
       if (!m.refs || !m.policyKL) throw new Error('kto needs reference log-probs and the policy log-probs of the KL completions');
@@ -142,6 +157,34 @@ export async function microBatchLoss(engine: Engine, method: MethodConfig, m: Mi
   } finally {
     e.release(...temps);
   }
+}
+
+/**
+ * LD-DPO (ld_alpha) with an sft term (loss_type sft, rpo_alpha): the pair kernels read the
+ * tail-weighted chosen sums, but TRL's sft term is the plain cross-entropy of every chosen
+ * token, NLL = -Σ plain_c / Σ n_c with plain = logps + (1 - α)·tail. That term is linear in the
+ * chosen sums with a constant gradient, so the difference is added here: w_sft · mean(WPO
+ * weights) · ΔNLL to the loss, ΔNLL to nll_loss, and the gradient by the chosen tail sums,
+ * -dloss · w_sft · mean(w) · (1 - α) / Σ n_c (the kernel's own sft gradient stays on logps).
+ * Null when there is nothing to correct.
+ */
+function ldSftCorrection(wSft: number, m: MicroBatchInputs, weights: readonly number[] | null): { loss: number; nll: number; dtail: Float32Array } | null {
+  const B = m.examples.length;
+  const alphas = m.examples.map((x) => x.sequences[0]!.tail?.weight ?? 1);
+  if (wSft === 0 || alphas.every((a) => a === 1)) return null;
+  if (!m.tailLogps || m.tailLogps.length !== 2 * B) throw new Error('the sft term under ld_alpha needs the tail log-prob sums of the policy sequences');
+  let n = 0;
+  let missing = 0;
+  for (let i = 0; i < B; i++) {
+    n += m.tokens[i]!;
+    missing += (1 - alphas[i]!) * m.tailLogps[i]!;
+  }
+  n = Math.max(n, 1);
+  const meanW = weights ? weights.reduce((a, w) => a + w, 0) / B : 1;
+  const nll = -missing / n;
+  const dtail = new Float32Array(2 * B);
+  for (let i = 0; i < B; i++) dtail[i] = (-m.dloss * wSft * meanW * (1 - alphas[i]!)) / n;
+  return { loss: wSft * meanW * nll, nll, dtail };
 }
 
 /**

@@ -42,8 +42,10 @@ export interface PolicyPass {
   meanLogits?: ArrayLike<number>;
   /** Mean aligned log-prob per sequence (WPO weights), when asked for. */
   alignedMeans?: ArrayLike<number>;
-  /** Accumulates the LoRA gradients of Σ dlogps · logps. */
-  backward(dlogps: Tensor): void;
+  /** Σ unweighted log-probs of each sequence's LD-DPO tail, when a sequence has a tail. */
+  tailLogps?: ArrayLike<number>;
+  /** Accumulates the LoRA gradients of Σ dlogps · logps (+ Σ dtail · tail log-probs). */
+  backward(dlogps: Tensor, dtail?: Tensor | null): void;
   release(): void;
 }
 
@@ -278,10 +280,11 @@ export class Trainer {
           policyKL,
           meanLogits: pass.meanLogits,
           alignedMeans: pass.alignedMeans,
+          tailLogps: pass.tailLogps,
           dloss: 1 / plan.microBatches.length,
         });
-        pass.backward(loss.dlogps);
-        e.release(loss.dlogps);
+        pass.backward(loss.dlogps, loss.dtail);
+        e.release(loss.dlogps, loss.dtail);
         parts.push(loss);
       } finally {
         pass.release();
@@ -361,9 +364,10 @@ export class Trainer {
             policyKL,
             meanLogits: scored.map((s) => s.meanLogit),
             alignedMeans: scored.map((s) => s.alignedMean),
+            tailLogps: scored.map((s) => s.tailLogp),
             dloss: 0,
           });
-          e.release(loss.dlogps);
+          e.release(loss.dlogps, loss.dtail);
           parts.push(loss);
         } finally {
           e.release(policy);
@@ -380,10 +384,11 @@ export class Trainer {
             policyKL,
             meanLogits: pass.meanLogits,
             alignedMeans: pass.alignedMeans,
+            tailLogps: pass.tailLogps,
             dloss: chunk.length / gradOver,
           });
-          pass.backward(loss.dlogps);
-          e.release(loss.dlogps);
+          pass.backward(loss.dlogps, loss.dtail);
+          e.release(loss.dlogps, loss.dtail);
           parts.push(loss);
         } finally {
           pass.release();

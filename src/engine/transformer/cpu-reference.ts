@@ -161,7 +161,7 @@ export class CpuTransformer {
     return batch.map((s, b) => {
       const P = s.promptIds.length;
       const L = P + s.completionIds.length;
-      let logp = 0, meanLogit = 0, aligned = 0, tokens = 0;
+      let logp = 0, meanLogit = 0, aligned = 0, tokens = 0, tailLogp = 0;
       // Logits at t predict token t + 1: completion token j (position P + j) is scored by row P + j - 1.
       for (let t = P; t < L; t++) {
         if (t === 0) continue; // nothing predicts the first token of a row
@@ -169,7 +169,9 @@ export class CpuTransformer {
         const lp = new Float32Array(1), lse = new Float32Array(1), sum = new Float32Array(1), al = new Float32Array(1);
         logprobsForwardCpu(lp, lse, sum, al, row, Int32Array.of(ids[b * T + t]!), 1, V);
         // LD-DPO: scored tokens from the tail's `from`-th on count with its weight.
-        logp += (s.tail && tokens >= s.tail.from ? s.tail.weight : 1) * lp[0]!;
+        const inTail = s.tail !== undefined && tokens >= s.tail.from;
+        logp += (inTail ? s.tail!.weight : 1) * lp[0]!;
+        if (inTail) tailLogp += lp[0]!;
         meanLogit += sum[0]! / V;
         aligned += al[0]!;
         tokens += 1;
@@ -179,6 +181,7 @@ export class CpuTransformer {
         tokens,
         meanLogit: tokens > 0 ? meanLogit / tokens : 0,
         alignedMean: tokens > 0 ? aligned / tokens : 0,
+        tailLogp,
       };
     });
   }

@@ -7,6 +7,9 @@
 //   meanLogit   = mean over those positions of the mean over the vocabulary of logits[t]
 //   alignedMean = mean over those positions of WPO's aligned log-prob logp_t - log Σ_v p_v²
 //                 (TRL's use_weighting: the pair's weight is exp(alignedMean_c + alignedMean_r))
+//   tailLogp    = Σ over the tail's completion tokens of their log-prob, unweighted (0 without
+//                 a tail): TRL's sft term is the plain NLL of the chosen tokens, so it reads
+//                 logp + (1 - weight)·tailLogp
 // TRL's batch metric logits/chosen is Σ_b meanLogit_b · tokens_b / Σ_b tokens_b. meanLogit and
 // alignedMean are plain means: the tail weight enters logp only (TRL).
 //
@@ -37,6 +40,8 @@ export interface SequenceLogprob {
   meanLogit: number;
   /** Mean over the scored tokens of logp_t - log Σ_v p_v² (WPO); 0 when none. */
   alignedMean: number;
+  /** Σ log-probs of the tail's tokens, unweighted (LD-DPO); 0 without a tail. */
+  tailLogp: number;
 }
 
 export interface LogprobOptions {
@@ -54,6 +59,7 @@ export interface ScoredPositions {
   targets: Int32Array; // (n) the completion token at position t + 1
   owner: Int32Array; // (n) sequence b
   weight: Float32Array; // (n) the position's weight in its sequence's logp (tail weight or 1)
+  tail: Uint8Array; // (n) 1 where the position is in its sequence's tail
 }
 
 function checkTail(s: SequencePair, b: number): void {
@@ -78,6 +84,7 @@ export function scoredPositions(batch: readonly SequencePair[]): ScoredPositions
   const targets: number[] = [];
   const owner: number[] = [];
   const weight: number[] = [];
+  const tail: number[] = [];
   batch.forEach((s, b) => {
     checkTail(s, b);
     const seq = [...s.promptIds, ...s.completionIds];
@@ -88,7 +95,9 @@ export function scoredPositions(batch: readonly SequencePair[]): ScoredPositions
       rows.push(b * T + t - 1);
       targets.push(seq[t]!);
       owner.push(b);
-      weight.push(s.tail && k >= s.tail.from ? s.tail.weight : 1);
+      const inTail = s.tail !== undefined && k >= s.tail.from;
+      weight.push(inTail ? s.tail!.weight : 1);
+      tail.push(inTail ? 1 : 0);
     }
   });
   return {
@@ -97,12 +106,14 @@ export function scoredPositions(batch: readonly SequencePair[]): ScoredPositions
     targets: Int32Array.from(targets),
     owner: Int32Array.from(owner),
     weight: Float32Array.from(weight),
+    tail: Uint8Array.from(tail),
   };
 }
 
 /**
  * Sums per-position log-probs (times their weights, default 1) and averages mean logits and
- * aligned log-probs (default 0) into per-sequence results.
+ * aligned log-probs (default 0) into per-sequence results; tailLogp sums the unweighted
+ * log-probs of the positions flagged in `tail` (default none).
  */
 export function reduceBySequence(
   B: number,
@@ -111,11 +122,13 @@ export function reduceBySequence(
   meanLogit: ArrayLike<number>, // (n)
   aligned: ArrayLike<number> | null = null, // (n)
   weight: ArrayLike<number> | null = null, // (n)
+  tail: ArrayLike<number> | null = null, // (n)
 ): SequenceLogprob[] {
-  const out = Array.from({ length: B }, () => ({ logp: 0, tokens: 0, meanLogit: 0, alignedMean: 0 }));
+  const out = Array.from({ length: B }, () => ({ logp: 0, tokens: 0, meanLogit: 0, alignedMean: 0, tailLogp: 0 }));
   for (let i = 0; i < owner.length; i++) {
     const r = out[owner[i]!]!;
     r.logp += (weight ? weight[i]! : 1) * logp[i]!;
+    if (tail && tail[i]) r.tailLogp += logp[i]!;
     r.meanLogit += meanLogit[i]!;
     r.alignedMean += aligned ? aligned[i]! : 0;
     r.tokens += 1;
@@ -156,7 +169,7 @@ export async function sequenceLogprobs(
     const lp = await e.readF32(logp);
     const sums = await e.readF32(logitSum);
     const al = await e.readF32(aligned);
-    return reduceBySequence(s.B, s.owner, lp, sums.map((x) => x / V), al, s.weight);
+    return reduceBySequence(s.B, s.owner, lp, sums.map((x) => x / V), al, s.weight, s.tail);
   } finally {
     e.release(hidden, targets, logp, logitSum, aligned);
   }

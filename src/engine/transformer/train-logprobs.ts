@@ -5,6 +5,7 @@
 //   const pl = await policyLogprobs(model, adapter, batch, { dropoutSeed });
 //   // pl.logps (S) on the GPU -> loss kernels (losses/step.ts) -> dlogps (S) on the GPU
 //   pl.backward(dlogps);   // adapter grads += d(Σ_b dlogps[b]·logps[b]) / d(A, B); frees activations
+//   pl.backward(dlogps, dtail);  // with tails: also + d(Σ_b dtail[b]·tailLogps[b])
 //   pl.release();          // frees what is left (always call it, backward or not)
 //
 // - batch: SequencePair rows (prompt + completion, right-padded into one (B, T) batch);
@@ -16,6 +17,9 @@
 //   aligned log-prob logp_t - log Σ_v p_v² (0 for none), for use_weighting's pair weights
 //   exp(alignedMeans_c + alignedMeans_r) (no gradient flows through them). TRL's logits/chosen
 //   over a set of sequences is Σ meanLogits_b · counts_b / Σ counts_b.
+// - tailLogps (S), when a sequence of the batch has a tail (else null): Σ log p(token) over the
+//   tail's tokens, unweighted. TRL's sft term reads the plain sum logps + (1 - weight)·tailLogps;
+//   backward's optional dtail (S) is the gradient by tailLogps.
 // - The forward records GPU work and returns without reading anything back.
 // - backward(dlogps): dlogps (S) f32 on the GPU. Recomputes the LM head chunk by chunk (the
 //   (n, V) logits never exist at once), runs the log-prob backward in place on each chunk, the
@@ -31,7 +35,7 @@
 // - Per-sequence sums run on the GPU as a (1, n) · (S, n)ᵀ matmul with an ownership matrix
 //   holding each position's weight in its sequence (1, or the tail weight), and its transpose
 //   product in the backward, which so scales each position's dlogp by the same weight; no extra
-//   kernel is needed.
+//   kernel is needed. With tails the matrix has S more rows, the tail flags (tailLogps).
 
 import type { Tensor } from '../gpu/tensor.js';
 import { logprobsBackward, logprobsForward } from '../kernels/logprobs.js';
@@ -64,8 +68,10 @@ export interface PolicyLogprobs {
   meanLogits: Tensor;
   /** (S) mean over scored positions of logp_t - log Σ_v p_v² (WPO), f32 on the GPU; 0 for none. */
   alignedMeans: Tensor;
-  /** Accumulates d(Σ dlogps · logps) into the adapter's gradients; frees the activations. */
-  backward(dlogps: Tensor): void;
+  /** (S) Σ unweighted log-probs of each sequence's tail tokens, f32 on the GPU; null when no sequence has a tail. */
+  tailLogps: Tensor | null;
+  /** Accumulates d(Σ dlogps · logps + Σ dtail · tailLogps) into the adapter's gradients; frees the activations. */
+  backward(dlogps: Tensor, dtail?: Tensor | null): void;
   /** Frees every tensor the forward kept (logps, meanLogits and alignedMeans included). */
   release(): void;
 }
@@ -98,7 +104,7 @@ export async function policyLogprobs(
     const meanLogits = e.zeros([S], 'f32', 'policy.meanLogits');
     const alignedMeans = e.zeros([S], 'f32', 'policy.alignedMeans');
     return {
-      S, logps, counts, meanLogits, alignedMeans,
+      S, logps, counts, meanLogits, alignedMeans, tailLogps: null,
       backward: () => {
         if (!accumulate) adapter.zeroGrads();
       },
@@ -125,23 +131,38 @@ export async function policyLogprobs(
   }
 
   // Per-sequence sums: (1, n) · (S, n)ᵀ with the ownership matrix (each position's weight in
-  // its sequence: 1, or the tail weight), with weights 1 / (V · count) for the mean logits and
-  // 1 / count for the aligned means.
-  const own = new Float32Array(S * n);
+  // its sequence: 1, or the tail weight; with tails, S more rows of tail flags), with weights
+  // 1 / (V · count) for the mean logits and 1 / count for the aligned means.
+  const hasTail = batch.some((x) => x.tail !== undefined);
+  const R = hasTail ? 2 * S : S; // rows of the ownership matrix
+  const own = new Float32Array(R * n);
   const meanW = new Float32Array(S * n);
   const alignW = new Float32Array(S * n);
   s.owner.forEach((b, i) => {
     own[b * n + i] = s.weight[i]!;
+    if (hasTail) own[(S + b) * n + i] = s.tail[i]!;
     meanW[b * n + i] = 1 / (V * counts[b]!);
     alignW[b * n + i] = 1 / counts[b]!;
   });
-  const owner = e.fromArray(own, [S, n], 'f32', 'policy.owner'); // (S, n)
+  const owner = e.fromArray(own, [R, n], 'f32', 'policy.owner'); // (R, n)
   const meanWeights = e.fromArray(meanW, [S, n], 'f32', 'policy.meanWeights'); // (S, n)
   const alignWeights = e.fromArray(alignW, [S, n], 'f32', 'policy.alignWeights'); // (S, n)
   const logps = e.tensor([S], 'f32', 'policy.logps');
   const meanLogits = e.tensor([S], 'f32', 'policy.meanLogits');
   const alignedMeans = e.tensor([S], 'f32', 'policy.alignedMeans');
-  matmulForward(e, logps, logpPos, owner, null, 1, n, S);
+  let tailLogps: Tensor | null = null;
+  if (hasTail) {
+    const sums = e.tensor([R], 'f32', 'policy.logpSums'); // (2S) logps, then tailLogps
+    matmulForward(e, sums, logpPos, owner, null, 1, n, R);
+    tailLogps = e.tensor([S], 'f32', 'policy.tailLogps');
+    copyRegions(e, [
+      { dst: logps, dstOffset: 0, src: sums, srcOffset: 0, count: S },
+      { dst: tailLogps, dstOffset: 0, src: sums, srcOffset: S, count: S },
+    ]);
+    e.release(sums);
+  } else {
+    matmulForward(e, logps, logpPos, owner, null, 1, n, S);
+  }
   matmulForward(e, meanLogits, logitSum, meanWeights, null, 1, n, S);
   matmulForward(e, alignedMeans, alignedPos, alignWeights, null, 1, n, S);
   e.release(logpPos, logitSum, meanWeights, alignedPos, alignWeights);
@@ -156,14 +177,27 @@ export async function policyLogprobs(
     }
   };
 
-  const backward = (dlogps: Tensor): void => {
+  const backward = (dlogps: Tensor, dtail: Tensor | null = null): void => {
     if (backwardDone) throw new Error('policyLogprobs: backward was already run for this forward');
     if (!activationsLive) throw new Error('policyLogprobs: backward after release()');
     if (dlogps.dtype !== 'f32' || dlogps.size !== S) throw new Error(`policyLogprobs: dlogps (${dlogps.label}) must be ${S} f32 values, got ${dlogps.size} ${dlogps.dtype}`);
+    if (dtail && !hasTail) throw new Error('policyLogprobs: dtail given but no sequence has a tail');
+    if (dtail && (dtail.dtype !== 'f32' || dtail.size !== S)) throw new Error(`policyLogprobs: dtail (${dtail.label}) must be ${S} f32 values, got ${dtail.size} ${dtail.dtype}`);
     backwardDone = true;
-    // dlogp of every scored position: its sequence's dlogps times the position's weight.
+    // dlogp of every scored position: its sequence's dlogps times the position's weight (plus
+    // its dtail where the position is in the tail).
     const dlogpPos = e.tensor([n], 'f32', 'policy.dlogpPos');
-    matmulBackward(e, dlogpPos, null, null, dlogps, dlogps, owner, 1, n, S);
+    if (hasTail) {
+      const dsums = e.zeros([R], 'f32', 'policy.dlogpSums'); // (2S) dlogps, then dtail
+      copyRegions(e, [
+        { dst: dsums, dstOffset: 0, src: dlogps, srcOffset: 0, count: S },
+        ...(dtail ? [{ dst: dsums, dstOffset: S, src: dtail, srcOffset: 0, count: S }] : []),
+      ]);
+      matmulBackward(e, dlogpPos, null, null, dsums, dsums, owner, 1, n, R);
+      e.release(dsums);
+    } else {
+      matmulBackward(e, dlogpPos, null, null, dlogps, dlogps, owner, 1, n, S);
+    }
     // The LM head and final norm, chunk by chunk, into the scored rows of d(hidden).
     const dres = e.zeros([s.B * s.T, C], 'f32', 'policy.dres'); // (B·T, C)
     const lnfW = model.weights.lnf;
@@ -197,10 +231,11 @@ export async function policyLogprobs(
     counts,
     meanLogits,
     alignedMeans,
+    tailLogps,
     backward,
     release: () => {
       releaseKept();
-      e.release(logps, meanLogits, alignedMeans);
+      e.release(logps, meanLogits, alignedMeans, tailLogps);
     },
   };
 }
