@@ -1,8 +1,11 @@
 // `prefstudio eval --grads` and `prefstudio train` against PyTorch: the tiny Llama fixture with
 // a LoRA adapter on every linear layer whose A and B are both non-zero
 // (test/fixtures/training/, written by scripts/fixtures/train_reference.py in float64 torch).
-// For dpo, ipo, kto, orpo and simpo: the loss, TRL's metrics and the gradient of the mean loss by
-// every LoRA tensor agree to relative error 1e-3 (gradients: of each tensor's largest value);
+// For dpo, ipo, kto, orpo and simpo, and for TRL 1.9's DPO options (loss_type aot, aot_unpaired
+// and its old name aot_pair, f_divergence_type, use_weighting, ld_alpha, alone and combined, on
+// the ten pairs of pairs-trl19.jsonl): the loss, TRL's metrics and the gradient of the mean loss by
+// every LoRA tensor agree to relative error 1e-3 (gradients: of each tensor's largest value),
+// and the metrics of `eval` without --grads for two of the use_weighting / ld_alpha cases;
 // three AdamW steps of DPO from that adapter follow PyTorch's loss trajectory. The token ids the
 // script used are checked against our tokenization first. Torch is needed only to regenerate.
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -28,6 +31,8 @@ interface Seq {
 interface Case {
   name: string;
   flags: string[];
+  /** The data file in test/fixtures/training/ (default pairs.jsonl). */
+  data?: string;
   metrics: Record<string, number>;
   grads: Record<string, string>;
   sequences: Seq[];
@@ -42,6 +47,7 @@ const f32 = (b64: string) => {
 };
 const out = mkdtempSync(join(tmpdir(), 'prefstudio-train-ref-'));
 const common = ['--model', modelDir, '--data', join(dir, 'pairs.jsonl')];
+const dataOf = (c: Case) => join(dir, c.data ?? 'pairs.jsonl');
 
 beforeAll(async () => useEngine(await testEngine()));
 afterAll(() => useEngine(null));
@@ -50,9 +56,12 @@ describe('training against PyTorch', () => {
   it('tokenizes the fixture pairs as the script did', () => {
     const json = (f: string) => JSON.parse(readFileSync(join(modelDir, f), 'utf8')) as Record<string, unknown>;
     const tok = new ModelTokenizer({ tokenizerJson: json('tokenizer.json'), tokenizerConfig: json('tokenizer_config.json') });
-    const rows = readFileSync(join(dir, 'pairs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    const records = rows.map((r) => ({ kind: 'pair', ...r, source: { type: 'manual' }, createdAt: 0, split: 'train', tags: [] }) as PrefRecord);
-    for (const c of ref.cases.filter((x) => x.name === 'dpo' || x.name === 'kto')) {
+    const recordsOf = (c: Case) => readFileSync(dataOf(c), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+      .map((r) => ({ kind: 'pair', ...r, source: { type: 'manual' }, createdAt: 0, split: 'train', tags: [] }) as PrefRecord);
+    const trl19 = ref.cases.find((x) => x.data !== undefined);
+    expect(trl19, 'cases on the TRL 1.9 data file').toBeDefined();
+    for (const c of ref.cases.filter((x) => x.name === 'dpo' || x.name === 'kto' || x === trl19)) {
+      const records = recordsOf(c);
       const t = tokenizeRecords(records, tok, parseTrainingConfig({ method: c.name === 'kto' ? 'kto' : 'dpo', per_device_train_batch_size: 8 }));
       const ours = c.name === 'kto'
         ? [...t.examples.map((e) => e.sequences[0]!), ...t.examples.map((e) => e.sequences[1]!)]
@@ -61,17 +70,23 @@ describe('training against PyTorch', () => {
     }
   });
 
+  const evalMetrics = async (c: Case, gradsFile: string | null) => {
+    const metricsFile = join(out, `${c.name}${gradsFile ? '' : ' no-grads'}.json`);
+    const code = await evalCommand([
+      '--model', modelDir, '--data', dataOf(c), '--adapter', join(dir, 'tiny-llama-adapter'), ...c.flags, '--out', metricsFile, ...(gradsFile ? ['--grads', gradsFile] : []),
+    ]);
+    expect(code).toBe(0);
+    const got = JSON.parse(readFileSync(metricsFile, 'utf8')) as Record<string, number>;
+    for (const [k, v] of Object.entries(c.metrics)) {
+      expect(got[k], `${c.name} ${k}`).toBeDefined();
+      expectClose([got[k]!], [v], { rtol: 1e-3, atol: 1e-6, what: `${c.name} ${k}` });
+    }
+  };
+
   for (const c of ref.cases) {
     it(`eval --grads: ${c.name}`, { timeout: 180_000 }, async () => {
-      const metricsFile = join(out, `${c.name}.json`);
       const gradsFile = join(out, `${c.name}.safetensors`);
-      const code = await evalCommand([...common, '--adapter', join(dir, 'tiny-llama-adapter'), ...c.flags, '--out', metricsFile, '--grads', gradsFile]);
-      expect(code).toBe(0);
-      const got = JSON.parse(readFileSync(metricsFile, 'utf8')) as Record<string, number>;
-      for (const [k, v] of Object.entries(c.metrics)) {
-        expect(got[k], `${c.name} ${k}`).toBeDefined();
-        expectClose([got[k]!], [v], { rtol: 1e-3, atol: 1e-6, what: `${c.name} ${k}` });
-      }
+      await evalMetrics(c, gradsFile);
       const grads = readSafetensors(new Uint8Array(readFileSync(gradsFile))).tensors;
       expect([...grads.keys()].sort()).toEqual(Object.keys(c.grads).sort());
       for (const [name, b64] of Object.entries(c.grads)) {
@@ -81,6 +96,12 @@ describe('training against PyTorch', () => {
         expectClose(grads.get(name)!.data, want, { rtol: 1e-3, atol: 1e-3 * scale, what: `${c.name} ${name}` });
       }
     });
+  }
+
+  // Without --grads, eval scores through sequenceLogprobs, not the training forward: WPO's
+  // aligned means and LD-DPO's tails (the sft term's plain NLL included) come from there.
+  for (const c of ref.cases.filter((x) => ['ld_alpha 0', 'sigmoid sft use_weighting js_divergence ld_alpha'].includes(x.name))) {
+    it(`eval: ${c.name}`, { timeout: 180_000 }, () => evalMetrics(c, null));
   }
 
   it('three AdamW steps follow the PyTorch loss trajectory', { timeout: 180_000 }, async () => {
