@@ -89,7 +89,7 @@ export async function openRegular(path: string, file = path, noFollow = false): 
   const fh = await fs.open(path, flags);
   try {
     const stats = await fh.stat();
-    if (!stats.isFile()) throw notRegular(file, stats, path !== file ? path : undefined);
+    if (!stats.isFile()) throw notRegular(file, stats);
     return { fh, size: stats.size, stats };
   } catch (e) {
     await fh.close();
@@ -187,15 +187,19 @@ export class NodeFolder {
     return new NodeFolder(dir, root, allowed);
   }
 
-  /** Files and links to files, `depth` folders deep; linked folders are not walked. */
+  /**
+   * Everything but folders, `depth` folders deep: files, links, and special files too (so that a
+   * FIFO named config.json is refused when read, not silently taken as absent). Linked folders
+   * are listed as entries, not walked.
+   */
   async list(depth = 2): Promise<string[]> {
     const out: string[] = [];
     const walk = async (rel: string, level: number) => {
       const entries = await fs.readdir(join(this.root, rel), { withFileTypes: true });
       for (const e of entries) {
         const p = rel ? `${rel}/${e.name}` : e.name;
-        if (e.isFile() || e.isSymbolicLink()) out.push(p);
-        else if (e.isDirectory() && level < depth) await walk(p, level + 1);
+        if (!e.isDirectory()) out.push(p);
+        else if (level < depth) await walk(p, level + 1);
       }
     };
     await walk('', 0);
@@ -225,7 +229,7 @@ export class NodeFolder {
     }
     const st = await fs.stat(real);
     if (st.isDirectory()) return undefined;
-    if (!st.isFile()) throw notRegular(this.where(rel), st, real);
+    if (!st.isFile()) throw notRegular(this.where(rel), st, real !== join(this.root, ...rel.split('/')) ? real : undefined);
     return { path: rel, real, size: st.size };
   }
 
