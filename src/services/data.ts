@@ -208,12 +208,33 @@ export function previewRows(detection: Detection, mapping: ImportMapping): Conve
   return previewMapping(detection.sample, mapping, detection.container);
 }
 
-/** Offers a Blob as a download (the browser's save dialog or downloads folder). */
+/**
+ * A download's file name by the CLI's output rules (src/cli/output.ts) where they apply in a
+ * browser: one plain name, never a path (separators, control and reserved characters become
+ * '_'), never hidden or '.'/'..' (leading dots dropped), at most 180 characters with the
+ * extensions kept. The browser does the rest: it writes under a temporary name and renames at
+ * the end, and never overwrites (it numbers a second file of the same name).
+ */
+export function downloadName(fileName: string): string {
+  let name = fileName
+    .replace(/[\x00-\x1f\x7f]/g, '')
+    .replace(/[\\/<>:"|?*]/g, '_')
+    .replace(/^[.\s]+/, '')
+    .replace(/[.\s]+$/, '');
+  const MAX = 180;
+  if (name.length > MAX) {
+    const ext = /(\.[A-Za-z0-9]{1,10}){1,3}$/.exec(name)?.[0] ?? '';
+    name = name.slice(0, MAX - ext.length) + ext;
+  }
+  return name || 'download';
+}
+
+/** Offers a Blob as a download (the browser's save dialog or downloads folder), named by downloadName. */
 export function saveBlob(blob: Blob, fileName: string): void {
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
   a.href = url;
-  a.download = fileName;
+  a.download = downloadName(fileName);
   a.rel = 'noopener';
   document.body.append(a);
   a.click();

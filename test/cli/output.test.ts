@@ -144,6 +144,34 @@ describe('existing outputs are kept unless --force', () => {
   });
 });
 
+describe('a train run folder', () => {
+  it('--force replaces an earlier run (its run files, not other files); --resume continues in the run folder itself', async () => {
+    const d = fresh();
+    const run = join(d, 'run');
+    mkdirSync(run);
+    writeFileSync(join(run, 'adapter_model.safetensors'), 'old adapter');
+    writeFileSync(join(run, 'checkpoint.safetensors'), 'old checkpoint');
+    writeFileSync(join(run, 'notes.txt'), 'kept');
+    const r = await runCli(['train', '--model', TINY_LLAMA, '--data', PAIRS, '--method', 'dpo', '--steps', '1', '--batch-size', '2', '--out', run, '--force'], { timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(run).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'checkpoint.safetensors', 'metrics.jsonl', 'notes.txt', 'training_config.json']);
+    expect(readFileSync(join(run, 'notes.txt'), 'utf8')).toBe('kept');
+    expect(readFileSync(join(run, 'adapter_model.safetensors')).byteLength).toBeGreaterThan(100);
+    expect(readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(1);
+    expect(temps(run)).toEqual([]);
+    // The run's own checkpoint continues it in place, without --force.
+    const resumed = await runCli(['train', '--model', TINY_LLAMA, '--data', PAIRS, '--resume', join(run, 'checkpoint.safetensors'), '--out', run], { timeoutMs: 120_000 });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/done, 1 steps/);
+    // Another run's checkpoint into a non-empty folder is refused like any other run.
+    const other = join(d, 'other');
+    mkdirSync(other);
+    writeFileSync(join(other, 'x'), 'x');
+    const refused = await runCli(['train', '--model', TINY_LLAMA, '--data', PAIRS, '--resume', join(run, 'checkpoint.safetensors'), '--out', other]);
+    expectOneLine(refused, 2, /^prefstudio train: --out .*other exists; pass --resume/);
+  }, 240_000);
+});
+
 describe('bad output paths are one line, exit 2', () => {
   it('a folder where a file is wanted, a missing folder, a file where a folder is wanted', async () => {
     const d = fresh();
