@@ -5,13 +5,8 @@ import { describe, it, afterAll, expect } from 'vitest';
 import { testEngine } from '#test-engine';
 import type { Engine } from '../../src/engine/gpu/engine.js';
 import { ktoKlEstimate, ktoLossBackward, ktoLossForward } from '../../src/engine/kernels/kto-loss.js';
-import {
-  KTO_NSTATS,
-  ktoKlEstimateCpu,
-  ktoLossBackwardCpu,
-  ktoLossForwardCpu,
-  type KtoParams,
-} from '../../src/engine/cpu/kto-loss.js';
+import { ktoKlEstimateCpu, ktoLossBackwardCpu, ktoLossForwardCpu } from '../../src/engine/cpu/kto-loss.js';
+import { KTO_NSTATS, type KtoParams } from '../../src/engine/losses/terms.js';
 import { expectClose, finiteDifferences, rng } from '../support/numeric.js';
 
 const SIZES = [1, 7, 64, 257];

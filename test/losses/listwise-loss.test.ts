@@ -5,12 +5,9 @@ import { describe, it, afterAll } from 'vitest';
 import { testEngine } from '#test-engine';
 import type { Engine } from '../../src/engine/gpu/engine.js';
 import { listwiseLossBackward, listwiseLossForward } from '../../src/engine/kernels/listwise-loss.js';
-import {
-  LISTWISE_NSTATS,
-  listwiseLossBackwardCpu,
-  listwiseLossForwardCpu,
-} from '../../src/engine/cpu/listwise-loss.js';
-import { PAIR_NSTATS, preferenceLossForwardCpu } from '../../src/engine/cpu/preference-loss.js';
+import { listwiseLossBackwardCpu, listwiseLossForwardCpu } from '../../src/engine/cpu/listwise-loss.js';
+import { preferenceLossForwardCpu } from '../../src/engine/cpu/preference-loss.js';
+import { LISTWISE_NSTATS, PAIR_NSTATS } from '../../src/engine/losses/terms.js';
 import { expectClose, finiteDifferences, rng } from '../support/numeric.js';
 import { pairParams } from './batches.js';
 

@@ -14,7 +14,6 @@ export type FloatArray = Float32Array | Float64Array;
 export type LabelArray = Int32Array | Uint32Array;
 
 // The constants live in src/engine/losses/terms.ts; re-exported for older importers.
-export { KTO_NSTATS, KTO_STATS, type KtoParams } from '../losses/terms.js';
 
 function sigmoid(x: number): number {
   const e = Math.exp(-Math.abs(x));

@@ -13,7 +13,6 @@ import { LISTWISE_NSTATS, type ListwiseParams } from '../losses/terms.js';
 export type FloatArray = Float32Array | Float64Array;
 
 // The constants live in src/engine/losses/terms.ts; re-exported for older importers.
-export { LISTWISE_NSTATS, LISTWISE_STATS, type ListwiseParams } from '../losses/terms.js';
 
 function logAddExp(a: number, b: number): number {
   const m = Math.max(a, b);

@@ -29,18 +29,6 @@ import {
   type PairLossParams,
 } from '../losses/terms.js';
 
-// The constants live in src/engine/losses/terms.ts; re-exported for older importers.
-export {
-  ORPO_MAX_AVG_LOGP,
-  PAIR_NSTATS,
-  PAIR_STATS,
-  PAIR_TERMS,
-  pairWeights,
-  type PairLossParams,
-  type PairLossWeights,
-  type PairTerm,
-} from '../losses/terms.js';
-
 export type FloatArray = Float32Array | Float64Array;
 
 // ---- scalar helpers (float64) ----

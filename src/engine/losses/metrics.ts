@@ -13,9 +13,8 @@
 // logprobs kernel), passed through here. grad_norm, learning_rate and num_tokens belong to the
 // training loop.
 
-import { PAIR_STATS } from '../cpu/preference-loss.js';
-import { KTO_STATS } from '../cpu/kto-loss.js';
-import { LISTWISE_STATS } from '../cpu/listwise-loss.js';
+import { DPO_METRICS, PAIR_STATS } from './terms.js';
+import { KTO_STATS, LISTWISE_STATS } from './terms.js';
 import { METHODS } from '../methods/registry.js';
 import { lossFamily, objectiveOf, type MethodConfig } from './methods.js';
 
@@ -26,15 +25,6 @@ export interface MeanLogits {
 
 export type Metrics = Record<string, number>;
 
-const PAIR_COMMON = [
-  'loss',
-  'rewards/chosen',
-  'rewards/rejected',
-  'rewards/accuracies',
-  'rewards/margins',
-  'logps/chosen',
-  'logps/rejected',
-] as const;
 
 function withLogits(m: Metrics, logits?: MeanLogits): Metrics {
   if (logits) {
@@ -52,7 +42,7 @@ function slot<T extends readonly string[]>(names: T, stats: ArrayLike<number>, n
 export function pairMetrics(cfg: MethodConfig, stats: ArrayLike<number>, logits?: MeanLogits): Metrics {
   if (lossFamily(cfg.method) !== 'pair') throw new Error(`${cfg.method} is not a paired method`);
   const m: Metrics = {};
-  for (const k of PAIR_COMMON) m[k] = slot(PAIR_STATS, stats, k);
+  for (const k of DPO_METRICS) m[k] = slot(PAIR_STATS, stats, k);
   withLogits(m, logits);
   const loss = METHODS[cfg.method].loss;
   if (loss === 'orpo') {

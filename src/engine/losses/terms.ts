@@ -10,6 +10,17 @@
 
 import { F_DIVERGENCE_TYPES as F_DIVERGENCES, LOSS_TYPE_IDS, type FDivergenceType as FDivergence } from '../methods/loss-types.js';
 
+/** The metrics every DPO-family trainer of TRL logs, in the order the pair and listwise kernels write them. */
+export const DPO_METRICS = [
+  'loss',
+  'rewards/chosen',
+  'rewards/rejected',
+  'rewards/accuracies',
+  'rewards/margins',
+  'logps/chosen',
+  'logps/rejected',
+] as const;
+
 // ---- paired preference losses (preference_loss_{forward,backward}.wgsl) ----
 
 /**
@@ -101,18 +112,7 @@ export function usesAot(p: PairLossParams): boolean {
 }
 
 /** Slots of the `stats` output (the WGSL writes the same order). */
-export const PAIR_STATS = [
-  'loss',
-  'rewards/chosen',
-  'rewards/rejected',
-  'rewards/accuracies',
-  'rewards/margins',
-  'logps/chosen',
-  'logps/rejected',
-  'nll_loss',
-  'log_odds_ratio',
-  'log_odds_chosen',
-] as const;
+export const PAIR_STATS = [...DPO_METRICS, 'nll_loss', 'log_odds_ratio', 'log_odds_chosen'] as const;
 export const PAIR_NSTATS = PAIR_STATS.length;
 
 /**
@@ -152,14 +152,6 @@ export interface ListwiseParams {
   beta: number;
 }
 
-/** Slots of the listwise `stats` output (the WGSL writes the same order). */
-export const LISTWISE_STATS = [
-  'loss',
-  'rewards/chosen',
-  'rewards/rejected',
-  'rewards/accuracies',
-  'rewards/margins',
-  'logps/chosen',
-  'logps/rejected',
-] as const;
+/** Slots of the listwise `stats` output (the WGSL writes the same order): DPO's metrics. */
+export const LISTWISE_STATS = DPO_METRICS;
 export const LISTWISE_NSTATS = LISTWISE_STATS.length;
