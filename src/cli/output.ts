@@ -89,12 +89,16 @@ export async function planOutput(spec: OutputSpec, options: PlanOptions = {}): P
   // Where the output really points: a link output is compared with the inputs by its target.
   const real = st ? ((await realOrNull(target)) ?? target) : target;
 
+  // The same file under another name (a hard link, a bind mount) is the same file.
+  const targetStat = st ? await fs.stat(target).catch(() => null) : null;
   for (const [inFlag, inPath] of options.inputs ?? []) {
     if (!inPath) continue;
     const input = await realOrNull(inPath);
     if (!input) continue;
     const name = inFlag ? `${inFlag} ${inPath}` : inPath;
-    if (real === input || target === input) throw new OutputError(`${what} is the input ${name}: write the output somewhere else`);
+    const inputStat = targetStat ? await fs.stat(input).catch(() => null) : null;
+    const sameFile = !!targetStat && !!inputStat && targetStat.dev === inputStat.dev && targetStat.ino === inputStat.ino;
+    if (real === input || target === input || sameFile) throw new OutputError(`${what} is the input ${name}: write the output somewhere else`);
     if (isInside(real, input) || isInside(target, input)) throw new OutputError(`${what} is inside the input ${name}: write the output somewhere else`);
   }
 
@@ -275,16 +279,22 @@ export class OutputFile {
     readonly target: string,
     readonly tmp: string,
     private readonly fh: FileHandle,
+    private readonly sync: boolean,
   ) {}
 
-  static async create(target: PlannedOutput | string): Promise<OutputFile> {
+  /**
+   * `sync` (default true): the data reaches the disk before the rename, so that a crash of the
+   * machine cannot leave a renamed but empty file. Off for files that can be made again (cache
+   * entries), where one fsync per small file would cost more than the file.
+   */
+  static async create(target: PlannedOutput | string, options: WriteOptions = {}): Promise<OutputFile> {
     const what = describeTarget(target);
     const path = targetPath(target);
     const tmp = tempPath(path);
     await track(tmp);
     try {
       const fh = await fs.open(tmp, 'wx');
-      return new OutputFile(what, path, tmp, fh);
+      return new OutputFile(what, path, tmp, fh, options.sync ?? true);
     } catch (e) {
       await fs.rm(tmp, { force: true });
       release(tmp);
@@ -329,7 +339,7 @@ export class OutputFile {
     if (this.done) throw new Error(`${this.what}: written already`);
     try {
       await this.flush();
-      await this.fh.datasync();
+      if (this.sync) await this.fh.datasync();
       await this.fh.close();
       this.done = true;
       await fs.rename(this.tmp, this.target);
@@ -353,9 +363,14 @@ export class OutputFile {
 
 export type OutputData = string | Uint8Array | Iterable<string | Uint8Array> | AsyncIterable<string | Uint8Array>;
 
+export interface WriteOptions {
+  /** fsync before the rename (default true); see OutputFile.create. */
+  sync?: boolean;
+}
+
 /** Writes `data` (bytes, text, or chunks in order) to a temporary file, then renames it into place. */
-export async function writeOutputFile(target: PlannedOutput | string, data: OutputData): Promise<void> {
-  const f = await OutputFile.create(target);
+export async function writeOutputFile(target: PlannedOutput | string, data: OutputData, options: WriteOptions = {}): Promise<void> {
+  const f = await OutputFile.create(target, options);
   try {
     if (typeof data === 'string' || data instanceof Uint8Array) await f.write(data);
     else for await (const chunk of data) await f.write(chunk);
@@ -406,20 +421,17 @@ export async function writeOutputFolder(target: PlannedOutput, fill: (dir: strin
   }
 }
 
-/** A file inside a folder being filled (writeOutputFolder's `dir`): its folders made as needed. */
+/** A file inside a folder being filled (writeOutputFolder's `dir`): its folders made as needed; synced before the folder is renamed. */
 export async function writeInto(dir: string, name: string, data: string | Uint8Array | Iterable<Uint8Array>): Promise<void> {
   const file = join(dir, name);
   await fs.mkdir(dirname(file), { recursive: true });
-  if (typeof data === 'string' || data instanceof Uint8Array) {
-    await fs.writeFile(file, data);
-    return;
-  }
   const fh = await fs.open(file, 'wx');
   try {
-    for (const chunk of data) {
+    for (const chunk of typeof data === 'string' ? [encoder.encode(data)] : data instanceof Uint8Array ? [data] : data) {
       let off = 0;
       while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten;
     }
+    await fh.datasync();
   } finally {
     await fh.close();
   }

@@ -211,7 +211,8 @@ export function dirRefCache(dir: string): RefLogpCache {
     },
     async set(key, value) {
       await fs.mkdir(dir, { recursive: true });
-      await writeOutputFile(path(key), JSON.stringify(value));
+      // Atomic (a reader never sees half an entry); not synced: an entry lost in a crash is recomputed.
+      await writeOutputFile(path(key), JSON.stringify(value), { sync: false });
     },
   };
 }

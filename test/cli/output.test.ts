@@ -3,7 +3,7 @@
 // row, bad --out paths. Each case runs `prefstudio` as a child process in a fresh temporary
 // folder and checks the exit code, the one-line message and the bytes of every file that existed
 // before (src/cli/output.ts).
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -37,13 +37,14 @@ function expectOneLine(r: { stderr: string; code: number | null }, code: number,
 }
 
 describe('an output that is an input is refused before anything is read or written', () => {
-  it('convert x.jsonl --out x.jsonl (and the same file by another spelling or through a link): exit 2, the input unchanged', async () => {
+  it('convert x.jsonl --out x.jsonl (and the same file by another spelling, a symbolic or a hard link): exit 2, the input unchanged', async () => {
     const d = fresh();
     const input = join(d, 'x.jsonl');
     writeFileSync(input, PAIR_LINES);
     symlinkSync(input, join(d, 'link.jsonl'));
+    linkSync(input, join(d, 'hard.jsonl'));
     const before = snapshot(d);
-    for (const out of [input, `${d}/./x.jsonl`, join(d, 'link.jsonl')]) {
+    for (const out of [input, `${d}/./x.jsonl`, join(d, 'link.jsonl'), join(d, 'hard.jsonl')]) {
       const r = await runCli(['convert', input, '--to', 'trl', '--out', out, '--force']);
       expectOneLine(r, 2, /^prefstudio convert: --out .* is the input .*x\.jsonl: write the output somewhere else$/);
     }
