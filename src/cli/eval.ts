@@ -11,7 +11,6 @@
 // Both outputs are checked before anything is read (not an input, not over a file without
 // --force) and written atomically (src/cli/output.ts).
 
-import { promises as fs } from 'node:fs';
 import { formatBytes } from '../engine/model/errors.js';
 import { writeSafetensors } from '../engine/training/peft.js';
 import { Trainer } from '../engine/training/trainer.js';
