@@ -7,7 +7,7 @@
 // under a temporary name and renamed at the end (src/cli/output.ts): a failed or killed run leaves
 // no output file and an existing one as it was.
 import { fileWriter } from 'hyparquet-writer';
-import { DataFormatError, describeRowError, type RowError } from '../data/errors.js';
+import { countBadRows, DataFormatError, describeRowError, type RowError } from '../data/errors.js';
 import { detectFormat, proposeMapping } from '../data/import/detect.js';
 import { FORMATS, formatSpec } from '../data/import/formats/index.js';
 import type { FormatId } from '../data/import/mapping.js';
@@ -108,6 +108,8 @@ export interface ConvertReport {
   records: number;
   badRows: number;
   errors: string[];
+  /** Rows the listed errors belong to. */
+  listedRows: number;
   fatal?: string;
   output: string;
   target: string;
@@ -148,7 +150,7 @@ async function convert(a: Args): Promise<number> {
     mapping = proposeMapping(a.format, detection.sample.filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x)));
   }
   if (!mapping) {
-    process.stderr.write(`prefstudio convert: ${a.input}: ${detection.problem ?? 'unknown format'}\n`);
+    process.stderr.write(`prefstudio convert: ${a.input}: ${new DataFormatError(detection.problem ?? 'unknown format', detection.problemAt).message}\n`);
     return 1;
   }
   const target = TARGETS[a.to]!;
@@ -163,6 +165,7 @@ async function convert(a: Args): Promise<number> {
     records: 0,
     badRows: 0,
     errors: [],
+    listedRows: 0,
     output: a.out,
     target: target.label,
     rowsWritten: 0,
@@ -172,8 +175,8 @@ async function convert(a: Args): Promise<number> {
     skipped: [],
   };
   const errors: RowError[] = [];
+  // Each error is listed (up to --max-errors); rows are counted once however many fields are bad.
   const badRow = (e: RowError) => {
-    report.badRows++;
     if (errors.length < a.maxErrors) errors.push(e);
   };
 
@@ -182,7 +185,9 @@ async function convert(a: Args): Promise<number> {
     try {
       for await (const b of importRecords(source, mapping!, {})) {
         b.errors.forEach(badRow);
-        report.rowsRead += b.records.length + b.errors.length;
+        const bad = countBadRows(b.errors);
+        report.badRows += bad;
+        report.rowsRead += b.records.length + bad;
         report.records += b.records.length;
         if (a.strict && b.errors.length) throw new StrictStop();
         yield b.records;
@@ -211,6 +216,7 @@ async function convert(a: Args): Promise<number> {
     failed = true;
   }
   report.errors = errors.map(describeRowError);
+  report.listedRows = countBadRows(errors);
   report.dropped = exporter.skippedCount;
   const reasons = new Map<string, number>();
   for (const s of exporter.skipped) reasons.set(s.reason, (reasons.get(s.reason) ?? 0) + 1);
@@ -237,7 +243,7 @@ function describeReport(r: ConvertReport, ok: boolean, strictStop: boolean): str
     `read:    ${r.rowsRead} rows: ${r.records} records, ${r.badRows} bad rows`,
   ];
   for (const e of r.errors) lines.push(`  bad row: ${e}`);
-  if (r.badRows > r.errors.length) lines.push(`  ... and ${r.badRows - r.errors.length} more bad rows`);
+  if (r.badRows > r.listedRows) lines.push(`  ... and ${r.badRows - r.listedRows} more bad rows`);
   if (r.fatal) lines.push(`  the file breaks off: ${r.fatal}${strictStop ? '' : ' (the rows before it were converted)'}`);
   if (!strictStop) {
     lines.push(`dropped: ${r.dropped} record(s) that ${r.target} cannot hold${r.dropped ? ':' : ''}`);

@@ -11,7 +11,7 @@
 // Progress and problems (file and line of each bad or skipped row) go to stderr. --out is checked
 // before anything is read (never the data or the model, never over a file without --force) and
 // written under a temporary name, renamed at the end (src/cli/output.ts).
-import { DataFormatError, describeRowError, type RowError } from '../data/errors.js';
+import { countBadRows, DataFormatError, describeRowError, type RowError } from '../data/errors.js';
 import { detectFormat } from '../data/import/detect.js';
 import { importRecords } from '../data/import/pipeline.js';
 import { fileSource } from '../data/io/node-file.js';
@@ -207,8 +207,8 @@ async function logprobs(a: Args): Promise<number> {
     if (listed++ < MAX_LISTED) err(`${a.data}: ${message}`);
     else unlisted.set(reason, (unlisted.get(reason) ?? 0) + 1);
   };
+  // Each error is listed; rows are counted once however many of their fields are bad.
   const bad = (e: RowError) => {
-    counts.badRows++;
     problem(`bad row, ${describeRowError(e)}`, `bad row: ${e.field ? `field ${e.field}: ` : ''}${e.reason}`);
   };
   const skip = (p: { where: string }, reason: string) => {
@@ -308,7 +308,9 @@ async function logprobs(a: Args): Promise<number> {
     try {
       for await (const b of importRecords(source, mapping)) {
         b.errors.forEach(bad);
-        counts.rows += b.records.length + b.errors.length;
+        const badRows = countBadRows(b.errors);
+        counts.badRows += badRows;
+        counts.rows += b.records.length + badRows;
         for (const rec of b.records) {
           const p = prepare(rec, index++);
           if (!p) continue;

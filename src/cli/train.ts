@@ -13,7 +13,7 @@
 
 import { appendFileSync, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { describeRowError } from '../data/errors.js';
+import { countBadRows, describeRowError } from '../data/errors.js';
 import { importAll } from '../data/import/pipeline.js';
 import { fileSource } from '../data/io/node-file.js';
 import type { PrefRecord } from '../data/records.js';
@@ -163,11 +163,13 @@ export async function readRecords(file: string, tag: string): Promise<PrefRecord
   });
   const MAX = 10;
   r.errors.slice(0, MAX).forEach((e) => err(`${tag}: ${file}: bad row, ${describeRowError(e)}`));
-  if (r.errors.length > MAX) err(`${tag}: ${file}: ... and ${r.errors.length - MAX} more bad rows`);
+  // Errors are listed, rows counted: a row with several field errors is one bad row.
+  const listedRows = countBadRows(r.errors.slice(0, MAX));
+  if (r.badRows > listedRows) err(`${tag}: ${file}: ... and ${r.badRows - listedRows} more bad rows`);
   if (r.fatal) err(`${tag}: ${file}: the file breaks off: ${r.fatal.message} (the rows before it are used)`);
-  if (r.records.length === 0) throw new Error(`${file}: no usable record (${r.errors.length} bad rows)`);
+  if (r.records.length === 0) throw new Error(`${file}: no usable record (${r.badRows} bad rows)${r.fatal ? `: ${r.fatal.message}` : ''}`);
   const fmt = r.detection.mapping ? `${r.detection.mapping.format}, ${r.detection.mapping.kind}` : '?';
-  err(`${tag}: ${file}: ${r.records.length} records (${fmt})${r.errors.length ? `, ${r.errors.length} bad rows skipped` : ''}`);
+  err(`${tag}: ${file}: ${r.records.length} records (${fmt})${r.badRows ? `, ${r.badRows} bad rows skipped` : ''}`);
   return r.records;
 }
 

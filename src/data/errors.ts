@@ -51,6 +51,13 @@ function placePrefix(at: FormatErrorPlace): string {
   return '';
 }
 
+/** Rows with errors: a row with several field errors is one bad row (its errors are adjacent). */
+export function countBadRows(errors: readonly RowError[]): number {
+  let n = 0;
+  for (let i = 0; i < errors.length; i++) if (i === 0 || errors[i]!.index !== errors[i - 1]!.index) n++;
+  return n;
+}
+
 /** "line 12, field chosen: is empty" (rows of JSON arrays and Parquet say "row N"). */
 export function describeRowError(e: RowError): string {
   const where = e.line !== undefined ? `line ${e.line}` : `row ${e.index}`;

@@ -3,7 +3,7 @@
 // 'ready' (or move the records into the dataset being appended to). Cancel, a broken file or a
 // full disk deletes what was staged: an interrupted import leaves no half-written dataset and
 // nothing that was already stored changes.
-import { DataFormatError, describeRowError, ImportAbortedError, throwIfAborted, type RowError } from '../data/errors.js';
+import { countBadRows, DataFormatError, describeRowError, ImportAbortedError, throwIfAborted, type RowError } from '../data/errors.js';
 import { importRecords, type ImportBatch, type ImportOptions } from '../data/import/pipeline.js';
 import type { ReadProgress } from '../data/read/open.js';
 import type { ImportMapping } from '../data/import/mapping.js';
@@ -79,7 +79,7 @@ export async function importDataset(db: PrefDb, batches: AsyncIterable<ImportBat
       try {
         for await (const batch of batches) {
           throwIfAborted(signal);
-          rejected += batch.errors.length;
+          rejected += countBadRows(batch.errors);
           for (const e of batch.errors) if (errors.length < maxErrors) errors.push(e);
           if (onErrors === 'abort' && batch.errors.length > 0) {
             throw new ImportRejectedError(`row errors (first: ${describeRowError(batch.errors[0]!)}): nothing was imported`);

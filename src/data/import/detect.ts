@@ -1,6 +1,6 @@
 // Format detection from the first rows: every format scores each sample row, the best average
 // wins, and its guessed columns become the proposed mapping (the UI shows and may change it).
-import { DataFormatError } from '../errors.js';
+import { DataFormatError, type FormatErrorPlace, type RowError } from '../errors.js';
 import type { ByteSource } from '../io/source.js';
 import { openRows, type OpenOptions } from '../read/open.js';
 import { isPlainObject, type Container } from '../read/rows.js';
@@ -25,6 +25,8 @@ export interface Detection {
   mapping: ImportMapping | null;
   candidates: FormatCandidate[];
   problem?: string;
+  /** Where the problem is, when it is a row's (the first bad row when no row could be read). */
+  problemAt?: FormatErrorPlace;
 }
 
 export const SAMPLE_ROWS = 20;
@@ -33,18 +35,36 @@ export async function detectFormat(source: ByteSource, options: OpenOptions & { 
   const opened = await openRows(source, { ...options, onProgress: undefined });
   const sample: unknown[] = [];
   const want = options.sampleRows ?? SAMPLE_ROWS;
+  let firstError: RowError | null = null;
+  let badRows = 0;
   try {
     for await (const batch of opened.rows) {
-      for (const r of batch) if (r.error === undefined) sample.push(r.value);
-      if (sample.length >= want) break;
+      for (const r of batch) {
+        if (r.error === undefined) sample.push(r.value);
+        else {
+          firstError ??= { ...r.ref, reason: r.error };
+          badRows++;
+        }
+      }
+      if (sample.length >= want || badRows >= MAX_BAD_SAMPLE_ROWS) break;
     }
   } catch (e) {
     // A file that breaks off after some rows is still detected; the import reports the break.
     if (!(e instanceof DataFormatError) || sample.length === 0) throw e;
   }
   await opened.rows.return();
-  return { container: opened.container, compressed: opened.compressed, ...detectFromRows(sample.slice(0, want)) };
+  const found = detectFromRows(sample.slice(0, want));
+  if (sample.length === 0 && firstError) {
+    // Rows were there but none could be read: say why rather than "no data rows".
+    const { reason, field, ...at } = firstError;
+    found.problem = `no readable data row (${badRows}${badRows >= MAX_BAD_SAMPLE_ROWS ? ' or more' : ''} bad rows; the first: ${field ? `field ${field}: ` : ''}${reason})`;
+    found.problemAt = at;
+  }
+  return { container: opened.container, compressed: opened.compressed, ...found };
 }
+
+/** Bad rows detection reads before it gives up looking for a good one. */
+const MAX_BAD_SAMPLE_ROWS = 1000;
 
 export function detectFromRows(sample: unknown[]): Omit<Detection, 'container' | 'compressed'> {
   const rows = sample.filter(isPlainObject);

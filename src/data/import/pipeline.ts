@@ -2,7 +2,7 @@
 // is added -> the record is validated. Yields batches of good records and row errors as it goes;
 // the caller decides whether to keep the good rows or nothing. A file that breaks off
 // (truncated JSON or gzip) throws DataFormatError after the batches read before the break.
-import { DataFormatError, type RowError, type RowRef } from '../errors.js';
+import { countBadRows, DataFormatError, type RowError, type RowRef } from '../errors.js';
 import type { ByteSource } from '../io/source.js';
 import { openRows, type OpenOptions } from '../read/open.js';
 import { isPlainObject, type Container } from '../read/rows.js';
@@ -22,6 +22,7 @@ export interface ImportOptions extends OpenOptions {
 
 export interface ImportBatch {
   records: PrefRecord[];
+  /** Row errors; a row may have several (one per field): countBadRows counts rows. */
   errors: RowError[];
 }
 
@@ -37,7 +38,7 @@ export async function* importRecords(source: ByteSource, mapping: ImportMapping,
         continue;
       }
       const r = convert(raw.value, raw.ref);
-      if ('errors' in r) out.errors.push(...r.errors);
+      if ('errors' in r) for (const e of r.errors) out.errors.push(e);
       else out.records.push(r.record);
     }
     yield out;
@@ -93,21 +94,29 @@ export function previewMapping(sample: unknown[], mapping: ImportMapping, contai
 export interface ImportResult {
   detection: Detection;
   records: PrefRecord[];
+  /** The first MAX_KEPT_ERRORS row errors. */
   errors: RowError[];
+  /** Rows that could not be imported (a row with several field errors counts once). */
+  badRows: number;
   /** The file broke off here; the records before it are in `records`. */
   fatal?: DataFormatError;
 }
+
+/** Row errors importAll keeps (the rest are counted in badRows). */
+export const MAX_KEPT_ERRORS = 1000;
 
 /** Detects, maps and reads a whole file into memory (small files, tests, previews). */
 export async function importAll(source: ByteSource, options: ImportOptions & { mapping?: ImportMapping } = {}): Promise<ImportResult> {
   const detection = await detectFormat(source, options);
   const mapping = options.mapping ?? detection.mapping;
-  const result: ImportResult = { detection, records: [], errors: [] };
-  if (!mapping) throw new DataFormatError(detection.problem ?? 'unknown format');
+  const result: ImportResult = { detection, records: [], errors: [], badRows: 0 };
+  if (!mapping) throw new DataFormatError(detection.problem ?? 'unknown format', detection.problemAt);
   try {
     for await (const b of importRecords(source, mapping, options)) {
-      result.records.push(...b.records);
-      result.errors.push(...b.errors);
+      // Loops, not push(...batch): a spread of a large array overflows the call stack.
+      for (const r of b.records) result.records.push(r);
+      for (const e of b.errors) if (result.errors.length < MAX_KEPT_ERRORS) result.errors.push(e);
+      result.badRows += countBadRows(b.errors);
     }
   } catch (e) {
     if (!(e instanceof DataFormatError)) throw e;

@@ -1,15 +1,33 @@
 // Streaming gunzip (fflate) with the checks fflate leaves out: a truncated member, a wrong CRC-32
-// or length in the trailer, all become a DataFormatError instead of silently short data.
+// or length in the trailer, all become a DataFormatError instead of silently short data. Memory
+// stays bounded whatever the ratio: the compressed bytes go to the inflater INFLATE_PIECE at a time
+// (deflate's ceiling of about 1032:1 keeps one piece's output under 17 MB) and the output comes
+// out in chunks of at most OUT_CHUNK bytes; the decompressed size and ratio are checked as it
+// inflates (./limits.ts).
 import { Gunzip } from 'fflate';
 import { DataFormatError } from '../errors.js';
+import { InflateMeter, LimitError, type InflateLimits } from './limits.js';
+
+/** Compressed bytes handed to the inflater at once. */
+export const INFLATE_PIECE = 16 * 1024;
+/** Largest decompressed chunk yielded. */
+export const OUT_CHUNK = 1 << 20;
 
 export function isGzip(head: Uint8Array): boolean {
   return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
 }
 
+export interface GunzipOptions {
+  /** Names the stream in limit errors (default "gzip data"). */
+  what?: string;
+  limits?: Partial<InflateLimits>;
+}
+
 /** Decompresses a gzip stream chunk by chunk (single or multi-member; the last member's trailer is
- *  checked). Holds at most one input chunk's output at a time. */
-export async function* gunzipChunks(input: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+ *  checked). Holds at most one input piece's output at a time, yielded in chunks of at most
+ *  OUT_CHUNK bytes; throws LimitError past the decompression limits. */
+export async function* gunzipChunks(input: AsyncIterable<Uint8Array>, options: GunzipOptions = {}): AsyncGenerator<Uint8Array> {
+  const meter = new InflateMeter(options.what ?? 'gzip data', options.limits);
   const out: Uint8Array[] = [];
   let crc = 0xffffffff;
   let size = 0;
@@ -17,9 +35,10 @@ export async function* gunzipChunks(input: AsyncIterable<Uint8Array>): AsyncGene
   const tail = new Uint8Array(8); // the last 8 input bytes: CRC-32 and ISIZE of the last member
   let tailLen = 0;
   const g = new Gunzip((data) => {
+    meter.output(data.length);
     crc = crc32Update(crc, data);
     size = (size + data.length) >>> 0;
-    out.push(data);
+    for (let at = 0; at < data.length; at += OUT_CHUNK) out.push(data.subarray(at, Math.min(data.length, at + OUT_CHUNK)));
   });
   g.onmember = () => {
     crc = 0xffffffff;
@@ -27,8 +46,10 @@ export async function* gunzipChunks(input: AsyncIterable<Uint8Array>): AsyncGene
   };
   const push = (chunk: Uint8Array, final: boolean) => {
     try {
+      meter.input(chunk.length);
       g.push(chunk, final);
     } catch (e) {
+      if (e instanceof LimitError) throw e;
       const msg = (e as Error).message;
       throw new DataFormatError(
         msg === 'unexpected EOF' ? 'truncated gzip: the compressed data ends early' : `corrupt gzip: ${msg}`,
@@ -40,8 +61,10 @@ export async function* gunzipChunks(input: AsyncIterable<Uint8Array>): AsyncGene
     if (chunk.length === 0) continue;
     inBytes += chunk.length;
     keepTail(chunk);
-    push(chunk, false);
-    while (out.length) yield out.shift()!;
+    for (let at = 0; at < chunk.length; at += INFLATE_PIECE) {
+      push(chunk.subarray(at, Math.min(chunk.length, at + INFLATE_PIECE)), false);
+      while (out.length) yield out.shift()!;
+    }
   }
   push(new Uint8Array(0), true);
   while (out.length) yield out.shift()!;

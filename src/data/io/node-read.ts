@@ -16,10 +16,10 @@
 import { constants, promises as fs, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { formatSize, GiB, KiB, MiB } from './sizes.js';
 
-export const KiB = 1024;
-export const MiB = 1024 * KiB;
-export const GiB = 1024 * MiB;
+// Sizes and their wording live in ./sizes.ts (browser code shares them).
+export { formatSize, GiB, KiB, MiB };
 
 /** Why a file was not read. */
 export type InputProblem = 'outside' | 'not-regular' | 'too-large' | 'changed';
@@ -35,16 +35,6 @@ export class InputFileError extends Error {
   ) {
     super(message);
   }
-}
-
-/** "1.5 MiB", for messages. */
-export function formatSize(n: number): string {
-  if (n >= GiB && n % GiB === 0) return `${n / GiB} GiB`;
-  if (n >= MiB && n % MiB === 0) return `${n / MiB} MiB`;
-  if (n >= GiB) return `${(n / GiB).toFixed(1)} GiB`;
-  if (n >= MiB) return `${(n / MiB).toFixed(1)} MiB`;
-  if (n >= KiB) return `${(n / KiB).toFixed(1)} KiB`;
-  return `${n} bytes`;
 }
 
 /** Whether `inner` is `outer` or inside it (absolute, real paths). */

@@ -3,19 +3,15 @@
 // each record starts and ends (tracking strings, escapes and nesting) and JSON.parse reads just
 // that record, so only the record being scanned is held, never the whole file.
 import { DataFormatError } from '../errors.js';
-import { MAX_ROW_CHARS, type RawRow, type RowBatches } from './rows.js';
+import { batches, MAX_ROW_CHARS, type RawRow, type RowBatches } from './rows.js';
 
 /** Keys whose array holds the records when the top-level value is an object. */
 export const WRAPPER_KEYS = new Set(['data', 'rows', 'records', 'examples', 'items', 'instances']);
 
 export async function* readJson(text: AsyncIterable<string>): RowBatches {
   const scanner = new JsonScanner();
-  for await (const chunk of text) {
-    const out = scanner.push(chunk);
-    if (out.length) yield out;
-  }
-  const out = scanner.end();
-  if (out.length) yield out;
+  for await (const chunk of text) yield* batches(scanner.push(chunk));
+  yield* batches(scanner.end());
 }
 
 interface Capture {

@@ -1,7 +1,7 @@
 // JSON Lines: one JSON value per line, blank lines skipped. Lines are split across chunks, so only
-// the current partial line is held.
+// the current partial line is held; batches hold at most MAX_BATCH_ROWS rows.
 import { DataFormatError } from '../errors.js';
-import { MAX_ROW_CHARS, type RawRow, type RowBatches } from './rows.js';
+import { MAX_BATCH_ROWS, MAX_ROW_CHARS, type RawRow, type RowBatches } from './rows.js';
 
 export async function* readJsonl(text: AsyncIterable<string>): RowBatches {
   let partial = '';
@@ -18,13 +18,17 @@ export async function* readJsonl(text: AsyncIterable<string>): RowBatches {
     }
   };
   for await (const chunk of text) {
-    const out: RawRow[] = [];
+    let out: RawRow[] = [];
     let start = 0;
     for (let nl = chunk.indexOf('\n'); nl !== -1; nl = chunk.indexOf('\n', start)) {
       const piece = chunk.slice(start, nl);
       parseLine(partial ? partial + piece : piece, out);
       partial = '';
       start = nl + 1;
+      if (out.length >= MAX_BATCH_ROWS) {
+        yield out;
+        out = [];
+      }
     }
     partial += chunk.slice(start);
     if (partial.length > MAX_ROW_CHARS) {

@@ -57,8 +57,9 @@ export async function openRows(source: ByteSource, options: OpenOptions = {}): P
   let innerName = source.name;
   if (compressed) {
     innerName = source.name.replace(/\.gz$/i, '');
-    innerHead = await peek(gunzipChunks(source.chunks()), HEAD);
-    inner = { name: innerName, chunks: () => gunzipChunks(counted()) };
+    const what = { what: `${source.name} (gzip)` };
+    innerHead = await peek(gunzipChunks(source.chunks(), what), HEAD);
+    inner = { name: innerName, chunks: () => gunzipChunks(counted(), what) };
   } else {
     inner = { ...source, name: source.name, chunks: counted };
   }

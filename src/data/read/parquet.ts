@@ -1,13 +1,24 @@
 // Parquet through hyparquet, one row group at a time: the footer is read first, then each row
 // group's rows, so memory holds one row group (the writer chooses its size; ours are 10k rows).
-// Each row group's page headers are checked before hyparquet decodes them (checkPages).
+// Each row group's page headers are checked before hyparquet decodes them (checkPages). The footer
+// is bounded by the file before it is parsed and trusted: its length (MAX_PARQUET_FOOTER and the
+// file's size), its column chunks (inside the file, no two claiming the same bytes: a footer that
+// repeats one row group 200k times describes more data than the file holds) and the rows of each
+// row group (MAX_PARQUET_GROUP_ROWS, MAX_PARQUET_GROUP_VALUES: hyparquet decodes a whole group).
 import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type ColumnChunk, type FileMetaData, type PageHeader } from 'hyparquet';
 import { parquetHeader } from 'hyparquet/src/column.js';
 import { DataFormatError } from '../errors.js';
 import type { ByteSource } from '../io/source.js';
-import type { RawRow, RowBatches } from './rows.js';
+import { batches, type RawRow, type RowBatches } from './rows.js';
 
 const MAGIC = 'PAR1';
+
+/** Largest Thrift footer parsed (a footer describing thousands of row groups is a few MB). */
+export const MAX_PARQUET_FOOTER = 64 * 1024 * 1024;
+/** Most rows in one row group (pyarrow's default is 1 Mi rows; hyparquet decodes a group at once). */
+export const MAX_PARQUET_GROUP_ROWS = 1 << 20;
+/** Most values (rows × columns) in one row group. */
+export const MAX_PARQUET_GROUP_VALUES = 1 << 24;
 
 export function isParquet(head: Uint8Array): boolean {
   return head.length >= 4 && String.fromCharCode(head[0]!, head[1]!, head[2]!, head[3]!) === MAGIC;
@@ -38,12 +49,20 @@ export async function* readParquet(source: ByteSource, onGroup?: (p: ParquetProg
       return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? (b.buffer as ArrayBuffer) : (b.slice().buffer as ArrayBuffer);
     },
   };
+  const footerLength = new DataView((await read(size - 8, size - 4)).slice().buffer).getUint32(0, true);
+  if (footerLength > size - 12) {
+    throw new DataFormatError(`corrupt Parquet footer: it claims ${footerLength} bytes, more than the file holds before it (${size - 12})`);
+  }
+  if (footerLength > MAX_PARQUET_FOOTER) {
+    throw new DataFormatError(`Parquet footer of ${footerLength} bytes, over the ${MAX_PARQUET_FOOTER >> 20} MiB limit: rewrite the file with fewer, larger row groups`);
+  }
   let metadata: FileMetaData;
   try {
-    metadata = await parquetMetadataAsync(file);
+    metadata = await parquetMetadataAsync(file, { initialFetchSize: Math.min(size, footerLength + 8) });
   } catch (e) {
     throw new DataFormatError(`corrupt Parquet footer: ${libraryReason(e)}`);
   }
+  checkFooter(metadata, size, source.name);
   const totalRows = Number(metadata.num_rows);
   let rowStart = 0;
   let bytesRead = 0;
@@ -58,8 +77,13 @@ export async function* readParquet(source: ByteSource, onGroup?: (p: ParquetProg
       });
     }
     if (chunks.length) {
-      const start = Math.min(...chunks.map((c) => c.start));
-      group = { start, bytes: await read(start, Math.max(...chunks.map((c) => c.end))) };
+      let start = Infinity;
+      let end = 0;
+      for (const c of chunks) {
+        start = Math.min(start, c.start);
+        end = Math.max(end, c.end);
+      }
+      group = { start, bytes: await read(start, end) };
       const bad = checkPages(group.bytes, group.start, chunks);
       if (bad) {
         throw new DataFormatError(`corrupt Parquet page ${bad.page} in column "${bad.column}", row group ${g} of ${source.name} (byte ${bad.offset}): ${bad.reason}`, {
@@ -80,7 +104,37 @@ export async function* readParquet(source: ByteSource, onGroup?: (p: ParquetProg
     bytesRead += Number(rowGroup.total_compressed_size ?? rowGroup.total_byte_size);
     rowStart = rowEnd;
     onGroup?.({ rowsRead: rowStart, totalRows, bytesRead: Math.min(bytesRead, size) });
-    yield out;
+    yield* batches(out);
+  }
+}
+
+/**
+ * What the footer claims, against the file: each row group's rows within the limits, and every
+ * column chunk inside the file with no two sharing bytes. Runs before any row group is read.
+ */
+function checkFooter(metadata: FileMetaData, size: number, name: string): void {
+  const all: (ChunkRange & { group: number })[] = [];
+  const columns = Math.max(1, metadata.schema.length - 1);
+  for (const [g, rowGroup] of metadata.row_groups.entries()) {
+    const rows = Number(rowGroup.num_rows);
+    if (!(rows >= 0)) throw new DataFormatError(`corrupt Parquet footer: row group ${g} of ${name} claims ${rows} rows`);
+    if (rows > MAX_PARQUET_GROUP_ROWS || rows * columns > MAX_PARQUET_GROUP_VALUES) {
+      throw new DataFormatError(
+        `Parquet row group ${g} of ${name} has ${rows} rows of ${columns} columns, over the limit of ${MAX_PARQUET_GROUP_ROWS} rows and ${MAX_PARQUET_GROUP_VALUES} values per row group: rewrite it with smaller row groups`,
+      );
+    }
+    for (const c of chunkRanges(rowGroup.columns)) all.push({ ...c, group: g });
+  }
+  all.sort((a, b) => a.start - b.start || a.end - b.end);
+  for (let i = 1; i < all.length; i++) {
+    const a = all[i - 1]!;
+    const b = all[i]!;
+    if (b.start < a.end && b.end > b.start) {
+      throw new DataFormatError(
+        `corrupt Parquet footer: column "${b.column}" of row group ${b.group} and column "${a.column}" of row group ${a.group} of ${name} claim the same bytes (${b.start}-${Math.min(a.end, b.end)}); ` +
+          `${metadata.row_groups.length} row groups describe more data than the ${size}-byte file holds`,
+      );
+    }
   }
 }
 
