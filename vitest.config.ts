@@ -7,11 +7,13 @@ const supportDir = new URL('./test/support/', import.meta.url).pathname;
 
 // SwiftShader has no shader-f16; Mesa's lavapipe (set up by scripts/ensure-deps.mjs) has, so
 // the kernel suites with native f16 paths run a second time there. The demo learning check
-// (whole training runs) also goes there: lavapipe is about five times faster than SwiftShader.
+// (whole training runs) and the whole-model PyTorch comparison also go there: lavapipe is about
+// five times faster than SwiftShader (both run on SwiftShader where lavapipe is missing).
 const f16Icd = lavapipeIcd();
 if (!f16Icd) console.warn('[prefstudio] no lavapipe (.cache/lavapipe): native f16 kernel paths are not tested in this run, and the demo check runs on SwiftShader');
 const f16Suites = 'test/engine/{matmul,embedding,lora}.test.ts';
-const lavapipeSuites = 'test/demo/**/*.test.ts';
+// Whole training runs and the whole-model PyTorch comparison (about 20 eval --grads runs).
+const lavapipeSuites = ['test/demo/**/*.test.ts', 'test/training/pytorch.test.ts'];
 
 export default defineConfig({
   test: {
@@ -23,7 +25,7 @@ export default defineConfig({
         test: {
           name: 'node',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/browser/**', 'node_modules/**', ...(f16Icd ? [lavapipeSuites] : [])],
+          exclude: ['test/browser/**', 'node_modules/**', ...(f16Icd ? lavapipeSuites : [])],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 60_000,
@@ -40,7 +42,7 @@ export default defineConfig({
               resolve: { alias: { '#test-engine': `${supportDir}engine.node.ts` } },
               test: {
                 name: 'node-f16',
-                include: [f16Suites, lavapipeSuites],
+                include: [f16Suites, ...lavapipeSuites],
                 environment: 'node' as const,
                 env: { VK_ICD_FILENAMES: f16Icd, PREFSTUDIO_EXPECT_F16: '1' },
                 testTimeout: 60_000,
