@@ -12,6 +12,7 @@ import { detectFormat, proposeMapping } from '../data/import/detect.js';
 import { FORMATS, formatSpec } from '../data/import/formats/index.js';
 import type { FormatId } from '../data/import/mapping.js';
 import { importRecords } from '../data/import/pipeline.js';
+import { inflateLimitsHelp } from '../data/io/limits.js';
 import { fileSource } from '../data/io/node-file.js';
 import { TrlExporter, type ExportOptions, type ExportStyle } from '../data/export/trl.js';
 import { encodeChunks, jsonlChunks, writeParquet } from '../data/export/write.js';
@@ -47,7 +48,8 @@ const USAGE = `usage: prefstudio convert <input> --to <target> --out <file> [opt
                      without it such a conversion exits 1 and writes nothing
   --max-errors <n>   bad rows to list (default 20)
   --json             print the report as JSON
-`;
+
+${inflateLimitsHelp()}`;
 
 interface Args {
   input: string;

@@ -11,7 +11,11 @@
 // Both outputs are checked before anything is read (not an input, not over a file without
 // --force) and written atomically (src/cli/output.ts).
 
+import { inflateLimitsHelp } from '../data/io/limits.js';
 import { formatBytes } from '../engine/model/errors.js';
+import { exampleShape, type TrainingConfig } from '../engine/training/config.js';
+import { estimateTrainingMemory } from '../engine/training/memory.js';
+import type { Example } from '../engine/training/tokenize.js';
 import { writeSafetensors } from '../engine/training/peft.js';
 import { Trainer } from '../engine/training/trainer.js';
 import {
@@ -28,6 +32,7 @@ import {
   runCommand,
   sessionTrainerOptions,
   tokenizeForRun,
+  type Session,
 } from './train.js';
 import { planOutputs, writeOutputFile } from './output.js';
 
@@ -44,13 +49,42 @@ const USAGE = `usage: prefstudio eval --model <dir> --adapter <dir> --data <file
   --onnx <file>              the .onnx file of the folder to use
 
 objective and length settings (the LoRA settings come from the adapter; --batch-size is the
-evaluation batch, default all examples at once):
+evaluation batch, default all examples at once, or the largest batch that fits):
 
 ${flagsHelp()}
 
 methods:
 ${methodsHelp()}
-`;
+
+${inflateLimitsHelp()}`;
+
+/** The largest batch (1 .. all examples) whose training-memory estimate fits the budget and the device. */
+function largestFittingBatch(session: Session, config: TrainingConfig, examples: readonly Example[]): number {
+  const c = session.model.config;
+  const shape = exampleShape(config);
+  let perExample = shape === 'pair' ? 2 : 1;
+  let longest = 1;
+  for (const e of examples) {
+    if (shape === 'listwise') perExample = Math.max(perExample, e.sequences.length);
+    for (const s of e.sequences) longest = Math.max(longest, s.promptIds.length + s.completionIds.length);
+  }
+  const params = session.adapter.params();
+  const rankSum = params.filter((p) => /lora_A/.test(p.name)).reduce((a, p) => a + p.shape[0], 0) / Math.max(1, c.layers);
+  const maxBinding = session.engine.report.limits.maxStorageBufferBindingSize;
+  const fits = (b: number) => {
+    const m = estimateTrainingMemory(c, session.weightBytes, session.adapter.parameterCount, perExample * b, longest, rankSum);
+    return m.total <= config.memory_budget_bytes && m.largestBuffer.bytes <= maxBinding;
+  };
+  if (fits(examples.length)) return examples.length;
+  let lo = 1;
+  let hi = examples.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
 
 export function run(args: string[]): Promise<number> {
   return runCommand('eval', USAGE, args, (a) => evaluate(a, 'eval'));
@@ -77,9 +111,17 @@ async function evaluate(args: string[], tag: string): Promise<number> {
   // everything counts as one set, whatever its split.
   const first = settings(batch ?? 1_000_000_000);
   const examples = tokenizeForRun(records, loaded, first, tag, data).map((e) => ({ ...e, split: 'train' as const }));
-  const config = batch ? first : settings(examples.length);
+  let config = batch ? first : settings(examples.length);
   const session = await openSession(loaded, config, tag, adapterDir);
   try {
+    if (!batch) {
+      // One batch when it fits; otherwise the largest batch that does (checked before any activation exists).
+      const size = largestFittingBatch(session, config, examples);
+      if (size < examples.length) {
+        err(`${tag}: ${examples.length} examples do not fit in one batch on this GPU's budget; batches of ${size} (give --batch-size to choose)`);
+        config = settings(size);
+      }
+    }
     const trainer = await Trainer.create(await sessionTrainerOptions(session, loaded, config, examples, tag));
     err(`${tag}: ${examples.length} examples in batches of ${config.per_device_eval_batch_size}; estimated GPU memory ${formatBytes(trainer.memory.total)}`);
     const grads = p.plain['--grads'];

@@ -7,6 +7,7 @@
 // temporary folder, renamed into place at the end. The merged folder copies the model folder's
 // regular files only, never what a link out of it points to (src/data/io/node-read.ts).
 
+import { inflateLimitsHelp } from '../data/io/limits.js';
 import { isMethodId, type MethodId } from '../engine/methods/registry.js';
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -54,7 +55,8 @@ options:
 
 settings for --trl:
 ${flagsHelp()}
-`;
+
+${inflateLimitsHelp()}`;
 
 export function run(args: string[]): Promise<number> {
   return runCommand(TAG, USAGE, args, exportCommand);
@@ -154,7 +156,7 @@ async function exportCommand(args: string[]): Promise<number> {
   if (ggufPlan) {
     const file = ggufPlan.path;
     const method = await savedMethod(adapterPath);
-    const bytes = ggufLoraAdapter(modules, { family: model.family, alpha: adapter.lora.lora_alpha, r: adapter.lora.r, useRslora: adapter.lora.use_rslora, dtype: ggufType, name: basename(adapterPath), method });
+    const bytes = ggufLoraAdapter(modules, { family: model.family, config: model.config, alpha: adapter.lora.lora_alpha, r: adapter.lora.r, useRslora: adapter.lora.use_rslora, dtype: ggufType, name: basename(adapterPath), method });
     await writeOutputFile(ggufPlan, bytes);
     err(`${TAG}: GGUF LoRA adapter ${file} (${formatBytes(bytes.byteLength)}, ${2 * modules.length} tensors ${ggufType})`);
   }

@@ -11,6 +11,7 @@
 // `role: content` lines (system first); progress on stderr.
 
 import { parseArgs } from 'node:util';
+import { inflateLimitsHelp } from '../data/io/limits.js';
 import { PromptError, promptTokenIds, promptText, usesChatTemplate, type ChatTemplateChoice, type PromptInput } from '../engine/model/prompt.js';
 import { generate } from '../engine/transformer/generate.js';
 import { configFrom, err, openSession, readModel, readPeftAdapter, readRecords, runCommand, UsageError } from './train.js';
@@ -25,12 +26,12 @@ const USAGE = `usage: prefstudio sample --model <dir> [--adapter <dir>] (--promp
   --split <name>         only records of this split (train, test, ...) with --prompts-from
   --limit <n>            at most n prompts (default all)
   --n <n>                samples per prompt (default 1)
-  --max-new-tokens <n>   tokens per sample at most (default 48)
+  --max-new-tokens <n>   tokens per sample at most, up to the model's context (default 48)
   --temperature <t>      0 = greedy (default 1)
   --top-k <k>            (default 0, off)
-  --top-p <p>            (default 1, off)
-  --seed <s>             sampling seed (default 0): the same seed, the same random stream
-  --batch <n>            rows generated together (default 16)
+  --top-p <p>            in (0, 1] (default 1, off)
+  --seed <s>             sampling seed, 0 to 4294967295 (default 0): the same seed, the same random stream
+  --batch <n>            rows generated together, at most 4096 (default 16)
   --chat-template        prompts through the tokenizer's chat template: the system prompt and
                          every turn, then the generation prompt (default when it has one)
   --no-chat-template     prompts as plain text through the tokenizer (conversations and system
@@ -39,7 +40,13 @@ const USAGE = `usage: prefstudio sample --model <dir> [--adapter <dir>] (--promp
 Each sample is one JSON line on stdout: {"prompt", "sample", "completion", "tokens", "finish"}.
 "prompt" is the prompt's text; a conversation is written as one "role: content" line per message,
 the system prompt first ("system: ...\nuser: ...\nassistant: ...\nuser: ...").
-`;
+
+${inflateLimitsHelp()}`;
+
+/** Samples per prompt at most (--n). */
+const MAX_SAMPLES_PER_PROMPT = 10_000;
+/** Rows generated together at most (--batch); the KV cache is checked against the GPU as well. */
+const MAX_BATCH = 4096;
 
 export interface SampleLine {
   /** The text of a text prompt; a conversation as "role: content" lines, the system prompt first (promptText). */
@@ -89,13 +96,19 @@ async function sample(args: string[]): Promise<number> {
   if (!o.model) throw new UsageError('--model is required');
   if (!o.prompt?.length && !o['prompts-from']) throw new UsageError('give --prompt <text> (repeatable) or --prompts-from <file>');
   if (o.split && !o['prompts-from']) throw new UsageError('--split needs --prompts-from');
+  // Every number within its range before anything is read or allocated; --max-new-tokens also
+  // within the model's context once the model's config is read (below).
   const n = Math.max(1, num('--n', o.n, 1, true));
+  if (n > MAX_SAMPLES_PER_PROMPT) throw new UsageError(`--n ${o.n} is more than ${MAX_SAMPLES_PER_PROMPT} samples per prompt`);
   const maxNewTokens = num('--max-new-tokens', o['max-new-tokens'], 48, true);
   const temperature = num('--temperature', o.temperature, 1);
   const topK = num('--top-k', o['top-k'], 0, true);
   const topP = num('--top-p', o['top-p'], 1);
+  if (!(topP > 0 && topP <= 1)) throw new UsageError(`--top-p must be in (0, 1] (a probability mass; 1 is off), got ${o['top-p']}`);
   const seed = num('--seed', o.seed, 0, true);
+  if (!Number.isSafeInteger(seed) || seed > 0xffffffff) throw new UsageError(`--seed must be a whole number from 0 to ${0xffffffff}, got ${o.seed}`);
   const batch = Math.max(1, num('--batch', o.batch, 16, true));
+  if (batch > MAX_BATCH) throw new UsageError(`--batch ${o.batch} is more than ${MAX_BATCH} rows at once`);
 
   const chatTemplate: ChatTemplateChoice = o['chat-template'] ?? 'auto';
 
@@ -111,6 +124,9 @@ async function sample(args: string[]): Promise<number> {
   if (o.limit !== undefined) prompts = prompts.slice(0, num('--limit', o.limit, prompts.length, true));
 
   const loaded = await readModel(o.model, tag);
+  if (maxNewTokens > loaded.config.maxPositions) {
+    throw new UsageError(`--max-new-tokens ${o['max-new-tokens']} is more than the model's context of ${loaded.config.maxPositions} positions (${o.model}: max_position_embeddings)`);
+  }
   const tok = loaded.tokenizer!;
   if (chatTemplate === true && tok.chatTemplate === null) throw new Error(`--chat-template: ${o.model}: the tokenizer has no chat template (tokenizer_config.json chat_template or chat_template.jinja)`);
   // Every prompt's ids before any sampling, so a refused prompt stops the run before it starts.

@@ -15,10 +15,11 @@ import { appendFileSync, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { countBadRows, describeRowError } from '../data/errors.js';
 import { importAll } from '../data/import/pipeline.js';
+import { inflateLimitsHelp } from '../data/io/limits.js';
 import { fileSource } from '../data/io/node-file.js';
 import type { PrefRecord } from '../data/records.js';
 import type { Engine } from '../engine/gpu/engine.js';
-import { LoraAdapter } from '../engine/lora/adapter.js';
+import { LoraAdapter, LoraRankError, planLora } from '../engine/lora/adapter.js';
 import { formatBytes, isModelLoadError } from '../engine/model/errors.js';
 import { loadModel, type LoadedModel } from '../engine/model/load.js';
 import { nodeDirSource } from '../engine/model/source-node.js';
@@ -30,9 +31,10 @@ import { ConfigImportError, importConfig, type ImportedConfig } from '../engine/
 import { isMethodId, METHOD_IDS, METHODS } from '../engine/methods/registry.js';
 import { SETTING_GROUPS, SETTING_PATHS, SETTINGS, type SettingInput, type SettingPath } from '../engine/methods/settings.js';
 import { SettingTextError, valueFromText } from '../engine/methods/text.js';
+import { NonFiniteError } from '../engine/finite.js';
 import { TrainingMemoryError } from '../engine/training/memory.js';
 import { peftAdapterFiles } from '../engine/training/peft.js';
-import { sha256Hex, type RefLogpCache, type RefLogps } from '../engine/training/ref-cache.js';
+import { checkRefLogps, RefCacheError, sha256Hex, type RefLogpCache } from '../engine/training/ref-cache.js';
 import type { Example } from '../engine/training/tokenize.js';
 import { Trainer, decodeCheckpoint, encodeCheckpoint, type StepMetrics, type TrainerOptions } from '../engine/training/trainer.js';
 import { TransformerModel } from '../engine/transformer/model.js';
@@ -208,8 +210,16 @@ export function dirRefCache(dir: string): RefLogpCache {
   const path = (key: string) => join(dir, `${key.replace(/[^a-z0-9]/gi, '_')}.json`);
   return {
     async get(key) {
-      const text = await readOptionalText(path(key), INPUT_LIMITS.refCacheEntry, 'a reference-cache entry');
-      return text ? (JSON.parse(text) as RefLogps) : undefined;
+      const file = path(key);
+      const text = await readOptionalText(file, INPUT_LIMITS.refCacheEntry, 'a reference-cache entry');
+      if (text === undefined) return undefined;
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (e) {
+        throw new RefCacheError(`reference-cache entry ${file}: not JSON (${(e as Error).message}); delete it (it is recomputed) or the whole cache`);
+      }
+      return checkRefLogps(value, file);
     },
     async set(key, value) {
       await fs.mkdir(dir, { recursive: true });
@@ -244,7 +254,18 @@ export async function openSession(m: LoadedModel, config: TrainingConfig, tag: s
   const weightBytes = engine.pool.stats.bytesAllocated;
   let adapter: LoraAdapter;
   try {
-    adapter = LoraAdapter.create(model, loraAdapterConfig(config.lora, config.seed));
+    // The adapter's size from the model's shapes, checked before any of it is allocated: the rank
+    // against the layers (planLora) and, with gradients and AdamW moments, against the budget.
+    const loraConfig = loraAdapterConfig(config.lora, config.seed);
+    const plan = planLora(model, loraConfig);
+    const adapterBytes = 16 * plan.parameterCount;
+    if (weightBytes + adapterBytes > config.memory_budget_bytes) {
+      throw new LoraRankError(
+        `LoRA rank r = ${config.lora.r} gives ${plan.parameterCount.toLocaleString('en-US')} LoRA parameters: ${formatBytes(adapterBytes)} with their gradients and AdamW moments, ` +
+          `which with the weights (${formatBytes(weightBytes)}) is more than the GPU memory budget of ${formatBytes(config.memory_budget_bytes)}: lower r (--lora-r) or target fewer modules`,
+      );
+    }
+    adapter = LoraAdapter.create(model, loraConfig);
     if (adapterDir) adapter.load((await readPeftAdapter(adapterDir)).tensors);
   } catch (e) {
     model.destroy();
@@ -383,8 +404,11 @@ settings (TRL/PEFT names in brackets):
 
 ${flagsHelp()}
 
-Ctrl-C stops after the current step and writes a checkpoint and the adapter.
-`;
+Ctrl-C stops after the current step and writes a checkpoint and the adapter. A NaN or an infinity
+in the loss, the gradient norm or the weights stops the run at that step: nothing is written from it,
+and the last checkpoint (every --save-steps) stays as it was.
+
+${inflateLimitsHelp()}`;
 
 /** A command's entry point: --help prints its usage; usage and memory errors become exit codes (reportError). */
 export async function runCommand(tag: string, usage: string, args: string[], command: (args: string[]) => Promise<number>): Promise<number> {
@@ -421,7 +445,8 @@ async function train(args: string[], tag: string): Promise<number> {
     inputs: [['--model', p.plain['--model']], ['--data', p.plain['--data']], ['--init-adapter', p.plain['--init-adapter']], ['--config', p.plain['--config']], ['--resume', resumesHere ? null : resumeFile]],
     existsHint: `pass --resume ${join(out, 'checkpoint.safetensors')} to continue the run there, or --force to replace it`,
   });
-  const resume = resumeFile ? decodeCheckpoint(await readCheckpointBytes(resumeFile)) : null;
+  // A checkpoint is checked whole before use: its settings as if given on the command line, its state and tensors.
+  const resume = resumeFile ? decodeCheckpoint(await readCheckpointBytes(resumeFile), `--resume ${resumeFile}`) : null;
   // Iterative rounds start from an adapter: its LoRA settings unless flags say otherwise.
   const init = p.plain['--init-adapter'] ? await readPeftAdapter(p.plain['--init-adapter']) : null;
   let config: TrainingConfig;
@@ -472,6 +497,7 @@ async function train(args: string[], tag: string): Promise<number> {
     };
     process.on('SIGINT', onSigint);
     let result;
+    let saved = resume ? resume.step : 0;
     try {
       result = await trainer.run(
         (m) => {
@@ -483,9 +509,17 @@ async function train(args: string[], tag: string): Promise<number> {
           onCheckpoint: async (c) => {
             await writeOutputFile(join(out, 'checkpoint.safetensors'), encodeCheckpoint(c));
             await writePeftAdapter(out, trainer, session.adapter, config, p.plain['--model']!);
+            saved = c.step;
           },
         },
       );
+    } catch (e) {
+      if (!(e instanceof NonFiniteError)) throw e;
+      // Nothing is written from the bad state: the last good checkpoint (if any) stays as it was.
+      const kept = saved > 0
+        ? `the checkpoint and adapter of step ${saved} in ${out} are kept (resume with --resume ${join(out, 'checkpoint.safetensors')} and a lower --lr)`
+        : `no adapter or checkpoint was written to ${out}`;
+      throw new NonFiniteError(`${e.message}; ${kept}`);
     } finally {
       process.off('SIGINT', onSigint);
     }

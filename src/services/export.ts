@@ -85,7 +85,7 @@ export function downloadPeftZip(model: LoadedModel, adapter: AdapterData): void 
 }
 
 export function downloadGguf(model: LoadedModel, adapter: AdapterData, dtype: 'f32' | 'f16' = 'f32', method?: MethodId): void {
-  const bytes = ggufLoraAdapter(adapterModules(model, adapter), { family: model.family, alpha: adapter.lora.lora_alpha, r: adapter.lora.r, useRslora: adapter.lora.use_rslora, dtype, method });
+  const bytes = ggufLoraAdapter(adapterModules(model, adapter), { family: model.family, config: model.config, alpha: adapter.lora.lora_alpha, r: adapter.lora.r, useRslora: adapter.lora.use_rslora, dtype, method });
   saveBlob(new Blob([bytes as BlobPart]), `adapter-${dtype}.gguf`);
 }
 
@@ -108,7 +108,7 @@ export type HandoffData = { kind: 'file'; file: File } | { kind: 'studio'; datas
 /** A studio dataset's records in id order, as the Data page stores them (split included). */
 async function studioRecords(datasetId: string): Promise<PrefRecord[]> {
   const records: PrefRecord[] = [];
-  for await (const page of iterateRecords(await workspace(), datasetId)) records.push(...page);
+  for await (const page of iterateRecords(await workspace(), datasetId)) for (const r of page) records.push(r);
   return records;
 }
 

@@ -11,7 +11,7 @@
 import type { PrefRecord } from '../data/records.js';
 import { iterateRecords, latestCheckpoint, requireRun, saveCheckpoint, updateRun, dbRefCache, getRun, type PrefDb, type RunRow, type RunStatus } from '../db/index.js';
 import type { Engine } from '../engine/gpu/engine.js';
-import { LoraAdapter } from '../engine/lora/adapter.js';
+import { LoraAdapter, LoraRankError, planLora } from '../engine/lora/adapter.js';
 import { loraAdapterConfig, loraBackend } from '../engine/training/backend.js';
 import { exampleShape, parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
 import { noDataMessage, prepareRun, recordPlace, type PreparedRun } from '../engine/training/prepare.js';
@@ -54,7 +54,7 @@ const MAX_SKIPPED_SHOWN = 5;
 
 async function readDataset(db: PrefDb, datasetId: string): Promise<PrefRecord[]> {
   const out: PrefRecord[] = [];
-  for await (const page of iterateRecords(db, datasetId)) out.push(...page);
+  for await (const page of iterateRecords(db, datasetId)) for (const r of page) out.push(r);
   return out;
 }
 
@@ -95,28 +95,29 @@ export function createTrainModule(host: TrainHost): TrainModule {
     const records = await readDataset(db, request.datasetId);
     const data = prepare(records, m, config);
     const noData = noDataMessage(config, data);
-    // The same figures the Trainer checks before it allocates (trainer.ts), from a throwaway adapter.
-    const lora = await host.withGpu(async (engine) => {
-      const ad = LoraAdapter.create(m.model, loraAdapterConfig(config.lora, config.seed));
-      try {
-        const params = ad.params();
-        return {
-          count: ad.parameterCount,
-          rankSum: params.filter((p) => /lora_A/.test(p.name)).reduce((a, p) => a + p.shape[0], 0) / Math.max(1, m.model.config.layers),
-          maxBinding: engine.report.limits.maxStorageBufferBindingSize,
-        };
-      } finally {
-        ad.destroy();
-      }
-    });
-    const shape = exampleShape(config);
-    const perExample = shape === 'pair' ? 2 : shape === 'kto' ? 1 : Math.max(1, ...data.examples.map((e) => e.sequences.length));
-    const longest = Math.max(1, ...data.examples.flatMap((e) => e.sequences.map((s) => s.promptIds.length + s.completionIds.length)));
-    const memory = estimateTrainingMemory(m.model.config, m.weightBytes, lora.count, perExample * config.per_device_train_batch_size, longest, lora.rankSum);
+    // The same figures the Trainer checks (trainer.ts), from the adapter's plan: nothing allocated.
     let refusal = noData;
+    let lora = { count: 0, rankSum: 0 };
+    try {
+      const plan = planLora(m.model, loraAdapterConfig(config.lora, config.seed));
+      lora = { count: plan.parameterCount, rankSum: plan.rankSumPerLayer };
+    } catch (e) {
+      if (!(e instanceof LoraRankError)) throw e;
+      refusal ??= e.message;
+    }
+    const maxBinding = await host.withGpu(async (engine) => engine.report.limits.maxStorageBufferBindingSize);
+    const shape = exampleShape(config);
+    // Loops, not Math.max(...): a spread over every example overflows the call stack.
+    let perExample = shape === 'pair' ? 2 : 1;
+    let longest = 1;
+    for (const e of data.examples) {
+      if (shape !== 'pair' && shape !== 'kto') perExample = Math.max(perExample, e.sequences.length);
+      for (const s of e.sequences) longest = Math.max(longest, s.promptIds.length + s.completionIds.length);
+    }
+    const memory = estimateTrainingMemory(m.model.config, m.weightBytes, lora.count, perExample * config.per_device_train_batch_size, longest, lora.rankSum);
     if (!refusal) {
       try {
-        assertTrainingFits(memory, config.memory_budget_bytes, lora.maxBinding);
+        assertTrainingFits(memory, config.memory_budget_bytes, maxBinding);
       } catch (e) {
         if (!(e instanceof TrainingMemoryError)) throw e;
         refusal = e.message;

@@ -80,23 +80,37 @@ export class InflateMeter {
     return this.out;
   }
 
+  /** Starts counting again (after a check of declared sizes). */
+  reset(): void {
+    this.in = 0;
+    this.out = 0;
+  }
+
   /** Compressed bytes handed to the inflater. */
   input(n: number): void {
     this.in += n;
   }
 
-  /** Inflated bytes produced; throws LimitError past either limit. */
-  output(n: number): void {
+  /** Inflated bytes produced (or, with verb 'declares to inflate', announced); throws LimitError past either limit. */
+  output(n: number, verb = 'inflates'): void {
     this.out += n;
     const { maxBytes, maxRatio } = this.limits;
     if (this.out > maxBytes) {
-      throw new LimitError(`${this.what} inflates past ${formatSize(maxBytes)}, the limit on decompressed size: set ${INFLATE_ENV.maxBytes} (bytes, e.g. 64G) to raise it`);
+      throw new LimitError(`${this.what} ${verb} past ${formatSize(maxBytes)}, the limit on decompressed size: set ${INFLATE_ENV.maxBytes} (bytes, e.g. 64G) to raise it`);
     }
     if (this.out > RATIO_FLOOR && this.out > maxRatio * Math.max(1, this.in)) {
       throw new LimitError(
-        `${this.what} inflates more than ${maxRatio} times its compressed size (${formatSize(this.out)} from ${formatSize(this.in)}): a decompression bomb? ` +
+        `${this.what} ${verb} more than ${maxRatio} times its compressed size (${formatSize(this.out)} from ${formatSize(this.in)}): a decompression bomb? ` +
           `Set ${INFLATE_ENV.maxRatio} to raise the limit`,
       );
     }
   }
+}
+
+/** The limits and how to raise them, for the CLI's --help. */
+export function inflateLimitsHelp(): string {
+  return `limits on compressed input (.gz data files, adapter zips), checked while it inflates:
+  ${INFLATE_ENV.maxBytes}=<size>   decompressed bytes of one file or zip entry (default ${formatSize(INFLATE_DEFAULTS.maxBytes)}; e.g. 64G)
+  ${INFLATE_ENV.maxRatio}=<n>      decompressed / compressed bytes past the first ${formatSize(RATIO_FLOOR)} (default ${INFLATE_DEFAULTS.maxRatio})
+`;
 }

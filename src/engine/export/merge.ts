@@ -19,6 +19,7 @@
 
 import onnxProto from 'onnx-proto';
 import { f32ToF16Bits } from '../f16.js';
+import { assertFinite } from '../finite.js';
 import { GraphIndex, type LinearOp } from '../model/graph.js';
 import type { LoadedModel } from '../model/load.js';
 import { decodeFloats, type OnnxTensor } from '../model/onnx.js';
@@ -131,7 +132,12 @@ export function mergeOnnx(model: LoadedModel, adapter: AdapterData, options: Mer
   };
   /** Replacement bytes by TensorProto (changed or newly copied tensors). */
   const newBytes = new Map<ITensorProto, Uint8Array>();
-  const setValues = (tp: ITensorProto, t: OnnxTensor, values: Float32Array) => newBytes.set(tp, encodeFloats(t.dtype, values));
+  // A merged weight must stay finite in its own dtype (an f16 weight overflows past 65504).
+  const setValues = (tp: ITensorProto, t: OnnxTensor, values: Float32Array) => {
+    const bytes = encodeFloats(t.dtype, values);
+    assertFinite(`merge: the merged weight ${tp.name ?? t.name} (${t.dtype})`, t.dtype === 'float32' ? values : decodeFloats(t.dtype, bytes), ': the adapter is too large for this model; nothing written');
+    newBytes.set(tp, bytes);
+  };
   const freshValues = (t: OnnxTensor) => decodeFloats(t.dtype, model.store.bytesSync(t)).slice();
 
   // Group the targeted weights by the stored tensor behind them.

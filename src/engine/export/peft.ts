@@ -2,7 +2,10 @@
 // training/peft.ts's (adapter_config.json, adapter_model.safetensors); this adds the zip (fflate)
 // and the check of an adapter against the model it is meant for.
 
-import { unzipSync, zipSync } from 'fflate';
+import { zipSync } from 'fflate';
+import type { InflateLimits } from '../../data/io/limits.js';
+import { readZipEntry, zipEntries, ZipFormatError, type ZipEntry } from '../../data/io/zip.js';
+import { assertFinite } from '../finite.js';
 import type { LoadedModel } from '../model/load.js';
 import { parseAdapterConfig, peftAdapterFiles, readSafetensors } from '../training/peft.js';
 import { adapterModules, loraAName, loraBName, type AdapterData, type AdapterModule } from './modules.js';
@@ -41,17 +44,47 @@ export function readPeftFiles(files: Record<string, Uint8Array>, label = 'adapte
   const [stPath, stBytes] = find(ADAPTER_WEIGHTS);
   const cfg = parseAdapterConfig(new TextDecoder().decode(cfgBytes), `${label}: ${cfgPath}`);
   const st = readSafetensors(stBytes, `${label}: ${stPath}`);
-  const tensors = new Map([...st.tensors].map(([k, t]) => [k, t.data]));
+  const tensors = new Map<string, Float32Array>();
+  const r = cfg.lora.r;
+  for (const [name, t] of st.tensors) {
+    // PEFT's shapes: lora_A (r, in), lora_B (out, r); a transposed tensor has the right size but not this shape.
+    const role = /\.lora_A\.weight$/.test(name) ? 'A' : /\.lora_B\.weight$/.test(name) ? 'B' : null;
+    if (role && !(t.shape.length === 2 && t.shape[role === 'A' ? 0 : 1] === r)) {
+      const flipped = t.shape.length === 2 && t.shape[role === 'A' ? 1 : 0] === r ? ' (transposed?)' : '';
+      const peft = role === 'A' ? '[r, in]' : '[out, r]';
+      throw new Error(`${label}: adapter tensor ${name} has shape [${t.shape.join(', ')}]${flipped}; PEFT's lora_${role} is ${peft} with r = ${r} from ${cfgPath}`);
+    }
+    assertFinite(`${label}: adapter tensor ${name}`, t.data, ': the adapter is broken (saved from a run that diverged?); refused');
+    tensors.set(name, t.data);
+  }
   return { lora: cfg.lora, baseModel: cfg.baseModel, tensors };
 }
 
-/** A PEFT adapter from a zip of its folder. */
-export function readPeftZip(bytes: Uint8Array, label = 'adapter zip'): AdapterData {
-  let files: Record<string, Uint8Array>;
+/** Most bytes adapter_config.json may inflate to (settings are a few KB). */
+const MAX_ZIPPED_CONFIG = 16 * 1024 * 1024;
+
+/**
+ * A PEFT adapter from a zip of its folder. Only the two files are inflated, each within the
+ * decompression limits (src/data/io/limits.ts) checked while it inflates; `limits` tightens them.
+ */
+export function readPeftZip(bytes: Uint8Array, label = 'adapter zip', limits: Partial<InflateLimits> = {}): AdapterData {
+  let entries: ZipEntry[];
   try {
-    files = unzipSync(bytes, { filter: (f) => f.name.endsWith(ADAPTER_CONFIG) || f.name.endsWith(ADAPTER_WEIGHTS) });
+    entries = zipEntries(bytes);
   } catch (e) {
     throw new Error(`${label}: not a zip file (${(e as Error).message})`);
+  }
+  const files: Record<string, Uint8Array> = {};
+  for (const entry of entries) {
+    const config = entry.name.endsWith(ADAPTER_CONFIG);
+    if (!config && !entry.name.endsWith(ADAPTER_WEIGHTS)) continue;
+    const cap = config ? { ...limits, maxBytes: Math.min(limits.maxBytes ?? Infinity, MAX_ZIPPED_CONFIG) } : limits;
+    try {
+      files[entry.name] = readZipEntry(bytes, entry, `${label}: ${entry.name}`, cap);
+    } catch (e) {
+      if (e instanceof ZipFormatError) throw new Error(`${label}: a damaged zip (${e.message.replace(`${label}: `, '')})`);
+      throw e;
+    }
   }
   return readPeftFiles(files, label);
 }

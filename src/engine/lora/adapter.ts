@@ -174,6 +174,60 @@ function checkConfig(c: LoraConfig): void {
   if (typeof c.targetModules !== 'string' && c.targetModules.length === 0) bad('targetModules', 'is empty');
 }
 
+/** What an adapter would hold on a model, known before any buffer exists (planLora). */
+export interface LoraPlan {
+  /** One entry per PEFT module: its input and output features (GPT-2 c_attn: 3C out). */
+  modules: { path: string; inFeatures: number; outFeatures: number }[];
+  /** Trainable values (A and B of every module). */
+  parameterCount: number;
+  /** Σ r over the modules of one layer (the LoRA rows the forward keeps per token and layer). */
+  rankSumPerLayer: number;
+  /** The largest single tensor (A or B) and its size in bytes. */
+  largest: { name: string; bytes: number };
+  /** The largest rank any targeted module can use: max over modules of min(in, out). */
+  maxUsefulRank: number;
+}
+
+/** A LoRA rank that cannot be used on this model (too large for its layers or its memory). */
+export class LoraRankError extends Error {
+  override readonly name = 'LoraRankError';
+}
+
+/**
+ * The adapter `config` would make on `model`, without allocating: its modules, sizes, and the
+ * checks that need no GPU (the config's values; r no larger than the widest targeted layer can
+ * use: past min(in, out) a rank adds nothing, and a huge one would allocate gigabytes first).
+ */
+export function planLora(model: TransformerModel, config: LoraConfig): LoraPlan {
+  checkConfig(config);
+  const byPath = new Map<string, { path: string; inFeatures: number; outFeatures: number }>();
+  for (const slot of layerSlots(model)) {
+    if (!matchesTarget(slot.path, config.targetModules)) continue;
+    if (!byPath.has(slot.path)) byPath.set(slot.path, { path: slot.path, inFeatures: slot.linear.inFeatures, outFeatures: slot.moduleOut });
+  }
+  const modules = [...byPath.values()];
+  if (modules.length === 0) {
+    const names = [...new Set(layerSlots(model).map((s) => s.path.split('.').pop()))].join(', ');
+    throw new Error(`lora config: targetModules ${JSON.stringify(config.targetModules)} match no linear layer of this ${model.config.arch} model (its modules: ${names})`);
+  }
+  const R = config.r;
+  let parameterCount = 0;
+  let maxUsefulRank = 0;
+  let largest = { name: '', bytes: 0 };
+  for (const m of modules) {
+    parameterCount += R * (m.inFeatures + m.outFeatures);
+    maxUsefulRank = Math.max(maxUsefulRank, Math.min(m.inFeatures, m.outFeatures));
+    const bytes = 4 * R * Math.max(m.inFeatures, m.outFeatures);
+    if (bytes > largest.bytes) largest = { name: `base_model.model.${m.path}.lora_${m.inFeatures >= m.outFeatures ? 'A' : 'B'}`, bytes };
+  }
+  if (R > maxUsefulRank) {
+    throw new LoraRankError(
+      `LoRA rank r = ${R} is larger than any targeted layer can use: the widest has min(in, out) = ${maxUsefulRank} features, so r must be at most ${maxUsefulRank} on this model`,
+    );
+  }
+  return { modules, parameterCount, rankSumPerLayer: (R * modules.length) / Math.max(1, model.config.layers), largest, maxUsefulRank };
+}
+
 export class LoraAdapter {
   readonly r: number;
   readonly scale: number;
@@ -203,7 +257,15 @@ export class LoraAdapter {
    * already has an adapter.
    */
   static create(model: TransformerModel, config: LoraConfig): LoraAdapter {
-    checkConfig(config);
+    // Every check that needs no buffer comes first (planLora), then the largest tensor against the
+    // device's largest binding: nothing is allocated for an adapter that cannot be made.
+    const plan = planLora(model, config);
+    const maxBinding = model.engine.report.limits.maxStorageBufferBindingSize;
+    if (plan.largest.bytes > maxBinding) {
+      throw new LoraRankError(
+        `LoRA rank r = ${config.r} makes ${plan.largest.name} ${plan.largest.bytes} bytes, more than this GPU's largest storage binding (${maxBinding} bytes): lower r`,
+      );
+    }
     const e = model.engine;
     const ad = new LoraAdapter(e, model, config);
     const random = seededRandom(config.seed ?? 0);

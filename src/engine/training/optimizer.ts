@@ -38,6 +38,8 @@ export class LoraAdamW {
   private readonly v: Tensor[];
   private readonly norm: Tensor;
   private readonly scale: Tensor;
+  private readonly valueNormOut: Tensor;
+  private readonly valueScale: Tensor;
   /** Updates taken so far. */
   steps = 0;
 
@@ -50,6 +52,8 @@ export class LoraAdamW {
     this.v = params.map((p) => engine.zeros([p.value.size], 'f32', `adamw.v:${p.name}`));
     this.norm = engine.tensor([1], 'f32', 'adamw.gradNorm');
     this.scale = engine.tensor([1], 'f32', 'adamw.clipScale');
+    this.valueNormOut = engine.tensor([1], 'f32', 'adamw.valueNorm');
+    this.valueScale = engine.tensor([1], 'f32', 'adamw.valueScale');
   }
 
   /** Clears every gradient (before the first accumulation; step() clears them after). */
@@ -62,9 +66,25 @@ export class LoraAdamW {
    * Returns the global gradient norm before clipping (read back: TRL logs grad_norm).
    */
   async step(lr: number): Promise<number> {
+    const norm = await this.clipNorm();
+    this.update(lr);
+    return norm;
+  }
+
+  /**
+   * The first half of step(): the global gradient norm before clipping (read back) and the clip
+   * factor (kept on the GPU for update()). The caller may look at the norm before updating.
+   */
+  async clipNorm(): Promise<number> {
     const s = this.settings;
     const maxNorm = s.maxGradNorm && s.maxGradNorm > 0 ? s.maxGradNorm : Infinity;
     gradNorm(this.engine, this.norm, this.scale, this.params.map((p) => p.grad), maxNorm);
+    return (await this.engine.readF32(this.norm))[0]!;
+  }
+
+  /** The second half of step(): AdamW with the clip factor of clipNorm(); clears the gradients. */
+  update(lr: number): void {
+    const s = this.settings;
     this.steps += 1;
     this.params.forEach((p, i) => {
       adamwUpdate(this.engine, p.value, p.grad, this.m[i]!, this.v[i]!, this.scale, p.value.size, {
@@ -77,7 +97,12 @@ export class LoraAdamW {
         zeroGrad: true,
       });
     });
-    return (await this.engine.readF32(this.norm))[0]!;
+  }
+
+  /** The global norm of the parameters themselves (NaN or Infinity when one is not finite). */
+  async valueNorm(): Promise<number> {
+    gradNorm(this.engine, this.valueNormOut, this.valueScale, this.params.map((p) => p.value), Infinity);
+    return (await this.engine.readF32(this.valueNormOut))[0]!;
   }
 
   async state(): Promise<OptimizerState> {
@@ -102,6 +127,6 @@ export class LoraAdamW {
   }
 
   destroy(): void {
-    this.engine.release(...this.m, ...this.v, this.norm, this.scale);
+    this.engine.release(...this.m, ...this.v, this.norm, this.scale, this.valueNormOut, this.valueScale);
   }
 }

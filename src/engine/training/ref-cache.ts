@@ -54,13 +54,55 @@ export async function sha256Hex(data: Uint8Array | string): Promise<string> {
  * plain sequences stay as they were.
  */
 export function sequenceWords(s: SequencePair): number[] {
-  return [s.promptIds.length, s.completionIds.length, ...s.promptIds, ...s.completionIds, ...(s.tail ? [-1, s.tail.from, Math.round(s.tail.weight * 1e6)] : [])];
+  const words: number[] = [];
+  pushSequenceWords(words, s);
+  return words;
+}
+
+/** sequenceWords appended to `words` (a loop, not a spread: a long sequence overflows the stack). */
+export function pushSequenceWords(words: number[], s: SequencePair): void {
+  words.push(s.promptIds.length, s.completionIds.length);
+  for (const id of s.promptIds) words.push(id);
+  for (const id of s.completionIds) words.push(id);
+  if (s.tail) words.push(-1, s.tail.from, Math.round(s.tail.weight * 1e6));
+}
+
+/** A reference-cache entry that cannot be used (not the shape of one, or a non-finite value). */
+export class RefCacheError extends Error {
+  override readonly name = 'RefCacheError';
+}
+
+/**
+ * Checks a cache entry read back from storage: three lists of `sequences` numbers (when given),
+ * every value finite, token counts whole. `where` names the entry (a file, a key) in the error.
+ */
+export function checkRefLogps(value: unknown, where: string, sequences?: number): RefLogps {
+  const fail = (why: string): never => {
+    throw new RefCacheError(`reference-cache entry ${where}: ${why}; delete it (it is recomputed) or the whole cache`);
+  };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('not an object with logps, tokens and meanLogits');
+  const v = value as Record<string, unknown>;
+  for (const k of ['logps', 'tokens', 'meanLogits'] as const) {
+    const list = v[k];
+    if (!Array.isArray(list)) fail(`${k} is missing or not a list`);
+    const xs = list as unknown[];
+    if (sequences !== undefined && xs.length !== sequences) fail(`${k} has ${xs.length} values for ${sequences} sequences`);
+    for (const [i, x] of xs.entries()) {
+      // JSON has no NaN or Infinity: null (what JSON.stringify writes for them) is as bad.
+      if (typeof x !== 'number' || !Number.isFinite(x)) fail(`${k}[${i}] is ${x === null ? 'null (NaN or Infinity when written)' : typeof x === 'number' ? String(x) : `not a number`}`);
+      if (k === 'tokens' && !(Number.isInteger(x) && (x as number) >= 0)) fail(`tokens[${i}] is ${x as number}, not a count`);
+    }
+  }
+  if ((v.logps as number[]).length !== (v.tokens as number[]).length || (v.tokens as number[]).length !== (v.meanLogits as number[]).length) {
+    fail('its lists differ in length');
+  }
+  return { logps: v.logps as number[], tokens: v.tokens as number[], meanLogits: v.meanLogits as number[] };
 }
 
 /** The cache key of one example under a model. */
 export async function exampleKey(modelFingerprint: string, sequences: readonly SequencePair[]): Promise<string> {
   const words: number[] = [sequences.length];
-  for (const s of sequences) words.push(...sequenceWords(s));
+  for (const s of sequences) pushSequenceWords(words, s);
   const ids = new Int32Array(words);
   const prefix = new TextEncoder().encode(`prefstudio-ref-v1|${modelFingerprint}|`);
   const all = new Uint8Array(prefix.length + ids.byteLength);

@@ -16,19 +16,20 @@
 // checkpoint() -> Trainer.resume() continues bit for bit. The caller stores checkpoints
 // (IndexedDB in the browser, files in Node): encodeCheckpoint() makes bytes of one.
 
+import { assertFinite, firstNonFinite, nonFiniteName, NonFiniteError } from '../finite.js';
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { Metrics } from '../losses/index.js';
 import { pairLossParams, type MethodConfig } from '../losses/methods.js';
 import type { SequenceLogprob, SequencePair } from '../transformer/logprobs.js';
 import type { TransformerConfig } from '../transformer/config.js';
-import { exampleShape, methodConfig, needsReference, type TrainingConfig } from './config.js';
+import { exampleShape, methodConfig, needsReference, parseTrainingConfig, TrainingConfigError, type TrainingConfig } from './config.js';
 import { DataOrder, Rng, type RngState } from './data-order.js';
 import { assertTrainingFits, estimateTrainingMemory, type TrainingMemoryEstimate } from './memory.js';
 import { aggregateMetrics, listwiseWidth, microBatchLoss, microBatchSequences, type MicroBatchLoss } from './objective.js';
 import { LoraAdamW, type OptimizerState, type TrainableParam } from './optimizer.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from './peft.js';
-import { exampleKey, MemoryRefCache, sequenceWords, sha256Hex, type RefLogpCache, type RefLogps } from './ref-cache.js';
+import { checkRefLogps, exampleKey, MemoryRefCache, pushSequenceWords, sha256Hex, type RefLogpCache, type RefLogps } from './ref-cache.js';
 import { learningRate, totalSteps } from './schedule.js';
 import type { Example } from './tokenize.js';
 
@@ -82,6 +83,21 @@ export interface TrainerOptions {
 
 export type StepMetrics = Metrics & { step: number };
 
+/**
+ * A NaN or an infinity in a training step: the run stops there. Before the update (loss, gradient
+ * norm) the trainer still holds the last good state; after it (the weights) it saves nothing.
+ */
+export class NonFiniteTrainingError extends NonFiniteError {
+  constructor(
+    readonly step: number,
+    readonly quantity: string,
+    readonly value: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export interface TrainerCheckpoint {
   version: 1;
   config: TrainingConfig;
@@ -118,6 +134,8 @@ export class Trainer {
   readonly history: StepMetrics[] = [];
   /** Optimizer steps taken. */
   stepCount = 0;
+  /** Set when a step left non-finite weights: nothing may be saved from this trainer. */
+  private broken: string | null = null;
   private rng: Rng;
   private readonly optimizer: LoraAdamW;
   /** Reference log-probs known so far, and each example's cache key; null: the method needs none. */
@@ -146,7 +164,8 @@ export class Trainer {
     const b = options.backend;
     const params = b.params();
     const perExample = this.kind === 'pair' ? 2 : this.kind === 'kto' ? 1 : options.examples[0]!.sequences.length;
-    const longest = Math.max(1, ...options.examples.flatMap((e) => e.sequences.map((s) => s.promptIds.length + s.completionIds.length)));
+    let longest = 1;
+    for (const e of options.examples) for (const s of e.sequences) longest = Math.max(longest, s.promptIds.length + s.completionIds.length);
     this.memory = estimateTrainingMemory(
       b.modelConfig,
       b.weightBytes,
@@ -176,7 +195,7 @@ export class Trainer {
   /** A trainer that continues a checkpointed run exactly where it stopped. */
   static async resume(options: TrainerOptions, state: TrainerCheckpoint): Promise<Trainer> {
     if (state.version !== 1) throw new Error(`checkpoint version ${String(state.version)} is not supported`);
-    if (JSON.stringify(state.config) !== JSON.stringify(options.config)) {
+    if (canonicalJson(state.config) !== canonicalJson(options.config)) {
       throw new Error('the checkpoint was made with another configuration; resume with the configuration saved in it');
     }
     if (state.modelFingerprint !== options.modelFingerprint) throw new Error('the checkpoint was made on another base model');
@@ -184,15 +203,23 @@ export class Trainer {
     if (fp !== state.dataFingerprint) throw new Error('the checkpoint was made on other data (the tokenized examples differ)');
     const t = new Trainer(options, fp);
     const e = options.backend.engine;
-    for (const p of options.backend.params()) {
+    const params = options.backend.params();
+    const known = new Set(params.map((p) => p.name));
+    for (const name of Object.keys(state.adapter)) if (!known.has(name)) throw new CheckpointError(`checkpoint tensor adapter/${name} is not in this run's adapter`);
+    for (const p of params) {
       const v = state.adapter[p.name];
-      if (!v) throw new Error(`checkpoint has no value for ${p.name}`);
-      e.upload(p.value, v);
+      if (!v) throw new CheckpointError(`checkpoint has no value for ${p.name}`);
+      const n = p.shape.reduce((a, b) => a * b, 1);
+      for (const [what, x] of [['adapter', v], ['adam_m', state.optimizer.m[p.name]], ['adam_v', state.optimizer.v[p.name]]] as const) {
+        if (!x) throw new CheckpointError(`checkpoint has no ${what} state for ${p.name}`);
+        if (x.length !== n) throw new CheckpointError(`checkpoint tensor ${what}/${p.name} has ${x.length} values; its shape [${p.shape.join(', ')}] needs ${n}`);
+      }
     }
+    for (const p of params) e.upload(p.value, state.adapter[p.name]!);
     t.optimizer.restore(state.optimizer);
     t.stepCount = state.step;
     t.rng = new Rng(state.rng);
-    t.history.push(...state.history.map((m) => ({ ...m })));
+    for (const m of state.history) t.history.push({ ...m });
     t.tokensSeen = state.history.at(-1)?.num_tokens ?? 0;
     await t.prepareReferences();
     return t;
@@ -216,7 +243,8 @@ export class Trainer {
     for (const [i, e] of all.entries()) {
       this.refKeys.set(e, keys[i]!);
       const hit = await cache.get(keys[i]!);
-      if (hit && hit.logps.length === e.sequences.length) this.refs.set(e, hit);
+      // An entry that is not one (or holds NaN) is refused, naming it: never a silent Infinity loss.
+      if (hit) this.refs.set(e, checkRefLogps(hit, keys[i]!, e.sequences.length));
     }
     this.refCache = cache;
     const missing = all.filter((e) => !this.refs!.has(e));
@@ -290,7 +318,32 @@ export class Trainer {
         pass.release();
       }
     }
-    const gradNorm = await this.optimizer.step(lr);
+    // Finite numbers or a stop: the loss and the gradient norm before the update (the state is
+    // still the last good one then), the weights after it.
+    const stepNo = this.stepCount + 1;
+    const loss = aggregateMetrics(this.method, parts).loss;
+    if (loss !== undefined && !Number.isFinite(loss)) {
+      this.optimizer.zeroGrad();
+      throw this.nonFinite(stepNo, 'the loss', loss);
+    }
+    const gradNorm = await this.optimizer.clipNorm();
+    if (!Number.isFinite(gradNorm)) {
+      this.optimizer.zeroGrad();
+      throw this.nonFinite(stepNo, 'the gradient norm (grad_norm)', gradNorm);
+    }
+    this.optimizer.update(lr);
+    const weightNorm = await this.optimizer.valueNorm();
+    if (!Number.isFinite(weightNorm)) {
+      // Name the tensor (and tell a norm that overflowed from a value that did).
+      for (const p of this.optimizer.params) {
+        const values = await e.readF32(p.value);
+        const i = firstNonFinite(values);
+        if (i >= 0) {
+          this.broken = `its LoRA weights are not finite since step ${stepNo}`;
+          throw this.nonFinite(stepNo, `LoRA weight ${p.name} after the update`, values[i]!);
+        }
+      }
+    }
     this.stepCount += 1;
     this.tokensSeen += tokens;
     const ms = performance.now() - t0;
@@ -312,6 +365,24 @@ export class Trainer {
     }
     this.history.push(m);
     return m;
+  }
+
+  /** The stop for a NaN or an infinity at step `step`, with its likely cause. */
+  private nonFinite(step: number, quantity: string, value: number): NonFiniteTrainingError {
+    const lr = this.config.learning_rate;
+    const causes = quantity.startsWith('LoRA weight')
+      ? [`the learning rate ${lr} is too high, as AdamW moves each weight by about the learning rate per step`]
+      : [
+          step > 1 ? `the learning rate ${lr}, if the weights grew too large at earlier steps` : `the learning rate ${lr}`,
+          'the data, an example the model finds impossible or extreme settings such as beta',
+          ...(needsReference(this.config) ? ['the reference log-probs, from a damaged reference cache'] : []),
+        ];
+    return new NonFiniteTrainingError(
+      step,
+      quantity,
+      value,
+      `step ${step}: ${quantity} is ${nonFiniteName(value)}, so training stopped there; likely cause: ${causes.join('; or ')}`,
+    );
   }
 
   private async klLogps(examples: readonly Example[]): Promise<number[]> {
@@ -417,11 +488,16 @@ export class Trainer {
     return { reason: this.done ? 'done' : 'aborted', step: this.stepCount, totalSteps: this.totalSteps };
   }
 
-  /** The adapter's current values, read back (for PEFT files and checkpoints). */
+  /** The adapter's current values, read back (for PEFT files and checkpoints); never non-finite ones. */
   async adapterTensors(): Promise<HostTensor[]> {
+    if (this.broken) throw new NonFiniteError(`the trainer cannot save: ${this.broken}`);
     const e = this.options.backend.engine;
     const out: HostTensor[] = [];
-    for (const p of this.optimizer.params) out.push({ name: p.name, shape: [...p.shape], data: await e.readF32(p.value) });
+    for (const p of this.optimizer.params) {
+      const data = await e.readF32(p.value);
+      assertFinite(`LoRA weight ${p.name}`, data, ': not saved');
+      out.push({ name: p.name, shape: [...p.shape], data });
+    }
     return out;
   }
 
@@ -455,6 +531,13 @@ export class Trainer {
   }
 }
 
+/** JSON with object keys sorted: the same settings in any key order give the same text. */
+function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
+  );
+}
+
 /** Stream 2 of the seed: LoRA dropout seeds (stream 1 is the data order). */
 const DROPOUT_STREAM = 2;
 
@@ -463,7 +546,7 @@ export async function dataFingerprint(examples: readonly Example[]): Promise<str
   const words: number[] = [];
   for (const e of examples) {
     words.push(e.split === 'train' ? 0 : 1, e.label === undefined ? 2 : e.label ? 1 : 0, e.sequences.length);
-    for (const s of e.sequences) words.push(...sequenceWords(s));
+    for (const s of e.sequences) pushSequenceWords(words, s);
   }
   return sha256Hex(new Uint8Array(Int32Array.from(words).buffer));
 }
@@ -482,20 +565,85 @@ export function encodeCheckpoint(c: TrainerCheckpoint): Uint8Array {
   return writeSafetensors(tensors, { format: CKPT_FORMAT, state });
 }
 
-export function decodeCheckpoint(bytes: Uint8Array): TrainerCheckpoint {
-  const f = readSafetensors(bytes, 'checkpoint');
-  if (f.metadata.format !== CKPT_FORMAT || typeof f.metadata.state !== 'string') throw new Error('not a PrefStudio checkpoint');
-  const rest = JSON.parse(f.metadata.state) as Omit<TrainerCheckpoint, 'adapter' | 'optimizer'> & { optimizerSteps: number };
+/** A checkpoint that cannot be resumed: not one, damaged, or crafted; the message says what. */
+export class CheckpointError extends Error {
+  override readonly name = 'CheckpointError';
+}
+
+/**
+ * Reads a checkpoint and checks everything in it before anything uses it: its state (version,
+ * step, RNG, fingerprints, history), its settings through the same validation as the command line
+ * (parseTrainingConfig), and its tensors (adapter and AdamW moments by the same names, 1-D, every
+ * value finite). Their sizes are checked against the adapter by Trainer.resume.
+ */
+export function decodeCheckpoint(bytes: Uint8Array, label = 'checkpoint'): TrainerCheckpoint {
+  const fail = (why: string): never => {
+    throw new CheckpointError(`${label}: ${why}`);
+  };
+  let f: ReturnType<typeof readSafetensors>;
+  try {
+    f = readSafetensors(bytes, label);
+  } catch (e) {
+    throw new CheckpointError((e as Error).message);
+  }
+  const state = f.metadata.state;
+  if (f.metadata.format !== CKPT_FORMAT || typeof state !== 'string') return fail('not a PrefStudio checkpoint');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(state);
+  } catch (e) {
+    return fail(`its state is not JSON (${(e as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('its state is not an object');
+  const st = raw as Record<string, unknown>;
+  const count = (k: string) => {
+    const x = st[k];
+    if (!(Number.isSafeInteger(x) && (x as number) >= 0)) fail(`its ${k} is ${JSON.stringify(x) ?? 'missing'}, not a count`);
+    return x as number;
+  };
+  if (st.version !== 1) fail(`version ${JSON.stringify(st.version) ?? 'missing'} is not supported`);
+  const step = count('step');
+  const optimizerSteps = count('optimizerSteps');
+  for (const k of ['dataFingerprint', 'modelFingerprint'] as const) if (typeof st[k] !== 'string') fail(`its ${k} is not a string`);
+  const rng = st.rng;
+  if (!(Array.isArray(rng) && rng.length === 4 && rng.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff))) fail('its RNG state is not four 32-bit unsigned integers');
+  const history = st.history;
+  if (!Array.isArray(history) || history.some((h) => typeof h !== 'object' || h === null || Array.isArray(h))) fail('its history is not a list of metric objects');
+  let config: TrainingConfig;
+  try {
+    config = parseTrainingConfig(st.config);
+  } catch (e) {
+    if (!(e instanceof TrainingConfigError)) throw e;
+    return fail(`its settings are invalid: ${e.issues.map((i) => `${i.field || '(config)'}: ${i.reason}`).join('; ')}`);
+  }
   const adapter: Record<string, Float32Array> = {};
   const m: Record<string, Float32Array> = {};
   const v: Record<string, Float32Array> = {};
+  const groups: Record<string, Record<string, Float32Array>> = { adapter, adam_m: m, adam_v: v };
   for (const [name, t] of f.tensors) {
-    const [kind, ...tail] = name.split('/');
-    const key = tail.join('/');
-    if (kind === 'adapter') adapter[key] = t.data;
-    else if (kind === 'adam_m') m[key] = t.data;
-    else if (kind === 'adam_v') v[key] = t.data;
+    const slash = name.indexOf('/');
+    const group = slash > 0 ? groups[name.slice(0, slash)] : undefined;
+    if (!group || !Object.hasOwn(groups, name.slice(0, slash))) fail(`tensor ${name} is not adapter/, adam_m/ or adam_v/ state`);
+    if (t.shape.length !== 1) fail(`tensor ${name} has shape [${t.shape.join(', ')}], expected one dimension`);
+    assertFinite(`${label}: tensor ${name}`, t.data, ': the checkpoint was saved from a broken state; refused');
+    group![name.slice(slash + 1)] = t.data;
   }
-  const { optimizerSteps, ...state } = rest;
-  return { ...state, adapter, optimizer: { steps: optimizerSteps, m, v } };
+  // AdamW moments may be absent (a checkpoint read for its adapter); resume() requires them.
+  for (const key of Object.keys(adapter)) {
+    for (const [g, values] of [['adam_m', m], ['adam_v', v]] as const) {
+      if (values[key] && values[key].length !== adapter[key]!.length) fail(`tensor ${g}/${key} has ${values[key].length} values, adapter/${key} ${adapter[key]!.length}`);
+    }
+  }
+  for (const key of [...Object.keys(m), ...Object.keys(v)]) if (!adapter[key]) fail(`tensor adapter/${key} is missing (its AdamW state is there)`);
+  return {
+    version: 1,
+    config,
+    step,
+    rng: rng as RngState,
+    dataFingerprint: st.dataFingerprint as string,
+    modelFingerprint: st.modelFingerprint as string,
+    history: history as StepMetrics[],
+    adapter,
+    optimizer: { steps: optimizerSteps, m, v },
+  };
 }

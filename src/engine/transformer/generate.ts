@@ -140,10 +140,17 @@ export async function generate(model: TransformerModel, prompts: number[][], opt
   const eos = new Set(options.eosIds ?? c.eosIds);
   const random = options.random ?? seededRandom(options.seed ?? 0);
   const lens = prompts.map((p) => p.length);
-  const P = Math.max(...lens);
+  let P = 0;
+  for (const n of lens) P = Math.max(P, n);
   const maxLen = P + options.maxNewTokens;
-  if (c.arch === 'gpt2' && Math.max(...lens) + options.maxNewTokens > c.maxPositions) {
+  if (c.arch === 'gpt2' && maxLen > c.maxPositions) {
     throw new Error(`generate: prompt + maxNewTokens = ${maxLen} is past GPT-2's ${c.maxPositions} positions`);
+  }
+  // The KV cache is the largest buffer: checked against the device before any is allocated.
+  const kvBytes = 4 * B * maxLen * c.kvHeads * c.headDim;
+  const maxBinding = e.report.limits.maxStorageBufferBindingSize;
+  if (!(kvBytes <= maxBinding)) {
+    throw new Error(`generate: a KV cache for ${B} rows of ${maxLen} tokens (prompt ${P} + ${options.maxNewTokens} new) needs ${kvBytes} bytes per layer, more than this GPU's largest storage binding (${maxBinding} bytes): lower max new tokens or the batch`);
   }
 
   const results: GenerationResult[] = prompts.map(() => ({ tokens: [], finishReason: 'length' }));
