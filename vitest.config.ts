@@ -60,7 +60,7 @@ export default defineConfig({
           name: 'chromium',
           // Kernel tests that also run in the browser, to prove the browser path.
           include: [
-            'test/engine/{residual,matmul,lora,attention,rmsnorm,layernorm,rope,swiglu,gelu,embedding,logprobs,adamw,grad-norm}.test.ts',
+            'test/engine/{residual,matmul,lora,attention,rmsnorm,layernorm,rope,swiglu,gelu,softcap,embedding,logprobs,adamw,grad-norm}.test.ts',
             'test/browser/**/*.test.ts',
           ],
           testTimeout: 120_000,

@@ -26,6 +26,7 @@ struct Params {
   has_mask: u32,  // 0: every key is a real token (the mask binding is a placeholder)
   scale: f32,     // multiplies q.k
   softcap: f32,   // s -> softcap * tanh(s / softcap); 0 = off
+  window: u32,    // sliding window W: query i sees key j only if i - j < W; 0 = off
 }
 
 @group(0) @binding(0) var<storage, read_write> dq: array<f32>;     // (B, T, NH, HS)
@@ -76,6 +77,9 @@ fn rowdot(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 fn visible(b: u32, i: u32, j: u32) -> bool {
   let T = params.T;
   if (i >= T || j > i) {
+    return false;
+  }
+  if (params.window > 0u && i - j >= params.window) {
     return false;
   }
   return params.has_mask == 0u || mask[b * T + j] != 0u;
@@ -168,7 +172,12 @@ fn dq_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   var acc: array<f32, DPT>;
   // Keys after the block's last query are never visible.
   let n_blocks = (min(q0 + BQ, T) + BK - 1u) / BK;
-  for (var kb = 0u; kb < n_blocks; kb++) {
+  // Sliding window: keys before q0 - W + 1 are never visible to this block.
+  var kb_first = 0u;
+  if (params.window > 0u && q0 + 1u > params.window) {
+    kb_first = (q0 + 1u - params.window) / BK;
+  }
+  for (var kb = kb_first; kb < n_blocks; kb++) {
     let k0 = kb * BK;
     stage_keys(b, g, k0, lid, BQ * TPR);
     workgroupBarrier();
@@ -212,7 +221,11 @@ fn dkdv_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
   var dv_acc: array<f32, DPT>;
   // Queries before the block's first key never see it.
   let qb_first = k0 / BQ;
-  let n_qb = (T + BQ - 1u) / BQ;
+  var n_qb = (T + BQ - 1u) / BQ;
+  // Sliding window: queries after the block's last key + W - 1 never see it.
+  if (params.window > 0u) {
+    n_qb = min(n_qb, (k0 + BK + params.window - 2u) / BQ + 1u);
+  }
   for (var hh = 0u; hh < G; hh++) {
     let h = g * G + hh;
     for (var qb = qb_first; qb < n_qb; qb++) {

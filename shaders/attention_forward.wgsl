@@ -5,9 +5,10 @@
 // memory; key and value blocks stream through it, and an online softmax keeps each row's running
 // max m, sum l and output accumulator in registers, so no (T, T) matrix reaches global memory.
 // Query i is the sequence position Tk - Tq + i (Tq < Tk when sampling with a KV cache) and sees
-// keys j <= that position whose mask is non-zero. A row that sees no key writes out = 0 and
-// lse = NEG. Thread (r, t) of the workgroup owns query row r and the head dims t, t + TPR, ...,
-// so the threads of a row touch consecutive addresses.
+// keys j <= that position whose mask is non-zero, and with a sliding window W > 0 only the keys
+// with position - j < W (Hugging Face's sliding_window_overlay: kv_idx > q_idx - W). A row that
+// sees no key writes out = 0 and lse = NEG. Thread (r, t) of the workgroup owns query row r and
+// the head dims t, t + TPR, ..., so the threads of a row touch consecutive addresses.
 
 const HS: u32 = {{HS}}u;    // head size
 const BQ: u32 = {{BQ}}u;    // query rows per workgroup
@@ -26,6 +27,7 @@ struct Params {
   has_mask: u32,  // 0: every key is a real token (the mask binding is a placeholder)
   scale: f32,     // multiplies q.k (1 / sqrt(HS) unless the model says otherwise)
   softcap: f32,   // s -> softcap * tanh(s / softcap); 0 = off
+  window: u32,    // sliding window W: keys j with position - j < W only; 0 = off
 }
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;  // (B, Tq, NH, HS)
@@ -45,6 +47,9 @@ fn visible(b: u32, i: u32, j: u32) -> bool {
   let Tq = params.Tq;
   let Tk = params.Tk;
   if (i >= Tq || j >= Tk || j > Tk - Tq + i) {
+    return false;
+  }
+  if (params.window > 0u && Tk - Tq + i - j >= params.window) {
     return false;
   }
   return params.has_mask == 0u || mask[b * Tk + j] != 0u;
@@ -86,7 +91,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   // Keys after the block's last query position are never visible: stop there.
   let n_keys = Tk - Tq + min(q0 + BQ, Tq);
   let n_blocks = (n_keys + BK - 1u) / BK;
-  for (var kb = 0u; kb < n_blocks; kb++) {
+  // With a sliding window, keys before the block's first query position - W + 1 are never visible.
+  var kb_first = 0u;
+  let p0 = Tk - Tq + q0;
+  if (params.window > 0u && p0 + 1u > params.window) {
+    kb_first = (p0 + 1u - params.window) / BK;
+  }
+  for (var kb = kb_first; kb < n_blocks; kb++) {
     let k0 = kb * BK;
     for (var e = lid; e < BK * HS; e += WG) {
       let j = k0 + e / HS;

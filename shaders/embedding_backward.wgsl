@@ -1,5 +1,5 @@
-// Embedding backward without atomics (llm.c's encoder_backward): dweight[id] += Σ dout[n] over
-// the rows n whose id it is. The host groups rows by id on the CPU (it knows the ids) into CSR
+// Embedding backward without atomics (llm.c's encoder_backward): dweight[id] += scale · Σ dout[n]
+// over the rows n whose id it is (scale: the forward's token-row factor; 1 for positions). The host groups rows by id on the CPU (it knows the ids) into CSR
 // form: uniq[u] is the u-th id that occurs, rows[offsets[u] .. offsets[u + 1]) its rows in
 // ascending order. Workgroup g handles id u = g / chunks and 64 columns (chunk g % chunks), one
 // thread per column summing its rows in that fixed order (deterministic), then adding once into
@@ -10,6 +10,7 @@ struct Params {
   C: u32,
   U: u32,       // ids that occur
   chunks: u32,  // ceil(C / 64)
+  scale: f32,   // the forward's factor on these rows
 }
 
 @group(0) @binding(0) var<storage, read_write> dweight: array<f32>;  // (V, C)
@@ -34,5 +35,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var k = offsets[u]; k < end; k++) {
     s += dout[rows[k] * C + c];
   }
-  dweight[uniq[u] * C + c] += s;
+  dweight[uniq[u] * C + c] += s * params.scale;
 }

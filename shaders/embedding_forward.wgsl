@@ -1,6 +1,7 @@
 {{ENABLE_F16}}
-// Embedding forward (llm.c's encoder_forward): out[n, c] = wte[ids[n], c] (+ wpe[positions[n], c]
-// when has_wpe is 1: GPT-2's learned positions). One thread per output value, consecutive
+// Embedding forward (llm.c's encoder_forward): out[n, c] = scale · wte[ids[n], c]
+// (+ wpe[positions[n], c] when has_wpe is 1: GPT-2's learned positions). scale is 1, or Gemma's
+// normalizer sqrt(hidden) (rounded to the table's dtype by the host, as Hugging Face does). One thread per output value, consecutive
 // threads along c (coalesced), a 2-D grid (grid1d) over the N·C values.
 // An id outside [0, V) (or a position outside [0, P)) contributes zeros instead of reading out of
 // bounds; the host rejects such ids when it has them on the CPU.
@@ -18,6 +19,7 @@ struct Params {
   V: u32,        // rows of wte
   P: u32,        // rows of wpe
   has_wpe: u32,
+  scale: f32,    // multiplies the token row (1, or Gemma's sqrt(hidden))
 }
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;  // (N, C)
@@ -48,7 +50,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var v = 0.0;
   let id = ids[n];
   if (id >= 0 && u32(id) < params.V) {
-    v = wte_at(u32(id) * C + c);
+    v = wte_at(u32(id) * C + c) * params.scale;
   }
   if (params.has_wpe != 0u) {
     let p = positions[n];

@@ -1,7 +1,16 @@
-// SwiGLU backward (activation gradients, assigned): dgate = dout · up · silu'(gate),
-// dup = dout · silu(gate), silu'(x) = s + x·s·(1 − s), s = sigmoid(x). Same layout as the
-// forward (S, U). `main` writes separate dgate and dup; `fused` writes both halves of one
-// (N, 2H) gradient, bound as dgu (one writable binding may not alias another).
+// Gated MLP activation backward (activation gradients, assigned): dgate = dout · up · act'(gate),
+// dup = dout · act(gate), with act = silu (silu'(x) = s + x·s·(1 − s), s = sigmoid(x)) or the
+// tanh GELU (gelu'(x) = s + 2x·s·(1 − s)·u', s = sigmoid(2u), u' = √(2/π)(1 + 3·0.044715 x²), as
+// gelu_backward.wgsl). Same layout as the forward (S, U). `main` writes separate dgate and dup;
+// `fused` writes both halves of one (N, 2H) gradient, bound as dgu (one writable binding may not
+// alias another).
+//
+// Placeholders (src/engine/kernels/swiglu.ts fills them):
+//   {{GELU}}  true: GeGLU (tanh GELU); false: SwiGLU (silu)
+
+const GELU: bool = {{GELU}};
+
+#include "lib/gelu_math.wgsl"
 
 struct Params {
   N: u32,          // rows (B * T)
@@ -18,10 +27,16 @@ struct Params {
 @group(0) @binding(5) var<storage, read> up: array<f32>;           // (N, H) or the fused (N, 2H)
 @group(0) @binding(6) var<uniform> params: Params;
 
-fn sigmoid(x: f32) -> f32 {
-  let e = exp(-abs(x));
-  let s = 1.0 / (1.0 + e);
-  return select(e * s, s, x >= 0.0);
+// (act(x), act'(x)).
+fn act_grad(x: f32) -> vec2<f32> {
+  if (GELU) {
+    let u = tanh_arg(x);
+    let s = sigmoid(2.0 * u);
+    let du = SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x);
+    return vec2<f32>(x * s, s + 2.0 * x * s * sigmoid(-2.0 * u) * du);
+  }
+  let s = sigmoid(x);
+  return vec2<f32>(x * s, s + x * s * (1.0 - s));
 }
 
 // Flat index of output i -> (index of its gate, (dgate, dup)).
@@ -36,9 +51,9 @@ fn grad(i: u32) -> Grad {
   let gi = n * params.S + j;
   let x = gate[gi];
   let u = up[gi + params.U];
-  let s = sigmoid(x);
+  let a = act_grad(x);
   let d = dout[i];
-  return Grad(gi, vec2<f32>(d * u * (s + x * s * (1.0 - s)), d * x * s));
+  return Grad(gi, vec2<f32>(d * u * a.y, d * a.x));
 }
 
 @compute @workgroup_size(256)

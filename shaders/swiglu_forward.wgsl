@@ -1,7 +1,17 @@
-// SwiGLU forward: out = silu(gate) · up elementwise over (N, H), silu(x) = x · sigmoid(x).
+// Gated MLP activation forward: out = act(gate) · up elementwise over (N, H), with act = silu
+// (SwiGLU: Llama, Qwen, Phi-3, OLMo 2), silu(x) = x · sigmoid(x), or the tanh-approximated GELU
+// (GeGLU: Gemma's gelu_pytorch_tanh), gelu(x) = x · sigmoid(2u), u = √(2/π)(x + 0.044715 x³)
+// (lib/gelu_math.wgsl, as gelu_forward.wgsl computes it).
 // gate and up are read at n·S + j and n·S + U + j: separate tensors (S = H, U = 0) or one fused
 // (N, 2H) tensor with gate first then up in each row, bound to both (S = 2H, U = H; two
 // read-only bindings may alias). One thread per output, consecutive threads on consecutive j.
+//
+// Placeholders (src/engine/kernels/swiglu.ts fills them):
+//   {{GELU}}  true: GeGLU (tanh GELU); false: SwiGLU (silu)
+
+const GELU: bool = {{GELU}};
+
+#include "lib/gelu_math.wgsl"
 
 struct Params {
   N: u32,          // rows (B * T)
@@ -15,11 +25,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read> up: array<f32>;         // (N, H) or the fused (N, 2H)
 @group(0) @binding(3) var<uniform> params: Params;
 
-// 1 / (1 + exp(-x)) without overflow: exp only of non-positive arguments.
-fn sigmoid(x: f32) -> f32 {
-  let e = exp(-abs(x));
-  let s = 1.0 / (1.0 + e);
-  return select(e * s, s, x >= 0.0);
+fn act(x: f32) -> f32 {
+  if (GELU) {
+    return x * sigmoid(2.0 * tanh_arg(x));
+  }
+  return x * sigmoid(x);
 }
 
 @compute @workgroup_size(256)
@@ -31,5 +41,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let n = i / params.H;
   let j = i - n * params.H;
   let g = gate[n * params.S + j];
-  out[i] = g * sigmoid(g) * up[n * params.S + params.U + j];
+  out[i] = act(g) * up[n * params.S + params.U + j];
 }

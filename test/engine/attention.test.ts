@@ -84,6 +84,13 @@ const FORWARD_CASES: Case[] = [
   { B: 1, Tq: 6, Tk: 13, NH: 2, NKV: 1, HS: 128, lengths: [11], tiles: TILES_128 },
   // Small tiles: many blocks, partial last blocks, fewer threads per row than the default.
   { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 16, lengths: [20, 33], tiles: { BQ: 4, BK: 2, TPR: 2 } },
+  // Sliding windows: narrower than a tile, across several skipped key blocks, with a KV cache,
+  // with a softcap and scale (Gemma 2's local layers), Gemma's head size 256.
+  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 2, HS: 16, lengths: [20, 33], options: { window: 5 }, tiles: { BQ: 4, BK: 4, TPR: 2 } },
+  { B: 1, Tq: 70, Tk: 70, NH: 2, NKV: 1, HS: 16, lengths: null, options: { window: 17 } },
+  { B: 2, Tq: 3, Tk: 9, NH: 4, NKV: 2, HS: 8, lengths: [9, 6], options: { window: 4 }, tiles: { BQ: 2, BK: 2, TPR: 1 } },
+  { B: 1, Tq: 9, Tk: 9, NH: 3, NKV: 3, HS: 24, lengths: [7], options: { scale: 0.3, softcap: 5, window: 3 }, tiles: TILES_24 },
+  { B: 1, Tq: 7, Tk: 7, NH: 2, NKV: 1, HS: 256, lengths: [6], options: { scale: 1 / 16, window: 3 }, tiles: { BQ: 2, BK: 2, TPR: 16 } },
 ];
 
 const BACKWARD_CASES: Case[] = [
@@ -98,6 +105,11 @@ const BACKWARD_CASES: Case[] = [
   // BQ != BK both ways: the dk/dv pass starts at query block floor(k0 / BQ).
   { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 16, lengths: [20, 33], tiles: { BQ: 4, BK: 8, TPR: 2 } },
   { B: 2, Tq: 33, Tk: 33, NH: 6, NKV: 2, HS: 16, lengths: [1, 30], tiles: { BQ: 8, BK: 2, TPR: 4 } },
+  // Sliding windows: the dq pass skips key blocks, the dk/dv pass stops query blocks early.
+  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 2, HS: 16, lengths: [20, 33], options: { window: 5 }, tiles: { BQ: 4, BK: 8, TPR: 2 } },
+  { B: 2, Tq: 33, Tk: 33, NH: 6, NKV: 2, HS: 16, lengths: [1, 30], options: { window: 9 }, tiles: { BQ: 8, BK: 2, TPR: 4 } },
+  { B: 1, Tq: 9, Tk: 9, NH: 3, NKV: 3, HS: 24, lengths: [7], options: { scale: 0.3, softcap: 5, window: 2 }, tiles: TILES_24 },
+  { B: 1, Tq: 7, Tk: 7, NH: 2, NKV: 1, HS: 256, lengths: [6], options: { scale: 1 / 16, window: 3 }, tiles: { BQ: 2, BK: 2, TPR: 16 } },
 ];
 
 // ---- tolerances ----
@@ -173,11 +185,30 @@ describe('attention CPU twin', () => {
     expect(Array.from(got.lse.subarray(2 * NH * T)).every((y) => y === Math.fround(ATTENTION_NO_KEY))).toBe(true);
   });
 
+  it('a sliding window of W: each query equals full attention over its last W positions alone', () => {
+    const B = 1, T = 11, NH = 2, NKV = 1, HS = 4, W = 4;
+    const c: Case = { B, Tq: T, Tk: T, NH, NKV, HS, lengths: null, options: { window: W } };
+    const x = inputs(c, 51);
+    const got = cpuForward(c, x);
+    for (let i = 0; i < T; i++) {
+      const j0 = Math.max(0, i - W + 1), n = i - j0 + 1;
+      const sub = cpuForward(
+        { B: 1, Tq: n, Tk: n, NH, NKV, HS, lengths: null },
+        { q: x.q.slice(j0 * NH * HS, (i + 1) * NH * HS), k: x.k.slice(j0 * NKV * HS, (i + 1) * NKV * HS), v: x.v.slice(j0 * NKV * HS, (i + 1) * NKV * HS), mask: null },
+      );
+      expectClose(got.out.subarray(i * NH * HS, (i + 1) * NH * HS), sub.out.subarray((n - 1) * NH * HS), { atol: 1e-7, rtol: 1e-6, what: `query ${i}` });
+    }
+    // and the window changes the later rows (it is not a no-op)
+    const full = cpuForward({ ...c, options: {} }, x);
+    expect(Math.abs(full.out[(T - 1) * NH * HS]! - got.out[(T - 1) * NH * HS]!)).toBeGreaterThan(1e-3);
+  });
+
   // float64 throughout so the central difference (h = 1e-4, truncation error ~h²·f''' ~ 1e-8,
   // rounding ~1e-16/h ~ 1e-12) is far below the 1e-6 tolerance; a wrong term is O(0.01..1).
   it.each([
     [{}],
     [{ scale: 0.7, softcap: 2 }],
+    [{ window: 2 }],
   ] as [AttentionCpuOptions][])('backward equals finite differences of the forward (float64) %j', (options) => {
     const B = 2, T = 5, NH = 4, NKV = 2, HS = 3;
     const mask = keyMask([5, 3], T);
@@ -207,13 +238,14 @@ describe('attention CPU twin', () => {
 describe('attention GPU', () => {
   afterAll(async () => (await testEngine()).pool.trim());
 
-  it('picks tiles that fit 16 KiB and 32 KiB of workgroup memory for every head size up to 128', () => {
-    for (const HS of [4, 8, 16, 24, 32, 64, 80, 96, 128]) {
+  it('picks tiles that fit 16 KiB and 32 KiB of workgroup memory for every head size up to 256', () => {
+    for (const HS of [4, 8, 16, 24, 32, 64, 80, 96, 128, 256]) {
       for (const bytes of [16384, 32768]) {
         for (const pass of ['forward', 'backward'] as const) {
           const t = attentionTiles(pass, HS, bytes);
           expect(HS % t.TPR).toBe(0);
-          expect(t.BQ * t.BK).toBeGreaterThanOrEqual(32);
+          // Gemma's 256-wide heads leave room for 4 x 4 tiles in 16 KiB.
+          expect(t.BQ * t.BK).toBeGreaterThanOrEqual(HS === 256 && bytes === 16384 ? 8 : 32);
         }
       }
     }

@@ -115,6 +115,34 @@ describe('embedding', () => {
     engine.release(wte.t, tWpe, out);
   });
 
+  it.each(SHAPES)('scaled forward (Gemma\'s sqrt(hidden)) and backward match CPU for N=%i C=%i V=%i', async (N, C, V) => {
+    const engine = await testEngine();
+    const scale = Math.fround(Math.sqrt(640));
+    for (const kind of ['f32', 'f16-packed'] as const) {
+      const wte = makeTable(engine, V, C, 40 + C, kind);
+      const { ids, positions } = makeIds(N, V, 41 + N);
+      const want = new Float32Array(N * C);
+      embeddingForwardCpu(want, ids, positions, wte.values, null, N, C, V, scale);
+      const out = engine.tensor([N, C]);
+      embeddingForward(engine, out, ids, null, wte.t, null, N, C, V, { scale });
+      // One correctly rounded product per value on both sides: exact.
+      expectClose(await engine.readF32(out), want, { atol: 0, rtol: 0, what: `scaled ${kind} N=${N}` });
+      // and the scale is applied (not 1)
+      const plain = new Float32Array(N * C);
+      embeddingForwardCpu(plain, ids, positions, wte.values, null, N, C, V);
+      expect(Math.max(...want.map((x, i) => Math.abs(x - plain[i]!)))).toBeGreaterThan(0.1);
+      engine.release(wte.t, out);
+    }
+    const { ids } = makeIds(N, V, 43 + N);
+    const dout = randn(N * C, 44);
+    const wantW = new Float32Array(V * C);
+    embeddingBackwardCpu(wantW, null, dout, ids, null, N, C, V, scale);
+    const tDout = engine.fromArray(dout, [N, C]), dwte = engine.zeros([V, C]);
+    embeddingBackward(engine, dwte, null, tDout, ids, null, N, C, V, { scale });
+    expectClose(await engine.readF32(dwte), wantW, { ...BWD_TOL, what: `scaled dwte N=${N}` });
+    engine.release(tDout, dwte);
+  });
+
   it('CPU backward equals finite differences of the CPU forward (float64)', () => {
     const N = 6, C = 3, V = 5;
     const ids = Int32Array.of(1, 3, 1, 0, 1, 3); // repeats; id 2 and 4 never occur
@@ -128,6 +156,12 @@ describe('embedding', () => {
     // The loss is linear in both tables: central differences are exact up to float64 rounding.
     expectClose(dwte, finiteDifferences(wte, loss), { atol: 1e-9, rtol: 1e-9, what: 'dwte' });
     expectClose(dwpe, finiteDifferences(wpe, loss), { atol: 1e-9, rtol: 1e-9, what: 'dwpe' });
+    // With a token-row scale (Gemma), only dwte is scaled.
+    const scaledLoss = () => (embeddingForwardCpu(out, ids, positions, wte, wpe, N, C, V, 3.5), dot(out, w));
+    const sWte = new Float64Array(V * C), sWpe = new Float64Array(P * C);
+    embeddingBackwardCpu(sWte, sWpe, w, ids, positions, N, C, V, 3.5);
+    expectClose(sWte, finiteDifferences(wte, scaledLoss), { atol: 1e-9, rtol: 1e-9, what: 'scaled dwte' });
+    expectClose(sWpe, finiteDifferences(wpe, scaledLoss), { atol: 1e-9, rtol: 1e-9, what: 'scaled dwpe' });
   });
 
   it.each(SHAPES)('GPU backward matches CPU for N=%i C=%i V=%i (repeated and absent ids)', async (N, C, V) => {

@@ -1,7 +1,8 @@
 // CPU twin of shaders/attention_{forward,backward}.wgsl: plain softmax attention, one score row
 // at a time, accumulated in float64. Takes Float32Array or Float64Array (finite differences).
 // Query i of Tq sits at position Tk - Tq + i and sees keys j <= that position with mask[b, j]
-// != 0; a row that sees no key gets out = 0 and lse = ATTENTION_NO_KEY.
+// != 0 (and, with a sliding window W, position - j < W); a row that sees no key gets out = 0 and
+// lse = ATTENTION_NO_KEY.
 
 export type FloatArray = Float32Array | Float64Array;
 /** (B, Tk) 1 = real token, 0 = padding; null = no padding. */
@@ -12,13 +13,15 @@ export interface AttentionCpuOptions {
   scale?: number;
   /** Logit softcap c: s -> c·tanh(s / c) (Gemma 2); 0 = off (default). */
   softcap?: number;
+  /** Sliding window W: a query at position i sees keys j with i - j < W; 0 = off (default). */
+  window?: number;
 }
 
 /** The lse of a row that sees no key: a finite stand-in for -inf, as the WGSL writes it. */
 export const ATTENTION_NO_KEY = -1e30;
 
-function visible(mask: KeyMask, b: number, Tk: number, pos: number, j: number): boolean {
-  return j <= pos && (mask === null || mask[b * Tk + j] !== 0);
+function visible(mask: KeyMask, b: number, Tk: number, pos: number, j: number, window: number): boolean {
+  return j <= pos && (window <= 0 || pos - j < window) && (mask === null || mask[b * Tk + j] !== 0);
 }
 
 /** s = softcap(scale · q·k) and ds/d(scale · q·k). */
@@ -45,6 +48,7 @@ export function attentionForwardCpu(
 ): void {
   const scale = options.scale ?? 1 / Math.sqrt(HS);
   const softcap = options.softcap ?? 0;
+  const window = options.window ?? 0;
   const G = NH / NKV;
   const s = new Float64Array(Tk);
   const row = new Float64Array(HS);
@@ -56,7 +60,7 @@ export function attentionForwardCpu(
         const qo = ((b * Tq + i) * NH + h) * HS;
         let max = -Infinity;
         for (let j = 0; j < Tk; j++) {
-          if (!visible(mask, b, Tk, pos, j)) continue;
+          if (!visible(mask, b, Tk, pos, j, window)) continue;
           const ko = ((b * Tk + j) * NKV + g) * HS;
           let qk = 0;
           for (let d = 0; d < HS; d++) qk += q[qo + d]! * k[ko + d]!;
@@ -67,7 +71,7 @@ export function attentionForwardCpu(
         let sum = 0;
         if (max > -Infinity) {
           for (let j = 0; j <= pos; j++) {
-            if (!visible(mask, b, Tk, pos, j)) continue;
+            if (!visible(mask, b, Tk, pos, j, window)) continue;
             const p = Math.exp(s[j]! - max);
             sum += p;
             const vo = ((b * Tk + j) * NKV + g) * HS;
@@ -102,6 +106,7 @@ export function attentionBackwardCpu(
 ): void {
   const scale = options.scale ?? 1 / Math.sqrt(HS);
   const softcap = options.softcap ?? 0;
+  const window = options.window ?? 0;
   const G = NH / NKV;
   // float64 accumulators: dk and dv sum over queries and over the heads of a group.
   const gq = new Float64Array(dq.length);
@@ -116,7 +121,7 @@ export function attentionBackwardCpu(
         let D = 0;
         for (let d = 0; d < HS; d++) D += dout[qo + d]! * out[qo + d]!;
         for (let j = 0; j <= i; j++) {
-          if (!visible(mask, b, T, i, j)) continue;
+          if (!visible(mask, b, T, i, j, window)) continue;
           const ko = ((b * T + j) * NKV + g) * HS;
           let qk = 0;
           let dp = 0;

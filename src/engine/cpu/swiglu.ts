@@ -1,17 +1,29 @@
-// CPU twin of shaders/swiglu_{forward,backward}.wgsl: out = silu(gate) · up elementwise over
-// (N, H). Takes Float32Array or Float64Array (finite differences). With `fused`, gate and up
+// CPU twin of shaders/swiglu_{forward,backward}.wgsl: out = act(gate) · up elementwise over
+// (N, H), act = silu (SwiGLU) or the tanh GELU (GeGLU, geluCpu 'tanh').
+// Takes Float32Array or Float64Array (finite differences). With `fused`, gate and up
 // are one (N, 2H) array, each row gate first then up (exporters that fuse gate_up_proj), passed
 // as `gate` with `up` null; the backward then writes one (N, 2H) gradient into `dgate`.
+
+import { geluCpu, geluGradCpu } from './gelu.js';
 
 export type FloatArray = Float32Array | Float64Array;
 
 export interface SwigluCpuOptions {
   /** gate and up are one (N, 2H) array, [gate | up] per row (default false). */
   fused?: boolean;
+  /** 'silu' (SwiGLU, default) or 'gelu_tanh' (GeGLU). */
+  activation?: 'silu' | 'gelu_tanh';
 }
 
 export function sigmoid(x: number): number {
   return 1 / (1 + Math.exp(-x));
+}
+
+/** act(x) and act'(x). */
+function actGrad(x: number, activation: SwigluCpuOptions['activation']): [number, number] {
+  if (activation === 'gelu_tanh') return [geluCpu(x, 'tanh'), geluGradCpu(x, 'tanh')];
+  const s = sigmoid(x);
+  return [x * s, s + x * s * (1 - s)];
 }
 
 /** Row stride and up offset of the gate/up layout, and the arrays to read them from. */
@@ -32,14 +44,13 @@ export function swigluForwardCpu(
   const { S, U, g, u } = layout(gate, up, H, options);
   for (let n = 0; n < N; n++) {
     for (let j = 0; j < H; j++) {
-      const x = g[n * S + j]!;
-      out[n * H + j] = x * sigmoid(x) * u[n * S + U + j]!;
+      out[n * H + j] = actGrad(g[n * S + j]!, options.activation)[0] * u[n * S + U + j]!;
     }
   }
 }
 
 /**
- * dgate = dout · up · silu'(gate), dup = dout · silu(gate) (assigned), with
+ * dgate = dout · up · act'(gate), dup = dout · act(gate) (assigned), with
  * silu'(x) = s + x·s·(1 − s), s = sigmoid(x). Fused: dgate is the (N, 2H) gradient, dup null.
  */
 export function swigluBackwardCpu(
@@ -57,11 +68,10 @@ export function swigluBackwardCpu(
   if (!du) throw new Error('swiglu: dup is required unless fused');
   for (let n = 0; n < N; n++) {
     for (let j = 0; j < H; j++) {
-      const x = g[n * S + j]!;
-      const s = sigmoid(x);
+      const [a, da] = actGrad(g[n * S + j]!, options.activation);
       const d = dout[n * H + j]!;
-      dgate[n * S + j] = d * u[n * S + U + j]! * (s + x * s * (1 - s));
-      du[n * S + U + j] = d * x * s;
+      dgate[n * S + j] = d * u[n * S + U + j]! * da;
+      du[n * S + U + j] = d * a;
     }
   }
 }

@@ -10,6 +10,11 @@ export interface AttentionOptions {
   scale?: number;
   /** Logit softcap c: s -> c·tanh(s / c) (Gemma 2); 0 = off (default). */
   softcap?: number;
+  /**
+   * Sliding window W (Mistral, Gemma's local layers, Phi-3): query position i sees key j only if
+   * i - j < W (Hugging Face's sliding_window_overlay). 0 or absent = off; W >= Tk changes nothing.
+   */
+  window?: number;
   /** Tile override (tests exercise small tiles); default `attentionTiles`. */
   tiles?: AttentionTiles;
 }
@@ -87,6 +92,13 @@ function checkHeads(NH: number, NKV: number): void {
   if (NKV < 1 || NH % NKV !== 0) throw new Error(`attention: NH=${NH} is not a multiple of NKV=${NKV}`);
 }
 
+/** The window as the kernels take it: 0 when off or when it cannot exclude any of Tk keys. */
+function windowParam(options: AttentionOptions, Tk: number): number {
+  const w = options.window ?? 0;
+  if (!(Number.isInteger(w) && w >= 0)) throw new Error(`attention: window ${w} must be a non-negative integer`);
+  return w >= Tk ? 0 : w;
+}
+
 // The mask binding must hold a buffer even without a mask; has_mask = 0 keeps it unread.
 function maskBinding(engine: Engine, mask: Tensor | null, B: number, Tk: number): { mask: Tensor; placeholder: boolean } {
   if (mask) {
@@ -97,9 +109,9 @@ function maskBinding(engine: Engine, mask: Tensor | null, B: number, Tk: number)
 }
 
 /**
- * out = softmax(mask(softcap(scale · q kᵀ))) v per head, causal, saving the logsumexp of each
- * score row for the backward. Query i is position Tk - Tq + i (Tq < Tk: sampling with a KV
- * cache). `mask` (B, Tk) u32/i32, 1 = real token, 0 = padding, or null for none.
+ * out = softmax(mask(softcap(scale · q kᵀ))) v per head, causal (and within `window`), saving the
+ * logsumexp of each score row for the backward. Query i is position Tk - Tq + i (Tq < Tk:
+ * sampling with a KV cache). `mask` (B, Tk) u32/i32, 1 = real token, 0 = padding, or null.
  */
 export function attentionForward(
   engine: Engine,
@@ -137,6 +149,7 @@ export function attentionForward(
       has_mask: m.placeholder ? 0 : 1,
       scale: options.scale ?? 1 / Math.sqrt(HS),
       softcap: options.softcap ?? 0,
+      window: windowParam(options, Tk),
     },
     [ceilDiv(Tq, tiles.BQ), NH, B],
   );
@@ -182,6 +195,7 @@ export function attentionBackward(
     has_mask: m.placeholder ? 0 : 1,
     scale: options.scale ?? 1 / Math.sqrt(HS),
     softcap: options.softcap ?? 0,
+    window: windowParam(options, T),
   };
   engine.dispatch(kernel('rowdot'), { LD, dout, out, lse }, params, grid1d(B * T * NH, 256));
   engine.dispatch(kernel('dq_main'), { dq, LD, dout, q, k, v, mask: m.mask }, params, [ceilDiv(T, tiles.BQ), NH, B]);

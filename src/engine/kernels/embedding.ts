@@ -3,10 +3,13 @@ import type { ShaderConstants } from '../gpu/shader-source.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { ceilDiv, grid1d } from './grid.js';
 
-// Token (and GPT-2 position) embeddings: out (N, C) = wte[ids] (+ wpe[positions])
+// Token (and GPT-2 position) embeddings: out (N, C) = scale · wte[ids] (+ wpe[positions]); scale
+// is 1, or Gemma's sqrt(hidden)
 // (shaders/embedding_{forward,backward}.wgsl; CPU twin src/engine/cpu/embedding.ts).
 
 export interface EmbeddingOptions {
+  /** Multiplies the token rows (Gemma: sqrt(hidden) in the table's dtype); default 1. */
+  scale?: number;
   /**
    * f16 wte: read it as native `f16` (needs shader-f16) or as packed u32 words. Default: native
    * where the device has shader-f16.
@@ -117,15 +120,21 @@ export function embeddingForward(
     { shader: 'embedding_forward', constants: k },
     // Without wpe, ids and wte stand in for positions and wpe (has_wpe = 0, never read).
     { out, ids: idT.t, positions: posT?.t ?? idT.t, wte, wpe: wpe ?? wte },
-    { N, C, V, P, has_wpe: wpe ? 1 : 0 },
+    { N, C, V, P, has_wpe: wpe ? 1 : 0, scale: scaleOf(options) },
     grid1d(N * C, WG),
   );
   if (idT.temp) engine.release(idT.t);
   if (posT?.temp) engine.release(posT.t);
 }
 
-/** dweight (rows, C) += Σ dout rows grouped by `ids` (any id outside [0, rows) throws). */
-function accumulateRows(engine: Engine, dweight: Tensor, dout: Tensor, ids: Int32Array, N: number, C: number, rows: number, what: string): void {
+function scaleOf(o: { scale?: number }): number {
+  const s = o.scale ?? 1;
+  if (!Number.isFinite(s)) throw new Error(`embedding: scale ${s} is not finite`);
+  return s;
+}
+
+/** dweight (rows, C) += scale · Σ dout rows grouped by `ids` (any id outside [0, rows) throws). */
+function accumulateRows(engine: Engine, dweight: Tensor, dout: Tensor, ids: Int32Array, N: number, C: number, rows: number, what: string, scale: number): void {
   check(`d${what}`, dweight, rows * C, 'f32');
   if (ids.length < N) throw new Error(`embedding: ${ids.length} ${what} ids, needs ${N}`);
   const g = groupRowsById(ids.subarray(0, N), rows, what === 'wte' ? 'id' : 'position');
@@ -137,14 +146,14 @@ function accumulateRows(engine: Engine, dweight: Tensor, dout: Tensor, ids: Int3
   engine.dispatch(
     { shader: 'embedding_backward' },
     { dweight, dout, uniq, offsets, rows: rowsT },
-    { C, U, chunks },
+    { C, U, chunks, scale },
     grid1d(U * chunks, 1),
   );
   engine.release(uniq, offsets, rowsT);
 }
 
 /**
- * dwte (V, C) += Σ_n dout[n] at ids[n]; dwpe (P, C) += Σ_n dout[n] at positions[n]. The ids are
+ * dwte (V, C) += scale · Σ_n dout[n] at ids[n]; dwpe (P, C) += Σ_n dout[n] at positions[n]. The ids are
  * host arrays: rows are grouped by id on the CPU so the GPU sums without atomics, in a fixed
  * order. A null gradient is skipped; an id outside [0, V) (or position outside [0, P)) throws.
  */
@@ -158,13 +167,14 @@ export function embeddingBackward(
   N: number,
   C: number,
   V: number,
+  options: { scale?: number } = {},
 ): void {
   checkDims(N, C, V);
   check('dout', dout, N * C, 'f32');
   if (N === 0) return;
-  if (dwte) accumulateRows(engine, dwte, dout, ids, N, C, V, 'wte');
+  if (dwte) accumulateRows(engine, dwte, dout, ids, N, C, V, 'wte', scaleOf(options));
   if (dwpe) {
     if (!positions) throw new Error('embedding: dwpe needs positions');
-    accumulateRows(engine, dwpe, dout, positions, N, C, Math.floor(dwpe.size / C), 'wpe');
+    accumulateRows(engine, dwpe, dout, positions, N, C, Math.floor(dwpe.size / C), 'wpe', 1);
   }
 }

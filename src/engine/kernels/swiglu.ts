@@ -2,10 +2,15 @@ import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { grid1d } from './grid.js';
 
-// SwiGLU gate of a Llama-style MLP: out (N, H) = silu(gate) · up
+// The gate of a gated MLP: out (N, H) = act(gate) · up, act = silu (SwiGLU: Llama, Qwen, Phi-3,
+// OLMo 2) or the tanh GELU (GeGLU: Gemma's gelu_pytorch_tanh)
 // (shaders/swiglu_{forward,backward}.wgsl; CPU twin src/engine/cpu/swiglu.ts).
 
+/** The gate's activation: 'silu' (SwiGLU, default) or 'gelu_tanh' (GeGLU). */
+export type GateActivation = 'silu' | 'gelu_tanh';
+
 export interface SwigluOptions {
+  activation?: GateActivation;
   /**
    * gate and up are one (N, 2H) tensor, [gate | up] per row (exporters that fuse
    * gate_up_proj), passed as `gate` with `up` null; the backward writes one (N, 2H) gradient
@@ -28,6 +33,12 @@ function layoutParams(N: number, H: number, fused: boolean) {
   return fused ? { N, H, S: 2 * H, U: H } : { N, H, S: H, U: 0 };
 }
 
+function constants(options: SwigluOptions): { GELU: boolean } {
+  const a = options.activation ?? 'silu';
+  if (a !== 'silu' && a !== 'gelu_tanh') throw new Error(`swiglu: activation "${String(a)}" is not silu or gelu_tanh`);
+  return { GELU: a === 'gelu_tanh' };
+}
+
 export function swigluForward(
   engine: Engine,
   out: Tensor, // (N, H)
@@ -44,10 +55,10 @@ export function swigluForward(
   else check('up', up, N * H);
   const u = fused ? gate : up!;
   if (out.buffer === gate.buffer || out.buffer === u.buffer) throw new Error('swiglu: out may not alias gate or up');
-  engine.dispatch({ shader: 'swiglu_forward' }, { out, gate, up: u }, layoutParams(N, H, fused), grid1d(N * H, 256));
+  engine.dispatch({ shader: 'swiglu_forward', constants: constants(options) }, { out, gate, up: u }, layoutParams(N, H, fused), grid1d(N * H, 256));
 }
 
-/** dgate = dout · up · silu'(gate), dup = dout · silu(gate), assigned. */
+/** dgate = dout · up · act'(gate), dup = dout · act(gate), assigned. */
 export function swigluBackward(
   engine: Engine,
   dgate: Tensor, // (N, H), or (N, 2H) fused
@@ -67,10 +78,10 @@ export function swigluBackward(
   if (fused) {
     checkUnfusedOnly('dup', dup);
     checkUnfusedOnly('up', up);
-    engine.dispatch({ shader: 'swiglu_backward', entry: 'fused' }, { dgu: dgate, dout, gate, up: gate }, params, grid1d(N * H, 256));
+    engine.dispatch({ shader: 'swiglu_backward', entry: 'fused', constants: constants(options) }, { dgu: dgate, dout, gate, up: gate }, params, grid1d(N * H, 256));
   } else {
     check('dup', dup, N * H);
     check('up', up, N * H);
-    engine.dispatch({ shader: 'swiglu_backward' }, { dgate, dup, dout, gate, up }, params, grid1d(N * H, 256));
+    engine.dispatch({ shader: 'swiglu_backward', constants: constants(options) }, { dgate, dup, dout, gate, up }, params, grid1d(N * H, 256));
   }
 }
