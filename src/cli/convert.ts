@@ -1,4 +1,4 @@
-// `prefstudio convert <input> --to trl|trl-conversational|kto|records --out <file>`: detects the
+// `prefstudio convert <input> --to trl|trl-conversational|kto|records|prompts --out <file>`: detects the
 // input format, converts it and writes JSON Lines (gzip when --out ends in .gz) or Parquet (when
 // --out ends in .parquet). Reports counts, the bad rows with their line and field, and the records
 // the target cannot hold, grouped by reason. Exits 1 when nothing valid came out, or when records
@@ -17,6 +17,7 @@ import { fileSource } from '../data/io/node-file.js';
 import { TrlExporter, type ExportOptions, type ExportStyle } from '../data/export/trl.js';
 import { encodeChunks, jsonlChunks, writeParquet } from '../data/export/write.js';
 import type { PrefRecord } from '../data/records.js';
+import { identicalPairs } from '../engine/training/prepare.js';
 import { OutputError, OutputFile, planOutput } from './output.js';
 
 const TARGETS: Record<string, { options: ExportOptions; label: string }> = {
@@ -24,6 +25,7 @@ const TARGETS: Record<string, { options: ExportOptions; label: string }> = {
   'trl-conversational': { options: { shape: 'trl', style: 'conversational' }, label: 'TRL (conversational)' },
   kto: { options: { shape: 'unpaired' }, label: 'TRL unpaired preference (KTO)' },
   records: { options: { shape: 'records' }, label: 'PrefStudio records' },
+  prompts: { options: { shape: 'prompt' }, label: 'TRL prompt-only' },
 };
 
 const USAGE = `usage: prefstudio convert <input> --to <target> --out <file> [options]
@@ -37,6 +39,8 @@ const USAGE = `usage: prefstudio convert <input> --to <target> --out <file> [opt
                      trl-conversational  the same with role/content messages
                      kto                 TRL unpaired preference (pairs are unpaired)
                      records             PrefStudio records (lossless, with provenance)
+                     prompts             TRL prompt-only: the prompt of every record (a prompt
+                                         set for prefstudio generate)
   --out <file>       .jsonl (or .jsonl.gz) writes JSON Lines, .parquet writes Parquet; never the
                      input itself
   --force            replace --out if it exists (it is kept as it was when the run fails)
@@ -112,6 +116,9 @@ export interface ConvertReport {
   errors: string[];
   /** Rows the listed errors belong to. */
   listedRows: number;
+  /** Pairs whose chosen is identical to their rejected (kept, but they carry no preference), and the first few places. */
+  identical: number;
+  identicalAt: string[];
   fatal?: string;
   output: string;
   target: string;
@@ -168,6 +175,8 @@ async function convert(a: Args): Promise<number> {
     badRows: 0,
     errors: [],
     listedRows: 0,
+    identical: 0,
+    identicalAt: [],
     output: a.out,
     target: target.label,
     rowsWritten: 0,
@@ -177,6 +186,7 @@ async function convert(a: Args): Promise<number> {
     skipped: [],
   };
   const errors: RowError[] = [];
+  const identicalAt: string[] = [];
   // Each error is listed (up to --max-errors); rows are counted once however many fields are bad.
   const badRow = (e: RowError) => {
     if (errors.length < a.maxErrors) errors.push(e);
@@ -191,6 +201,11 @@ async function convert(a: Args): Promise<number> {
         report.badRows += bad;
         report.rowsRead += b.records.length + bad;
         report.records += b.records.length;
+        for (const i of identicalPairs(b.records)) {
+          report.identical++;
+          const src = b.records[i]!.source;
+          if (identicalAt.length < 5) identicalAt.push(src.type === 'import' && src.line !== undefined ? `line ${src.line}` : `row ${src.type === 'import' ? src.row : '?'}`);
+        }
         if (a.strict && b.errors.length) throw new StrictStop();
         yield b.records;
       }
@@ -218,6 +233,7 @@ async function convert(a: Args): Promise<number> {
     failed = true;
   }
   report.errors = errors.map(describeRowError);
+  report.identicalAt = identicalAt;
   report.listedRows = countBadRows(errors);
   report.dropped = exporter.skippedCount;
   const reasons = new Map<string, number>();
@@ -247,6 +263,9 @@ function describeReport(r: ConvertReport, ok: boolean, strictStop: boolean): str
   for (const e of r.errors) lines.push(`  bad row: ${e}`);
   if (r.badRows > r.listedRows) lines.push(`  ... and ${r.badRows - r.listedRows} more bad rows`);
   if (r.fatal) lines.push(`  the file breaks off: ${r.fatal}${strictStop ? '' : ' (the rows before it were converted)'}`);
+  if (r.identical) {
+    lines.push(`  warning: ${r.identical} pair(s) have chosen identical to rejected (${r.identicalAt.join(', ')}${r.identical > r.identicalAt.length ? ', ...' : ''}): they carry no preference`);
+  }
   if (!strictStop) {
     lines.push(`dropped: ${r.dropped} record(s) that ${r.target} cannot hold${r.dropped ? ':' : ''}`);
     for (const s of r.skipped) lines.push(`  skipped ${s.count} record(s): ${s.reason}`);

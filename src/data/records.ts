@@ -1,4 +1,5 @@
-// Preference records: the four kinds PrefStudio trains on, as zod schemas. Framework-free: runs in
+// Preference records: the four kinds PrefStudio trains on, and the two the on-policy loop feeds
+// them from (a prompt awaiting generation, candidates awaiting judgement), as zod schemas. Framework-free: runs in
 // the page, in a Worker and in Node. Every record is either plain text (strings) or conversational
 // (role/content messages); a system prompt lives in `system`, never as the prompt's first message,
 // so one conversation has one stored form (round trips compare equal).
@@ -14,8 +15,13 @@ export type Message = z.infer<typeof MessageSchema>;
 export const TurnsSchema = z.union([z.string(), z.array(MessageSchema)]);
 export type Turns = z.infer<typeof TurnsSchema>;
 
-export const RECORD_KINDS = ['pair', 'unpaired', 'ranking', 'stepwise'] as const;
+export const RECORD_KINDS = ['pair', 'unpaired', 'ranking', 'stepwise', 'prompt', 'candidates'] as const;
 export type RecordKind = (typeof RECORD_KINDS)[number];
+
+/** Kinds that state a preference or a label (what training and preference exports read). */
+export const PREFERENCE_KINDS = ['pair', 'unpaired', 'ranking', 'stepwise'] as const;
+/** Kinds of the on-policy loop: a prompt to generate from, K candidates awaiting judgement. */
+export const LOOP_KINDS = ['prompt', 'candidates'] as const;
 
 export const SPLITS = ['train', 'test'] as const;
 export type Split = (typeof SPLITS)[number];
@@ -36,19 +42,50 @@ export const SourceSchema = z.discriminatedUnion('type', [
     type: z.literal('generated'),
     model: z.string().min(1),
     adapter: z.string().optional(),
+    /** The loop round that generated it (1 is the first). */
+    round: z.number().int().positive().optional(),
+    /** Index of the prompt in the prompt set it was generated from. */
+    promptIndex: z.number().int().nonnegative().optional(),
     sampling: z
       .object({
         temperature: z.number().optional(),
         topP: z.number().optional(),
         topK: z.number().int().optional(),
+        minP: z.number().optional(),
+        repetitionPenalty: z.number().optional(),
         maxTokens: z.number().int().optional(),
+        stopStrings: z.array(z.string()).optional(),
         seed: z.number().int().optional(),
+        /** Candidates per prompt (K). */
+        n: z.number().int().optional(),
       })
       .optional(),
   }),
   z.object({ type: z.literal('manual') }),
 ]);
 export type RecordSource = z.infer<typeof SourceSchema>;
+
+export const JUDGE_KINDS = ['person', 'model', 'rule', 'reward'] as const;
+export type JudgeKind = (typeof JUDGE_KINDS)[number];
+
+/**
+ * What a judge said of a candidate set: one score per response (null: no score, e.g. an answer
+ * that could not be read), with what it saw and answered (a model judge's prompts and raw
+ * answers), so every label made from it can be audited.
+ */
+export const JudgementSchema = z.object({
+  judge: z.enum(JUDGE_KINDS),
+  /** Which judge: a rule's name, a judge model's name, an adapter. */
+  name: z.string(),
+  scores: z.array(z.number().nullable()),
+  /** A person said every response is bad (no preference is made). */
+  bothBad: z.boolean().optional(),
+  /** The judge's prompts and raw answers (model judge), in the order asked. */
+  calls: z.array(z.object({ prompt: z.string(), answer: z.string(), note: z.string().optional() })).optional(),
+  /** ms since epoch. */
+  at: z.number(),
+});
+export type Judgement = z.infer<typeof JudgementSchema>;
 
 const provenance = {
   system: z.string().optional(),
@@ -62,6 +99,8 @@ const provenance = {
   split: z.enum(SPLITS),
   tags: z.array(z.string()),
   rationale: z.string().optional(),
+  /** The judgement this record was made from, or (candidates) was given. */
+  judgement: JudgementSchema.optional(),
 };
 
 export const PairSchema = z.object({
@@ -110,11 +149,28 @@ export const StepwiseSchema = z.object({
   ...provenance,
 });
 
+/** A prompt awaiting generation (a prompt set's row: TRL prompt-only, language-modelling, a list). */
+export const PromptSchema = z.object({
+  kind: z.literal('prompt'),
+  prompt: TurnsSchema,
+  ...provenance,
+});
+
+/** K responses to one prompt awaiting judgement (generated, with their provenance in `source`). */
+export const CandidatesSchema = z.object({
+  kind: z.literal('candidates'),
+  prompt: TurnsSchema,
+  responses: z.array(TurnsSchema),
+  ...provenance,
+});
+
 export type PairRecord = z.infer<typeof PairSchema>;
 export type UnpairedRecord = z.infer<typeof UnpairedSchema>;
 export type RankingRecord = z.infer<typeof RankingSchema>;
 export type StepwiseRecord = z.infer<typeof StepwiseSchema>;
-export type PrefRecord = PairRecord | UnpairedRecord | RankingRecord | StepwiseRecord;
+export type PromptRecord = z.infer<typeof PromptSchema>;
+export type CandidatesRecord = z.infer<typeof CandidatesSchema>;
+export type PrefRecord = PairRecord | UnpairedRecord | RankingRecord | StepwiseRecord | PromptRecord | CandidatesRecord;
 
 export function isConversational(t: Turns): t is Message[] {
   return Array.isArray(t);
@@ -128,8 +184,10 @@ function responses(r: PrefRecord): Turns[] {
     case 'unpaired':
       return [r.completion];
     case 'ranking':
+    case 'candidates':
       return r.responses;
     case 'stepwise':
+    case 'prompt':
       return [];
   }
 }
@@ -141,8 +199,10 @@ function responseFields(r: PrefRecord): string[] {
     case 'unpaired':
       return ['completion'];
     case 'ranking':
+    case 'candidates':
       return r.responses.map((_, i) => `responses.${i}`);
     case 'stepwise':
+    case 'prompt':
       return [];
   }
 }
@@ -173,15 +233,20 @@ function checkRecord(r: PrefRecord, ctx: z.RefinementCtx): void {
   if (r.kind === 'stepwise' && r.chosenStep === null && r.rejectedStep === null) {
     issue(['chosenStep'], 'a stepwise record needs a chosen or a rejected step');
   }
+  if (r.kind === 'prompt' && r.prompt.length === 0) issue(['prompt'], isConversational(r.prompt) ? 'has no messages' : 'is empty');
+  if (r.kind === 'candidates' && r.responses.length < 2) issue(['responses'], `needs at least 2 candidates to judge, got ${r.responses.length}`);
+  if (r.judgement && (r.kind === 'candidates' || r.kind === 'ranking') && r.judgement.scores.length !== r.responses.length) {
+    issue(['judgement', 'scores'], `has ${r.judgement.scores.length} scores for ${r.responses.length} responses`);
+  }
 }
 
 export const PrefRecordSchema = z
-  .discriminatedUnion('kind', [PairSchema, UnpairedSchema, RankingSchema, StepwiseSchema])
+  .discriminatedUnion('kind', [PairSchema, UnpairedSchema, RankingSchema, StepwiseSchema, PromptSchema, CandidatesSchema])
   .superRefine((r, ctx) => checkRecord(r as PrefRecord, ctx));
 
 /** The content of a record without its provenance: what round trips through other formats keep. */
 export function recordContent(r: PrefRecord): Record<string, unknown> {
-  const { source: _s, annotator: _a, annotatedAt: _t, createdAt: _c, split: _p, tags: _g, rationale: _r, ...content } = r;
+  const { source: _s, annotator: _a, annotatedAt: _t, createdAt: _c, split: _p, tags: _g, rationale: _r, judgement: _j, ...content } = r;
   return content;
 }
 

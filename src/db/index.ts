@@ -9,3 +9,4 @@ export * from './labels.js';
 export * from './browse.js';
 export * from './runs.js';
 export * from './refcache.js';
+export * from './loop.js';

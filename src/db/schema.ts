@@ -4,6 +4,7 @@
 import Dexie, { type EntityTable, type Transaction } from 'dexie';
 import type { PrefRecord, RecordKind, Split } from '../data/records.js';
 import type { RunRow, CheckpointRow, RefCacheRow } from './runs-types.js';
+import type { GenerationRow, LoopRow } from './loop-types.js';
 
 export interface DatasetCounts {
   total: number;
@@ -118,6 +119,28 @@ export const SCHEMA_VERSIONS: SchemaVersion[] = [
     // Nothing to rewrite: v2 tables keep their shape; the three new tables start empty.
     upgrade: () => {},
   },
+  {
+    // 2026-12-06: the on-policy loop (issue 13). Records gain two kinds, `prompt` (a prompt set's
+    // row) and `candidates` (K generated responses awaiting judgement); generation jobs (a prompt
+    // set into a candidates dataset, resumable after a reload) and loops (rounds of generate,
+    // judge, train, evaluate) get a table each, found by status.
+    version: 4,
+    date: '2026-12-06',
+    stores: {
+      generations: 'id, status, createdAt',
+      loops: 'id, status, createdAt',
+    },
+    // Every dataset's counts gain the two kinds (0: no v3 record is of either).
+    upgrade: async (tx) => {
+      await tx
+        .table('datasets')
+        .toCollection()
+        .modify((d: DatasetRow) => {
+          d.counts.byKind.prompt ??= 0;
+          d.counts.byKind.candidates ??= 0;
+        });
+    },
+  },
 ];
 
 export const DEFAULT_DB_NAME = 'prefstudio';
@@ -129,6 +152,8 @@ export class PrefDb extends Dexie {
   runs!: EntityTable<RunRow, 'id'>;
   checkpoints!: EntityTable<CheckpointRow, 'id'>;
   refcache!: EntityTable<RefCacheRow, 'key'>;
+  generations!: EntityTable<GenerationRow, 'id'>;
+  loops!: EntityTable<LoopRow, 'id'>;
 
   /** `upToVersion` opens an older schema (upgrade tests make a database as an older app did). */
   constructor(name = DEFAULT_DB_NAME, options?: ConstructorParameters<typeof Dexie>[1], upToVersion = Infinity) {
@@ -138,7 +163,7 @@ export class PrefDb extends Dexie {
 }
 
 export function emptyCounts(): DatasetCounts {
-  return { total: 0, byKind: { pair: 0, unpaired: 0, ranking: 0, stepwise: 0 }, bySplit: { train: 0, test: 0 } };
+  return { total: 0, byKind: { pair: 0, unpaired: 0, ranking: 0, stepwise: 0, prompt: 0, candidates: 0 }, bySplit: { train: 0, test: 0 } };
 }
 
 export function addToCounts(c: DatasetCounts, r: Pick<PrefRecord, 'kind' | 'split'>, n = 1): void {

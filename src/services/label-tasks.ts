@@ -30,7 +30,11 @@ function offered(r: PrefRecord): { mode: TaskMode; candidates: Turns[]; steps: s
     case 'unpaired':
       return { mode: 'single', candidates: [r.completion], steps: [] };
     case 'ranking':
+    case 'candidates':
       return { mode: r.responses.length === 2 ? 'pair' : 'rank', candidates: r.responses, steps: [] };
+    case 'prompt':
+      // Nothing to compare yet: the page generates two candidates from the loaded model (G).
+      return { mode: 'pair', candidates: [], steps: [] };
     case 'stepwise': {
       const next = r.rejectedStep ?? r.chosenStep;
       const steps = [...r.steps, ...(next !== null ? [next] : []), ...(r.laterSteps ?? []).map((s) => s.step)];

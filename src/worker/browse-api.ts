@@ -105,9 +105,12 @@ export function responsesOf(r: PrefRecord): Turns[] {
     case 'unpaired':
       return [r.completion];
     case 'ranking':
+    case 'candidates':
       return r.responses;
     case 'stepwise':
       return [...r.steps, ...(r.chosenStep !== null ? [r.chosenStep] : []), ...(r.rejectedStep !== null ? [r.rejectedStep] : [])];
+    case 'prompt':
+      return [];
   }
 }
 
@@ -222,7 +225,7 @@ function stampOf(d: { updatedAt: number; counts: { total: number } }): string {
 function emptyStats(): BrowseStats {
   return {
     count: 0,
-    byKind: { pair: 0, unpaired: 0, ranking: 0, stepwise: 0 },
+    byKind: { pair: 0, unpaired: 0, ranking: 0, stepwise: 0, prompt: 0, candidates: 0 },
     bySplit: { train: 0, test: 0 },
     labels: { preferred: 0, tie: 0, bothBad: 0, desirable: 0, undesirable: 0 },
     promptLength: null,

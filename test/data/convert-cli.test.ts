@@ -132,7 +132,12 @@ describe('prefstudio convert', () => {
     expect(existsSync(join(dir, 'k.parquet'))).toBe(false);
     const p = await convert(`${DATASETS}trl-zen/zen_standard_prompt_only.jsonl`, '--to', 'trl', '--out', join(dir, 'p.jsonl'));
     expect(p.code).toBe(1);
-    expect(p.err).toMatch(/prompt-only data has no responses/);
+    expect(p.out).toMatch(/skipped 19 record\(s\): a prompt has no responses/);
+    const q = await convert(`${DATASETS}trl-zen/zen_conversational_language_modeling.jsonl`, '--to', 'prompts', '--out', join(dir, 'q.jsonl'));
+    expect(q.code).toBe(0);
+    const rows = readFileSync(join(dir, 'q.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { prompt: unknown });
+    expect(rows).toHaveLength(19);
+    expect(rows[0]).toEqual({ prompt: [{ role: 'user', content: 'What is better than ugly?' }] });
   });
 
   it('usage errors exit 2', async () => {

@@ -347,6 +347,6 @@ describe('malformed files', () => {
   });
 
   it('an unknown shape says which columns it saw', async () => {
-    await expect(importAll(textSource('x.jsonl', '{"question": "q", "answer": "a"}\n'))).rejects.toThrow(/no known preference format fits the columns question, answer/);
+    await expect(importAll(textSource('x.jsonl', '{"question": "q", "answer": "a"}\n'))).rejects.toThrow(/no known preference format \(or prompt set\) fits the columns question, answer/);
   });
 });

@@ -93,9 +93,22 @@ describe('TRL zen datasets', () => {
   });
 
   it.each(['zen_standard_prompt_only.jsonl', 'zen_conversational_prompt_only.jsonl', 'zen_standard_language_modeling.jsonl', 'zen_conversational_language_modeling.jsonl'])(
-    '%s is recognised and refused with the reason',
+    '%s imports as a prompt set: 19 prompt records, field for field',
     async (file) => {
-      await expect(load(ZEN + file)).rejects.toThrow(file.includes('prompt_only') ? /prompt-only data has no responses/ : /language-modeling data has no preference/);
+      const raw = jsonl(ZEN + file);
+      const r = await load(ZEN + file);
+      expect(r.detection.mapping).toMatchObject({ format: file.includes('prompt_only') ? 'trl-prompt-only' : 'trl-language-modeling', kind: 'prompt' });
+      expect(r.errors).toEqual([]);
+      expect(r.records).toHaveLength(19);
+      r.records.forEach((x, i) => {
+        expect(x.kind).toBe('prompt');
+        const row = raw[i]!;
+        // Prompt-only: the prompt as it is; language modelling: the text, or the conversation
+        // before its last assistant reply (the reply the model is to write).
+        const expected = 'prompt' in row ? row.prompt : 'text' in row ? row.text : (row.messages as Message[]).slice(0, -1);
+        expect(x.prompt).toEqual(expected);
+        expect(x.source).toMatchObject({ row: i, line: i + 1 });
+      });
     },
   );
 

@@ -1,6 +1,6 @@
 // CPU-side token choice: greedy, temperature, top-k, top-p.
 import { describe, expect, it } from 'vitest';
-import { argmax, sampleToken, samplingDistribution, seededRandom } from '../../src/engine/transformer/sampling.js';
+import { applyRepetitionPenalty, argmax, sampleToken, samplingDistribution, seededRandom } from '../../src/engine/transformer/sampling.js';
 import { randn } from '../support/numeric.js';
 
 const softmax = (x: number[]) => {
@@ -67,5 +67,29 @@ describe('sampling', () => {
   it('the seeded generator is reproducible', () => {
     const a = seededRandom(7), b = seededRandom(7);
     for (let i = 0; i < 5; i++) expect(a()).toBe(b());
+  });
+});
+
+describe('min-p and repetition penalty (Hugging Face semantics)', () => {
+  it('min-p keeps the tokens at least min_p times as likely as the top one, after top-k and top-p', () => {
+    // Probabilities 0.5, 0.3, 0.15, 0.05.
+    const logits = [0.15, 0.5, 0.05, 0.3].map(Math.log);
+    expect(samplingDistribution(logits, { minP: 0.5 }).ids).toEqual([1, 3]); // 0.3 >= 0.25, 0.15 < 0.25
+    expect(samplingDistribution(logits, { minP: 0.3 }).ids).toEqual([1, 3, 0]); // 0.15 >= 0.15
+    expect(samplingDistribution(logits, { minP: 0.99 }).ids).toEqual([1]);
+    const { probs } = samplingDistribution(logits, { minP: 0.5 });
+    expect(probs[0]).toBeCloseTo(0.5 / 0.8, 12);
+    // After top-p 0.9 (three tokens) a min-p of 0.1 removes nothing more; of 0.31, the third.
+    expect(samplingDistribution(logits, { topP: 0.9, minP: 0.1 }).ids).toEqual([1, 3, 0]);
+    expect(samplingDistribution(logits, { topP: 0.9, minP: 0.31 }).ids).toEqual([1, 3]);
+  });
+
+  it('the repetition penalty divides positive logits of seen tokens and multiplies negative ones, once per token', () => {
+    const logits = Float32Array.from([2, -1, 0.5, 3]);
+    applyRepetitionPenalty(logits, [0, 1, 1, 0, 7], 2);
+    expect([...logits]).toEqual([1, -2, 0.5, 3]);
+    const same = Float32Array.from([2, -1]);
+    applyRepetitionPenalty(same, [0, 1], 1);
+    expect([...same]).toEqual([2, -1]);
   });
 });

@@ -60,7 +60,8 @@ const flat = (t: Turns) => (typeof t === 'string' ? t : t.map((m) => m.content).
 function naiveResponses(r: PrefRecord): Turns[] {
   if (r.kind === 'pair') return [r.chosen, r.rejected];
   if (r.kind === 'unpaired') return [r.completion];
-  if (r.kind === 'ranking') return r.responses;
+  if (r.kind === 'ranking' || r.kind === 'candidates') return r.responses;
+  if (r.kind === 'prompt') return [];
   return [...r.steps, ...(r.chosenStep === null ? [] : [r.chosenStep]), ...(r.rejectedStep === null ? [] : [r.rejectedStep])];
 }
 function naiveLabel(r: PrefRecord): string | null {

@@ -7,6 +7,10 @@
 //   a both-bad pair gives two false rows; a ranking gives its best responses true and its worst
 //   false.
 // - stepwise supervision: {prompt, completions, labels}, exactly as imported.
+// - prompt-only: {prompt} of every record (a prompt set for generation: the on-policy loop).
+//
+// Prompts (awaiting generation) and candidate sets (awaiting judgement) hold no preference: every
+// shape but prompt-only and records skips them with the step that is missing.
 //
 // A pair labelled both bad, a tie, and a ranking whose responses share one rank say which response
 // is worse but not which is better: they are never preference rows (DPO would learn a preference
@@ -31,7 +35,7 @@
 // Records that a target cannot hold are skipped with the reason.
 import type { Message, PrefRecord, Role, Turns } from '../records.js';
 
-export type ExportShape = 'preference' | 'unpaired' | 'stepwise' | 'records';
+export type ExportShape = 'preference' | 'unpaired' | 'stepwise' | 'records' | 'prompt';
 export type ExportStyle = 'standard' | 'conversational';
 
 export interface ExportOptions {
@@ -88,6 +92,9 @@ export class TrlExporter {
       const { id: _id, datasetId: _d, ...record } = r as PrefRecord & { id?: unknown; datasetId?: unknown };
       return [record];
     }
+    if (shape === 'prompt') return [this.row(r, { prompt: r.prompt })];
+    if (r.kind === 'prompt') skip(NO_RESPONSES);
+    if (r.kind === 'candidates') skip(UNJUDGED);
     if (shape === 'unpaired') return this.unpaired(r);
     if (r.kind === 'stepwise') {
       if (shape === 'preference') skip('a stepwise record is not a preference pair: export it as stepwise');
@@ -133,6 +140,10 @@ export class TrlExporter {
       }
       case 'stepwise':
         return skip('a stepwise record has no completion to label');
+      case 'prompt':
+        return skip(NO_RESPONSES);
+      case 'candidates':
+        return skip(UNJUDGED);
     }
   }
 
@@ -168,6 +179,8 @@ export class TrlExporter {
   }
 }
 
+const NO_RESPONSES = 'a prompt has no responses: generate candidates from it and judge them (Loop page, prefstudio generate and judge), or export as prompt-only';
+const UNJUDGED = 'candidates awaiting judgement state no preference: judge them first (Label or Loop page, prefstudio judge)';
 const BOTH_BAD = 'both responses are bad: no preference; export as unpaired (KTO) to keep it';
 const SAME_RANK = 'every response has the same rank: no preference';
 
@@ -194,8 +207,10 @@ function responsesOf(r: PrefRecord): Turns[] {
     case 'unpaired':
       return [r.completion];
     case 'ranking':
+    case 'candidates':
       return r.responses;
     case 'stepwise':
+    case 'prompt':
       return [];
   }
 }

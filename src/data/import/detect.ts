@@ -5,7 +5,6 @@ import type { ByteSource } from '../io/source.js';
 import { openRows, type OpenOptions } from '../read/open.js';
 import { isPlainObject, type Container } from '../read/rows.js';
 import { FORMATS, formatSpec } from './formats/index.js';
-import { unsupportedTrlType } from './formats/trl.js';
 import type { FormatId, ImportMapping } from './mapping.js';
 
 export interface FormatCandidate {
@@ -81,8 +80,7 @@ export function detectFromRows(sample: unknown[]): Omit<Detection, 'container' |
     .sort((a, b) => b.score - a.score);
   const best = candidates[0];
   if (!best || best.score < 0.3) {
-    const why = unsupportedTrlType(rows[0]!);
-    return { sample, columns, mapping: null, candidates, problem: why ?? `no known preference format fits the columns ${columns.join(', ')}` };
+    return { sample, columns, mapping: null, candidates, problem: `no known preference format (or prompt set) fits the columns ${columns.join(', ')}` };
   }
   return { sample, columns, mapping: proposeMapping(best.format, rows), candidates };
 }

@@ -25,6 +25,8 @@ export type FormatId =
   | 'trl-unpaired'
   | 'trl-stepwise'
   | 'trl-prompt-completion'
+  | 'trl-prompt-only'
+  | 'trl-language-modeling'
   | 'hh-rlhf'
   | 'ultrafeedback'
   | 'llamafactory-alpaca'

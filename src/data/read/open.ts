@@ -1,4 +1,5 @@
-// Opens a byte source as rows: undoes gzip, tells JSON, JSON Lines, CSV and Parquet apart (magic
+// Opens a byte source as rows: undoes gzip, tells JSON, JSON Lines, CSV, Parquet and plain lists
+// (.txt: one prompt per line) apart (magic
 // bytes, then extension, then the first characters), and streams rows in batches with progress
 // (bytes of the source read, rows) and cancellation by AbortSignal.
 import { DataFormatError, throwIfAborted } from '../errors.js';
@@ -7,6 +8,7 @@ import { bytesSource, concat, extensions, headBytes, type ByteSource } from '../
 import { readCsv } from './csv.js';
 import { readJson, WRAPPER_KEYS } from './json.js';
 import { readJsonl } from './jsonl.js';
+import { readLines } from './lines.js';
 import { isParquet, readParquet } from './parquet.js';
 import { decodeUtf8, isPlainObject, type Container, type RowBatches } from './rows.js';
 
@@ -94,7 +96,13 @@ export async function openRows(source: ByteSource, options: OpenOptions = {}): P
   }
   const text = decodeUtf8(inner.chunks());
   const gen =
-    container === 'jsonl' ? readJsonl(text) : container === 'json' ? readJson(text) : readCsv(text, { delimiter: options.delimiter });
+    container === 'jsonl'
+      ? readJsonl(text)
+      : container === 'json'
+        ? readJson(text)
+        : container === 'lines'
+          ? readLines(text)
+          : readCsv(text, { delimiter: options.delimiter });
   return { container, compressed: compressed ? 'gzip' : null, rows: count(gen) };
 }
 
@@ -126,6 +134,7 @@ export function sniffContainer(name: string, head: Uint8Array): Container {
   const text = new TextDecoder().decode(head).replace(/^\ufeff/, '');
   const first = text.trimStart()[0];
   if (ext === 'csv' || ext === 'tsv') return 'csv';
+  if (ext === 'txt') return 'lines';
   if (ext === 'jsonl' || ext === 'ndjson') return 'jsonl';
   if (first === '[') return 'json';
   if (first === '{') return looksLikeJsonl(text) ? 'jsonl' : 'json';

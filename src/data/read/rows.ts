@@ -10,7 +10,8 @@ export interface RawRow {
 
 export type RowBatches = AsyncGenerator<RawRow[], void, undefined>;
 
-export type Container = 'json' | 'jsonl' | 'csv' | 'parquet';
+/** 'lines': a plain text list, one prompt per line (.txt). */
+export type Container = 'json' | 'jsonl' | 'csv' | 'parquet' | 'lines';
 
 /** Longest row text we accept (characters); beyond it the file is not what we think it is. */
 export const MAX_ROW_CHARS = 64 * 1024 * 1024;

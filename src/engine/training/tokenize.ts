@@ -30,6 +30,8 @@
 //     so its reference log-prob can be cached with it.
 //   listwise: rankings, responses sorted best first (ties keep their order; a ranking whose
 //     responses all share one rank is left out); pairs as rankings of two (not ties or both bad).
+//   no method: prompts (awaiting generation) and candidate sets (awaiting judgement): they state
+//     no preference; the on-policy loop turns them into pairs first (engine/loop).
 
 import type { SequencePair } from '../transformer/logprobs.js';
 import type { ChatMessage } from '../model/tokenizer.js';
@@ -122,7 +124,20 @@ interface RawExample {
   label?: boolean;
 }
 
+/** Why a record of the on-policy loop's kinds cannot train, or null for the other kinds. */
+export function loopRecordSkip(r: Pick<PrefRecord, 'kind' | 'judgement'>): string | null {
+  if (r.kind === 'prompt') return 'a prompt awaiting generation has no responses: generate candidates from it and judge them (Loop page; prefstudio generate, judge), then train on the pairs';
+  if (r.kind === 'candidates') {
+    return r.judgement
+      ? 'judged candidates train through the pairs made from their judgement (the judge\'s output dataset), not as they are'
+      : 'candidates awaiting judgement state no preference: judge them (Label or Loop page; prefstudio judge), then train on the pairs';
+  }
+  return null;
+}
+
 function recordExamples(r: PrefRecord, shape: ExampleKind, s: TokenizeSettings): RawExample[] {
+  const loop = loopRecordSkip(r);
+  if (loop) throw new Skip(loop);
   const sys = r.system !== undefined ? { system: r.system } : {};
   const seq = (completion: Turns, prompt: Turns = r.prompt): RawPair => ({ prompt, ...sys, completion });
   switch (shape) {

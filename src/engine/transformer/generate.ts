@@ -3,18 +3,23 @@
 // token is chosen on the CPU from the step's logits row (sampling.ts).
 //
 // Cache layout per block: K and V (B, maxLen, NKV, HS), maxLen = P + maxNewTokens where P is the
-// longest prompt. Slots 0..P-1 hold the prompts (right-padded: row b's padding slots are masked);
-// step s writes every row's new key at slot P + s. Rope positions are the true ones
-// (len_b + s), so each row generates as if it were alone. With one row there is no padding: the
-// step attends to the filled prefix of the cache only (Tk = P + s + 1, no mask); with several,
-// to all maxLen slots through a (B, maxLen) mask of filled, real slots (the query sits past
-// every slot, so the mask alone is causal).
+// longest prompt. Slots 0..len_b-1 of row b hold its prompt (right-padded to P: the padding slots
+// are masked); step s writes row b's new key at slot len_b + s, right after its own tokens, so a
+// row's keys sit at the same slots as if it were generated alone. Rope positions are the true ones
+// (len_b + s). With one row there is no padding: the step attends to the filled prefix of the
+// cache only (Tk = len + s + 1, no mask); with several, to all maxLen slots through a (B, maxLen)
+// mask of filled, real slots (the query sits past every slot, so the mask alone is causal).
+// Attention walks the keys in fixed blocks from slot 0 and skips masked ones, and every other
+// layer works row by row: a row's logits, and so its tokens, are the same alone or in any batch.
+//
+// Randomness: one generator for the batch (`seed`, `random`), or one per row (`rowSeeds`): then a
+// row's draws depend on its own seed only, and batched generation equals generating each row alone.
 
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copyRegions, prefixView, type RegionCopy } from './gpu-copy.js';
 import type { AttentionKeys, KeySource, TransformerModel } from './model.js';
-import { sampleToken, seededRandom, type SamplingOptions } from './sampling.js';
+import { applyRepetitionPenalty, sampleToken, seededRandom, type SamplingOptions } from './sampling.js';
 
 export interface GenerateOptions extends SamplingOptions {
   /** Tokens to generate at most per row. */
@@ -34,6 +39,8 @@ export interface GenerateOptions extends SamplingOptions {
   /** Seed of the sampling generator (default 0); or pass `random`. */
   seed?: number;
   random?: () => number;
+  /** One generator per row, seeded with these (one per prompt): a row's tokens depend on its seed only. */
+  rowSeeds?: readonly number[];
 }
 
 export type FinishReason = 'eos' | 'stop' | 'length' | 'abort';
@@ -53,10 +60,12 @@ export class KvCache implements KeySource {
   /** (B, maxLen) 1 where a slot holds a real token, on the host. */
   readonly slotMask: Uint32Array;
   private maskTensor: Tensor | null = null;
-  /** Slots written so far (the same for every row). */
+  /** Per sliding window W: the step's mask without the slots W or more positions before each row's query. */
+  private windowMasks = new Map<number, Tensor>();
+  /** Slots in use: one past the highest slot written in any row. */
   filled = 0;
-  /** Where the next `keys` call writes: the slot of the batch's first token. */
-  private writeAt = 0;
+  /** Where the next `keys` call writes: per row, the slot of its first token. */
+  private writeAt: Int32Array;
 
   constructor(
     private readonly engine: Engine,
@@ -70,46 +79,86 @@ export class KvCache implements KeySource {
     this.k = Array.from({ length: L }, (_, l) => engine.zeros([B, maxLen, NKV, HS], 'f32', `kv.k${l}`));
     this.v = Array.from({ length: L }, (_, l) => engine.zeros([B, maxLen, NKV, HS], 'f32', `kv.v${l}`));
     this.slotMask = new Uint32Array(B * maxLen);
+    this.writeAt = new Int32Array(B);
   }
 
   /**
-   * Before a forward of T tokens per row: they go to slots filled..filled+T-1; `real` (B, T) marks
-   * which are real tokens.
+   * Before a forward of T tokens per row written at the same slots in every row (the prefill):
+   * they go to slots filled..filled+T-1; `real` (B, T) marks which are real tokens.
    */
   begin(T: number, real: ArrayLike<number>): void {
-    if (this.filled + T > this.maxLen) throw new Error(`KV cache: ${this.filled + T} slots needed, ${this.maxLen} allocated`);
-    this.writeAt = this.filled;
+    this.beginAt(Int32Array.from({ length: this.B }, () => this.filled), T, real);
+  }
+
+  /** Before a forward of one token per row, row b's at slot `slots[b]`. */
+  beginStep(slots: ArrayLike<number>): void {
+    this.beginAt(Int32Array.from(slots), 1, new Int32Array(this.B).fill(1));
+  }
+
+  private beginAt(at: Int32Array, T: number, real: ArrayLike<number>): void {
+    let end = this.filled;
     for (let b = 0; b < this.B; b++) {
-      for (let t = 0; t < T; t++) this.slotMask[b * this.maxLen + this.writeAt + t] = real[b * T + t] !== 0 ? 1 : 0;
+      if (at[b]! < 0 || at[b]! + T > this.maxLen) throw new Error(`KV cache: slots ${at[b]}..${at[b]! + T - 1} asked for, ${this.maxLen} allocated`);
+      for (let t = 0; t < T; t++) this.slotMask[b * this.maxLen + at[b]! + t] = real[b * T + t] !== 0 ? 1 : 0;
+      end = Math.max(end, at[b]! + T);
     }
-    this.filled += T;
-    if (this.B > 1 && this.writeAt > 0) {
-      this.engine.release(this.maskTensor);
+    this.writeAt = at;
+    this.filled = end;
+    if (this.B > 1 && !this.prefill) {
+      this.engine.release(this.maskTensor, ...this.windowMasks.values());
+      this.windowMasks.clear();
       this.maskTensor = this.engine.fromArray(this.slotMask, [this.B, this.maxLen], 'u32', 'kv.mask');
     }
   }
 
-  keys(layer: number, k: Tensor, v: Tensor, batchMask: Tensor | null): AttentionKeys {
+  /**
+   * Sliding-window layers (Mistral, Gemma, Phi-3) with several rows: the query of row b sits at
+   * slot (= position) writeAt[b] while the kernel places it past every slot, so the window is
+   * folded into the mask: slots j with writeAt[b] - j >= W are cleared.
+   */
+  private windowMask(W: number): Tensor {
+    let t = this.windowMasks.get(W);
+    if (!t) {
+      const m = this.slotMask.slice();
+      for (let b = 0; b < this.B; b++) {
+        const q = this.writeAt[b]!;
+        for (let j = 0; j <= q - W; j++) m[b * this.maxLen + j] = 0;
+      }
+      t = this.engine.fromArray(m, [this.B, this.maxLen], 'u32', `kv.mask.window${W}`);
+      this.windowMasks.set(W, t);
+    }
+    return t;
+  }
+
+  /** The forward in progress writes from slot 0 in every row: it attends to its own batch. */
+  private get prefill(): boolean {
+    return this.writeAt.every((x) => x === 0);
+  }
+
+  keys(layer: number, k: Tensor, v: Tensor, batchMask: Tensor | null, window = 0): AttentionKeys {
     const T = k.shape[1]!;
     const row = this.NKV * this.HS;
     const copies: RegionCopy[] = [];
     for (let b = 0; b < this.B; b++) {
-      const dstOffset = (b * this.maxLen + this.writeAt) * row;
+      const dstOffset = (b * this.maxLen + this.writeAt[b]!) * row;
       copies.push({ dst: this.k[layer]!, dstOffset, src: k, srcOffset: b * T * row, count: T * row });
       copies.push({ dst: this.v[layer]!, dstOffset, src: v, srcOffset: b * T * row, count: T * row });
     }
     copyRegions(this.engine, copies);
-    // Prefill: queries attend to their own batch, which is causal and masked already.
-    if (this.writeAt === 0) return { k, v, mask: batchMask, Tk: T };
+    // Prefill: queries attend to their own batch, which is causal and masked already (a sliding
+    // window applies by index: slots are positions). One row: the query is the last filled slot.
+    if (this.prefill) return { k, v, mask: batchMask, Tk: T };
     if (this.B === 1) {
       const shape = [1, this.filled, this.NKV, this.HS];
       return { k: prefixView(this.k[layer]!, shape), v: prefixView(this.v[layer]!, shape), mask: null, Tk: this.filled };
     }
+    if (window > 0) return { k: this.k[layer]!, v: this.v[layer]!, mask: this.windowMask(window), Tk: this.maxLen, window: 0 };
     return { k: this.k[layer]!, v: this.v[layer]!, mask: this.maskTensor, Tk: this.maxLen };
   }
 
   release(): void {
-    this.engine.release(...this.k, ...this.v, this.maskTensor);
+    this.engine.release(...this.k, ...this.v, this.maskTensor, ...this.windowMasks.values());
+    this.windowMasks.clear();
     this.maskTensor = null;
   }
 }
@@ -138,7 +187,11 @@ export async function generate(model: TransformerModel, prompts: number[][], opt
   if (!(options.maxNewTokens >= 0)) throw new Error(`generate: maxNewTokens ${options.maxNewTokens}`);
   if (options.stopStrings?.length && !options.decode) throw new Error('generate: stopStrings need a decode function');
   const eos = new Set(options.eosIds ?? c.eosIds);
-  const random = options.random ?? seededRandom(options.seed ?? 0);
+  if (options.rowSeeds && options.rowSeeds.length !== B) throw new Error(`generate: ${options.rowSeeds.length} row seeds for ${B} prompts`);
+  const shared = options.random ?? seededRandom(options.seed ?? 0);
+  const randoms = options.rowSeeds ? options.rowSeeds.map((seed) => seededRandom(seed)) : prompts.map(() => shared);
+  const penalty = options.repetitionPenalty ?? 1;
+  if (!(penalty > 0)) throw new Error(`generate: repetitionPenalty ${penalty} must be > 0`);
   const lens = prompts.map((p) => p.length);
   let P = 0;
   for (const n of lens) P = Math.max(P, n);
@@ -181,9 +234,10 @@ export async function generate(model: TransformerModel, prompts: number[][], opt
       for (let b = 0; b < B; b++) {
         if (done[b]) continue;
         const row = logits.subarray(b * c.vocabSize, (b + 1) * c.vocabSize);
-        const token = sampleToken(row, options, random);
-        next[b] = token;
         const r = results[b]!;
+        if (penalty !== 1) applyRepetitionPenalty(row, [...prompts[b]!, ...r.tokens], penalty);
+        const token = sampleToken(row, options, randoms[b]!);
+        next[b] = token;
         r.tokens.push(token);
         options.onToken?.({ row: b, token, index: r.tokens.length - 1 });
         if (eos.has(token)) {
@@ -204,11 +258,10 @@ export async function generate(model: TransformerModel, prompts: number[][], opt
         done.forEach((d, b) => d || (results[b]!.finishReason = 'abort'));
         break;
       }
-      // One token per row at slot P + step, position len_b + step; finished rows ride along
-      // (their tokens are never read) so the batch keeps its shape.
-      const real = Int32Array.from(done, () => 1);
-      cache.begin(1, real);
+      // One token per row at slot and position len_b + step; finished rows ride along (their
+      // tokens are never read) so the batch keeps its shape.
       const positions = Int32Array.from(lens, (n) => n + step);
+      cache.beginStep(positions);
       logits = await readLogits(model, { B, T: 1, ids: next, mask: null, positions }, cache);
     }
   } finally {

@@ -1,6 +1,7 @@
 // Choosing the next token from one row of logits (V), on the CPU: the vocabularies of the models
 // we tune are small enough to read back a row per step. Order as in Hugging Face's
-// LogitsProcessors: temperature, then top-k, then top-p.
+// LogitsProcessors: repetition penalty (on the raw logits, every token of the prompt and of the
+// completion so far), then temperature, top-k, top-p and min-p.
 
 export interface SamplingOptions {
   /** 0 = greedy (argmax); otherwise logits are divided by it before the softmax. Default 1. */
@@ -9,6 +10,27 @@ export interface SamplingOptions {
   topK?: number;
   /** Keep the smallest set of most likely tokens whose probability reaches p (1 = off). */
   topP?: number;
+  /** Keep tokens at least minP times as likely as the most likely one (0 = off; HF's min_p). */
+  minP?: number;
+  /**
+   * HF's repetition_penalty (CTRL): the logit of every token already in the sequence is divided
+   * by it when positive, multiplied when negative (1 = off). Applied by applyRepetitionPenalty.
+   */
+  repetitionPenalty?: number;
+}
+
+/**
+ * HF's RepetitionPenaltyLogitsProcessor on one row of logits, in place: each distinct id of
+ * `seen` (the prompt and the tokens generated so far) has its logit divided by `penalty` when
+ * positive, multiplied when negative.
+ */
+export function applyRepetitionPenalty(logits: Float32Array, seen: Iterable<number>, penalty: number): void {
+  if (penalty === 1) return;
+  for (const id of new Set(seen)) {
+    const x = logits[id];
+    if (x === undefined) continue;
+    logits[id] = x < 0 ? x * penalty : x / penalty;
+  }
 }
 
 /** Mulberry32: a small seeded generator, so sampling runs are reproducible. */
@@ -31,7 +53,7 @@ export function argmax(logits: ArrayLike<number>): number {
 }
 
 /**
- * The candidate tokens and their probabilities after temperature, top-k and top-p, most likely
+ * The candidate tokens and their probabilities after temperature, top-k, top-p and min-p, most likely
  * first, probabilities renormalized to sum to 1. Exposed for tests and for showing alternatives.
  */
 export function samplingDistribution(logits: ArrayLike<number>, options: SamplingOptions = {}): { ids: number[]; probs: number[] } {
@@ -55,6 +77,17 @@ export function samplingDistribution(logits: ArrayLike<number>, options: Samplin
     while (n < probs.length && cum < topP) cum += probs[n++]!;
     kept.length = Math.max(n, 1);
     probs.length = kept.length;
+    sum = probs.reduce((a, b) => a + b, 0);
+    probs = probs.map((p) => p / sum);
+  }
+  const minP = options.minP ?? 0;
+  if (minP > 0) {
+    // Ratios to the most likely token do not change with renormalisation: threshold on them.
+    const floor = minP * probs[0]!;
+    let n = 1;
+    while (n < probs.length && probs[n]! >= floor) n++;
+    kept.length = n;
+    probs.length = n;
     sum = probs.reduce((a, b) => a + b, 0);
     probs = probs.map((p) => p / sum);
   }

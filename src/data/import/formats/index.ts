@@ -4,6 +4,7 @@ import { argilla, labelStudio } from './annotation.js';
 import { hhRlhf, openaiPreference, ultrafeedback } from './community.js';
 import { llamafactoryAlpaca, llamafactoryKto, llamafactorySharegpt } from './llamafactory.js';
 import { prefstudio } from './prefstudio.js';
+import { trlLanguageModeling, trlPromptOnly } from './prompts.js';
 import { trlImplicitPreference, trlPreference, trlPromptCompletion, trlStepwise, trlUnpaired } from './trl.js';
 
 export const FORMATS: FormatSpec[] = [
@@ -21,6 +22,8 @@ export const FORMATS: FormatSpec[] = [
   trlUnpaired,
   trlImplicitPreference,
   trlPromptCompletion,
+  trlPromptOnly,
+  trlLanguageModeling,
 ];
 
 export function formatSpec(id: FormatId): FormatSpec {

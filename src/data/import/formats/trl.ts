@@ -85,18 +85,30 @@ export const trlImplicitPreference: FormatSpec = {
       ...guessCommon(row),
     };
   },
-  convert(_row, view) {
-    return implicitPair(view);
+  convert(row, view) {
+    return implicitPair(view, row);
   },
 };
 
-/** chosen and rejected each hold the whole conversation; the prompt is what they share. */
-export function implicitPair(view: RowView): Draft {
+/**
+ * chosen and rejected each hold the whole conversation; the prompt is what they share. With the
+ * raw `row`, a row that has a prompt column of its own while chosen and rejected share nothing is
+ * a row of the explicit-prompt format in a file read as implicit: it is refused, not given an
+ * empty prompt (its prompt would be lost).
+ */
+export function implicitPair(view: RowView, row?: Record<string, unknown>): Draft {
   const common = view.common();
   const c = view.turns('chosen');
   const r = view.turns('rejected');
   if (typeof c !== typeof r) throw new FieldError(view.where('rejected'), 'chosen and rejected must both be text or both be messages');
   const parts = extractPrompt(c, r);
+  if (row && has(row, 'prompt') && parts.prompt.length === 0) {
+    throw new FieldError(
+      'prompt',
+      'this row has a prompt of its own (explicit prompt) but the file was read as implicit prompt (the prompt inside chosen and rejected), ' +
+        'so its prompt would be lost: the rows mix the two formats; give every row a prompt column, or none',
+    );
+  }
   const { prompt, system } = withSystem(parts.prompt, common);
   return compact({ kind: 'pair', ...common, system, prompt, chosen: parts.chosen, rejected: parts.rejected, scores: scores(view) });
 }
@@ -187,14 +199,4 @@ export function stepsFromLabels(steps: string[], labels: boolean[]): Pick<Stepwi
   if (bad === -1) return { steps: steps.slice(0, -1), chosenStep: steps[steps.length - 1]!, rejectedStep: null };
   const later = steps.slice(bad + 1).map((step, i) => ({ step, good: labels[bad + 1 + i]! }));
   return compact({ steps: steps.slice(0, bad), chosenStep: null, rejectedStep: steps[bad]!, laterSteps: later.length ? later : undefined });
-}
-
-/** TRL types we recognise but cannot import as preference records. */
-export function unsupportedTrlType(row: Record<string, unknown>): string | null {
-  const keys = Object.keys(row).filter((k) => !isMissing(row[k]));
-  if (keys.length === 1 && keys[0] === 'prompt') return 'TRL prompt-only data has no responses: use it as prompts for generation, then label the outputs';
-  if (keys.length === 1 && (keys[0] === 'text' || keys[0] === 'messages')) {
-    return 'TRL language-modeling data has no preference: nothing to compare';
-  }
-  return null;
 }
