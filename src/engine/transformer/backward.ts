@@ -4,14 +4,17 @@
 //
 // Per block, in reverse (forward in model.ts; dres is the residual stream's gradient, updated in
 // place from d(block output) to d(block input)):
-//   dfcAct = dres · Wdown (+ LoRA)                    fused dinp matmul (kernels/matmul.ts)
-//   dgate, dup = swiglu'(...)   |  dfc = gelu'(...)
+//   [dmlpOut = postMlpNorm'(dres)]                    'sandwich' / 'post' norms
+//   dfcAct = dmlpOut · Wdown (+ LoRA)                 fused dinp matmul (kernels/matmul.ts)
+//   dgate, dup = swiglu'/geglu'(...)   |  dfc = gelu'(...)
 //   dln2 = dup · Wup + dgate · Wgate (+ LoRA)
 //   dres += norm2'(dln2)                              residual2 = x + attention branch
-//   datt = dres · Wo (+ LoRA)
-//   dq, dk, dv = attention'(datt); dq, dk = rope'(dq, dk)
+//                                                     ('post': no norm2, dres += dln2)
+//   [dattnOut = postAttnNorm'(dres)]
+//   datt = dattnOut · Wo (+ LoRA)
+//   dq, dk, dv = attention'(datt); dq, dk = rope'(dq, dk); [dq, dk = qkNorm'(dq, dk)]
 //   dln1 = dq · Wq + dk · Wk + dv · Wv (+ LoRA)
-//   dres += norm1'(dln1)                              now d(block input)
+//   dres += norm1'(dln1)                              now d(block input) ('post': dres += dln1)
 // For each LoRA module on a linear layer with input x and output gradients dY (one per part;
 // GPT-2's c_attn has three): g = s · Σ_parts dY·B  (M, R), then g·A joins the dinp matmul of the
 // module's last part (masked by the forward's dropout), dB += dYᵀ·xa per part, dA += gᵀ·dropout(x).
@@ -103,7 +106,7 @@ export function linearsBackward(
   }
 }
 
-/** dinp (+)= norm'(dout) for RMSNorm (llama) or LayerNorm (gpt2); weights frozen. */
+/** dinp (+)= norm'(dout) for RMSNorm (llama; Gemma's 1 + w) or LayerNorm (gpt2) of C-wide rows; weights frozen. */
 export function normBackward(
   model: TransformerModel,
   dinp: Tensor,
@@ -117,7 +120,7 @@ export function normBackward(
 ): void {
   const c = model.config;
   if (c.arch === 'gpt2') layernormBackward(model.engine, dinp, null, null, dout, inp, w.weight, mean!, rstd, N, c.hidden, { accumulate });
-  else rmsnormBackward(model.engine, dinp, null, dout, inp, w.weight, rstd, N, c.hidden, { accumulate });
+  else rmsnormBackward(model.engine, dinp, null, dout, inp, w.weight, rstd, N, c.hidden, { accumulate, weightOffset: c.normWeightOffset ?? 0 });
 }
 
 /**
@@ -160,42 +163,77 @@ export function blockBackward(
   const w = model.weights.layers[l]!;
   const t = (shape: number[], name: string) => e.tensor(shape, 'f32', `bwd.L${l}.${name}`);
 
-  // MLP branch.
+  // MLP branch. With a post-MLP norm, its backward gives the down projection's output gradient.
+  let dmlpOut = dres;
+  if (w.postMlp) {
+    dmlpOut = t([N, C], 'dmlpOut');
+    normBackward(model, dmlpOut, dres, a.mlpOut!, w.postMlp, null, a.mlpPostRstd!, N, false);
+  }
   const dfcAct = t([N, I], 'dfcAct');
-  linearsBackward(e, dfcAct, a.fcAct, [{ lw: w.down, dout: dres }], N, lora);
-  const dln2 = t([N, C], 'dln2');
+  linearsBackward(e, dfcAct, a.fcAct, [{ lw: w.down, dout: dmlpOut }], N, lora);
+  if (dmlpOut !== dres) e.release(dmlpOut);
+  const mlpIn = a.ln2 ?? a.residual2;
+  // Without a pre-MLP norm ('post' norms) the MLP's input gradient goes straight into dres.
+  const dln2 = w.ln2 ? t([N, C], 'dln2') : dres;
   if (w.gate) {
     const dgate = t([N, I], 'dgate');
     const dup = t([N, I], 'dup');
-    swigluBackward(e, dgate, dup, dfcAct, a.fcGate!, a.fc, N, I);
-    linearsBackward(e, dln2, a.ln2, [{ lw: w.up, dout: dup }, { lw: w.gate, dout: dgate }], N, lora);
+    swigluBackward(e, dgate, dup, dfcAct, a.fcGate!, a.fc, N, I, { activation: c.activation === 'gelu_tanh' ? 'gelu_tanh' : 'silu' });
+    linearsBackward(e, dln2, mlpIn, [{ lw: w.up, dout: dup }, { lw: w.gate, dout: dgate }], N, lora, !w.ln2);
     e.release(dgate, dup);
   } else {
     const dfc = t([N, I], 'dfc');
     geluBackward(e, dfc, dfcAct, a.fc, N * I, c.activation === 'gelu' ? 'erf' : 'tanh');
-    linearsBackward(e, dln2, a.ln2, [{ lw: w.up, dout: dfc }], N, lora);
+    linearsBackward(e, dln2, mlpIn, [{ lw: w.up, dout: dfc }], N, lora, !w.ln2);
     e.release(dfc);
   }
   e.release(dfcAct);
-  normBackward(model, dres, dln2, a.residual2, w.ln2, a.ln2Mean, a.ln2Rstd, N, true);
-  e.release(dln2);
+  if (w.ln2) {
+    normBackward(model, dres, dln2, a.residual2, w.ln2, a.ln2Mean, a.ln2Rstd!, N, true);
+    e.release(dln2);
+  }
 
   // Attention branch.
+  let dattnOut = dres;
+  if (w.postAttn) {
+    dattnOut = t([N, C], 'dattnOut');
+    normBackward(model, dattnOut, dres, a.attnOut!, w.postAttn, null, a.attnPostRstd!, N, false);
+  }
   const datt = t([N, NH * HS], 'datt');
-  linearsBackward(e, datt, a.att, [{ lw: w.o, dout: dres }], N, lora);
+  linearsBackward(e, datt, a.att, [{ lw: w.o, dout: dattnOut }], N, lora);
+  if (dattnOut !== dres) e.release(dattnOut);
   const dq = t([B, T, NH, HS], 'dq');
   const dk = t([B, T, NKV, HS], 'dk');
   const dv = t([B, T, NKV, HS], 'dv');
-  attentionBackward(e, dq, dk, dv, datt, a.q, a.k, a.v, a.att, a.attLse, inputs.mask, B, T, NH, NKV, HS);
+  attentionBackward(e, dq, dk, dv, datt, a.q, a.k, a.v, a.att, a.attLse, inputs.mask, B, T, NH, NKV, HS, model.attentionOptions(l));
   e.release(datt);
-  if (model.weights.invFreq) {
-    const rope = { style: c.ropeInterleaved ? 'interleaved' : 'rotate_half', rotaryDim: c.rotaryDim, attentionFactor: model.attentionFactor } as const;
-    ropeBackward(e, dq, dq, inputs.positions, model.weights.invFreq, B, T, NH, HS, rope);
-    ropeBackward(e, dk, dk, inputs.positions, model.weights.invFreq, B, T, NKV, HS, rope);
+  const rope = model.rope(l);
+  if (rope) {
+    ropeBackward(e, dq, dq, inputs.positions, rope.invFreq, B, T, NH, HS, rope.options);
+    ropeBackward(e, dk, dk, inputs.positions, rope.invFreq, B, T, NKV, HS, rope.options);
   }
-  const dln1 = t([N, C], 'dln1');
-  linearsBackward(e, dln1, a.ln1, [{ lw: w.q, dout: dq }, { lw: w.k, dout: dk }, { lw: w.v, dout: dv }], N, lora);
+  // q/k norms: back to the projections' outputs.
+  let dqPre = dq, dkPre = dk;
+  if (w.qNorm && w.kNorm) {
+    dqPre = t([B, T, NH, HS], 'dqPre');
+    dkPre = t([B, T, NKV, HS], 'dkPre');
+    qkNormBackward(model, dqPre, dq, a.qPre!, w.qNorm, a.qRstd!, N, NH);
+    qkNormBackward(model, dkPre, dk, a.kPre!, w.kNorm, a.kRstd!, N, NKV);
+  }
+  const attIn = a.ln1 ?? x;
+  const dln1 = w.ln1 ? t([N, C], 'dln1') : dres;
+  linearsBackward(e, dln1, attIn, [{ lw: w.q, dout: dqPre }, { lw: w.k, dout: dkPre }, { lw: w.v, dout: dv }], N, lora, !w.ln1);
   e.release(dq, dk, dv);
-  normBackward(model, dres, dln1, x, w.ln1, a.ln1Mean, a.ln1Rstd, N, true);
-  e.release(dln1);
+  if (dqPre !== dq) e.release(dqPre, dkPre);
+  if (w.ln1) {
+    normBackward(model, dres, dln1, x, w.ln1, a.ln1Mean, a.ln1Rstd!, N, true);
+    e.release(dln1);
+  }
+}
+
+/** dinp = qkNorm'(dout) for q or k (B·T, heads·HS): per head or over the projection (model.qkNormForward). */
+function qkNormBackward(model: TransformerModel, dinp: Tensor, dout: Tensor, inp: Tensor, w: NormWeights, rstd: Tensor, N: number, heads: number): void {
+  const c = model.config;
+  const head = c.qkNorm === 'head';
+  rmsnormBackward(model.engine, dinp, null, dout, inp, w.weight, rstd, head ? N * heads : N, head ? c.headDim : heads * c.headDim, { weightOffset: c.normWeightOffset ?? 0 });
 }

@@ -15,19 +15,18 @@ import { matmulForwardCpu } from '../cpu/matmul.js';
 import { residualForwardCpu } from '../cpu/residual.js';
 import { rmsnormForwardCpu } from '../cpu/rmsnorm.js';
 import { ropeForwardCpu } from '../cpu/rope.js';
+import { softcapForwardCpu } from '../cpu/softcap.js';
 import { swigluForwardCpu } from '../cpu/swiglu.js';
 import { fromF16Array } from '../f16.js';
 import { ropeAttentionFactor, ropeInvFreq } from '../kernels/rope.js';
 import type { TransformerConfig, TransformerWeights } from './config.js';
-import { validateWeights } from './config.js';
+import { layerRope, layerWindow, validateWeights } from './config.js';
 import type { TokenBatch } from './model.js';
 import type { SequenceLogprob, SequencePair } from './logprobs.js';
 import { argmax } from './sampling.js';
 
 export class CpuTransformer {
   private readonly w = new Map<string, Float32Array>();
-  private readonly invFreq: Float32Array | null;
-  private readonly attentionFactor: number;
 
   constructor(
     readonly config: TransformerConfig,
@@ -36,11 +35,17 @@ export class CpuTransformer {
     validateWeights(config, weights);
     // f16 weights as their exact float values (what the GPU reads).
     for (const [name, t] of weights) this.w.set(name, t.dtype === 'f16' ? fromF16Array(t.data as Uint16Array) : (t.data as Float32Array));
-    const c = config;
-    this.invFreq = c.arch === 'llama'
-      ? ropeInvFreq(c.headDim, c.rotaryDim, c.ropeTheta, c.ropeScaling ? { max_position_embeddings: c.maxPositions, ...c.ropeScaling } : undefined)
-      : null;
-    this.attentionFactor = c.arch === 'llama' ? ropeAttentionFactor(c.ropeScaling ?? undefined) : 1;
+  }
+
+  /** Layer l's rope frequencies and attention factor (its own for Gemma 3's local layers); null for gpt2. */
+  private rope(l: number): { invFreq: Float32Array; factor: number } | null {
+    const c = this.config;
+    if (c.arch !== 'llama') return null;
+    const { theta, scaling } = layerRope(c, l);
+    return {
+      invFreq: ropeInvFreq(c.headDim, c.rotaryDim, theta, scaling ? { max_position_embeddings: c.maxPositions, ...scaling } : undefined),
+      factor: ropeAttentionFactor(scaling ?? undefined),
+    };
   }
 
   private get(name: string): Float32Array {
@@ -55,14 +60,14 @@ export class CpuTransformer {
     matmulForwardCpu(out, inp, w, hasBias ? this.get(`${name}.bias`) : null, M, C, w.length / C);
   }
 
-  private norm(out: Float32Array, inp: Float32Array, name: string, N: number): void {
+  /** Norm `name` over rows of C (default the hidden size): LayerNorm (gpt2) or RMSNorm ((1 + w) for Gemma). */
+  private norm(out: Float32Array, inp: Float32Array, name: string, N: number, C = this.config.hidden): void {
     const c = this.config;
-    const C = c.hidden;
     const rstd = new Float32Array(N);
     if (c.arch === 'gpt2') {
       layernormForwardCpu(out, new Float32Array(N), rstd, inp, this.get(`${name}.weight`), this.get(`${name}.bias`), N, C, c.normEps);
     } else {
-      rmsnormForwardCpu(out, rstd, inp, this.get(`${name}.weight`), N, C, c.normEps);
+      rmsnormForwardCpu(out, rstd, inp, this.get(`${name}.weight`), N, C, c.normEps, { weightOffset: c.normWeightOffset ?? 0 });
     }
   }
 
@@ -78,49 +83,67 @@ export class CpuTransformer {
     const llama = c.arch === 'llama';
 
     let x = new Float32Array(N * C);
-    if (llama) embeddingForwardCpu(x, ids, positions, this.get('model.embed_tokens.weight'), null, N, C, c.vocabSize);
+    if (llama) embeddingForwardCpu(x, ids, positions, this.get('model.embed_tokens.weight'), null, N, C, c.vocabSize, c.embedScale ?? 1);
     else embeddingForwardCpu(x, ids, positions, this.get('transformer.wte.weight'), this.get('transformer.wpe.weight'), N, C, c.vocabSize);
+    const placement = llama ? c.normPlacement ?? 'pre' : 'pre';
+    const qkNorm = llama ? c.qkNorm ?? 'none' : 'none';
 
     for (let l = 0; l < c.layers; l++) {
       const p = llama ? `model.layers.${l}.` : `transformer.h.${l}.`;
       const attn = llama ? `${p}self_attn.` : `${p}attn.`;
       const bias = !llama || c.qkvBias;
-      const ln1 = new Float32Array(N * C);
-      this.norm(ln1, x, llama ? `${p}input_layernorm` : `${p}ln_1`, N);
+      let attIn = x;
+      if (placement !== 'post') {
+        attIn = new Float32Array(N * C);
+        this.norm(attIn, x, llama ? `${p}input_layernorm` : `${p}ln_1`, N);
+      }
       const q = new Float32Array(N * NH * HS);
       const k = new Float32Array(N * NKV * HS);
       const v = new Float32Array(N * NKV * HS);
-      this.linear(q, ln1, `${attn}q_proj`, N, bias);
-      this.linear(k, ln1, `${attn}k_proj`, N, bias);
-      this.linear(v, ln1, `${attn}v_proj`, N, bias);
-      if (this.invFreq) {
-        const opts = { style: c.ropeInterleaved ? 'interleaved' : 'rotate_half', rotaryDim: c.rotaryDim, attentionFactor: this.attentionFactor } as const;
-        ropeForwardCpu(q, q, positions, this.invFreq, B, T, NH, HS, opts);
-        ropeForwardCpu(k, k, positions, this.invFreq, B, T, NKV, HS, opts);
+      this.linear(q, attIn, `${attn}q_proj`, N, bias);
+      this.linear(k, attIn, `${attn}k_proj`, N, bias);
+      this.linear(v, attIn, `${attn}v_proj`, N, bias);
+      if (qkNorm !== 'none') {
+        // Per head (rows of HS) or over the whole projection (rows of heads·HS), before rope.
+        const head = qkNorm === 'head';
+        this.norm(q, q.slice(), `${attn}q_norm`, head ? N * NH : N, head ? HS : NH * HS);
+        this.norm(k, k.slice(), `${attn}k_norm`, head ? N * NKV : N, head ? HS : NKV * HS);
+      }
+      const rope = this.rope(l);
+      if (rope) {
+        const opts = { style: c.ropeInterleaved ? 'interleaved' : 'rotate_half', rotaryDim: c.rotaryDim, attentionFactor: rope.factor } as const;
+        ropeForwardCpu(q, q, positions, rope.invFreq, B, T, NH, HS, opts);
+        ropeForwardCpu(k, k, positions, rope.invFreq, B, T, NKV, HS, opts);
       }
       const att = new Float32Array(N * NH * HS);
-      attentionForwardCpu(att, new Float32Array(B * NH * T), q, k, v, mask, B, T, T, NH, NKV, HS);
+      const attOptions = { ...(c.attentionScale !== undefined ? { scale: c.attentionScale } : {}), softcap: c.attnSoftcap ?? 0, window: layerWindow(c, l) };
+      attentionForwardCpu(att, new Float32Array(B * NH * T), q, k, v, mask, B, T, T, NH, NKV, HS, attOptions);
       const proj = new Float32Array(N * C);
       this.linear(proj, att, llama ? `${attn}o_proj` : `${attn}c_proj`, N, !llama);
+      if (placement !== 'pre') this.norm(proj, proj.slice(), `${p}post_attention_layernorm`, N);
       const residual2 = new Float32Array(N * C);
       residualForwardCpu(residual2, x, proj, N * C);
 
-      const ln2 = new Float32Array(N * C);
-      this.norm(ln2, residual2, llama ? `${p}post_attention_layernorm` : `${p}ln_2`, N);
+      let mlpIn = residual2;
+      if (placement !== 'post') {
+        mlpIn = new Float32Array(N * C);
+        this.norm(mlpIn, residual2, !llama ? `${p}ln_2` : placement === 'sandwich' ? `${p}pre_feedforward_layernorm` : `${p}post_attention_layernorm`, N);
+      }
       const fcAct = new Float32Array(N * I);
       if (llama) {
         const gate = new Float32Array(N * I);
         const up = new Float32Array(N * I);
-        this.linear(gate, ln2, `${p}mlp.gate_proj`, N, false);
-        this.linear(up, ln2, `${p}mlp.up_proj`, N, false);
-        swigluForwardCpu(fcAct, gate, up, N, I);
+        this.linear(gate, mlpIn, `${p}mlp.gate_proj`, N, false);
+        this.linear(up, mlpIn, `${p}mlp.up_proj`, N, false);
+        swigluForwardCpu(fcAct, gate, up, N, I, { activation: c.activation === 'gelu_tanh' ? 'gelu_tanh' : 'silu' });
       } else {
         const fc = new Float32Array(N * I);
-        this.linear(fc, ln2, `${p}mlp.c_fc`, N, true);
+        this.linear(fc, mlpIn, `${p}mlp.c_fc`, N, true);
         geluForwardCpu(fcAct, fc, N * I, c.activation === 'gelu' ? 'erf' : 'tanh');
       }
       const mlp = new Float32Array(N * C);
       this.linear(mlp, fcAct, llama ? `${p}mlp.down_proj` : `${p}mlp.c_proj`, N, !llama);
+      if (placement !== 'pre') this.norm(mlp, mlp.slice(), `${p}post_feedforward_layernorm`, N);
       const residual3 = new Float32Array(N * C);
       residualForwardCpu(residual3, residual2, mlp, N * C);
       x = residual3;
@@ -139,6 +162,7 @@ export class CpuTransformer {
     const head = c.arch === 'gpt2' ? 'transformer.wte' : c.tiedEmbeddings ? 'model.embed_tokens' : 'lm_head';
     const all = new Float32Array(N * V);
     matmulForwardCpu(all, lnf, this.get(`${head}.weight`), null, N, C, V);
+    if ((c.finalSoftcap ?? 0) > 0) softcapForwardCpu(all, all.slice(), N * V, c.finalSoftcap!);
     if (!rows) return all;
     const out = new Float32Array(rows.length * V);
     for (let i = 0; i < rows.length; i++) out.set(all.subarray(rows[i]! * V, (rows[i]! + 1) * V), i * V);

@@ -12,6 +12,15 @@
 //   residual3 = residual2 + fcAct·Wdown            residual3 = residual2 + fcAct·Wc_proj + b
 // logits = norm(x_L) · Wlm_headᵀ (tied: the token embedding).
 //
+// The llama arch's variants (TransformerConfig's optional fields, from architectureFromHf):
+//   embeddings · embedScale (Gemma); RMSNorm weights as (1 + w) (Gemma); q, k = rmsnorm(q), rmsnorm(k)
+//   per head or over the projection before rope (Qwen3, Gemma 3; OLMo 2); attention with
+//   attentionScale, attnSoftcap and each layer's sliding window and rope (Gemma 2/3, Mistral,
+//   Phi-3's partial rotary); GeGLU instead of SwiGLU (Gemma); 'sandwich' norms (Gemma:
+//   residual2 = x + rmsnorm(att·Wo), ln2 = pre_feedforward_layernorm(residual2),
+//   residual3 = residual2 + rmsnorm(fcAct·Wdown)) or 'post' norms (OLMo 2: the same without ln1
+//   and ln2: q, k, v and the MLP read the residual stream); logits soft-capped (Gemma 2).
+//
 // Every linear layer goes through `linear` below, the one place a LoRA adapter plugs in.
 // Letters: B batch, T time, C hidden, V vocab, NH/NKV heads, HS head size, I intermediate.
 
@@ -24,10 +33,12 @@ import { layernormForward } from '../kernels/layernorm.js';
 import { matmulForward } from '../kernels/matmul.js';
 import { rmsnormForward } from '../kernels/rmsnorm.js';
 import { ropeAttentionFactor, ropeForward, ropeInvFreq } from '../kernels/rope.js';
+import { residualForward } from '../kernels/residual.js';
+import { softcapForward } from '../kernels/softcap.js';
 import { swigluForward } from '../kernels/swiglu.js';
 import { fromF16Array } from '../f16.js';
 import type { TransformerConfig, TransformerWeights, WeightTensor } from './config.js';
-import { isLinearWeight, validateWeights } from './config.js';
+import { isLinearWeight, layerRope, layerWindow, validateWeights } from './config.js';
 import { copyRegions, type RegionCopy } from './gpu-copy.js';
 
 // ---- weights on the GPU ----
@@ -56,12 +67,21 @@ export interface NormWeights {
 }
 
 export interface LayerWeights {
-  ln1: NormWeights;
+  /** Before attention: input_layernorm / ln_1; null with 'post' norms (OLMo 2). */
+  ln1: NormWeights | null;
+  /** self_attn.q_norm / k_norm (qkNorm), else null. */
+  qNorm: NormWeights | null;
+  kNorm: NormWeights | null;
   q: LinearWeights;
   k: LinearWeights;
   v: LinearWeights;
   o: LinearWeights;
-  ln2: NormWeights;
+  /** On the attention output before the residual add ('sandwich', 'post'): post_attention_layernorm. */
+  postAttn: NormWeights | null;
+  /** Before the MLP: post_attention_layernorm (Llama), pre_feedforward_layernorm (Gemma), ln_2; null with 'post' norms. */
+  ln2: NormWeights | null;
+  /** On the MLP output before the residual add ('sandwich', 'post'): post_feedforward_layernorm. */
+  postMlp: NormWeights | null;
   /** llama: gate_proj; null for gpt2. */
   gate: LinearWeights | null;
   /** llama: up_proj; gpt2: mlp.c_fc. */
@@ -79,6 +99,8 @@ export interface ModelWeights {
   lmHead: LinearWeights;
   /** rope frequencies (rotaryDim / 2), llama. */
   invFreq: Tensor | null;
+  /** The sliding layers' own rope frequencies (Gemma 3's rope_local_base_freq), else null. */
+  invFreqLocal: Tensor | null;
 }
 
 /**
@@ -119,21 +141,29 @@ export interface BatchTensors {
  * block has read its output.
  */
 export interface LayerActivations {
-  ln1: Tensor; // (B, T, C) [saved] input of q, k, v
+  ln1: Tensor | null; // (B, T, C) [saved] input of q, k, v; null: they read the block input x ('post' norms)
   ln1Mean: Tensor | null; // (B, T) [saved] layernorm only
-  ln1Rstd: Tensor; // (B, T) [saved]
+  ln1Rstd: Tensor | null; // (B, T) [saved]
+  qPre: Tensor | null; // (B, T, NH, HS) [saved] q_proj output, input of q_norm (qkNorm only)
+  qRstd: Tensor | null; // (B·T·NH) per head or (B·T) over the projection [saved] (qkNorm only)
+  kPre: Tensor | null; // (B, T, NKV, HS) [saved] k_proj output (qkNorm only)
+  kRstd: Tensor | null; // (B·T·NKV) or (B·T) [saved] (qkNorm only)
   q: Tensor; // (B, T, NH, HS) [saved] after rope
   k: Tensor; // (B, T, NKV, HS) [saved] after rope
   v: Tensor; // (B, T, NKV, HS) [saved]
   att: Tensor; // (B, T, NH, HS) [saved] attention output, input of o_proj
   attLse: Tensor; // (B, NH, T) [saved] logsumexp of each score row
+  attnOut: Tensor | null; // (B, T, C) [saved] o_proj output, input of the post-attention norm ('sandwich', 'post')
+  attnPostRstd: Tensor | null; // (B, T) [saved]
   residual2: Tensor; // (B, T, C) [saved] x + attention branch
-  ln2: Tensor; // (B, T, C) [saved] input of the MLP
+  ln2: Tensor | null; // (B, T, C) [saved] input of the MLP; null: it reads residual2 ('post' norms)
   ln2Mean: Tensor | null; // (B, T) [saved] layernorm only
-  ln2Rstd: Tensor; // (B, T) [saved]
+  ln2Rstd: Tensor | null; // (B, T) [saved]
   fcGate: Tensor | null; // (B, T, I) [saved] llama: gate_proj output
   fc: Tensor; // (B, T, I) [saved] llama: up_proj output; gpt2: c_fc output (pre-gelu)
   fcAct: Tensor; // (B, T, I) [saved] activation output, input of down_proj
+  mlpOut: Tensor | null; // (B, T, C) [saved] down_proj output, input of the post-MLP norm ('sandwich', 'post')
+  mlpPostRstd: Tensor | null; // (B, T) [saved]
   residual3: Tensor; // (B, T, C) [saved] block output = next block's input
 }
 
@@ -146,8 +176,8 @@ export interface Activations {
 }
 
 export function releaseLayer(engine: Engine, a: LayerActivations, keepOutput = false): void {
-  engine.release(a.ln1, a.ln1Mean, a.ln1Rstd, a.q, a.k, a.v, a.att, a.attLse, a.residual2,
-    a.ln2, a.ln2Mean, a.ln2Rstd, a.fcGate, a.fc, a.fcAct);
+  engine.release(a.ln1, a.ln1Mean, a.ln1Rstd, a.qPre, a.qRstd, a.kPre, a.kRstd, a.q, a.k, a.v, a.att, a.attLse,
+    a.attnOut, a.attnPostRstd, a.residual2, a.ln2, a.ln2Mean, a.ln2Rstd, a.fcGate, a.fc, a.fcAct, a.mlpOut, a.mlpPostRstd);
   if (!keepOutput) engine.release(a.residual3);
 }
 
@@ -169,15 +199,21 @@ export interface AttentionKeys {
   v: Tensor; // (B, Tk, NKV, HS)
   mask: Tensor | null; // (B, Tk) u32
   Tk: number;
+  /**
+   * The sliding window to apply by index (query Tk - Tq + i against key j); absent: the layer's
+   * own. A cache whose slots are not positions (padded rows) folds the window into `mask` and
+   * says 0.
+   */
+  window?: number;
 }
 
 /**
  * Given block `layer`'s fresh keys and values (B, T, NKV, HS), after rope, say which keys its
- * queries attend to. The default attends to the batch itself; a KV cache (generate.ts) stores
- * them and answers with the cache.
+ * queries attend to (`window`: the layer's sliding window, 0 for none). The default attends to
+ * the batch itself; a KV cache (generate.ts) stores them and answers with the cache.
  */
 export interface KeySource {
-  keys(layer: number, k: Tensor, v: Tensor, batchMask: Tensor | null): AttentionKeys;
+  keys(layer: number, k: Tensor, v: Tensor, batchMask: Tensor | null, window: number): AttentionKeys;
 }
 
 const selfKeys: KeySource = {
@@ -200,12 +236,33 @@ export interface HiddenResult {
 
 export class TransformerModel {
   readonly attentionFactor: number;
+  /** The sliding layers' rope attention factor when they have their own rope (Gemma 3). */
+  readonly attentionFactorLocal: number;
   private constructor(
     readonly engine: Engine,
     readonly config: TransformerConfig,
     readonly weights: ModelWeights,
   ) {
     this.attentionFactor = config.arch === 'llama' ? ropeAttentionFactor(config.ropeScaling ?? undefined) : 1;
+    this.attentionFactorLocal = config.localRope ? ropeAttentionFactor(config.localRope.scaling ?? undefined) : this.attentionFactor;
+  }
+
+  /** Layer l's rope: its inverse frequencies and options (null for gpt2). */
+  rope(l: number): { invFreq: Tensor; options: { style: 'interleaved' | 'rotate_half'; rotaryDim: number; attentionFactor: number } } | null {
+    const w = this.weights;
+    if (!w.invFreq) return null;
+    const local = w.invFreqLocal !== null && this.config.layerTypes?.[l] === 'sliding';
+    const c = this.config;
+    return {
+      invFreq: local ? w.invFreqLocal! : w.invFreq,
+      options: { style: c.ropeInterleaved ? 'interleaved' : 'rotate_half', rotaryDim: c.rotaryDim, attentionFactor: local ? this.attentionFactorLocal : this.attentionFactor },
+    };
+  }
+
+  /** Layer l's attention options: scale, score softcap, sliding window (override: the key source's). */
+  attentionOptions(l: number, window?: number): { scale?: number; softcap: number; window: number } {
+    const c = this.config;
+    return { ...(c.attentionScale !== undefined ? { scale: c.attentionScale } : {}), softcap: c.attnSoftcap ?? 0, window: window ?? layerWindow(c, l) };
   }
 
   /**
@@ -236,18 +293,31 @@ export class TransformerModel {
     let mw: ModelWeights;
     if (c.arch === 'llama') {
       const tokenEmbedding = up('model.embed_tokens.weight');
+      const placement = c.normPlacement ?? 'pre';
+      const qk = (c.qkNorm ?? 'none') !== 'none';
+      const invFreq = (theta: number, scaling: TransformerConfig['ropeScaling'], name: string) => engine.fromArray(
+        ropeInvFreq(c.headDim, c.rotaryDim, theta, scaling ? { max_position_embeddings: c.maxPositions, ...scaling } : undefined),
+        [c.rotaryDim / 2],
+        'f32',
+        name,
+      );
       mw = {
         tokenEmbedding,
         positionEmbedding: null,
         layers: Array.from({ length: c.layers }, (_, l) => {
           const p = `model.layers.${l}.`;
+          // HF's post_attention_layernorm is the pre-MLP norm in Llama, the post-attention one otherwise.
           return {
-            ln1: norm(`${p}input_layernorm`, false),
+            ln1: placement === 'post' ? null : norm(`${p}input_layernorm`, false),
+            qNorm: qk ? norm(`${p}self_attn.q_norm`, false) : null,
+            kNorm: qk ? norm(`${p}self_attn.k_norm`, false) : null,
             q: lin(`${p}self_attn.q_proj`, c.qkvBias),
             k: lin(`${p}self_attn.k_proj`, c.qkvBias),
             v: lin(`${p}self_attn.v_proj`, c.qkvBias),
             o: lin(`${p}self_attn.o_proj`, false),
-            ln2: norm(`${p}post_attention_layernorm`, false),
+            postAttn: placement === 'pre' ? null : norm(`${p}post_attention_layernorm`, false),
+            ln2: placement === 'pre' ? norm(`${p}post_attention_layernorm`, false) : placement === 'sandwich' ? norm(`${p}pre_feedforward_layernorm`, false) : null,
+            postMlp: placement === 'pre' ? null : norm(`${p}post_feedforward_layernorm`, false),
             gate: lin(`${p}mlp.gate_proj`, false),
             up: lin(`${p}mlp.up_proj`, false),
             down: lin(`${p}mlp.down_proj`, false),
@@ -257,12 +327,8 @@ export class TransformerModel {
         lmHead: c.tiedEmbeddings
           ? { name: 'lm_head', weight: tokenEmbedding, bias: null, inFeatures: c.hidden, outFeatures: c.vocabSize, adapter: null }
           : lin('lm_head', false),
-        invFreq: engine.fromArray(
-          ropeInvFreq(c.headDim, c.rotaryDim, c.ropeTheta, c.ropeScaling ? { max_position_embeddings: c.maxPositions, ...c.ropeScaling } : undefined),
-          [c.rotaryDim / 2],
-          'f32',
-          'rope.inv_freq',
-        ),
+        invFreq: invFreq(c.ropeTheta, c.ropeScaling, 'rope.inv_freq'),
+        invFreqLocal: c.localRope && c.layerTypes?.includes('sliding') ? invFreq(c.localRope.theta, c.localRope.scaling, 'rope.inv_freq_local') : null,
       };
     } else {
       const tokenEmbedding = up('transformer.wte.weight');
@@ -273,11 +339,15 @@ export class TransformerModel {
           const p = `transformer.h.${l}.`;
           return {
             ln1: norm(`${p}ln_1`, true),
+            qNorm: null,
+            kNorm: null,
             q: lin(`${p}attn.q_proj`, true),
             k: lin(`${p}attn.k_proj`, true),
             v: lin(`${p}attn.v_proj`, true),
             o: lin(`${p}attn.c_proj`, true),
+            postAttn: null,
             ln2: norm(`${p}ln_2`, true),
+            postMlp: null,
             gate: null,
             up: lin(`${p}mlp.c_fc`, true),
             down: lin(`${p}mlp.c_proj`, true),
@@ -286,6 +356,7 @@ export class TransformerModel {
         lnf: norm('transformer.ln_f', true),
         lmHead: { name: 'lm_head', weight: tokenEmbedding, bias: null, inFeatures: c.hidden, outFeatures: c.vocabSize, adapter: null },
         invFreq: null,
+        invFreqLocal: null,
       };
     }
     return new TransformerModel(engine, config, mw);
@@ -299,11 +370,13 @@ export class TransformerModel {
     add(w.tokenEmbedding);
     add(w.positionEmbedding);
     add(w.invFreq);
+    add(w.invFreqLocal);
     add(w.lnf.weight);
     add(w.lnf.bias);
     add(w.lmHead.weight);
     for (const l of w.layers) {
-      for (const n of [l.ln1, l.ln2]) {
+      for (const n of [l.ln1, l.ln2, l.qNorm, l.kNorm, l.postAttn, l.postMlp]) {
+        if (!n) continue;
         add(n.weight);
         add(n.bias);
       }
@@ -389,11 +462,11 @@ export class TransformerModel {
     return { hidden: x, activations: null };
   }
 
-  /** encoded (B, T, C) = wte[ids] (+ wpe[positions], gpt2): block 0's input. */
+  /** encoded (B, T, C) = wte[ids] · embedScale (+ wpe[positions], gpt2): block 0's input. */
   embed(inputs: BatchTensors, B: number, T: number): Tensor {
     const c = this.config;
     const encoded = this.engine.tensor([B, T, c.hidden], 'f32', 'act.encoded');
-    embeddingForward(this.engine, encoded, inputs.ids, inputs.positions, this.weights.tokenEmbedding, this.weights.positionEmbedding, B * T, c.hidden, c.vocabSize);
+    embeddingForward(this.engine, encoded, inputs.ids, inputs.positions, this.weights.tokenEmbedding, this.weights.positionEmbedding, B * T, c.hidden, c.vocabSize, { scale: c.embedScale ?? 1 });
     return encoded;
   }
 
@@ -408,65 +481,128 @@ export class TransformerModel {
     const N = B * T;
     const C = c.hidden, NH = c.heads, NKV = c.kvHeads, HS = c.headDim, I = c.intermediate;
     const t = (shape: number[], name: string) => e.tensor(shape, 'f32', `L${l}.${name}`);
+    const gpt2 = c.arch === 'gpt2';
 
     // Attention branch.
-    const ln1 = t([B, T, C], 'ln1');
-    const ln1Mean = c.arch === 'gpt2' ? t([B, T], 'ln1Mean') : null;
-    const ln1Rstd = t([B, T], 'ln1Rstd');
-    this.norm(ln1, ln1Mean, ln1Rstd, x, w.ln1, N);
+    let ln1: Tensor | null = null, ln1Mean: Tensor | null = null, ln1Rstd: Tensor | null = null;
+    if (w.ln1) {
+      ln1 = t([B, T, C], 'ln1');
+      ln1Mean = gpt2 ? t([B, T], 'ln1Mean') : null;
+      ln1Rstd = t([B, T], 'ln1Rstd');
+      this.norm(ln1, ln1Mean, ln1Rstd, x, w.ln1, N);
+    }
+    const attIn = ln1 ?? x;
     const q = t([B, T, NH, HS], 'q');
     const k = t([B, T, NKV, HS], 'k');
     const v = t([B, T, NKV, HS], 'v');
-    linear(e, q, ln1, w.q, N);
-    linear(e, k, ln1, w.k, N);
-    linear(e, v, ln1, w.v, N);
-    if (this.weights.invFreq) {
-      const rope = { style: c.ropeInterleaved ? 'interleaved' : 'rotate_half', rotaryDim: c.rotaryDim, attentionFactor: this.attentionFactor } as const;
-      ropeForward(e, q, q, inputs.positions, this.weights.invFreq, B, T, NH, HS, rope);
-      ropeForward(e, k, k, inputs.positions, this.weights.invFreq, B, T, NKV, HS, rope);
+    let qPre: Tensor | null = null, qRstd: Tensor | null = null, kPre: Tensor | null = null, kRstd: Tensor | null = null;
+    if (w.qNorm && w.kNorm) {
+      // q_proj / k_proj outputs kept for the norms' backward; the normalized values go to rope.
+      qPre = t([B, T, NH, HS], 'qPre');
+      kPre = t([B, T, NKV, HS], 'kPre');
+      linear(e, qPre, attIn, w.q, N);
+      linear(e, kPre, attIn, w.k, N);
+      linear(e, v, attIn, w.v, N);
+      const head = c.qkNorm === 'head';
+      qRstd = t([head ? N * NH : N], 'qRstd');
+      kRstd = t([head ? N * NKV : N], 'kRstd');
+      this.qkNormForward(q, qRstd, qPre, w.qNorm, N, NH);
+      this.qkNormForward(k, kRstd, kPre, w.kNorm, N, NKV);
+    } else {
+      linear(e, q, attIn, w.q, N);
+      linear(e, k, attIn, w.k, N);
+      linear(e, v, attIn, w.v, N);
     }
-    const keys = keySource.keys(l, k, v, inputs.mask);
+    const rope = this.rope(l);
+    if (rope) {
+      ropeForward(e, q, q, inputs.positions, rope.invFreq, B, T, NH, HS, rope.options);
+      ropeForward(e, k, k, inputs.positions, rope.invFreq, B, T, NKV, HS, rope.options);
+    }
+    const keys = keySource.keys(l, k, v, inputs.mask, layerWindow(c, l));
     const att = t([B, T, NH, HS], 'att');
     const attLse = t([B, NH, T], 'attLse');
-    attentionForward(e, att, attLse, q, keys.k, keys.v, keys.mask, B, T, keys.Tk, NH, NKV, HS);
-    // residual2 = x + att·Woᵀ: the projection accumulates onto a copy of the residual stream.
+    attentionForward(e, att, attLse, q, keys.k, keys.v, keys.mask, B, T, keys.Tk, NH, NKV, HS, this.attentionOptions(l, keys.window));
     const residual2 = t([B, T, C], 'residual2');
-    e.copy(residual2, x);
-    linear(e, residual2, att, w.o, N, true);
+    let attnOut: Tensor | null = null, attnPostRstd: Tensor | null = null;
+    if (w.postAttn) {
+      // residual2 = x + rmsnorm(att·Woᵀ): the projection's output is kept for the norm's backward.
+      attnOut = t([B, T, C], 'attnOut');
+      attnPostRstd = t([B, T], 'attnPostRstd');
+      linear(e, attnOut, att, w.o, N);
+      const normed = t([B, T, C], 'attnPost');
+      this.norm(normed, null, attnPostRstd, attnOut, w.postAttn, N);
+      residualForward(e, residual2, x, normed, N * C);
+      e.release(normed);
+    } else {
+      // residual2 = x + att·Woᵀ: the projection accumulates onto a copy of the residual stream.
+      e.copy(residual2, x);
+      linear(e, residual2, att, w.o, N, true);
+    }
 
     // MLP branch.
-    const ln2 = t([B, T, C], 'ln2');
-    const ln2Mean = c.arch === 'gpt2' ? t([B, T], 'ln2Mean') : null;
-    const ln2Rstd = t([B, T], 'ln2Rstd');
-    this.norm(ln2, ln2Mean, ln2Rstd, residual2, w.ln2, N);
+    let ln2: Tensor | null = null, ln2Mean: Tensor | null = null, ln2Rstd: Tensor | null = null;
+    if (w.ln2) {
+      ln2 = t([B, T, C], 'ln2');
+      ln2Mean = gpt2 ? t([B, T], 'ln2Mean') : null;
+      ln2Rstd = t([B, T], 'ln2Rstd');
+      this.norm(ln2, ln2Mean, ln2Rstd, residual2, w.ln2, N);
+    }
+    const mlpIn = ln2 ?? residual2;
     const fc = t([B, T, I], 'fc');
     const fcAct = t([B, T, I], 'fcAct');
     let fcGate: Tensor | null = null;
-    linear(e, fc, ln2, w.up, N);
     if (w.gate) {
+      // gate before up: Phi-3's packed gate_up_proj LoRA module runs its parts in row order.
       fcGate = t([B, T, I], 'fcGate');
-      linear(e, fcGate, ln2, w.gate, N);
-      swigluForward(e, fcAct, fcGate, fc, N, I);
+      linear(e, fcGate, mlpIn, w.gate, N);
+      linear(e, fc, mlpIn, w.up, N);
+      swigluForward(e, fcAct, fcGate, fc, N, I, { activation: c.activation === 'gelu_tanh' ? 'gelu_tanh' : 'silu' });
     } else {
+      linear(e, fc, mlpIn, w.up, N);
       geluForward(e, fcAct, fc, N * I, c.activation === 'gelu' ? 'erf' : 'tanh');
     }
     const residual3 = t([B, T, C], 'residual3');
-    e.copy(residual3, residual2);
-    linear(e, residual3, fcAct, w.down, N, true);
+    let mlpOut: Tensor | null = null, mlpPostRstd: Tensor | null = null;
+    if (w.postMlp) {
+      mlpOut = t([B, T, C], 'mlpOut');
+      mlpPostRstd = t([B, T], 'mlpPostRstd');
+      linear(e, mlpOut, fcAct, w.down, N);
+      const normed = t([B, T, C], 'mlpPost');
+      this.norm(normed, null, mlpPostRstd, mlpOut, w.postMlp, N);
+      residualForward(e, residual3, residual2, normed, N * C);
+      e.release(normed);
+    } else {
+      e.copy(residual3, residual2);
+      linear(e, residual3, fcAct, w.down, N, true);
+    }
 
-    return { ln1, ln1Mean, ln1Rstd, q, k, v, att, attLse, residual2, ln2, ln2Mean, ln2Rstd, fcGate, fc, fcAct, residual3 };
-  }
-
-  /** RMSNorm (llama) or LayerNorm (gpt2) of N rows. */
-  norm(out: Tensor, mean: Tensor | null, rstd: Tensor, inp: Tensor, w: NormWeights, N: number): void {
-    const c = this.config;
-    if (c.arch === 'gpt2') layernormForward(this.engine, out, mean!, rstd, inp, w.weight, w.bias!, N, c.hidden, c.normEps);
-    else rmsnormForward(this.engine, out, rstd, inp, w.weight, N, c.hidden, c.normEps);
+    return {
+      ln1, ln1Mean, ln1Rstd, qPre, qRstd, kPre, kRstd, q, k, v, att, attLse, attnOut, attnPostRstd, residual2,
+      ln2, ln2Mean, ln2Rstd, fcGate, fc, fcAct, mlpOut, mlpPostRstd, residual3,
+    };
   }
 
   /**
-   * logits (n, V) of n rows of hidden (n, C) (last-block outputs): final norm, then the LM head.
-   * The norm's statistics are temporaries here (a backward recomputes them per chunk).
+   * q or k (B·T, heads·HS) normalized by its q_norm / k_norm: per head ('head': rows of HS) or
+   * over the whole projection ('proj': rows of heads·HS).
+   */
+  qkNormForward(out: Tensor, rstd: Tensor, inp: Tensor, w: NormWeights, N: number, heads: number): void {
+    const c = this.config;
+    const head = c.qkNorm === 'head';
+    rmsnormForward(this.engine, out, rstd, inp, w.weight, head ? N * heads : N, head ? c.headDim : heads * c.headDim, c.normEps, { weightOffset: c.normWeightOffset ?? 0 });
+  }
+
+  /** RMSNorm (llama; (1 + w) for Gemma) or LayerNorm (gpt2) of N rows of C. */
+  norm(out: Tensor, mean: Tensor | null, rstd: Tensor, inp: Tensor, w: NormWeights, N: number): void {
+    const c = this.config;
+    if (c.arch === 'gpt2') layernormForward(this.engine, out, mean!, rstd, inp, w.weight, w.bias!, N, c.hidden, c.normEps);
+    else rmsnormForward(this.engine, out, rstd, inp, w.weight, N, c.hidden, c.normEps, { weightOffset: c.normWeightOffset ?? 0 });
+  }
+
+  /**
+   * logits (n, V) of n rows of hidden (n, C) (last-block outputs): final norm, then the LM head,
+   * then the final soft-cap (Gemma 2). The norm's statistics are temporaries here (a backward
+   * recomputes them per chunk).
    */
   head(logits: Tensor, hidden: Tensor, n: number): void {
     const e = this.engine;
@@ -477,6 +613,8 @@ export class TransformerModel {
     this.norm(lnf, mean, rstd, hidden, this.weights.lnf, n);
     linear(e, logits, lnf, this.weights.lmHead, n);
     e.release(lnf, mean, rstd);
+    const cap = this.config.finalSoftcap ?? 0;
+    if (cap > 0) softcapForward(e, logits, logits, n * this.config.vocabSize, cap);
   }
 
   /**

@@ -40,6 +40,7 @@
 import type { Tensor } from '../gpu/tensor.js';
 import { logprobsBackward, logprobsForward } from '../kernels/logprobs.js';
 import { matmulBackward, matmulForward } from '../kernels/matmul.js';
+import { softcapBackward, softcapForward } from '../kernels/softcap.js';
 import type { LoraAdapter, LoraModule } from '../lora/adapter.js';
 import { blockBackward, blocksBackward, normBackward } from './backward.js';
 import { copyRegions, type RegionCopy } from './gpu-copy.js';
@@ -211,13 +212,23 @@ export async function policyLogprobs(
       model.norm(lnf, mean, rstd, picked, lnfW, rows);
       const logits = e.tensor([rows, V], 'f32', 'policy.logits');
       linear(e, logits, lnf, model.weights.lmHead, rows);
-      logprobsBackward(e, logits, dlogpPos, logits, targets, lse, n, V, { row0, rows }); // in place: dlogits
+      // Gemma 2's final soft-cap: the log-prob backward gives d(capped logits), the cap's backward
+      // (from the capped values) d(raw logits); without a cap the gradient overwrites the logits.
+      const cap = c.finalSoftcap ?? 0;
+      let dlogits = logits;
+      if (cap > 0) {
+        softcapForward(e, logits, logits, rows * V, cap);
+        dlogits = e.tensor([rows, V], 'f32', 'policy.dlogits');
+      }
+      logprobsBackward(e, dlogits, dlogpPos, logits, targets, lse, n, V, { row0, rows });
+      if (cap > 0) softcapBackward(e, dlogits, dlogits, logits, rows * V, cap);
       const dlnf = e.tensor([rows, C], 'f32', 'policy.dlnf');
-      matmulBackward(e, dlnf, null, null, logits, lnf, model.weights.lmHead.weight, rows, C, V);
+      matmulBackward(e, dlnf, null, null, dlogits, lnf, model.weights.lmHead.weight, rows, C, V);
       const dpicked = e.tensor([rows, C], 'f32', 'policy.dpicked');
       normBackward(model, dpicked, dlnf, picked, lnfW, mean, rstd, rows, false);
       scatterRows(model, dres, dpicked, rowIdx);
       e.release(picked, lnf, mean, rstd, logits, dlnf, dpicked);
+      if (dlogits !== logits) e.release(dlogits);
     }
     e.release(dlogpPos);
     kept.blocksBackward(dres, accumulate);
