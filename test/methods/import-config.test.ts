@@ -77,7 +77,10 @@ describe('settings from JSON', () => {
       lora: { r: 16, lora_alpha: 32, lora_dropout: 0.05, target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] },
     });
     const ignored = Object.fromEntries(r.ignored.map((i) => [i.field, i.reason]));
-    expect(ignored).toMatchObject({ output_dir: 'not a PrefStudio setting', bf16: 'not a PrefStudio setting', sync_ref_model: 'not a PrefStudio setting' });
+    expect(ignored).toMatchObject({ output_dir: 'not a PrefStudio setting', bf16: 'not a PrefStudio setting' });
+    // TR-DPO's settings are ours too (TRL's names and defaults).
+    expect(c).toMatchObject({ sync_ref_model: false, ref_model_mixup_alpha: 0.6, ref_model_sync_steps: 512 });
+    expect(Object.keys(ignored)).not.toContain('sync_ref_model');
     expect(ignored.precompute_ref_log_probs).toMatch(/always cached/);
     expect(ignored.use_peft).toMatch(/always trains a LoRA adapter/);
     expect(Object.keys(ignored)).not.toContain('learning_rate');

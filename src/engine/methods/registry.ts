@@ -70,6 +70,9 @@ const DPO: readonly ObjectiveSetting[] = [
   'f_alpha_divergence_coef',
   'use_weighting',
   'ld_alpha',
+  'sync_ref_model',
+  'ref_model_mixup_alpha',
+  'ref_model_sync_steps',
 ];
 /** DPOConfig's settings for a method whose loss types are pinned (those that read ε or τ are kept only if the pinned types read them). */
 const pinnedDpo = (types: readonly LossTypeId[]): ObjectiveSetting[] =>

@@ -1,8 +1,11 @@
 // The trainer's view of a TransformerModel with a LoRA adapter plugged in: the policy forward
 // and backward of transformer/train-logprobs.ts, and forward-only scoring through
-// transformer/logprobs.ts with the adapter switched on (policy) or off (reference model).
+// transformer/logprobs.ts with the adapter switched on (policy) or off (reference model). A
+// reference that is not the base (reference.ts: the previous round's policy, TR-DPO's mix) is a
+// second adapter, attached in the policy's place while the reference scores.
 
-import type { LoraAdapter, LoraConfig } from '../lora/adapter.js';
+import { planLora, type LoraAdapter, type LoraConfig } from '../lora/adapter.js';
+import { createReferenceAdapter, mixReference, type ReferenceBlocks } from './reference.js';
 import type { LoraSettings } from './config.js';
 import { sequenceLogprobs, type SequenceLogprob, type SequencePair } from '../transformer/logprobs.js';
 import type { TransformerModel } from '../transformer/model.js';
@@ -10,8 +13,24 @@ import { policyLogprobs } from '../transformer/train-logprobs.js';
 import type { PolicyPass, TrainingBackend } from './trainer.js';
 import type { TrainableParam } from './optimizer.js';
 
-export function loraBackend(model: TransformerModel, adapter: LoraAdapter, weightBytes: number): TrainingBackend {
+export function loraBackend(model: TransformerModel, adapter: LoraAdapter, weightBytes: number, reference: ReferenceBlocks | null = null): TrainingBackend {
   const e = model.engine;
+  let ref: ReferenceBlocks | null = null;
+  let refAdapter: LoraAdapter | null = null;
+  const setReference = (r: ReferenceBlocks | null) => {
+    refAdapter?.destroy();
+    refAdapter = null;
+    ref = r;
+    if (!r) return;
+    const was = adapter.isAttached;
+    adapter.detach();
+    try {
+      refAdapter = createReferenceAdapter(model, r, adapter);
+    } finally {
+      if (was) adapter.attach();
+    }
+  };
+  setReference(reference);
   return {
     engine: e,
     modelConfig: model.config,
@@ -27,6 +46,17 @@ export function loraBackend(model: TransformerModel, adapter: LoraAdapter, weigh
       return { logps: pl.logps, tokens: pl.counts, meanLogits, alignedMeans, tailLogps, backward: (d, dtail) => pl.backward(d, dtail), release: () => pl.release() };
     },
     async score(batch: SequencePair[], options: { adapter: boolean }): Promise<SequenceLogprob[]> {
+      if (!options.adapter && refAdapter) {
+        const attached = adapter.isAttached;
+        adapter.detach();
+        refAdapter.attach();
+        try {
+          return await sequenceLogprobs(model, batch);
+        } finally {
+          refAdapter.detach();
+          if (attached) adapter.attach();
+        }
+      }
       const was = adapter.enabled;
       adapter.enabled = options.adapter;
       try {
@@ -37,6 +67,16 @@ export function loraBackend(model: TransformerModel, adapter: LoraAdapter, weigh
     },
     params(): TrainableParam[] {
       return adapter.params();
+    },
+    reference: () => ref,
+    setReference,
+    async syncReference(alpha: number): Promise<void> {
+      const maxRank = planLora(model, adapter.config).maxUsefulRank;
+      setReference(mixReference(ref, await adapter.save(), adapter.r, adapter.scale, alpha, maxRank));
+    },
+    release(): void {
+      refAdapter?.destroy();
+      refAdapter = null;
     },
   };
 }

@@ -251,6 +251,19 @@ function encodeRaw(raw: RawPair, tok: TrainingTokenizer): { pair: SequencePair; 
   return { pair: { promptIds, completionIds: fullIds.slice(n) }, mismatch };
 }
 
+/**
+ * One prompt and completion as training tokenizes them (no truncation): the sequence the implicit
+ * reward and the loop score. Throws an Error saying why when training would skip it.
+ */
+export function encodeCompletion(tok: TrainingTokenizer, input: { prompt: Turns; system?: string }, completion: Turns): SequencePair {
+  try {
+    return encodeRaw({ prompt: input.prompt, ...(input.system !== undefined ? { system: input.system } : {}), completion }, tok).pair;
+  } catch (e) {
+    if (e instanceof Skip) throw new Error(e.message);
+    throw e;
+  }
+}
+
 function asMessages(t: Turns, role: 'user' | 'assistant'): Message[] {
   return typeof t === 'string' ? [{ role, content: t }] : t;
 }

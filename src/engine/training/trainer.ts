@@ -11,7 +11,10 @@
 //
 // Reference log-probs are computed with the adapter disabled, once per example, when a batch
 // first needs them (or all before the first step, with precomputeReferences), through the
-// caller's cache (ref-cache.ts). A run is a pure function of its config,
+// caller's cache (ref-cache.ts). The reference is the base model, or the base plus LoRA blocks
+// (reference.ts: the previous round's policy in iterative DPO; TR-DPO's sync_ref_model mixes the
+// policy in every ref_model_sync_steps steps): the cache key then holds the reference's
+// fingerprint, and the checkpoint its blocks. A run is a pure function of its config,
 // data and starting adapter: data order and LoRA dropout seeds come from the seed, so
 // checkpoint() -> Trainer.resume() continues bit for bit. The caller stores checkpoints
 // (IndexedDB in the browser, files in Node): encodeCheckpoint() makes bytes of one.
@@ -30,6 +33,7 @@ import { aggregateMetrics, listwiseWidth, microBatchLoss, microBatchSequences, t
 import { LoraAdamW, type OptimizerState, type TrainableParam } from './optimizer.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from './peft.js';
 import { checkRefLogps, exampleKey, MemoryRefCache, pushSequenceWords, sha256Hex, type RefLogpCache, type RefLogps } from './ref-cache.js';
+import { referenceFingerprint, type ReferenceBlocks } from './reference.js';
 import { learningRate, totalSteps } from './schedule.js';
 import type { Example } from './tokenize.js';
 
@@ -62,6 +66,14 @@ export interface TrainingBackend {
   score(batch: SequencePair[], options: { adapter: boolean }): Promise<SequenceLogprob[]>;
   /** The trainable LoRA tensors in a fixed order, with their PEFT names. */
   params(): TrainableParam[];
+  /** The reference `score({ adapter: false })` scores with: null (or absent) = the base model. */
+  reference?(): ReferenceBlocks | null;
+  /** Sets the reference (a resumed run's, from its checkpoint). */
+  setReference?(ref: ReferenceBlocks | null): void;
+  /** TR-DPO: reference <- alpha * policy + (1 - alpha) * reference. */
+  syncReference?(alpha: number): Promise<void>;
+  /** Frees what the backend holds besides the model and the policy adapter (a reference adapter). */
+  release?(): void;
 }
 
 export interface TrainerOptions {
@@ -108,6 +120,8 @@ export interface TrainerCheckpoint {
   history: StepMetrics[];
   adapter: Record<string, Float32Array>;
   optimizer: OptimizerState;
+  /** The reference when it is not the base model (iterative DPO, TR-DPO). */
+  reference?: { blocks: ReferenceBlocks['blocks']; tensors: Record<string, Float32Array> };
 }
 
 export interface RunOptions {
@@ -188,6 +202,7 @@ export class Trainer {
   /** Checks the run fits, then fetches the cached reference log-probs (computes them all with precomputeReferences). */
   static async create(options: TrainerOptions): Promise<Trainer> {
     const t = new Trainer(options, await dataFingerprint(options.examples));
+    await t.updateReferencePrint();
     await t.prepareReferences();
     return t;
   }
@@ -221,8 +236,19 @@ export class Trainer {
     t.rng = new Rng(state.rng);
     for (const m of state.history) t.history.push({ ...m });
     t.tokensSeen = state.history.at(-1)?.num_tokens ?? 0;
+    if (state.reference) options.backend.setReference?.({ blocks: state.reference.blocks, tensors: new Map(Object.entries(state.reference.tensors)) });
+    else options.backend.setReference?.(null);
+    await t.updateReferencePrint();
     await t.prepareReferences();
     return t;
+  }
+
+  /** The reference cache's model part: the base model's fingerprint, and the reference's when it is not the base. */
+  private refPrint = '';
+
+  private async updateReferencePrint(): Promise<void> {
+    const ref = this.options.backend.reference?.() ?? null;
+    this.refPrint = ref ? `${this.options.modelFingerprint}+ref:${await referenceFingerprint(ref)}` : this.options.modelFingerprint;
   }
 
   get done(): boolean {
@@ -235,11 +261,11 @@ export class Trainer {
 
   private async prepareReferences(): Promise<void> {
     if (!needsReference(this.config)) return;
-    const { modelFingerprint, onProgress } = this.options;
+    const { onProgress } = this.options;
     const cache = this.options.refCache ?? new MemoryRefCache();
     const all = this.options.examples;
     this.refs = new Map();
-    const keys = await Promise.all(all.map((e) => exampleKey(modelFingerprint, e.sequences)));
+    const keys = await Promise.all(all.map((e) => exampleKey(this.refPrint, e.sequences)));
     for (const [i, e] of all.entries()) {
       this.refKeys.set(e, keys[i]!);
       const hit = await cache.get(keys[i]!);
@@ -345,6 +371,15 @@ export class Trainer {
       }
     }
     this.stepCount += 1;
+    const c = this.config;
+    if (c.sync_ref_model && this.stepCount % (c.ref_model_sync_steps ?? 512) === 0) {
+      // TR-DPO (TRL's SyncRefModelCallback, after the optimizer step): a new reference, new keys.
+      if (!this.options.backend.syncReference) throw new Error('sync_ref_model: this backend cannot move its reference');
+      await this.options.backend.syncReference(c.ref_model_mixup_alpha ?? 0.6);
+      await this.updateReferencePrint();
+      this.refKeys = new Map();
+      await this.prepareReferences();
+    }
     this.tokensSeen += tokens;
     const ms = performance.now() - t0;
     const m: StepMetrics = {
@@ -510,6 +545,7 @@ export class Trainer {
   }
 
   async checkpoint(): Promise<TrainerCheckpoint> {
+    const ref = this.options.backend.reference?.() ?? null;
     const adapter: Record<string, Float32Array> = {};
     for (const t of await this.adapterTensors()) adapter[t.name] = t.data;
     return {
@@ -522,12 +558,14 @@ export class Trainer {
       history: this.history.map((m) => ({ ...m })),
       adapter,
       optimizer: await this.optimizer.state(),
+      ...(ref ? { reference: { blocks: ref.blocks.map((b) => ({ ...b })), tensors: Object.fromEntries([...ref.tensors].map(([n, t]) => [n, t.slice()])) } } : {}),
     };
   }
 
   /** Frees the optimizer's GPU state (the adapter belongs to the caller). */
   destroy(): void {
     this.optimizer.destroy();
+    this.options.backend.release?.();
   }
 }
 
@@ -560,8 +598,9 @@ export function encodeCheckpoint(c: TrainerCheckpoint): Uint8Array {
   for (const [name, data] of Object.entries(c.adapter)) tensors.push({ name: `adapter/${name}`, shape: [data.length], data });
   for (const [name, data] of Object.entries(c.optimizer.m)) tensors.push({ name: `adam_m/${name}`, shape: [data.length], data });
   for (const [name, data] of Object.entries(c.optimizer.v)) tensors.push({ name: `adam_v/${name}`, shape: [data.length], data });
-  const { adapter: _a, optimizer, ...rest } = c;
-  const state = JSON.stringify({ ...rest, optimizerSteps: optimizer.steps });
+  for (const [name, data] of Object.entries(c.reference?.tensors ?? {})) tensors.push({ name: `reference/${name}`, shape: [data.length], data });
+  const { adapter: _a, optimizer, reference, ...rest } = c;
+  const state = JSON.stringify({ ...rest, optimizerSteps: optimizer.steps, ...(reference ? { referenceBlocks: reference.blocks } : {}) });
   return writeSafetensors(tensors, { format: CKPT_FORMAT, state });
 }
 
@@ -619,7 +658,8 @@ export function decodeCheckpoint(bytes: Uint8Array, label = 'checkpoint'): Train
   const adapter: Record<string, Float32Array> = {};
   const m: Record<string, Float32Array> = {};
   const v: Record<string, Float32Array> = {};
-  const groups: Record<string, Record<string, Float32Array>> = { adapter, adam_m: m, adam_v: v };
+  const referenceTensors: Record<string, Float32Array> = {};
+  const groups: Record<string, Record<string, Float32Array>> = { adapter, adam_m: m, adam_v: v, reference: referenceTensors };
   for (const [name, t] of f.tensors) {
     const slash = name.indexOf('/');
     const group = slash > 0 ? groups[name.slice(0, slash)] : undefined;
@@ -645,5 +685,20 @@ export function decodeCheckpoint(bytes: Uint8Array, label = 'checkpoint'): Train
     history: history as StepMetrics[],
     adapter,
     optimizer: { steps: optimizerSteps, m, v },
+    ...referenceOf(st.referenceBlocks, referenceTensors, fail),
   };
+}
+
+/** A checkpoint's reference (iterative DPO, TR-DPO): its blocks (ranks and weights) and tensors, checked. */
+function referenceOf(blocks: unknown, tensors: Record<string, Float32Array>, fail: (why: string) => never): Pick<TrainerCheckpoint, 'reference'> {
+  const names = Object.keys(tensors);
+  if (blocks === undefined) {
+    if (names.length) fail('it has reference/ tensors but no reference blocks');
+    return {};
+  }
+  if (!Array.isArray(blocks) || blocks.length === 0 || blocks.some((b) => typeof b !== 'object' || b === null || !Number.isSafeInteger(b.rank) || b.rank < 1 || !(typeof b.weight === 'number' && Number.isFinite(b.weight)))) {
+    fail('its reference blocks are not a list of {rank, weight}');
+  }
+  if (!names.length) fail('it names reference blocks but has no reference/ tensors');
+  return { reference: { blocks: (blocks as { rank: number; weight: number }[]).map((b) => ({ rank: b.rank, weight: b.weight })), tensors } };
 }
