@@ -70,10 +70,10 @@ function largestFittingBatch(session: Session, config: TrainingConfig, examples:
   }
   const params = session.adapter.params();
   const rankSum = params.filter((p) => /lora_A/.test(p.name)).reduce((a, p) => a + p.shape[0], 0) / Math.max(1, c.layers);
-  const maxBinding = session.engine.report.limits.maxStorageBufferBindingSize;
+  const { maxStorageBufferBindingSize: maxBinding, maxComputeWorkgroupsPerDimension: maxGroups } = session.engine.report.limits;
   const fits = (b: number) => {
     const m = estimateTrainingMemory(c, session.weightBytes, session.adapter.parameterCount, perExample * b, longest, rankSum);
-    return m.total <= config.memory_budget_bytes && m.largestBuffer.bytes <= maxBinding;
+    return m.total <= config.memory_budget_bytes && m.largestBuffer.bytes <= maxBinding && perExample * b <= maxGroups;
   };
   if (fits(examples.length)) return examples.length;
   let lo = 1;

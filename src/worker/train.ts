@@ -105,7 +105,7 @@ export function createTrainModule(host: TrainHost): TrainModule {
       if (!(e instanceof LoraRankError)) throw e;
       refusal ??= e.message;
     }
-    const maxBinding = await host.withGpu(async (engine) => engine.report.limits.maxStorageBufferBindingSize);
+    const limits = await host.withGpu(async (engine) => engine.report.limits);
     const shape = exampleShape(config);
     // Loops, not Math.max(...): a spread over every example overflows the call stack.
     let perExample = shape === 'pair' ? 2 : 1;
@@ -117,7 +117,7 @@ export function createTrainModule(host: TrainHost): TrainModule {
     const memory = estimateTrainingMemory(m.model.config, m.weightBytes, lora.count, perExample * config.per_device_train_batch_size, longest, lora.rankSum);
     if (!refusal) {
       try {
-        assertTrainingFits(memory, config.memory_budget_bytes, maxBinding);
+        assertTrainingFits(memory, config.memory_budget_bytes, limits.maxStorageBufferBindingSize, limits.maxComputeWorkgroupsPerDimension);
       } catch (e) {
         if (!(e instanceof TrainingMemoryError)) throw e;
         refusal = e.message;

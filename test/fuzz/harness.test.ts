@@ -35,4 +35,28 @@ describe('fuzz harness', () => {
     expect(workers).toBe(2);
     expect(liveFuzzWorkers()).toBe(0);
   });
+
+  it('reports the inputs that pass the memory ceiling (a big buffer; a heap that fills its cap) and runs the others', { timeout: 60_000 }, async () => {
+    const n = 8;
+    const log = new FuzzLog('toy importer');
+    const { workers } = await fuzzInWorkers({
+      module: new URL('./hang.plan.ts', import.meta.url),
+      plan: 'toyPlan',
+      args: { loopAt: -1, bufferAt: 2, heapAt: 5 },
+      seed: 7,
+      n,
+      limitMs: 20_000,
+      memoryMb: 128,
+      log,
+    });
+    expect(log.tried).toBe(n);
+    expect(log.bugs.map((b) => [b.what.match(/^case (\d+)/)?.[1], b.why.replace(/\d+ MB/g, 'N MB')])).toEqual([
+      ['2', 'memory: the input took N MB (ceiling N MB)'],
+      ['5', "memory: the input filled the worker's N MB heap cap (ceiling N MB per input)"],
+    ]);
+    expect(log.accepted + log.refused).toBe(n - 2);
+    expect(log.largestMb).toBeGreaterThanOrEqual(256);
+    expect(workers).toBe(2);
+    expect(liveFuzzWorkers()).toBe(0);
+  });
 });

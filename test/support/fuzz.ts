@@ -5,7 +5,10 @@
 // "accepted", "refused with a typed error" or a bug. PREFSTUDIO_FUZZ_N scales the number of inputs.
 // fuzzInWorkers runs a pass in a worker thread under a watchdog, so that an importer stuck in a
 // synchronous loop (which no timer in its own thread can interrupt) is reported as a "hang" bug
-// with its input, and the pass goes on in a fresh worker.
+// with its input, and the pass goes on in a fresh worker. Each input has a memory ceiling as it
+// has a time ceiling: the worker's JS heap is capped (resourceLimits; past it the worker dies and
+// the input is a "memory" bug), and its ArrayBuffer and heap growth during the input is sampled
+// (process.memoryUsage() is per worker) and judged against the same ceiling.
 import { Worker, type MessagePort } from 'node:worker_threads';
 
 /** Inputs per importer: the default, or PREFSTUDIO_FUZZ_N (the per-importer figure for a bigger pass). */
@@ -376,6 +379,8 @@ export class FuzzLog {
   readonly bugs: { input: string; what: string; why: string; error?: string }[] = [];
   readonly reasons = new Map<string, number>();
   slowest = 0;
+  /** The most memory one input took (MB: JS heap and ArrayBuffers grown during it). */
+  largestMb = 0;
 
   constructor(readonly importer: string) {}
 
@@ -407,7 +412,7 @@ export class FuzzLog {
     const top = [...this.reasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8);
     return (
       `[fuzz] ${this.importer}: ${this.tried} inputs tried, ${this.accepted} accepted, ${this.refused} refused with a typed error, ` +
-      `${this.bugs.length} bugs; slowest ${this.slowest.toFixed(0)} ms` +
+      `${this.bugs.length} bugs; slowest ${this.slowest.toFixed(0)} ms, largest ${this.largestMb.toFixed(0)} MB` +
       (process.env.PREFSTUDIO_FUZZ_VERBOSE ? '\n' + top.map(([k, n]) => `    ${n} x ${k}`).join('\n') + '\n  bugs:\n' + this.bugKinds() : '')
     );
   }
@@ -453,14 +458,20 @@ export interface WorkerPass {
   n: number;
   /** The importers' per-input limit; the watchdog stops a worker that is silent past it (plus a grace). */
   limitMs: number;
+  /** The per-input memory ceiling in MB (default DEFAULT_MEMORY_MB): the worker's heap cap, and
+   *  the most heap plus ArrayBuffers one input may add. */
+  memoryMb?: number;
   log: FuzzLog;
 }
+
+/** Memory ceiling of one input unless a pass sets its own. */
+export const DEFAULT_MEMORY_MB = 1024;
 
 type WireError = { name: string; message: string; stack?: string };
 type WireOutcome = { kind: 'ok'; ms: number } | { kind: 'refused'; error: WireError; ms: number } | { kind: 'bug'; why: string; error?: WireError; ms: number };
 type FromWorker =
   | { type: 'start'; i: number; what: string; show: string; before: number; after: number }
-  | { type: 'done'; outcome: WireOutcome }
+  | { type: 'done'; outcome: WireOutcome; mb: number }
   | { type: 'skip' }
   | { type: 'end' };
 interface WorkerData {
@@ -468,6 +479,7 @@ interface WorkerData {
   plan: string;
   args: unknown;
   limitMs: number;
+  memoryMb: number;
   n: number;
   i: number;
   state: number;
@@ -492,17 +504,49 @@ export async function workerLoop(data: WorkerData, port: MessagePort): Promise<v
     const c = make(rng, i);
     const after = rng.state;
     port.postMessage({ type: 'start', i, what: c.what, show: c.show().slice(0, 400), before, after } satisfies FromWorker);
-    const o = await c.run();
+    const meter = memoryMeter();
+    let o: Outcome | null;
+    try {
+      o = await c.run();
+    } finally {
+      meter.stop();
+    }
     if (rng.state !== after) throw new Error(`fuzz plan ${data.plan}: run() of input ${i} drew random numbers (draw them in make)`);
     if (!o) {
       port.postMessage({ type: 'skip' } satisfies FromWorker);
       continue;
     }
+    const mb = meter.peakMb;
+    if (mb > data.memoryMb && o.kind !== 'bug') o = { kind: 'bug', why: `memory: the input took ${mb.toFixed(0)} MB (ceiling ${data.memoryMb} MB)`, ms: o.ms };
     const outcome: WireOutcome = o.kind === 'ok' ? o : o.kind === 'refused' ? { ...o, error: toWire(o.error) } : { ...o, error: o.error === undefined ? undefined : toWire(o.error) };
-    port.postMessage({ type: 'done', outcome } satisfies FromWorker);
+    port.postMessage({ type: 'done', outcome, mb } satisfies FromWorker);
     i++;
   }
   port.postMessage({ type: 'end' } satisfies FromWorker);
+}
+
+/**
+ * Heap and ArrayBuffer growth of this worker from now, sampled every few milliseconds while the
+ * input runs (an importer awaits often) and once at the end; the heap cap catches what a
+ * synchronous stretch allocates between samples.
+ */
+function memoryMeter(): { stop(): void; readonly peakMb: number } {
+  const used = () => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const base = used();
+  let peak = base;
+  const timer = setInterval(() => (peak = Math.max(peak, used())), 5);
+  return {
+    stop() {
+      clearInterval(timer);
+      peak = Math.max(peak, used());
+    },
+    get peakMb() {
+      return Math.max(0, peak - base) / (1 << 20);
+    },
+  };
 }
 
 const liveWorkers = new Set<Worker>();
@@ -535,8 +579,13 @@ export async function fuzzInWorkers(pass: WorkerPass): Promise<{ workers: number
 
 function oneWorker(pass: WorkerPass, from: { i: number; state: number }): Promise<{ i: number; state: number }> {
   const watchMs = pass.limitMs + Math.min(5000, pass.limitMs);
-  const data: WorkerData = { module: pass.module.href, plan: pass.plan, args: pass.args, limitMs: pass.limitMs, n: pass.n, ...from };
-  const worker = new Worker(new URL('./fuzz-worker.mjs', import.meta.url), { workerData: data });
+  const memoryMb = pass.memoryMb ?? DEFAULT_MEMORY_MB;
+  const data: WorkerData = { module: pass.module.href, plan: pass.plan, args: pass.args, limitMs: pass.limitMs, memoryMb, n: pass.n, ...from };
+  // The heap cap leaves room for the importers and the plan themselves above one input's ceiling.
+  const worker = new Worker(new URL('./fuzz-worker.mjs', import.meta.url), {
+    workerData: data,
+    resourceLimits: { maxOldGenerationSizeMb: memoryMb + 512, maxYoungGenerationSizeMb: 64 },
+  });
   liveWorkers.add(worker);
   return new Promise<{ i: number; state: number }>((resolve, reject) => {
     let current: Extract<FromWorker, { type: 'start' }> | null = null;
@@ -573,11 +622,16 @@ function oneWorker(pass: WorkerPass, from: { i: number; state: number }): Promis
         arm(SETUP_MS);
         if (m.type === 'done') {
           const o = m.outcome;
+          pass.log.largestMb = Math.max(pass.log.largestMb, m.mb);
           pass.log.record(c.what, o.kind === 'ok' ? o : o.kind === 'refused' ? { ...o, error: fromWire(o.error) } : { ...o, error: o.error && fromWire(o.error) }, () => c.show);
         }
       } else finish(() => resolve({ i: pass.n, state: 0 }));
     });
-    worker.on('error', (e) => stop(`crash: the worker died: ${e.name}: ${e.message}`, e));
+    worker.on('error', (e) =>
+      (e as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY'
+        ? stop(`memory: the input filled the worker's ${memoryMb + 512} MB heap cap (ceiling ${memoryMb} MB per input)`, e)
+        : stop(`crash: the worker died: ${e.name}: ${e.message}`, e),
+    );
     worker.on('exit', (code) => stop(`crash: the worker exited with code ${code}`));
     arm(SETUP_MS);
   });

@@ -55,7 +55,8 @@ export class TensorStore {
     const out: ExternalFileInfo[] = [];
     for (const [file, tensors] of byFile) {
       const size = await this.source.size(file);
-      const needed = Math.max(...tensors.map((t) => t.external!.offset + t.external!.length));
+      let needed = 0; // a loop: a spread over thousands of tensors overflows the call stack
+      for (const t of tensors) needed = Math.max(needed, t.external!.offset + t.external!.length);
       if (size === undefined) {
         const first = tensors[0]!;
         throw new ModelLoadError(

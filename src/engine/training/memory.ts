@@ -84,8 +84,18 @@ export class TrainingMemoryError extends Error {
   }
 }
 
-/** Throws TrainingMemoryError with the numbers when the run cannot fit. */
-export function assertTrainingFits(e: TrainingMemoryEstimate, budgetBytes: number, maxBindingBytes: number): void {
+/**
+ * Throws TrainingMemoryError with the numbers when the run cannot fit: the budget, the largest
+ * binding, and (when given) the device's workgroups per dimension, which bound the sequences of
+ * one micro-batch (kernels launch one workgroup row per sequence).
+ */
+export function assertTrainingFits(e: TrainingMemoryEstimate, budgetBytes: number, maxBindingBytes: number, maxWorkgroups = Infinity): void {
+  if (e.sequences > maxWorkgroups) {
+    throw new TrainingMemoryError(
+      `a micro-batch of ${e.sequences} sequences is more than this GPU runs at once (${maxWorkgroups} workgroups per dimension): lower per_device_train_batch_size (use gradient_accumulation_steps for the same effective batch)`,
+      e,
+    );
+  }
   const parts =
     `weights ${formatBytes(e.weights)} + LoRA and AdamW state ${formatBytes(e.adapter)} + activations ${formatBytes(e.activations)} ` +
     `for ${e.sequences} sequences of ${e.tokens} tokens + LM head ${formatBytes(e.head)}`;

@@ -41,6 +41,11 @@ export function prepareRun(records: readonly PrefRecord[], tokenizer: TrainingTo
     for (const e of examples) setSharedLength(e, config.ld_alpha);
   }
   const warnings = [...t.warnings];
+  const same = identicalPairs(records);
+  if (same.length) {
+    const where = same.slice(0, 5).map((i) => recordPlace(records, i)).join(', ');
+    warnings.push(`${same.length} pair(s) have chosen identical to rejected (${where}${same.length > 5 ? ', ...' : ''}): they carry no preference, and their DPO margin is always 0`);
+  }
   const train = examples.filter((e) => e.split === 'train');
   if (exampleShape(config) === 'kto') {
     const w = ktoBalanceWarning(methodConfig(config), train.filter((e) => e.label).length, train.filter((e) => !e.label).length);
@@ -78,8 +83,20 @@ function modelRefusal(sequences: readonly SequencePair[], model: ModelLimits, co
  */
 function setSharedLength(e: Example, ldAlpha: number): void {
   const scored = (s: SequencePair) => s.completionIds.length - (s.promptIds.length === 0 ? 1 : 0);
-  const shared = Math.min(...e.sequences.map(scored));
+  let shared = Infinity;
+  for (const s of e.sequences) shared = Math.min(shared, scored(s));
   e.sequences = e.sequences.map((s) => ({ ...s, tail: { from: shared, weight: ldAlpha } }));
+}
+
+/** Indexes of the pair records whose chosen and rejected are the same text or the same messages. */
+export function identicalPairs(records: readonly PrefRecord[]): number[] {
+  const out: number[] = [];
+  for (const [i, r] of records.entries()) {
+    if (r.kind !== 'pair') continue;
+    const same = typeof r.chosen === 'string' || typeof r.rejected === 'string' ? r.chosen === r.rejected : JSON.stringify(r.chosen) === JSON.stringify(r.rejected);
+    if (same) out.push(i);
+  }
+  return out;
 }
 
 /** Where a record came from, for messages: its line in the imported file, or its position. */

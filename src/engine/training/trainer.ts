@@ -28,7 +28,7 @@ import type { SequenceLogprob, SequencePair } from '../transformer/logprobs.js';
 import type { TransformerConfig } from '../transformer/config.js';
 import { exampleShape, methodConfig, needsReference, parseTrainingConfig, TrainingConfigError, type TrainingConfig } from './config.js';
 import { DataOrder, Rng, type RngState } from './data-order.js';
-import { assertTrainingFits, estimateTrainingMemory, type TrainingMemoryEstimate } from './memory.js';
+import { assertTrainingFits, estimateTrainingMemory, TrainingMemoryError, type TrainingMemoryEstimate } from './memory.js';
 import { aggregateMetrics, listwiseWidth, microBatchLoss, microBatchSequences, type MicroBatchLoss } from './objective.js';
 import { LoraAdamW, type OptimizerState, type TrainableParam } from './optimizer.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from './peft.js';
@@ -188,7 +188,14 @@ export class Trainer {
       longest,
       params.filter((p) => /lora_A/.test(p.name)).reduce((a, p) => a + (p.shape[0] ?? 0), 0) / Math.max(1, b.modelConfig.layers),
     );
-    assertTrainingFits(this.memory, c.memory_budget_bytes, b.engine.report.limits.maxStorageBufferBindingSize);
+    const limits = b.engine.report.limits;
+    assertTrainingFits(this.memory, c.memory_budget_bytes, limits.maxStorageBufferBindingSize, limits.maxComputeWorkgroupsPerDimension);
+    if (perExample * c.per_device_eval_batch_size > limits.maxComputeWorkgroupsPerDimension) {
+      throw new TrainingMemoryError(
+        `an evaluation batch of ${perExample * c.per_device_eval_batch_size} sequences is more than this GPU runs at once (${limits.maxComputeWorkgroupsPerDimension} workgroups per dimension): lower per_device_eval_batch_size`,
+        this.memory,
+      );
+    }
     this.optimizer = new LoraAdamW(b.engine, params, {
       beta1: c.adam_beta1,
       beta2: c.adam_beta2,
