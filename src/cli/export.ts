@@ -14,6 +14,8 @@ import { basename, dirname, join } from 'node:path';
 import { NodeFolder } from '../data/io/node-read.js';
 import { mergeOnnx } from '../engine/export/merge.js';
 import { ggufLoraAdapter } from '../engine/export/gguf.js';
+import { ggufArchitectureOf } from '../engine/export/gguf-arch.js';
+import { assertGgufExportable, ggufModel, GGUF_MODEL_TYPES, type GgufModelType } from '../engine/export/gguf-model.js';
 import { adapterModules, type AdapterData } from '../engine/export/modules.js';
 import { peftFiles, zipFiles } from '../engine/export/peft.js';
 import { trlHandoff } from '../engine/export/trl.js';
@@ -37,6 +39,9 @@ outputs (one or more):
   --merged <out.onnx|dir>    the model's ONNX with the adapter merged into its weights (same graph, inputs,
                              outputs); a folder gets the whole model folder (config, tokenizer) too
   --gguf <out.gguf>          a llama.cpp LoRA adapter (llama-cli -m base.gguf --lora out.gguf)
+  --gguf-merged <out.gguf>   the whole tuned model as one llama.cpp GGUF (adapter merged; tokenizer and chat
+                             template in the file): llama.cpp, Ollama, LM Studio
+  --gguf-base <out.gguf>     the base model alone as a llama.cpp GGUF (f32), for --gguf's adapter to go on
   --peft <out.zip|dir>       the PEFT adapter again, as one zip or a folder
   --trl <dir>                TRL hand-off: data/*.jsonl, recipe.json, train.py, accelerate configs, README.md
 
@@ -45,6 +50,9 @@ options:
   --onnx <file>              the .onnx file of the model folder to use
   --external-data <on|off>   merged: force external weight data on or off (default: as the model, or when > 2 GiB)
   --gguf-type <f32|f16>      GGUF tensor type (default f32, as convert_lora_to_gguf.py)
+  --gguf-merged-type <f32|f16|q8_0>
+                             --gguf-merged weight type (default f16, as convert_hf_to_gguf.py; q8_0: 8-bit
+                             blocks, rows whose length is not a multiple of 32 stay f16)
   --data <file>              --trl: the dataset (any format convert reads; split: test rows → data/test.jsonl)
   --base-model <hub id>      --trl: the Hugging Face Hub id of the model TRL trains, such as
                              ${HUB_ID_EXAMPLE} (default: the adapter's base_model_name_or_path,
@@ -69,9 +77,9 @@ export async function readAdapter(path: string): Promise<AdapterData> {
   return a;
 }
 
-async function readModel(dir: string, onnx: string | undefined, weights: boolean): Promise<LoadedModel> {
+async function readModel(dir: string, onnx: string | undefined, weights: boolean, tokenizer = false): Promise<LoadedModel> {
   try {
-    return await loadModel(nodeDirSource(dir), { onnx, readWeights: weights, tokenizer: false });
+    return await loadModel(nodeDirSource(dir), { onnx, readWeights: weights, tokenizer, acknowledge: ['tokenizer-vocab-mismatch'] });
   } catch (e) {
     if (isModelLoadError(e)) throw new Error(`cannot load --model ${dir}: ${e.message} [${e.code}]`);
     throw e;
@@ -79,10 +87,13 @@ async function readModel(dir: string, onnx: string | undefined, weights: boolean
 }
 
 async function exportCommand(args: string[]): Promise<number> {
-  const p = parseFlags(args, ['--model', '--adapter', '--merged', '--gguf', '--peft', '--trl', '--onnx', '--external-data', '--gguf-type', '--data', '--base-model', '--method', '--config'], ['--force']);
+  const p = parseFlags(args, ['--model', '--adapter', '--merged', '--gguf', '--gguf-merged', '--gguf-base', '--peft', '--trl', '--onnx', '--external-data', '--gguf-type', '--gguf-merged-type', '--data', '--base-model', '--method', '--config'], ['--force']);
   for (const k of ['--model', '--adapter'] as const) if (!p.plain[k]) throw new UsageError(`${k} is required`);
-  const outputs = (['--merged', '--gguf', '--peft', '--trl'] as const).filter((k) => p.plain[k]);
-  if (outputs.length === 0) throw new UsageError('give at least one of --merged, --gguf, --peft, --trl');
+  const outputs = (['--merged', '--gguf', '--gguf-merged', '--gguf-base', '--peft', '--trl'] as const).filter((k) => p.plain[k]);
+  if (outputs.length === 0) throw new UsageError('give at least one of --merged, --gguf, --gguf-merged, --gguf-base, --peft, --trl');
+  const mergedType = (p.plain['--gguf-merged-type'] ?? 'f16') as GgufModelType;
+  if (!GGUF_MODEL_TYPES.includes(mergedType)) throw new UsageError(`--gguf-merged-type is ${GGUF_MODEL_TYPES.join(', ')}, got "${mergedType}"`);
+  const wholeGguf = !!(p.plain['--gguf-merged'] || p.plain['--gguf-base']);
   const ext = p.plain['--external-data'];
   if (ext !== undefined && ext !== 'on' && ext !== 'off') throw new UsageError(`--external-data is on or off, got "${ext}"`);
   const ggufType = p.plain['--gguf-type'] ?? 'f32';
@@ -105,14 +116,17 @@ async function exportCommand(args: string[]): Promise<number> {
   const specs: OutputSpec[] = [];
   const mergedTarget = p.plain['--merged'];
   if (mergedTarget) specs.push({ flag: '--merged', path: mergedTarget, kind: mergedTarget.endsWith('.onnx') ? 'file' : 'folder' });
-  if (p.plain['--gguf']) specs.push({ flag: '--gguf', path: p.plain['--gguf'], kind: 'file' });
+  for (const flag of ['--gguf', '--gguf-merged', '--gguf-base'] as const) if (p.plain[flag]) specs.push({ flag, path: p.plain[flag], kind: 'file' });
   if (p.plain['--peft']) specs.push({ flag: '--peft', path: p.plain['--peft'], kind: p.plain['--peft'].endsWith('.zip') ? 'file' : 'folder' });
   if (p.plain['--trl']) specs.push({ flag: '--trl', path: p.plain['--trl'], kind: 'folder' });
   const plans = new Map((await planOutputs(specs, { force, inputs })).map((o) => [o.flag, o]));
   const adapter = await readAdapter(adapterPath);
-  const model = await readModel(modelDir, p.plain['--onnx'], !!p.plain['--merged']);
+  const model = await readModel(modelDir, p.plain['--onnx'], !!p.plain['--merged'] || wholeGguf, wholeGguf);
   // Checked against the model whatever the output: names, partners, shapes.
   const modules = adapterModules(model, adapter);
+  // A GGUF llama.cpp could not run (its architecture, the tokenizer) is refused before any output.
+  if (wholeGguf) assertGgufExportable(model);
+  else if (p.plain['--gguf']) ggufArchitectureOf(model.family, model.config);
   err(`${TAG}: adapter ${adapterPath}: r ${adapter.lora.r}, alpha ${adapter.lora.lora_alpha}${adapter.lora.use_rslora ? ' (rsLoRA)' : ''}, ${modules.length} modules, on ${model.arch} ${modelDir}`);
   // The hand-off's base model: its Hub id, found before any output is written.
   const nameOrPath = model.configFiles.config?._name_or_path;
@@ -159,6 +173,16 @@ async function exportCommand(args: string[]): Promise<number> {
     const bytes = ggufLoraAdapter(modules, { family: model.family, config: model.config, alpha: adapter.lora.lora_alpha, r: adapter.lora.r, useRslora: adapter.lora.use_rslora, dtype: ggufType, name: basename(adapterPath), method });
     await writeOutputFile(ggufPlan, bytes);
     err(`${TAG}: GGUF LoRA adapter ${file} (${formatBytes(bytes.byteLength)}, ${2 * modules.length} tensors ${ggufType})`);
+  }
+  for (const flag of ['--gguf-merged', '--gguf-base'] as const) {
+    const plan = plans.get(flag);
+    if (!plan) continue;
+    const merged = flag === '--gguf-merged';
+    const type = merged ? mergedType : 'f32';
+    const g = ggufModel(model, merged ? adapter : null, { type, name: basename(plan.path).replace(/\.gguf$/, ''), method: merged ? await savedMethod(adapterPath) : undefined });
+    await writeOutputFile(plan, g.chunks);
+    err(`${TAG}: GGUF ${merged ? `model with the adapter merged (${g.merged.length} weights)` : 'base model'} ${plan.path} (${formatBytes(g.size)}, ${g.tensors} tensors, ${type})`);
+    for (const f of g.fallbacks) err(`${TAG}: ${f}`);
   }
   const peftPlan = plans.get('--peft');
   if (peftPlan) {

@@ -6,6 +6,7 @@ import type { MethodId } from '../engine/methods/registry.js';
 import { fileListSource, type FileLike } from '../engine/model/source.js';
 import { loadModel, type LoadedModel } from '../engine/model/load.js';
 import { ggufLoraAdapter } from '../engine/export/gguf.js';
+import { ggufModel, type GgufModelType } from '../engine/export/gguf-model.js';
 import { mergeOnnx } from '../engine/export/merge.js';
 import { adapterModules, type AdapterData } from '../engine/export/modules.js';
 import { peftFiles, readPeftFiles, readPeftZip, zipFiles } from '../engine/export/peft.js';
@@ -23,7 +24,8 @@ import type { ModelManifest } from '../worker/protocol.js';
 
 export type { AdapterData, LoadedModel };
 
-const LOAD_FOR_EXPORT = { tokenizer: false, acknowledge: ['tokenizer-vocab-mismatch'] };
+// The tokenizer is read too: the whole-model GGUF carries the vocabulary and the chat template.
+const LOAD_FOR_EXPORT = { acknowledge: ['tokenizer-vocab-mismatch'] };
 
 export async function openModel(files: readonly FileLike[]): Promise<LoadedModel> {
   return loadModel(fileListSource(files), LOAD_FOR_EXPORT);
@@ -87,6 +89,13 @@ export function downloadPeftZip(model: LoadedModel, adapter: AdapterData): void 
 export function downloadGguf(model: LoadedModel, adapter: AdapterData, dtype: 'f32' | 'f16' = 'f32', method?: MethodId): void {
   const bytes = ggufLoraAdapter(adapterModules(model, adapter), { family: model.family, config: model.config, alpha: adapter.lora.lora_alpha, r: adapter.lora.r, useRslora: adapter.lora.use_rslora, dtype, method });
   saveBlob(new Blob([bytes as BlobPart]), `adapter-${dtype}.gguf`);
+}
+
+/** The whole model, the adapter merged, as one llama.cpp GGUF (refused naming why llama.cpp could not run it). */
+export function downloadGgufModel(model: LoadedModel, adapter: AdapterData, type: GgufModelType = 'f16', method?: MethodId): { fallbacks: string[] } {
+  const g = ggufModel(model, adapter, { type, method, name: `${stem(model)}-merged` });
+  saveBlob(new Blob(g.chunks as BlobPart[]), `${stem(model)}-merged-${type}.gguf`);
+  return { fallbacks: g.fallbacks };
 }
 
 /** The merged .onnx alone, or with its external data as two downloads. */

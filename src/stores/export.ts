@@ -10,11 +10,14 @@ import type { FileLike } from '../engine/model/source.js';
 import * as exportService from '../services/export.js';
 import type { AdapterData, HandoffData, LoadedModel } from '../services/export.js';
 import type { BaseModelResolution } from '../hub-id.js';
+import { GGUF_MODEL_TYPES, type GgufModelType } from '../engine/export/gguf-model.js';
+
+export { GGUF_MODEL_TYPES, type GgufModelType };
 import { listDatasets } from '../services/data.js';
 import { listModels } from '../services/models.js';
 import type { ModelManifest } from '../worker/protocol.js';
 
-export type ExportKind = 'peft' | 'merged' | 'gguf' | 'trl';
+export type ExportKind = 'peft' | 'merged' | 'gguf' | 'gguf-merged' | 'trl';
 
 /** Where the model or adapter came from: files picked on disk, or the studio itself. */
 export type ModelOrigin = { kind: 'files' } | { kind: 'library'; modelId: string };
@@ -49,7 +52,7 @@ interface ExportState {
   pickHandoffData(data: HandoffData | null): void;
   /** `dataset`: a file for the TRL hand-off instead of handoffData; `baseModel`: the Hub id typed
    *  on the page (empty: the model's own, see handoffBaseModel). */
-  download(kind: ExportKind, options?: { ggufType?: 'f32' | 'f16'; dataset?: File; method?: string; baseModel?: string }): Promise<void>;
+  download(kind: ExportKind, options?: { ggufType?: 'f32' | 'f16'; ggufModelType?: GgufModelType; dataset?: File; method?: string; baseModel?: string }): Promise<void>;
 }
 
 /** Where the chosen model was loaded from, when it is a model of the library (its manifest's source). */
@@ -167,6 +170,10 @@ export const useExportStore = create<ExportState>()((set, get) => {
       try {
         if (kind === 'peft') exportService.downloadPeftZip(model, adapter);
         else if (kind === 'gguf') exportService.downloadGguf(model, adapter, options.ggufType, runConfig?.method);
+        else if (kind === 'gguf-merged') {
+          const { fallbacks } = exportService.downloadGgufModel(model, adapter, options.ggufModelType, runConfig?.method);
+          set({ message: fallbacks.length ? `${fallbacks.length} weights kept in f16 (rows not a multiple of 32 cannot be q8_0).` : null });
+        }
         else if (kind === 'merged') {
           const { files } = exportService.downloadMerged(model, adapter);
           set({ message: files === 2 ? 'Two files: keep the .onnx and its .data side by side.' : null });

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { mergeOnnx } from '../../src/engine/export/merge.js';
+import { concatChunks } from '../../src/engine/export/gguf-file.js';
+import { ggufModel } from '../../src/engine/export/gguf-model.js';
 import { peftFiles, readPeftFiles, readPeftZip } from '../../src/engine/export/peft.js';
 import { loadModel } from '../../src/engine/model/load.js';
 import { nodeDirSource } from '../../src/engine/model/source-node.js';
@@ -81,20 +83,51 @@ describe('prefstudio export', () => {
     expect(readFileSync(join(out, 'emb.onnx')).byteLength).toBeGreaterThan(readFileSync(join(out, 'ext.onnx')).byteLength + 100_000);
   }, 60_000);
 
+  it('--gguf-merged writes the whole tuned model (q8_0 here) and --gguf-base the base model, as the exporter gives them in-process', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'prefstudio-export-gguf-'));
+    const adapterDir = join(FIXTURES, 'tiny-llama-adapter');
+    const log = captureStderr();
+    const code = await main(['export', '--model', TINY_LLAMA, '--adapter', adapterDir, '--gguf-merged', join(out, 'tuned.gguf'), '--gguf-merged-type', 'q8_0', '--gguf-base', join(out, 'base.gguf')]);
+    vi.restoreAllMocks();
+    expect(code, log.text()).toBe(0);
+    expect(log.text()).toMatch(/GGUF model with the adapter merged \(\d+ weights\) .*tuned\.gguf .*q8_0/);
+    const model = await loadModel(nodeDirSource(TINY_LLAMA));
+    const adapter = readPeftFiles({ 'adapter_config.json': readFileSync(join(adapterDir, 'adapter_config.json')), 'adapter_model.safetensors': readFileSync(join(adapterDir, 'adapter_model.safetensors')) });
+    expect(new Uint8Array(readFileSync(join(out, 'tuned.gguf')))).toEqual(concatChunks(ggufModel(model, adapter, { type: 'q8_0', name: 'tuned' })));
+    expect(new Uint8Array(readFileSync(join(out, 'base.gguf')))).toEqual(concatChunks(ggufModel(model, null, { type: 'f32', name: 'base' })));
+  }, 60_000);
+
+  it('a GGUF llama.cpp could not run is refused naming why, before any output is written', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'prefstudio-export-refuse-'));
+    const model = await loadModel(nodeDirSource(TINY_QWEN2));
+    mkdirSync(join(out, 'adapter'));
+    for (const [name, bytes] of Object.entries(peftFiles(model, randomAdapter(model)))) writeFileSync(join(out, 'adapter', name), bytes);
+    const log = captureStderr();
+    const code = await main(['export', '--model', TINY_QWEN2, '--adapter', join(out, 'adapter'), '--peft', join(out, 'a.zip'), '--gguf-merged', join(out, 'm.gguf')]);
+    vi.restoreAllMocks();
+    expect(code).toBe(1);
+    expect(log.text()).toMatch(/llama\.cpp's qwen2 needs heads × head_dim = hidden size, and this qwen2 model has 4 × 16 ≠ 32/);
+    expect(existsSync(join(out, 'm.gguf'))).toBe(false);
+    expect(existsSync(join(out, 'a.zip'))).toBe(false);
+  }, 60_000);
+
   it('usage errors say what is wrong', async () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'prefstudio-export-usage-'));
     const log = captureStderr();
     const adapter = join(FIXTURES, 'tiny-llama-adapter');
     expect(await main(['export', '--model', TINY_LLAMA, '--adapter', adapter])).toBe(2);
-    expect(log.text()).toMatch(/give at least one of --merged, --gguf, --peft, --trl/);
+    expect(log.text()).toMatch(/give at least one of --merged, --gguf, --gguf-merged, --gguf-base, --peft, --trl/);
+    expect(await main(['export', '--model', TINY_LLAMA, '--adapter', adapter, '--gguf-merged', join(fresh, 'x.gguf'), '--gguf-merged-type', 'q4_0'])).toBe(2);
+    expect(log.text()).toMatch(/--gguf-merged-type is f32, f16, q8_0, got "q4_0"/);
     expect(await main(['export', '--model', TINY_LLAMA, '--adapter', adapter, '--trl', tmpdir()])).toBe(2);
     expect(log.text()).toMatch(/--trl needs --data <file>/);
-    expect(await main(['export', '--model', TINY_LLAMA, '--adapter', adapter, '--trl', join(tmpdir(), 'x'), '--data', PAIRS, '--base-model', 'my-org/tiny-llama'])).toBe(2);
+    expect(await main(['export', '--model', TINY_LLAMA, '--adapter', adapter, '--trl', join(fresh, 'x'), '--data', PAIRS, '--base-model', 'my-org/tiny-llama'])).toBe(2);
     expect(log.text()).toMatch(/--trl needs --method \(no training_config\.json in/);
-    expect(await main(['export', '--model', TINY_LLAMA, '--adapter', adapter, '--trl', join(tmpdir(), 'x'), '--data', PAIRS, '--method', 'listwise', '--base-model', 'my-org/tiny-llama'])).toBe(1);
+    expect(await main(['export', '--model', TINY_LLAMA, '--adapter', adapter, '--trl', join(fresh, 'x'), '--data', PAIRS, '--method', 'listwise', '--base-model', 'my-org/tiny-llama'])).toBe(1);
     expect(log.text()).toMatch(/listwise \(Plackett-Luce\) has no TRL trainer/);
-    expect(await main(['export', '--model', TINY_LLAMA, '--adapter', join(FIXTURES, 'tiny-gpt2-adapter'), '--gguf', join(tmpdir(), 'x.gguf')])).toBe(1);
+    expect(await main(['export', '--model', TINY_LLAMA, '--adapter', join(FIXTURES, 'tiny-gpt2-adapter'), '--gguf', join(fresh, 'x.gguf')])).toBe(1);
     expect(log.text()).toMatch(/adapter tensor base_model\.model\.transformer\.h\.0\.attn\.c_attn\.lora_A\.weight is not a LoRA tensor of a linear layer of this llama model/);
-    expect(await main(['export', '--model', TINY_LLAMA, '--adapter', '/nonexistent', '--gguf', join(tmpdir(), 'x.gguf')])).toBe(2);
+    expect(await main(['export', '--model', TINY_LLAMA, '--adapter', '/nonexistent', '--gguf', join(fresh, 'x.gguf')])).toBe(2);
     expect(log.text()).toMatch(/--adapter \/nonexistent: no such file or folder/);
   }, 60_000);
 

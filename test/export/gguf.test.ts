@@ -8,21 +8,24 @@ import { join } from 'node:path';
 import { gguf, GGMLQuantizationType } from '@huggingface/gguf';
 import { describe, expect, it } from 'vitest';
 import { fromF16Array } from '../../src/engine/f16.js';
-import { ggufLoraAdapter } from '../../src/engine/export/gguf.js';
+import { ggufLoraAdapter, ggufLoraB } from '../../src/engine/export/gguf.js';
 import { adapterModules, adapterScale } from '../../src/engine/export/modules.js';
 import { readPeftFiles } from '../../src/engine/export/peft.js';
 import { loadModel } from '../../src/engine/model/load.js';
 import { nodeDirSource } from '../../src/engine/model/source-node.js';
-import { TINY_GPT2, TINY_LLAMA, TINY_QWEN2 } from '../model/helpers.js';
+import { LOCAL, TINY_GPT2, TINY_LLAMA } from '../model/helpers.js';
 import { randomAdapter } from './helpers.js';
 import { METHODS } from '../../src/engine/methods/registry.js';
 
 const FIXTURES = new URL('../fixtures/export/', import.meta.url).pathname;
 
+const maxDiff = (x: Float32Array, y: Float32Array) => x.reduce((d, v, i) => Math.max(d, Math.abs(v - y[i]!)), 0);
+
 describe.each([
   { dir: TINY_LLAMA, arch: 'llama', adapter: 'tiny-llama', dtype: 'f32' as const },
   { dir: TINY_GPT2, arch: 'gpt2', adapter: 'tiny-gpt2', dtype: 'f32' as const },
-  { dir: TINY_QWEN2, arch: 'qwen2', adapter: null, dtype: 'f16' as const },
+  // Qwen2 as llama.cpp's qwen2 takes it (heads × head_dim = hidden; gguf-model.test.ts: the refusal).
+  { dir: join(LOCAL, 'tiny-qwen2-mha'), arch: 'qwen2', adapter: null, dtype: 'f16' as const },
 ])('$arch ($dtype)', ({ dir, arch, adapter: fixture, dtype }) => {
   it('parses with @huggingface/gguf with the expected keys and tensors', async () => {
     const model = await loadModel(nodeDirSource(dir));
@@ -32,7 +35,7 @@ describe.each([
     const modules = adapterModules(model, adapter);
     const r = adapter.lora.r;
     const method = arch === 'gpt2' ? 'kto' : 'cdpo';
-    const bytes = ggufLoraAdapter(modules, { family: model.family, alpha: adapter.lora.lora_alpha, r, useRslora: adapter.lora.use_rslora, dtype, method });
+    const bytes = ggufLoraAdapter(modules, { family: model.family, config: model.config, alpha: adapter.lora.lora_alpha, r, useRslora: adapter.lora.use_rslora, dtype, method });
     const file = join(mkdtempSync(join(tmpdir(), 'prefstudio-gguf-')), 'adapter.gguf');
     writeFileSync(file, bytes);
 
@@ -57,7 +60,13 @@ describe.each([
       // The base tensor in GGUF has ne = [in, out]; llama.cpp checks a.ne[0] == in, b.ne[1] == out.
       expect(a.shape.map(Number)).toEqual([m.slot.inFeatures, r]);
       expect(b.shape.map(Number)).toEqual([r, m.slot.outFeatures]);
-      for (const [t, want] of [[a, m.a], [b, m.b]] as const) {
+      // B as llama.cpp wants it: q_proj / k_proj rows permuted for llama (gguf-arch.ts; proven
+      // against llama.cpp itself in llama-cpp.test.ts), other modules and families as PEFT's.
+      const wantB = ggufLoraB(m, model.family, model.config, r);
+      const permuted = arch === 'llama' && /\.(q|k)_proj$/.test(m.slot.path);
+      expect(wantB === m.b).toBe(!permuted);
+      if (permuted) expect(maxDiff(wantB, m.b)).toBeGreaterThan(0);
+      for (const [t, want] of [[a, m.a], [b, wantB]] as const) {
         expect(t.dtype).toBe(dtype === 'f32' ? GGMLQuantizationType.F32 : GGMLQuantizationType.F16);
         const at = Number(parsed.tensorDataOffset + t.offset);
         expect(at % 32).toBe(0);

@@ -5,6 +5,7 @@
 // recognised mapping, never from the ONNX file's own tensor names.
 
 import { loraScale } from '../lora/adapter.js';
+import { ggufArchitectureOf } from './gguf-arch.js';
 import type { LoadedModel } from '../model/load.js';
 import type { Family } from '../model/recognize.js';
 import type { LoraSettings } from '../training/config.js';
@@ -64,9 +65,9 @@ function single(path: string, shape: (n: string) => [number, number], gguf: stri
   return { path, inFeatures: inF, outFeatures: out, parts: [{ weight: `${path}.weight`, rowOffset: 0, rows: out }], gguf };
 }
 
-/** llama.cpp's architecture name for a family (convert_hf_to_gguf: Mistral converts as llama). */
+/** llama.cpp's architecture name for a family (gguf-arch.ts; refused with its name when llama.cpp has none). */
 export function ggufArchitecture(family: Family): string {
-  return family === 'mistral' ? 'llama' : family;
+  return ggufArchitectureOf(family).name;
 }
 
 /** A PEFT LoRA adapter on the host: settings and every tensor by PEFT name. */

@@ -56,8 +56,11 @@ export class ModelTokenizer {
   readonly chatTemplate: string | null;
   private readonly template: Template | null;
   readonly kind: string;
+  /** The files it was built from (the GGUF exporter writes the vocabulary from them). */
+  readonly files: TokenizerFiles;
 
   constructor(files: TokenizerFiles) {
+    this.files = files;
     const cfg = files.tokenizerConfig ?? {};
     try {
       this.tokenizer = new Tokenizer(files.tokenizerJson, cfg);

@@ -1,13 +1,14 @@
 // The Export page's steps, one card each: the base model (from the studio's model library or a
 // folder picked on disk), the PEFT adapter (a run of this studio, or a folder with
 // adapter_config.json and adapter_model.safetensors, or a zip), the downloads (PEFT zip, merged
-// ONNX, llama.cpp GGUF LoRA) and the TRL hand-off (its dataset: one of the studio's, the run's
+// ONNX, llama.cpp GGUF LoRA, the whole model as GGUF) and the TRL hand-off (its dataset: one of the studio's, the run's
 // own preselected, or a file; its base model: a Hugging Face Hub id, required, typed or the
 // model's own, checked as it is typed before the download is enabled).
 import { useRef, useState, type ReactNode } from 'react';
 import { handoffBaseModel, useExportStore } from '../../stores/export.js';
 import { HUB_ID_EXAMPLE } from '../../hub-id.js';
 import { METHOD_IDS, METHODS } from '../../stores/methods.js';
+import { GGUF_MODEL_TYPES, type GgufModelType } from '../../stores/export.js';
 import './export.css';
 
 /** A button that opens a hidden file input (the native one cannot be styled). */
@@ -59,6 +60,7 @@ function Download({ children, hint }: { children: ReactNode; hint: ReactNode }) 
 export function ExportPanel() {
   const s = useExportStore();
   const [ggufType, setGgufType] = useState<'f32' | 'f16'>('f32');
+  const [ggufModelType, setGgufModelType] = useState<GgufModelType>('f16');
   const [method, setMethod] = useState('dpo');
   const [baseModel, setBaseModel] = useState('');
   const ready = !!s.model && !!s.adapter && s.modules !== null && !s.busy;
@@ -175,6 +177,18 @@ export function ExportPanel() {
             <select className="control" aria-label="GGUF tensor type" value={ggufType} disabled={!ready} onChange={(e) => setGgufType(e.target.value as 'f32' | 'f16')} data-testid="export-gguf-type">
               <option value="f32">f32</option>
               <option value="f16">f16</option>
+            </select>
+          </Download>
+          <Download hint={<>The whole tuned model, adapter merged, with its tokenizer and chat template: one file for llama.cpp, Ollama or LM Studio.</>}>
+            <button type="button" className="button button-secondary" disabled={!ready} onClick={() => void s.download('gguf-merged', { ggufModelType })} data-testid="export-download-gguf-merged">
+              Merged GGUF
+            </button>
+            <select className="control" aria-label="Merged GGUF weight type" value={ggufModelType} disabled={!ready} onChange={(e) => setGgufModelType(e.target.value as GgufModelType)} data-testid="export-gguf-merged-type">
+              {GGUF_MODEL_TYPES.map((t) => (
+                <option key={t} value={t}>
+                  {t}
+                </option>
+              ))}
             </select>
           </Download>
         </ul>
