@@ -66,7 +66,10 @@ function trainerSpec(c: TrainingConfig): TrainerSpec {
     }
     case 'orpo':
     case 'simpo':
-      return { trainer, shape: 'preference', args: { ...trl.pinned, ...o, ...lengths }, notes };
+      // TRL 1.9's experimental CPOConfig / ORPOConfig have max_length but no truncation_mode
+      // (test/export/trl-train-py.test.ts checks every arg against TRL 1.9.0's fields).
+      notes.push(`truncation_mode (${c.truncation_mode}) is not passed: TRL 1.9's ${trainer}Config has no such field, and its trainer shortens pairs longer than max_length its own way`);
+      return { trainer, shape: 'preference', args: { ...trl.pinned, ...o, max_length: c.max_length }, notes };
     case 'kto':
       return { trainer, shape: 'unpaired', args: { ...o, max_length: c.max_length, precompute_ref_log_probs: true }, notes };
     case 'listwise':
@@ -103,6 +106,13 @@ function trainingArgs(c: TrainingConfig, hasTest: boolean): Record<string, unkno
   };
 }
 
+/**
+ * What the hand-off installs, exactly: TRL 1.9.0 (the version our losses follow) with the
+ * transformers, accelerate and datasets versions TRL 1.9.0's CI tests as its minimum dependencies,
+ * PEFT for LoRA, and deepspeed (TRL's declared minimum) for the ZeRO-2 launch.
+ */
+export const PIP_INSTALL = 'trl==1.9.0 transformers==4.56.2 accelerate==1.4.0 datasets==4.7.0 peft==0.17.1 deepspeed==0.14.4';
+
 export function trlHandoff(input: TrlHandoffInput): TrlHandoff {
   const c = input.config;
   const problem = hubRepoIdProblem(input.baseModel);
@@ -119,6 +129,7 @@ export function trlHandoff(input: TrlHandoffInput): TrlHandoff {
   const recipe = {
     prefstudio_method: c.method,
     trainer: spec.trainer,
+    pip_install: PIP_INSTALL,
     model_name_or_path: input.baseModel,
     dataset: { train: 'data/train.jsonl', ...(hasTest ? { test: 'data/test.jsonl' } : {}), format: spec.shape === 'unpaired' ? 'unpaired preference (prompt, completion, label)' : 'preference (prompt, chosen, rejected)', style: exporter.style ?? 'standard' },
     // Per-device batch and accumulation as the run had them; keep_global_batch divides the
@@ -133,6 +144,7 @@ export function trlHandoff(input: TrlHandoffInput): TrlHandoff {
     'data/train.jsonl': lines.train.join('\n') + '\n',
     'recipe.json': JSON.stringify(recipe, null, 2) + '\n',
     'train.py': TRAIN_PY,
+    'requirements.txt': PIP_INSTALL.split(' ').join('\n') + '\n',
     'accelerate/deepspeed_zero2.yaml': DEEPSPEED_ZERO2,
     'accelerate/multi_gpu.yaml': MULTI_GPU,
     'README.md': readme(recipe.trainer, c, input.baseModel, input.baseModelFrom, { train: lines.train.length, test: lines.test.length }, spec.notes, exporter.skippedCount),
@@ -154,12 +166,14 @@ one or more GPUs. The adapter it writes imports back into PrefStudio.
 - \`recipe.json\`: model, trainer, \`args\` (TRL's ${trainer}Config / transformers TrainingArguments names),
   \`lora\` (PEFT LoraConfig), and the original PrefStudio configuration. Edit it, not the script.
 - \`train.py\`: reads recipe.json, builds the trainer with trl + peft, trains, saves the adapter.
+- \`requirements.txt\`: the exact versions it was checked against (TRL 1.9.0's field names).
 - \`accelerate/\`: launch configs for several GPUs (plain DDP, or DeepSpeed ZeRO-2).
 
 ## Run
 
 \`\`\`sh
-pip install "trl>=1.0" peft accelerate datasets deepspeed   # deepspeed only for the ZeRO-2 launch
+pip install ${PIP_INSTALL}
+# (also in requirements.txt; deepspeed only for the ZeRO-2 launch; PyTorch as your GPU needs)
 python train.py                                              # one GPU
 accelerate launch --config_file accelerate/multi_gpu.yaml --num_processes 8 train.py
 accelerate launch --config_file accelerate/deepspeed_zero2.yaml --num_processes 8 train.py

@@ -1,0 +1,3 @@
+from trl._configs import make
+
+CPOConfig, CPOTrainer = make("CPOConfig")

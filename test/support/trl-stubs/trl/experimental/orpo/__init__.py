@@ -1,0 +1,3 @@
+from trl._configs import make
+
+ORPOConfig, ORPOTrainer = make("ORPOConfig")
