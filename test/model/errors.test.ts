@@ -9,7 +9,8 @@ import { loadModel } from '../../src/engine/model/load.js';
 import { assertFits, checkFits, estimateMemory } from '../../src/engine/model/memory.js';
 import { memorySource, type ModelSource } from '../../src/engine/model/source.js';
 import { nodeDirSource } from '../../src/engine/model/source-node.js';
-import { GPT2_SHARED, LLAMA_FP16, TINY_GPT2, TINY_LLAMA, TINY_QWEN2, decodeModel, encodeModel, fileBytes, folderFiles, onnx, rewrite, variant } from './helpers.js';
+import { readFileSync } from 'node:fs';
+import { GPT2_SHARED, LLAMA_FP16, LOCAL, TINY_GPT2, TINY_LLAMA, TINY_QWEN2, decodeModel, encodeModel, fileBytes, folderFiles, onnx, rewrite, variant } from './helpers.js';
 
 async function loadError(source: ModelSource, options = {}): Promise<ModelLoadError> {
   try {
@@ -156,8 +157,24 @@ describe('architecture', () => {
     return JSON.stringify({ ...c, ...patch });
   };
   it('an unknown model_type is named', async () => {
-    const e = await loadError(variant(TINY_LLAMA, { 'config.json': config({ model_type: 'phi3' }) }));
-    expectError(e, 'unknown-architecture', '"phi3"', 'llama', 'gpt2');
+    const e = await loadError(variant(TINY_LLAMA, { 'config.json': config({ model_type: 'falcon' }) }));
+    expectError(e, 'unknown-architecture', '"falcon"', 'llama', 'gemma2', 'phi3', 'gpt2');
+  });
+
+  it('a family whose structure the graph lacks is refused, naming what differs', async () => {
+    // Gemma 2 puts norms before and after each branch; the Llama graph has them before only.
+    const gemma = await loadError(variant(TINY_LLAMA, { 'config.json': config({ model_type: 'gemma2', hidden_activation: 'gelu_pytorch_tanh', query_pre_attn_scalar: 8, sliding_window: 4 }) }));
+    expectError(gemma, 'unrecognised-graph', 'gemma2', 'sandwich', "'pre'");
+    // Qwen3 normalizes q and k; the Llama graph does not.
+    const qwen3 = await loadError(variant(TINY_LLAMA, { 'config.json': config({ model_type: 'qwen3' }) }));
+    expectError(qwen3, 'unrecognised-graph', 'qwen3', "q/k norms are 'head'", '0 q/k norm');
+    // A Gemma 3 graph without its config.json: the graph cannot tell its soft-caps, windows, norm offsets.
+    const arch = `${LOCAL}arch-gemma3`;
+    const noConfig = await loadError(variant(arch, { 'config.json': undefined }));
+    expectError(noConfig, 'unknown-architecture', 'q/k norms', 'config.json');
+    // A setting this engine does not run.
+    const gelu = await loadError(variant(arch, { 'config.json': JSON.stringify({ ...JSON.parse(readFileSync(`${arch}/config.json`, 'utf8')), hidden_activation: 'gelu' }) }));
+    expectError(gelu, 'unknown-architecture', 'hidden_activation "gelu"', 'gelu_pytorch_tanh');
   });
 
   it('a config that contradicts the graph is refused', async () => {

@@ -5,8 +5,10 @@
 // kaiming_uniform(a = sqrt(5)), i.e. U(-1/sqrt(in), 1/sqrt(in)); lora_B.weight (out, r) starts at
 // zero, so a fresh adapter leaves the model unchanged. Tensor names as PEFT saves them:
 //   base_model.model.<module path>.lora_A.weight / .lora_B.weight
-// where <module path> is Hugging Face's: model.layers.N.self_attn.q_proj (Llama, Qwen2, Mistral),
-// transformer.h.N.attn.c_attn (GPT-2: one module for q, k and v, whose B rows are q | k | v).
+// where <module path> is Hugging Face's: model.layers.N.self_attn.q_proj (Llama, Qwen2/3, Mistral,
+// Gemma 2/3, OLMo 2), transformer.h.N.attn.c_attn (GPT-2: one module for q, k and v, whose B rows
+// are q | k | v), model.layers.N.self_attn.qkv_proj and mlp.gate_up_proj (Phi-3: packed modules,
+// B rows q | k | v and gate | up, over the split layers of the engine).
 //
 // The base stays frozen; A, B and their gradients are fp32 tensors. The LoRA terms are fused into
 // the matmul kernels (kernels/matmul.ts): each targeted layer's LinearWeights.adapter is a
@@ -36,7 +38,8 @@ export interface LoraConfig {
   /**
    * Hugging Face module names matched against the end of each linear layer's module path, as
    * PEFT's target_modules: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj (Llama);
-   * c_attn, c_proj, c_fc (GPT-2); a full path also works. 'all-linear': every linear layer but
+   * qkv_proj, o_proj, gate_up_proj, down_proj (Phi-3); c_attn, c_proj, c_fc (GPT-2); a full path
+   * also works. 'all-linear': every linear layer but
    * the LM head. A single string other than 'all-linear' is a regular expression that must
    * match the whole module path (PEFT's rule for a string).
    */
@@ -121,7 +124,7 @@ export class LoraPart implements LinearAdapter {
   }
 }
 
-/** A model linear layer and the PEFT module path it belongs to (GPT-2's q/k/v: c_attn, rows offset). */
+/** A model linear layer and the PEFT module path it belongs to (GPT-2's q/k/v: c_attn, Phi-3's q/k/v: qkv_proj and gate/up: gate_up_proj, rows offset). */
 interface LayerSlot {
   linear: LinearWeights;
   path: string;
@@ -143,6 +146,18 @@ function layerSlots(model: TransformerModel): LayerSlot[] {
       slots.push({ linear: l.o, path: `${p}attn.c_proj`, rowOffset: 0, moduleOut: l.o.outFeatures });
       slots.push({ linear: l.up, path: `${p}mlp.c_fc`, rowOffset: 0, moduleOut: l.up.outFeatures });
       slots.push({ linear: l.down, path: `${p}mlp.c_proj`, rowOffset: 0, moduleOut: l.down.outFeatures });
+    } else if (c.packedProjections) {
+      // Phi-3: PEFT's modules are HF's packed ones; their parts run in row order (model.ts).
+      const p = `model.layers.${i}.`;
+      const qkvOut = l.q.outFeatures + l.k.outFeatures + l.v.outFeatures;
+      slots.push({ linear: l.q, path: `${p}self_attn.qkv_proj`, rowOffset: 0, moduleOut: qkvOut });
+      slots.push({ linear: l.k, path: `${p}self_attn.qkv_proj`, rowOffset: l.q.outFeatures, moduleOut: qkvOut });
+      slots.push({ linear: l.v, path: `${p}self_attn.qkv_proj`, rowOffset: l.q.outFeatures + l.k.outFeatures, moduleOut: qkvOut });
+      slots.push({ linear: l.o, path: l.o.name, rowOffset: 0, moduleOut: l.o.outFeatures });
+      const gateUpOut = l.gate!.outFeatures + l.up.outFeatures;
+      slots.push({ linear: l.gate!, path: `${p}mlp.gate_up_proj`, rowOffset: 0, moduleOut: gateUpOut });
+      slots.push({ linear: l.up, path: `${p}mlp.gate_up_proj`, rowOffset: l.gate!.outFeatures, moduleOut: gateUpOut });
+      slots.push({ linear: l.down, path: l.down.name, rowOffset: 0, moduleOut: l.down.outFeatures });
     } else {
       for (const lw of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) {
         if (lw) slots.push({ linear: lw, path: lw.name, rowOffset: 0, moduleOut: lw.outFeatures });

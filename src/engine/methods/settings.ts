@@ -67,8 +67,11 @@ function setting<Z extends z.ZodType, G extends SettingGroup>(s: SettingSpec<Z> 
   return s;
 }
 
-/** PEFT's names of the linear layers the studio's architectures have (Llama/Qwen2/Mistral; GPT-2's Conv1D). */
-export const LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj', 'c_attn', 'c_proj', 'c_fc'] as const;
+/**
+ * PEFT's names of the linear layers the studio's architectures have (Llama, Qwen2/3, Mistral,
+ * Gemma 2/3, OLMo 2; Phi-3's packed qkv_proj and gate_up_proj; GPT-2's Conv1D).
+ */
+export const LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj', 'qkv_proj', 'gate_up_proj', 'c_attn', 'c_proj', 'c_fc'] as const;
 
 export const SCHEDULER_TYPES = ['linear', 'cosine', 'constant', 'constant_with_warmup'] as const;
 export type SchedulerType = (typeof SCHEDULER_TYPES)[number];

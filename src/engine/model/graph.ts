@@ -18,6 +18,12 @@
 // the first norm are q, k, v; at depth 1, o; after the second, gate/up (or c_fc) then down (or
 // c_proj); after the final norm, the LM head. Weights shared by several nodes (de-duplicated by
 // the exporter) are simply found more than once.
+//
+// Norms that sit inside a branch (their input is a linear's output) do not start a place of their
+// own: q/k norms (Qwen3, Gemma 3, OLMo 2: they feed the attention's query or key) and post-norms
+// (Gemma's post_attention / post_feedforward_layernorm on a branch output before the residual
+// add). Only when a graph has no other norm in its layers (OLMo 2 normalizes branch outputs only)
+// do its post-norms start places (recognize.ts calls assignPlaces with the norms that do).
 
 import { ModelLoadError } from './errors.js';
 import { decodeFloats, decodeInts, type OnnxGraph, type OnnxNode, type OnnxTensor } from './onnx.js';
@@ -51,6 +57,11 @@ const QUANTIZED_OPS = new Set([
 ]);
 
 const SUBGRAPH_OPS = new Set(['If', 'Loop', 'Scan']);
+
+/** Ops whose output is a shape or size, not data: a data-flow walk stops at them. */
+const SHAPE_OPS = new Set(['Shape', 'Size', 'ConstantOfShape', 'Range']);
+/** Ops whose data is input 0, the other inputs being shapes, indices or axes. */
+const DATA_FIRST_OPS = new Set(['Reshape', 'Expand', 'Slice', 'Tile', 'Unsqueeze', 'Squeeze', 'Gather', 'Split', 'Transpose', 'Cast', 'Identity', 'Flatten']);
 
 const opLabel = (n: OnnxNode) => `${n.domain ? `${n.domain}.` : ''}${n.opType}`;
 const nodeLabel = (n: OnnxNode) => `"${n.name || `#${n.index}`}"`;
@@ -112,7 +123,11 @@ export interface NormOp {
   /** The node producing the normalized output. */
   node: OnnxNode;
   out: string;
+  /** The normalized input tensor ('' for fused Skip* and EmbedLayerNormalization: a residual sum). */
+  inp: string;
   weight: OnnxTensor;
+  /** A scalar the graph adds to the weight before the product (Gemma's 1 + w unfolded); 0 when none. */
+  weightOffset: number;
   bias: OnnxTensor | null;
   eps: number | null;
   /** EmbedLayerNormalization: the embedding tables it gathers from. */
@@ -178,7 +193,7 @@ export class GraphIndex {
     this.findNorms();
     this.findEmbeddings();
     this.findCores();
-    this.assignPlaces();
+    this.assignPlaces(this.streamNorms());
   }
 
   constOf(t: string): OnnxTensor | undefined {
@@ -324,17 +339,18 @@ export class GraphIndex {
           // A decoder's activations are (B, T, C): the last axis is -1 or 2.
           const axis = n.attrs.get('axis') ?? -1;
           if (axis !== -1 && axis !== 2) throw this.unrecognised(`LayerNormalization ${nodeLabel(n)} normalizes axis ${String(axis)}, not the last`);
-          this.norms.push({ kind: 'layer', op: n.opType, node: n, out: n.outputs[0]!, weight: w(n.inputs[1], n, 'scale'), bias: opt(n.inputs[2]), eps: fusedEps(n) ?? 1e-5 });
+          this.norms.push({ kind: 'layer', op: n.opType, node: n, out: n.outputs[0]!, inp: n.inputs[0]!, weight: w(n.inputs[1], n, 'scale'), weightOffset: 0, bias: opt(n.inputs[2]), eps: fusedEps(n) ?? 1e-5 });
           break;
         }
         case 'SimplifiedLayerNormalization':
         case 'RMSNormalization':
-          this.norms.push({ kind: 'rms', op: n.opType, node: n, out: n.outputs[0]!, weight: w(n.inputs[1], n, 'scale'), bias: null, eps: fusedEps(n) ?? 1e-5 });
+          this.norms.push({ kind: 'rms', op: n.opType, node: n, out: n.outputs[0]!, inp: n.inputs[0]!, weight: w(n.inputs[1], n, 'scale'), weightOffset: 0, bias: null, eps: fusedEps(n) ?? 1e-5 });
           break;
         case 'SkipLayerNormalization':
         case 'SkipSimplifiedLayerNormalization': {
           const simplified = n.opType === 'SkipSimplifiedLayerNormalization';
-          this.norms.push({ kind: simplified ? 'rms' : 'layer', op: n.opType, node: n, out: n.outputs[0]!, weight: w(n.inputs[2], n, 'gamma'), bias: simplified ? null : opt(n.inputs[3]), eps: fusedEps(n) ?? 1e-12 });
+          // The normalized value is inputs[0] + inputs[1]: a residual stream, never one branch's output.
+          this.norms.push({ kind: simplified ? 'rms' : 'layer', op: n.opType, node: n, out: n.outputs[0]!, inp: '', weight: w(n.inputs[2], n, 'gamma'), weightOffset: 0, bias: simplified ? null : opt(n.inputs[3]), eps: fusedEps(n) ?? 1e-12 });
           const biasIn = n.inputs[simplified ? 3 : 4];
           if (biasIn) this.giveBias(n, [n.inputs[0]!, n.inputs[1]!], biasIn);
           break;
@@ -345,7 +361,7 @@ export class GraphIndex {
             if (seg) throw this.unrecognised(`EmbedLayerNormalization ${nodeLabel(n)} adds segment embeddings (a BERT-style encoder, not a decoder)`);
           }
           this.norms.push({
-            kind: 'layer', op: n.opType, node: n, out: n.outputs[0]!, weight: w(n.inputs[5], n, 'gamma'), bias: opt(n.inputs[6]), eps: fusedEps(n) ?? 1e-12,
+            kind: 'layer', op: n.opType, node: n, out: n.outputs[0]!, inp: '', weight: w(n.inputs[5], n, 'gamma'), weightOffset: 0, bias: opt(n.inputs[6]), eps: fusedEps(n) ?? 1e-12,
             embed: { word: w(n.inputs[2], n, 'word embedding', 2), position: opt(n.inputs[3]) },
           });
           break;
@@ -362,11 +378,13 @@ export class GraphIndex {
 
   /**
    * Mul(w, Y) where Y = data / sqrt(mean(data²) + eps) (or data · 1/sqrt(...)), data = x (RMSNorm)
-   * or x − mean(x) (LayerNorm, then + b).
+   * or x − mean(x) (LayerNorm, then + b). w may be Add(c, w') of a scalar constant c and a 1-D
+   * constant w' (Gemma's 1 + w, when the exporter did not fold it): the weight is w', offset c.
    */
   private decomposedNorm(mul: OnnxNode): NormOp | null {
     for (const slot of [0, 1]) {
-      const wr = this.resolveWeight(mul.inputs[slot]!);
+      const off = this.offsetWeight(mul.inputs[slot]!);
+      const wr = off?.weight ?? this.resolveWeight(mul.inputs[slot]!);
       const y = mul.inputs[1 - slot]!;
       if (!wr || wr.transposed || wr.tensor.dims.length !== 1 || wr.tensor.dims[0]! < 2 || this.isConst(y)) continue;
       const core = this.normCore(y);
@@ -383,12 +401,24 @@ export class GraphIndex {
           node = this.producer.get(out)!.node;
         }
       }
-      return { kind: core.kind, op: 'decomposed', node, out, weight: wr.tensor, bias, eps: core.eps };
+      return { kind: core.kind, op: 'decomposed', node, out, inp: core.data, weight: wr.tensor, weightOffset: off?.offset ?? 0, bias, eps: core.eps };
     }
     return null;
   }
 
-  private normCore(y: string): { kind: 'rms' | 'layer'; eps: number | null } | null {
+  /** Add(scalar constant c, 1-D constant w) (either order): the weight w and the offset c. */
+  private offsetWeight(t: string): { weight: { tensor: OnnxTensor; transposed: boolean }; offset: number } | null {
+    const add = this.producer.get(this.skipCasts(t))?.node;
+    if (!add || add.opType !== 'Add' || add.domain !== '') return null;
+    for (const [a, b] of [[add.inputs[0]!, add.inputs[1]!], [add.inputs[1]!, add.inputs[0]!]] as const) {
+      const c = this.constFloats(a);
+      const w = this.resolveWeight(b);
+      if (c && c.length === 1 && w && w.tensor.dims.length === 1) return { weight: w, offset: c[0]! };
+    }
+    return null;
+  }
+
+  private normCore(y: string): { kind: 'rms' | 'layer'; eps: number | null; data: string } | null {
     const n = this.producerOp(y);
     if (!n || n.domain !== '') return null;
     const tries: [string, string][] = n.opType === 'Div' ? [[n.inputs[0]!, n.inputs[1]!]] : n.opType === 'Mul' ? [[n.inputs[0]!, n.inputs[1]!], [n.inputs[1]!, n.inputs[0]!]] : [];
@@ -399,9 +429,9 @@ export class GraphIndex {
       const sub = this.producerOp(data);
       if (sub?.opType === 'Sub') {
         const mean = this.producerOp(sub.inputs[1]!);
-        if (mean?.opType === 'ReduceMean' && this.skipCasts(mean.inputs[0]!) === this.skipCasts(sub.inputs[0]!)) return { kind: 'layer', eps: s.eps };
+        if (mean?.opType === 'ReduceMean' && this.skipCasts(mean.inputs[0]!) === this.skipCasts(sub.inputs[0]!)) return { kind: 'layer', eps: s.eps, data: sub.inputs[0]! };
       }
-      return { kind: 'rms', eps: s.eps };
+      return { kind: 'rms', eps: s.eps, data };
     }
     return null;
   }
@@ -510,10 +540,83 @@ export class GraphIndex {
     return null;
   }
 
-  /** One pass in graph order: each tensor's latest norm and linear depth. */
-  private assignPlaces(): void {
+  // ---- norms in branches ----
+
+  /** The linear whose output `t` is, through Cast / Identity / Reshape / Transpose / Squeeze. */
+  linearBehind(t: string): LinearOp | undefined {
+    for (let hops = 0; hops < 8 && t; hops++) {
+      const l = this.linearByOut.get(t);
+      if (l) return l;
+      const p = this.producer.get(t)?.node;
+      if (!p || !['Cast', 'Identity', 'CastLike', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze'].includes(p.opType)) return undefined;
+      t = p.inputs[0]!;
+    }
+    return undefined;
+  }
+
+  /** Norms whose input is a linear's output: q/k norms and post-norms (no place of their own). */
+  branchNorms(): NormOp[] {
+    return this.norms.filter((n) => this.linearBehind(n.inp) !== undefined);
+  }
+
+  private qkCache: NormOp[] | null = null;
+
+  /** Branch norms that feed an attention's query or key (q_norm / k_norm). */
+  qkNorms(): NormOp[] {
+    if (this.qkCache) return this.qkCache;
+    const branch = new Set(this.branchNorms());
+    const found = new Set<NormOp>();
+    const byOut = new Map([...branch].map((n) => [n.out, n]));
+    for (const core of this.cores) {
+      const stack = [core.q, core.k].filter(Boolean);
+      const seen = new Set<string>();
+      while (stack.length > 0 && seen.size < 4000) {
+        const t = stack.pop()!;
+        if (seen.has(t)) continue;
+        seen.add(t);
+        const n = byOut.get(t);
+        if (n) {
+          found.add(n);
+          continue;
+        }
+        if (this.linearByOut.has(t) || this.isConst(t) || this.graphInputs.has(t)) continue;
+        const p = this.producer.get(t)?.node;
+        if (!p || SHAPE_OPS.has(p.opType)) continue;
+        // Reshape / Expand / Slice / ... carry their data in input 0; the rest are shapes and
+        // indices, which may be computed from earlier layers' activations (Shape of x).
+        stack.push(...(DATA_FIRST_OPS.has(p.opType) ? [p.inputs[0]!] : p.inputs).filter((i) => i && !this.isConst(i)));
+      }
+    }
+    this.qkCache = this.norms.filter((n) => found.has(n));
+    return this.qkCache;
+  }
+
+  /** Branch norms that are not q/k norms: post-norms of a branch output. */
+  postNorms(): NormOp[] {
+    const qk = new Set(this.qkNorms());
+    return this.branchNorms().filter((n) => !qk.has(n));
+  }
+
+  /**
+   * The norms that start places: every norm outside a branch; and when that leaves only the final
+   * norm (OLMo 2: post-norms only), the post-norms too.
+   */
+  streamNorms(): NormOp[] {
+    const branch = new Set(this.branchNorms());
+    const stream = this.norms.filter((n) => !branch.has(n));
+    if (stream.length > 1 || branch.size === 0) return stream;
+    const post = new Set(this.postNorms());
+    return this.norms.filter((n) => !branch.has(n) || post.has(n));
+  }
+
+  /**
+   * One pass in graph order: each tensor's latest norm among `resetting` (its index there) and
+   * linear depth. Other norms pass their input's place on.
+   */
+  assignPlaces(resetting: readonly NormOp[] = this.norms): void {
+    this.places.clear();
     const normByNode = new Map<OnnxNode, number>();
-    this.norms.forEach((n, i) => normByNode.set(n.node, i));
+    resetting.forEach((n, i) => normByNode.set(n.node, i));
     const linByNode = new Map<OnnxNode, LinearOp>();
     for (const l of this.linears) linByNode.set(l.node, l);
     const none: Place = { norm: -1, depth: 0 };
@@ -529,16 +632,20 @@ export class GraphIndex {
       }
       for (const t of n.outputs) if (t) this.places.set(t, p);
       const ni = normByNode.get(n);
-      if (ni !== undefined) this.places.set(this.norms[ni]!.out, { norm: ni, depth: 0 });
+      if (ni !== undefined) this.places.set(resetting[ni]!.out, { norm: ni, depth: 0 });
     }
     for (const c of this.cores) c.place = get(c.node.outputs[0]!);
   }
 
-  /** The linear layers whose outputs reach `t` without passing another linear or a norm. */
+  /**
+   * The linear layers whose outputs reach `t` without passing another linear or a norm (q/k norms
+   * are passed through: q_proj feeds the attention through q_norm).
+   */
   linearsFeeding(t: string): LinearOp[] {
     const found = new Set<LinearOp>();
     const seen = new Set<string>();
-    const normOuts = new Set(this.norms.map((n) => n.out));
+    const qk = new Map(this.qkNorms().map((n) => [n.out, n]));
+    const normOuts = new Set(this.norms.filter((n) => !qk.has(n.out)).map((n) => n.out));
     const stack = [t];
     while (stack.length > 0 && seen.size < 2000) {
       const x = stack.pop()!;
@@ -554,6 +661,61 @@ export class GraphIndex {
       if (p) stack.push(...p.node.inputs.filter((i) => i && !this.isConst(i)));
     }
     return [...found].sort((a, b) => a.node.index - b.node.index);
+  }
+
+  // ---- gated MLPs ----
+
+  /** The product that joins a gated MLP's two branches: the Mul behind down_proj's input. */
+  private gateProduct(downX: string): OnnxNode | undefined {
+    let t = downX;
+    for (let hops = 0; hops < 6; hops++) {
+      const p = this.producer.get(t)?.node;
+      if (!p) return undefined;
+      if (p.opType === 'Mul' && p.domain === '') return p;
+      if (!['Cast', 'Identity', 'CastLike', 'Reshape'].includes(p.opType)) return undefined;
+      t = p.inputs[0]!;
+    }
+    return undefined;
+  }
+
+  /**
+   * Gate and up of two MLP projections: up is the one whose output is a direct factor of the
+   * product behind down_proj, gate the other (its activation is the other factor). Null when the
+   * graph does not show it.
+   */
+  splitGate(a: LinearOp, b: LinearOp, downX: string): { gate: LinearOp; up: LinearOp } | null {
+    const mul = this.gateProduct(downX);
+    if (!mul) return null;
+    const direct = mul.inputs.map((t) => this.linearBehind(t));
+    if (direct.includes(a) && !direct.includes(b)) return { gate: b, up: a };
+    if (direct.includes(b) && !direct.includes(a)) return { gate: a, up: b };
+    return null;
+  }
+
+  /**
+   * The activation on the gate side of the product behind down_proj, from the ops between the
+   * projection and the product: Sigmoid (silu), Tanh / FastGelu / Gelu with approximate = tanh
+   * (gelu_tanh), Erf / exact Gelu (gelu); null when none is found.
+   */
+  gateActivation(gateOut: string, downX: string): 'silu' | 'gelu_tanh' | 'gelu' | null {
+    const mul = this.gateProduct(downX);
+    if (!mul) return null;
+    const ops = new Set<string>();
+    const stack = [...mul.inputs];
+    const seen = new Set<string>();
+    while (stack.length > 0 && seen.size < 200) {
+      const t = stack.pop()!;
+      if (!t || seen.has(t) || t === gateOut || this.linearByOut.has(t) || this.isConst(t)) continue;
+      seen.add(t);
+      const p = this.producer.get(t)?.node;
+      if (!p) continue;
+      ops.add(p.opType === 'Gelu' && p.attrs.get('approximate') === 'tanh' ? 'GeluTanh' : p.opType);
+      stack.push(...p.inputs);
+    }
+    if (ops.has('Sigmoid')) return 'silu';
+    if (ops.has('Tanh') || ops.has('FastGelu') || ops.has('GeluTanh')) return 'gelu_tanh';
+    if (ops.has('Erf') || ops.has('Gelu')) return 'gelu';
+    return null;
   }
 
   /** Whether `t` flows into a node of op `op` within a few hops. */

@@ -13,9 +13,10 @@
 // Conv1D weight (attn.c_proj, mlp.c_fc, mlp.c_proj) is given in [out, in] layout too. Packed
 // q|k|v projections of llama exports (GroupQueryAttention) are split the same way.
 
-import type { TransformerConfig } from '../transformer/config.js';
-import { expectedWeightShapes, validateConfig } from '../transformer/config.js';
+import type { NormPlacement, QkNorm, TransformerConfig } from '../transformer/config.js';
+import { architectureFromHf, expectedWeightShapes, LLAMA_ARCH_TYPES, validateConfig } from '../transformer/config.js';
 import type { RopeScaling } from '../kernels/rope.js';
+import { f16BitsToF32, f32ToF16Bits } from '../f16.js';
 import { ModelLoadError, type ModelWarning } from './errors.js';
 import type { GraphIndex, LinearOp, NormOp } from './graph.js';
 import { decodeFloats, type OnnxNode, type OnnxTensor } from './onnx.js';
@@ -38,9 +39,15 @@ export interface CanonicalWeight {
   rows?: { start: number; count: number };
   /** Other canonical names that read the same stored tensor (exporters de-duplicate equal tensors). */
   sharedWith: string[];
+  /**
+   * Added to every stored value to give Hugging Face's (norm weights only): -1 where the exporter
+   * folded Gemma's 1 + w into the stored tensor. Absent = 0.
+   */
+  addend?: number;
 }
 
-export type Family = 'llama' | 'mistral' | 'qwen2' | 'gpt2';
+/** The model family, by llama.cpp's architecture name where it has one (gguf). */
+export type Family = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3' | 'olmo2' | 'gpt2';
 export type ConfigField = keyof TransformerConfig;
 export type Provenance = 'config.json' | 'genai_config.json' | 'generation_config.json' | 'graph' | 'default';
 
@@ -75,9 +82,15 @@ export interface Recognition {
 }
 
 const FAMILIES: Record<string, Family> = {
-  llama: 'llama', mistral: 'mistral', qwen2: 'qwen2', gpt2: 'gpt2',
-  LlamaForCausalLM: 'llama', MistralForCausalLM: 'mistral', Qwen2ForCausalLM: 'qwen2', GPT2LMHeadModel: 'gpt2',
+  llama: 'llama', mistral: 'mistral', qwen2: 'qwen2', qwen3: 'qwen3', gemma2: 'gemma2', gemma3_text: 'gemma3', gemma3: 'gemma3',
+  phi3: 'phi3', olmo2: 'olmo2', gpt2: 'gpt2',
+  LlamaForCausalLM: 'llama', MistralForCausalLM: 'mistral', Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3',
+  Gemma2ForCausalLM: 'gemma2', Gemma3ForCausalLM: 'gemma3', Gemma3ForConditionalGeneration: 'gemma3', Phi3ForCausalLM: 'phi3',
+  Olmo2ForCausalLM: 'olmo2', GPT2LMHeadModel: 'gpt2',
 };
+
+/** Families whose graph does not tell everything (soft-caps, windows, norm offsets): config.json is needed. */
+const NEEDS_CONFIG = new Set<Family>(['gemma2', 'gemma3', 'qwen3', 'phi3', 'olmo2']);
 
 const obj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
@@ -149,16 +162,25 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
   const archs = Array.isArray(s.hf.architectures) ? (s.hf.architectures as unknown[]) : [];
   const declared = [s.hf.model_type, obj(s.hf.model)?.type, s.genai.type, archs[0]].find((v): v is string => typeof v === 'string');
   if (declared !== undefined && !FAMILIES[declared]) {
-    throw new ModelLoadError('unknown-architecture', `unknown architecture "${declared}" (from ${s.hf.model_type ? 'config.json model_type' : s.genai.type ? 'genai_config.json model.type' : 'config.json'}): supported are llama, mistral, qwen2 (Llama-shaped decoders) and gpt2`, { architecture: declared });
+    throw new ModelLoadError('unknown-architecture', `unknown architecture "${declared}" (from ${s.hf.model_type ? 'config.json model_type' : s.genai.type ? 'genai_config.json model.type' : 'config.json'}): supported are ${Object.keys(LLAMA_ARCH_TYPES).join(', ')} (llama-arch decoders) and gpt2`, { architecture: declared });
   }
 
   // ---- structure ----
-  const norms = ix.norms;
+  // Norms that start a place (graph.ts): two per layer and a final one. q/k norms and post-norms
+  // sit inside branches; with pre-norms too ('sandwich': Gemma) or alone ('post': OLMo 2).
+  const norms = ix.streamNorms();
+  const qkNormOps = ix.qkNorms();
+  const postNormOps = ix.postNorms();
   if (norms.length < 3 || norms.length % 2 === 0) {
-    throw ix.unrecognised(`found ${norms.length} normalization layer(s); a decoder of L layers has 2L + 1 (two per layer and a final one)`);
+    throw ix.unrecognised(`found ${norms.length} normalization layer(s) on the residual stream${ix.norms.length !== norms.length ? ` (and ${ix.norms.length - norms.length} inside branches)` : ''}; a decoder of L layers has 2L + 1 (two per layer and a final one)`);
   }
   const L = (norms.length - 1) / 2;
-  const kinds = new Set(norms.map((n) => n.kind));
+  const postSet = new Set(postNormOps);
+  const placement: NormPlacement = postNormOps.length === 0 ? 'pre' : norms.some((n) => postSet.has(n)) ? 'post' : 'sandwich';
+  /** Norm indices (in `norms`) before layer l's attention and MLP linears ('post': the previous layer's post-norms, -1 for the embedding). */
+  const attnAt = (l: number) => (placement === 'post' ? 2 * l - 1 : 2 * l);
+  const mlpAt = (l: number) => (placement === 'post' ? 2 * l : 2 * l + 1);
+  const kinds = new Set(ix.norms.map((n) => n.kind));
   if (kinds.size !== 1) throw ix.unrecognised('mixes RMSNorm and LayerNorm');
   const arch: 'llama' | 'gpt2' = kinds.has('rms') ? 'llama' : 'gpt2';
   const family: Family = declared ? FAMILIES[declared]! : arch;
@@ -166,6 +188,13 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
     throw new ModelLoadError('unknown-architecture', `the config declares ${declared}, but the graph uses ${arch === 'llama' ? 'RMSNorm (a llama-style decoder)' : 'LayerNorm (a gpt2-style decoder)'}`, { architecture: declared });
   }
   if (!declared) warn('no-config', `no config.json or genai_config.json model type: architecture ${arch} inferred from the graph`);
+  if (NEEDS_CONFIG.has(family) && !s.hf.model_type) {
+    throw new ModelLoadError('config-invalid', `${family} needs its config.json (model_type, and what the graph does not tell: soft-caps, sliding windows, norm offsets, rope per layer); the folder has none`, { architecture: family });
+  }
+  if (arch === 'llama' && !NEEDS_CONFIG.has(family) && (placement !== 'pre' || qkNormOps.length > 0)) {
+    const what = [placement !== 'pre' ? `${placement === 'post' ? 'post-norms only' : 'norms before and after each branch'} (${placement === 'post' ? 'OLMo 2' : 'Gemma'}-like)` : '', qkNormOps.length ? 'q/k norms (Qwen3 / Gemma 3 / OLMo 2-like)' : ''].filter(Boolean).join(' and ');
+    throw new ModelLoadError('unknown-architecture', `the graph has ${what}, which a ${declared ?? 'llama'} decoder does not; a config.json with the model's model_type (${[...NEEDS_CONFIG].join(', ')}) is needed to run it`, { architecture: declared ?? 'unknown' });
+  }
 
   // ---- embeddings ----
   const embedNorm = norms[0]!.embed;
@@ -209,10 +238,14 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
   interface LayerLinears {
     q: LinearOp; k: LinearOp; v: LinearOp; packed: boolean;
     o: LinearOp; gate: LinearOp | null; up: LinearOp; down: LinearOp;
+    /** gate and up are one linear (Phi-3's gate_up_proj: [gate | up] rows). */
+    packedMlp: boolean;
+    /** The gate's activation as the graph computes it (llama arch). */
+    gateAct: 'silu' | 'gelu_tanh' | 'gelu' | null;
   }
   const layers: LayerLinears[] = [];
   for (let l = 0; l < L; l++) {
-    const n1 = 2 * l, n2 = 2 * l + 1;
+    const n1 = attnAt(l), n2 = mlpAt(l);
     const attnIn = take(at(n1, 0));
     let q: LinearOp, k: LinearOp, v: LinearOp;
     let packed = false;
@@ -237,21 +270,30 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
     const mlpIn = take(at(n2, 0));
     const down = one(take(at(n2, 1)), 'MLP output (down_proj / c_proj)', l);
     let gate: LinearOp | null = null, up: LinearOp;
+    let packedMlp = false;
+    let gateAct: LayerLinears['gateAct'] = null;
     if (arch === 'llama') {
-      if (mlpIn.length === 1) throw ix.unrecognised(`layer ${l}: one MLP input projection (${describe(mlpIn[0]!)}); a packed gate_up projection is not supported`);
-      if (mlpIn.length !== 2) throw ix.unrecognised(`layer ${l}: expected gate and up projections, found ${mlpIn.length}`);
-      const sig = mlpIn.filter((x) => ix.feedsOp(x.out, ['Sigmoid']));
-      if (sig.length === 1) {
-        gate = sig[0]!;
-        up = mlpIn.find((x) => x !== gate)!;
+      if (mlpIn.length === 1) {
+        // Phi-3's gate_up_proj: one linear of 2I outputs, gate rows first (HF: gate, up = chunk(2)).
+        if (family !== 'phi3') throw ix.unrecognised(`layer ${l}: one MLP input projection (${describe(mlpIn[0]!)}); a packed gate_up projection is only known for phi3 (config.json model_type)`);
+        if (mlpIn[0]!.outFeatures % 2 !== 0) throw ix.unrecognised(`layer ${l}: the packed gate_up projection has an odd number of outputs (${mlpIn[0]!.outFeatures})`);
+        gate = up = mlpIn[0]!;
+        packedMlp = true;
+        gateAct = ix.gateActivation(mlpIn[0]!.out, down.x);
+      } else if (mlpIn.length !== 2) {
+        throw ix.unrecognised(`layer ${l}: expected gate and up projections, found ${mlpIn.length}`);
       } else {
-        const act = mlpIn.some((x) => ix.feedsOp(x.out, ['Gelu', 'FastGelu', 'Erf', 'Tanh', 'BiasGelu']));
-        if (act) throw new ModelLoadError('unknown-architecture', `layer ${l}: gated MLP with a GELU activation (Gemma-style); only SiLU-gated llama MLPs are supported`, {});
-        [gate, up] = mlpIn as [LinearOp, LinearOp];
-        warn('gate-by-order', `layer ${l}: no Sigmoid after either MLP projection; gate and up taken in graph order`);
+        const split = ix.splitGate(mlpIn[0]!, mlpIn[1]!, down.x);
+        if (split) {
+          ({ gate, up } = split);
+          gateAct = ix.gateActivation(gate.out, down.x);
+        } else {
+          [gate, up] = mlpIn as [LinearOp, LinearOp];
+          warn('gate-by-order', `layer ${l}: cannot tell which MLP projection is the gate (no product of one with the other's activation before down_proj); gate and up taken in graph order`);
+        }
       }
     } else up = one(mlpIn, 'MLP input (c_fc)', l);
-    layers.push({ q, k, v, packed, o, gate, up, down });
+    layers.push({ q, k, v, packed, o, gate, up, down, packedMlp, gateAct });
   }
   const headLin = take(at(2 * L, 0));
   const head = one(headLin, 'LM head', L);
@@ -263,7 +305,7 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
   const l0 = layers[0]!;
 
   // ---- dimensions and counts ----
-  const I = l0.up.outFeatures;
+  const I = l0.packedMlp ? l0.up.outFeatures / 2 : l0.up.outFeatures;
   const readHf = (llamaKey: string, gptKey: string) => num(s.hf[arch === 'gpt2' ? gptKey : llamaKey]) ?? num(s.hf[llamaKey]);
   const stated: [string, number | undefined, number][] = [
     ['hidden size', readHf('hidden_size', 'n_embd') ?? num(s.genaiDecoder.hidden_size), C],
@@ -277,10 +319,11 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
   if (head.outFeatures !== V) throw ix.unrecognised(`the LM head has ${head.outFeatures} outputs but the token embedding has ${V} rows`);
 
   // Heads: config, or attributes of the fused attention ops, or the score scale.
-  const coreNode = ix.cores.find((c) => c.place.norm === 0)?.node;
+  const coreNode = ix.cores.find((c) => c.place.norm === attnAt(0))?.node;
   const attrNum = (n: OnnxNode | undefined, k: string) => (n && typeof n.attrs.get(k) === 'number' && (n.attrs.get(k) as number) > 0 ? (n.attrs.get(k) as number) : undefined);
   const qkvOut = l0.packed ? l0.q.outFeatures : null;
-  const graphScale = coreNode ? attrNum(coreNode, 'scale') ?? scaleOf(ix, coreNode) : undefined;
+  const scores = coreNode ? scoresOf(ix, coreNode) : {};
+  const graphScale = coreNode ? attrNum(coreNode, 'scale') ?? scores.scale : undefined;
   const graphHeads = attrNum(coreNode, 'num_heads');
   const graphKv = attrNum(coreNode, 'kv_num_heads') ?? (coreNode?.opType === 'MultiHeadAttention' || coreNode?.opType === 'Attention' ? graphHeads : undefined);
   const cfgHeads = first(['config.json', readHf('num_attention_heads', 'n_head')], ['genai_config.json', num(s.genaiDecoder.num_attention_heads)]);
@@ -326,7 +369,8 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
       provenance.kvHeads = 'graph';
       if (cfgKv && cfgKv[0] !== NKV) warn('config-disagrees', `the config says ${cfgKv[0]} key/value heads, k_proj's ${l0.k.outFeatures} outputs make ${NKV}; using ${NKV}`);
     }
-    if (fromScale && fromScale !== HS) warn('config-disagrees', `the attention scale ${graphScale} implies head size ${fromScale}, not ${HS}`);
+    // Gemma scales by query_pre_attn_scalar^-0.5, checked below against its config instead.
+    if (fromScale && fromScale !== HS && family !== 'gemma2' && family !== 'gemma3') warn('config-disagrees', `the attention scale ${graphScale} implies head size ${fromScale}, not ${HS}`);
   }
   for (const [what, v, field] of [['heads', NH, 'heads'], ['kv heads', NKV, 'kvHeads'], ['head size', HS, 'headDim']] as const) {
     // Say which file the bad count came from, so the user knows what to fix.
@@ -339,6 +383,51 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
     if (qkvOut !== want) throw ix.unrecognised(`packed q|k|v projection has ${qkvOut} outputs, ${NH} heads and ${NKV} kv heads of ${HS} need ${want}`);
   }
 
+  // ---- what the family adds to Llama (config.json), checked against the graph ----
+  const modelType = family === 'gemma3' ? String(s.hf.model_type ?? 'gemma3_text') : family;
+  let features: ReturnType<typeof architectureFromHf> | null = null;
+  if (arch === 'llama') {
+    try {
+      features = architectureFromHf(modelType, s.hf, L, C, HS);
+    } catch (e) {
+      throw new ModelLoadError('unknown-architecture', (e as Error).message, { architecture: modelType });
+    }
+    const f = features.fields;
+    const graphQk: QkNorm = qkNormOps.length === 0 ? 'none' : qkNormOps.every((n) => n.weight.dims[0] === HS) ? 'head' : 'proj';
+    const wantPlacement = f.normPlacement ?? 'pre', wantQk = f.qkNorm ?? 'none';
+    if (wantPlacement !== placement) {
+      throw ix.unrecognised(`config.json says ${modelType}, whose norms are '${wantPlacement}' (${wantPlacement === 'pre' ? 'before each branch' : wantPlacement === 'sandwich' ? 'before and after each branch' : 'after each branch only'}), but the graph's are '${placement}'`);
+    }
+    if (wantQk !== graphQk || (graphQk !== 'none' && qkNormOps.length !== 2 * L)) {
+      throw ix.unrecognised(`config.json says ${modelType}, whose q/k norms are '${wantQk}', but the graph has ${qkNormOps.length} q/k norm(s)${qkNormOps.length ? ` of ${qkNormOps[0]!.weight.dims[0]} values` : ''} for ${L} layers`);
+    }
+    const gateActs = new Set(layers.map((x) => x.gateAct));
+    if (gateActs.has('gelu')) throw new ModelLoadError('unknown-architecture', 'the gated MLP computes an exact (erf) GELU; only silu (SwiGLU) and the tanh GELU (GeGLU) are supported', { architecture: modelType });
+    const graphAct = gateActs.size === 1 && !gateActs.has(null) ? [...gateActs][0] as 'silu' | 'gelu_tanh' : null;
+    if (graphAct && graphAct !== f.activation) {
+      warn('config-disagrees', `config.json (${modelType}) gates the MLP with ${f.activation}, the graph computes ${graphAct}; using ${graphAct}`);
+      f.activation = graphAct;
+    }
+    provenance.activation = graphAct ? 'graph' : 'config.json';
+    // The attention's score scale and soft-cap, where the graph shows them.
+    if (f.attentionScale !== undefined && graphScale !== undefined && Math.abs(graphScale - f.attentionScale) > 1e-4 * f.attentionScale) {
+      warn('config-disagrees', `config.json's query_pre_attn_scalar gives an attention scale of ${f.attentionScale}, the graph multiplies by ${graphScale}; using ${graphScale}`);
+      f.attentionScale = graphScale;
+    }
+    const capCfg = f.attnSoftcap ?? 0, capGraph = scores.softcap ?? 0;
+    if (coreNode?.opType === 'Softmax' && Math.abs(capCfg - capGraph) > 1e-4 * Math.max(capCfg, capGraph)) {
+      warn('config-disagrees', `config.json's attn_logit_softcapping is ${capCfg || 'none'}, the graph caps the scores at ${capGraph || 'none'}; using ${capGraph || 'none'}`);
+      f.attnSoftcap = capGraph;
+    }
+    // The token rows' scale (Gemma's sqrt(hidden), rounded to the table's dtype as HF does).
+    if (f.embedScale !== undefined) f.embedScale = roundTo(Math.sqrt(C), tokenTable.dtype);
+    const embedGraph = embedScaleOf(ix, tokenTable);
+    if ((embedGraph ?? 1) !== (f.embedScale ?? 1) && Math.abs((embedGraph ?? 1) - (f.embedScale ?? 1)) > 1e-6 * (embedGraph ?? 1)) {
+      warn('config-disagrees', `config.json (${modelType}) scales the token embedding by ${f.embedScale ?? 1}, the graph by ${embedGraph ?? 1}; using ${embedGraph ?? 1}`);
+      f.embedScale = embedGraph ?? undefined;
+    }
+  }
+
   // ---- rope ----
   const rot = ix.g.nodes.find((n) => n.opType === 'RotaryEmbedding');
   const gqa = coreNode?.opType === 'GroupQueryAttention' ? coreNode : undefined;
@@ -346,9 +435,8 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
   let ropeScaling: RopeScaling | null = null;
   if (arch === 'llama') {
     const rp = obj(s.hf.rope_scaling) ?? obj(s.hf.rope_parameters);
-    const type = rp ? String(rp.rope_type ?? rp.type ?? 'default') : 'default';
-    if (rp && type !== 'default') ropeScaling = rp as RopeScaling;
-    const partial = num(s.hf.partial_rotary_factor) ?? num(rp?.partial_rotary_factor);
+    ropeScaling = features?.rope.scaling ?? null;
+    const partial = num(s.hf.partial_rotary_factor) ?? features?.rope.partialRotaryFactor;
     const cosName = rot ? (rot.domain === '' ? rot.inputs[1] : rot.inputs[2]) : gqa?.inputs[7];
     const sinName = rot ? (rot.domain === '' ? rot.inputs[2] : rot.inputs[3]) : gqa?.inputs[8];
     const cosT = cosName ? ix.constOf(cosName) : undefined;
@@ -360,7 +448,7 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
     else provenance.rotaryDim = 'default';
     const inter = rot ? rot.attrs.get('interleaved') : gqa?.attrs.get('rotary_interleaved');
     if (typeof inter === 'number') [ropeInterleaved, provenance.ropeInterleaved] = [inter === 1, 'graph'];
-    const thetaCfg = num(s.hf.rope_theta) ?? num(rp?.rope_theta);
+    const thetaCfg = num(s.hf.rope_theta) ?? num(rp?.rope_theta) ?? num(obj(obj(s.hf.rope_parameters)?.full_attention)?.rope_theta);
     let graphTheta: number | null = null;
     let graphFreq: Float64Array | null = null;
     if (cosT && sinT && cosT.dims.length === 2) {
@@ -377,6 +465,8 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
         }
       }
     }
+    // Gemma 3 keeps two tables (local and global layers): the config's two bases are taken as they are.
+    if (features?.fields.localRope) graphFreq = null;
     if (graphFreq) {
       graphTheta = thetaFromInvFreq(graphFreq, rotaryDim);
       const plain = graphTheta !== null && Array.from(graphFreq).every((f, i) => Math.abs(f - graphTheta! ** (-(2 * i) / rotaryDim)) <= 2e-3 * f + 1e-7);
@@ -405,7 +495,7 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
   else [normEps, provenance.normEps] = [arch === 'gpt2' ? 1e-5 : 1e-6, 'default'];
 
   // ---- activation ----
-  let activation: TransformerConfig['activation'] = 'silu';
+  let activation: TransformerConfig['activation'] = features?.fields.activation ?? 'silu';
   if (arch === 'gpt2') {
     const mlpOps = new Set(ix.g.nodes.filter((n) => ix.places.get(n.outputs[0]!)?.norm === 1 && ix.places.get(n.outputs[0]!)?.depth === 1).map((n) => (n.opType === 'Gelu' && n.attrs.get('approximate') === 'tanh' ? 'GeluTanh' : n.opType)));
     const fromGraph = mlpOps.has('FastGelu') || mlpOps.has('Tanh') || mlpOps.has('GeluTanh') ? 'gelu_tanh' : mlpOps.has('Gelu') || mlpOps.has('BiasGelu') || mlpOps.has('Erf') ? 'gelu' : null;
@@ -429,6 +519,15 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
   }
   const qkvBias = arch === 'llama' && layers.some((x) => x.q.bias || x.k.bias || x.v.bias);
   if (qkvBias && layers.some((x) => !x.q.bias || !x.k.bias || !x.v.bias)) throw ix.unrecognised('q/k/v biases on some projections but not all');
+
+  // ---- the final logit soft-cap (Gemma 2), where the graph shows it ----
+  if (features) {
+    const capCfg = features.fields.finalSoftcap ?? 0, capGraph = finalCapOf(ix, head.out) ?? 0;
+    if (Math.abs(capCfg - capGraph) > 1e-4 * Math.max(capCfg, capGraph)) {
+      warn('config-disagrees', `config.json's final_logit_softcapping is ${capCfg || 'none'}, the graph caps the logits at ${capGraph || 'none'}; using ${capGraph || 'none'}`);
+      features.fields.finalSoftcap = capGraph;
+    }
+  }
 
   // ---- tied LM head ----
   let tied = head.weight === tokenTable && head.storedInOut === false;
@@ -477,10 +576,12 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
   if (eosP) provenance.eosIds = eosP;
   if (padP) provenance.padId = padP;
 
+  const { activation: _a, qkvBias: _b, ...variant } = features?.fields ?? {};
   const config: TransformerConfig = {
     arch, vocabSize: V, hidden: C, layers: L, heads: NH, kvHeads: NKV, headDim: HS, intermediate: I, maxPositions,
     normEps, ropeTheta, ropeScaling, ropeInterleaved, rotaryDim, tiedEmbeddings: tied, qkvBias,
     activation, bosId: inVocab('bos_token_id', bos)[0] ?? null, eosIds: inVocab('eos_token_id', eos), padId: inVocab('pad_token_id', pad)[0] ?? null,
+    ...variant,
   };
   for (const k of ['vocabSize', 'hidden', 'layers', 'intermediate'] as const) provenance[k] = 'graph';
   try {
@@ -491,9 +592,6 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
     const field = /^transformer config: (\w+)/.exec(msg)?.[1] as ConfigField | undefined;
     const from = field ? provenance[field] : undefined;
     throw new ModelLoadError('config-invalid', from ? `${msg} (from ${from})` : msg, { ...(field ? { field } : {}), ...(from ? { source: from } : {}) });
-  }
-  if (family === 'mistral' && typeof s.hf.sliding_window === 'number' && s.hf.sliding_window < maxPositions) {
-    warn('sliding-window', `mistral sliding_window ${s.hf.sliding_window} is not applied: attention sees every earlier token (exact up to ${s.hf.sliding_window} tokens)`);
   }
 
   // ---- canonical weights ----
@@ -509,10 +607,23 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
       put(`${prefix}.bias`, b, [out], false, rows);
     }
   };
-  const putNorm = (prefix: string, n: NormOp, withBias: boolean) => {
-    put(`${prefix}.weight`, n.weight, [C], false);
-    if (withBias) put(`${prefix}.bias`, n.bias ?? zeros(`${n.node.name}:bias`, C, n.weight.dtype), [C], false);
+  // Hugging Face's norm weight is the stored one plus what the graph adds, less what the family's
+  // RMSNorm adds itself (Gemma's 1 + w folded into one tensor by the exporter: stored - 1).
+  const hfOffset = config.normWeightOffset ?? 0;
+  const putNorm = (prefix: string, n: NormOp, withBias: boolean, dim = C) => {
+    if (n.weight.dims[0] !== dim) throw ix.unrecognised(`${prefix} ("${n.weight.name}") has ${n.weight.dims[0]} values, ${dim} expected`);
+    put(`${prefix}.weight`, n.weight, [dim], false);
+    const addend = n.weightOffset - hfOffset;
+    if (addend !== 0) weights.get(`${prefix}.weight`)!.addend = addend;
+    if (withBias) put(`${prefix}.bias`, n.bias ?? zeros(`${n.node.name}:bias`, dim, n.weight.dtype), [dim], false);
   };
+  /** The branch norm whose input is `lin`'s output (a post-norm, or a q/k norm). */
+  const normAfter = (list: NormOp[], lin: LinearOp, what: string, l: number): NormOp => {
+    const found = list.filter((n) => ix.linearBehind(n.inp) === lin);
+    if (found.length !== 1) throw ix.unrecognised(`layer ${l}: expected one ${what} after ${describe(lin)}, found ${found.length}`);
+    return found[0]!;
+  };
+  const gateRows = (x: LayerLinears) => (x.packedMlp ? { gate: { start: 0, count: I }, up: { start: I, count: I } } : { gate: undefined, up: undefined });
   const parts = (x: LayerLinears) => (x.packed
     ? { q: { start: 0, count: QD }, k: { start: QD, count: KVD }, v: { start: QD + KVD, count: KVD } }
     : { q: undefined, k: undefined, v: undefined });
@@ -521,14 +632,32 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
     layers.forEach((x, l) => {
       const p = `model.layers.${l}.`;
       const r = parts(x);
-      putNorm(`${p}input_layernorm`, norms[2 * l]!, false);
+      const g = gateRows(x);
+      // HF names by placement: Llama's post_attention_layernorm is the pre-MLP norm, Gemma's and
+      // OLMo 2's the norm on the attention output.
+      if (placement === 'pre') {
+        putNorm(`${p}input_layernorm`, norms[attnAt(l)]!, false);
+        putNorm(`${p}post_attention_layernorm`, norms[mlpAt(l)]!, false);
+      } else if (placement === 'sandwich') {
+        putNorm(`${p}input_layernorm`, norms[attnAt(l)]!, false);
+        putNorm(`${p}post_attention_layernorm`, normAfter(postNormOps, x.o, 'post-attention norm', l), false);
+        putNorm(`${p}pre_feedforward_layernorm`, norms[mlpAt(l)]!, false);
+        putNorm(`${p}post_feedforward_layernorm`, normAfter(postNormOps, x.down, 'post-feedforward norm', l), false);
+      } else {
+        putNorm(`${p}post_attention_layernorm`, normAfter(postNormOps, x.o, 'post-attention norm', l), false);
+        putNorm(`${p}post_feedforward_layernorm`, normAfter(postNormOps, x.down, 'post-feedforward norm', l), false);
+      }
+      if (config.qkNorm && config.qkNorm !== 'none') {
+        const head = config.qkNorm === 'head';
+        putNorm(`${p}self_attn.q_norm`, normAfter(qkNormOps, x.q, 'q_norm', l), false, head ? HS : QD);
+        putNorm(`${p}self_attn.k_norm`, normAfter(qkNormOps, x.k, 'k_norm', l), false, head ? HS : KVD);
+      }
       putLinear(`${p}self_attn.q_proj`, x.q, r.q, qkvBias);
       putLinear(`${p}self_attn.k_proj`, x.k, r.k, qkvBias);
       putLinear(`${p}self_attn.v_proj`, x.v, r.v, qkvBias);
       putLinear(`${p}self_attn.o_proj`, x.o, undefined, false);
-      putNorm(`${p}post_attention_layernorm`, norms[2 * l + 1]!, false);
-      putLinear(`${p}mlp.gate_proj`, x.gate!, undefined, false);
-      putLinear(`${p}mlp.up_proj`, x.up, undefined, false);
+      putLinear(`${p}mlp.gate_proj`, x.gate!, g.gate, false);
+      putLinear(`${p}mlp.up_proj`, x.up, g.up, false);
       putLinear(`${p}mlp.down_proj`, x.down, undefined, false);
     });
     putNorm('model.norm', norms[2 * L]!, false);
@@ -610,20 +739,90 @@ async function sameMatrix(head: LinearOp, table: OnnxTensor, hb: Uint8Array, tb:
   return true;
 }
 
-/** The score scale of a decomposed attention: Div or Mul by a scalar between the scores and Softmax. */
-function scaleOf(ix: GraphIndex, softmax: OnnxNode): number | undefined {
-  if (softmax.opType !== 'Softmax') return undefined;
-  let t = softmax.inputs[0]!;
-  for (let hops = 0; hops < 8; hops++) {
+/**
+ * The score scale and soft-cap of a decomposed attention, from the scalar Mul / Div and Tanh
+ * between the scores MatMul and the Softmax: s·x (scale), or cap·tanh(s·x / cap) (Gemma 2's
+ * attn_logit_softcapping).
+ */
+function scoresOf(ix: GraphIndex, softmax: OnnxNode): { scale?: number; softcap?: number } {
+  if (softmax.opType !== 'Softmax') return {};
+  const steps: ({ op: 'mul'; v: number } | { op: 'tanh' })[] = [];
+  const reachesMatMul = (t: string, budget: number): boolean => {
     const n = ix.producer.get(t)?.node;
-    if (!n || n.opType === 'MatMul') return undefined;
+    if (!n || budget <= 0) return false;
+    return n.opType === 'MatMul' || n.inputs.some((x) => x && !ix.isConst(x) && reachesMatMul(x, budget - 1));
+  };
+  let t = softmax.inputs[0]!;
+  for (let hops = 0; hops < 12; hops++) {
+    const n = ix.producer.get(t)?.node;
+    if (!n || n.opType === 'MatMul') break;
     if (n.opType === 'Div' || n.opType === 'Mul') {
       const c = ix.isConst(n.inputs[1]!) ? n.inputs[1]! : ix.isConst(n.inputs[0]!) ? n.inputs[0]! : null;
       const v = c ? ix.constFloats(c) : null;
-      if (v && v.length === 1 && v[0]! > 0) return n.opType === 'Div' ? 1 / v[0]! : v[0]!;
+      if (v && v.length === 1 && v[0]! > 0) steps.push({ op: 'mul', v: n.opType === 'Div' && c === n.inputs[1] ? 1 / v[0]! : v[0]! });
+    } else if (n.opType === 'Tanh') steps.push({ op: 'tanh' });
+    // Masks join through Add / Where: follow the operand the scores come through.
+    const data = n.inputs.filter((x) => x && !ix.isConst(x) && !ix.graphInputs.has(x));
+    t = data.find((x) => reachesMatMul(x, 6)) ?? data[0] ?? '';
+    if (!t) break;
+  }
+  const product = (xs: typeof steps) => xs.reduce((p, x) => (x.op === 'mul' ? p * x.v : p), 1);
+  const ti = steps.findIndex((x) => x.op === 'tanh');
+  if (ti < 0) return steps.length ? { scale: product(steps) } : {};
+  const cap = product(steps.slice(0, ti));
+  return { scale: product(steps.slice(ti + 1)) * cap, softcap: cap };
+}
+
+/** The scalar the token embedding's rows are multiplied by right after the gather (Gemma), if any. */
+function embedScaleOf(ix: GraphIndex, table: OnnxTensor): number | undefined {
+  const gather = ix.embeddings.find((e) => e.table === table)?.node;
+  if (!gather) return undefined;
+  let t = gather.outputs[0]!;
+  for (let hops = 0; hops < 3; hops++) {
+    const cs = ix.consumers.get(t) ?? [];
+    if (cs.length !== 1) return undefined;
+    const n = cs[0]!.node;
+    if (n.opType === 'Cast' || n.opType === 'Identity') {
+      t = n.outputs[0]!;
+      continue;
     }
-    t = n.inputs.find((x) => x && !ix.isConst(x) && !ix.graphInputs.has(x)) ?? '';
-    if (!t) return undefined;
+    if (n.opType !== 'Mul') return undefined;
+    const other = n.inputs[0] === t ? n.inputs[1]! : n.inputs[0]!;
+    const v = ix.constFloats(other);
+    return v && v.length === 1 ? v[0]! : undefined;
   }
   return undefined;
+}
+
+/** c of logits -> c·tanh(logits / c) right after the LM head (Gemma 2's final_logit_softcapping). */
+function finalCapOf(ix: GraphIndex, headOut: string): number | undefined {
+  const only = (t: string) => {
+    const cs = ix.consumers.get(t) ?? [];
+    return cs.length === 1 ? cs[0]!.node : undefined;
+  };
+  const scalar = (n: OnnxNode, t: string) => {
+    const other = n.inputs[0] === t ? n.inputs[1]! : n.inputs[0]!;
+    const v = ix.constFloats(other);
+    return v && v.length === 1 ? v[0]! : undefined;
+  };
+  const first = only(headOut);
+  if (!first || (first.opType !== 'Div' && first.opType !== 'Mul')) return undefined;
+  const inner = scalar(first, headOut);
+  const tanh = only(first.outputs[0]!);
+  if (inner === undefined || tanh?.opType !== 'Tanh') return undefined;
+  const last = only(tanh.outputs[0]!);
+  const cap = last && last.opType === 'Mul' ? scalar(last, tanh.outputs[0]!) : undefined;
+  if (cap === undefined) return undefined;
+  const innerCap = first.opType === 'Div' ? inner : 1 / inner;
+  return Math.abs(innerCap - cap) <= 1e-4 * cap ? cap : undefined;
+}
+
+/** x rounded to a weight dtype (HF casts Gemma's sqrt(hidden) to the embedding's dtype). */
+function roundTo(x: number, dtype: OnnxTensor['dtype']): number {
+  if (dtype === 'float16') return f16BitsToF32(f32ToF16Bits(x));
+  if (dtype === 'bfloat16') {
+    const b = new Uint32Array(Float32Array.of(x).buffer)[0]!;
+    return new Float32Array(Uint32Array.of(((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) << 16).buffer)[0]!;
+  }
+  return Math.fround(x);
 }

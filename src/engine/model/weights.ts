@@ -30,14 +30,15 @@ function toHfLayout<T extends Arr>(w: CanonicalWeight, stored: T, make: (n: numb
   return res;
 }
 
-/** The weight as float32 values in HF layout. */
+/** The weight as float32 values in HF layout (with the norm addend: Gemma's folded 1 + w, less 1). */
 export function weightF32(w: CanonicalWeight, stored: Uint8Array): Float32Array {
-  return toHfLayout(w, decodeFloats(w.tensor.dtype, stored), (n) => new Float32Array(n));
+  const v = toHfLayout(w, decodeFloats(w.tensor.dtype, stored), (n) => new Float32Array(n));
+  return w.addend ? v.map((x) => x + w.addend!) : v;
 }
 
 /** The weight as IEEE half bits in HF layout (f32 and bf16 are rounded to nearest even). */
 export function weightF16(w: CanonicalWeight, stored: Uint8Array): Uint16Array {
-  if (w.dtype === 'f16') return toHfLayout(w, viewU16(stored), (n) => new Uint16Array(n));
+  if (w.dtype === 'f16' && !w.addend) return toHfLayout(w, viewU16(stored), (n) => new Uint16Array(n));
   return toF16Array(weightF32(w, stored));
 }
 
