@@ -12,8 +12,9 @@ const supportDir = new URL('./test/support/', import.meta.url).pathname;
 const f16Icd = lavapipeIcd();
 if (!f16Icd) console.warn('[prefstudio] no lavapipe (.cache/lavapipe): native f16 kernel paths are not tested in this run, and the demo check runs on SwiftShader');
 const f16Suites = 'test/engine/{matmul,embedding,lora}.test.ts';
-// Whole training runs and the whole-model PyTorch comparison (about 20 eval --grads runs).
-const lavapipeSuites = ['test/demo/**/*.test.ts', 'test/training/pytorch.test.ts'];
+// Whole training runs and the whole-model PyTorch comparison (about 20 eval --grads runs); the
+// architecture replicas' forward and LoRA checks (issue 12: seven models with head sizes 128-256).
+const lavapipeSuites = ['test/demo/**/*.test.ts', 'test/training/pytorch.test.ts', 'test/model/architectures.test.ts', 'test/transformer/lora-architectures.test.ts'];
 
 export default defineConfig({
   test: {
