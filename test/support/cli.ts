@@ -33,12 +33,15 @@ export interface RunOptions {
   /** Called every poll with the child; e.g. to kill it once it has started writing. */
   onPoll?: (child: ChildProcess) => void;
   pollMs?: number;
+  /** Variables added to the environment (limits such as PREFSTUDIO_MAX_INFLATE_RATIO). */
+  env?: Record<string, string>;
 }
 
 /** Runs `prefstudio <args>` to the end. */
 export function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
   const started = performance.now();
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = options.env ? { ...process.env, ...options.env } : undefined;
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += String(d)));

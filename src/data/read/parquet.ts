@@ -1,10 +1,11 @@
 // Parquet through hyparquet, one row group at a time: the footer is read first, then each row
 // group's rows, so memory holds one row group (the writer chooses its size; ours are 10k rows).
 // Each row group's page headers are checked before hyparquet decodes them (checkPages). The footer
-// is bounded by the file before it is parsed and trusted: its length (MAX_PARQUET_FOOTER and the
-// file's size), its column chunks (inside the file, no two claiming the same bytes: a footer that
-// repeats one row group 200k times describes more data than the file holds) and the rows of each
-// row group (MAX_PARQUET_GROUP_ROWS, MAX_PARQUET_GROUP_VALUES: hyparquet decodes a whole group).
+// is bounded by the file before it is parsed and trusted: its length (MAX_PARQUET_FOOTER, the
+// file's size, and PARQUET_FOOTER_RATIO times the data it describes), its column chunks (inside
+// the file, no two claiming the same bytes: a footer that repeats one row group 200k times
+// describes more data than the file holds) and the rows of each row group
+// (MAX_PARQUET_GROUP_ROWS, MAX_PARQUET_GROUP_VALUES: hyparquet decodes a whole group).
 import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type ColumnChunk, type FileMetaData, type PageHeader } from 'hyparquet';
 import { parquetHeader } from 'hyparquet/src/column.js';
 import { DataFormatError } from '../errors.js';
@@ -13,8 +14,12 @@ import { batches, type RawRow, type RowBatches } from './rows.js';
 
 const MAGIC = 'PAR1';
 
-/** Largest Thrift footer parsed (a footer describing thousands of row groups is a few MB). */
-export const MAX_PARQUET_FOOTER = 64 * 1024 * 1024;
+/** Largest Thrift footer parsed (a footer describing thousands of row groups is a few MB; hyparquet
+ *  holds about 40 bytes of objects per footer byte). */
+export const MAX_PARQUET_FOOTER = 16 * 1024 * 1024;
+/** A footer may be this many times the data it describes (past PARQUET_FOOTER_FLOOR). */
+export const PARQUET_FOOTER_RATIO = 4;
+export const PARQUET_FOOTER_FLOOR = 1024 * 1024;
 /** Most rows in one row group (pyarrow's default is 1 Mi rows; hyparquet decodes a group at once). */
 export const MAX_PARQUET_GROUP_ROWS = 1 << 20;
 /** Most values (rows × columns) in one row group. */
@@ -55,6 +60,14 @@ export async function* readParquet(source: ByteSource, onGroup?: (p: ParquetProg
   }
   if (footerLength > MAX_PARQUET_FOOTER) {
     throw new DataFormatError(`Parquet footer of ${footerLength} bytes, over the ${MAX_PARQUET_FOOTER >> 20} MiB limit: rewrite the file with fewer, larger row groups`);
+  }
+  // Proportional to the file: a footer many times larger than the data it describes is padded or
+  // repeats itself (the same row group listed 200k times), and parsing it would cost the most.
+  const dataBytes = size - footerLength - 12;
+  if (footerLength > PARQUET_FOOTER_FLOOR && footerLength > PARQUET_FOOTER_RATIO * dataBytes) {
+    throw new DataFormatError(
+      `corrupt Parquet footer: ${footerLength} bytes of metadata for ${dataBytes} bytes of data (more than ${PARQUET_FOOTER_RATIO} times): a repeated or padded row-group list?`,
+    );
   }
   let metadata: FileMetaData;
   try {
