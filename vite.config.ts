@@ -1,9 +1,18 @@
 // Vite: the studio app (index.html → src/main.tsx) and its engine Worker.
 // Security: a strict Content-Security-Policy in the built page (meta tag) and on the preview
 // server (header); cross-origin isolation so onnxruntime-web can use wasm threads.
+// Static hosting: `npm run build` writes dist/ with relative URLs (base './'), so any static host
+// serves it from any path (GitHub Pages' /<repo>/ included); routes are hash routes, so no
+// server rewrite is needed. A service worker (vite-plugin-pwa, Workbox's generateSW) precaches
+// the app shell, so after the first visit the studio opens and trains offline: models and data
+// are in OPFS and IndexedDB already. It is registered by a small script file (registerSW.js),
+// not inline, so the CSP's script-src 'self' holds. Headers a host may add (not needed):
+// Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp give
+// onnxruntime-web two wasm threads instead of one.
 import { randomBytes } from 'node:crypto';
 import { defineConfig, type Plugin } from 'vite';
 import react from '@vitejs/plugin-react';
+import { VitePWA } from 'vite-plugin-pwa';
 import { MODEL_URL_SOURCES } from './src/net-policy.js';
 
 /** The production policy: nothing but our own origin, wasm compilation for onnxruntime-web. */
@@ -63,6 +72,27 @@ const ORT_OWN_CHUNK = {
   output: { codeSplitting: { groups: [{ name: 'onnxruntime-web', test: /[\\/]node_modules[\\/]onnxruntime-web[\\/]/ }] } },
 };
 
+/**
+ * The offline app shell: every file of the build (scripts, styles, wasm, the page), not the demo
+ * model and dataset under models/ and datasets/ (the first visit stores those in OPFS and
+ * IndexedDB). autoUpdate: a new build's worker takes over at once and drops the old caches.
+ */
+const SERVICE_WORKER = {
+  registerType: 'autoUpdate',
+  injectRegister: 'script',
+  manifest: false,
+  workbox: {
+    globPatterns: ['**/*.{html,js,mjs,css,wasm,svg,png,ico,woff2}'],
+    globIgnores: ['models/**', 'datasets/**'],
+    // onnxruntime-web's wasm is ~25 MB.
+    maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
+    navigateFallback: 'index.html',
+    cleanupOutdatedCaches: true,
+    clientsClaim: true,
+    skipWaiting: true,
+  },
+} satisfies Parameters<typeof VitePWA>[0];
+
 export default defineConfig(({ command, isPreview }) => {
   // The dev server injects React refresh's inline preamble and <style> tags for CSS: instead of
   // 'unsafe-inline', Vite stamps them with a nonce (new each start) that the dev policy allows.
@@ -75,7 +105,8 @@ export default defineConfig(({ command, isPreview }) => {
     : CONTENT_SECURITY_POLICY;
 
   return {
-    plugins: [react(), contentSecurityPolicyMeta()],
+    base: './',
+    plugins: [react(), contentSecurityPolicyMeta(), VitePWA(SERVICE_WORKER)],
     html: devNonce ? { cspNonce: devNonce } : {},
     worker: { format: 'es', rolldownOptions: ORT_OWN_CHUNK },
     build: { target: 'es2022', rolldownOptions: ORT_OWN_CHUNK },
