@@ -9,6 +9,13 @@
 // and convert_lora_to_gguf.py applies the same reshape to lora_B (A is left alone). Qwen2 and GPT-2
 // are not permuted (llama.cpp runs them with NEOX rope / learned positions). A family that issue 12
 // adds goes here with its converter's rule; one missing is refused with its name.
+//
+// Issue 12's families, from convert_hf_to_gguf.py: Qwen3Model, Gemma2Model, Gemma3Model,
+// Phi3MiniModel and Olmo2Model override no linear weight (no undo_permute: llama.cpp runs them
+// with NEOX rope), so their LoRA factors go in as PEFT has them. What they do change is outside a
+// LoRA adapter: Gemma adds 1 to every norm weight (norm_shift), Gemma 3 drops embedding rows past
+// the tokenizer's; Phi-3 keeps qkv_proj and gate_up_proj packed (attn_qkv, ffn_up; modules.ts).
+// The whole-model GGUF (gguf-model.ts) writes none of these yet: `adapterOnly`.
 
 import type { Family } from '../model/recognize.js';
 
@@ -19,6 +26,8 @@ export interface GgufArchitecture {
   ropePermute: boolean;
   /** llama.cpp's graph for it takes q, k and v as hidden × hidden (no attention.key_length). */
   fullWidthHeads: boolean;
+  /** Only the LoRA adapter GGUF is written; gguf-model.ts refuses the whole model, naming why. */
+  adapterOnly?: string;
 }
 
 export const GGUF_ARCHITECTURES: Partial<Record<Family, GgufArchitecture>> = {
@@ -27,6 +36,12 @@ export const GGUF_ARCHITECTURES: Partial<Record<Family, GgufArchitecture>> = {
   mistral: { name: 'llama', ropePermute: true, fullWidthHeads: false },
   qwen2: { name: 'qwen2', ropePermute: false, fullWidthHeads: true },
   gpt2: { name: 'gpt2', ropePermute: false, fullWidthHeads: true },
+  // Issue 12 (the converter writes attention.key_length from head_dim for these; Phi-3 derives it).
+  qwen3: { name: 'qwen3', ropePermute: false, fullWidthHeads: false, adapterOnly: 'its q/k norms (attn_q_norm, attn_k_norm)' },
+  gemma2: { name: 'gemma2', ropePermute: false, fullWidthHeads: false, adapterOnly: 'its 1 + w norms, post-norms, soft-caps and sliding window' },
+  gemma3: { name: 'gemma3', ropePermute: false, fullWidthHeads: false, adapterOnly: 'its 1 + w norms, post-norms, q/k norms and local/global rope' },
+  phi3: { name: 'phi3', ropePermute: false, fullWidthHeads: true, adapterOnly: 'its packed attn_qkv / ffn_up, partial rotary and longrope factors' },
+  olmo2: { name: 'olmo2', ropePermute: false, fullWidthHeads: false, adapterOnly: 'its post-norms and q/k norms' },
 };
 
 export class GgufUnsupportedError extends Error {

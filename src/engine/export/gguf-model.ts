@@ -256,6 +256,7 @@ function tensorName(hf: string, arch: 'llama' | 'gpt2'): string | null {
 export function assertGgufExportable(model: Pick<LoadedModel, 'family' | 'config' | 'arch' | 'tokenizer'>): ReturnType<typeof ggufArchitectureOf> {
   const c = model.config;
   const arch = ggufArchitectureOf(model.family, c);
+  if (arch.adapterOnly) throw new GgufUnsupportedError(`GGUF export: the whole ${model.family} model is not written yet (${arch.adapterOnly}); its LoRA adapter GGUF (--gguf) and the merged ONNX are`);
   if (!model.tokenizer) throw new Error('GGUF export: the model has no tokenizer (tokenizer.json): llama.cpp needs the vocabulary in the file');
   if (model.arch === 'llama') {
     if (c.ropeInterleaved || c.rotaryDim !== c.headDim) throw new GgufUnsupportedError(`GGUF export: ${model.family} with ${c.ropeInterleaved ? 'interleaved rope' : `partial rope (${c.rotaryDim} of ${c.headDim} dims)`} is not what llama.cpp's ${arch.name} runs`);

@@ -272,8 +272,13 @@ function uniqueName(base: string, inits: Map<string, unknown>, outputs: Map<stri
   return name;
 }
 
-/** The one linear op of the graph that reads `w` (by tensor and by the place of its layer). */
+/**
+ * The one linear op of the graph that reads `w`: the node the loader saw read it (recognize.ts),
+ * else by tensor and by the place of its layer (pre-norm layouts).
+ */
 function linearFor(ix: GraphIndex, w: CanonicalWeight, layers: number): LinearOp {
+  const byNode = w.reader !== undefined ? ix.linears.filter((l) => l.node.index === w.reader && l.weight === w.tensor) : [];
+  if (byNode.length === 1) return byNode[0]!;
   const place = placeOf(w.name, layers);
   const found = ix.linears.filter((l) => l.weight === w.tensor && place && l.place.norm === place.norm && l.place.depth === place.depth);
   if (found.length !== 1) {

@@ -1,8 +1,12 @@
 // The bridge between a PEFT LoRA adapter and a loaded model, for export: each PEFT module path
 // (model.layers.3.self_attn.q_proj, transformer.h.0.attn.c_attn) with the canonical Hugging Face
-// weights its B rows feed (recognize.ts naming: GPT-2's c_attn is split into q/k/v_proj there),
-// and its GGUF tensor name (llama.cpp gguf-py tensor_mapping.py). Works from the loader's
-// recognised mapping, never from the ONNX file's own tensor names.
+// weights its B rows feed (recognize.ts naming: GPT-2's c_attn is split into q/k/v_proj there, and
+// Phi-3's packed self_attn.qkv_proj and mlp.gate_up_proj into q/k/v_proj and gate/up_proj), and
+// its GGUF tensor name (llama.cpp gguf-py tensor_mapping.py: Phi-3's qkv_proj is attn_qkv and its
+// gate_up_proj ffn_up, kept packed by convert_hf_to_gguf.py's Phi3MiniModel, rows in HF's order
+// q | k | v and gate | up, which llama.cpp's phi3 graph splits the same way; Gemma 2/3, Qwen3 and
+// OLMo 2 map their q/k/v/o/gate/up/down_proj as Llama's, unpermuted: gguf-arch.ts). Works from
+// the loader's recognised mapping, never from the ONNX file's own tensor names.
 
 import { loraScale } from '../lora/adapter.js';
 import { ggufArchitectureOf } from './gguf-arch.js';
@@ -53,11 +57,33 @@ export function moduleSlots(model: Pick<LoadedModel, 'arch' | 'config' | 'weight
         gguf: `blk.${l}.attn_qkv`,
       });
       for (const m of ['attn.c_proj', 'mlp.c_fc', 'mlp.c_proj']) slots.push(single(`${p}${m}`, shape, `blk.${l}.${GPT2_GGUF[m]}`));
+    } else if (model.config.packedProjections) {
+      const p = `model.layers.${l}.`;
+      slots.push(packed(`${p}self_attn.qkv_proj`, ['q_proj', 'k_proj', 'v_proj'].map((x) => `${p}self_attn.${x}.weight`), shape, `blk.${l}.attn_qkv`));
+      slots.push(single(`${p}self_attn.o_proj`, shape, `blk.${l}.attn_output`));
+      slots.push(packed(`${p}mlp.gate_up_proj`, ['gate_proj', 'up_proj'].map((x) => `${p}mlp.${x}.weight`), shape, `blk.${l}.ffn_up`));
+      slots.push(single(`${p}mlp.down_proj`, shape, `blk.${l}.ffn_down`));
     } else {
       for (const m of Object.keys(LLAMA_GGUF)) slots.push(single(`model.layers.${l}.${m}`, shape, `blk.${l}.${LLAMA_GGUF[m]}`));
     }
   }
   return slots;
+}
+
+/** A packed module (Phi-3's qkv_proj, gate_up_proj) over split canonical weights, B rows in their order. */
+function packed(path: string, parts: string[], shape: (n: string) => [number, number], gguf: string): ModuleSlot {
+  let off = 0;
+  return {
+    path,
+    inFeatures: shape(parts[0]!)[1],
+    outFeatures: parts.reduce((s, w) => s + shape(w)[0], 0),
+    parts: parts.map((w) => {
+      const rows = shape(w)[0];
+      off += rows;
+      return { weight: w, rowOffset: off - rows, rows };
+    }),
+    gguf,
+  };
 }
 
 function single(path: string, shape: (n: string) => [number, number], gguf: string): ModuleSlot {

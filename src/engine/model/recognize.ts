@@ -44,6 +44,8 @@ export interface CanonicalWeight {
    * folded Gemma's 1 + w into the stored tensor. Absent = 0.
    */
   addend?: number;
+  /** Index of the graph node that reads it as this weight (a linear's MatMul / Gemm), when it is one. */
+  reader?: number;
 }
 
 /** The model family, by llama.cpp's architecture name where it has one (gguf). */
@@ -602,6 +604,7 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
   const putLinear = (prefix: string, lin: LinearOp, rows?: { start: number; count: number }, withBias = true) => {
     const out = rows ? rows.count : lin.outFeatures;
     put(`${prefix}.weight`, lin.weight, [out, lin.inFeatures], lin.storedInOut, rows);
+    weights.get(`${prefix}.weight`)!.reader = lin.node.index;
     if (withBias) {
       const b = lin.bias ?? zeros(`${lin.node.name || lin.weight.name}:bias`, lin.outFeatures, lin.weight.dtype);
       put(`${prefix}.bias`, b, [out], false, rows);
