@@ -1,6 +1,11 @@
 // The memory estimate before a run, and the refusal with the numbers when it cannot fit.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { testEngine } from '#test-engine';
+import { loadModel } from '../../src/engine/model/load.js';
+import { nodeDirSource } from '../../src/engine/model/source-node.js';
 import { TrainingMemoryError, assertTrainingFits, estimateTrainingMemory, savedFloatsPerTokenLayer } from '../../src/engine/training/memory.js';
+import { TransformerModel, releaseActivations, type LayerActivations } from '../../src/engine/transformer/model.js';
+import { LOCAL } from '../model/helpers.js';
 import { tinyConfig } from '../transformer/fixtures.js';
 
 describe('training memory estimate', () => {
@@ -29,5 +34,26 @@ describe('training memory estimate', () => {
     }
     expect(msg).toMatch(/needs about [\d.]+ MiB .*weights 1\.00 MiB .*64 sequences of 512 tokens.*budget of 8\.00 MiB.*per_device_train_batch_size/);
     expect(() => assertTrainingFits(e, 1 << 30, 1 << 20)).toThrow(/largest storage binding/);
+  });
+
+  // The per-token count is what a kept forward holds: every saved tensor of every layer, for the
+  // block layouts of issue 12 (Gemma's sandwich norms, OLMo 2's post-norms and whole-projection
+  // q/k norms, Qwen3's per-head q/k norms, Gemma 3's both).
+  afterAll(async () => (await testEngine()).pool.trim());
+  it.each(['arch-gemma2', 'arch-gemma3', 'arch-olmo2', 'arch-qwen3'])('matches the tensors a kept forward holds: %s', async (name) => {
+    const engine = await testEngine();
+    const loaded = await loadModel(nodeDirSource(`${LOCAL}${name}`));
+    const model = TransformerModel.create(engine, loaded.config, loaded.transformerWeights());
+    const B = 2, T = 5;
+    const { hidden, activations } = model.forwardHidden({ B, T, ids: new Int32Array(B * T).fill(3), mask: null }, { keepActivations: true });
+    const keys: (keyof LayerActivations)[] = ['ln1', 'ln1Mean', 'ln1Rstd', 'qPre', 'qRstd', 'kPre', 'kRstd', 'q', 'k', 'v', 'att', 'attLse',
+      'attnOut', 'attnPostRstd', 'residual2', 'ln2', 'ln2Mean', 'ln2Rstd', 'fcGate', 'fc', 'fcAct', 'mlpOut', 'mlpPostRstd', 'residual3'];
+    for (const a of activations!.layers) {
+      const floats = keys.reduce((n, k) => n + (a[k]?.size ?? 0), 0);
+      expect(floats, name).toBe(B * T * savedFloatsPerTokenLayer(loaded.config));
+    }
+    engine.release(hidden);
+    releaseActivations(engine, activations!);
+    model.destroy();
   });
 });

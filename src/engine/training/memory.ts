@@ -33,10 +33,17 @@ const HEAD_CHUNK_BYTES = 32 << 20;
 export function savedFloatsPerTokenLayer(c: TransformerConfig, loraRankSum = 0): number {
   const attn = c.heads * c.headDim;
   const kv = c.kvHeads * c.headDim;
-  const norms = c.arch === 'gpt2' ? 4 : 2; // rstd (+ mean) of two norms
+  // Hidden-wide tensors: residual2 and residual3; ln1 and ln2 before the branches ('pre',
+  // 'sandwich'); the o_proj and down_proj outputs under post-norms ('sandwich', 'post').
+  const placement = c.normPlacement ?? 'pre';
+  const wide = 2 + (placement !== 'post' ? 2 : 0) + (placement !== 'pre' ? 2 : 0);
+  const normCount = wide - 2; // one rstd per saved norm input
+  const norms = c.arch === 'gpt2' ? 4 : normCount; // gpt2: rstd and mean of two norms
+  // q/k norms keep the projections' outputs and their rstd (per head, or per token).
+  const qk = (c.qkNorm ?? 'none') === 'none' ? 0 : attn + kv + (c.qkNorm === 'head' ? c.heads + c.kvHeads : 2);
   const mlp = (c.arch === 'llama' ? 3 : 2) * c.intermediate;
-  // ln1, residual2, ln2, residual3; q, att; k, v; attention lse per head; the LoRA x·Aᵀ rows.
-  return 4 * c.hidden + 2 * attn + 2 * kv + c.heads + norms + mlp + loraRankSum;
+  // q, att; k, v; attention lse per head; the LoRA x·Aᵀ rows.
+  return wide * c.hidden + 2 * attn + 2 * kv + c.heads + norms + qk + mlp + loraRankSum;
 }
 
 export function estimateTrainingMemory(

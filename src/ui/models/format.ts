@@ -17,8 +17,11 @@ export function formatParameters(n: number): string {
   return String(n);
 }
 
-/** "llama" → "Llama", "qwen2" → "Qwen2", "gpt2" → "GPT-2". */
+/** "llama" → "Llama", "qwen2" → "Qwen2", "gpt2" → "GPT-2", "phi3" → "Phi-3", ... */
 export function formatArchitecture(family: string): string {
-  const known: Record<string, string> = { llama: 'Llama', mistral: 'Mistral', qwen2: 'Qwen2', gpt2: 'GPT-2' };
+  const known: Record<string, string> = {
+    llama: 'Llama', mistral: 'Mistral', qwen2: 'Qwen2', qwen3: 'Qwen3', gemma2: 'Gemma 2', gemma3: 'Gemma 3',
+    phi3: 'Phi-3', olmo2: 'OLMo 2', gpt2: 'GPT-2',
+  };
   return known[family] ?? family;
 }
