@@ -52,7 +52,7 @@ describe('training memory estimate', () => {
       const floats = keys.reduce((n, k) => n + (a[k]?.size ?? 0), 0);
       expect(floats, name).toBe(B * T * savedFloatsPerTokenLayer(loaded.config));
     }
-    engine.release(hidden);
+    expect(hidden).toBe(activations!.layers.at(-1)!.residual3);
     releaseActivations(engine, activations!);
     model.destroy();
   });
