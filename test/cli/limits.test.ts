@@ -16,10 +16,10 @@ import { parquetMetadata } from 'hyparquet';
 import { ByteWriter, parquetWriteBuffer } from 'hyparquet-writer';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TINY_LLAMA } from '../model/helpers.js';
-import { changes, lines, runCli, snapshot, type CliResult } from '../support/cli.js';
+import { failsWith, peakUnder } from '../support/cli-checks.js';
+import { changes, lines, runCli, snapshot } from '../support/cli.js';
 
 const ADAPTER = new URL('../fixtures/export/tiny-llama-adapter', import.meta.url).pathname;
-const MiB = 1024;
 
 const root = mkdtempSync(join(tmpdir(), 'prefstudio-limits-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -30,21 +30,6 @@ const fresh = () => {
   mkdirSync(d);
   return d;
 };
-
-/** Exactly one "prefstudio <command>: ..." line on stderr, matching `re`; no stack; the exit code. */
-export function failsWith(r: CliResult, code: number, re: RegExp): void {
-  const errors = lines(r.stderr).filter((l) => l.startsWith('prefstudio '));
-  expect(errors, r.stderr).toHaveLength(1);
-  expect(errors[0]).toMatch(re);
-  expect(r.stderr).not.toMatch(/\n\s+at |Unhandled 'error' event|node:internal|Maximum call stack/);
-  expect(r.code, r.stderr).toBe(code);
-}
-
-/** The child's peak resident memory stayed under `mib` MiB (and was measured). */
-export function peakUnder(r: CliResult, mib: number): void {
-  expect(r.peakKiB, 'VmHWM was read').toBeGreaterThan(0);
-  expect(r.peakKiB / MiB, `peak ${Math.round(r.peakKiB / MiB)} MiB`).toBeLessThan(mib);
-}
 
 const same = (before: ReturnType<typeof snapshot>, d: string) => expect(changes(before, snapshot(d))).toEqual({ removed: [], changed: [], added: [] });
 

@@ -133,9 +133,9 @@ export function mergeOnnx(model: LoadedModel, adapter: AdapterData, options: Mer
   /** Replacement bytes by TensorProto (changed or newly copied tensors). */
   const newBytes = new Map<ITensorProto, Uint8Array>();
   // A merged weight must stay finite in its own dtype (an f16 weight overflows past 65504).
-  const setValues = (tp: ITensorProto, t: OnnxTensor, values: Float32Array) => {
+  const setValues = (tp: ITensorProto, t: OnnxTensor, values: Float32Array, weights: string) => {
     const bytes = encodeFloats(t.dtype, values);
-    assertFinite(`merge: the merged weight ${tp.name ?? t.name} (${t.dtype})`, t.dtype === 'float32' ? values : decodeFloats(t.dtype, bytes), ': the adapter is too large for this model; nothing written');
+    assertFinite(`merge: the merged weight ${weights} (${tp.name ?? t.name}, ${t.dtype})`, t.dtype === 'float32' ? values : decodeFloats(t.dtype, bytes), ': the adapter is too large for this model; nothing written');
     newBytes.set(tp, bytes);
   };
   const freshValues = (t: OnnxTensor) => decodeFloats(t.dtype, model.store.bytesSync(t)).slice();
@@ -168,7 +168,7 @@ export function mergeOnnx(model: LoadedModel, adapter: AdapterData, options: Mer
         addDelta(values, t, w, deltas.get(w.name)!);
         done.add(w.name);
       }
-      setValues(tp, t, values);
+      setValues(tp, t, values, targeted.map((w) => w.name).join(', '));
       merged.push(...targeted.map((w) => w.name));
       continue;
     }
@@ -182,7 +182,7 @@ export function mergeOnnx(model: LoadedModel, adapter: AdapterData, options: Mer
       const copy = onnx.TensorProto.create({ name: copyName, dataType: FLOAT_CODES[t.dtype], dims: t.dims.slice() });
       const values = freshValues(t);
       addDelta(values, t, w, deltas.get(w.name)!);
-      setValues(copy, t, values);
+      setValues(copy, t, values, w.name);
       graph.initializer!.push(copy);
       inits.set(copyName, copy);
       rewire(graph, protoNodes, index, lin, t.name, copyName);
