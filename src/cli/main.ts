@@ -16,6 +16,15 @@ const COMMANDS: Record<string, Command> = {
     load: () => import('./logprobs.js'),
   },
   train: { summary: 'LoRA preference tuning (DPO, KTO, ORPO, SimPO, ...): writes a PEFT adapter and metrics.jsonl', load: () => import('./train.js') },
+  generate: {
+    summary: 'K candidates for every prompt of a prompt set (batched, seeded per candidate), as records awaiting judgement',
+    load: () => import('./generate.js'),
+  },
+  judge: {
+    summary: 'judge candidate sets (a model, a rule, or an adapter\'s implicit reward) and make preference pairs',
+    load: () => import('./judge.js'),
+  },
+  loop: { summary: 'on-policy rounds: generate, judge, train, evaluate, again (--config loop.json)', load: () => import('./loop.js') },
   sample: { summary: 'sampled completions of a model, with a PEFT LoRA adapter if given (same seed, same random stream)', load: () => import('./sample.js') },
   eval: { summary: 'loss, TRL metrics and LoRA gradients of a PEFT adapter on a dataset, without training', load: () => import('./eval.js') },
   export: {

@@ -19,7 +19,7 @@ import { inflateLimitsHelp } from '../data/io/limits.js';
 import { fileSource } from '../data/io/node-file.js';
 import type { PrefRecord } from '../data/records.js';
 import type { Engine } from '../engine/gpu/engine.js';
-import { LoraAdapter, LoraRankError, planLora } from '../engine/lora/adapter.js';
+import { LoraAdapter, LoraRankError, loraScale, planLora } from '../engine/lora/adapter.js';
 import { formatBytes, isModelLoadError } from '../engine/model/errors.js';
 import { loadModel, type LoadedModel } from '../engine/model/load.js';
 import { nodeDirSource } from '../engine/model/source-node.js';
@@ -34,6 +34,7 @@ import { SettingTextError, valueFromText } from '../engine/methods/text.js';
 import { NonFiniteError } from '../engine/finite.js';
 import { TrainingMemoryError } from '../engine/training/memory.js';
 import { peftAdapterFiles } from '../engine/training/peft.js';
+import { referenceFromAdapter } from '../engine/training/reference.js';
 import { checkRefLogps, RefCacheError, sha256Hex, type RefLogpCache } from '../engine/training/ref-cache.js';
 import type { Example } from '../engine/training/tokenize.js';
 import { Trainer, decodeCheckpoint, encodeCheckpoint, type StepMetrics, type TrainerOptions } from '../engine/training/trainer.js';
@@ -392,6 +393,8 @@ const USAGE = `usage: prefstudio train --model <dir> --data <file> --method <nam
   --config <file.json>       settings as JSON: a run's training_config.json, a TRL hand-off's recipe.json,
                              or a TRL DPOConfig/KTOConfig/CPOConfig dump (flags override them)
   --init-adapter <dir>       start from this PEFT adapter (iterative rounds) instead of a fresh one
+  --ref-adapter <dir>        the reference is the base model plus this PEFT adapter (iterative DPO:
+                             the previous round's policy); reference log-probs are cached under it
   --resume <checkpoint>      continue a stopped run (its settings come from the checkpoint); --out may
                              be the run's own folder
   --ref-cache <dir>          keep reference log-probs here between runs
@@ -431,7 +434,7 @@ export function run(args: string[]): Promise<number> {
 export const RUN_FILES = ['adapter_config.json', 'adapter_model.safetensors', 'metrics.jsonl', 'training_config.json', 'checkpoint.safetensors'] as const;
 
 async function train(args: string[], tag: string): Promise<number> {
-  const p = parseFlags(args, ['--model', '--data', '--method', '--out', '--config', '--init-adapter', '--resume', '--ref-cache', '--onnx'], ['--force']);
+  const p = parseFlags(args, ['--model', '--data', '--method', '--out', '--config', '--init-adapter', '--ref-adapter', '--resume', '--ref-cache', '--onnx'], ['--force']);
   for (const k of ['--model', '--data', '--out'] as const) if (!p.plain[k]) throw new UsageError(`${k} is required`);
   const out = p.plain['--out']!;
   // --out before anything is read: a run folder is new or empty, continued by --resume from its own
@@ -442,7 +445,7 @@ async function train(args: string[], tag: string): Promise<number> {
   const plan = await planOutput({ flag: '--out', path: out, kind: 'folder' }, {
     force: p.switches.has('--force'),
     reuse: resumesHere,
-    inputs: [['--model', p.plain['--model']], ['--data', p.plain['--data']], ['--init-adapter', p.plain['--init-adapter']], ['--config', p.plain['--config']], ['--resume', resumesHere ? null : resumeFile]],
+    inputs: [['--model', p.plain['--model']], ['--data', p.plain['--data']], ['--init-adapter', p.plain['--init-adapter']], ['--ref-adapter', p.plain['--ref-adapter']], ['--config', p.plain['--config']], ['--resume', resumesHere ? null : resumeFile]],
     existsHint: `pass --resume ${join(out, 'checkpoint.safetensors')} to continue the run there, or --force to replace it`,
   });
   // A checkpoint is checked whole before use: its settings as if given on the command line, its state and tensors.
@@ -478,6 +481,13 @@ async function train(args: string[], tag: string): Promise<number> {
   const session = await openSession(loaded, config, tag, p.plain['--init-adapter']);
   try {
     const options = await sessionTrainerOptions(session, loaded, config, examples, tag, p.plain['--ref-cache'] ? dirRefCache(p.plain['--ref-cache']) : undefined);
+    if (p.plain['--ref-adapter']) {
+      // Iterative DPO: the reference is the base plus the previous round's adapter (a resumed run
+      // takes the reference saved in its checkpoint).
+      const ref = await readPeftAdapter(p.plain['--ref-adapter']);
+      options.backend = loraBackend(session.model, session.adapter, session.weightBytes, referenceFromAdapter(ref.tensors, ref.lora.r, loraScale({ r: ref.lora.r, alpha: ref.lora.lora_alpha, useRslora: ref.lora.use_rslora })));
+      err(`${tag}: reference: the base model plus ${p.plain['--ref-adapter']}`);
+    }
     const trainer = resume ? await Trainer.resume(options, resume) : await Trainer.create(options);
     const mem = trainer.memory;
     err(`${tag}: ${session.adapter.parameterCount.toLocaleString('en-US')} LoRA parameters; ${trainer.totalSteps} steps; estimated GPU memory ${formatBytes(mem.total)} ` +

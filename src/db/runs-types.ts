@@ -33,6 +33,8 @@ export interface RunRow {
   modelName: string;
   /** The run whose final adapter this run starts from (iterative rounds). */
   initFromRunId?: string;
+  /** The reference is the base model plus this run's final adapter (iterative DPO); absent: the base. */
+  referenceRunId?: string;
   /** Optimizer steps of the last checkpoint, and of the whole run. */
   step: number;
   totalSteps: number;

@@ -5,6 +5,7 @@
 //   models.ts   import, store, activate the model    generate.ts sampling, streamed
 //   train.ts    training runs (on this Worker's device, where the model's weights are)
 //   evaluate.ts base vs tuned adapters on a dataset's pairs; imported PEFT adapters
+//   loop.ts     the on-policy loop: generation jobs, model and reward judges, held-out samples
 import * as Comlink from 'comlink';
 import { settle } from './errors.js';
 import { getEngine } from './engine.js';
@@ -12,6 +13,7 @@ import { generateText, setAdapterResolver } from './generate.js';
 import { activateModel, describeActive, importModel, setModelInUseCheck, unloadModel } from './models.js';
 import { createEvaluateModule } from './evaluate.js';
 import { createTrainModule } from './train.js';
+import { createLoopModule } from './loop.js';
 import { workerTrainHost } from './train-host.js';
 import type { EngineWorkerApi } from './protocol.js';
 import { cancelTask, runTask } from './tasks.js';
@@ -29,9 +31,31 @@ const training = createTrainModule(trainHost);
 setModelInUseCheck(training.modelInUse);
 const evaluation = createEvaluateModule({ ...trainHost, resolveRunAdapter: training.resolveAdapter });
 setAdapterResolver(evaluation.wrapResolver(training.resolveAdapter));
+const loop = createLoopModule({ ...trainHost, resolveRunAdapter: evaluation.wrapResolver(training.resolveAdapter) });
 
 const api: EngineWorkerApi = {
   ...training.api,
+
+  judgeSets: loop.api.judgeSets,
+  heldOutSamples: loop.api.heldOutSamples,
+
+  async runGeneration(taskId, jobId, onProgress) {
+    const progress = released(onProgress);
+    try {
+      return await loop.api.runGeneration(taskId, jobId, progress.callback);
+    } finally {
+      progress.release();
+    }
+  },
+
+  async judgeDataset(taskId, request, onProgress) {
+    const progress = released(onProgress);
+    try {
+      return await loop.api.judgeDataset(taskId, request, progress.callback);
+    } finally {
+      progress.release();
+    }
+  },
 
   registerAdapter: evaluation.api.registerAdapter,
   forgetAdapter: evaluation.api.forgetAdapter,

@@ -7,6 +7,7 @@ import type { Turns } from '../data/records.js';
 import type { AdapterReport } from '../engine/gpu/device.js';
 import type { FinishReason } from '../engine/transformer/generate.js';
 import type { EvaluateWorkerApi } from './evaluate-protocol.js';
+import type { LoopWorkerApi } from './loop-protocol.js';
 import type { TrainWorkerApi } from './train-protocol.js';
 
 /** Why a Worker call failed, as plain data (structured-clone safe). */
@@ -132,8 +133,8 @@ export interface ActiveModel {
   manifest: ModelManifest;
 }
 
-/** Training (train-protocol.ts) and evaluation (evaluate-protocol.ts) calls are part of the same Worker. */
-export interface EngineWorkerApi extends TrainWorkerApi, EvaluateWorkerApi {
+/** Training (train-protocol.ts), evaluation (evaluate-protocol.ts) and the loop's (loop-protocol.ts) calls are part of the same Worker. */
+export interface EngineWorkerApi extends TrainWorkerApi, EvaluateWorkerApi, LoopWorkerApi {
   /**
    * Creates the engine (once) and reports its GPU adapter. Rejects with a GpuUnavailableError
    * (by name) when there is no WebGPU, no adapter, or the adapter is too small.

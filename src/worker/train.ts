@@ -11,7 +11,8 @@
 import type { PrefRecord } from '../data/records.js';
 import { iterateRecords, latestCheckpoint, requireRun, saveCheckpoint, updateRun, dbRefCache, getRun, type PrefDb, type RunRow, type RunStatus } from '../db/index.js';
 import type { Engine } from '../engine/gpu/engine.js';
-import { LoraAdapter, LoraRankError, planLora } from '../engine/lora/adapter.js';
+import { LoraAdapter, LoraRankError, loraScale, planLora } from '../engine/lora/adapter.js';
+import { referenceFromAdapter, type ReferenceBlocks } from '../engine/training/reference.js';
 import { loraAdapterConfig, loraBackend } from '../engine/training/backend.js';
 import { exampleShape, parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
 import { noDataMessage, prepareRun, recordPlace, type PreparedRun } from '../engine/training/prepare.js';
@@ -144,6 +145,17 @@ export function createTrainModule(host: TrainHost): TrainModule {
     return decodeCheckpoint(ck.bytes).adapter;
   }
 
+  /** The reference of a run whose reference is another run's final adapter (iterative DPO). */
+  async function referenceOf(db: PrefDb, run: RunRow): Promise<ReferenceBlocks | null> {
+    if (!run.referenceRunId) return null;
+    const from = await getRun(db, run.referenceRunId);
+    const ck = from && (await latestCheckpoint(db, from.id));
+    if (!from || !ck) throw new WorkerTaskError('no-adapter', `the run whose adapter is this run's reference (${run.referenceRunId}) has no saved adapter any more`);
+    if (from.modelId !== run.modelId) throw new WorkerTaskError('adapter-model-mismatch', `"${from.name}" was trained on ${from.modelName}, this run uses ${run.modelName}`);
+    const l = from.config.lora;
+    return referenceFromAdapter(new Map(Object.entries(decodeCheckpoint(ck.bytes).adapter)), l.r, loraScale({ r: l.r, alpha: l.lora_alpha, useRslora: l.use_rslora }));
+  }
+
   async function train(runId: string, emit: (e: TrainEvent) => void): Promise<RunOutcome> {
     if (current) throw new WorkerTaskError('busy', `another run is training (${current.runId}): pause or stop it first`);
     const ctx: Current = { runId, stop: null, lost: null, model: null, adapter: null };
@@ -184,6 +196,8 @@ export function createTrainModule(host: TrainHost): TrainModule {
       const ck = await latestCheckpoint(db, runId);
       const resume: TrainerCheckpoint | null = ck ? decodeCheckpoint(ck.bytes) : null;
       const init = resume ? null : await initialAdapter(db, run);
+      // A resumed run takes the reference saved in its checkpoint (Trainer.resume).
+      const reference = resume ? null : await referenceOf(db, run);
       const refCache = dbRefCache(db);
       trainer = await host.withGpu(async () => {
         const adapter = LoraAdapter.create(m.model, loraAdapterConfig(config.lora, config.seed));
@@ -191,7 +205,7 @@ export function createTrainModule(host: TrainHost): TrainModule {
         try {
           if (init) adapter.load(init);
           const options = {
-            backend: loraBackend(m.model, adapter, m.weightBytes),
+            backend: loraBackend(m.model, adapter, m.weightBytes, reference),
             config,
             examples: data.examples,
             modelFingerprint: m.fingerprint,
