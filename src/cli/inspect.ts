@@ -90,6 +90,23 @@ function describe(m: LoadedModel, dir: string) {
 
 type Report = ReturnType<typeof describe>;
 
+/** What a llama-arch model adds to Llama (Gemma, Qwen3, Phi-3, OLMo 2, sliding windows), or ''. */
+function variantLine(c: Report['config']): string {
+  const parts: string[] = [];
+  if (c.normPlacement && c.normPlacement !== 'pre') parts.push(`${c.normPlacement} norms`);
+  if (c.normWeightOffset) parts.push(`norm weights ${c.normWeightOffset} + w`);
+  if (c.qkNorm && c.qkNorm !== 'none') parts.push(`q/k norms ${c.qkNorm === 'head' ? 'per head' : 'over the projection'}`);
+  if (c.embedScale !== undefined && c.embedScale !== 1) parts.push(`embedding scale ${c.embedScale}`);
+  if (c.attentionScale !== undefined) parts.push(`attention scale ${Number(c.attentionScale.toPrecision(6))}`);
+  if (c.attnSoftcap) parts.push(`attention soft-cap ${c.attnSoftcap}`);
+  if (c.finalSoftcap) parts.push(`final soft-cap ${c.finalSoftcap}`);
+  const sliding = c.layerTypes?.filter((t) => t === 'sliding').length ?? 0;
+  if (sliding) parts.push(`sliding window ${c.slidingWindow} on ${sliding} of ${c.layers} layers`);
+  if (c.localRope) parts.push(`local rope theta ${c.localRope.theta}`);
+  if (c.packedProjections) parts.push('packed qkv_proj / gate_up_proj modules');
+  return parts.join(', ');
+}
+
 function text(r: Report): string {
   const c = r.config;
   const from = (k: keyof typeof r.provenance) => (r.provenance[k] ? ` (${r.provenance[k]})` : '');
@@ -101,6 +118,7 @@ function text(r: Report): string {
     `architecture:  ${r.arch}${r.family !== r.arch ? ` (${r.family})` : ''}`,
     `dimensions:    vocab ${c.vocabSize}, hidden ${c.hidden}, layers ${c.layers}, heads ${c.heads}${from('heads')}, kv heads ${c.kvHeads}, head size ${c.headDim}, intermediate ${c.intermediate}, max positions ${c.maxPositions}${from('maxPositions')}`,
     `details:       ${c.arch === 'llama' ? `rms eps ${c.normEps}${from('normEps')}, rope theta ${c.ropeTheta}${from('ropeTheta')}${c.ropeScaling ? ` scaling ${JSON.stringify(c.ropeScaling)}` : ''}, rotary dim ${c.rotaryDim}${c.ropeInterleaved ? ' interleaved' : ''}, q/k/v bias ${c.qkvBias ? 'yes' : 'no'}` : `layernorm eps ${c.normEps}${from('normEps')}`}, activation ${c.activation}, tied embeddings ${c.tiedEmbeddings ? 'yes' : 'no'}`,
+    ...(variantLine(c) ? [`variant:       ${variantLine(c)}`] : []),
     `token ids:     bos ${c.bosId ?? '-'}, eos ${c.eosIds.length ? c.eosIds.join(' ') : '-'}, pad ${c.padId ?? '-'}`,
     `parameters:    ${r.parameters.toLocaleString('en-US')} in ${r.weights.length} tensors (${Object.entries(r.weightDtypes).map(([d, n]) => `${n} ${d}`).join(', ')})`,
     `GPU memory:    ${formatBytes(r.memory.f32Bytes)} with f32 weights, ${formatBytes(r.memory.f16Bytes)} with f16 linear weights; largest tensor ${r.memory.largest.name} [${r.memory.largest.shape.join(', ')}] ` +

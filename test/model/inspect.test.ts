@@ -1,7 +1,7 @@
 // `prefstudio inspect`: what the loader recognised, as text and as JSON, or why it could not.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { run } from '../../src/cli/inspect.js';
-import { GPT2_SHARED, LLAMA_FP16, TINY_LLAMA, TINY_QWEN2 } from './helpers.js';
+import { GPT2_SHARED, LLAMA_FP16, LOCAL, TINY_LLAMA, TINY_QWEN2 } from './helpers.js';
 
 async function capture(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '', err = '';
@@ -27,6 +27,16 @@ describe('prefstudio inspect', () => {
     expect(out).toMatch(/tokenizer: +BPE \(LlamaTokenizer\), 32000 tokens/);
     expect(out).toMatch(/external data model\.onnx\.data/);
     expect(out).toMatch(/rope theta 10000 \(graph\)/);
+  });
+
+  it('names what a llama-arch variant adds (Gemma 2, OLMo 2); plain Llama has no variant line', async () => {
+    const gemma = await capture([`${LOCAL}arch-gemma2`]);
+    expect(gemma.code).toBe(0);
+    expect(gemma.out).toMatch(/architecture: +llama \(gemma2\)/);
+    expect(gemma.out).toMatch(/variant: +sandwich norms, norm weights 1 \+ w, embedding scale 5\.65685\d*, attention scale 0\.0625, attention soft-cap 50, final soft-cap 30, sliding window 4 on 1 of 2 layers/);
+    const olmo = await capture([`${LOCAL}arch-olmo2`]);
+    expect(olmo.out).toMatch(/variant: +post norms, q\/k norms over the projection\n/);
+    expect((await capture([TINY_LLAMA])).out).not.toMatch(/variant:/);
   });
 
   it('--json gives the canonical weights and the warnings a real load would stop at', async () => {
