@@ -14,7 +14,7 @@ if (!f16Icd) console.warn('[prefstudio] no lavapipe (.cache/lavapipe): native f1
 const f16Suites = 'test/engine/{matmul,embedding,lora}.test.ts';
 // Whole training runs and the whole-model PyTorch comparison (about 20 eval --grads runs); the
 // architecture replicas' forward and LoRA checks (issue 12: seven models with head sizes 128-256).
-const lavapipeSuites = ['test/demo/**/*.test.ts', 'test/training/pytorch.test.ts', 'test/model/architectures.test.ts', 'test/transformer/lora-architectures.test.ts', 'test/transformer/greedy-architectures.test.ts', 'test/export/architectures.test.ts'];
+const lavapipeSuites = ['test/demo/**/*.test.ts', 'test/training/pytorch.test.ts', 'test/model/architectures.test.ts', 'test/transformer/lora-architectures.test.ts', 'test/transformer/greedy-architectures.test.ts', 'test/export/architectures.test.ts', 'test/cli/architectures.test.ts'];
 
 export default defineConfig({
   test: {
