@@ -231,4 +231,16 @@ describe('architectures: recognition, onnxruntime against PyTorch, our logits ag
     }
     console.log(`${a.name} without: ${off.join('; ')}`);
   }, 120_000);
+
+  it('phi3: positions past longrope\'s original_max_position_embeddings are refused (HF would switch to long_factor)', async () => {
+    const engine = await testEngine();
+    const m = await load('phi3');
+    const model = TransformerModel.create(engine, m.config, m.transformerWeights());
+    try {
+      await expect(model.logits({ B: 1, T: 2, ids: Int32Array.of(5, 6), mask: null, positions: Int32Array.of(4095, 4096) })).rejects.toThrow(/position 4096 is past longrope's original_max_position_embeddings \(4096\)/);
+      expect((await model.logits({ B: 1, T: 2, ids: Int32Array.of(5, 6), mask: null, positions: Int32Array.of(4094, 4095) })).every(Number.isFinite)).toBe(true);
+    } finally {
+      model.destroy();
+    }
+  });
 });

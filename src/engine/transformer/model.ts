@@ -243,8 +243,9 @@ export class TransformerModel {
     readonly config: TransformerConfig,
     readonly weights: ModelWeights,
   ) {
-    this.attentionFactor = config.arch === 'llama' ? ropeAttentionFactor(config.ropeScaling ?? undefined) : 1;
-    this.attentionFactorLocal = config.localRope ? ropeAttentionFactor(config.localRope.scaling ?? undefined) : this.attentionFactor;
+    const factor = (scaling: TransformerConfig['ropeScaling']) => ropeAttentionFactor(scaling ? { max_position_embeddings: config.maxPositions, ...scaling } : undefined);
+    this.attentionFactor = config.arch === 'llama' ? factor(config.ropeScaling) : 1;
+    this.attentionFactorLocal = config.localRope ? factor(config.localRope.scaling) : this.attentionFactor;
   }
 
   /** Layer l's rope: its inverse frequencies and options (null for gpt2). */
@@ -421,6 +422,16 @@ export class TransformerModel {
     if (this.config.arch === 'gpt2') {
       for (const p of positions) {
         if (p >= this.config.maxPositions) throw new Error(`forward: position ${p} is past GPT-2's ${this.config.maxPositions} learned positions`);
+      }
+    }
+    // longrope (Phi-3 / Phi-4-mini): Hugging Face switches to long_factor once a sequence passes
+    // original_max_position_embeddings; the frequencies here are short_factor's, so such rows are refused.
+    const s = this.config.ropeScaling;
+    if (s && (s.rope_type ?? s.type) === 'longrope' && s.original_max_position_embeddings !== undefined) {
+      for (const p of positions) {
+        if (p >= s.original_max_position_embeddings) {
+          throw new Error(`forward: position ${p} is past longrope's original_max_position_embeddings (${s.original_max_position_embeddings}), where Hugging Face switches to long_factor, which this engine does not apply: keep sequences under ${s.original_max_position_embeddings} tokens`);
+        }
       }
     }
     const e = this.engine;
