@@ -121,6 +121,11 @@ async function studioRecords(datasetId: string): Promise<PrefRecord[]> {
   return records;
 }
 
+/** The records of a hand-off's data (a file read by the importer, or a studio dataset). */
+export async function handoffRecords(data: HandoffData): Promise<PrefRecord[]> {
+  return data.kind === 'file' ? (await importAll(blobSource(data.file))).records : studioRecords(data.datasetId);
+}
+
 /** How the Export page asks for the base model's Hub id, in messages. */
 const BASE_MODEL_FIELD: BaseModelInput = { name: 'the base model', example: HUB_ID_EXAMPLE, source: "the Export page's base model field" };
 

@@ -3,6 +3,7 @@
 // page URLs (`/tree/main`, `/blob/main/config.json`) are turned into their `resolve` form.
 // Requests go out only for a URL the user gave, with no credentials, and count their bytes.
 import { ModelLoadError } from '../engine/model/errors.js';
+import { isHubRepoId } from '../hub-id.js';
 import { isAllowedModelUrl } from '../net-policy.js';
 import { WorkerTaskError } from './errors.js';
 import { abortError } from './tasks.js';
@@ -21,11 +22,14 @@ export interface ModelUrlCandidate {
 
 /** Where the typed URL's files may be, in the order to try. Throws WorkerTaskError('bad-url'). */
 export function modelUrlCandidates(input: string): ModelUrlCandidate[] {
+  // A Hub repository id ("org/name") is that repository on huggingface.co.
+  const id = input.trim();
+  if (/^[^/:\s]+\/[^/:\s]+$/.test(id) && isHubRepoId(id)) input = `https://huggingface.co/${id}`;
   let url: URL;
   try {
     url = new URL(input.trim());
   } catch {
-    throw new WorkerTaskError('bad-url', `"${input}" is not a URL: give the full address, such as https://huggingface.co/org/model`);
+    throw new WorkerTaskError('bad-url', `"${input}" is not a URL: give the full address, such as https://huggingface.co/org/model, or a Hub repository id (org/model)`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new WorkerTaskError('bad-url', `${url.protocol} URLs are not supported: give an http(s) address of a model folder`);

@@ -218,6 +218,9 @@ describe('model URLs', () => {
       { base: 'http://127.0.0.1:8000/models/tiny/', name: 'tiny' },
     ]);
     expect(() => modelUrlCandidates('not a url')).toThrow(/is not a URL/);
+    // A Hub repository id is that repository on huggingface.co.
+    expect(modelUrlCandidates(' HuggingFaceTB/SmolLM2-135M-Instruct ')).toEqual([{ base: 'https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct/resolve/main/', name: 'HuggingFaceTB/SmolLM2-135M-Instruct' }]);
+    expect(() => modelUrlCandidates('org/../x')).toThrow(/is not a URL/);
     expect(() => modelUrlCandidates('file:///etc/passwd')).toThrow(/file: URLs are not supported/);
   });
 

@@ -9,6 +9,7 @@ import { formatChoices, mappingFields } from '../../services/data.js';
 import { rowErrorParts, useDataStore, type ImportFlow } from '../../stores/data.js';
 import { formatBytes, formatCount } from '../format.js';
 import { turnsPreview } from './text.js';
+import { HubDatasetImport } from '../hub/HubDatasetImport.js';
 
 export function ImportPanel() {
   const flow = useDataStore((s) => s.flow);
@@ -18,6 +19,7 @@ export function ImportPanel() {
         Import a file
       </h2>
       {flow.phase === 'idle' && <DropZone />}
+      {flow.phase === 'idle' && <HubDatasetImport />}
       {flow.phase === 'detecting' && (
         <p className="data-status" role="status">
           <span className="spinner" /> Reading {flow.fileName}…

@@ -9,6 +9,7 @@ import { handoffBaseModel, useExportStore } from '../../stores/export.js';
 import { HUB_ID_EXAMPLE } from '../../hub-id.js';
 import { METHOD_IDS, METHODS } from '../../stores/methods.js';
 import { GGUF_MODEL_TYPES, type GgufModelType } from '../../stores/export.js';
+import { HubPush } from '../hub/HubPush.js';
 import './export.css';
 
 /** A button that opens a hidden file input (the native one cannot be styled). */
@@ -275,6 +276,8 @@ export function ExportPanel() {
           </button>
         </div>
       </section>
+
+      <HubPush baseModel={givenBase} />
     </div>
   );
 }

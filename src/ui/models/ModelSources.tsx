@@ -114,13 +114,13 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
         </p>
       )}
       <form className="models-url" onSubmit={onUrl} noValidate>
-        <label htmlFor="model-url">Or from a URL</label>
+        <label htmlFor="model-url">Or from a URL or a Hub repository id</label>
         <div className="models-url-row">
           <input
             id="model-url"
-            type="url"
+            type="text"
             data-testid="model-url-input"
-            placeholder="https://huggingface.co/org/model"
+            placeholder="org/model or https://huggingface.co/org/model"
             value={url}
             onChange={(e) => setUrl(e.currentTarget.value)}
             disabled={off}
