@@ -21,6 +21,7 @@ import { Trainer } from '../engine/training/trainer.js';
 import {
   UsageError,
   configFrom,
+  dirRefCache,
   err,
   flagsHelp,
   methodsHelp,
@@ -122,7 +123,8 @@ async function evaluate(args: string[], tag: string): Promise<number> {
         config = settings(size);
       }
     }
-    const trainer = await Trainer.create(await sessionTrainerOptions(session, loaded, config, examples, tag));
+    const refCache = p.plain['--ref-cache'] ? dirRefCache(p.plain['--ref-cache']) : undefined;
+    const trainer = await Trainer.create(await sessionTrainerOptions(session, loaded, config, examples, tag, refCache));
     err(`${tag}: ${examples.length} examples in batches of ${config.per_device_eval_batch_size}; estimated GPU memory ${formatBytes(trainer.memory.total)}`);
     const grads = p.plain['--grads'];
     const metrics = grads ? await trainer.gradients(examples) : await trainer.evaluate(examples, '');

@@ -26,6 +26,9 @@ import { sequenceLogprobs, type SequencePair } from '../engine/transformer/logpr
 import { TransformerModel } from '../engine/transformer/model.js';
 import { OutputError, OutputFile, planOutput } from './output.js';
 
+/** Most sequences in one forward pass (WebGPU's guaranteed workgroups per dimension, 65535, with room). */
+const MAX_BATCH_SEQUENCES = 4096;
+
 const USAGE = `usage: prefstudio logprobs --model <dir> --data <file> --out <file.jsonl> [options]
 
   --model <dir>              model folder (ONNX, config, tokenizer.json), as for inspect
@@ -36,7 +39,7 @@ const USAGE = `usage: prefstudio logprobs --model <dir> --data <file> --out <fil
   --force                    replace --out if it exists (kept as it was when the run fails)
   --max-length <n>           TRL max_length: prompt + completion tokens per sequence (default 1024)
   --truncation-mode <mode>   keep_start (default, TRL's) or keep_end
-  --batch-size <n>           sequences per forward pass (default 8)
+  --batch-size <n>           sequences per forward pass, at most 4096 (default 8)
   --onnx <file>              the .onnx file in the folder to use (default: the layout's choice)
   --allow-vocab-mismatch     load a model whose tokenizer has ids past its vocabulary; records
                              that tokenise to such ids are skipped (and listed)
@@ -89,6 +92,8 @@ function parseArgs(args: string[]): Args | 'help' | string {
       case '--batch-size': {
         const n = int(flag);
         if (typeof n === 'string') return n;
+        // Sequences of one forward pass: each kernel launches a workgroup row per sequence.
+        if (n > MAX_BATCH_SEQUENCES) return `--batch-size ${n} is more than ${MAX_BATCH_SEQUENCES} sequences per forward pass`;
         a.batchSize = n;
         break;
       }

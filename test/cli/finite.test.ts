@@ -99,6 +99,9 @@ describe('training stops at the first NaN or infinity, writing nothing from it',
     writeFileSync(entries[0]!, JSON.stringify({ logps: Array(sequences).fill(null), tokens: Array(sequences).fill(3), meanLogits: Array(sequences).fill(0) }));
     const nan = await runCli(args, { timeoutMs: TRAIN_MS });
     failsWith(nan, 1, /^prefstudio train: reference-cache entry .*\.json: logps\[0\] is null \(NaN or Infinity when written\); delete it \(it is recomputed\) or the whole cache$/);
+    // eval reads the same cache (the same examples give the same keys).
+    const evaluated = await runCli(['eval', '--model', TINY_LLAMA, '--adapter', ADAPTER, '--data', PAIRS, '--method', 'dpo', '--ref-cache', cache, '--out', join(d, 'metrics.json')], { timeoutMs: TRAIN_MS });
+    failsWith(evaluated, 1, /^prefstudio eval: reference-cache entry .*\.json: logps\[0\] is null \(NaN or Infinity when written\); delete it/);
     same(before, d);
 
     // Finite but absurd values in every entry: the loss overflows at step 1 and says where to look.
