@@ -11,6 +11,7 @@
 // Progress and problems (file and line of each bad or skipped row) go to stderr. --out is checked
 // before anything is read (never the data or the model, never over a file without --force) and
 // written under a temporary name, renamed at the end (src/cli/output.ts).
+import { inflateLimitsHelp } from '../data/io/limits.js';
 import { countBadRows, DataFormatError, describeRowError, type RowError } from '../data/errors.js';
 import { detectFormat } from '../data/import/detect.js';
 import { importRecords } from '../data/import/pipeline.js';
@@ -43,7 +44,8 @@ const USAGE = `usage: prefstudio logprobs --model <dir> --data <file> --out <fil
   --onnx <file>              the .onnx file in the folder to use (default: the layout's choice)
   --allow-vocab-mismatch     load a model whose tokenizer has ids past its vocabulary; records
                              that tokenise to such ids are skipped (and listed)
-`;
+
+${inflateLimitsHelp()}`;
 
 interface Args {
   model: string;
