@@ -116,3 +116,50 @@ describe('scored positions of log-probs', () => {
     expect(() => scoredPositions([{ ...chosen, tail: { from: -1, weight: 1 } }])).toThrow(/tail.from/);
   });
 });
+
+describe('architectureFromHf: what each model_type adds, and what is refused', () => {
+  const base = { hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, intermediate_size: 96, num_hidden_layers: 4, vocab_size: 100, max_position_embeddings: 512 };
+
+  it('Qwen2 / Qwen3: the window only with use_sliding_window, on the layers from max_window_layers on', () => {
+    expect(configFromHf({ ...base, model_type: 'qwen2', sliding_window: 32, use_sliding_window: false }).layerTypes).toBeUndefined();
+    const c = configFromHf({ ...base, model_type: 'qwen3', sliding_window: 32, use_sliding_window: true, max_window_layers: 2 });
+    expect(c.layerTypes).toEqual(['full', 'full', 'sliding', 'sliding']);
+    expect(c).toMatchObject({ slidingWindow: 32, qkNorm: 'head', qkvBias: false });
+    expect(configFromHf({ ...base, model_type: 'qwen2' }).qkvBias).toBe(true);
+  });
+
+  it('Gemma 3: the multimodal config\'s text_config, rope_parameters per layer type, the default 5:1 pattern', () => {
+    const text = { ...base, model_type: 'gemma3_text', query_pre_attn_scalar: 144, sliding_window: 8, num_hidden_layers: 7 };
+    const m = configFromHf({ model_type: 'gemma3', text_config: text });
+    expect(m.layerTypes).toEqual(['sliding', 'sliding', 'sliding', 'sliding', 'sliding', 'full', 'sliding']);
+    expect(m).toMatchObject({ attentionScale: 144 ** -0.5, localRope: { theta: 10000, scaling: null }, ropeTheta: 1e6, tiedEmbeddings: true });
+    const v5 = configFromHf({
+      ...text,
+      rope_parameters: { full_attention: { rope_type: 'linear', factor: 8, rope_theta: 1e6 }, sliding_attention: { rope_type: 'default', rope_theta: 1e4 } },
+    });
+    expect(v5.ropeScaling).toMatchObject({ rope_type: 'linear', factor: 8 });
+    expect(v5.localRope).toEqual({ theta: 1e4, scaling: null });
+  });
+
+  it('refuses what the engine does not run, naming it', () => {
+    expect(() => configFromHf({ ...base, model_type: 'gemma' })).toThrow(/model_type "gemma" is not supported .*gemma2.*phi3/);
+    expect(() => configFromHf({ ...base, model_type: 'gemma2', hidden_activation: 'gelu', sliding_window: 8 })).toThrow(/hidden_activation "gelu"/);
+    expect(() => configFromHf({ ...base, model_type: 'gemma3_text', use_bidirectional_attention: true, sliding_window: 8 })).toThrow(/use_bidirectional_attention/);
+    expect(() => configFromHf({ ...base, model_type: 'gemma2' })).toThrow(/sliding-window layers but no sliding_window/);
+    expect(() => configFromHf({ ...base, model_type: 'olmo2', layer_types: ['sliding_attention', 'full_attention', 'full_attention', 'full_attention'], sliding_window: 8 })).toThrow(/OLMo 3/);
+    expect(() => configFromHf({ ...base, model_type: 'qwen3', attention_bias: true })).toThrow(/attention_bias/);
+    expect(() => configFromHf({ ...base, model_type: 'llama', layer_types: ['chunked_attention'] })).toThrow(/layer_types holds "chunked_attention"/);
+    expect(() => validateConfig({ ...configFromHf({ ...base, model_type: 'mistral', sliding_window: 8 }), layerTypes: ['sliding'] })).toThrow(/layerTypes has 1 entries for 4 layers/);
+    expect(() => validateConfig({ ...configFromHf({ ...base, model_type: 'llama' }), layerTypes: ['sliding', 'full', 'full', 'full'] })).toThrow(/sliding layers need slidingWindow/);
+  });
+
+  it('Phi-3: packed projections, partial rotary, longrope with the top-level original length; Gemma 2: soft-caps', () => {
+    const p = configFromHf({ ...base, model_type: 'phi3', partial_rotary_factor: 0.5, original_max_position_embeddings: 128, sliding_window: 256, rope_scaling: { type: 'longrope', short_factor: [1, 1, 1, 1], long_factor: [2, 2, 2, 2] } });
+    expect(p).toMatchObject({ packedProjections: true, rotaryDim: 8, slidingWindow: 256 });
+    expect(p.ropeScaling).toMatchObject({ type: 'longrope', original_max_position_embeddings: 128 });
+    expect(p.layerTypes).toEqual(['sliding', 'sliding', 'sliding', 'sliding']);
+    const g = configFromHf({ ...base, model_type: 'gemma2', sliding_window: 8, attn_logit_softcapping: 50, final_logit_softcapping: 30, query_pre_attn_scalar: 16 });
+    expect(g).toMatchObject({ attnSoftcap: 50, finalSoftcap: 30, normWeightOffset: 1, normPlacement: 'sandwich', activation: 'gelu_tanh', embedScale: 8 });
+    expect(g.layerTypes).toEqual(['sliding', 'full', 'sliding', 'full']);
+  });
+});
