@@ -76,6 +76,7 @@ export function hubError(e: unknown, what: string, o: Pick<HubOptions, 'accessTo
   const err = e as { statusCode?: number; name?: string; message?: string };
   const status = typeof err.statusCode === 'number' ? err.statusCode : undefined;
   if (err.name === 'AbortError') return new HubError('other', `${what}: cancelled`);
+  if (/access token must start with 'hf_'/.test(String(err.message))) return new HubError('auth', `${what}: that is not a Hugging Face access token (they start with hf_); copy one from huggingface.co → Settings → Access Tokens`);
   if (status === 401) return new HubError('auth', `${what}: the Hub refused the access token (401). Paste a valid token (hf_..., with write access to push), or none for a public repository`, 401);
   if (status === 403) return new HubError('forbidden', `${what}: the token may not do this (403). A push needs a token with write access to that namespace; a gated repository needs its terms accepted on the Hub`, 403);
   if (status === 404) return new HubError('not-found', `${what}: not found on the Hub (404). Check the repository id, the revision and the file; a private repository also answers 404 without a token that can read it`, 404);

@@ -93,7 +93,9 @@ describe('schema v2', () => {
 
     const db = await freshDb(name);
     expect(db.verno).toBe(SCHEMA_VERSIONS.at(-1)!.version);
-    expect(await db.datasets.toArray()).toEqual([dataset]);
+    // v4 counts the prompt and candidate kinds: zero for an older dataset, the rest as it was.
+    const upgraded = { ...dataset, counts: { ...dataset.counts, byKind: { ...dataset.counts.byKind, prompt: 0, candidates: 0 } } };
+    expect(await db.datasets.toArray()).toEqual([upgraded]);
     expect(await db.records.toArray()).toEqual(before);
     // The new table works on the upgraded workspace.
     const ids = await recordIds(db, 'd1');

@@ -33,7 +33,12 @@ describe('export store', () => {
     await s.download('peft');
     await s.download('merged');
     await s.download('gguf', { ggufType: 'f16' });
-    expect(saved.map((x) => x.name)).toEqual(['adapter.zip', 'model-merged.onnx', 'adapter-f16.gguf']);
+    // The whole tuned model as GGUF: q8_0 with the rows llama.cpp cannot quantize (48 wide) in f16.
+    await s.download('gguf-merged', { ggufModelType: 'q8_0' });
+    expect(useExportStore.getState().error).toBeNull();
+    expect(useExportStore.getState().message).toBe('2 weights kept in f16 (rows not a multiple of 32 cannot be q8_0).');
+    expect(saved.map((x) => x.name)).toEqual(['adapter.zip', 'model-merged.onnx', 'adapter-f16.gguf', 'model-merged-q8_0.gguf']);
+    expect(new TextDecoder().decode(await saved[3]!.blob.slice(0, 4).arrayBuffer())).toBe('GGUF');
     const zip = new Uint8Array(await saved[0]!.blob.arrayBuffer());
     expect(readPeftZip(zip).tensors.size).toBe(16);
     // The zip imports back through the same picker.

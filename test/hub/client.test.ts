@@ -104,6 +104,9 @@ describe('errors: one clear message each, never the token', () => {
     expect(push.kind).toBe('auth');
     expect(push.message).not.toContain(bad);
     expect(hub.repos.has('model:me/x')).toBe(false);
+    const notToken = (await listRepoFiles('org/prefs', 'dataset', { ...o(), accessToken: 'ghp_secret' }).catch((x: unknown) => x)) as HubError;
+    expect(notToken.kind).toBe('auth');
+    expect(notToken.message).toBe('listing dataset org/prefs: that is not a Hugging Face access token (they start with hf_); copy one from huggingface.co → Settings → Access Tokens');
   });
 
   it('hosts outside the network policy are refused before any request', async () => {

@@ -26,6 +26,7 @@ describe('methods: TRL names and defaults', () => {
     expect(objectiveOf({ method: 'dpo' })).toEqual({
       beta: 0.1, loss_type: ['sigmoid'], loss_weights: null, label_smoothing: 0, discopop_tau: 0.05, rpo_alpha: null,
       f_divergence_type: 'reverse_kl', f_alpha_divergence_coef: 0.5, use_weighting: false, ld_alpha: null,
+      sync_ref_model: false, ref_model_mixup_alpha: 0.6, ref_model_sync_steps: 512,
     });
     expect(objectiveOf({ method: 'orpo' })).toEqual({ beta: 0.1 });
     expect(objectiveOf({ method: 'simpo' })).toEqual({ beta: 0.1, simpo_gamma: 0.5, cpo_alpha: 0, label_smoothing: 0 });

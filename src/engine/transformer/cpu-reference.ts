@@ -42,10 +42,8 @@ export class CpuTransformer {
     const c = this.config;
     if (c.arch !== 'llama') return null;
     const { theta, scaling } = layerRope(c, l);
-    return {
-      invFreq: ropeInvFreq(c.headDim, c.rotaryDim, theta, scaling ? { max_position_embeddings: c.maxPositions, ...scaling } : undefined),
-      factor: ropeAttentionFactor(scaling ?? undefined),
-    };
+    const s = scaling ? { max_position_embeddings: c.maxPositions, ...scaling } : undefined;
+    return { invFreq: ropeInvFreq(c.headDim, c.rotaryDim, theta, s), factor: ropeAttentionFactor(s) };
   }
 
   private get(name: string): Float32Array {
