@@ -1,0 +1,66 @@
+// Which variant of each tuned kernel the engine dispatches, per shape class: filled by the tuner
+// (src/engine/tuning/tuner.ts) or from its cache, overridden by a forced setting. The engine holds
+// one (`engine.choices`); the host functions of the kernels ask it at every dispatch.
+
+import { findVariant, SAFE, shapeClass, TUNED_KERNELS, type KernelVariant, type TunedKernel } from './variants.js';
+
+export interface KernelChoice {
+  kernel: TunedKernel;
+  shapeClass: string;
+  variant: string;
+  /** Why, in one line: "fastest of 3 (0.41 ms; safe 0.93 ms)", "forced by a setting", ... */
+  why: string;
+  /** Measured ms per product of every variant tried; a string says why one was left out. */
+  measured: Record<string, number | string>;
+}
+
+/** `matmul_forward=tiled8,matmul_dinp=safe`: the form of PREFSTUDIO_KERNEL_VARIANTS and --kernel-variant. */
+export function parseForced(text: string): Partial<Record<TunedKernel, string>> {
+  const out: Partial<Record<TunedKernel, string>> = {};
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [kernel, name, extra] = part.split('=').map((s) => s.trim());
+    if (!kernel || !name || extra !== undefined) {
+      throw new Error(`kernel variant setting "${part}": expected kernel=variant (kernels: ${TUNED_KERNELS.join(', ')})`);
+    }
+    if (!(TUNED_KERNELS as readonly string[]).includes(kernel)) {
+      throw new Error(`kernel variant setting "${part}": no tuned kernel "${kernel}" (kernels: ${TUNED_KERNELS.join(', ')})`);
+    }
+    findVariant(kernel as TunedKernel, name); // throws naming the variants that exist
+    out[kernel as TunedKernel] = name;
+  }
+  return out;
+}
+
+export class KernelChoices {
+  /** A setting: always this variant of the kernel (debugging, benchmarks). */
+  forced: Partial<Record<TunedKernel, string>> = {};
+  private readonly table = new Map<string, KernelChoice>();
+
+  private static key(kernel: TunedKernel, cls: string): string {
+    return `${kernel}|${cls}`;
+  }
+
+  set(choice: KernelChoice): void {
+    this.table.set(KernelChoices.key(choice.kernel, choice.shapeClass), choice);
+  }
+
+  clear(): void {
+    this.table.clear();
+  }
+
+  /** Every recorded choice (the GPU panel, the cache). */
+  all(): KernelChoice[] {
+    return [...this.table.values()];
+  }
+
+  /** The variant name for this product: forced, else the measured choice of its shape class, else safe. */
+  name(kernel: TunedKernel, M: number, K: number, N: number): string {
+    const forced = this.forced[kernel];
+    if (forced) return forced;
+    return this.table.get(KernelChoices.key(kernel, shapeClass(M, K, N)))?.variant ?? SAFE;
+  }
+
+  variant(kernel: TunedKernel, M: number, K: number, N: number): KernelVariant {
+    return findVariant(kernel, this.name(kernel, M, K, N));
+  }
+}

@@ -1,0 +1,129 @@
+// The registry of kernel variants: for each tuned kernel, the WGSL files that compute the same
+// product in different ways, what each needs from the adapter, and which one is the safe default
+// (today's kernel, always applicable). src/engine/kernels/matmul.ts dispatches the variant the
+// engine's choices name (src/engine/tuning/choices.ts); src/engine/tuning/tuner.ts measures them.
+//
+// Every variant has the same storage bindings and `struct Params` (by name) as its safe kernel,
+// so the host code binds them identically; only the shader, the entry point and the output tile
+// (hence the workgroup grid) differ.
+
+import type { AdapterReport } from '../gpu/device.js';
+
+/** The kernels that have variants. */
+export const TUNED_KERNELS = ['matmul_forward', 'matmul_dinp', 'matmul_dweight'] as const;
+export type TunedKernel = (typeof TUNED_KERNELS)[number];
+
+export interface KernelVariant {
+  kernel: TunedKernel;
+  /** Short name, unique per kernel ("safe", "tiled8", "f16", "subgroup"). */
+  name: string;
+  /** File in shaders/ without `.wgsl`. */
+  shader: string;
+  entry?: string;
+  /** Output rows (y) and columns (x) one workgroup covers: the grid is ceil(cols/x) x ceil(rows/y). */
+  tile: { rows: number; cols: number };
+  /** Adapter features the WGSL enables. */
+  needs: { subgroups?: boolean; shaderF16?: boolean };
+  /** Workgroup memory (bytes) and invocations per workgroup the kernel declares. */
+  workgroupBytes: number;
+  invocations: number;
+  /**
+   * Agreement with the safe kernel asked of this variant when it is validated before timing
+   * (max |diff| / (1 + max |safe|)); f16 arithmetic rounds each product to 11 bits.
+   */
+  tolerance: number;
+  /** One line for the GPU panel: what the kernel does differently. */
+  about: string;
+}
+
+export const SAFE = 'safe';
+
+export const VARIANTS: readonly KernelVariant[] = [
+  // matmul forward: out (M, OC) = inp (M, C) · weight (OC, C)ᵀ (+ bias, + LoRA)
+  {
+    kernel: 'matmul_forward', name: SAFE, shader: 'matmul_forward', tile: { rows: 64, cols: 64 },
+    needs: {}, workgroupBytes: 8192, invocations: 256, tolerance: 0,
+    about: '64x64 tiles, 4x4 outputs per thread, K slices of 16 in workgroup memory',
+  },
+  {
+    kernel: 'matmul_forward', name: 'tiled8', shader: 'matmul_forward_tiled8', tile: { rows: 128, cols: 128 },
+    needs: {}, workgroupBytes: 8192, invocations: 256, tolerance: 1e-5,
+    about: '128x128 tiles, 8x8 outputs per thread, vec4 reads of workgroup memory, K slices of 8',
+  },
+  {
+    kernel: 'matmul_forward', name: 'f16', shader: 'matmul_forward_f16', tile: { rows: 64, cols: 64 },
+    needs: { shaderF16: true }, workgroupBytes: 4096, invocations: 256, tolerance: 2e-2,
+    about: 'the safe tiling with f16 tiles and f16 products, summed in f32 per K slice of 16',
+  },
+  {
+    kernel: 'matmul_forward', name: 'subgroup', shader: 'matmul_forward_subgroup', tile: { rows: 1, cols: 4 },
+    needs: { subgroups: true }, workgroupBytes: 1024, invocations: 64, tolerance: 1e-5,
+    about: 'one row x 4 columns per 64 threads, K split over the threads, subgroupAdd reduction (few rows: decoding)',
+  },
+  // matmul backward, dinp (M, C) = dout (M, OC) · weight (OC, C) (+ LoRA)
+  {
+    kernel: 'matmul_dinp', name: SAFE, shader: 'matmul_backward', entry: 'dinp_main', tile: { rows: 64, cols: 64 },
+    needs: {}, workgroupBytes: 9216, invocations: 256, tolerance: 0,
+    about: '64x64 tiles, 4x4 outputs per thread, K slices of 16 in workgroup memory',
+  },
+  {
+    kernel: 'matmul_dinp', name: 'tiled8', shader: 'matmul_backward_tiled8', entry: 'dinp_main', tile: { rows: 128, cols: 128 },
+    needs: {}, workgroupBytes: 8192, invocations: 256, tolerance: 1e-5,
+    about: '128x128 tiles, 8x8 outputs per thread, vec4 reads of workgroup memory, K slices of 8',
+  },
+  // matmul backward, dweight (OC, C) += doutᵀ · inp
+  {
+    kernel: 'matmul_dweight', name: SAFE, shader: 'matmul_backward', entry: 'dweight_main', tile: { rows: 64, cols: 64 },
+    needs: {}, workgroupBytes: 9216, invocations: 256, tolerance: 0,
+    about: '64x64 tiles, 4x4 outputs per thread, K (rows) slices of 16 in workgroup memory',
+  },
+  {
+    kernel: 'matmul_dweight', name: 'tiled8', shader: 'matmul_backward_tiled8', entry: 'dweight_main', tile: { rows: 128, cols: 128 },
+    needs: {}, workgroupBytes: 8192, invocations: 256, tolerance: 1e-5,
+    about: '128x128 tiles, 8x8 outputs per thread, vec4 reads of workgroup memory, K (rows) slices of 8',
+  },
+];
+
+export type AdapterCaps = Pick<AdapterReport, 'features' | 'limits'>;
+
+/** The registered variants of a kernel, the safe one first. */
+export function variantsOf(kernel: TunedKernel): KernelVariant[] {
+  return VARIANTS.filter((v) => v.kernel === kernel).sort((a, b) => Number(b.name === SAFE) - Number(a.name === SAFE));
+}
+
+export function findVariant(kernel: TunedKernel, name: string): KernelVariant {
+  const v = VARIANTS.find((x) => x.kernel === kernel && x.name === name);
+  if (!v) {
+    throw new Error(`kernel variant "${name}" of ${kernel} does not exist (variants: ${variantsOf(kernel).map((x) => x.name).join(', ')})`);
+  }
+  return v;
+}
+
+/** Why `v` cannot run on this adapter, or null when it can. */
+export function whyNotApplicable(v: KernelVariant, caps: AdapterCaps): string | null {
+  if (v.needs.shaderF16 && !caps.features.shaderF16) return 'needs shader-f16';
+  if (v.needs.subgroups && !caps.features.subgroups) return 'needs subgroups';
+  if (v.workgroupBytes > caps.limits.maxComputeWorkgroupStorageSize) {
+    return `needs ${v.workgroupBytes} bytes of workgroup memory (adapter: ${caps.limits.maxComputeWorkgroupStorageSize})`;
+  }
+  if (v.invocations > caps.limits.maxComputeInvocationsPerWorkgroup) {
+    return `needs ${v.invocations} invocations per workgroup (adapter: ${caps.limits.maxComputeInvocationsPerWorkgroup})`;
+  }
+  return null;
+}
+
+/** The variants of `kernel` this adapter can run, the safe one first. */
+export function applicableVariants(kernel: TunedKernel, caps: AdapterCaps): KernelVariant[] {
+  return variantsOf(kernel).filter((v) => v.name === SAFE || whyNotApplicable(v, caps) === null);
+}
+
+/**
+ * The shape class a choice is kept for: the product's K x N exactly (a model has few distinct
+ * layer shapes) and its row count M in powers-of-4 buckets (decoding M = 1 and training
+ * M = B·T want different kernels).
+ */
+export function shapeClass(M: number, K: number, N: number): string {
+  let bucket = 1;
+  while (bucket < M && bucket < 4096) bucket *= 4;
+  return `m${M <= 1 ? 1 : bucket}:${K}x${N}`;
+}

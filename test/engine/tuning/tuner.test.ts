@@ -1,0 +1,150 @@
+import { describe, expect, it } from 'vitest';
+import { KernelChoices, parseForced } from '../../../src/engine/tuning/choices.js';
+import {
+  identityKey,
+  measureTasks,
+  tuneWithCache,
+  type TuneCache,
+  type TuneRecord,
+  type TuneRunner,
+  type TuneTask,
+} from '../../../src/engine/tuning/tuner.js';
+import { applicableVariants, shapeClass } from '../../../src/engine/tuning/variants.js';
+
+// A fake GPU: each variant "runs" by advancing a fake clock by its cost for the shape class, so
+// the tuner's timing is exact and the test is fast and deterministic.
+class FakeRunner implements TuneRunner {
+  now = 0;
+  prepared: string[] = [];
+  runs = new Map<string, number>();
+  constructor(
+    private readonly cost: Record<string, Record<string, number>>,
+    private readonly broken: Record<string, string> = {},
+  ) {}
+  readonly clock = () => this.now;
+  async prepare(task: TuneTask, variant: string) {
+    this.prepared.push(`${task.shapeClass}/${variant}`);
+    const broken = this.broken[variant];
+    if (broken) throw new Error(broken);
+    const ms = this.cost[task.shapeClass]![variant]!;
+    return async () => {
+      this.now += ms;
+      this.runs.set(variant, (this.runs.get(variant) ?? 0) + 1);
+    };
+  }
+}
+
+class MemoryCache implements TuneCache {
+  records = new Map<string, TuneRecord>();
+  loads = 0;
+  saves = 0;
+  async load(key: string) {
+    this.loads++;
+    return structuredClone(this.records.get(key) ?? null);
+  }
+  async save(r: TuneRecord) {
+    this.saves++;
+    this.records.set(r.key, structuredClone(r));
+  }
+}
+
+const A = shapeClass(256, 128, 512);
+const B = shapeClass(1, 128, 512);
+const tasks: TuneTask[] = [
+  { kernel: 'matmul_forward', shapeClass: A, label: 'fwd 256x128x512', variants: ['safe', 'tiled8', 'subgroup'] },
+  { kernel: 'matmul_forward', shapeClass: B, label: 'fwd 1x128x512', variants: ['safe', 'tiled8', 'subgroup'] },
+];
+const costs = {
+  [A]: { safe: 2.0, tiled8: 0.5, subgroup: 3.0 },
+  [B]: { safe: 0.3, tiled8: 0.6, subgroup: 0.1 },
+};
+const identity = { vendor: 'fake', architecture: 'test', description: 'fake adapter', driver: '1.0' };
+
+describe('kernel tuner', () => {
+  it('picks the fastest variant per shape class on a fake clock, within the time budget', async () => {
+    const runner = new FakeRunner(costs);
+    const notes: string[] = [];
+    const choices = await measureTasks(tasks, runner, {
+      clock: runner.clock,
+      budgetMs: 60,
+      onProgress: (p) => notes.push(`${p.done}/${p.total} ${p.note}`),
+    });
+    expect(choices.map((c) => [c.shapeClass, c.variant])).toEqual([[A, 'tiled8'], [B, 'subgroup']]);
+    expect(choices[0]!.measured).toEqual({ safe: 2.0, tiled8: 0.5, subgroup: 3.0 });
+    expect(choices[0]!.why).toMatch(/fastest of 3 measured \(0\.500 ms; safe 2\.000 ms\)/);
+    // 6 variants share 60 ms: each runs until its 10 ms slot is spent (or 20 runs), never far past it.
+    expect(runner.now).toBeLessThanOrEqual(60 + 3);
+    expect(runner.runs.get('tiled8')).toBe(20 + 17); // 20 runs at A (0.5 ms cap), 17 at B (0.6 ms)
+    expect(notes).toHaveLength(6);
+    expect(notes[5]).toMatch(/^6\/6 fwd 1x128x512: subgroup 0\.100 ms$/);
+  });
+
+  it('falls back to the safe kernel when a variant fails to compile or validate', async () => {
+    const runner = new FakeRunner(costs, {
+      tiled8: 'Error while parsing WGSL: unresolved identifier',
+      subgroup: 'result differs from the safe kernel by 0.3',
+    });
+    const choices = await measureTasks(tasks, runner, { clock: runner.clock, budgetMs: 30 });
+    expect(choices.map((c) => c.variant)).toEqual(['safe', 'safe']);
+    expect(choices[0]!.measured['tiled8']).toBe('failed: Error while parsing WGSL: unresolved identifier');
+    expect(choices[1]!.measured['subgroup']).toMatch(/^failed: result differs/);
+    expect(choices[0]!.why).toMatch(/2 left out/);
+    // Failed variants are never timed.
+    expect(runner.runs.has('tiled8')).toBe(false);
+    expect(runner.runs.has('subgroup')).toBe(false);
+  });
+
+  it('repeats its choice when the cache is warm, measuring nothing', async () => {
+    const cache = new MemoryCache();
+    const first = new KernelChoices();
+    const r1 = new FakeRunner(costs);
+    const o1 = await tuneWithCache(first, identity, tasks, r1, cache, { clock: r1.clock, budgetMs: 30 });
+    expect(o1.fromCache).toBe(false);
+    expect(cache.saves).toBe(1);
+    expect(first.name('matmul_forward', 256, 128, 512)).toBe('tiled8');
+
+    const second = new KernelChoices();
+    const r2 = new FakeRunner(costs);
+    const o2 = await tuneWithCache(second, identity, tasks, r2, cache, { clock: r2.clock, budgetMs: 30 });
+    expect(o2.fromCache).toBe(true);
+    expect(r2.prepared).toEqual([]);
+    expect(second.all()).toEqual(first.all());
+    expect(second.name('matmul_forward', 200, 128, 512)).toBe('tiled8'); // same class (M bucket 256)
+    expect(second.name('matmul_forward', 1, 128, 512)).toBe('subgroup');
+    expect(second.name('matmul_forward', 256, 64, 64)).toBe('safe'); // never tuned: the safe kernel
+
+    // Another adapter has its own entry: it measures.
+    const r3 = new FakeRunner(costs);
+    const o3 = await tuneWithCache(new KernelChoices(), { ...identity, driver: '2.0' }, tasks, r3, cache, { clock: r3.clock });
+    expect(o3.fromCache).toBe(false);
+    expect(r3.prepared.length).toBe(6);
+    // A new shape class on the first adapter measures only that class.
+    const r4 = new FakeRunner({ ...costs, [shapeClass(64, 64, 64)]: { safe: 1, tiled8: 2, subgroup: 3 } });
+    const more: TuneTask = { kernel: 'matmul_forward', shapeClass: shapeClass(64, 64, 64), label: 'x', variants: ['safe', 'tiled8'] };
+    await tuneWithCache(new KernelChoices(), identity, [...tasks, more], r4, cache, { clock: r4.clock });
+    expect(r4.prepared).toEqual([`${more.shapeClass}/safe`, `${more.shapeClass}/tiled8`]);
+  });
+
+  it('a forced variant wins over the measured choice; bad settings name what exists', () => {
+    const c = new KernelChoices();
+    c.set({ kernel: 'matmul_forward', shapeClass: A, variant: 'tiled8', why: '', measured: {} });
+    c.forced = parseForced('matmul_forward=safe, matmul_dinp=tiled8');
+    expect(c.name('matmul_forward', 256, 128, 512)).toBe('safe');
+    expect(c.name('matmul_dinp', 5, 5, 5)).toBe('tiled8');
+    expect(() => parseForced('matmul_forward=turbo')).toThrow(/"turbo" of matmul_forward does not exist \(variants: safe, tiled8/);
+    expect(() => parseForced('conv=safe')).toThrow(/no tuned kernel "conv"/);
+    expect(() => parseForced('matmul_forward')).toThrow(/expected kernel=variant/);
+  });
+
+  it('applicability follows the adapter features and limits', () => {
+    const caps = (f16: boolean, sg: boolean, wgBytes = 16384) => ({
+      features: { shaderF16: f16, subgroups: sg, timestampQuery: false },
+      limits: { maxComputeWorkgroupStorageSize: wgBytes, maxComputeInvocationsPerWorkgroup: 256 } as never,
+    });
+    expect(applicableVariants('matmul_forward', caps(false, false)).map((v) => v.name)).toEqual(['safe', 'tiled8']);
+    expect(applicableVariants('matmul_forward', caps(true, true)).map((v) => v.name).sort()).toEqual(['f16', 'safe', 'subgroup', 'tiled8']);
+    // Too little workgroup memory: only the variants that fit, and always the safe kernel.
+    expect(applicableVariants('matmul_forward', caps(false, true, 2048)).map((v) => v.name)).toEqual(['safe', 'subgroup']);
+    expect(identityKey(identity)).not.toBe(identityKey({ ...identity, description: 'other' }));
+  });
+});
