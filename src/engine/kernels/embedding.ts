@@ -2,6 +2,7 @@ import type { Engine } from '../gpu/engine.js';
 import type { ShaderConstants } from '../gpu/shader-source.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { ceilDiv, grid1d } from './grid.js';
+import { embeddingNBitsForward, isQuantTensor, type QuantTensor } from './matmul-nbits.js';
 
 // Token (and GPT-2 position) embeddings: out (N, C) = scale · wte[ids] (+ wpe[positions]); scale
 // is 1, or Gemma's sqrt(hidden)
@@ -100,7 +101,7 @@ export function embeddingForward(
   out: Tensor, // (N, C)
   ids: Tensor | Int32Array, // (N)
   positions: Tensor | Int32Array | null, // (N); only read with wpe
-  wte: Tensor, // (V, C)
+  wte: Tensor | QuantTensor, // (V, C); block-quantized: shaders/embedding_nbits_forward.wgsl
   wpe: Tensor | null, // (P, C)
   N: number,
   C: number,
@@ -108,6 +109,17 @@ export function embeddingForward(
   options: EmbeddingOptions = {},
 ): void {
   checkDims(N, C, V);
+  if (isQuantTensor(wte)) {
+    if (wte.rows !== V || wte.cols !== C) throw new Error(`embedding: the quantized table ${wte.label} is [${wte.rows}, ${wte.cols}], needs [${V}, ${C}]`);
+    if (wpe) check('wpe', wpe, C, 'f32');
+    if (wpe && !positions) throw new Error('embedding: wpe needs positions');
+    const idQ = idTensor(engine, ids, N, V, 'id');
+    const posQ = wpe && positions ? idTensor(engine, positions, N, Math.floor(wpe.size / C), 'position') : null;
+    embeddingNBitsForward(engine, out, idQ.t, posQ?.t ?? null, wte, wpe, N, scaleOf(options));
+    if (idQ.temp) engine.release(idQ.t);
+    if (posQ?.temp) engine.release(posQ.t);
+    return;
+  }
   const k = constants(engine, wte, options);
   check('out', out, N * C, 'f32');
   if (wte.size < V * C) throw new Error(`embedding: wte (${wte.label}) holds ${wte.size} values, needs ${V * C}`);

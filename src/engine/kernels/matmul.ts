@@ -3,11 +3,16 @@ import type { ShaderConstants } from '../gpu/shader-source.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { ceilDiv } from './grid.js';
 import { dropoutParams, type LoraDropout } from './lora.js';
+import { findVariant, SAFE, whyNotApplicable, type KernelVariant, type TunedKernel } from '../tuning/variants.js';
+import { isQuantTensor, matmulNBitsBackward, matmulNBitsForward, type QuantTensor } from './matmul-nbits.js';
 
 // Linear layers: out (M, OC) = inp (M, C) · weight (OC, C)ᵀ + bias (OC), M = B·T rows
 // (shaders/matmul_{forward,backward}.wgsl; CPU twin src/engine/cpu/matmul.ts).
 // A LoRA term rides in the same tiles (see the WGSL): forward + xa · Bᵀ, dinp + dropout'(g · A),
 // with xa and g from the small kernels of src/engine/kernels/lora.ts.
+// Each product (forward, dinp, dweight) has variants (src/engine/tuning/variants.ts): the same
+// bindings and Params in another WGSL file; which one runs is engine.choices' answer for the
+// shape (measured by the tuner, or forced), or the options' variant for one call.
 
 export interface MatmulOptions {
   /** Independent products out[b] = inp[b] · weight[b]ᵀ (default 1); one workgroup layer each. */
@@ -46,20 +51,39 @@ export interface MatmulLoraDinp {
 
 export interface MatmulForwardOptions extends MatmulOptions {
   lora?: MatmulLoraForward | null;
+  /** This variant of matmul_forward for this call (tests, the tuner); default: engine.choices. */
+  variant?: string;
 }
 
 export interface MatmulBackwardOptions extends MatmulOptions {
   /** Added to dinp only. */
   lora?: MatmulLoraDinp | null;
+  /** This variant of matmul_dinp / matmul_dweight for this call; default: engine.choices. */
+  dinpVariant?: string;
+  dweightVariant?: string;
+}
+
+/**
+ * The variant to dispatch: the call's, else the engine's choice for the shape class of (M, K, N),
+ * M the activation rows (tokens) of the product, so that the class buckets the batch size.
+ */
+function pickVariant(engine: Engine, kernel: TunedKernel, name: string | undefined, M: number, K: number, N: number): KernelVariant {
+  const v = name ? findVariant(kernel, name) : engine.choices.variant(kernel, M, K, N);
+  if (v.name !== SAFE) {
+    const why = whyNotApplicable(v, engine.report);
+    if (why) throw new Error(`matmul: variant "${v.name}" of ${kernel} ${why}; this adapter lacks it`);
+  }
+  return v;
+}
+
+function kernelOf(v: KernelVariant, constants: ShaderConstants) {
+  return { shader: v.shader, entry: v.entry, constants };
 }
 
 function checkLoraR(R: number, batch: number): void {
   if (!Number.isInteger(R) || R < 1) throw new Error(`matmul: LoRA rank R = ${R} must be a positive integer`);
   if (batch !== 1) throw new Error(`matmul: a LoRA term needs batch = 1 (got ${batch})`);
 }
-
-/** Output tile edge of one workgroup (TILE in the WGSL). */
-const TILE = 64;
 
 interface Layout {
   batch: number;
@@ -120,18 +144,32 @@ function constants(engine: Engine, weight: Tensor, vec4: boolean, o: MatmulOptio
 
 const allMultiplesOf4 = (...n: number[]) => n.every((v) => v % 4 === 0);
 
-// out (M, OC) = inp (M, C) · weight (OC, C)ᵀ + bias (OC), per batch; weight f32 or f16.
+/** A block-quantized weight takes one product with default strides: its own kernels (matmul-nbits.ts). */
+function checkQuantUse(w: QuantTensor, C: number, OC: number, o: MatmulOptions): void {
+  if (w.cols !== C || w.rows !== OC) throw new Error(`matmul: the quantized weight ${w.label} is [${w.rows}, ${w.cols}], needs [${OC}, ${C}]`);
+  if ((o.batch ?? 1) !== 1 || o.inpStride !== undefined || o.outStride !== undefined || o.weightStride) {
+    throw new Error(`matmul: the quantized weight ${w.label} takes one product (no batch or strides)`);
+  }
+}
+
+// out (M, OC) = inp (M, C) · weight (OC, C)ᵀ + bias (OC), per batch; weight f32, f16, or
+// block-quantized (QLoRA base: shaders/matmul_nbits_forward.wgsl).
 export function matmulForward(
   engine: Engine,
   out: Tensor,
   inp: Tensor,
-  weight: Tensor,
+  weight: Tensor | QuantTensor,
   bias: Tensor | null,
   M: number,
   C: number,
   OC: number,
   options: MatmulForwardOptions = {},
 ): void {
+  if (isQuantTensor(weight)) {
+    checkQuantUse(weight, C, OC, options);
+    matmulNBitsForward(engine, out, inp, weight, bias, M, { accumulate: options.accumulate, lora: options.lora });
+    return;
+  }
   const l = layout(M, C, OC, options);
   checkF32(out, 'out');
   checkF32(inp, 'inp');
@@ -155,8 +193,9 @@ export function matmulForward(
   }
   // Quads run along C in both inputs.
   const vec4 = allMultiplesOf4(C, l.inpStride, l.weightStride, inp.size, weight.size);
+  const v = pickVariant(engine, 'matmul_forward', options.variant, M, C, OC);
   engine.dispatch(
-    { shader: 'matmul_forward', constants: constants(engine, weight, vec4, options) },
+    kernelOf(v, constants(engine, weight, vec4, options)),
     // The kernel always declares bias and the LoRA operands; absent ones are stood in for by inp
     // (has_bias = 0, lora_r = 0: never read).
     { out, inp, weight, bias: bias ?? inp, lora_xa: lora?.xa ?? inp, lora_b: lora?.b ?? inp },
@@ -170,7 +209,7 @@ export function matmulForward(
       lora_r: lora?.R ?? 0,
       lora_b_offset: lora?.bOffset ?? 0,
     },
-    [ceilDiv(OC, TILE), ceilDiv(M, TILE), l.batch],
+    [ceilDiv(OC, v.tile.cols), ceilDiv(M, v.tile.rows), l.batch],
   );
 }
 
@@ -186,18 +225,25 @@ export function matmulBackward(
   dbias: Tensor | null,
   dout: Tensor,
   inp: Tensor,
-  weight: Tensor,
+  weight: Tensor | QuantTensor,
   M: number,
   C: number,
   OC: number,
   options: MatmulBackwardOptions = {},
 ): void {
+  if (isQuantTensor(weight)) {
+    // A quantized base is frozen: only the input gradient (shaders/matmul_nbits_backward.wgsl).
+    if (dweight || dbias) throw new Error(`matmul: the quantized weight ${weight.label} is frozen; no dweight or dbias`);
+    checkQuantUse(weight, C, OC, options);
+    if (dinp) matmulNBitsBackward(engine, dinp, dout, weight, M, { accumulate: options.accumulate, lora: options.lora });
+    return;
+  }
   const l = layout(M, C, OC, options);
   checkF32(dout, 'dout');
   checkSize(dout, 'dout', l.outStride, M, OC, l.batch);
   // Quads run along OC in dout and along C in weight and inp.
   const vec4 = allMultiplesOf4(C, OC, l.inpStride, l.weightStride, l.outStride, dout.size, inp.size, weight.size);
-  const kernel = (entry: string) => ({ shader: 'matmul_backward', entry, constants: constants(engine, weight, vec4, options) });
+  const consts = constants(engine, weight, vec4, options);
   const params = (nb: number) => ({
     M, C, OC,
     inp_stride: l.inpStride,
@@ -224,12 +270,13 @@ export function matmulBackward(
       checkSize(lora.a, 'lora.a', 0, lora.R, C, 1);
       loraParams = { lora_r: lora.R, ...dropoutParams(lora.dropout ?? null) };
     }
+    const v = pickVariant(engine, 'matmul_dinp', options.dinpVariant, M, OC, C);
     engine.dispatch(
-      kernel('dinp_main'),
+      kernelOf(v, consts),
       // Absent LoRA operands are stood in for by dout (lora_r = 0: never read).
       { dinp, dout, weight, lora_g: lora?.g ?? dout, lora_a: lora?.a ?? dout },
       { ...params(1), ...loraParams },
-      [ceilDiv(C, TILE), ceilDiv(M, TILE), l.batch],
+      [ceilDiv(C, v.tile.cols), ceilDiv(M, v.tile.rows), l.batch],
     );
   }
   if (dweight) {
@@ -239,16 +286,17 @@ export function matmulBackward(
     checkSize(dweight, 'dweight', l.weightStride, OC, C, l.batch);
     // A shared weight reduces every batch in one workgroup; per-batch weights get a z each.
     const shared = l.weightStride === 0;
+    const v = pickVariant(engine, 'matmul_dweight', options.dweightVariant, M, OC, C);
     engine.dispatch(
-      kernel('dweight_main'),
+      kernelOf(v, consts),
       { dweight, dout, inp },
       params(shared ? l.batch : 1),
-      [ceilDiv(C, TILE), ceilDiv(OC, TILE), shared ? 1 : l.batch],
+      [ceilDiv(C, v.tile.cols), ceilDiv(OC, v.tile.rows), shared ? 1 : l.batch],
     );
   }
   if (dbias) {
     checkF32(dbias, 'dbias');
     if (dbias.size < OC) throw new Error(`matmul: dbias (${dbias.label}) holds ${dbias.size} values, needs ${OC}`);
-    engine.dispatch(kernel('dbias_main'), { dbias, dout }, params(l.batch), [ceilDiv(OC, 64)]);
+    engine.dispatch({ shader: 'matmul_backward', entry: 'dbias_main', constants: consts }, { dbias, dout }, params(l.batch), [ceilDiv(OC, 64)]);
   }
 }
