@@ -115,7 +115,7 @@ export function createTrainModule(host: TrainHost): TrainModule {
       if (shape !== 'pair' && shape !== 'kto') perExample = Math.max(perExample, e.sequences.length);
       for (const s of e.sequences) longest = Math.max(longest, s.promptIds.length + s.completionIds.length);
     }
-    const memory = estimateTrainingMemory(m.model.config, m.weightBytes, lora.count, perExample * config.per_device_train_batch_size, longest, lora.rankSum);
+    const memory = estimateTrainingMemory(m.model.config, m.weightBytes, lora.count, perExample * config.per_device_train_batch_size, longest, lora.rankSum, config.gradient_checkpointing);
     if (!refusal) {
       try {
         assertTrainingFits(memory, config.memory_budget_bytes, limits.maxStorageBufferBindingSize, limits.maxComputeWorkgroupsPerDimension);

@@ -22,6 +22,17 @@ describe('training memory estimate', () => {
     expect(estimateTrainingMemory(c, 1000, 500, 8, 10).activations).toBe(2 * e.activations);
   });
 
+  it('with gradient_checkpointing keeps block inputs and one rebuilt block', () => {
+    const e = estimateTrainingMemory(c, 1000, 500, 4, 10, 0, true);
+    // (L + 1)·C kept + one block's 350 rebuilt, plus the same scratch.
+    expect(e.activations).toBe(4 * 40 * (3 * 32 + 350) + 4 * 40 * (350 + 96));
+    expect(e.recompute).toBe(true);
+    // At 30 layers (SmolLM2-135M's depth) the activations fall to a fraction.
+    const deep = { ...c, layers: 30 };
+    const ratio = estimateTrainingMemory(deep, 0, 0, 2, 512, 0, true).activations / estimateTrainingMemory(deep, 0, 0, 2, 512).activations;
+    expect(ratio).toBeLessThan(0.2);
+  });
+
   it('refuses a run that does not fit, with the numbers and what to change', () => {
     const e = estimateTrainingMemory(c, 1 << 20, 1000, 64, 512);
     expect(() => assertTrainingFits(e, 1 << 30, 1 << 30)).not.toThrow();
@@ -32,7 +43,7 @@ describe('training memory estimate', () => {
       expect(err).toBeInstanceOf(TrainingMemoryError);
       msg = (err as Error).message;
     }
-    expect(msg).toMatch(/needs about [\d.]+ MiB .*weights 1\.00 MiB .*64 sequences of 512 tokens.*budget of 8\.00 MiB.*per_device_train_batch_size/);
+    expect(msg).toMatch(/needs about [\d.]+ MiB .*weights 1\.00 MiB .*64 sequences of 512 tokens.*budget of 8\.00 MiB: turn on gradient_checkpointing, lower per_device_train_batch_size/);
     expect(() => assertTrainingFits(e, 1 << 30, 1 << 20)).toThrow(/largest storage binding/);
   });
 

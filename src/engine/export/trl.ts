@@ -98,6 +98,7 @@ function trainingArgs(c: TrainingConfig, hasTest: boolean): Record<string, unkno
     max_grad_norm: c.max_grad_norm ?? 0,
     seed: c.seed,
     data_seed: c.seed,
+    gradient_checkpointing: c.gradient_checkpointing,
     save_steps: c.save_steps,
     eval_strategy: hasTest && c.eval_steps ? 'steps' : 'no',
     ...(hasTest && c.eval_steps ? { eval_steps: c.eval_steps } : {}),

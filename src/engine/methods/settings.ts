@@ -587,6 +587,17 @@ export const SETTINGS = {
   }),
 
   // ---- memory ----
+  gradient_checkpointing: setting({
+    schema: z.boolean(),
+    default: false,
+    label: 'Gradient checkpointing',
+    help: 'Keep only each layer\'s input in the forward and recompute the rest in the backward: much less activation memory for about one more forward pass.',
+    flag: '--gradient-checkpointing',
+    input: 'switch',
+    group: 'memory',
+    view: 'advanced',
+    source: 'TrainingArguments',
+  }),
   memory_budget_bytes: setting({
     schema: positiveInt,
     default: 4 * 1024 ** 3,

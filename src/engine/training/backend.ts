@@ -35,8 +35,8 @@ export function loraBackend(model: TransformerModel, adapter: LoraAdapter, weigh
     engine: e,
     modelConfig: model.config,
     weightBytes,
-    async policy(batch: SequencePair[], options: { dropoutSeed: number | null; aligned?: boolean }): Promise<PolicyPass> {
-      const pl = await policyLogprobs(model, adapter, batch, { dropoutSeed: options.dropoutSeed });
+    async policy(batch: SequencePair[], options: { dropoutSeed: number | null; aligned?: boolean; recompute?: boolean }): Promise<PolicyPass> {
+      const pl = await policyLogprobs(model, adapter, batch, { dropoutSeed: options.dropoutSeed, activationRecompute: options.recompute ?? false });
       // The mean logits are a metric and the aligned means WPO's weights (no gradient): read them
       // now (small), so the pass keeps only GPU work.
       const meanLogits = await e.readF32(pl.meanLogits);

@@ -7,7 +7,9 @@
 //   adapter      LoRA parameters, gradients and AdamW's two moments: 16 bytes per parameter
 //   activations  what the forward keeps for the backward, per token and layer (model.ts's
 //                LayerActivations marked [saved]), for S sequences of T tokens, plus the
-//                backward's scratch (about one more layer's worth and the residual gradients)
+//                backward's scratch (about one more layer's worth and the residual gradients);
+//                with gradient_checkpointing, only each block's input plus one block's
+//                activations rebuilt at a time
 //   head         one LM-head chunk of logits and its gradient (logprobs.ts: about 32 MiB each)
 
 import { formatBytes } from '../model/errors.js';
@@ -24,6 +26,8 @@ export interface TrainingMemoryEstimate {
   /** The micro-batch the estimate is for. */
   sequences: number;
   tokens: number;
+  /** Whether activations are recomputed in the backward (gradient_checkpointing). */
+  recompute: boolean;
 }
 
 const F32 = 4;
@@ -54,10 +58,14 @@ export function estimateTrainingMemory(
   sequences: number,
   tokens: number,
   loraRankSum = 0,
+  /** gradient_checkpointing: the forward keeps only each block's input (train-logprobs.ts's activationRecompute). */
+  recompute = false,
 ): TrainingMemoryEstimate {
   const perTokenLayer = savedFloatsPerTokenLayer(c, loraRankSum);
   const N = sequences * tokens;
-  const saved = N * (c.layers * perTokenLayer + c.hidden) * F32;
+  // Kept: every block's activations, or (recomputing) every block's input and the last output,
+  // with one block's activations rebuilt at a time in the backward.
+  const saved = N * (recompute ? (c.layers + 1) * c.hidden + perTokenLayer : c.layers * perTokenLayer + c.hidden) * F32;
   const scratch = N * (perTokenLayer + 3 * c.hidden) * F32;
   const activations = saved + scratch;
   const headRows = Math.max(1, Math.min(N, Math.floor(HEAD_CHUNK_BYTES / (F32 * c.vocabSize))));
@@ -78,6 +86,7 @@ export function estimateTrainingMemory(
     largestBuffer: { bytes: largest[0], what: largest[1] },
     sequences,
     tokens,
+    recompute,
   };
 }
 
@@ -106,7 +115,7 @@ export function assertTrainingFits(e: TrainingMemoryEstimate, budgetBytes: numbe
   const parts =
     `weights ${formatBytes(e.weights)} + LoRA and AdamW state ${formatBytes(e.adapter)} + activations ${formatBytes(e.activations)} ` +
     `for ${e.sequences} sequences of ${e.tokens} tokens + LM head ${formatBytes(e.head)}`;
-  const advice = 'lower per_device_train_batch_size (use gradient_accumulation_steps for the same effective batch) or max_length';
+  const advice = `${e.recompute ? '' : 'turn on gradient_checkpointing, '}lower per_device_train_batch_size (use gradient_accumulation_steps for the same effective batch) or max_length`;
   if (e.total > budgetBytes) {
     throw new TrainingMemoryError(`this run needs about ${formatBytes(e.total)} of GPU memory (${parts}), more than the budget of ${formatBytes(budgetBytes)}: ${advice}`, e);
   }

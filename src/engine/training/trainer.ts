@@ -61,7 +61,8 @@ export interface TrainingBackend {
   /** GPU bytes of the model's weights. */
   readonly weightBytes: number;
   /** Forward with the adapter on; dropoutSeed null: no dropout (evaluation); aligned: also read the WPO means back. */
-  policy(batch: SequencePair[], options: { dropoutSeed: number | null; aligned?: boolean }): Promise<PolicyPass>;
+  /** recompute: keep only each block's input and rebuild its activations in the backward (gradient_checkpointing). */
+  policy(batch: SequencePair[], options: { dropoutSeed: number | null; aligned?: boolean; recompute?: boolean }): Promise<PolicyPass>;
   /** Forward only, without dropout; adapter off for the reference model. */
   score(batch: SequencePair[], options: { adapter: boolean }): Promise<SequenceLogprob[]>;
   /** The trainable LoRA tensors in a fixed order, with their PEFT names. */
@@ -187,6 +188,7 @@ export class Trainer {
       perExample * c.per_device_train_batch_size,
       longest,
       params.filter((p) => /lora_A/.test(p.name)).reduce((a, p) => a + (p.shape[0] ?? 0), 0) / Math.max(1, b.modelConfig.layers),
+      c.gradient_checkpointing,
     );
     const limits = b.engine.report.limits;
     assertTrainingFits(this.memory, c.memory_budget_bytes, limits.maxStorageBufferBindingSize, limits.maxComputeWorkgroupsPerDimension);
@@ -330,7 +332,7 @@ export class Trainer {
       const dropoutSeed = this.rng.nextU32();
       const refs = await this.refsOf(examples);
       const policyKL = this.kind === 'kto' ? await this.klLogps(examples) : undefined;
-      const pass = await backend.policy(seqs, { dropoutSeed, aligned: this.weighting });
+      const pass = await backend.policy(seqs, { dropoutSeed, aligned: this.weighting, recompute: this.config.gradient_checkpointing });
       try {
         const loss = await microBatchLoss(e, this.method, {
           kind: this.kind,
@@ -486,7 +488,7 @@ export class Trainer {
           e.release(policy);
         }
       } else {
-        const pass = await backend.policy(seqs, { dropoutSeed: null, aligned: this.weighting });
+        const pass = await backend.policy(seqs, { dropoutSeed: null, aligned: this.weighting, recompute: this.config.gradient_checkpointing });
         try {
           const loss = await microBatchLoss(e, this.method, {
             kind: this.kind,
