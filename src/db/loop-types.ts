@@ -66,6 +66,8 @@ export interface LoopRound {
   pairs?: number;
   noPreference?: number;
   evaluation?: LoopEvaluation;
+  /** A person judge's evaluation: the held-out comparisons stored to label (first response: round k). */
+  evaluationDatasetId?: string;
   error?: string;
 }
 

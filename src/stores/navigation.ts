@@ -4,7 +4,7 @@ import { create } from 'zustand';
 import { onHashChange, pushHash, readHash, replaceHash } from '../services/location.js';
 
 /** The studio's pages, in workflow order. */
-export const PAGES = ['models', 'data', 'label', 'train', 'evaluate', 'export'] as const;
+export const PAGES = ['models', 'data', 'label', 'train', 'loop', 'evaluate', 'export'] as const;
 export type PageId = (typeof PAGES)[number];
 export const DEFAULT_PAGE: PageId = 'models';
 

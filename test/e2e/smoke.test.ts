@@ -15,6 +15,7 @@ const PAGES = [
   { id: 'data', title: 'Data' },
   { id: 'label', title: 'Label' },
   { id: 'train', title: 'Train' },
+  { id: 'loop', title: 'Loop' },
   { id: 'evaluate', title: 'Evaluate' },
   { id: 'export', title: 'Export' },
 ] as const;

@@ -53,6 +53,15 @@ export const TrainIcon = (p: IconProps) => (
   </Icon>
 );
 
+export const LoopIcon = (p: IconProps) => (
+  <Icon {...p}>
+    <path d="M15.5 8A6 6 0 0 0 4.8 6.2" />
+    <path d="M4.5 3v3.5H8" />
+    <path d="M4.5 12a6 6 0 0 0 10.7 1.8" />
+    <path d="M15.5 17v-3.5H12" />
+  </Icon>
+);
+
 export const EvaluateIcon = (p: IconProps) => (
   <Icon {...p}>
     <path d="M5 15.5V10M10 15.5V4.5M15 15.5v-7" />
