@@ -1,4 +1,4 @@
-import { describe, it, afterAll } from 'vitest';
+import { describe, expect, it, afterAll, vi } from 'vitest';
 import { testEngine } from '#test-engine';
 import { matmulBackward, matmulForward, type MatmulOptions } from '../../src/engine/kernels/matmul.js';
 import { matmulBackwardCpu, matmulForwardCpu } from '../../src/engine/cpu/matmul.js';
@@ -7,6 +7,7 @@ import type { Engine } from '../../src/engine/gpu/engine.js';
 import type { Tensor } from '../../src/engine/gpu/tensor.js';
 import { expectClose, finiteDifferences, dot, randn } from '../support/numeric.js';
 import { itWithF16 } from '../support/f16.js';
+import { applicableVariants, SAFE } from '../../src/engine/tuning/variants.js';
 
 // Collection needs to know whether the native f16 tests exist, so the engine is made up front.
 const itF16 = await itWithF16();
@@ -18,6 +19,19 @@ const itF16 = await itWithF16();
 // (forward, K = 258), 0.41 of it at K = 1025; while any wrong, missing or doubled term (an error
 // of order 1) fails. rtol covers the final rounding of large outputs to f32.
 const tol = (K: number) => ({ atol: 1e-5 * Math.sqrt(Math.max(K, 1)), rtol: 1e-6 });
+// The f16-arithmetic variant rounds each operand to f16 (relative 2^-11) and sums 16 products in
+// f16 per K slice before adding to f32: errors ~1e-3·sqrt(K) on unit normals (worst measured on
+// lavapipe: see the variant tests); a wrong, missing or doubled term is still of order 1.
+const tolF16Math = (K: number) => ({ atol: 4e-3 * Math.sqrt(Math.max(K, 1)), rtol: 4e-3 });
+
+// Every variant the test adapter can run (src/engine/tuning/variants.ts), the safe kernel being
+// the suites above; each passes the same checks.
+const caps = (await testEngine()).report;
+const variantsOf = (k: Parameters<typeof applicableVariants>[0]) =>
+  applicableVariants(k, caps).filter((v) => v.name !== SAFE).map((v) => v.name);
+const FORWARD_VARIANTS = variantsOf('matmul_forward');
+const DINP_VARIANTS = variantsOf('matmul_dinp');
+const DWEIGHT_VARIANTS = variantsOf('matmul_dweight');
 
 // (M, C, OC): single elements, sizes below, across and not multiples of the 64 x 64 tile and
 // the 16-wide K slice, and C both a multiple of 4 (vec4 loads) and not (scalar loads).
@@ -51,7 +65,11 @@ function makeWeight(engine: Engine, n: number, seed: number, path: WeightPath): 
 
 async function checkForward(
   [M, C, OC]: [number, number, number],
-  { path = 'f32', withBias = true, options = {}, seed = 1 }: { path?: WeightPath; withBias?: boolean; options?: MatmulOptions; seed?: number } = {},
+  { path = 'f32', withBias = true, options = {}, seed = 1, variant, lora }: {
+    path?: WeightPath; withBias?: boolean; options?: MatmulOptions; seed?: number; variant?: string;
+    /** A LoRA term of this rank (one batch), with b offset by bOffset rows' worth of values. */
+    lora?: { R: number; bOffset: number };
+  } = {},
 ): Promise<void> {
   const engine = await testEngine();
   const batch = options.batch ?? 1;
@@ -67,16 +85,24 @@ async function checkForward(
   // Random initial out: checks accumulate, and that assign overwrites and gaps stay untouched.
   const out0 = randn(nOut, seed + 3);
 
+  const xa = lora ? randn(M * lora.R, seed + 4) : null;
+  const b = lora ? randn(lora.bOffset + OC * lora.R, seed + 5) : null;
+  const loraCpu = lora ? { xa: xa!, b: b!, R: lora.R, bOffset: lora.bOffset } : null;
+
   const want = out0.slice();
-  matmulForwardCpu(want, inp, w.values, bias, M, C, OC, options);
+  matmulForwardCpu(want, inp, w.values, bias, M, C, OC, { ...options, lora: loraCpu });
 
   const tInp = engine.fromArray(inp, [nInp]);
   const tBias = bias ? engine.fromArray(bias, [OC]) : null;
   const tOut = engine.fromArray(out0, [nOut]);
-  matmulForward(engine, tOut, tInp, w.t, tBias, M, C, OC, { ...options, ...w.options });
-  const what = `forward ${path} M=${M} C=${C} OC=${OC} bias=${withBias} ${JSON.stringify(options)}`;
-  expectClose(await engine.readF32(tOut), want, { ...tol(C + 1), what });
-  engine.release(tInp, tBias, tOut, w.t);
+  const tXa = xa ? engine.fromArray(xa, [xa.length]) : null;
+  const tB = b ? engine.fromArray(b, [b.length]) : null;
+  const loraGpu = lora ? { xa: tXa!, b: tB!, R: lora.R, bOffset: lora.bOffset } : null;
+  matmulForward(engine, tOut, tInp, w.t, tBias, M, C, OC, { ...options, ...w.options, variant, lora: loraGpu });
+  const what = `forward ${variant ?? 'safe'} ${path} M=${M} C=${C} OC=${OC} bias=${withBias} lora=${JSON.stringify(lora)} ${JSON.stringify(options)}`;
+  const K = C + 1 + (lora?.R ?? 0);
+  expectClose(await engine.readF32(tOut), want, { ...(variant === 'f16' ? tolF16Math(K) : tol(K)), what });
+  engine.release(tInp, tBias, tOut, w.t, tXa, tB);
 }
 
 interface BackwardCase {
@@ -84,6 +110,8 @@ interface BackwardCase {
   options?: MatmulOptions;
   want?: { dinp?: boolean; dweight?: boolean; dbias?: boolean };
   seed?: number;
+  dinpVariant?: string;
+  dweightVariant?: string;
 }
 
 async function checkBackward([M, C, OC]: [number, number, number], c: BackwardCase = {}): Promise<void> {
@@ -113,8 +141,10 @@ async function checkBackward([M, C, OC]: [number, number, number], c: BackwardCa
   const tDinp = wantGrad.dinp ? engine.fromArray(dinp0, [nInp]) : null;
   const tDweight = wantGrad.dweight ? engine.fromArray(dweight0, [nW]) : null;
   const tDbias = wantGrad.dbias ? engine.fromArray(dbias0, [OC]) : null;
-  matmulBackward(engine, tDinp, tDweight, tDbias, tDout, tInp, w.t, M, C, OC, { ...options, ...w.options });
-  const what = `backward ${path} M=${M} C=${C} OC=${OC} ${JSON.stringify(options)}`;
+  matmulBackward(engine, tDinp, tDweight, tDbias, tDout, tInp, w.t, M, C, OC, {
+    ...options, ...w.options, dinpVariant: c.dinpVariant, dweightVariant: c.dweightVariant,
+  });
+  const what = `backward ${c.dinpVariant ?? 'safe'}/${c.dweightVariant ?? 'safe'} ${path} M=${M} C=${C} OC=${OC} ${JSON.stringify(options)}`;
   const sharedBatches = weightStride === 0 ? batch : 1;
   if (tDinp) expectClose(await engine.readF32(tDinp), wantDinp!, { ...tol(OC + 1), what: `dinp ${what}` });
   if (tDweight) expectClose(await engine.readF32(tDweight), wantDweight!, { ...tol(M * sharedBatches + 1), what: `dweight ${what}` });
@@ -229,5 +259,100 @@ describe('matmul backward', () => {
     expectClose(dinp, finiteDifferences(inp, loss), { ...t, what: 'd inp' });
     expectClose(dweight, finiteDifferences(weight, loss), { ...t, what: 'd weight' });
     expectClose(dbias, finiteDifferences(bias, loss), { ...t, what: 'd bias' });
+  });
+});
+
+// The variants (src/engine/tuning/variants.ts) against the same CPU twin, at the same shapes (none
+// a multiple of the 128 x 128 tile of tiled8, nor of its K slice of 8), with each option they must
+// honour: bias, accumulate, batches with shared and per-batch weights and padded strides, f16
+// weights (packed and native), and the fused LoRA term. The backward twin itself is checked
+// against finite differences above.
+describe.each(FORWARD_VARIANTS)('matmul forward, variant %s', (variant) => {
+  afterAll(async () => (await testEngine()).pool.trim());
+
+  it.each(SHAPES)('matches CPU with bias, M=%i C=%i OC=%i', (M, C, OC) => checkForward([M, C, OC], { variant }));
+
+  it('without bias, accumulating, batched (shared and per-batch weights, padded strides)', async () => {
+    await checkForward([65, 33, 70], { variant, withBias: false, seed: 5 });
+    await checkForward([65, 64, 70], { variant, options: { accumulate: true } });
+    await checkForward([33, 20, 17], { variant, options: { batch: 3 } });
+    await checkForward([33, 20, 17], { variant, options: { batch: 3, weightStride: 17 * 20, inpStride: 33 * 20 + 4, outStride: 33 * 17 + 3 } });
+    await checkForward([10, 13, 9], { variant, options: { batch: 2, weightStride: 9 * 13 + 1, accumulate: true } });
+  });
+
+  it('with a LoRA term (ranks 3 and 16, offset rows of b)', async () => {
+    await checkForward([7, 13, 5], { variant, lora: { R: 3, bOffset: 0 } });
+    await checkForward([130, 64, 67], { variant, lora: { R: 16, bOffset: 2 * 16 } });
+  });
+
+  // One shape each (compiling a specialization is what costs time on software adapters): the
+  // packed path with vec4 loads, the native path with scalar loads.
+  it('f16 weights, packed path, M=128 C=64 OC=96', () => checkForward([128, 64, 96], { variant, path: 'f16-packed', seed: 21 }));
+
+  itF16?.('f16 weights, native path (needs shader-f16), M=130 C=257 OC=67', () =>
+    checkForward([130, 257, 67], { variant, path: 'f16-native', seed: 31 }),
+  );
+});
+
+describe.each(DINP_VARIANTS)('matmul backward dinp, variant %s', (dinpVariant) => {
+  afterAll(async () => (await testEngine()).pool.trim());
+  const only = { dweight: false, dbias: false };
+
+  it.each(SHAPES)('matches CPU, M=%i C=%i OC=%i', (M, C, OC) => checkBackward([M, C, OC], { dinpVariant, want: only }));
+
+  it('accumulating, batched (shared and per-batch weights, padded strides), f16 weights', async () => {
+    await checkBackward([65, 64, 68], { dinpVariant, want: only, options: { accumulate: true } });
+    await checkBackward([33, 20, 17], { dinpVariant, want: only, options: { batch: 3, weightStride: 17 * 20 + 2, inpStride: 33 * 20 + 1, outStride: 33 * 17 + 5 } });
+    await checkBackward([130, 257, 67], { dinpVariant, want: only, path: 'f16-packed' });
+  });
+
+  itF16?.('f16 weights, native path (needs shader-f16)', () =>
+    checkBackward([130, 257, 67], { dinpVariant, want: only, path: 'f16-native' }),
+  );
+});
+
+describe.each(DWEIGHT_VARIANTS)('matmul backward dweight, variant %s', (dweightVariant) => {
+  afterAll(async () => (await testEngine()).pool.trim());
+  const only = { dinp: false, dbias: false };
+
+  it.each(SHAPES)('matches CPU, M=%i C=%i OC=%i', (M, C, OC) => checkBackward([M, C, OC], { dweightVariant, want: only }));
+
+  it('batched: a shared weight sums over batches; per-batch weights with padded strides', async () => {
+    await checkBackward([33, 20, 17], { dweightVariant, want: only, options: { batch: 3 } });
+    await checkBackward([16, 64, 8], { dweightVariant, want: only, options: { batch: 2 } });
+    await checkBackward([33, 20, 17], { dweightVariant, want: only, options: { batch: 3, weightStride: 17 * 20 + 2, inpStride: 33 * 20 + 1, outStride: 33 * 17 + 5 } });
+  });
+});
+
+describe('matmul variants: the engine dispatches what it chose', () => {
+  it('a forced variant the adapter cannot run is refused naming what it lacks', async () => {
+    const engine = await testEngine();
+    const t = engine.zeros([16]);
+    const missing = applicableVariants('matmul_forward', { ...caps, features: { ...caps.features, shaderF16: false, subgroups: false } });
+    expect(missing.map((v) => v.name)).toEqual(['safe', 'tiled8']);
+    if (!caps.features.shaderF16) {
+      expect(() => matmulForward(engine, t, t, t, null, 4, 4, 4, { variant: 'f16' })).toThrow(/variant "f16" of matmul_forward needs shader-f16/);
+    }
+    expect(() => matmulForward(engine, t, t, t, null, 4, 4, 4, { variant: 'nope' })).toThrow(/"nope" of matmul_forward does not exist/);
+    engine.release(t);
+  });
+
+  it('engine.choices routes a product to its shape class variant (same result as the safe kernel)', async () => {
+    const engine = await testEngine();
+    const [M, C, OC] = [65, 33, 70];
+    engine.choices.set({ kernel: 'matmul_forward', shapeClass: 'm256:33x70', variant: 'tiled8', why: 'test', measured: {} });
+    try {
+      expect(engine.choices.name('matmul_forward', M, C, OC)).toBe('tiled8');
+      const spy = vi.spyOn(engine, 'dispatch');
+      await checkForward([M, C, OC]);
+      expect(spy.mock.calls.map((c) => c[0].shader)).toEqual(['matmul_forward_tiled8']);
+      // Another shape class has no choice: the safe kernel.
+      spy.mockClear();
+      await checkForward([7, 13, 5]);
+      expect(spy.mock.calls.map((c) => c[0].shader)).toEqual(['matmul_forward']);
+      spy.mockRestore();
+    } finally {
+      engine.choices.clear();
+    }
   });
 });

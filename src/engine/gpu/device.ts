@@ -21,6 +21,8 @@ export interface AdapterReport {
     maxComputeWorkgroupsPerDimension: number;
     maxStorageBuffersPerShaderStage: number;
   };
+  /** The host's memory where the platform says it (Node: os.totalmem(); browsers: navigator.deviceMemory); budget.ts reads it for software adapters. */
+  hostMemoryBytes?: number;
 }
 
 export interface GpuHandle {
@@ -37,6 +39,10 @@ export interface AcquireOptions {
   /** Ask for timestamp-query when the adapter has it (default true). */
   preferTimestamps?: boolean;
   powerPreference?: GPUPowerPreference;
+  /** Limits to ask for below the adapter's (tests: a small maxStorageBufferBindingSize); each must be at least REQUIRED_LIMITS'. */
+  limits?: Partial<AdapterReport['limits']>;
+  /** The host's memory in bytes (Node passes os.totalmem()); browsers read navigator.deviceMemory. */
+  hostMemoryBytes?: number;
 }
 
 /** The limits our kernels are written against: below these the engine refuses to start. */
@@ -106,6 +112,9 @@ export async function acquireFrom(gpu: GPU | undefined, options: AcquireOptions 
     );
   }
   const report = describeAdapter(adapter);
+  const deviceMemory = (globalThis as { navigator?: { deviceMemory?: number } }).navigator?.deviceMemory;
+  const host = options.hostMemoryBytes ?? (typeof deviceMemory === 'number' && deviceMemory > 0 ? deviceMemory * 1024 ** 3 : undefined);
+  if (host !== undefined) report.hostMemoryBytes = host;
   const missing = missingLimits(report);
   if (missing.length > 0) {
     throw new GpuUnavailableError(`The GPU adapter is too small for PrefStudio: ${missing.join('; ')}.`);
@@ -113,15 +122,24 @@ export async function acquireFrom(gpu: GPU | undefined, options: AcquireOptions 
   const requiredFeatures: GPUFeatureName[] = [];
   if (report.features.shaderF16 && options.preferF16 !== false) requiredFeatures.push('shader-f16');
   if (report.features.timestampQuery && options.preferTimestamps !== false) requiredFeatures.push('timestamp-query');
+  // Subgroup operations, for the kernel variants that use them (src/engine/tuning/variants.ts).
+  if (report.features.subgroups) requiredFeatures.push('subgroups' as GPUFeatureName);
   // Ask for the adapter's full limits: the defaults (128 MiB bindings) are far below real GPUs.
   const requiredLimits: Record<string, number> = {};
-  for (const name of Object.keys(report.limits)) {
-    requiredLimits[name] = report.limits[name as keyof AdapterReport['limits']];
+  for (const name of Object.keys(report.limits) as (keyof AdapterReport['limits'])[]) {
+    const asked = options.limits?.[name];
+    if (asked !== undefined) {
+      const floor = (REQUIRED_LIMITS as Record<string, number>)[name] ?? 0;
+      if (!(asked >= floor && asked <= report.limits[name])) throw new GpuUnavailableError(`limit ${name} = ${asked} asked for, but it must lie between ${floor} and the adapter's ${report.limits[name]}`);
+      report.limits[name] = asked;
+    }
+    requiredLimits[name] = report.limits[name];
   }
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'prefstudio' });
   // Record what the device actually has (a feature we did not ask for is not usable).
   report.features.shaderF16 = device.features.has('shader-f16');
   report.features.timestampQuery = device.features.has('timestamp-query');
+  report.features.subgroups = device.features.has('subgroups');
   return {
     device,
     adapter,

@@ -14,6 +14,7 @@ import {
   type ShaderLibrary,
 } from './shader-source.js';
 import { byteLength, hostArrayFor, numel, type DType, type HostArray, type Tensor } from './tensor.js';
+import { KernelChoices } from '../tuning/choices.js';
 
 export interface KernelRef {
   /** File name in shaders/ without `.wgsl`. */
@@ -57,6 +58,8 @@ export class Engine {
   readonly report: AdapterReport;
   readonly pool: BufferPool;
   readonly debug: EngineDebug = { printWgsl: false, noBufferReuse: false };
+  /** Which variant of each tuned kernel to dispatch (src/engine/tuning): measured, cached or forced. */
+  readonly choices = new KernelChoices();
   private readonly pipelines = new Map<string, CachedPipeline>();
   private encoder: GPUCommandEncoder | null = null;
   private pendingDispatches = 0;
@@ -245,6 +248,28 @@ export class Engine {
   /** Number of distinct pipelines built so far. */
   get pipelineCount(): number {
     return this.pipelines.size;
+  }
+
+  /**
+   * Builds a kernel's pipeline inside validation and internal error scopes and waits for the
+   * verdict: null when it compiled and validated, else the error message (the pipeline is then
+   * dropped from the cache). The tuner calls this before it times a variant.
+   */
+  async checkPipeline(kernel: KernelRef): Promise<string | null> {
+    const key = pipelineKey(kernel.shader, kernel.entry ?? 'main', kernel.constants);
+    this.device.pushErrorScope('validation');
+    this.device.pushErrorScope('internal');
+    let thrown: string | null = null;
+    try {
+      this.pipeline(kernel);
+    } catch (e) {
+      thrown = (e as Error).message;
+    }
+    const internal = await this.device.popErrorScope();
+    const validation = await this.device.popErrorScope();
+    const error = thrown ?? internal?.message ?? validation?.message ?? null;
+    if (error !== null) this.pipelines.delete(key);
+    return error;
   }
 
   private throwIfFailed(): void {
