@@ -6,6 +6,8 @@ export interface AdapterReport {
   vendor: string;
   architecture: string;
   description: string;
+  /** The driver, where the browser's GPUAdapterInfo names it (non-standard; else absent). */
+  driver?: string;
   isFallbackAdapter: boolean;
   features: {
     shaderF16: boolean;
@@ -67,6 +69,7 @@ export function describeAdapter(adapter: GPUAdapter): AdapterReport {
     vendor: info?.vendor ?? '',
     architecture: info?.architecture ?? '',
     description: info?.description ?? '',
+    driver: (info as { driver?: string } | undefined)?.driver ?? '',
     isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ??
       (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter),
     features: {

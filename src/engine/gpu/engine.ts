@@ -251,25 +251,25 @@ export class Engine {
   }
 
   /**
-   * Builds a kernel's pipeline inside validation and internal error scopes and waits for the
-   * verdict: null when it compiled and validated, else the error message (the pipeline is then
-   * dropped from the cache). The tuner calls this before it times a variant.
+   * Runs `record` (which records and submits GPU work) inside validation and internal error
+   * scopes and waits for the verdict: null when everything compiled and validated, else the
+   * first error's message (a thrown error counts too). The tuner checks each variant this way
+   * before it times it.
    */
-  async checkPipeline(kernel: KernelRef): Promise<string | null> {
-    const key = pipelineKey(kernel.shader, kernel.entry ?? 'main', kernel.constants);
+  async captureErrors(record: () => void): Promise<string | null> {
+    this.submit();
     this.device.pushErrorScope('validation');
     this.device.pushErrorScope('internal');
     let thrown: string | null = null;
     try {
-      this.pipeline(kernel);
+      record();
+      this.submit();
     } catch (e) {
       thrown = (e as Error).message;
     }
     const internal = await this.device.popErrorScope();
     const validation = await this.device.popErrorScope();
-    const error = thrown ?? internal?.message ?? validation?.message ?? null;
-    if (error !== null) this.pipelines.delete(key);
-    return error;
+    return thrown ?? internal?.message ?? validation?.message ?? null;
   }
 
   private throwIfFailed(): void {

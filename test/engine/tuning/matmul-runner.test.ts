@@ -1,0 +1,66 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { testEngine } from '#test-engine';
+import { KernelChoices } from '../../../src/engine/tuning/choices.js';
+import { MatmulTuneRunner, matmulTuneTasks, tuneMatmuls } from '../../../src/engine/tuning/matmul-runner.js';
+import type { TuneCache, TuneRecord } from '../../../src/engine/tuning/tuner.js';
+import { applicableVariants } from '../../../src/engine/tuning/variants.js';
+
+// The tuner on the test adapter (SwiftShader; lavapipe in node-f16 would add the f16 variant):
+// real compiles, validation against the safe kernel, real timings, within the budget.
+describe('matmul tuning on a real adapter', () => {
+  afterAll(async () => {
+    const engine = await testEngine();
+    engine.choices.clear();
+    engine.pool.trim();
+  });
+
+  it('measures every applicable variant at the model shape, keeps the fastest, then repeats it from the cache', async () => {
+    const engine = await testEngine();
+    const records = new Map<string, TuneRecord>();
+    const cache: TuneCache = { load: async (k) => records.get(k) ?? null, save: async (r) => void records.set(r.key, r) };
+    const notes: string[] = [];
+    const shapes = [{ M: 70, C: 20, OC: 36 }];
+    const t0 = performance.now();
+    const first = await tuneMatmuls(engine, shapes, cache, { budgetMs: 400, onProgress: (p) => notes.push(p.note) });
+    expect(first.fromCache).toBe(false);
+    const forward = applicableVariants('matmul_forward', engine.report).map((v) => v.name);
+    const dinp = applicableVariants('matmul_dinp', engine.report).map((v) => v.name);
+    expect(notes).toHaveLength(forward.length + dinp.length);
+    expect(first.measured.map((c) => c.kernel)).toEqual(['matmul_forward', 'matmul_dinp']);
+    for (const c of first.measured) {
+      // Every variant compiled, agreed with the safe kernel and has a time.
+      for (const [name, ms] of Object.entries(c.measured)) expect(typeof ms, `${c.kernel} ${name}: ${String(ms)}`).toBe('number');
+      const fastest = Object.entries(c.measured).sort((a, b) => (a[1] as number) - (b[1] as number))[0]![0];
+      expect(c.variant).toBe(fastest);
+      expect(engine.choices.name(c.kernel, 70, c.kernel === 'matmul_forward' ? 20 : 36, c.kernel === 'matmul_forward' ? 36 : 20)).toBe(c.variant);
+    }
+    // Compiles are outside the budget's control; the timed part is bounded by it.
+    expect(performance.now() - t0).toBeLessThan(30_000);
+
+    engine.choices.clear();
+    const again = await tuneMatmuls(engine, shapes, cache, { budgetMs: 400 });
+    expect(again.fromCache).toBe(true);
+    expect(engine.choices.all().map((c) => c.variant)).toEqual(first.measured.map((c) => c.variant));
+  });
+
+  it('a variant whose result disagrees with the safe kernel is left out', async () => {
+    const engine = await testEngine();
+    const [task] = matmulTuneTasks(engine, [{ M: 9, C: 8, OC: 12 }], ['matmul_forward']);
+    const runner = new MatmulTuneRunner(engine);
+    await runner.prepare(task!, 'safe');
+    // Corrupt the reference the runner keeps: tiled8 now "disagrees".
+    (runner as unknown as { operands: Map<string, { reference: Float32Array }> }).operands.get(task!.label)!.reference[3]! += 1;
+    await expect(runner.prepare(task!, 'tiled8')).rejects.toThrow(/differs from the safe kernel's by/);
+    runner.finish(task!);
+  });
+
+  it('captureErrors reports a WGSL compile error and a validation error instead of throwing later', async () => {
+    const engine = await testEngine();
+    const bad = await engine.captureErrors(() => void engine.device.createShaderModule({ code: 'fn main( {' }));
+    expect(bad).toMatch(/error|expected/i);
+    const ok = await engine.captureErrors(() => void engine.device.createShaderModule({ code: '@compute @workgroup_size(1) fn main() {}' }));
+    expect(ok).toBeNull();
+    await engine.sync(); // nothing leaked into the engine's error list
+    expect(new KernelChoices().all()).toEqual([]);
+  });
+});
