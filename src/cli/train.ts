@@ -25,7 +25,7 @@ import { loadModel, type LoadedModel } from '../engine/model/load.js';
 import { nodeDirSource } from '../engine/model/source-node.js';
 import { createNodeEngine } from '../engine/node.js';
 import { loraAdapterConfig, loraBackend } from '../engine/training/backend.js';
-import { TrainingConfigError, parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
+import { LORA_TARGETS, TrainingConfigError, parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
 import { prepareRun, recordPlace } from '../engine/training/prepare.js';
 import { ConfigImportError, importConfig, type ImportedConfig } from '../engine/methods/import-config.js';
 import { isMethodId, METHOD_IDS, METHODS } from '../engine/methods/registry.js';
@@ -464,16 +464,17 @@ async function train(args: string[], tag: string): Promise<number> {
     const lora = { ...(init?.lora ?? {}), ...(base?.input.lora as object), ...(p.config.lora as object) };
     config = configFrom({ ...base?.input, ...p.config, lora, method });
   }
+  const data = p.plain['--data']!;
+  const records = await readRecords(data, tag);
+  const loaded = await readModel(p.plain['--model']!, tag, p.plain['--onnx']);
   if (init) {
-    const names = (t: TrainingConfig['lora']['target_modules']) => (t === 'all-linear' ? t : [...t].sort().join(','));
+    // PEFT writes all-linear as the list of modules it found: all-linear equals that list.
+    const present = [...new Set([...loaded.weights.keys()].flatMap((n) => /\.([a-z_]+)\.weight$/.exec(n)?.[1] ?? []).filter((m) => (LORA_TARGETS as readonly string[]).includes(m)))];
+    const names = (t: TrainingConfig['lora']['target_modules']) => [...(t === 'all-linear' ? present : t)].sort().join(',');
     if (init.lora.r !== config.lora.r || names(init.lora.target_modules) !== names(config.lora.target_modules)) {
       throw new UsageError(`--init-adapter has r ${init.lora.r} and target_modules ${JSON.stringify(init.lora.target_modules)}; --lora-r and --targets must match`);
     }
   }
-
-  const data = p.plain['--data']!;
-  const records = await readRecords(data, tag);
-  const loaded = await readModel(p.plain['--model']!, tag, p.plain['--onnx']);
   const examples = tokenizeForRun(records, loaded, config, tag, data);
   const split = { train: examples.filter((e) => e.split === 'train').length, test: examples.filter((e) => e.split === 'test').length };
   err(`${tag}: ${split.train} training and ${split.test} held-out examples for ${config.method}`);
