@@ -12,6 +12,8 @@ export interface KernelChoice {
   why: string;
   /** Measured ms per product of every variant tried; a string says why one was left out. */
   measured: Record<string, number | string>;
+  /** false: the time budget ran out before this class was measured (not cached). */
+  complete?: boolean;
 }
 
 /** `matmul_forward=tiled8,matmul_dinp=safe`: the form of PREFSTUDIO_KERNEL_VARIANTS and --kernel-variant. */

@@ -44,7 +44,7 @@ export function matmulTuneTasks(engine: Engine, shapes: MatmulShape[], kernels: 
       tasks.set(`${kernel}|${cls}`, {
         kernel, shapeClass: cls, shape: s,
         label: `${kernel} ${s.M}x${s.C}x${s.OC}`,
-        variants: applicableVariants(kernel, engine.report).map((v) => v.name),
+        variants: applicableVariants(kernel, engine.report).filter((v) => s.M <= (v.maxRows ?? Infinity)).map((v) => v.name),
       });
     }
   }
@@ -65,7 +65,7 @@ function filled(n: number, seed: number): Float32Array {
 /** Runs the matmul variants of a task on `engine` (see TuneRunner). */
 export class MatmulTuneRunner implements TuneRunner {
   /** Products queued per timed step (one sync each): amortises the submit-and-wait overhead. */
-  static readonly PER_STEP = 4;
+  static readonly PER_STEP = 2;
   private operands = new Map<string, { tensors: Record<string, Tensor>; reference: Float32Array | null }>();
 
   constructor(private readonly engine: Engine) {}

@@ -98,21 +98,37 @@ function message(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 300);
 }
 
-/** Measures every task's variants and returns one choice per task (the fastest that worked). */
+/**
+ * Measures every task's variants and returns one choice per task (the fastest that worked).
+ * The budget covers everything, compiles and checks included: each variant gets an equal share
+ * of what is left; once it is spent, the remaining tasks keep the safe kernel unmeasured
+ * (`complete: false`, so they are not cached and are measured on a later start).
+ */
 export async function measureTasks(tasks: TuneTask[], runner: TuneRunner, o: TuneOptions = {}): Promise<KernelChoice[]> {
   const clock = o.clock ?? (() => performance.now());
   const budget = o.budgetMs ?? 3000;
   const maxRuns = o.maxRuns ?? 20;
   const total = tasks.reduce((n, t) => n + t.variants.length, 0);
-  // Each variant's share of the budget; a variant gets at least one timed run.
-  const slot = budget / Math.max(total, 1);
+  const deadline = clock() + budget;
   const out: KernelChoice[] = [];
   let done = 0;
   for (const task of tasks) {
+    if (clock() >= deadline) {
+      done += task.variants.length;
+      o.onProgress?.({ done, total, note: `${task.label}: not measured (time budget spent), safe kernel kept` });
+      out.push({
+        kernel: task.kernel, shapeClass: task.shapeClass, variant: SAFE, measured: {}, complete: false,
+        why: `not measured: the ${budget} ms tuning budget was spent on other shapes`,
+      });
+      continue;
+    }
     const measured: Record<string, number | string> = {};
     try {
       for (const name of task.variants) {
         if (o.signal?.aborted) throw new Error('kernel tuning cancelled');
+        // This variant's share of the time left, compiling and checking included.
+        const slot = (deadline - clock()) / Math.max(total - done, 1);
+        const start = clock();
         let step: () => Promise<void>;
         try {
           step = await runner.prepare(task, name);
@@ -123,7 +139,6 @@ export async function measureTasks(tasks: TuneTask[], runner: TuneRunner, o: Tun
           continue;
         }
         const times: number[] = [];
-        const start = clock();
         do {
           const t0 = clock();
           await step();
@@ -185,7 +200,7 @@ export async function tuneWithCache(
   const measured = await measureTasks(missing, runner, { ...o, clock });
   for (const c of measured) {
     choices.set(c);
-    known.set(`${c.kernel}|${c.shapeClass}`, c);
+    if (c.complete !== false) known.set(`${c.kernel}|${c.shapeClass}`, c);
   }
   if (cache) {
     try {

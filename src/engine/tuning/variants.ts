@@ -34,6 +34,8 @@ export interface KernelVariant {
   tolerance: number;
   /** One line for the GPU panel: what the kernel does differently. */
   about: string;
+  /** Worth measuring only up to this many rows M (a layout for decoding); absent: any M. */
+  maxRows?: number;
 }
 
 export const SAFE = 'safe';
@@ -58,6 +60,7 @@ export const VARIANTS: readonly KernelVariant[] = [
   {
     kernel: 'matmul_forward', name: 'subgroup', shader: 'matmul_forward_subgroup', tile: { rows: 1, cols: 4 },
     needs: { subgroups: true }, workgroupBytes: 1024, invocations: 64, tolerance: 1e-5,
+    maxRows: 16,
     about: 'one row x 4 columns per 64 threads, K split over the threads, subgroupAdd reduction (few rows: decoding)',
   },
   // matmul backward, dinp (M, C) = dout (M, OC) · weight (OC, C) (+ LoRA)

@@ -72,9 +72,11 @@ describe('kernel tuner', () => {
     expect(choices.map((c) => [c.shapeClass, c.variant])).toEqual([[A, 'tiled8'], [B, 'subgroup']]);
     expect(choices[0]!.measured).toEqual({ safe: 2.0, tiled8: 0.5, subgroup: 3.0 });
     expect(choices[0]!.why).toMatch(/fastest of 3 measured \(0\.500 ms; safe 2\.000 ms\)/);
-    // 6 variants share 60 ms: each runs until its 10 ms slot is spent (or 20 runs), never far past it.
+    // 6 variants share 60 ms: each runs until its share of the time left is spent (or 20 runs),
+    // never more than one run past it. At A every share is 10 ms (tiled8: the 20-run cap; subgroup
+    // 4 runs = 12 ms); at B tiled8's share is (60 - 32 - 6) / 2 = 11 ms: 19 runs of 0.6 ms.
     expect(runner.now).toBeLessThanOrEqual(60 + 3);
-    expect(runner.runs.get('tiled8')).toBe(20 + 17); // 20 runs at A (0.5 ms cap), 17 at B (0.6 ms)
+    expect(runner.runs.get('tiled8')).toBe(20 + 19);
     expect(notes).toHaveLength(6);
     expect(notes[5]).toMatch(/^6\/6 fwd 1x128x512: subgroup 0\.100 ms$/);
   });
@@ -92,6 +94,19 @@ describe('kernel tuner', () => {
     // Failed variants are never timed.
     expect(runner.runs.has('tiled8')).toBe(false);
     expect(runner.runs.has('subgroup')).toBe(false);
+  });
+
+  it('stops at the deadline: later shapes keep the safe kernel unmeasured, and are not cached', async () => {
+    const runner = new FakeRunner(costs);
+    const cache = new MemoryCache();
+    const choices = new KernelChoices();
+    // A 4 ms budget: the first variant of A alone (2 ms per run, 2 runs) spends most of it.
+    const o = await tuneWithCache(choices, identity, tasks, runner, cache, { clock: runner.clock, budgetMs: 4 });
+    expect(runner.now).toBeLessThanOrEqual(4 + 3);
+    expect(o.measured[1]).toMatchObject({ shapeClass: B, variant: 'safe', complete: false, measured: {} });
+    expect(o.measured[1]!.why).toMatch(/not measured: the 4 ms tuning budget was spent/);
+    expect(runner.prepared.some((p) => p.startsWith(B))).toBe(false);
+    expect(cache.records.values().next().value!.choices.map((c: { shapeClass: string }) => c.shapeClass)).toEqual([A]);
   });
 
   it('repeats its choice when the cache is warm, measuring nothing', async () => {
