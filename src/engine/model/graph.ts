@@ -27,6 +27,7 @@
 
 import { ModelLoadError } from './errors.js';
 import { decodeFloats, decodeInts, type OnnxGraph, type OnnxNode, type OnnxTensor } from './onnx.js';
+import { gatherBlockQuantizedSpec, matMulNBitsSpec, type QuantSpec } from './quantized.js';
 
 // ---- which operators we know ----
 
@@ -47,7 +48,12 @@ const MICROSOFT_OPS = new Set([
   'MultiHeadAttention', 'GroupQueryAttention', 'Attention', 'RotaryEmbedding', 'SkipSimplifiedLayerNormalization',
   'SimplifiedLayerNormalization', 'SkipLayerNormalization', 'LayerNormalization', 'EmbedLayerNormalization', 'FastGelu',
   'BiasGelu', 'Gelu', 'BiasAdd', 'FusedMatMul',
+  // Quantized linears and embeddings, kept packed (QLoRA bases): src/engine/model/quantized.ts.
+  'MatMulNBits', 'GatherBlockQuantized',
 ]);
+
+/** com.microsoft quantized ops the engine reads (checked in quantized.ts rather than refused here). */
+const READ_QUANTIZED = new Set(['MatMulNBits', 'GatherBlockQuantized']);
 
 /** Ops that mean quantized weights. */
 const QUANTIZED_OPS = new Set([
@@ -67,7 +73,8 @@ const opLabel = (n: OnnxNode) => `${n.domain ? `${n.domain}.` : ''}${n.opType}`;
 const nodeLabel = (n: OnnxNode) => `"${n.name || `#${n.index}`}"`;
 
 export const QUANTIZED_ADVICE =
-  'this engine computes in fp32/fp16 and does not dequantize int8/int4 weights. Use the fp32 or fp16 export instead ' +
+  'this engine reads 4- and 8-bit block-quantized weights (com.microsoft MatMulNBits and GatherBlockQuantized: ' +
+  'onnx/model_q4.onnx, model_q4f16.onnx), not this form. Use one of those, or the fp32 or fp16 export instead ' +
   '(model.onnx or onnx/model_fp16.onnx from the same repository), or export one with ' +
   '`optimum-cli export onnx --model <model-id> --dtype fp32 <dir>` (or --dtype fp16)';
 
@@ -75,7 +82,7 @@ export const QUANTIZED_ADVICE =
 export function checkOps(g: OnnxGraph): void {
   for (const n of g.nodes) {
     const ms = n.domain === 'com.microsoft';
-    if (QUANTIZED_OPS.has(n.opType)) {
+    if (QUANTIZED_OPS.has(n.opType) && !(ms && READ_QUANTIZED.has(n.opType))) {
       throw new ModelLoadError('quantized', `${g.file} is a quantized export (node ${nodeLabel(n)} is ${opLabel(n)}): ${QUANTIZED_ADVICE}`, { file: g.file, op: opLabel(n), node: n.name });
     }
     if (SUBGRAPH_OPS.has(n.opType) && n.domain === '') {
@@ -114,6 +121,8 @@ export interface LinearOp {
   /** Output tensor, after the bias Add when there is one. */
   out: string;
   place: Place;
+  /** MatMulNBits: the weight is block-quantized (`weight` is its packed B). */
+  quant?: QuantSpec;
 }
 
 export interface NormOp {
@@ -138,6 +147,8 @@ export interface EmbeddingOp {
   node: OnnxNode;
   table: OnnxTensor;
   indices: string;
+  /** GatherBlockQuantized: the table is block-quantized (`table` is its data). */
+  quant?: QuantSpec;
 }
 
 export interface AttentionCore {
@@ -294,6 +305,18 @@ export class GraphIndex {
           if (ba) ({ bias, out } = ba);
         }
         this.addLinear({ node: n, kind: n.opType === 'Gemm' ? 'gemm' : 'matmul', x: n.inputs[0]!, weight: w.tensor, storedInOut: inOut, inFeatures, outFeatures, bias, out, place: { norm: -1, depth: 0 } });
+      } else if (n.opType === 'MatMulNBits' && n.domain === 'com.microsoft') {
+        const q = matMulNBitsSpec(this.g, n, (t) => this.constOf(t));
+        let bias: OnnxTensor | null = null;
+        let out = n.outputs[0]!;
+        if (n.inputs[5]) {
+          bias = this.resolveWeight(n.inputs[5])?.tensor ?? null;
+          if (!bias || bias.dims.join() !== String(q.rows)) throw this.unrecognised(`MatMulNBits ${nodeLabel(n)} has a bias that is not a constant of ${q.rows} values`);
+        } else {
+          const ba = this.biasAdd(out, q.rows);
+          if (ba) ({ bias, out } = ba);
+        }
+        this.addLinear({ node: n, kind: 'matmul', x: n.inputs[0]!, weight: q.data, storedInOut: false, inFeatures: q.cols, outFeatures: q.rows, bias, out, place: { norm: -1, depth: 0 }, quant: q });
       } else if (n.opType === 'Attention' && n.domain === 'com.microsoft') {
         const w = this.resolveWeight(n.inputs[1] ?? '');
         if (!w || w.tensor.dims.length !== 2) throw this.unrecognised(`Attention ${nodeLabel(n)} has no constant q|k|v weight`);
@@ -481,6 +504,12 @@ export class GraphIndex {
 
   private findEmbeddings(): void {
     for (const n of this.g.nodes) {
+      if (n.opType === 'GatherBlockQuantized' && n.domain === 'com.microsoft') {
+        if (this.isConst(n.inputs[1]!)) continue;
+        const q = gatherBlockQuantizedSpec(this.g, n, (t) => this.constOf(t));
+        this.embeddings.push({ node: n, table: q.data, indices: n.inputs[1]!, quant: q });
+        continue;
+      }
       if (n.opType !== 'Gather' || n.domain !== '') continue;
       const axis = n.attrs.get('axis') ?? 0;
       const w = this.resolveWeight(n.inputs[0]!);

@@ -16,6 +16,7 @@ import { readJson, type ModelSource } from './source.js';
 import { TensorStore } from './tensor-store.js';
 import { ModelTokenizer } from './tokenizer.js';
 import { buildTransformerWeights, toWeightTensor, type WeightDTypeRequest } from './weights.js';
+import type { FloatWeightTensor } from '../transformer/config.js';
 
 export interface LoadOptions {
   /** Load this .onnx file (a path in the folder) instead of the one the layout prefers. */
@@ -82,15 +83,24 @@ export class LoadedModel {
     return w;
   }
 
-  /** One weight in HF layout. */
-  weight(name: string, dtype: WeightDTypeRequest = 'stored'): WeightTensor {
+  /** One weight in HF layout, as floats (a block-quantized one dequantized: f32 for 'stored'). */
+  weight(name: string, dtype: WeightDTypeRequest = 'stored'): FloatWeightTensor {
     const w = this.get(name);
-    return toWeightTensor(w, this.store.bytesSync(w.tensor), dtype);
+    return toWeightTensor(w, this.store.bytesSync(w.tensor), dtype, (t) => this.store.bytesSync(t));
   }
 
-  /** All weights for the transformer; `linear` picks f16/f32 for linear weights and embeddings. */
+  /** Whether any weight is block-quantized (a QLoRA base: MatMulNBits / GatherBlockQuantized). */
+  get quantized(): boolean {
+    return [...this.weights.values()].some((w) => w.quant !== undefined);
+  }
+
+  /**
+   * All weights for the transformer; `linear` picks f16/f32 for linear weights and embeddings.
+   * With 'stored', block-quantized weights stay packed (the engine reads them so); 'f32' / 'f16'
+   * dequantize them.
+   */
   transformerWeights(linear: WeightDTypeRequest = 'stored'): TransformerWeights {
-    return buildTransformerWeights(this.weights, (w) => this.store.bytesSync(w.tensor), isLinearWeight, linear);
+    return buildTransformerWeights(this.weights, (w) => this.store.bytesSync(w.tensor), isLinearWeight, linear, (t) => this.store.bytesSync(t));
   }
 
   /** The external data files as onnxruntime's `externalData` session option wants them. */

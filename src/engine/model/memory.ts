@@ -4,6 +4,7 @@
 // everything else in f32 (src/engine/transformer/model.ts).
 
 import { isLinearWeight } from '../transformer/config.js';
+import { blockQuantizedBytes, type QuantBits } from '../blockq.js';
 import { ModelLoadError, formatBytes } from './errors.js';
 import type { CanonicalWeight } from './recognize.js';
 
@@ -26,13 +27,21 @@ function tensorBytes(name: string, shape: readonly number[], dtype: GpuWeightDTy
   return dtype === 'f16' && isLinearWeight(name) ? Math.ceil(n / 2) * 4 : n * 4;
 }
 
-export function estimateMemory(weights: Iterable<Pick<CanonicalWeight, 'name' | 'shape'>>): MemoryEstimate {
+/**
+ * A weight as the estimate sees it: a block-quantized one (a QLoRA base, kept packed on the GPU:
+ * codes plus f32 scale and zero point per block) takes the same bytes whichever float dtype the
+ * other linear weights get.
+ */
+export type EstimatedWeight = Pick<CanonicalWeight, 'name' | 'shape'> & { quant?: { bits: QuantBits; blockSize: number } };
+
+export function estimateMemory(weights: Iterable<EstimatedWeight>): MemoryEstimate {
   let parameters = 0;
   const bytes = { f32: 0, f16: 0 };
   let largest: MemoryEstimate['largest'] = { name: '', shape: [], bytes: { f32: 0, f16: 0 } };
   for (const w of weights) {
     parameters += elements(w.shape);
-    const b = { f32: tensorBytes(w.name, w.shape, 'f32'), f16: tensorBytes(w.name, w.shape, 'f16') };
+    const packed = w.quant ? blockQuantizedBytes(w.quant.bits, w.quant.blockSize, w.shape[0]!, w.shape[1]!) : null;
+    const b = packed !== null ? { f32: packed, f16: packed } : { f32: tensorBytes(w.name, w.shape, 'f32'), f16: tensorBytes(w.name, w.shape, 'f16') };
     bytes.f32 += b.f32;
     bytes.f16 += b.f16;
     if (b.f32 > largest.bytes.f32) largest = { name: w.name, shape: w.shape.slice(), bytes: b };

@@ -20,8 +20,10 @@ import { f16BitsToF32, f32ToF16Bits } from '../f16.js';
 import { ModelLoadError, type ModelWarning } from './errors.js';
 import type { GraphIndex, LinearOp, NormOp } from './graph.js';
 import { decodeFloats, type OnnxNode, type OnnxTensor } from './onnx.js';
+import type { QuantSpec } from './quantized.js';
 
-export type WeightDType = 'f32' | 'f16' | 'bf16';
+/** As stored; q4 / q8: block-quantized (MatMulNBits, GatherBlockQuantized; `quant` says how). */
+export type WeightDType = 'f32' | 'f16' | 'bf16' | 'q4' | 'q8';
 
 export interface CanonicalWeight {
   /** Hugging Face module path, e.g. model.layers.0.self_attn.q_proj.weight. */
@@ -46,6 +48,8 @@ export interface CanonicalWeight {
   addend?: number;
   /** Index of the graph node that reads it as this weight (a linear's MatMul / Gemm), when it is one. */
   reader?: number;
+  /** Block-quantized (`tensor` is its packed data): the op, bits, block size, scales and zero points. */
+  quant?: QuantSpec;
 }
 
 /** The model family, by llama.cpp's architecture name where it has one (gguf). */
@@ -211,17 +215,19 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
   };
   let tokenTable: OnnxTensor | undefined = embedNorm?.word;
   let posTable: OnnxTensor | null = embedNorm?.position ?? null;
+  let tokenQuant: QuantSpec | undefined;
   if (!tokenTable) {
     const byIds = ix.embeddings.filter((e) => /input_ids|^ids$|tokens/.test(fromInput(e.indices) ?? ''));
     const tok = byIds[0] ?? [...ix.embeddings].sort((a, b) => b.table.dims[0]! - a.table.dims[0]!)[0];
     if (!tok) throw ix.unrecognised('no token embedding: no Gather reads rows of a 2-D weight by the input ids');
     tokenTable = tok.table;
+    tokenQuant = tok.quant;
     if (arch === 'gpt2') {
       const pos = ix.embeddings.find((e) => e.table !== tokenTable && e.table.dims[1] === tokenTable!.dims[1]);
       posTable = pos?.table ?? null;
     }
   }
-  const [V, C] = tokenTable.dims as [number, number];
+  const [V, C] = (tokenQuant ? [tokenQuant.rows, tokenQuant.cols] : tokenTable.dims) as [number, number];
   if (arch === 'gpt2' && !posTable) throw ix.unrecognised('gpt2: no position embedding table (wpe) found');
 
   // ---- linears by place ----
@@ -422,7 +428,7 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
       f.attnSoftcap = capGraph;
     }
     // The token rows' scale (Gemma's sqrt(hidden), rounded to the table's dtype as HF does).
-    if (f.embedScale !== undefined) f.embedScale = roundTo(Math.sqrt(C), tokenTable.dtype);
+    if (f.embedScale !== undefined) f.embedScale = roundTo(Math.sqrt(C), tokenQuant ? tokenQuant.scales.dtype : tokenTable.dtype);
     const embedGraph = embedScaleOf(ix, tokenTable);
     if ((embedGraph ?? 1) !== (f.embedScale ?? 1) && Math.abs((embedGraph ?? 1) - (f.embedScale ?? 1)) > 1e-6 * (embedGraph ?? 1)) {
       warn('config-disagrees', `config.json (${modelType}) scales the token embedding by ${f.embedScale ?? 1}, the graph by ${embedGraph ?? 1}; using ${embedGraph ?? 1}`);
@@ -532,8 +538,10 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
   }
 
   // ---- tied LM head ----
-  let tied = head.weight === tokenTable && head.storedInOut === false;
-  if (!tied && head.weight !== tokenTable && head.weight.dtype === tokenTable.dtype) {
+  // A quantized head and table are told apart (their layouts differ even for equal values).
+  const anyQuant = head.quant !== undefined || tokenQuant !== undefined;
+  let tied = !anyQuant && head.weight === tokenTable && head.storedInOut === false;
+  if (!tied && !anyQuant && head.weight !== tokenTable && head.weight.dtype === tokenTable.dtype) {
     tied = await sameMatrix(head, tokenTable, await bytesOf(head.weight), await bytesOf(tokenTable));
   }
   const cfgTied = typeof s.hf.tie_word_embeddings === 'boolean' ? s.hf.tie_word_embeddings : undefined;
@@ -598,15 +606,16 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
 
   // ---- canonical weights ----
   const weights = new Map<string, CanonicalWeight>();
-  const put = (name: string, tensor: OnnxTensor, shape: number[], transposed: boolean, rows?: { start: number; count: number }) => {
-    weights.set(name, { name, shape, dtype: weightDType(tensor, name), source: tensor.name, tensor, transposed, ...(rows ? { rows } : {}), sharedWith: [] });
+  const put = (name: string, tensor: OnnxTensor, shape: number[], transposed: boolean, rows?: { start: number; count: number }, quant?: QuantSpec) => {
+    const dtype: WeightDType = quant ? (quant.bits === 4 ? 'q4' : 'q8') : weightDType(tensor, name);
+    weights.set(name, { name, shape, dtype, source: tensor.name, tensor, transposed, ...(rows ? { rows } : {}), sharedWith: [], ...(quant ? { quant } : {}) });
   };
   const putLinear = (prefix: string, lin: LinearOp, rows?: { start: number; count: number }, withBias = true) => {
     const out = rows ? rows.count : lin.outFeatures;
-    put(`${prefix}.weight`, lin.weight, [out, lin.inFeatures], lin.storedInOut, rows);
+    put(`${prefix}.weight`, lin.weight, [out, lin.inFeatures], lin.storedInOut, rows, lin.quant);
     weights.get(`${prefix}.weight`)!.reader = lin.node.index;
     if (withBias) {
-      const b = lin.bias ?? zeros(`${lin.node.name || lin.weight.name}:bias`, lin.outFeatures, lin.weight.dtype);
+      const b = lin.bias ?? zeros(`${lin.node.name || lin.weight.name}:bias`, lin.outFeatures, lin.quant ? 'float32' : lin.weight.dtype);
       put(`${prefix}.bias`, b, [out], false, rows);
     }
   };
@@ -631,7 +640,7 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
     ? { q: { start: 0, count: QD }, k: { start: QD, count: KVD }, v: { start: QD + KVD, count: KVD } }
     : { q: undefined, k: undefined, v: undefined });
   if (arch === 'llama') {
-    put('model.embed_tokens.weight', tokenTable, [V, C], false);
+    put('model.embed_tokens.weight', tokenTable, [V, C], false, undefined, tokenQuant);
     layers.forEach((x, l) => {
       const p = `model.layers.${l}.`;
       const r = parts(x);
@@ -666,7 +675,7 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
     putNorm('model.norm', norms[2 * L]!, false);
     if (!tied) putLinear('lm_head', head, undefined, false);
   } else {
-    put('transformer.wte.weight', tokenTable, [V, C], false);
+    put('transformer.wte.weight', tokenTable, [V, C], false, undefined, tokenQuant);
     put('transformer.wpe.weight', posTable!, [maxPositions, C], false);
     layers.forEach((x, l) => {
       const p = `transformer.h.${l}.`;

@@ -6,6 +6,7 @@
 // I intermediate (MLP) size, L layers.
 
 import type { RopeScaling } from '../kernels/rope.js';
+import { checkBlockQuantized, type BlockQuantized } from '../blockq.js';
 
 export type { RopeScaling };
 
@@ -97,11 +98,23 @@ export interface TransformerConfig {
   packedProjections?: boolean;
 }
 
-export interface WeightTensor {
+export type WeightTensor = FloatWeightTensor | QuantWeightTensor;
+
+export interface FloatWeightTensor {
   shape: number[];
   dtype: 'f32' | 'f16';
   /** Float32Array for f32; raw IEEE half bits for f16. */
   data: Float32Array | Uint16Array;
+}
+
+/**
+ * A block-quantized linear weight or token embedding (a QLoRA base: src/engine/blockq.ts), kept
+ * packed on the GPU and dequantized inside the matmul and embedding kernels; frozen.
+ */
+export interface QuantWeightTensor {
+  shape: number[];
+  dtype: 'blockq';
+  data: BlockQuantized;
 }
 
 /**
@@ -258,6 +271,12 @@ export function validateWeights(c: TransformerConfig, weights: TransformerWeight
       throw new Error(`transformer weights: ${name} has shape [${w.shape.join(', ')}], expected [${shape.join(', ')}]`);
     }
     const n = shape.reduce((a, b) => a * b, 1);
+    if (w.dtype === 'blockq') {
+      if (!isLinearWeight(name)) throw new Error(`transformer weights: ${name} is block-quantized; only linear weights and the token embedding may be`);
+      if (w.data.rows !== shape[0] || w.data.cols !== shape[1]) throw new Error(`transformer weights: ${name} holds a quantized [${w.data.rows}, ${w.data.cols}], shape [${shape.join(', ')}] expected`);
+      checkBlockQuantized(w.data, `transformer weights: ${name}`);
+      continue;
+    }
     const ok = w.dtype === 'f32' ? w.data instanceof Float32Array : w.dtype === 'f16' ? w.data instanceof Uint16Array : false;
     if (!ok) throw new Error(`transformer weights: ${name} is ${String(w.dtype)} but holds a ${w.data.constructor.name}`);
     if (w.data.length !== n) throw new Error(`transformer weights: ${name} holds ${w.data.length} values, shape [${shape.join(', ')}] needs ${n}`);

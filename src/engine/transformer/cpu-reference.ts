@@ -6,6 +6,7 @@
 // it decodes by re-running the whole sequence for every new token (no cache), so the GPU code's
 // row gathering, chunking and cache bookkeeping are checked against something that has none.
 
+import { dequantize } from '../blockq.js';
 import { attentionForwardCpu } from '../cpu/attention.js';
 import { embeddingForwardCpu } from '../cpu/embedding.js';
 import { geluForwardCpu } from '../cpu/gelu.js';
@@ -34,7 +35,7 @@ export class CpuTransformer {
   ) {
     validateWeights(config, weights);
     // f16 weights as their exact float values (what the GPU reads).
-    for (const [name, t] of weights) this.w.set(name, t.dtype === 'f16' ? fromF16Array(t.data as Uint16Array) : (t.data as Float32Array));
+    for (const [name, t] of weights) this.w.set(name, t.dtype === 'blockq' ? dequantize(t.data) : t.dtype === 'f16' ? fromF16Array(t.data as Uint16Array) : (t.data as Float32Array));
   }
 
   /** Layer l's rope frequencies and attention factor (its own for Gemma 3's local layers); null for gpt2. */

@@ -31,6 +31,7 @@ import { embeddingForward } from '../kernels/embedding.js';
 import { geluForward } from '../kernels/gelu.js';
 import { layernormForward } from '../kernels/layernorm.js';
 import { matmulForward } from '../kernels/matmul.js';
+import { isQuantTensor, uploadBlockQuantized, type QuantTensor } from '../kernels/matmul-nbits.js';
 import { rmsnormForward } from '../kernels/rmsnorm.js';
 import { ropeAttentionFactor, ropeForward, ropeInvFreq } from '../kernels/rope.js';
 import { residualForward } from '../kernels/residual.js';
@@ -54,7 +55,7 @@ export interface LinearAdapter {
 
 export interface LinearWeights {
   name: string;
-  weight: Tensor; // (OC, C) f32 or f16 (packed)
+  weight: Tensor | QuantTensor; // (OC, C) f32, f16 (packed), or block-quantized (a frozen QLoRA base)
   bias: Tensor | null; // (OC)
   inFeatures: number; // C
   outFeatures: number; // OC
@@ -91,7 +92,7 @@ export interface LayerWeights {
 }
 
 export interface ModelWeights {
-  tokenEmbedding: Tensor; // (V, C)
+  tokenEmbedding: Tensor | QuantTensor; // (V, C); block-quantized in a QLoRA base
   positionEmbedding: Tensor | null; // (maxPositions, C), gpt2
   layers: LayerWeights[];
   lnf: NormWeights;
@@ -274,7 +275,10 @@ export class TransformerModel {
   static create(engine: Engine, config: TransformerConfig, weights: TransformerWeights): TransformerModel {
     validateWeights(config, weights);
     const c = config;
-    const up = (name: string): Tensor => upload(engine, name, weights.get(name)!);
+    const up = (name: string): Tensor | QuantTensor => {
+      const w = weights.get(name)!;
+      return w.dtype === 'blockq' ? uploadBlockQuantized(engine, w.data, name) : upload(engine, name, w);
+    };
     const upF32 = (name: string): Tensor => upload(engine, name, weights.get(name)!, true);
     const lin = (name: string, hasBias: boolean): LinearWeights => {
       const w = weights.get(`${name}.weight`)!;
@@ -367,7 +371,13 @@ export class TransformerModel {
   destroy(): void {
     const w = this.weights;
     const seen = new Set<Tensor>();
-    const add = (t: Tensor | null) => t && seen.add(t);
+    const add = (t: Tensor | QuantTensor | null) => {
+      if (!t) return;
+      if (isQuantTensor(t)) {
+        seen.add(t.codes);
+        seen.add(t.sz);
+      } else seen.add(t);
+    };
     add(w.tokenEmbedding);
     add(w.positionEmbedding);
     add(w.invFreq);
@@ -678,6 +688,7 @@ export class TransformerModel {
 }
 
 function upload(engine: Engine, name: string, w: WeightTensor, forceF32 = false): Tensor {
+  if (w.dtype === 'blockq') throw new Error(`${name} is block-quantized; only linear weights and the token embedding may be`);
   if (w.dtype === 'f16' && (forceF32 || !isLinearWeight(name))) {
     return engine.fromArray(fromF16Array(w.data as Uint16Array), w.shape, 'f32', name);
   }

@@ -1,0 +1,172 @@
+// Quantized bases (issue 12, QLoRA): files written by our TypeScript quantizer
+// (test/support/quantize-onnx.ts, onnxruntime's MatMulNBits / GatherBlockQuantized spec) from the
+// f32 tiny-llama fixture, loaded with their weights kept packed on the GPU; our logits against
+// onnxruntime-web's wasm EP on the same file. A file whose 4-bit codes are packed high nibble
+// first (what a reader with the wrong packing order sees) moves our logits far past the
+// tolerance, so the comparison would catch a packing-order mistake.
+import * as ort from 'onnxruntime-web';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { testEngine } from '#test-engine';
+import { loadModel, type LoadedModel } from '../../src/engine/model/load.js';
+import { referenceLogits, referenceSession } from '../../src/engine/model/ort-reference.js';
+import { TransformerModel } from '../../src/engine/transformer/model.js';
+import { quantizeOnnx, type QuantizeOnnxOptions } from '../support/quantize-onnx.js';
+import { rng } from '../support/numeric.js';
+import { isModelLoadError } from '../../src/engine/model/errors.js';
+import { TINY_LLAMA, decodeModel, encodeModel, onnx, variant } from './helpers.js';
+
+ort.env.wasm.numThreads = 1;
+
+const F32 = new Uint8Array(readFileSync(join(TINY_LLAMA, 'model.onnx')));
+
+/**
+ * Both sides dequantize the same codes to the same f32 weights ((code − zero) · scale, one
+ * rounding) and compute in f32, so they differ by summation order only, as the f32 parity test
+ * (1e-4); observed ≤ 1e-5.
+ */
+const TOL = 1e-4;
+
+function batch(V: number) {
+  const r = rng(5);
+  const lengths = [9, 4, 6];
+  const B = lengths.length, T = 9;
+  const ids = new Int32Array(B * T).fill(5);
+  const mask = new Int32Array(B * T);
+  lengths.forEach((n, b) => {
+    for (let t = 0; t < n; t++) ids[b * T + t] = 3 + Math.floor(r() * (V - 3));
+    mask.fill(1, b * T, b * T + n);
+  });
+  return { B, T, ids, mask };
+}
+
+function maxDiff(a: Float32Array, b: Float32Array, V: number, mask: ArrayLike<number>): { diff: number; scale: number } {
+  let diff = 0, scale = 0;
+  for (let r = 0; r < mask.length; r++) {
+    if (!mask[r]) continue;
+    for (let v = 0; v < V; v++) {
+      diff = Math.max(diff, Math.abs(a[r * V + v]! - b[r * V + v]!));
+      scale = Math.max(scale, Math.abs(b[r * V + v]!));
+    }
+  }
+  return { diff, scale };
+}
+
+async function load(o: QuantizeOnnxOptions): Promise<LoadedModel> {
+  return loadModel(variant(TINY_LLAMA, { 'model.onnx': quantizeOnnx(F32, o).bytes }), { acknowledge: ['tokenizer-vocab-mismatch'] });
+}
+
+async function ourLogits(loaded: LoadedModel, b: ReturnType<typeof batch>): Promise<Float32Array> {
+  const model = TransformerModel.create(await testEngine(), loaded.config, loaded.transformerWeights());
+  try {
+    return await model.logits(b);
+  } finally {
+    model.destroy();
+  }
+}
+
+async function ortLogits(loaded: LoadedModel, b: ReturnType<typeof batch>): Promise<Float32Array> {
+  const session = await referenceSession(ort, loaded);
+  try {
+    return await referenceLogits(ort, session, loaded, b);
+  } finally {
+    await session.release();
+  }
+}
+
+// K = 32 (q/k/v/gate/up) and 48 (down): blocks of 32 leave a padded last block in down_proj.
+const CASES: (QuantizeOnnxOptions & { name: string })[] = [
+  { name: '4-bit, block 16, zero points, int4 embedding', bits: 4, blockSize: 16, zeroPoints: true, embedding: 'int4' },
+  { name: '4-bit, block 32, default zero point, int4 embedding', bits: 4, blockSize: 32, zeroPoints: false, embedding: 'int4' },
+  { name: '4-bit, block 32, zero points, uint4 embedding', bits: 4, blockSize: 32, zeroPoints: true, embedding: 'uint4' },
+  { name: '8-bit, block 16, zero points, uint8 embedding', bits: 8, blockSize: 16, zeroPoints: true, embedding: 'uint8' },
+  { name: '8-bit, block 32, default zero point, f32 embedding', bits: 8, blockSize: 32, zeroPoints: false, embedding: null },
+];
+
+describe('quantized bases: our logits equal onnxruntime-web (wasm) on the same file', () => {
+  afterAll(async () => (await testEngine()).pool.trim());
+
+  it.each(CASES)('$name', async (c) => {
+    const loaded = await load(c);
+    const q = [...loaded.weights.values()].filter((w) => w.quant);
+    // Every linear layer (7 per layer, 2 layers, and the LM head) and, when asked, the embedding.
+    expect(q.length).toBe(15 + (c.embedding ? 1 : 0));
+    expect(loaded.weights.get('model.layers.0.mlp.down_proj.weight')!.dtype).toBe(c.bits === 4 ? 'q4' : 'q8');
+    const b = batch(loaded.config.vocabSize);
+    const ours = await ourLogits(loaded, b);
+    const want = await ortLogits(loaded, b);
+    const { diff, scale } = maxDiff(ours, want, loaded.config.vocabSize, b.mask);
+    console.log(`${c.name}: max |ours - ort| ${diff.toExponential(2)}, max |logit| ${scale.toFixed(3)}`);
+    expect(scale).toBeGreaterThan(0.05);
+    expect(diff).toBeLessThanOrEqual(TOL);
+  }, 120_000);
+
+  it('a wrong packing order (high nibble first) is caught by the comparison', async () => {
+    const o: QuantizeOnnxOptions = { bits: 4, blockSize: 16, zeroPoints: true, embedding: 'int4' };
+    const right = await load(o);
+    const b = batch(right.config.vocabSize);
+    const want = await ortLogits(right, b);
+    // Our engine reading the same codes in the other order = our engine on the swapped file.
+    const swapped = await load({ ...o, swapNibbles: true });
+    const wrong = await ourLogits(swapped, b);
+    const { diff } = maxDiff(wrong, want, right.config.vocabSize, b.mask);
+    console.log(`swapped nibbles: max |ours - ort| ${diff.toExponential(2)}`);
+    expect(diff).toBeGreaterThan(100 * TOL);
+  }, 120_000);
+});
+
+describe('quantized bases: bad input is refused naming the file, the node and what is wrong', () => {
+  type Model = ReturnType<typeof decodeModel>;
+  /** A 4-bit file (block 16, zero points, int4 embedding) edited before loading. */
+  const edited = (edit: (m: Model) => void) => {
+    const m = decodeModel(quantizeOnnx(F32, { bits: 4, blockSize: 16, zeroPoints: true, embedding: 'int4' }).bytes);
+    edit(m);
+    return variant(TINY_LLAMA, { 'model.onnx': encodeModel(m) });
+  };
+  const nbits = (m: Model) => m.graph!.node!.find((n) => n.opType === 'MatMulNBits' && /down_proj/.test(n.name ?? ''))!;
+  const gbq = (m: Model) => m.graph!.node!.find((n) => n.opType === 'GatherBlockQuantized')!;
+  const setInt = (n: ReturnType<typeof nbits>, name: string, i: number) => {
+    const a = n.attribute!.find((x) => x.name === name);
+    if (a) a.i = i;
+    else n.attribute!.push({ name, type: onnx.AttributeProto.AttributeType.INT, i });
+  };
+  const refused = async (src: ReturnType<typeof variant>, ...parts: (string | RegExp)[]) => {
+    const e = await loadModel(src, { acknowledge: ['tokenizer-vocab-mismatch'] }).then(() => null, (x: unknown) => x);
+    expect(isModelLoadError(e, 'quantized'), String(e)).toBe(true);
+    for (const p of [/^model\.onnx: node "\/layers\.\d\/mlp\/down_proj\/MatMul"|^model\.onnx: node "\/embed_tokens\/Gather"/, ...parts]) expect((e as Error).message).toMatch(p);
+  };
+
+  it('an unsupported attribute value: bits = 2, weight_prepacked = 1, an attribute the spec lacks', async () => {
+    await refused(edited((m) => setInt(nbits(m), 'bits', 2)), 'bits = 2', '4- and 8-bit');
+    await refused(edited((m) => setInt(nbits(m), 'weight_prepacked', 1)), 'weight_prepacked = 1');
+    await refused(edited((m) => setInt(nbits(m), 'transB', 0)), 'the attribute transB');
+    await refused(edited((m) => setInt(gbq(m), 'quantize_axis', 0)), 'quantize_axis = 0');
+    await refused(edited((m) => setInt(gbq(m), 'gather_axis', 1)), 'gather_axis = 1');
+  });
+
+  it('block sizes: not a power of two or under 16 (the spec forbids), over 256 (this engine), B not matching', async () => {
+    // The spec allows a block size that does not divide K (the last block padded): down_proj's
+    // K = 48 in blocks of 32 loads and matches onnxruntime above. These do not:
+    await refused(edited((m) => setInt(nbits(m), 'block_size', 24)), 'block_size 24', 'power of two, at least 16');
+    await refused(edited((m) => setInt(nbits(m), 'block_size', 8)), 'block_size 8');
+    await refused(edited((m) => setInt(nbits(m), 'block_size', 512)), 'block_size 512', '16 to 256');
+    // block_size 32 with B laid out for 16: K = 48 needs 2 blocks of 16 bytes, B has 3 of 8.
+    await refused(edited((m) => setInt(nbits(m), 'block_size', 32)), /B ".*" of shape \[32, 3, 8\]/, 'need [32, 2, 16]');
+    await refused(edited((m) => setInt(gbq(m), 'block_size', 48)), 'block_size 48');
+  });
+
+  it('scales and zero points of the wrong length', async () => {
+    const shorten = (name: RegExp, by: number) => (m: Model) => {
+      const t = m.graph!.initializer!.find((x) => name.test(x.name ?? ''))!;
+      const dims = t.dims!.map(Number);
+      dims[dims.length - 1]! -= by;
+      const per = t.dataType === 1 ? 4 : 1;
+      t.dims = dims;
+      t.rawData = t.rawData!.slice(0, (dims.reduce((a, b) => a * b, 1) * per));
+    };
+    await refused(edited(shorten(/MatMul_529_MatMulNBits_scales/, 1)), /has 64 scales \(".*_scales", \[32, 2\]\)/, '32 rows of 3 blocks need 96');
+    await refused(edited(shorten(/MatMul_529_MatMulNBits_zero_points/, 1)), /zero points/, 'packed 32 rows of 3 blocks need 64');
+    await refused(edited(shorten(/GatherBlockQuantized_scales/, 1)), /scales/, 'need [264, 2]');
+  });
+});

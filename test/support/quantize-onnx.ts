@@ -1,0 +1,149 @@
+// A TypeScript quantizer for test fixtures and replicas, following onnxruntime's contrib-op spec
+// (docs/ContribOperators.md): an f32 decoder's MatMul weights become com.microsoft.MatMulNBits
+// (B uint8 (N, k_blocks, blob) packed low bits first along K, scales (N, k_blocks) f32, zero
+// points packed uint8 (N, ceil(k_blocks · bits / 8)) or none: default 2^(bits-1)), and its token
+// embedding Gather becomes com.microsoft.GatherBlockQuantized (data int4 / uint4 (V, C) or uint8
+// (V, C · bits / 8), scales (V, ceil(C / block)), zero points of data's type or none: default 0
+// for int4/uint4, 2^(bits-1) for uint8). The values come from src/engine/blockq.ts's
+// quantizeBlockwise. `swapNibbles` writes 4-bit codes high nibble first: what a reader with the
+// wrong packing order would see.
+
+import onnxProto from 'onnx-proto';
+import { blobBytes, codeAt, nBlocksOf, quantizeBlockwise, type BlockQuantized, type QuantBits } from '../../src/engine/blockq.js';
+
+const { onnx } = onnxProto;
+type ITensorProto = onnxProto.onnx.ITensorProto;
+
+export interface QuantizeOnnxOptions {
+  bits: QuantBits;
+  blockSize: number;
+  /** Asymmetric with zero points (true), or symmetric around the default zero point. */
+  zeroPoints: boolean;
+  /** Quantize the token embedding with GatherBlockQuantized of this data type (default: keep it f32). */
+  embedding?: 'int4' | 'uint4' | 'uint8' | null;
+  /** Swap the two nibbles of every 4-bit code byte (the wrong packing order). */
+  swapNibbles?: boolean;
+}
+
+export interface QuantizedOnnx {
+  bytes: Uint8Array;
+  /** Canonical values: initializer name of each original weight → its quantized form ([N, K]). */
+  weights: Map<string, BlockQuantized>;
+}
+
+function floatsOf(t: ITensorProto): Float32Array {
+  if (t.rawData && t.rawData.byteLength) return new Float32Array(new Uint8Array(t.rawData).buffer.slice(0));
+  return Float32Array.from(t.floatData ?? []);
+}
+
+const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+function tensor(name: string, dataType: number, dims: number[], raw: Uint8Array): ITensorProto {
+  return { name, dataType, dims, rawData: raw };
+}
+
+const intAttr = (name: string, i: number) => ({ name, type: onnx.AttributeProto.AttributeType.INT, i });
+
+/** Packs 4-bit values low nibble first (or swapped), two per byte over the flat array. */
+function pack4(values: ArrayLike<number>, swap: boolean): Uint8Array {
+  const out = new Uint8Array(Math.ceil(values.length / 2));
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]! & 0xf;
+    const high = (i & 1) === 1 ? !swap : swap;
+    out[i >> 1]! |= high ? v << 4 : v;
+  }
+  return out;
+}
+
+export function quantizeOnnx(file: Uint8Array, o: QuantizeOnnxOptions): QuantizedOnnx {
+  const model = onnx.ModelProto.decode(file);
+  const g = model.graph!;
+  const inits = new Map((g.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const uses = new Map<string, number>();
+  for (const n of g.node ?? []) for (const i of n.input ?? []) uses.set(i, (uses.get(i) ?? 0) + 1);
+  const drop = new Set<string>();
+  const added: ITensorProto[] = [];
+  const weights = new Map<string, BlockQuantized>();
+  const { bits, blockSize: bs } = o;
+  for (const n of g.node ?? []) {
+    if ((n.domain ?? '') !== '') continue;
+    if (n.opType === 'MatMul') {
+      const w = inits.get(n.input?.[1] ?? '');
+      if (!w || w.dataType !== 1 || w.dims?.length !== 2) continue;
+      const [K, N] = (w.dims as number[]).map(Number) as [number, number];
+      const stored = floatsOf(w); // (K, N)
+      const hf = new Float32Array(N * K);
+      for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) hf[j * K + k] = stored[k * N + j]!;
+      const q = quantizeBlockwise(hf, N, K, bits, bs, !o.zeroPoints);
+      weights.set(w.name!, q);
+      const nb = nBlocksOf(K, bs);
+      const base = `${w.name}_MatMulNBits`;
+      let codes = q.codes;
+      if (o.swapNibbles && bits === 4) codes = codes.map((b) => ((b & 0xf) << 4) | (b >> 4));
+      added.push(tensor(`${base}_B`, 2, [N, nb, blobBytes(bits, bs)], codes));
+      added.push(tensor(`${base}_scales`, 1, [N, nb], bytes(q.scales)));
+      const inputs = [n.input![0]!, `${base}_B`, `${base}_scales`];
+      if (o.zeroPoints) {
+        const rowBytes = Math.ceil((nb * bits) / 8);
+        const zp = new Uint8Array(N * rowBytes);
+        for (let r = 0; r < N; r++) {
+          for (let b = 0; b < nb; b++) {
+            const z = q.zeros[r * nb + b]!;
+            if (bits === 8) zp[r * rowBytes + b] = z;
+            else zp[r * rowBytes + (b >> 1)]! |= (b & 1) === 0 ? z : z << 4;
+          }
+        }
+        added.push(tensor(`${base}_zero_points`, 2, [N, rowBytes], zp));
+        inputs.push(`${base}_zero_points`);
+      }
+      if ((uses.get(w.name!) ?? 0) === 1) drop.add(w.name!);
+      n.opType = 'MatMulNBits';
+      n.domain = 'com.microsoft';
+      n.input = inputs;
+      n.attribute = [intAttr('K', K), intAttr('N', N), intAttr('bits', bits), intAttr('block_size', bs)];
+    } else if (n.opType === 'Gather' && o.embedding) {
+      const t = inits.get(n.input?.[0] ?? '');
+      if (!t || t.dataType !== 1 || t.dims?.length !== 2 || inits.has(n.input?.[1] ?? '')) continue;
+      const [V, C] = (t.dims as number[]).map(Number) as [number, number];
+      const ebits: QuantBits = o.embedding === 'uint8' ? bits : 4;
+      // int4 and uint8 take the default zero point when asked for none; uint4's default is 0, so it always has them.
+      const withZp = o.zeroPoints || o.embedding === 'uint4';
+      const q = quantizeBlockwise(floatsOf(t), V, C, ebits, bs, !withZp);
+      weights.set(t.name!, q);
+      const nb = nBlocksOf(C, bs);
+      const codes: number[] = [];
+      for (let v = 0; v < V; v++) for (let c = 0; c < C; c++) codes.push(codeAt(q, v, c) - (o.embedding === 'int4' ? 8 : 0));
+      const base = `${t.name}_GatherBlockQuantized`;
+      const swap = !!o.swapNibbles;
+      let data: ITensorProto;
+      if (o.embedding === 'uint8') {
+        const rowBytes = (C * ebits) / 8;
+        if (!Number.isInteger(rowBytes)) throw new Error('quantizeOnnx: uint8 tables need C · bits / 8 whole bytes');
+        const raw = new Uint8Array(V * rowBytes);
+        for (let v = 0; v < V; v++) raw.set(ebits === 8 ? codes.slice(v * C, (v + 1) * C) : pack4(codes.slice(v * C, (v + 1) * C), swap), v * rowBytes);
+        data = tensor(`${base}_data`, 2, [V, rowBytes], raw);
+      } else data = tensor(`${base}_data`, o.embedding === 'int4' ? 22 : 21, [V, C], pack4(codes, swap));
+      added.push(data, tensor(`${base}_scales`, 1, [V, nb], bytes(q.scales)));
+      const inputs = [data.name!, n.input![1]!, `${base}_scales`];
+      if (withZp) {
+        const z = Array.from(q.zeros, (x) => x - (o.embedding === 'int4' ? 8 : 0));
+        let zraw: Uint8Array;
+        if (o.embedding === 'uint8') {
+          const rowBytes = Math.ceil((nb * ebits) / 8);
+          zraw = new Uint8Array(V * rowBytes);
+          for (let v = 0; v < V; v++) zraw.set(ebits === 8 ? z.slice(v * nb, (v + 1) * nb) : pack4(z.slice(v * nb, (v + 1) * nb), false), v * rowBytes);
+          added.push(tensor(`${base}_zero_points`, 2, [V, rowBytes], zraw));
+        } else added.push(tensor(`${base}_zero_points`, o.embedding === 'int4' ? 22 : 21, [V, nb], pack4(z, false)));
+        inputs.push(`${base}_zero_points`);
+      }
+      if ((uses.get(t.name!) ?? 0) === 1) drop.add(t.name!);
+      n.opType = 'GatherBlockQuantized';
+      n.domain = 'com.microsoft';
+      n.input = inputs;
+      n.attribute = [intAttr('gather_axis', 0), intAttr('quantize_axis', 1), intAttr('block_size', bs), intAttr('bits', ebits)];
+    }
+  }
+  g.initializer = [...(g.initializer ?? []).filter((t) => !drop.has(t.name ?? '')), ...added];
+  if (!(model.opsetImport ?? []).some((x) => x.domain === 'com.microsoft')) model.opsetImport = [...(model.opsetImport ?? []), { domain: 'com.microsoft', version: 1 }];
+  return { bytes: onnx.ModelProto.encode(model).finish(), weights };
+}
