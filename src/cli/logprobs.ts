@@ -20,6 +20,7 @@ import type { PrefRecord } from '../data/records.js';
 import { isModelLoadError } from '../engine/model/errors.js';
 import { loadModel } from '../engine/model/load.js';
 import { nodeDirSource } from '../engine/model/source-node.js';
+import { tuneForModel } from './tune-cache.js';
 import { createNodeEngine } from '../engine/node.js';
 import { TRUNCATION_MODES, type TruncationMode } from '../engine/training/config.js';
 import { tokenizeRecords, type TokenizeSettings } from '../engine/training/tokenize.js';
@@ -194,6 +195,8 @@ async function logprobs(a: Args): Promise<number> {
   const engine = await createNodeEngine();
   const adapter = `${engine.report.vendor || '?'} / ${engine.report.architecture || '?'}`;
   const model = TransformerModel.create(engine, config, loaded.transformerWeights());
+  // Matmul variants for the forward pass on this adapter (issue 16; see src/cli/tune-cache.ts).
+  await tuneForModel(engine, config, 256, { kernels: ['matmul_forward'], log: (l) => err(`logprobs: ${l}`) });
   const out = await OutputFile.create(plan);
   const counts = { rows: 0, scored: 0, badRows: 0, skipped: 0, tokens: 0 };
   const started = performance.now();

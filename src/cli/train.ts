@@ -23,6 +23,7 @@ import { LoraAdapter, LoraRankError, loraScale, planLora } from '../engine/lora/
 import { formatBytes, isModelLoadError } from '../engine/model/errors.js';
 import { loadModel, type LoadedModel } from '../engine/model/load.js';
 import { nodeDirSource } from '../engine/model/source-node.js';
+import { tuneForModel } from './tune-cache.js';
 import { createNodeEngine } from '../engine/node.js';
 import { loraAdapterConfig, loraBackend } from '../engine/training/backend.js';
 import { LORA_TARGETS, TrainingConfigError, parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
@@ -252,6 +253,11 @@ export async function openSession(m: LoadedModel, config: TrainingConfig, tag: s
   const engine = shared ?? (await createNodeEngine());
   err(`${tag}: GPU ${engine.report.vendor || '?'} / ${engine.report.architecture || '?'}`);
   const model = TransformerModel.create(engine, m.config, m.transformerWeights());
+  // Matmul variants for this model on this adapter (issue 16): from the tuning cache, or measured
+  // at first use (a few seconds; not on software adapters unless PREFSTUDIO_TUNE=on). Rows: one
+  // batch of pairs (chosen + rejected) at up to 256 tokens; other row counts take the nearest.
+  const tuneRows = config.per_device_train_batch_size * 2 * Math.min(config.max_length ?? 256, 256);
+  await tuneForModel(engine, m.config, tuneRows, { kernels: ['matmul_forward', 'matmul_dinp'], log: (l) => err(`${tag}: ${l}`) });
   const weightBytes = engine.pool.stats.bytesAllocated;
   let adapter: LoraAdapter;
   try {

@@ -55,11 +55,27 @@ export class KernelChoices {
     return [...this.table.values()];
   }
 
-  /** The variant name for this product: forced, else the measured choice of its shape class, else safe. */
+  /**
+   * The variant name for this product: forced, else the measured choice of its shape class, else
+   * that of the nearest row bucket measured at the same K x N (the tuner measured at an estimate
+   * of the rows), else safe.
+   */
   name(kernel: TunedKernel, M: number, K: number, N: number): string {
     const forced = this.forced[kernel];
     if (forced) return forced;
-    return this.table.get(KernelChoices.key(kernel, shapeClass(M, K, N)))?.variant ?? SAFE;
+    const cls = shapeClass(M, K, N);
+    const exact = this.table.get(KernelChoices.key(kernel, cls));
+    if (exact) return exact.variant;
+    const rows = (c: string) => Number(/^m(\d+):/.exec(c)?.[1] ?? 1);
+    const want = Math.log(rows(cls));
+    const suffix = cls.slice(cls.indexOf(':'));
+    let best: KernelChoice | null = null;
+    for (const c of this.table.values()) {
+      if (c.kernel !== kernel || !c.shapeClass.endsWith(suffix) || c.complete === false) continue;
+      if (M > (findVariant(kernel, c.variant).maxRows ?? Infinity)) continue; // a decoding layout stays with decoding
+      if (!best || Math.abs(Math.log(rows(c.shapeClass)) - want) < Math.abs(Math.log(rows(best.shapeClass)) - want)) best = c;
+    }
+    return best?.variant ?? SAFE;
   }
 
   variant(kernel: TunedKernel, M: number, K: number, N: number): KernelVariant {

@@ -127,6 +127,14 @@ describe('kernel tuner', () => {
     expect(second.name('matmul_forward', 200, 128, 512)).toBe('tiled8'); // same class (M bucket 256)
     expect(second.name('matmul_forward', 1, 128, 512)).toBe('subgroup');
     expect(second.name('matmul_forward', 256, 64, 64)).toBe('safe'); // never tuned: the safe kernel
+    // An unmeasured row bucket at a measured K x N takes the nearest measured bucket's choice.
+    expect(second.name('matmul_forward', 2000, 128, 512)).toBe('tiled8');
+    expect(second.name('matmul_forward', 3, 128, 512)).toBe('subgroup');
+    // ... but never a layout made for few rows (subgroup: at most 16) for many.
+    second.clear();
+    second.set({ ...first.all()[1]!, shapeClass: shapeClass(4, 128, 512) });
+    expect(second.name('matmul_forward', 4, 128, 512)).toBe('subgroup');
+    expect(second.name('matmul_forward', 300, 128, 512)).toBe('safe');
 
     // Another adapter has its own entry: it measures.
     const r3 = new FakeRunner(costs);
