@@ -10,3 +10,4 @@ export * from './browse.js';
 export * from './runs.js';
 export * from './refcache.js';
 export * from './loop.js';
+export * from './kernel-tuning.js';

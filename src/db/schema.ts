@@ -4,6 +4,7 @@
 import Dexie, { type EntityTable, type Transaction } from 'dexie';
 import type { PrefRecord, RecordKind, Split } from '../data/records.js';
 import type { RunRow, CheckpointRow, RefCacheRow } from './runs-types.js';
+import type { TuneRecord } from '../engine/tuning/tuner.js';
 import type { GenerationRow, LoopRow } from './loop-types.js';
 
 export interface DatasetCounts {
@@ -141,6 +142,18 @@ export const SCHEMA_VERSIONS: SchemaVersion[] = [
         });
     },
   },
+  {
+    // 2026-12-07: kernel tuning (issue 16). The engine Worker's choice of kernel variants per
+    // adapter identity (src/engine/tuning/tuner.ts TuneRecord), so a second start on the same GPU
+    // measures nothing. Keyed by the identity key.
+    version: 5,
+    date: '2026-12-07',
+    stores: {
+      kernelTuning: 'key',
+    },
+    // Nothing to rewrite: the new table starts empty.
+    upgrade: () => {},
+  },
 ];
 
 export const DEFAULT_DB_NAME = 'prefstudio';
@@ -154,6 +167,7 @@ export class PrefDb extends Dexie {
   refcache!: EntityTable<RefCacheRow, 'key'>;
   generations!: EntityTable<GenerationRow, 'id'>;
   loops!: EntityTable<LoopRow, 'id'>;
+  kernelTuning!: EntityTable<TuneRecord, 'key'>;
 
   /** `upToVersion` opens an older schema (upgrade tests make a database as an older app did). */
   constructor(name = DEFAULT_DB_NAME, options?: ConstructorParameters<typeof Dexie>[1], upToVersion = Infinity) {
