@@ -14,7 +14,7 @@ if (!f16Icd) console.warn('[prefstudio] no lavapipe (.cache/lavapipe): native f1
 const f16Suites = 'test/engine/{matmul,embedding,lora}.test.ts';
 // Whole training runs and the whole-model PyTorch comparison (about 20 eval --grads runs); the
 // architecture replicas' forward and LoRA checks (issue 12: seven models with head sizes 128-256).
-const lavapipeSuites = ['test/demo/**/*.test.ts', 'test/training/pytorch.test.ts', 'test/model/architectures.test.ts', 'test/transformer/lora-architectures.test.ts', 'test/transformer/greedy-architectures.test.ts', 'test/export/architectures.test.ts', 'test/cli/architectures.test.ts'];
+const lavapipeSuites = ['test/demo/**/*.test.ts', 'test/training/pytorch.test.ts', 'test/model/architectures.test.ts', 'test/transformer/lora-architectures.test.ts', 'test/transformer/greedy-architectures.test.ts', 'test/export/architectures.test.ts', 'test/cli/architectures.test.ts', 'test/training/qlora.test.ts'];
 
 export default defineConfig({
   test: {
@@ -61,7 +61,7 @@ export default defineConfig({
           name: 'chromium',
           // Kernel tests that also run in the browser, to prove the browser path.
           include: [
-            'test/engine/{residual,matmul,lora,attention,rmsnorm,layernorm,rope,swiglu,gelu,softcap,embedding,logprobs,adamw,grad-norm}.test.ts',
+            'test/engine/{residual,matmul,matmul-nbits,lora,attention,rmsnorm,layernorm,rope,swiglu,gelu,softcap,embedding,logprobs,adamw,grad-norm}.test.ts',
             'test/browser/**/*.test.ts',
           ],
           testTimeout: 120_000,
