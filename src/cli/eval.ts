@@ -15,6 +15,7 @@ import { inflateLimitsHelp } from '../data/io/limits.js';
 import { formatBytes } from '../engine/model/errors.js';
 import { exampleShape, type TrainingConfig } from '../engine/training/config.js';
 import { estimateTrainingMemory } from '../engine/training/memory.js';
+import { memoryBudget } from '../engine/gpu/budget.js';
 import type { Example } from '../engine/training/tokenize.js';
 import { writeSafetensors } from '../engine/training/peft.js';
 import { Trainer } from '../engine/training/trainer.js';
@@ -72,9 +73,10 @@ function largestFittingBatch(session: Session, config: TrainingConfig, examples:
   const params = session.adapter.params();
   const rankSum = params.filter((p) => /lora_A/.test(p.name)).reduce((a, p) => a + p.shape[0], 0) / Math.max(1, c.layers);
   const { maxStorageBufferBindingSize: maxBinding, maxComputeWorkgroupsPerDimension: maxGroups } = session.engine.report.limits;
+  const budget = memoryBudget(session.engine.report, config.memory_budget_bytes).bytes;
   const fits = (b: number) => {
     const m = estimateTrainingMemory(c, session.weightBytes, session.adapter.parameterCount, perExample * b, longest, rankSum);
-    return m.total <= config.memory_budget_bytes && m.largestBuffer.bytes <= maxBinding && perExample * b <= maxGroups;
+    return m.total <= budget && m.largestBuffer.bytes <= maxBinding && perExample * b <= maxGroups;
   };
   if (fits(examples.length)) return examples.length;
   let lo = 1;

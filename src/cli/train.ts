@@ -34,6 +34,7 @@ import { SETTING_GROUPS, SETTING_PATHS, SETTINGS, type SettingInput, type Settin
 import { SettingTextError, valueFromText } from '../engine/methods/text.js';
 import { NonFiniteError } from '../engine/finite.js';
 import { TrainingMemoryError } from '../engine/training/memory.js';
+import { memoryBudget } from '../engine/gpu/budget.js';
 import { peftAdapterFiles } from '../engine/training/peft.js';
 import { referenceFromAdapter } from '../engine/training/reference.js';
 import { checkRefLogps, RefCacheError, sha256Hex, type RefLogpCache } from '../engine/training/ref-cache.js';
@@ -266,10 +267,11 @@ export async function openSession(m: LoadedModel, config: TrainingConfig, tag: s
     const loraConfig = loraAdapterConfig(config.lora, config.seed);
     const plan = planLora(model, loraConfig);
     const adapterBytes = 16 * plan.parameterCount;
-    if (weightBytes + adapterBytes > config.memory_budget_bytes) {
+    const budget = memoryBudget(engine.report, config.memory_budget_bytes);
+    if (weightBytes + adapterBytes > budget.bytes) {
       throw new LoraRankError(
         `LoRA rank r = ${config.lora.r} gives ${plan.parameterCount.toLocaleString('en-US')} LoRA parameters: ${formatBytes(adapterBytes)} with their gradients and AdamW moments, ` +
-          `which with the weights (${formatBytes(weightBytes)}) is more than the GPU memory budget of ${formatBytes(config.memory_budget_bytes)}: lower r (--lora-r) or target fewer modules`,
+          `which with the weights (${formatBytes(weightBytes)}) is more than the GPU memory budget of ${formatBytes(budget.bytes)} (${budget.source}): lower r (--lora-r) or target fewer modules`,
       );
     }
     adapter = LoraAdapter.create(model, loraConfig);
@@ -498,7 +500,8 @@ async function train(args: string[], tag: string): Promise<number> {
     const trainer = resume ? await Trainer.resume(options, resume) : await Trainer.create(options);
     const mem = trainer.memory;
     err(`${tag}: ${session.adapter.parameterCount.toLocaleString('en-US')} LoRA parameters; ${trainer.totalSteps} steps; estimated GPU memory ${formatBytes(mem.total)} ` +
-      `(weights ${formatBytes(mem.weights)}, LoRA + AdamW ${formatBytes(mem.adapter)}, activations ${formatBytes(mem.activations)})`);
+      `(weights ${formatBytes(mem.weights)}, LoRA + AdamW ${formatBytes(mem.adapter)}, activations ${formatBytes(mem.activations)}${mem.recompute ? ', gradient checkpointing' : ''}) ` +
+      `of a ${formatBytes(memoryBudget(session.engine.report, config.memory_budget_bytes).bytes)} budget (${memoryBudget(session.engine.report, config.memory_budget_bytes).source})`);
     // Nothing in --out is touched before this point: a run that fails to start leaves it as it was.
     await prepareRunFolder(plan, RUN_FILES, plan.exists && !resumesHere);
     await writeOutputFile(join(out, 'training_config.json'), JSON.stringify(config, null, 2) + '\n');

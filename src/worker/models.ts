@@ -13,17 +13,13 @@ import type { ModelTokenizer } from '../engine/model/tokenizer.js';
 import { isLinearWeight, type TransformerConfig } from '../engine/transformer/config.js';
 import { TransformerModel } from '../engine/transformer/model.js';
 import { modelStore, type ModelStore } from '../services/model-store.js';
+import { memoryBudget } from '../engine/gpu/budget.js';
 import { WorkerTaskError } from './errors.js';
 import { getEngine, withGpu } from './engine.js';
 import { meteredFetch, resolveModelUrl } from './model-url.js';
 import type { ActiveModel, GenerationSettings, LoadProgress, LoadStage, ModelFileEntry, ModelImportSource, ModelManifest } from './protocol.js';
 import { throwIfAborted } from './tasks.js';
 
-/**
- * WebGPU does not say how much memory the GPU has. Weights above this are refused as too large
- * for a browser tab; per-buffer limits (maxStorageBufferBindingSize) are the adapter's own.
- */
-export const GPU_MEMORY_BUDGET_BYTES = 8 * 2 ** 30;
 /** Files too large to hold whole are copied into storage in pieces of this size. */
 const COPY_CHUNK = 16 * 2 ** 20;
 
@@ -168,7 +164,9 @@ function weightDTypes(loaded: LoadedModel): { stored: string; gpu: GpuWeightDTyp
 }
 
 function checkFits(engine: Engine, loaded: LoadedModel): void {
-  assertFits(loaded.memory, engine.report.limits, GPU_MEMORY_BUDGET_BYTES, { dtype: weightDTypes(loaded).gpu });
+  // WebGPU does not say how much memory the GPU has: weights past what the adapter allows
+  // (gpu/budget.ts) are refused; per-buffer limits are the adapter's own.
+  assertFits(loaded.memory, engine.report.limits, memoryBudget(engine.report).bytes, { dtype: weightDTypes(loaded).gpu });
 }
 
 function generationDefaults(generation: Record<string, unknown> | undefined): Partial<GenerationSettings> {

@@ -19,6 +19,8 @@ export interface RunPlan {
   loraParameters: number;
   memory: TrainingMemoryEstimate;
   budgetBytes: number;
+  /** Where the budget comes from ("set by memory_budget_bytes", or what the adapter allows). */
+  budgetSource: string;
   /** Why the run cannot start (does not fit, no data), with the numbers; null when it can. */
   refusal: string | null;
 }

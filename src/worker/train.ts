@@ -10,6 +10,7 @@
 // in-process on Dawn with fake-indexeddb.
 import type { PrefRecord } from '../data/records.js';
 import { iterateRecords, latestCheckpoint, requireRun, saveCheckpoint, updateRun, dbRefCache, getRun, type PrefDb, type RunRow, type RunStatus } from '../db/index.js';
+import { memoryBudget } from '../engine/gpu/budget.js';
 import type { Engine } from '../engine/gpu/engine.js';
 import { LoraAdapter, LoraRankError, loraScale, planLora } from '../engine/lora/adapter.js';
 import { referenceFromAdapter, type ReferenceBlocks } from '../engine/training/reference.js';
@@ -106,7 +107,9 @@ export function createTrainModule(host: TrainHost): TrainModule {
       if (!(e instanceof LoraRankError)) throw e;
       refusal ??= e.message;
     }
-    const limits = await host.withGpu(async (engine) => engine.report.limits);
+    const report = await host.withGpu(async (engine) => engine.report);
+    const limits = report.limits;
+    const budget = memoryBudget(report, config.memory_budget_bytes);
     const shape = exampleShape(config);
     // Loops, not Math.max(...): a spread over every example overflows the call stack.
     let perExample = shape === 'pair' ? 2 : 1;
@@ -118,7 +121,7 @@ export function createTrainModule(host: TrainHost): TrainModule {
     const memory = estimateTrainingMemory(m.model.config, m.weightBytes, lora.count, perExample * config.per_device_train_batch_size, longest, lora.rankSum, config.gradient_checkpointing);
     if (!refusal) {
       try {
-        assertTrainingFits(memory, config.memory_budget_bytes, limits.maxStorageBufferBindingSize, limits.maxComputeWorkgroupsPerDimension);
+        assertTrainingFits(memory, budget, limits.maxStorageBufferBindingSize, limits.maxComputeWorkgroupsPerDimension);
       } catch (e) {
         if (!(e instanceof TrainingMemoryError)) throw e;
         refusal = e.message;
@@ -131,7 +134,8 @@ export function createTrainModule(host: TrainHost): TrainModule {
       totalSteps: data.counts.train > 0 ? totalSteps(config, data.counts.train) : 0,
       loraParameters: lora.count,
       memory,
-      budgetBytes: config.memory_budget_bytes,
+      budgetBytes: budget.bytes,
+      budgetSource: budget.source,
       refusal,
     };
   }

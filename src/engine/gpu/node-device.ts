@@ -1,7 +1,7 @@
 // Node: WebGPU through the `webgpu` npm package (Dawn). Imported only by Node entry points
 // (CLI, tests, benchmarks), never by the browser bundle.
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { acquireFrom, type AcquireOptions, type GpuHandle } from './device.js';
 
@@ -42,5 +42,5 @@ function loadDawn(): Promise<GPU> {
 }
 
 export async function acquireNodeGpu(options: AcquireOptions = {}): Promise<GpuHandle> {
-  return acquireFrom(await loadDawn(), options);
+  return acquireFrom(await loadDawn(), { hostMemoryBytes: totalmem(), ...options });
 }

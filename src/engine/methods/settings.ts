@@ -9,7 +9,8 @@
 // and a method may override one's default (cpo_alpha is 0 for SimPO, rpo_alpha 1 for RPO, ...).
 //
 // Defaults are TRL's, transformers' and PEFT's, except where a LoRA run in a browser wants
-// another one, each said in its help: learning_rate, lora_alpha, save_steps, memory_budget_bytes.
+// another one, each said in its help: learning_rate, lora_alpha, save_steps, memory_budget_bytes
+// (none by default: the GPU adapter's, gpu/budget.ts).
 
 import { z } from 'zod';
 import { F_DIVERGENCE_TYPES, LOSS_TYPE_IDS, LOSS_TYPE_NAMES, lossTypeId } from './loss-types.js';
@@ -26,7 +27,8 @@ export type SettingInput =
   | 'numbers' // a comma-separated list of numbers, or empty for null
   | 'text' // any text
   | 'targets' // a comma-separated list of module names, or all-linear
-  | 'bytes'; // a size like 4GiB
+  | 'bytes' // a size like 4GiB
+  | 'optional-bytes'; // a size like 4GiB, or empty/none/auto for null
 
 export type SettingGroup = 'objective' | 'optimisation' | 'schedule' | 'length' | 'checkpoints' | 'lora' | 'memory';
 
@@ -599,12 +601,12 @@ export const SETTINGS = {
     source: 'TrainingArguments',
   }),
   memory_budget_bytes: setting({
-    schema: positiveInt,
-    default: 4 * 1024 ** 3,
+    schema: positiveInt.nullable(),
+    default: null,
     label: 'GPU memory budget',
-    help: 'GPU memory the run may use (WebGPU cannot say how much the device has).',
+    help: 'GPU memory the run may use; none: from what the GPU adapter allows (WebGPU cannot say how much memory the device has; gpu/budget.ts).',
     flag: '--memory-budget',
-    input: 'bytes',
+    input: 'optional-bytes',
     group: 'memory',
     view: 'advanced',
     source: 'PrefStudio',

@@ -68,7 +68,9 @@ export function valueFromText(input: SettingInput, text: string): unknown {
       return isNone(text) ? null : list(text).map(num);
     case 'targets':
       return text.trim() === 'all-linear' ? 'all-linear' : list(text);
+    case 'optional-bytes':
     case 'bytes': {
+      if (input === 'optional-bytes' && (isNone(text) || text.trim().toLowerCase() === 'auto')) return null;
       const b = parseBytes(text);
       if (b === null) throw new SettingTextError(`expects a size like 4GiB or 512MiB, got "${text}"`);
       return b;
@@ -79,7 +81,7 @@ export function valueFromText(input: SettingInput, text: string): unknown {
 /** The text of a value, as valueFromText reads it back. */
 export function valueToText(input: SettingInput, value: unknown): string {
   if (value === null || value === undefined) return '';
-  if (input === 'bytes' && typeof value === 'number') return formatBytesSetting(value);
+  if ((input === 'bytes' || input === 'optional-bytes') && typeof value === 'number') return formatBytesSetting(value);
   if (Array.isArray(value)) return value.join(', ');
   return String(value);
 }

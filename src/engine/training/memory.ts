@@ -1,7 +1,7 @@
 // GPU memory of a training run, estimated before anything is allocated, and a refusal with the
 // numbers when it cannot fit. WebGPU cannot tell how much memory a device has, so the budget is
-// the run's memory_budget_bytes; what the adapter does tell (the largest storage binding) is
-// checked against the largest single buffer.
+// the run's memory_budget_bytes or, unset, what the adapter allows (gpu/budget.ts); what the
+// adapter does tell (the largest storage binding) is checked against the largest single buffer.
 //
 //   weights      the model's weight buffers (model/memory.ts)
 //   adapter      LoRA parameters, gradients and AdamW's two moments: 16 bytes per parameter
@@ -13,6 +13,7 @@
 //   head         one LM-head chunk of logits and its gradient (logprobs.ts: about 32 MiB each)
 
 import { formatBytes } from '../model/errors.js';
+import type { MemoryBudget } from '../gpu/budget.js';
 import type { TransformerConfig } from '../transformer/config.js';
 
 export interface TrainingMemoryEstimate {
@@ -105,7 +106,9 @@ export class TrainingMemoryError extends Error {
  * binding, and (when given) the device's workgroups per dimension, which bound the sequences of
  * one micro-batch (kernels launch one workgroup row per sequence).
  */
-export function assertTrainingFits(e: TrainingMemoryEstimate, budgetBytes: number, maxBindingBytes: number, maxWorkgroups = Infinity): void {
+export function assertTrainingFits(e: TrainingMemoryEstimate, budget: number | MemoryBudget, maxBindingBytes: number, maxWorkgroups = Infinity): void {
+  const budgetBytes = typeof budget === 'number' ? budget : budget.bytes;
+  const whence = typeof budget === 'number' ? '' : ` (${budget.source})`;
   if (e.sequences > maxWorkgroups) {
     throw new TrainingMemoryError(
       `a micro-batch of ${e.sequences} sequences is more than this GPU runs at once (${maxWorkgroups} workgroups per dimension): lower per_device_train_batch_size (use gradient_accumulation_steps for the same effective batch)`,
@@ -117,7 +120,7 @@ export function assertTrainingFits(e: TrainingMemoryEstimate, budgetBytes: numbe
     `for ${e.sequences} sequences of ${e.tokens} tokens + LM head ${formatBytes(e.head)}`;
   const advice = `${e.recompute ? '' : 'turn on gradient_checkpointing, '}lower per_device_train_batch_size (use gradient_accumulation_steps for the same effective batch) or max_length`;
   if (e.total > budgetBytes) {
-    throw new TrainingMemoryError(`this run needs about ${formatBytes(e.total)} of GPU memory (${parts}), more than the budget of ${formatBytes(budgetBytes)}: ${advice}`, e);
+    throw new TrainingMemoryError(`this run needs about ${formatBytes(e.total)} of GPU memory (${parts}), more than the budget of ${formatBytes(budgetBytes)}${whence}: ${advice}`, e);
   }
   if (e.largestBuffer.bytes > maxBindingBytes) {
     throw new TrainingMemoryError(

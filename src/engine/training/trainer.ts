@@ -20,6 +20,7 @@
 // (IndexedDB in the browser, files in Node): encodeCheckpoint() makes bytes of one.
 
 import { assertFinite, firstNonFinite, nonFiniteName, NonFiniteError } from '../finite.js';
+import { memoryBudget } from '../gpu/budget.js';
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { Metrics } from '../losses/index.js';
@@ -191,7 +192,7 @@ export class Trainer {
       c.gradient_checkpointing,
     );
     const limits = b.engine.report.limits;
-    assertTrainingFits(this.memory, c.memory_budget_bytes, limits.maxStorageBufferBindingSize, limits.maxComputeWorkgroupsPerDimension);
+    assertTrainingFits(this.memory, memoryBudget(b.engine.report, c.memory_budget_bytes), limits.maxStorageBufferBindingSize, limits.maxComputeWorkgroupsPerDimension);
     if (perExample * c.per_device_eval_batch_size > limits.maxComputeWorkgroupsPerDimension) {
       throw new TrainingMemoryError(
         `an evaluation batch of ${perExample * c.per_device_eval_batch_size} sequences is more than this GPU runs at once (${limits.maxComputeWorkgroupsPerDimension} workgroups per dimension): lower per_device_eval_batch_size`,

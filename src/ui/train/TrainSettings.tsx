@@ -166,7 +166,7 @@ export function TrainSettings({ model }: Props) {
               {formatCount(current.loraParameters)} LoRA parameters.
             </p>
             <p data-testid="train-memory">
-              Estimated GPU memory {formatBytes(current.memory.total)} of a {formatBytes(current.budgetBytes)} budget: weights {formatBytes(current.memory.weights)}, LoRA and AdamW{' '}
+              Estimated GPU memory {formatBytes(current.memory.total)} of a {formatBytes(current.budgetBytes)} budget ({current.budgetSource}): weights {formatBytes(current.memory.weights)}, LoRA and AdamW{' '}
               {formatBytes(current.memory.adapter)}, activations {formatBytes(current.memory.activations)}, LM head {formatBytes(current.memory.head)}.
             </p>
             {current.skipped.map((s) => (
