@@ -3,6 +3,7 @@
 import * as Comlink from 'comlink';
 import type { AdapterReport } from '../engine/gpu/device.js';
 import type { EngineWorkerApi } from '../worker/protocol.js';
+import type { KernelTuningReport } from '../worker/tuning.js';
 
 export type GpuProbe =
   | { kind: 'ready'; report: AdapterReport }
@@ -65,6 +66,23 @@ async function runProbe(): Promise<GpuProbe> {
 /** The engine Worker's API (the same Worker as the probe), for services that use the engine. */
 export function engineWorker(): Comlink.Remote<EngineWorkerApi> {
   return connect().api;
+}
+
+/** The kernel variants chosen for the active model on this adapter, and why (issue 16). */
+export function kernelTuning(): Promise<KernelTuningReport> {
+  return connect().api.kernelTuning();
+}
+
+/** Measures the kernel variants again for the active model (also on a software adapter). */
+export function tuneKernels(): Promise<KernelTuningReport> {
+  return connect().api.tuneKernels();
+}
+
+/** Forces variants ("matmul_forward=tiled8,..."; "" = automatic); rejects naming a bad value. */
+export async function forceKernelVariants(text: string): Promise<KernelTuningReport> {
+  const r = await connect().api.forceKernelVariants(text);
+  if (!r.ok) throw new Error(r.error.message);
+  return r.value;
 }
 
 /** Starts the engine Worker if needed and reports its GPU adapter. Never rejects. */

@@ -17,6 +17,7 @@ import { createLoopModule } from './loop.js';
 import { workerTrainHost } from './train-host.js';
 import type { EngineWorkerApi } from './protocol.js';
 import { cancelTask, runTask } from './tasks.js';
+import { forceKernelVariants, kernelTuningReport, tuneActiveModel } from './tuning.js';
 
 /** comlink proxies must be released or the page side keeps their ports open. */
 function released<T extends (...args: never[]) => unknown>(callback: T | undefined): { callback: T | undefined; release(): void } {
@@ -76,7 +77,10 @@ const api: EngineWorkerApi = {
   async importModel(taskId, source, onProgress) {
     const progress = released(onProgress);
     try {
-      return await settle(() => runTask(taskId, (signal) => importModel(source, signal, progress.callback)));
+      const r = await settle(() => runTask(taskId, (signal) => importModel(source, signal, progress.callback)));
+      // Kernel variants for the new model (issue 16): cached or measured, after the load's answer.
+      if (r.ok) void tuneActiveModel(trainHost.workspace);
+      return r;
     } finally {
       progress.release();
     }
@@ -85,7 +89,9 @@ const api: EngineWorkerApi = {
   async activateModel(taskId, id, onProgress) {
     const progress = released(onProgress);
     try {
-      return await settle(() => runTask(taskId, (signal) => activateModel(id, signal, progress.callback)));
+      const r = await settle(() => runTask(taskId, (signal) => activateModel(id, signal, progress.callback)));
+      if (r.ok) void tuneActiveModel(trainHost.workspace);
+      return r;
     } finally {
       progress.release();
     }
@@ -96,6 +102,10 @@ const api: EngineWorkerApi = {
   },
 
   unloadModel,
+
+  kernelTuning: kernelTuningReport,
+  tuneKernels: () => tuneActiveModel(trainHost.workspace, true),
+  forceKernelVariants: (text) => settle(() => forceKernelVariants(text)),
 
   async generate(taskId, request, onEvent) {
     const events = released(onEvent);

@@ -3,6 +3,7 @@
 // Calls that can fail for a reason the user must read (a bad model folder, an unreachable URL)
 // answer with a WorkerResult instead, so the error's code and details survive the crossing.
 // Callbacks (progress, streamed tokens) are comlink proxies: Comlink.proxy(fn) on the caller's side.
+import type { KernelTuningReport } from './tuning.js';
 import type { Turns } from '../data/records.js';
 import type { AdapterReport } from '../engine/gpu/device.js';
 import type { FinishReason } from '../engine/transformer/generate.js';
@@ -155,6 +156,13 @@ export interface EngineWorkerApi extends TrainWorkerApi, EvaluateWorkerApi, Loop
 
   /** Samples from the active model, streaming text through `onEvent`. */
   generate(taskId: string, request: GenerateRequest, onEvent?: (e: GenerationEvent) => void): Promise<WorkerResult<GenerationSummary>>;
+
+  /** The kernel variants chosen on this adapter for the active model, and why (the GPU panel). */
+  kernelTuning(): Promise<KernelTuningReport>;
+  /** Measures the variants for the active model again (also on a software adapter). */
+  tuneKernels(): Promise<KernelTuningReport>;
+  /** Forces variants, "matmul_forward=tiled8,..." ("" = automatic): debugging and benchmarks. */
+  forceKernelVariants(text: string): Promise<WorkerResult<KernelTuningReport>>;
 
   /** Aborts a running task (import, activation, generation); unknown ids are ignored. */
   cancel(taskId: string): Promise<void>;

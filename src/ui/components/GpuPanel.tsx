@@ -1,6 +1,7 @@
 // The GPU panel: what the engine Worker reports, or why there is no GPU.
 import { useGpuStore } from '../../stores/gpu.js';
 import { GpuReport } from './GpuReport.js';
+import { KernelTuning } from './KernelTuning.js';
 import { CloseIcon } from './Icons.js';
 import { WebGpuHelp } from './WebGpuHelp.js';
 import './GpuPanel.css';
@@ -36,7 +37,12 @@ export function GpuPanel({ onClose }: { onClose: () => void }) {
             <span className="spinner" aria-hidden="true" /> Starting the engine and asking for a GPU adapter…
           </p>
         )}
-        {status === 'ready' && report && <GpuReport report={report} />}
+        {status === 'ready' && report && (
+          <>
+            <GpuReport report={report} />
+            <KernelTuning />
+          </>
+        )}
         {status === 'unavailable' && (
           <>
             <p className="gpu-panel-message gpu-panel-message-strong">WebGPU is not available in this browser.</p>

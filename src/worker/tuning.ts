@@ -1,0 +1,97 @@
+// Kernel tuning in the engine Worker (issue 16): after a model is activated, the matmul variants
+// for its shapes on this adapter, from IndexedDB (db/kernel-tuning.ts) or measured within a few
+// seconds under the GPU lock; the GPU panel reads what was chosen and why, can measure again
+// (also on software adapters, which are left untuned by default) and force a variant.
+import { dbTuneCache, type PrefDb } from '../db/index.js';
+import { parseForced, type KernelChoice } from '../engine/tuning/choices.js';
+import { isSoftwareAdapter, modelMatmulShapes, tuneMatmuls } from '../engine/tuning/matmul-runner.js';
+import { TUNED_KERNELS, VARIANTS, whyNotApplicable, type TunedKernel } from '../engine/tuning/variants.js';
+import { getEngine, withGpu } from './engine.js';
+import { getActiveModel } from './models.js';
+
+export type KernelTuningState = 'untuned' | 'software' | 'measuring' | 'cached' | 'measured' | 'failed';
+
+export interface KernelTuningReport {
+  state: KernelTuningState;
+  /** One line: why this state ("software adapter: ...", "measured in 2.4 s", the error). */
+  note: string;
+  /** Progress lines of the last measurement. */
+  progress: string[];
+  forced: Partial<Record<TunedKernel, string>>;
+  choices: KernelChoice[];
+  /** Every registered variant with whether this adapter can run it and why not. */
+  variants: { kernel: TunedKernel; name: string; about: string; whyNot: string | null }[];
+}
+
+/** Training products are tuned too: the Worker trains on the model it activates. */
+const KERNELS: TunedKernel[] = ['matmul_forward', 'matmul_dinp'];
+/** Rows of the measured products: a batch of a few sequences of a few hundred tokens. */
+const ROWS = 256;
+const BUDGET_MS = 3000;
+
+let state: { state: KernelTuningState; note: string; progress: string[] } = {
+  state: 'untuned', note: 'no model has been activated yet', progress: [],
+};
+
+export async function kernelTuningReport(): Promise<KernelTuningReport> {
+  const engine = await getEngine();
+  return {
+    ...state,
+    progress: [...state.progress],
+    forced: { ...engine.choices.forced },
+    choices: engine.choices.all(),
+    variants: VARIANTS.map((v) => ({ kernel: v.kernel, name: v.name, about: v.about, whyNot: whyNotApplicable(v, engine.report) })),
+  };
+}
+
+/**
+ * Chooses the variants for the active model: on a software adapter only when `force` (speed
+ * there says nothing). Failures never stop the model: the safe kernels stay.
+ */
+export async function tuneActiveModel(workspace: () => Promise<PrefDb>, force = false): Promise<KernelTuningReport> {
+  const active = getActiveModel();
+  const engine = await getEngine();
+  if (!active) {
+    state = { state: 'untuned', note: 'no model is active: activate one to tune for its shapes', progress: [] };
+    return kernelTuningReport();
+  }
+  if (!force && isSoftwareAdapter(engine)) {
+    state = { state: 'software', note: 'software adapter: the safe kernels are used (speed here says nothing about a GPU)', progress: [] };
+    return kernelTuningReport();
+  }
+  const progress: string[] = [];
+  state = { state: 'measuring', note: `measuring the kernel variants for ${active.manifest.name}`, progress };
+  try {
+    const db = await workspace();
+    const outcome = await withGpu((e) =>
+      tuneMatmuls(e, modelMatmulShapes(active.config, ROWS), dbTuneCache(db), {
+        budgetMs: BUDGET_MS,
+        kernels: KERNELS,
+        onProgress: (p) => progress.push(`${p.done}/${p.total} ${p.note}`),
+      }),
+    );
+    state = outcome.fromCache
+      ? { state: 'cached', note: `choices for this adapter from the tuning cache (IndexedDB) for ${active.manifest.name}`, progress }
+      : { state: 'measured', note: `measured for ${active.manifest.name} in ${(outcome.ms / 1000).toFixed(1)} s`, progress };
+  } catch (e) {
+    state = { state: 'failed', note: `tuning failed, the safe kernels are used: ${(e as Error).message}`, progress };
+  }
+  return kernelTuningReport();
+}
+
+/** The setting that forces variants ("matmul_forward=tiled8,..."; empty: automatic). */
+export async function forceKernelVariants(text: string): Promise<KernelTuningReport> {
+  const engine = await getEngine();
+  const forced = parseForced(text);
+  for (const [kernel, name] of Object.entries(forced)) {
+    const v = VARIANTS.find((x) => x.kernel === kernel && x.name === name)!;
+    const why = whyNotApplicable(v, engine.report);
+    if (why && name !== 'safe') throw new Error(`variant "${name}" of ${kernel} ${why}; this adapter lacks it`);
+  }
+  await withGpu(async () => {
+    engine.choices.forced = forced;
+  });
+  return kernelTuningReport();
+}
+
+export { TUNED_KERNELS };
