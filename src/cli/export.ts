@@ -165,6 +165,7 @@ async function exportCommand(args: string[]): Promise<number> {
     }
     err(`${TAG}: merged ${merged.merged.length} weights into ${file} (${formatBytes(merged.onnx.byteLength)}${merged.data ? ` + ${merged.data.fileName} ${formatBytes(merged.data.size)}` : ''})`);
     for (const u of merged.unshared) err(`${TAG}: un-shared ${u}`);
+    if (merged.dequantized.length) err(`${TAG}: the base is quantized: the merged ONNX is float16, its ${merged.dequantized.length} quantized weights dequantized (not re-quantized)`);
   }
   const ggufPlan = plans.get('--gguf');
   if (ggufPlan) {

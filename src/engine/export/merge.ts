@@ -16,6 +16,9 @@
 // - External data: written when the source used it, when asked, or when the file would pass
 //   protobuf's 2 GiB limit. Tensors of 1 KiB or more go to one data file next to the .onnx, each
 //   at a 64-byte aligned offset (onnx's own layout: location / offset / length entries).
+// - A quantized base (MatMulNBits, GatherBlockQuantized) is written in float16: its quantized
+//   weights dequantized (dequantize-graph.ts), the adapter merged into them, never re-quantized
+//   (MergedOnnx.dequantized names them).
 
 import onnxProto from 'onnx-proto';
 import { f32ToF16Bits } from '../f16.js';
@@ -25,6 +28,7 @@ import type { LoadedModel } from '../model/load.js';
 import { decodeFloats, type OnnxTensor } from '../model/onnx.js';
 import type { CanonicalWeight } from '../model/recognize.js';
 import { adapterModules, adapterScale, deltaRows, type AdapterData } from './modules.js';
+import { dequantizeGraph } from './dequantize-graph.js';
 
 const { onnx } = onnxProto;
 type ITensorProto = onnxProto.onnx.ITensorProto;
@@ -51,6 +55,8 @@ export interface MergedOnnx {
   /** Canonical weights changed, and tensors copied to un-share them. */
   merged: string[];
   unshared: string[];
+  /** Quantized weights of the base written dequantized, in float16 (empty for a float base). */
+  dequantized: string[];
 }
 
 /** ONNX data type codes of the float types weights come in. */
@@ -120,10 +126,15 @@ export function mergeOnnx(model: LoadedModel, adapter: AdapterData, options: Mer
 
   const proto = onnx.ModelProto.decode(model.onnx.modelBytes);
   const graph = proto.graph!;
+  // A quantized base: its quantized nodes become float16 MatMul / Gather first.
+  const deq = model.quantized ? dequantizeGraph(proto, model) : null;
+  const weightOf = (name: string): CanonicalWeight => deq?.weights.get(name) ?? model.weights.get(name)!;
   const inits = new Map<string, ITensorProto>(graph.initializer!.map((t) => [t.name ?? '', t]));
   const constNodes = new Map<string, INodeProto>();
   for (const n of graph.node ?? []) if (n.opType === 'Constant' && n.output?.[0]) constNodes.set(n.output[0], n);
   const protoOf = (t: OnnxTensor): ITensorProto => {
+    const d = deq?.protos.get(t);
+    if (d) return d;
     const init = inits.get(t.name);
     if (init) return init;
     const v = constNodes.get(t.name)?.attribute?.find((a) => a.name === 'value')?.t;
@@ -138,12 +149,14 @@ export function mergeOnnx(model: LoadedModel, adapter: AdapterData, options: Mer
     assertFinite(`merge: the merged weight ${weights} (${tp.name ?? t.name}, ${t.dtype})`, t.dtype === 'float32' ? values : decodeFloats(t.dtype, bytes), ': the adapter is too large for this model; nothing written');
     newBytes.set(tp, bytes);
   };
-  const freshValues = (t: OnnxTensor) => decodeFloats(t.dtype, model.store.bytesSync(t)).slice();
+  const freshValues = (t: OnnxTensor) => deq?.values.get(t)?.slice() ?? decodeFloats(t.dtype, model.store.bytesSync(t)).slice();
+  // The dequantized tensors are new: written whether or not the adapter touches them.
+  if (deq) for (const [t, tp] of deq.protos) newBytes.set(tp, encodeFloats(t.dtype, deq.values.get(t)!));
 
   // Group the targeted weights by the stored tensor behind them.
   const byTensor = new Map<OnnxTensor, CanonicalWeight[]>();
   for (const name of deltas.keys()) {
-    const w = model.weights.get(name)!;
+    const w = weightOf(name);
     const list = byTensor.get(w.tensor) ?? [];
     list.push(w);
     byTensor.set(w.tensor, list);
@@ -247,6 +260,7 @@ export function mergeOnnx(model: LoadedModel, adapter: AdapterData, options: Mer
     data: external && offset > 0 ? { fileName: dataName, size: offset, chunks } : null,
     merged,
     unshared,
+    dequantized: deq?.dequantized ?? [],
   };
 }
 

@@ -166,7 +166,18 @@ export function ExportPanel() {
               PEFT adapter (zip)
             </button>
           </Download>
-          <Download hint={<>The base model with the adapter folded into its weights: one ONNX model for onnxruntime or transformers.js, no adapter needed.</>}>
+          <Download
+            hint={
+              <>
+                The base model with the adapter folded into its weights: one ONNX model for onnxruntime or transformers.js, no adapter needed.
+                {s.model?.quantized && (
+                  <span data-testid="export-merged-dequantized">
+                    {' '}This base is quantized (4/8-bit): the merged model is float16, its quantized weights dequantized, not re-quantized.
+                  </span>
+                )}
+              </>
+            }
+          >
             <button type="button" className="button button-secondary" disabled={!ready} onClick={() => void s.download('merged')} data-testid="export-download-merged">
               Merged ONNX
             </button>
