@@ -15,6 +15,10 @@ import { TransformerModel } from '../../src/engine/transformer/model.js';
 import { quantizeOnnx, type QuantizeOnnxOptions } from '../support/quantize-onnx.js';
 import { rng } from '../support/numeric.js';
 import { isModelLoadError } from '../../src/engine/model/errors.js';
+import { dequantize } from '../../src/engine/blockq.js';
+import { toF16Array } from '../../src/engine/f16.js';
+import type { OnnxTensor } from '../../src/engine/model/onnx.js';
+import { toBlockQuantized, type QuantSpec } from '../../src/engine/model/quantized.js';
 import { TINY_LLAMA, decodeModel, encodeModel, onnx, variant } from './helpers.js';
 
 ort.env.wasm.numThreads = 1;
@@ -168,5 +172,50 @@ describe('quantized bases: bad input is refused naming the file, the node and wh
     await refused(edited(shorten(/MatMul_529_MatMulNBits_scales/, 1)), /has 64 scales \(".*_scales", \[32, 2\]\)/, '32 rows of 3 blocks need 96');
     await refused(edited(shorten(/MatMul_529_MatMulNBits_zero_points/, 1)), /zero points/, 'packed 32 rows of 3 blocks need 64');
     await refused(edited(shorten(/GatherBlockQuantized_scales/, 1)), /scales/, 'need [264, 2]');
+  });
+});
+
+describe('quantized tensors as the spec lays them out', () => {
+  const node = { index: 0, name: 'n', opType: 'MatMulNBits', domain: 'com.microsoft', inputs: [], outputs: [], attrs: new Map() };
+  const t = (name: string, dtype: OnnxTensor['dtype'], dims: number[], bytes: Uint8Array): OnnxTensor => ({ name, dtype, dims, bytes });
+  const u8 = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+  it('MatMulNBits: f16 scales (q4f16), unpacked float zero points, flat scales, rows of a packed projection', () => {
+    // N = 3 rows, K = 20 in blocks of 16 (2 blocks, the last padded), 4 bits: blob 8 bytes.
+    const codes = new Uint8Array(3 * 2 * 8).map((_, i) => (i * 37 + 11) & 0xff);
+    const scales = Float32Array.of(0.5, 0.25, 1, 2, 0.125, 4);
+    const zps = Float32Array.of(8, 7, 1, 15, 0, 3);
+    const spec: QuantSpec = {
+      op: 'MatMulNBits', node, bits: 4, blockSize: 16, rows: 3, cols: 20, signed: false,
+      data: t('B', 'uint8', [3, 2, 8], codes),
+      scales: t('s', 'float16', [6], u8(toF16Array(scales))),
+      zeroPoints: t('z', 'float16', [3, 2], u8(toF16Array(zps))),
+    };
+    const q = toBlockQuantized(spec, (x) => x.bytes!);
+    expect(Array.from(q.scales)).toEqual(Array.from(scales));
+    expect(Array.from(q.zeros)).toEqual(Array.from(zps));
+    expect(q.codes).toEqual(codes);
+    // Rows 1..2 only (the k and v of a packed q|k|v): their blocks, scales and zero points.
+    const part = toBlockQuantized(spec, (x) => x.bytes!, { start: 1, count: 2 });
+    expect(part.codes).toEqual(codes.subarray(16));
+    expect(Array.from(part.scales)).toEqual([1, 2, 0.125, 4]);
+    // Packed uint8 zero points: two 4-bit ones per byte, low nibble first, each row padded to whole bytes.
+    const packed = toBlockQuantized({ ...spec, zeroPoints: t('zp', 'uint8', [3, 1], Uint8Array.of(0x78, 0xf1, 0x30)) }, (x) => x.bytes!);
+    expect(Array.from(packed.zeros)).toEqual([8, 7, 1, 15, 0, 3]);
+    // No zero points: 2^(bits - 1).
+    expect(Array.from(toBlockQuantized({ ...spec, zeroPoints: null }, (x) => x.bytes!).zeros)).toEqual([8, 8, 8, 8, 8, 8]);
+  });
+
+  it('GatherBlockQuantized: int4 codes and zero points shifted to unsigned, the default zero point 0 for int4', () => {
+    // V = 2 rows of C = 16 (one block): int4 values -8..7 packed two per byte over the flat tensor.
+    const vals = Array.from({ length: 32 }, (_, i) => (i % 16) - 8);
+    const packed = new Uint8Array(16);
+    vals.forEach((v, i) => (packed[i >> 1]! |= (v & 0xf) << ((i & 1) * 4)));
+    const spec: QuantSpec = {
+      op: 'GatherBlockQuantized', node: { ...node, opType: 'GatherBlockQuantized' }, bits: 4, blockSize: 16, rows: 2, cols: 16, signed: true,
+      data: t('d', 'int4', [2, 16], packed), scales: t('s', 'float32', [2, 1], u8(Float32Array.of(0.5, 2))), zeroPoints: null,
+    };
+    const w = dequantize(toBlockQuantized(spec, (x) => x.bytes!));
+    expect(Array.from(w)).toEqual(vals.map((v, i) => v * (i < 16 ? 0.5 : 2)));
   });
 });
