@@ -21,6 +21,8 @@ import {
   type ShapeResult,
   type TimingOptions,
 } from './core.js';
+import { measureCeiling, type Ceiling } from './peak.js';
+import { variantList } from './variant-list.js';
 
 type OrtModule = typeof Ort;
 type OnnxOp = 'gemm' | 'matmul';
@@ -38,6 +40,8 @@ export interface PageConfig {
   ortWebgpu: 'webgpu' | 'jsep';
   /** onnxruntime-web's verbose log (node placement, kernels) on the console. */
   verbose: boolean;
+  /** Forward variants of our matmul to time besides `ours` (names, or ['all']). */
+  variants?: string[];
 }
 
 export interface PageReport {
@@ -49,6 +53,8 @@ export interface PageReport {
   /** The adapter behind onnxruntime-web's webgpu device (null when its columns did not run). */
   ortAdapter: AdapterInfo | null;
   ort: { version: string; webgpuBundle: string; wasmBundle: string; wasmThreads: number };
+  /** The adapter's measured FMA and bandwidth peaks, on our engine's device (bench/peak.ts). */
+  ceiling: Ceiling;
   results: ShapeResult[];
 }
 
@@ -157,6 +163,8 @@ async function run(config: PageConfig): Promise<PageReport> {
     ort.env.logLevel = config.verbose ? 'verbose' : 'warning';
   }
 
+  const ceiling = await measureCeiling(engine, config.timing, (m) => console.log(m));
+  const variants = variantList(engine, config.variants);
   const results: ShapeResult[] = [];
   let ortAdapter: AdapterInfo | null = null;
   for (const shape of config.shapes) {
@@ -179,6 +187,11 @@ async function run(config: PageConfig): Promise<PageReport> {
       }
       log(describeResult(shape, method, r));
     }
+    for (const v of variants) {
+      if (v === 'subgroup' && shape.M > 16) continue; // a decoding layout: timed only for few rows
+      (row.variants ??= {})[v] = await benchOurs(engine, shape, config.timing, v).catch(errorResult);
+      log(`${describeResult(shape, 'ours', row.variants[v]!)} [variant ${v}]`);
+    }
   }
   const report: PageReport = {
     userAgent: navigator.userAgent,
@@ -192,6 +205,7 @@ async function run(config: PageConfig): Promise<PageReport> {
       features: engine.report.features,
     },
     ortAdapter,
+    ceiling,
     ort: { version: ortGpu.env.versions.web ?? '?', webgpuBundle, wasmBundle: 'onnxruntime-web/wasm', wasmThreads: config.threads },
     results,
   };

@@ -9,23 +9,32 @@ import { TransformerModel } from '../src/engine/transformer/model.js';
 import { BENCH_LOAD_OPTIONS, benchOursForward, describeForward, forwardError, modelSummary, type BatchShape, type ForwardReport, type ForwardShapeResult } from './forward-core.js';
 import { benchTrainShape, describeTrain, trainError, type TrainReport, type TrainSettings, type TrainShape, type TrainShapeResult } from './train-core.js';
 import { benchOurs, benchTsLoop, describeResult, errorResult, flopOf, type AdapterInfo, type Method, type Shape, type ShapeResult, type TimingOptions } from './core.js';
+import { measureCeiling, type Ceiling } from './peak.js';
+import { variantList } from './variant-list.js';
 
 export interface NodeConfig {
   shapes: Shape[];
   methods: Method[];
   timing: TimingOptions;
+  /** Forward variants to time besides `ours` (names, or ['all'] for every applicable one). */
+  variants?: string[];
 }
 
 export interface NodeReport {
   adapter: AdapterInfo;
+  /** The adapter's measured FMA and bandwidth peaks (bench/peak.ts). */
+  ceiling: Ceiling;
   results: ShapeResult[];
 }
+
 
 export async function runNode(config: NodeConfig, log: (msg: string) => void): Promise<NodeReport> {
   const engine = await createNodeEngine();
   try {
     const r = engine.report;
     log(`[bench] our adapter: ${r.vendor} / ${r.architecture} / ${r.description}`);
+    const ceiling = await measureCeiling(engine, config.timing, log);
+    const variants = variantList(engine, config.variants);
     const results: ShapeResult[] = [];
     for (const shape of config.shapes) {
       const row: ShapeResult = { ...shape, flop: flopOf(shape), methods: {} };
@@ -33,8 +42,14 @@ export async function runNode(config: NodeConfig, log: (msg: string) => void): P
       if (config.methods.includes('ours')) row.methods.ours = await benchOurs(engine, shape, config.timing).catch(errorResult);
       if (config.methods.includes('ts-loop')) row.methods['ts-loop'] = await benchTsLoop(shape, config.timing).catch(errorResult);
       for (const [m, res] of Object.entries(row.methods)) log(`[bench] ${describeResult(shape, m as Method, res)}`);
+      for (const v of variants) {
+        if (v === 'subgroup' && shape.M > 16) continue; // a decoding layout: timed only for few rows
+        (row.variants ??= {})[v] = await benchOurs(engine, shape, config.timing, v).catch(errorResult);
+        log(`[bench] ${describeResult(shape, 'ours', row.variants[v]!)} [variant ${v}]`);
+      }
     }
     return {
+      ceiling,
       adapter: {
         vendor: r.vendor,
         architecture: r.architecture,

@@ -42,6 +42,8 @@ const HELP = `npm run bench -- [options]
   --warmup N        untimed iterations first (default 2)
   --target-ms MS    time per repetition when --iters is not given (default 400)
   --cpu-max-gflop G TS loop only where 2·M·C·OC <= G GFLOP (default 0.3)
+  --variants LIST   also time these forward variants of our matmul (src/engine/tuning/variants.ts),
+                    e.g. tiled8,f16 or all (every one the adapter can run); subgroup only at M <= 16
  forward:
   --model DIR       model folder for train (default public/models/demo-fortunes, the demo model);
                     for forward, the same as --models DIR
@@ -77,6 +79,7 @@ const { values: opt } = parseArgs({
     targets: { type: 'string', default: 'all-linear' },
     'forward-methods': { type: 'string' },
     methods: { type: 'string' },
+    variants: { type: 'string' },
     iters: { type: 'string' },
     reps: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '2' },
@@ -147,6 +150,7 @@ for (const m of forwardMethods) {
 }
 const allowed = opt.node ? NODE_METHODS : METHODS;
 const methods = opt.methods ? opt.methods.split(',').map((m) => m.trim()) : allowed;
+const variants = opt.variants ? opt.variants.split(',').map((v) => v.trim()).filter(Boolean) : [];
 for (const m of methods) {
   if (!allowed.includes(m)) throw new Error(`--methods: "${m}" is not one of ${allowed.join(', ')}${opt.node ? ' (--node)' : ''}`);
 }
@@ -291,7 +295,7 @@ async function runBrowser() {
     const left = () => Math.max(1, (deadline - Date.now()) / 1000);
     const reports = {};
     if (suites.includes('matmul')) {
-      const config = { ...common, shapes, methods };
+      const config = { ...common, shapes, methods, variants };
       reports.matmul = await withTimeout(page.evaluate((cfg) => window.runMatmulBench(cfg), config), left(), 'benchmark page (matmul)');
     }
     if (suites.includes('forward')) {
@@ -327,7 +331,7 @@ async function runNode() {
   const runtime = `Node ${process.version}, Dawn (webgpu package)`;
   const reports = {};
   const limit = positive('timeout-s', opt['timeout-s']);
-  if (suites.includes('matmul')) reports.matmul = { mode: 'node', runtime, ...(await withTimeout(run({ shapes, methods, timing }, log), limit, 'node benchmark')) };
+  if (suites.includes('matmul')) reports.matmul = { mode: 'node', runtime, ...(await withTimeout(run({ shapes, methods, timing, variants }, log), limit, 'node benchmark')) };
   if (suites.includes('train')) {
     const config = { modelDir, modelName: modelLabel(modelDir), shapes: parseTrainShapes(opt['train-batches']), settings: trainSettings, timing: trainTiming };
     reports.train = { mode: 'node', runtime, ...(await withTimeout(runNodeTrain(config, log), limit, 'node train benchmark')) };
@@ -464,6 +468,54 @@ function trainTable(report) {
   return { lines, notes };
 }
 
+// ---- the adapter's ceiling (bench/peak.ts) and each figure as a fraction of it ----
+
+function peakText(p) {
+  if (!p) return 'not measured';
+  if (p.status === 'ok') return `${p.value >= 100 ? p.value.toFixed(0) : p.value.toFixed(2)} ${p.unit}`;
+  return p.status === 'skipped' ? `skipped (${p.reason})` : `ERROR ${p.message}`;
+}
+
+function ceilingLines(c) {
+  if (!c) return [];
+  return [`adapter ceiling (measured in this run): f32 FMA ${peakText(c.fmaF32)}, f16 FMA ${peakText(c.fmaF16)}, memory bandwidth ${peakText(c.bandwidth)}`];
+}
+
+const pctOf = (gflops, peak) => (peak?.status === 'ok' ? `${((100 * gflops) / peak.value).toFixed(1)}%` : '-');
+
+/** Every matmul column (and each timed variant) as a fraction of the measured f32 FMA peak. */
+function fractionTable(report) {
+  const peak = report.ceiling?.fmaF32;
+  if (!peak || peak.status !== 'ok') return [];
+  const vnames = [...new Set(report.results.flatMap((r) => Object.keys(r.variants ?? {})))];
+  const cols = methods.filter((m) => m !== 'ts-loop');
+  const head = ['M x C x OC', ...cols.map((m) => `${LABELS[m]} % peak`), ...vnames.map((v) => `ours ${v} GFLOP/s`), ...vnames.map((v) => `ours ${v} % peak`)];
+  const ok = (r) => r?.status === 'ok' && r.maxAbsErr <= r.errTol;
+  const rows = report.results.map((r) => [
+    `${r.M} x ${r.C} x ${r.OC}`,
+    ...cols.map((m) => (ok(r.methods[m]) ? pctOf(r.methods[m].gflops, peak) : '-')),
+    ...vnames.map((v) => cell(r.variants?.[v])),
+    ...vnames.map((v) => (ok(r.variants?.[v]) ? pctOf(r.variants[v].gflops, peak) : '-')),
+  ]);
+  return [
+    '',
+    `as a fraction of the adapter's measured f32 FMA peak (${peakText(peak)}), fp32 products:`,
+    `| ${head.join(' | ')} |`,
+    `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    ...rows.map((c) => `| ${c.join(' | ')} |`),
+  ];
+}
+
+/** Forward and train tokens/s as effective GFLOP/s (2·P flops per token forward, 4·P per trained token) against the peak. */
+function tokenFractionNotes(results, parameters, flopsPerParam, rate) {
+  const peak = reports.matmul?.ceiling?.fmaF32;
+  if (!peak || peak.status !== 'ok') return [];
+  return results.flatMap((r) => rate(r).map(([label, tps]) => {
+    const g = (tps * flopsPerParam * parameters) / 1e9;
+    return `${label}: ≈${g.toFixed(g >= 10 ? 1 : 3)} GFLOP/s (${flopsPerParam}·P flops per token) = ${pctOf(g, peak)} of the f32 FMA peak measured by the matmul suite`;
+  }));
+}
+
 function adapterLine(a) {
   if (!a) return 'none';
   return `vendor "${a.vendor}", architecture "${a.architecture}", description "${a.description}"` +
@@ -507,6 +559,8 @@ for (const suite of suites) {
       config: { shapes, methods, timing, threads: opt.node ? undefined : threads },
     };
     printed = table(report);
+    printed.lines.push(...fractionTable(report));
+    printed.notes.unshift(...ceilingLines(report.ceiling));
     console.log('');
     console.log(`matmul GFLOP/s, out (M, OC) = inp (M, C) · weight (OC, C)ᵀ, fp32, higher is better`);
   } else if (suite === 'train') {
@@ -521,6 +575,7 @@ for (const suite of suites) {
       config: { trainBatches: opt['train-batches'], timing, model: modelLabel(modelDir) },
     };
     printed = trainTable(report);
+    printed.notes.push(...tokenFractionNotes(report.results, report.model.parameters, 4, ({ B, T, result }) => (result.status === 'ok' ? [[`${B}x${T} train`, result.tokensPerSec]] : [])));
     const m = report.model;
     const t = report.settings;
     console.log('');
@@ -543,6 +598,8 @@ for (const suite of suites) {
       console.log(`forward tokens/s, model ${m.name} (${m.arch}, ${m.parameters.toLocaleString('en-US')} parameters, ${m.dtype}, V ${m.vocab}, ${m.layers} layers, hidden ${m.hidden}), higher is better`);
       header(run);
       printed = forwardTable(run);
+      printed.notes.push(...tokenFractionNotes(run.results, m.parameters, 2, (r) =>
+        Object.entries(r.methods).filter(([, x]) => x.status === 'ok').map(([k, x]) => [`${r.B}x${r.T} ${k}`, x.tokensPerSec])));
       for (const l of printed.lines) console.log(l);
       for (const n of printed.notes) console.log(`  ${n}`);
     }
