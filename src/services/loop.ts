@@ -171,7 +171,10 @@ export async function runLoop(id: string, events: LoopEvents = {}): Promise<Loop
         continue;
       }
       if (state.pause) throw new Paused();
-      const next = await stage(db, loop, { ...round }, state, events);
+      // What a stage makes (a job, a run, a dataset) is recorded as soon as it exists, so a reload
+      // in the middle of the stage resumes it instead of starting another.
+      const persist = (x: LoopRound) => save({ rounds: [...loop.rounds.slice(0, -1), x] });
+      const next = await stage(db, loop, { ...round }, state, events, persist);
       await save({ rounds: [...loop.rounds.slice(0, -1), next] });
     }
   } catch (e) {
@@ -189,7 +192,7 @@ export async function runLoop(id: string, events: LoopEvents = {}): Promise<Loop
 }
 
 /** Runs the round's current stage; returns the round with its stage advanced (or throws Paused / Waiting). */
-async function stage(db: PrefDb, loop: LoopRow, r: LoopRound, state: Running, events: LoopEvents): Promise<LoopRound> {
+async function stage(db: PrefDb, loop: LoopRow, r: LoopRound, state: Running, events: LoopEvents, persist: (r: LoopRound) => Promise<void>): Promise<LoopRound> {
   const s = loop.settings;
   const say = (text: string) => events.onProgress?.({ type: 'message', loopId: loop.id, round: r.round, text });
   switch (r.stage) {
@@ -215,6 +218,7 @@ async function stage(db: PrefDb, loop: LoopRow, r: LoopRound, state: Running, ev
         });
         r.generationId = job.id;
         r.candidatesDatasetId = out.id;
+        await persist(r);
         notifyDatasetsChanged();
       }
       const taskId = `loop-generate:${r.generationId}`;
@@ -262,8 +266,13 @@ async function stage(db: PrefDb, loop: LoopRow, r: LoopRound, state: Running, ev
         if (made.records.length === 0) none++;
       }
       if (records.length === 0) throw new Waiting(`round ${r.round}: the judgements give no preference (${none} ties or both-bad sets): judge again or generate more candidates`);
-      const pairs = r.pairsDatasetId ?? (await createDataset(db, `${loop.name} · round ${r.round} pairs`, `preferences from the judged candidates (${s.pairs.rule})`)).id;
-      if (!r.pairsDatasetId) await addRecords(db, pairs, records);
+      let pairs = r.pairsDatasetId;
+      if (!pairs) {
+        pairs = (await createDataset(db, `${loop.name} · round ${r.round} pairs`, `preferences from the judged candidates (${s.pairs.rule})`)).id;
+        await persist({ ...r, pairsDatasetId: pairs });
+      }
+      // The same judgements give the same pairs: a dataset filled before a reload is kept as it is.
+      if (((await getDataset(db, pairs))?.counts.total ?? 0) === 0) await addRecords(db, pairs, records);
       notifyDatasetsChanged();
       say(`${records.length} pairs from ${sets.length} judged sets`);
       return { ...r, stage: 'train', pairsDatasetId: pairs, judged: sets.length, pairs: records.length, noPreference: none };
@@ -286,6 +295,7 @@ async function stage(db: PrefDb, loop: LoopRow, r: LoopRound, state: Running, ev
         });
         runId = run.id;
         r.runId = runId;
+        await persist(r);
       }
       const run = await getRun(db, runId);
       if (run && (run.status === 'done' || run.status === 'stopped')) return { ...r, stage: 'evaluate' };
@@ -331,8 +341,12 @@ async function stage(db: PrefDb, loop: LoopRow, r: LoopRound, state: Running, ev
       const judge = s.judge;
       if (judge.type === 'person') {
         // A person compares them on the Label page; the win rate comes from those labels.
-        const d = r.evaluationDatasetId ?? (await createDataset(db, `${loop.name} · round ${r.round} evaluation`, `held-out samples: round ${r.round} (first) against round ${r.round - 1}`)).id;
-        if (!r.evaluationDatasetId) await addRecords(db, d, sets);
+        let d = r.evaluationDatasetId;
+        if (!d) {
+          d = (await createDataset(db, `${loop.name} · round ${r.round} evaluation`, `held-out samples: round ${r.round} (first) against round ${r.round - 1}`)).id;
+          await persist({ ...r, evaluationDatasetId: d });
+        }
+        if (((await getDataset(db, d))?.counts.total ?? 0) === 0) await addRecords(db, d, sets);
         notifyDatasetsChanged();
         return { ...r, stage: 'done', evaluationDatasetId: d };
       }
