@@ -13,8 +13,9 @@ const f16Icd = lavapipeIcd();
 if (!f16Icd) console.warn('[prefstudio] no lavapipe (.cache/lavapipe): native f16 kernel paths are not tested in this run, and the demo check runs on SwiftShader');
 const f16Suites = 'test/engine/{matmul,embedding,lora}.test.ts';
 // Whole training runs and the whole-model PyTorch comparison (about 20 eval --grads runs); the
-// architecture replicas' forward and LoRA checks (issue 12: seven models with head sizes 128-256).
-const lavapipeSuites = ['test/demo/**/*.test.ts', 'test/training/pytorch.test.ts', 'test/model/architectures.test.ts', 'test/transformer/lora-architectures.test.ts', 'test/transformer/greedy-architectures.test.ts', 'test/export/architectures.test.ts', 'test/cli/architectures.test.ts', 'test/training/qlora.test.ts'];
+// architecture replicas' forward and LoRA checks (issue 12: seven models with head sizes 128-256);
+// the Loop page's store (issue 13: two-round loops with generation and training on the demo).
+const lavapipeSuites = ['test/demo/**/*.test.ts', 'test/ui/loop-store.test.ts', 'test/training/pytorch.test.ts', 'test/model/architectures.test.ts', 'test/transformer/lora-architectures.test.ts', 'test/transformer/greedy-architectures.test.ts', 'test/export/architectures.test.ts', 'test/cli/architectures.test.ts', 'test/training/qlora.test.ts'];
 
 export default defineConfig({
   test: {
@@ -26,6 +27,8 @@ export default defineConfig({
         test: {
           name: 'node',
           include: ['test/**/*.test.ts'],
+          // One production build of the studio for every e2e file (test/support/e2e.ts).
+          globalSetup: ['test/support/e2e-global.ts'],
           exclude: ['test/browser/**', 'node_modules/**', ...(f16Icd ? lavapipeSuites : [])],
           environment: 'node',
           testTimeout: 60_000,
