@@ -4,7 +4,7 @@
 // the production dependencies' closure plus tsx, without onnxruntime-web (the --node suites do not
 // load it) and with only webgpu's linux-x64 Dawn. Prints the archive's size.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,8 +21,26 @@ while (queue.length > 0) {
   const dir = join(nm, name);
   if (!existsSync(join(dir, 'package.json'))) continue; // an optional dependency not installed here
   seen.add(name);
-  const p = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-  queue.push(...Object.keys(p.dependencies ?? {}), ...Object.keys(p.optionalDependencies ?? {}), ...Object.keys(p.peerDependencies ?? {}).filter((d) => existsSync(join(nm, d))));
+  // The package and the packages nested in its own node_modules (archived with it) may each
+  // need top-level ones (onnx-proto's own protobufjs needs @protobufjs/*).
+  for (const pj of [join(dir, 'package.json'), ...nestedPackageFiles(join(dir, 'node_modules'))]) {
+    const p = JSON.parse(readFileSync(pj, 'utf8'));
+    queue.push(...Object.keys(p.dependencies ?? {}), ...Object.keys(p.optionalDependencies ?? {}), ...Object.keys(p.peerDependencies ?? {}).filter((d) => existsSync(join(nm, d))));
+  }
+}
+
+function nestedPackageFiles(dir) {
+  if (!existsSync(dir)) return [];
+  const out = [];
+  for (const e of readdirSync(dir)) {
+    if (e.startsWith('.')) continue;
+    const names = e.startsWith('@') ? readdirSync(join(dir, e)).map((n) => join(e, n)) : [e];
+    for (const n of names) {
+      const pj = join(dir, n, 'package.json');
+      if (existsSync(pj)) out.push(pj, ...nestedPackageFiles(join(dir, n, 'node_modules')));
+    }
+  }
+  return out;
 }
 const out = join(root, '.cache', 'gpu-bench', 'node_modules.tar.gz');
 mkdirSync(dirname(out), { recursive: true });

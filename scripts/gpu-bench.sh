@@ -90,11 +90,12 @@ TUNE=512x576x576,512x576x1536,512x1536x576,1x576x1536,256x128x384
 if [ -n "$DRY" ]; then SHAPES=64x32x48,1x32x48; BATCHES=1x16; TRAIN=1x16; TUNE=64x32x48; fi
 
 # 4. The suites (Node, our engine; onnxruntime-web's columns need the browser run below).
-run matmul 170 node scripts/bench.mjs --node --suite matmul --shapes "$SHAPES" --variants all --target-ms 200 --out "$DEST/matmul.json"
+# bench.mjs checks the --models folders whatever the suite: the shared fixtures only where present.
 FWD_MODELS=demo
 [ -d ../shared/fixtures/models/tiny-random-llama-fp16 ] && FWD_MODELS=demo,fixtures
+run matmul 170 node scripts/bench.mjs --node --suite matmul --models "$FWD_MODELS" --shapes "$SHAPES" --variants all --target-ms 200 --out "$DEST/matmul.json"
 run forward 100 node scripts/bench.mjs --node --suite forward --models "$FWD_MODELS" --batches "$BATCHES" --target-ms 200 --out "$DEST/forward.json"
-run train 120 node scripts/bench.mjs --node --suite train --train-batches "$TRAIN" --target-ms 200 --out "$DEST/train.json"
+run train 120 node scripts/bench.mjs --node --suite train --models "$FWD_MODELS" --train-batches "$TRAIN" --target-ms 200 --out "$DEST/train.json"
 
 # 5. The tuner's choices for SmolLM2-135M-shaped and demo products, measured here (3 s budget).
 run tune 60 node bin/prefstudio.mjs gpu --tune --shapes "$TUNE" --tune-cache "$DEST/kernel-tuning.json" --json
@@ -103,7 +104,7 @@ run tune 60 node bin/prefstudio.mjs gpu --tune --shapes "$TUNE" --tune-cache "$D
 # columns, on the GPU (the Chrome team's headless Vulkan flags; untested on a GPU so far).
 LEFT=$(( 470 - ($(date +%s) - STARTED) ))
 if [ -z "$DRY" ] && command -v chromium >/dev/null && [ -d node_modules/playwright-core ] && [ -d node_modules/onnxruntime-web ] && [ "$LEFT" -gt 60 ]; then
-  run matmul-browser "$LEFT" node scripts/bench.mjs --suite matmul --shapes 512x576x1536,2048x2048x2048 --variants all --target-ms 200 \
+  run matmul-browser "$LEFT" node scripts/bench.mjs --suite matmul --models "$FWD_MODELS" --shapes 512x576x1536,2048x2048x2048 --variants all --target-ms 200 \
     --chromium-arg=--enable-features=Vulkan --chromium-arg=--use-angle=vulkan --chromium-arg=--disable-vulkan-surface \
     --timeout-s "$LEFT" --out "$DEST/matmul-browser.json"
 else
