@@ -4,7 +4,9 @@
 // the summary has the base row (rewards 0, accuracy 0 %) and the run's row, and the per-pair table
 // lists the 3 pairs; a prompt is sampled base against the run and judged blind by keyboard, giving
 // a win rate with its interval. Kept short for a software GPU.
+import { mkdtempSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
@@ -17,8 +19,7 @@ describe('the Evaluate page in the built studio', () => {
     const { page: p, errors } = await studio.open('#/data', { viewport: { width: 1280, height: 1000 }, timeout: 30_000 });
     const lines = (await readFile(DEMO_DATA, 'utf8')).split('\n').filter((l) => l.trim());
     const bySplit = (s: string) => lines.filter((l) => (JSON.parse(l) as { split?: string }).split === s || (s === 'train' && !(JSON.parse(l) as { split?: string }).split));
-    // Written beside the build (removed with it in afterAll).
-    const TINY = join(studio.outDir, 'eval-tiny.jsonl');
+    const TINY = join(mkdtempSync(join(tmpdir(), 'prefstudio-e2e-eval-')), 'eval-tiny.jsonl');
     await writeFile(TINY, [...bySplit('train').slice(0, 4), ...bySplit('test').slice(0, 3)].join('\n') + '\n');
 
     await importDataset(p, TINY);

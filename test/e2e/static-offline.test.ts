@@ -12,20 +12,20 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import sirv from 'sirv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SHARED_DATASETS, buildStudio, launchChromium } from '../support/e2e.js';
+import { SHARED_DATASETS, launchChromium, sharedStudioBuild } from '../support/e2e.js';
 import { importFile, label, points, startLabelling, startRun } from '../support/journey.js';
 
 const ZEN_PAIRS = join(SHARED_DATASETS, 'trl-zen/zen_standard_preference.jsonl');
 const PREFIX = '/prefstudio';
 
-let outDir = '';
+let build: { outDir: string; shared: boolean } | null = null;
 let server: Server | null = null;
 let browser: Browser | null = null;
 let origin = '';
 
 beforeAll(async () => {
-  outDir = await buildStudio('static');
-  const serve = sirv(outDir, { dev: false, etag: true });
+  build = await sharedStudioBuild();
+  const serve = sirv(build.outDir, { dev: false, etag: true });
   server = createServer((req, res) => {
     if (!req.url?.startsWith(`${PREFIX}/`)) {
       res.statusCode = 404;
@@ -47,7 +47,7 @@ afterAll(async () => {
   await browser?.close();
   server?.closeAllConnections();
   await new Promise((resolve) => server?.close(resolve) ?? resolve(null));
-  if (outDir) await rm(outDir, { recursive: true, force: true });
+  if (build && !build.shared) await rm(build.outDir, { recursive: true, force: true });
 }, 30_000);
 
 describe('static build', () => {

@@ -1,25 +1,29 @@
 // Shared set-up of the end-to-end tests (test/e2e/): the production build of the studio (Vite,
-// into a temp dir, once per test file), served by `vite preview` on 127.0.0.1, and Debian's
+// into a temp dir, once per test run and shared by the files), served by `vite preview` on 127.0.0.1, and Debian's
 // headless Chromium through playwright-core. `useStudio('name')` registers the hooks of a file:
 //   beforeAll  build, preview, launch Chromium
-//   afterEach  for every page opened: on failure a full-page screenshot and the test's Playwright
-//              trace (open with `npx playwright-core show-trace`) under test-results/; pages
+//   afterEach  for every page opened: on failure a full-page screenshot and, with
+//              PREFSTUDIO_E2E_TRACE=1, the test's Playwright trace (open with
+//              `npx playwright-core show-trace`) under test-results/; pages
 //              opened for one test are closed, pages opened with `keep` carry to the next test
 //   afterAll   close everything, remove the build
 // Each page collects console errors and uncaught exceptions (page and Workers), every request URL
 // (page and Workers) and dismisses dialogs, recording their messages.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { PreviewServer } from 'vite';
-import { afterAll, afterEach, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, inject } from 'vitest';
 import { chromiumArgs, chromiumPath } from '../../scripts/chromium.mjs';
 import { buildStudioAt, previewStudio } from '../../scripts/studio-build.mjs';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const RESULTS = join(ROOT, 'test-results');
+/** Playwright traces of failing tests (PREFSTUDIO_E2E_TRACE=1). */
+const TRACE = process.env.PREFSTUDIO_E2E_TRACE === '1';
 /** The shared fixtures, read in place beside the repository (CI lays shared/ there too). */
 export const SHARED_DATASETS = join(ROOT, '../shared/fixtures/datasets');
 export const DEMO_DATA = join(ROOT, 'public/datasets/demo-fortunes-positive.jsonl');
@@ -48,7 +52,7 @@ export interface OpenOptions {
 export interface Studio {
   /** http://127.0.0.1:<port> of the preview server. */
   readonly origin: string;
-  /** The built app (removed in afterAll; files written here go with it). */
+  /** The built app, shared by the run's e2e files: read it, never write into it. */
   readonly outDir: string;
   readonly browser: Browser;
   /** Opens `${origin}/${hash}` in a fresh browser context. */
@@ -64,6 +68,41 @@ export async function buildStudio(name: string): Promise<string> {
   const outDir = await mkdtemp(join(tmpdir(), `prefstudio-e2e-${name}-`));
   await buildStudioAt(ROOT, outDir);
   return outDir;
+}
+
+/**
+ * The run's one production build, shared by the e2e files (read-only for them): the first file to
+ * ask builds it under a lock (mkdir is atomic), the others wait for its 'ready' (or 'failed')
+ * mark. Outside a run with the global set-up (test/support/e2e-global.ts), a build of its own.
+ */
+export async function sharedStudioBuild(): Promise<{ outDir: string; shared: boolean }> {
+  const root = inject('e2eBuildRoot');
+  if (!root) return { outDir: await buildStudio('own'), shared: false };
+  const outDir = join(root, 'app');
+  const ready = join(root, 'ready');
+  const failed = join(root, 'failed');
+  let mine = false;
+  try {
+    mkdirSync(join(root, 'lock'));
+    mine = true;
+  } catch {
+    // Another file is building it.
+  }
+  if (mine) {
+    try {
+      await buildStudioAt(ROOT, outDir);
+      writeFileSync(ready, '');
+    } catch (e) {
+      writeFileSync(failed, String((e as Error).stack ?? e));
+      throw e;
+    }
+  }
+  for (const started = Date.now(); !existsSync(ready); ) {
+    if (existsSync(failed)) throw new Error(`e2e: the shared build failed in another test file:\n${readFileSync(failed, 'utf8')}`);
+    if (Date.now() - started > 300_000) throw new Error(`e2e: no shared build in ${root} after 300 s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return { outDir, shared: true };
 }
 
 export function launchChromium(args: string[] = chromiumArgs()): Promise<Browser> {
@@ -83,6 +122,7 @@ const slug = (s: string) => s.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '')
 /** Registers the file's hooks; the returned object is usable inside tests. */
 export function useStudio(name: string): Studio {
   let outDir = '';
+  let sharedBuild = true;
   let server: PreviewServer | null = null;
   let origin = '';
   let browser: Browser | null = null;
@@ -102,9 +142,11 @@ export function useStudio(name: string): Studio {
     },
     async open(hash = '#/models', options = {}) {
       const context = await (options.browser ?? studio.browser).newContext({ viewport: options.viewport ?? { width: 1280, height: 900 }, acceptDownloads: true });
-      // DOM snapshots of every action; kept only when the test fails.
-      await context.tracing.start({ snapshots: true, screenshots: false, sources: false });
-      await context.tracing.startChunk();
+      // DOM snapshots of every action when asked (PREFSTUDIO_E2E_TRACE=1; they cost CPU), kept only when the test fails.
+      if (TRACE) {
+        await context.tracing.start({ snapshots: true, screenshots: false, sources: false });
+        await context.tracing.startChunk();
+      }
       const page = await context.newPage();
       page.setDefaultTimeout(options.timeout ?? 20_000);
       const entry = { page, context, errors: [] as string[], requests: [] as string[], dialogs: [] as string[], keep: !!options.keep };
@@ -138,10 +180,10 @@ export function useStudio(name: string): Studio {
   };
 
   beforeAll(async () => {
-    outDir = await buildStudio(name);
+    ({ outDir, shared: sharedBuild } = await sharedStudioBuild());
     ({ server, origin } = await previewStudio(ROOT, outDir));
     browser = await launchChromium();
-  }, 180_000);
+  }, 360_000);
 
   afterEach(async (ctx) => {
     const failed = ctx.task.result?.state === 'fail';
@@ -151,12 +193,13 @@ export function useStudio(name: string): Studio {
       if (failed) {
         await mkdir(RESULTS, { recursive: true });
         if (!entry.page.isClosed()) await entry.page.screenshot({ path: `${base}.png`, fullPage: true }).catch(() => {});
-        await entry.context.tracing.stopChunk({ path: `${base}.trace.zip` }).catch(() => {});
-      } else {
+        if (TRACE) await entry.context.tracing.stopChunk({ path: `${base}.trace.zip` }).catch(() => {});
+      } else if (TRACE) {
         await entry.context.tracing.stopChunk().catch(() => {});
       }
-      if (entry.keep && !entry.page.isClosed()) await entry.context.tracing.startChunk().catch(() => {});
-      else await entry.context.close().catch(() => {});
+      if (entry.keep && !entry.page.isClosed()) {
+        if (TRACE) await entry.context.tracing.startChunk().catch(() => {});
+      } else await entry.context.close().catch(() => {});
     }
     opened = opened.filter((e) => e.keep && !e.page.isClosed());
   }, 60_000);
@@ -167,7 +210,7 @@ export function useStudio(name: string): Studio {
     await Promise.all(extraBrowsers.map((b) => b.close().catch(() => {})));
     await browser?.close();
     await server?.close();
-    if (outDir) await rm(outDir, { recursive: true, force: true });
+    if (outDir && !sharedBuild) await rm(outDir, { recursive: true, force: true });
   }, 30_000);
 
   return studio;
