@@ -15,7 +15,7 @@ export interface MemoryEstimate {
   parameters: number;
   /** Bytes of all weights on the GPU with linear weights in f32, or in f16. */
   bytes: Record<GpuWeightDType, number>;
-  /** The largest single tensor: it must fit one storage buffer binding. */
+  /** The largest single tensor that must fit one storage buffer binding (embedding and LM-head tables are split, so not counted). */
   largest: { name: string; shape: number[]; bytes: Record<GpuWeightDType, number> };
 }
 
@@ -34,6 +34,9 @@ function tensorBytes(name: string, shape: readonly number[], dtype: GpuWeightDTy
  */
 export type EstimatedWeight = Pick<CanonicalWeight, 'name' | 'shape'> & { quant?: { bits: QuantBits; blockSize: number } };
 
+/** Tables the engine splits across buffers when one binding cannot hold them. */
+const SPLIT_TABLES = new Set(['model.embed_tokens.weight', 'lm_head.weight', 'transformer.wte.weight']);
+
 export function estimateMemory(weights: Iterable<EstimatedWeight>): MemoryEstimate {
   let parameters = 0;
   const bytes = { f32: 0, f16: 0 };
@@ -44,7 +47,10 @@ export function estimateMemory(weights: Iterable<EstimatedWeight>): MemoryEstima
     const b = packed !== null ? { f32: packed, f16: packed } : { f32: tensorBytes(w.name, w.shape, 'f32'), f16: tensorBytes(w.name, w.shape, 'f16') };
     bytes.f32 += b.f32;
     bytes.f16 += b.f16;
-    if (b.f32 > largest.bytes.f32) largest = { name: w.name, shape: w.shape.slice(), bytes: b };
+    // The embedding and LM-head tables are split by rows across buffers when larger than one
+    // binding (transformer/model.ts splitTable); a block-quantized one is not.
+    const splittable = !w.quant && SPLIT_TABLES.has(w.name);
+    if (!splittable && b.f32 > largest.bytes.f32) largest = { name: w.name, shape: w.shape.slice(), bytes: b };
   }
   return { parameters, bytes, largest };
 }

@@ -30,7 +30,7 @@ import { attentionForward } from '../kernels/attention.js';
 import { embeddingForward } from '../kernels/embedding.js';
 import { geluForward } from '../kernels/gelu.js';
 import { layernormForward } from '../kernels/layernorm.js';
-import { matmulForward } from '../kernels/matmul.js';
+import { matmulBackward, matmulForward } from '../kernels/matmul.js';
 import { isQuantTensor, uploadBlockQuantized, type QuantTensor } from '../kernels/matmul-nbits.js';
 import { rmsnormForward } from '../kernels/rmsnorm.js';
 import { ropeAttentionFactor, ropeForward, ropeInvFreq } from '../kernels/rope.js';
@@ -91,8 +91,28 @@ export interface LayerWeights {
   down: LinearWeights;
 }
 
+/** Rows [row0, row0 + rows) of a table split across buffers (tablePartsOf). */
+export interface TablePart {
+  weight: Tensor; // (rows, C)
+  row0: number;
+  rows: number;
+}
+
+export interface ModelCreateOptions {
+  /**
+   * Bytes one table buffer may take: an embedding or LM head larger than this is split by rows
+   * across several buffers (default: the device's largest storage binding). Tests lower it.
+   */
+  maxTableBytes?: number;
+}
+
 export interface ModelWeights {
-  tokenEmbedding: Tensor | QuantTensor; // (V, C); block-quantized in a QLoRA base
+  /** (V, C); block-quantized in a QLoRA base; with embedParts, only the first part (kernels given it whole would refuse its size). */
+  tokenEmbedding: Tensor | QuantTensor;
+  /** The token embedding split by rows when larger than one storage binding; else null. */
+  embedParts?: TablePart[] | null;
+  /** The LM head split by rows (the embedding's parts when tied); else null. */
+  headParts?: TablePart[] | null;
   positionEmbedding: Tensor | null; // (maxPositions, C), gpt2
   layers: LayerWeights[];
   lnf: NormWeights;
@@ -129,6 +149,8 @@ export interface TokenBatch {
 /** The batch on the GPU. */
 export interface BatchTensors {
   ids: Tensor; // (B, T) i32
+  /** The ids on the host, kept when the embedding is split across buffers (embed). */
+  hostIds?: Int32Array;
   positions: Tensor; // (B, T) i32
   /** (B, T) u32; null when every token is real. */
   mask: Tensor | null;
@@ -272,12 +294,23 @@ export class TransformerModel {
    * norms and biases go up as f32. The token embedding is a linear weight too (the LM head when
    * tied); the embedding gather reads it in the same dtype.
    */
-  static create(engine: Engine, config: TransformerConfig, weights: TransformerWeights): TransformerModel {
+  static create(engine: Engine, config: TransformerConfig, weights: TransformerWeights, options: ModelCreateOptions = {}): TransformerModel {
     validateWeights(config, weights);
     const c = config;
     const up = (name: string): Tensor | QuantTensor => {
       const w = weights.get(name)!;
       return w.dtype === 'blockq' ? uploadBlockQuantized(engine, w.data, name) : upload(engine, name, w);
+    };
+    // Embedding and LM-head tables past one binding (Qwen2.5's 151,936 × 896 in f32) go up in row parts.
+    const lim = engine.report.limits;
+    const maxTable = options.maxTableBytes ?? Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
+    const tables = new Map<string, TablePart[]>();
+    const upTable = (name: string): Tensor | QuantTensor => {
+      const w = weights.get(name)!;
+      const parts = w.dtype === 'blockq' ? null : splitTable(engine, name, w, maxTable);
+      if (!parts) return up(name);
+      tables.set(name, parts);
+      return parts[0]!.weight;
     };
     const upF32 = (name: string): Tensor => upload(engine, name, weights.get(name)!, true);
     const lin = (name: string, hasBias: boolean): LinearWeights => {
@@ -297,7 +330,7 @@ export class TransformerModel {
     });
     let mw: ModelWeights;
     if (c.arch === 'llama') {
-      const tokenEmbedding = up('model.embed_tokens.weight');
+      const tokenEmbedding = upTable('model.embed_tokens.weight');
       const placement = c.normPlacement ?? 'pre';
       const qk = (c.qkNorm ?? 'none') !== 'none';
       const invFreq = (theta: number, scaling: TransformerConfig['ropeScaling'], name: string) => engine.fromArray(
@@ -331,12 +364,12 @@ export class TransformerModel {
         lnf: norm('model.norm', false),
         lmHead: c.tiedEmbeddings
           ? { name: 'lm_head', weight: tokenEmbedding, bias: null, inFeatures: c.hidden, outFeatures: c.vocabSize, adapter: null }
-          : lin('lm_head', false),
+          : { name: 'lm_head', weight: upTable('lm_head.weight'), bias: null, inFeatures: c.hidden, outFeatures: c.vocabSize, adapter: null },
         invFreq: invFreq(c.ropeTheta, c.ropeScaling, 'rope.inv_freq'),
         invFreqLocal: c.localRope && c.layerTypes?.includes('sliding') ? invFreq(c.localRope.theta, c.localRope.scaling, 'rope.inv_freq_local') : null,
       };
     } else {
-      const tokenEmbedding = up('transformer.wte.weight');
+      const tokenEmbedding = upTable('transformer.wte.weight');
       mw = {
         tokenEmbedding,
         positionEmbedding: upF32('transformer.wpe.weight'),
@@ -364,6 +397,9 @@ export class TransformerModel {
         invFreqLocal: null,
       };
     }
+    const embedParts = tables.get(c.arch === 'llama' ? 'model.embed_tokens.weight' : 'transformer.wte.weight') ?? null;
+    mw.embedParts = embedParts;
+    mw.headParts = c.arch === 'llama' && !c.tiedEmbeddings ? (tables.get('lm_head.weight') ?? null) : embedParts;
     return new TransformerModel(engine, config, mw);
   }
 
@@ -385,6 +421,7 @@ export class TransformerModel {
     add(w.lnf.weight);
     add(w.lnf.bias);
     add(w.lmHead.weight);
+    for (const p of [...(w.embedParts ?? []), ...(w.headParts ?? [])]) add(p.weight);
     for (const l of w.layers) {
       for (const n of [l.ln1, l.ln2, l.qNorm, l.kNorm, l.postAttn, l.postMlp]) {
         if (!n) continue;
@@ -446,6 +483,7 @@ export class TransformerModel {
     }
     const e = this.engine;
     return {
+      ...(this.weights.embedParts ? { hostIds: ids } : {}),
       ids: e.fromArray(ids, [B, T], 'i32', 'batch.ids'),
       positions: e.fromArray(positions, [B, T], 'i32', 'batch.positions'),
       mask: allReal ? null : e.fromArray(Uint32Array.from(batch.mask!, (m) => (m !== 0 ? 1 : 0)), [B, T], 'u32', 'batch.mask'),
@@ -486,8 +524,30 @@ export class TransformerModel {
   /** encoded (B, T, C) = wte[ids] · embedScale (+ wpe[positions], gpt2): block 0's input. */
   embed(inputs: BatchTensors, B: number, T: number): Tensor {
     const c = this.config;
-    const encoded = this.engine.tensor([B, T, c.hidden], 'f32', 'act.encoded');
-    embeddingForward(this.engine, encoded, inputs.ids, inputs.positions, this.weights.tokenEmbedding, this.weights.positionEmbedding, B * T, c.hidden, c.vocabSize, { scale: c.embedScale ?? 1 });
+    let encoded = this.engine.tensor([B, T, c.hidden], 'f32', 'act.encoded');
+    const parts = this.weights.embedParts;
+    if (!parts) {
+      embeddingForward(this.engine, encoded, inputs.ids, inputs.positions, this.weights.tokenEmbedding, this.weights.positionEmbedding, B * T, c.hidden, c.vocabSize, { scale: c.embedScale ?? 1 });
+      return encoded;
+    }
+    // A split table: each part gathers the ids in its rows (ids shifted by its first row; the
+    // kernel gives zeros for the others), summed; the positions once, with the first part.
+    const e = this.engine;
+    const N = B * T;
+    if (!inputs.hostIds) throw new Error('embed: a split embedding needs the batch ids on the host (uploadBatch keeps them)');
+    const part = e.tensor([B, T, c.hidden], 'f32', 'act.encodedPart');
+    parts.forEach((p, i) => {
+      const shifted = e.fromArray(inputs.hostIds!.map((id) => id - p.row0), [N], 'i32', 'embed.partIds');
+      embeddingForward(e, i === 0 ? encoded : part, shifted, inputs.positions, p.weight, i === 0 ? this.weights.positionEmbedding : null, N, c.hidden, p.rows, { scale: c.embedScale ?? 1 });
+      if (i > 0) {
+        const sum = e.tensor([B, T, c.hidden], 'f32', 'act.encoded');
+        residualForward(e, sum, encoded, part, N * c.hidden);
+        e.release(encoded);
+        encoded = sum;
+      }
+      e.release(shifted);
+    });
+    e.release(part);
     return encoded;
   }
 
@@ -632,10 +692,41 @@ export class TransformerModel {
     const mean = this.config.arch === 'gpt2' ? e.tensor([n], 'f32', 'head.lnfMean') : null;
     const rstd = e.tensor([n], 'f32', 'head.lnfRstd');
     this.norm(lnf, mean, rstd, hidden, this.weights.lnf, n);
-    linear(e, logits, lnf, this.weights.lmHead, n);
+    this.headLinear(logits, lnf, n);
     e.release(lnf, mean, rstd);
     const cap = this.config.finalSoftcap ?? 0;
     if (cap > 0) softcapForward(e, logits, logits, n * this.config.vocabSize, cap);
+  }
+
+  /**
+   * logits (n, V) = lnf (n, C) · Wlm_headᵀ, the LM head alone (no norm, no cap). A split head
+   * computes each part's columns into a scratch (n, rows) and copies them into place.
+   */
+  headLinear(logits: Tensor, lnf: Tensor, n: number): void {
+    const e = this.engine;
+    const parts = this.weights.headParts;
+    if (!parts) return linear(e, logits, lnf, this.weights.lmHead, n);
+    const V = this.config.vocabSize, C = this.config.hidden;
+    for (const p of parts) {
+      const cols = e.tensor([n, p.rows], 'f32', 'head.partLogits');
+      matmulForward(e, cols, lnf, p.weight, null, n, C, p.rows);
+      copyRegions(e, Array.from({ length: n }, (_, i) => ({ dst: logits, dstOffset: i * V + p.row0, src: cols, srcOffset: i * p.rows, count: p.rows })));
+      e.release(cols);
+    }
+  }
+
+  /** dlnf (n, C) = dlogits (n, V) · Wlm_head: the LM head's input gradient (its weights are frozen). */
+  headBackwardInput(dlnf: Tensor, dlogits: Tensor, lnf: Tensor, n: number): void {
+    const e = this.engine;
+    const V = this.config.vocabSize, C = this.config.hidden;
+    const parts = this.weights.headParts;
+    if (!parts) return matmulBackward(e, dlnf, null, null, dlogits, lnf, this.weights.lmHead.weight, n, C, V);
+    parts.forEach((p, i) => {
+      const cols = e.tensor([n, p.rows], 'f32', 'head.partDlogits');
+      copyRegions(e, Array.from({ length: n }, (_, r) => ({ dst: cols, dstOffset: r * p.rows, src: dlogits, srcOffset: r * V + p.row0, count: p.rows })));
+      matmulBackward(e, dlnf, null, null, cols, lnf, p.weight, n, C, p.rows, { accumulate: i > 0 });
+      e.release(cols);
+    });
   }
 
   /**
@@ -685,6 +776,27 @@ export class TransformerModel {
     this.engine.release(logits);
     return host;
   }
+}
+
+/**
+ * A table's row parts when it takes more than maxBytes on the GPU (as upload() would store it),
+ * else null: rows per part as many as fit (even where an f16 row has an odd width, so every part
+ * but the last packs whole u32 words).
+ */
+function splitTable(engine: Engine, name: string, w: WeightTensor, maxBytes: number): TablePart[] | null {
+  const [V, C] = w.shape as [number, number];
+  const bytesPer = w.dtype === 'f16' && isLinearWeight(name) ? 2 : 4;
+  if (V * C * bytesPer <= maxBytes) return null;
+  let per = Math.floor(maxBytes / (C * bytesPer));
+  if (bytesPer === 2 && C % 2 === 1) per -= per % 2;
+  if (per < 1) throw new Error(`${name}: one row of ${C} values is more than one buffer may hold (${maxBytes} bytes)`);
+  const parts: TablePart[] = [];
+  for (let row0 = 0; row0 < V; row0 += per) {
+    const rows = Math.min(per, V - row0);
+    const data = (w.data as Float32Array | Uint16Array).subarray(row0 * C, (row0 + rows) * C);
+    parts.push({ weight: upload(engine, `${name}[${row0}:${row0 + rows}]`, { ...w, data, shape: [rows, C] } as WeightTensor), row0, rows });
+  }
+  return parts;
 }
 
 function upload(engine: Engine, name: string, w: WeightTensor, forceF32 = false): Tensor {

@@ -211,7 +211,7 @@ export async function policyLogprobs(
       const rstd = e.tensor([rows], 'f32', 'policy.lnfRstd');
       model.norm(lnf, mean, rstd, picked, lnfW, rows);
       const logits = e.tensor([rows, V], 'f32', 'policy.logits');
-      linear(e, logits, lnf, model.weights.lmHead, rows);
+      model.headLinear(logits, lnf, rows);
       // Gemma 2's final soft-cap: the log-prob backward gives d(capped logits), the cap's backward
       // (from the capped values) d(raw logits); without a cap the gradient overwrites the logits.
       const cap = c.finalSoftcap ?? 0;
@@ -223,7 +223,7 @@ export async function policyLogprobs(
       logprobsBackward(e, dlogits, dlogpPos, logits, targets, lse, n, V, { row0, rows });
       if (cap > 0) softcapBackward(e, dlogits, dlogits, logits, rows * V, cap);
       const dlnf = e.tensor([rows, C], 'f32', 'policy.dlnf');
-      matmulBackward(e, dlnf, null, null, dlogits, lnf, model.weights.lmHead.weight, rows, C, V);
+      model.headBackwardInput(dlnf, dlogits, lnf, rows);
       const dpicked = e.tensor([rows, C], 'f32', 'policy.dpicked');
       normBackward(model, dpicked, dlnf, picked, lnfW, mean, rstd, rows, false);
       scatterRows(model, dres, dpicked, rowIdx);
