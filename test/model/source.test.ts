@@ -1,7 +1,7 @@
 // Where model files come from (memory, a browser FileList, a URL prefix, a Node folder) and which
 // of them a folder's layout picks.
 import { describe, expect, it } from 'vitest';
-import { detectLayout } from '../../src/engine/model/layout.js';
+import { detectLayout, onnxVariants, variantDtype } from '../../src/engine/model/layout.js';
 import { loadModel } from '../../src/engine/model/load.js';
 import { fileListSource, joinPath, memorySource, normalizePath, urlSource, type FileLike } from '../../src/engine/model/source.js';
 import { nodeDirSource } from '../../src/engine/model/source-node.js';
@@ -97,17 +97,34 @@ describe('sources', () => {
 
 describe('layout', () => {
   const stub = new Uint8Array([0]);
-  it('prefers fp32, then fp16, then anything else, quantized last', async () => {
-    const all = { 'onnx/model.onnx': stub, 'onnx/model_fp16.onnx': stub, 'onnx/model_quantized.onnx': stub, 'onnx/model_q4.onnx': stub, 'config.json': '{}' };
+  it('prefers fp16, then fp32, then 4-bit, then the other quantized variants', async () => {
+    const all = { 'onnx/model.onnx': stub, 'onnx/model_fp16.onnx': stub, 'onnx/model_quantized.onnx': stub, 'onnx/model_q4.onnx': stub, 'onnx/model_q4f16.onnx': stub, 'onnx/model_int8.onnx': stub, 'onnx/model_uint8.onnx': stub, 'config.json': '{}' };
     const l = await detectLayout(memorySource(all));
-    expect(l.onnx).toBe('onnx/model.onnx');
-    expect(l.onnxCandidates.slice(0, 2)).toEqual(['onnx/model.onnx', 'onnx/model_fp16.onnx']);
+    expect(l.onnx).toBe('onnx/model_fp16.onnx');
+    expect(l.reason).toMatch(/^fp16, the preferred variant \(also present: onnx\/model\.onnx, /);
+    expect(l.onnxCandidates).toEqual(['onnx/model_fp16.onnx', 'onnx/model.onnx', 'onnx/model_q4f16.onnx', 'onnx/model_q4.onnx', 'onnx/model_int8.onnx', 'onnx/model_uint8.onnx', 'onnx/model_quantized.onnx']);
     expect(l.config).toBe('config.json');
-    const { 'onnx/model.onnx': _fp32, ...noFp32 } = all;
-    expect((await detectLayout(memorySource(noFp32))).onnx).toBe('onnx/model_fp16.onnx');
+    const { 'onnx/model_fp16.onnx': _fp16, ...noFp16 } = all;
+    expect((await detectLayout(memorySource(noFp16))).onnx).toBe('onnx/model.onnx');
     expect((await detectLayout(memorySource({ 'onnx/model_q4.onnx': stub, 'onnx/model_quantized.onnx': stub }))).reason).toMatch(/quantized/);
     expect((await detectLayout(memorySource({ 'weird_name.onnx': stub, 'decoder_model_merged.onnx': stub }))).onnx).toBe('decoder_model_merged.onnx');
     expect((await detectLayout(memorySource({ 'model.onnx': stub }), { onnx: 'model.onnx' })).reason).toBe('chosen by the caller');
+    // By precision.
+    expect((await detectLayout(memorySource(all), { dtype: 'fp32' })).onnx).toBe('onnx/model.onnx');
+    expect((await detectLayout(memorySource(all), { dtype: 'q4' })).onnx).toBe('onnx/model_q4.onnx');
+    await expect(detectLayout(memorySource({ 'model.onnx': stub, 'model_fp16.onnx': stub }), { dtype: 'q4' })).rejects.toThrow(/no q4 variant in .*: it has model_fp16\.onnx \(fp16\), model\.onnx \(fp32\)/);
+  });
+
+  it('lists the variants with dtype, size (with external data) and whether quantized', () => {
+    const sizes = new Map([['onnx/model.onnx', 100], ['onnx/model.onnx_data', 500], ['onnx/model_fp16.onnx', 300], ['onnx/model_q4.onnx', 90]]);
+    expect(onnxVariants(['onnx/model_q4.onnx', 'onnx/model.onnx', 'onnx/model.onnx_data', 'onnx/model_fp16.onnx', 'config.json'], sizes)).toEqual([
+      { file: 'onnx/model_fp16.onnx', dtype: 'fp16', bytes: 300, quantized: false },
+      { file: 'onnx/model.onnx', dtype: 'fp32', bytes: 600, quantized: false },
+      { file: 'onnx/model_q4.onnx', dtype: 'q4', bytes: 90, quantized: true },
+    ]);
+    expect(variantDtype('onnx/model_q4f16.onnx')).toBe('q4f16');
+    expect(variantDtype('decoder_model_merged.onnx')).toBe('fp32');
+    expect(variantDtype('weird_name.onnx')).toBeNull();
   });
 
   it('finds the tokenizer, generation and chat template files', async () => {

@@ -7,11 +7,54 @@
 //   older Optimum:          decoder_model.onnx, decoder_model_merged.onnx
 // plus tokenizer.json, tokenizer_config.json, generation_config.json, special_tokens_map.json,
 // chat_template.jinja.
-// Among several .onnx files fp32 is preferred, then fp16, then anything else; quantized exports
-// come last (and the graph check refuses them with a message naming the export to use instead).
+// Among several .onnx files (variants: model.onnx, model_fp16.onnx, the transformers.js
+// onnx/model_q4.onnx, model_q4f16.onnx, model_int8.onnx, model_uint8.onnx, ...) fp16 is preferred
+// (the quality of fp32 at half the memory), then fp32, then 4-bit (q4f16, q4), then the other
+// quantized ones; `dtype` or `onnx` picks one. onnxVariants lists them with their dtype and size.
 
 import { ModelLoadError } from './errors.js';
 import { normalizePath, readJson, type ModelSource } from './source.js';
+
+/** Precisions the variants of a model folder come in, by their transformers.js file names. */
+export const ONNX_DTYPES = ['fp16', 'fp32', 'q4f16', 'q4', 'int8', 'uint8', 'quantized', 'bnb4'] as const;
+export type OnnxDtype = (typeof ONNX_DTYPES)[number];
+
+export interface OnnxVariant {
+  /** Path of the .onnx file in the folder. */
+  file: string;
+  /** From the file name (model_fp16.onnx → fp16; model.onnx → fp32; an unknown suffix → null). */
+  dtype: OnnxDtype | null;
+  /** Bytes of the file and its external data beside it (model.onnx_data, model.onnx.data), when known. */
+  bytes?: number;
+  /** A quantized export (block-quantized MatMulNBits for q4/q4f16; 8-bit MatMulInteger/DequantizeLinear for the others). */
+  quantized: boolean;
+}
+
+/** A variant's dtype from its file name. */
+export function variantDtype(file: string): OnnxDtype | null {
+  const base = (file.split('/').pop() ?? file).replace(/\.onnx$/i, '');
+  const m = /(?:^|_)(fp16|fp32|q4f16|q4|int8|uint8|quantized|bnb4)$/i.exec(base);
+  if (m) return m[1]!.toLowerCase() as OnnxDtype;
+  return /^(model|decoder_model|decoder_model_merged)$/i.test(base) ? 'fp32' : null;
+}
+
+/** Rank of a variant among others: lower is preferred. */
+function variantRank(file: string): number {
+  const d = variantDtype(file);
+  const decoder = /decoder_model/i.test(file) ? 0.5 : 0; // a plain model.onnx before an older decoder_model.onnx
+  return (d ? ONNX_DTYPES.indexOf(d) : ONNX_DTYPES.length) + decoder + (file.startsWith('onnx/') ? 0.25 : 0);
+}
+
+/** The .onnx files of a listed folder as variants, preferred first; `sizes` gives bytes by path. */
+export function onnxVariants(paths: readonly string[], sizes?: ReadonlyMap<string, number>): OnnxVariant[] {
+  const files = paths.filter((p) => p.toLowerCase().endsWith('.onnx'));
+  files.sort((a, b) => variantRank(a) - variantRank(b) || a.localeCompare(b));
+  return files.map((file) => {
+    const dtype = variantDtype(file);
+    const parts = [file, `${file}_data`, `${file}.data`].map((f) => sizes?.get(f));
+    return { file, dtype, quantized: dtype !== null && dtype !== 'fp16' && dtype !== 'fp32', ...(parts[0] !== undefined ? { bytes: parts.reduce<number>((a, b) => a + (b ?? 0), 0) } : {}) };
+  });
+}
 
 export interface ModelLayout {
   /** The .onnx file to load. */
@@ -40,15 +83,9 @@ const PREFERRED = [
 
 const QUANTIZED = /(quantized|_q4|_q8|int8|uint8|_int4|bnb4|q4f16|_q\d)/i;
 
-/** Preference rank of an .onnx path: lower is better. */
-function rank(path: string): number {
-  const i = PREFERRED.indexOf(path);
-  if (i >= 0) return i;
-  return QUANTIZED.test(path) ? 2000 : 1000;
-}
 
 /** Names probed when the source cannot list its files (a URL). */
-const PROBE = [...PREFERRED, 'onnx/model_quantized.onnx', 'onnx/model_q4.onnx', 'onnx/model_q4f16.onnx', 'onnx/model_int8.onnx'];
+const PROBE = [...PREFERRED, 'onnx/model_quantized.onnx', 'onnx/model_q4.onnx', 'onnx/model_q4f16.onnx', 'onnx/model_int8.onnx', 'onnx/model_uint8.onnx'];
 
 async function exists(source: ModelSource, files: Set<string> | undefined, path: string): Promise<boolean> {
   return files ? files.has(path) : (await source.size(path)) !== undefined;
@@ -58,7 +95,7 @@ async function exists(source: ModelSource, files: Set<string> | undefined, path:
  * Finds the model files. `onnx` forces a particular .onnx file (a path in the folder).
  * Throws 'no-model-file' (naming what was looked for) or 'file-missing'.
  */
-export async function detectLayout(source: ModelSource, options: { onnx?: string } = {}): Promise<ModelLayout> {
+export async function detectLayout(source: ModelSource, options: { onnx?: string; dtype?: OnnxDtype } = {}): Promise<ModelLayout> {
   const listed = await source.list();
   const files = listed ? new Set(listed.map((p) => normalizePath(p) ?? p)) : undefined;
   const layout: Partial<ModelLayout> = {};
@@ -77,7 +114,16 @@ export async function detectLayout(source: ModelSource, options: { onnx?: string
     candidates = [];
     for (const p of PROBE) if (await exists(source, files, p)) candidates.push(p);
   }
-  candidates.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  candidates = onnxVariants(candidates).map((v) => v.file);
+
+  if (options.dtype && !options.onnx) {
+    const v = candidates.find((f) => variantDtype(f) === options.dtype);
+    if (!v) {
+      const have = candidates.map((f) => `${f} (${variantDtype(f) ?? 'unknown'})`).join(', ');
+      throw new ModelLoadError('file-missing', `no ${options.dtype} variant in ${source.label}: it has ${have || 'no .onnx file'}`, { file: options.dtype });
+    }
+    return { ...layout, onnx: v, onnxCandidates: candidates, reason: `the ${options.dtype} variant, as asked` } as ModelLayout;
+  }
 
   if (options.onnx) {
     const p = normalizePath(options.onnx);
@@ -110,7 +156,7 @@ export async function detectLayout(source: ModelSource, options: { onnx?: string
     );
   }
   const reason = PREFERRED.includes(first)
-    ? `preferred layout name${candidates.length > 1 ? ` (also present: ${candidates.slice(1).join(', ')})` : ''}`
+    ? `${variantDtype(first) === 'fp16' ? 'fp16, the preferred variant' : 'preferred layout name'}${candidates.length > 1 ? ` (also present: ${candidates.slice(1).join(', ')})` : ''}`
     : QUANTIZED.test(first) ? 'the only export present looks quantized' : 'the only .onnx file';
   return { ...layout, onnx: first, onnxCandidates: candidates, reason } as ModelLayout;
 }

@@ -8,7 +8,7 @@ import type { TransformerConfig, TransformerWeights, WeightTensor } from '../tra
 import { isLinearWeight } from '../transformer/config.js';
 import { ModelLoadError, type ModelWarning } from './errors.js';
 import { GraphIndex, checkOps } from './graph.js';
-import { detectLayout, type ModelLayout } from './layout.js';
+import { detectLayout, type ModelLayout, type OnnxDtype } from './layout.js';
 import { assertFits, estimateMemory, type AdapterLimits, type FitReport, type GpuWeightDType, type MemoryEstimate } from './memory.js';
 import { parseOnnx, type OnnxGraph } from './onnx.js';
 import { recognize, type CanonicalWeight, type ConfigField, type Family, type GraphSummary, type Provenance } from './recognize.js';
@@ -21,6 +21,8 @@ import type { FloatWeightTensor } from '../transformer/config.js';
 export interface LoadOptions {
   /** Load this .onnx file (a path in the folder) instead of the one the layout prefers. */
   onnx?: string;
+  /** Which variant of the folder to load by precision (layout.ts: model_fp16.onnx → fp16, ...); default: fp16 where present. */
+  dtype?: OnnxDtype;
   /** Read the weight bytes (default true). Without, recognition reads only the few it needs. */
   readWeights?: boolean;
   /** Load the tokenizer when the folder has one (default true). */
@@ -111,7 +113,7 @@ export class LoadedModel {
 }
 
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<LoadedModel> {
-  const layout = await detectLayout(source, { onnx: options.onnx });
+  const layout = await detectLayout(source, { onnx: options.onnx, dtype: options.dtype });
   const config = layout.config ? await readJson(source, layout.config) : undefined;
   const genai = layout.genaiConfig ? await readJson(source, layout.genaiConfig) : undefined;
   const generation = layout.generationConfig ? await readJson(source, layout.generationConfig) : undefined;
