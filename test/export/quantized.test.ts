@@ -12,15 +12,18 @@ import { adapterModules } from '../../src/engine/export/modules.js';
 import { loadModel } from '../../src/engine/model/load.js';
 import { parseOnnx } from '../../src/engine/model/onnx.js';
 import { TINY_LLAMA, variant } from '../model/helpers.js';
-import { quantizeOnnx } from '../support/quantize-onnx.js';
+import { quantizeOnnx, type QuantizeOnnxOptions } from '../support/quantize-onnx.js';
 import { engineLogits, loadMerged, maxAbsDiff, ortLogits, randomAdapter, randomBatch } from './helpers.js';
 
 afterAll(async () => (await testEngine()).pool.trim());
 
 describe('exports from a 4-bit base', () => {
-  it('merged ONNX: float16, dequantized, = our engine on the 4-bit base with the adapter', async () => {
+  it.each([
+    { name: '4-bit MatMulNBits, int4 GatherBlockQuantized', o: { bits: 4, blockSize: 16, zeroPoints: true, embedding: 'int4' }, quantized: 16 },
+    { name: 'int8 QDQ (DequantizeLinear)', o: { bits: 8, blockSize: 32, zeroPoints: true, qdq: 'int8' }, quantized: 15 },
+  ] as { name: string; o: QuantizeOnnxOptions; quantized: number }[])('merged ONNX: float16, dequantized, = our engine on the base with the adapter: $name', async ({ o, quantized }) => {
     const f32 = new Uint8Array(readFileSync(join(TINY_LLAMA, 'model.onnx')));
-    const q4 = await loadModel(variant(TINY_LLAMA, { 'model.onnx': quantizeOnnx(f32, { bits: 4, blockSize: 16, zeroPoints: true, embedding: 'int4' }).bytes }), { acknowledge: ['tokenizer-vocab-mismatch'] });
+    const q4 = await loadModel(variant(TINY_LLAMA, { 'model.onnx': quantizeOnnx(f32, o).bytes }), { acknowledge: ['tokenizer-vocab-mismatch'] });
     expect(q4.quantized).toBe(true);
     const adapter = randomAdapter(q4, { target_modules: 'all-linear' });
     const batch = randomBatch(q4.config.vocabSize);
@@ -28,15 +31,15 @@ describe('exports from a 4-bit base', () => {
     expect(maxAbsDiff(ours, await engineLogits(q4, null, batch))).toBeGreaterThan(0.05); // the adapter matters
 
     const merged = mergeOnnx(q4, adapter);
-    // Every quantized weight (14 linear, the LM head, the embedding) written dequantized; the 14 targeted ones merged.
-    expect(merged.dequantized.length).toBe(16);
+    // Every quantized weight (14 linear, the LM head, the embedding when quantized) written dequantized; the 14 targeted ones merged.
+    expect(merged.dequantized.length).toBe(quantized);
     expect(merged.merged.length).toBe(14);
     const g = parseOnnx(merged.onnx, 'model.onnx');
-    expect(g.nodes.filter((n) => n.domain === 'com.microsoft')).toEqual([]);
+    expect(g.nodes.filter((n) => n.domain === 'com.microsoft' || n.opType === 'DequantizeLinear')).toEqual([]);
     expect([...g.initializers.values()].filter((t) => t.dtype === 'uint8' || t.dtype === 'int4')).toEqual([]);
     const reloaded = await loadMerged(TINY_LLAMA, q4, merged);
     expect(reloaded.quantized).toBe(false);
-    for (const name of ['model.embed_tokens.weight', 'lm_head.weight', 'model.layers.1.mlp.down_proj.weight']) expect(reloaded.weights.get(name)!.dtype).toBe('f16');
+    for (const name of ['lm_head.weight', 'model.layers.1.mlp.down_proj.weight']) expect(reloaded.weights.get(name)!.dtype).toBe('f16');
 
     const theirs = await ortLogits(reloaded, batch);
     // onnxruntime on the merged file = our engine on it (same f16 weights, f32 activations) ...

@@ -129,18 +129,20 @@ describe('operators', () => {
     expectError(e, 'quantized', 'com.microsoft.MatMulNBits', 'model.onnx', 'has no K attribute');
   });
 
-  it('int8 DequantizeLinear in front of a weight: refused the same way', async () => {
+  it('int8 DequantizeLinear in front of a weight with per-input-row scales (axis 0): refused, naming the node', async () => {
+    // Per-tensor and per-column (axis 1) ones load (test/model/quantized.test.ts).
     const bytes = rewrite(llamaOnnx(), (m) => {
       const g = m.graph!;
       const mm = g.node!.find((x) => x.opType === 'MatMul' && x.input![1]!.startsWith('onnx::MatMul'))!;
       const w = g.initializer!.find((t) => t.name === mm.input![1])!;
+      const K = Number(w.dims![0]);
       const q = onnx.TensorProto.create({ name: 'w_q', dims: w.dims, dataType: onnx.TensorProto.DataType.INT8, rawData: new Uint8Array(w.rawData!.length / 4) });
-      const s = onnx.TensorProto.create({ name: 'w_scale', dims: [], dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(new Float32Array([0.01]).buffer) });
+      const s = onnx.TensorProto.create({ name: 'w_scale', dims: [K], dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(new Float32Array(K).fill(0.01).buffer) });
       g.initializer!.push(q, s);
-      g.node!.unshift(onnx.NodeProto.create({ opType: 'DequantizeLinear', input: ['w_q', 'w_scale'], output: ['w_deq'], name: 'dq0' }));
+      g.node!.unshift(onnx.NodeProto.create({ opType: 'DequantizeLinear', input: ['w_q', 'w_scale'], output: ['w_deq'], name: 'dq0', attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] }));
       mm.input![1] = 'w_deq';
     });
-    expectError(await loadError(variant(TINY_LLAMA, { 'model.onnx': bytes })), 'quantized', 'DequantizeLinear');
+    expectError(await loadError(variant(TINY_LLAMA, { 'model.onnx': bytes })), 'quantized', 'model.onnx: node "dq0" (DequantizeLinear)', 'along axis 0');
   });
 
   it('a folder holding only onnx/model_quantized.onnx picks it and refuses it', async () => {

@@ -86,6 +86,8 @@ const CASES: (QuantizeOnnxOptions & { name: string })[] = [
   { name: '4-bit, block 32, zero points, uint4 embedding', bits: 4, blockSize: 32, zeroPoints: true, embedding: 'uint4' },
   { name: '8-bit, block 16, zero points, uint8 embedding', bits: 8, blockSize: 16, zeroPoints: true, embedding: 'uint8' },
   { name: '8-bit, block 32, default zero point, f32 embedding', bits: 8, blockSize: 32, zeroPoints: false, embedding: null },
+  { name: 'QDQ int8 per column (DequantizeLinear, default zero point 0)', bits: 8, blockSize: 32, zeroPoints: false, qdq: 'int8' },
+  { name: 'QDQ uint8 per column with zero points', bits: 8, blockSize: 32, zeroPoints: true, qdq: 'uint8' },
 ];
 
 describe('quantized bases: our logits equal onnxruntime-web (wasm) on the same file', () => {

@@ -23,6 +23,11 @@ export interface QuantizeOnnxOptions {
   embedding?: 'int4' | 'uint4' | 'uint8' | null;
   /** Swap the two nibbles of every 4-bit code byte (the wrong packing order). */
   swapNibbles?: boolean;
+  /**
+   * Instead of MatMulNBits: a QDQ export's DequantizeLinear(w int8/uint8 (K, N), scale (N),
+   * zero point (N)) feeding each MatMul (per output column, axis 1; bits and blockSize ignored).
+   */
+  qdq?: 'int8' | 'uint8';
 }
 
 export interface QuantizedOnnx {
@@ -64,6 +69,7 @@ export function quantizeOnnx(file: Uint8Array, o: QuantizeOnnxOptions): Quantize
   const drop = new Set<string>();
   const added: ITensorProto[] = [];
   const weights = new Map<string, BlockQuantized>();
+  const newNodes: { at: onnxProto.onnx.INodeProto; node: onnxProto.onnx.INodeProto }[] = [];
   const { bits, blockSize: bs } = o;
   for (const n of g.node ?? []) {
     if ((n.domain ?? '') !== '') continue;
@@ -72,6 +78,29 @@ export function quantizeOnnx(file: Uint8Array, o: QuantizeOnnxOptions): Quantize
       if (!w || w.dataType !== 1 || w.dims?.length !== 2) continue;
       const [K, N] = (w.dims as number[]).map(Number) as [number, number];
       const stored = floatsOf(w); // (K, N)
+      if (o.qdq) {
+        // One block per column: codes (N, 1, K); int8 stores code − 128 (zero point likewise).
+        const hfq = new Float32Array(N * K);
+        for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) hfq[j * K + k] = stored[k * N + j]!;
+        const withZp = o.zeroPoints || o.qdq === 'uint8'; // uint8's default zero point is 0
+        const q = quantizeBlockwise(hfq, N, K, 8, K, !withZp);
+        const shift = o.qdq === 'int8' ? 128 : 0;
+        const wq = new Uint8Array(K * N);
+        for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) wq[k * N + j] = (q.codes[j * K + k]! - shift) & 0xff;
+        const base = `${w.name}_QDQ`;
+        const dt = o.qdq === 'int8' ? 3 : 2;
+        added.push(tensor(`${base}_w`, dt, [K, N], wq), tensor(`${base}_scale`, 1, [N], bytes(q.scales)));
+        const inputs = [`${base}_w`, `${base}_scale`];
+        if (withZp) {
+          added.push(tensor(`${base}_zero_point`, dt, [N], Uint8Array.from(q.zeros, (z) => (z - shift) & 0xff)));
+          inputs.push(`${base}_zero_point`);
+        }
+        newNodes.push({ at: n, node: { opType: 'DequantizeLinear', name: `${base}/DequantizeLinear`, input: inputs, output: [`${base}_deq`], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] } });
+        n.input = [n.input![0]!, `${base}_deq`];
+        if ((uses.get(w.name!) ?? 0) === 1) drop.add(w.name!);
+        weights.set(w.name!, q);
+        continue;
+      }
       const hf = new Float32Array(N * K);
       for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) hf[j * K + k] = stored[k * N + j]!;
       const q = quantizeBlockwise(hf, N, K, bits, bs, !o.zeroPoints);
@@ -143,6 +172,7 @@ export function quantizeOnnx(file: Uint8Array, o: QuantizeOnnxOptions): Quantize
       n.attribute = [intAttr('gather_axis', 0), intAttr('quantize_axis', 1), intAttr('block_size', bs), intAttr('bits', ebits)];
     }
   }
+  for (const { at, node } of newNodes) g.node!.splice(g.node!.indexOf(at), 0, onnx.NodeProto.create(node));
   g.initializer = [...(g.initializer ?? []).filter((t) => !drop.has(t.name ?? '')), ...added];
   if (!(model.opsetImport ?? []).some((x) => x.domain === 'com.microsoft')) model.opsetImport = [...(model.opsetImport ?? []), { domain: 'com.microsoft', version: 1 }];
   return { bytes: onnx.ModelProto.encode(model).finish(), weights };

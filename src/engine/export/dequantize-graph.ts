@@ -1,5 +1,6 @@
 // A quantized base's graph made float for the merged ONNX: every com.microsoft MatMulNBits becomes
-// a MatMul on its weight dequantized to float16 ([K, N], as MatMul reads it), and every
+// a MatMul on its weight dequantized to float16 ([K, N], as MatMul reads it), every
+// DequantizeLinear of a MatMul's weight a Cast of that weight in float16, and every
 // GatherBlockQuantized a Gather on its table dequantized to float16; where the graph computes in
 // float32 (the scales' type is the activations' type, by the ops' spec) a Cast to float32 follows
 // the f16 weight (or the gathered rows). A MatMulNBits bias becomes an Add after the MatMul. The
@@ -51,7 +52,7 @@ export function dequantizeGraph(proto: IModelProto, model: LoadedModel): Dequant
     const n = nodes[at]!;
     const full = dequantize(toBlockQuantized(spec, bytesOf)); // (rows, cols)
     const { rows, cols } = spec;
-    const matmul = spec.op === 'MatMulNBits';
+    const matmul = spec.op !== 'GatherBlockQuantized'; // MatMulNBits, or the DequantizeLinear of a MatMul's weight
     // MatMul reads [K, N]; Gather reads the table as is.
     const stored = new Float32Array(rows * cols);
     if (matmul) for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) stored[c * rows + r] = full[r * cols + c]!;
@@ -66,7 +67,10 @@ export function dequantizeGraph(proto: IModelProto, model: LoadedModel): Dequant
     const f32 = spec.scales.dtype === 'float32';
     const label = n.name || `${spec.op}_${at}`;
     const added: INodeProto[] = [];
-    if (matmul) {
+    if (spec.op === 'DequantizeLinear') {
+      // The MatMul reads the DequantizeLinear's output: now the f16 weight, cast to the scale's type.
+      added.push({ opType: 'Cast', name: `${label}/dequantized_cast`, input: [name], output: [n.output![0]!], attribute: [f32 ? CAST_TO_F32 : { ...CAST_TO_F32, i: 10 }] });
+    } else if (matmul) {
       let w = name;
       if (f32) {
         w = `${name}.f32`;

@@ -27,7 +27,7 @@
 
 import { ModelLoadError } from './errors.js';
 import { decodeFloats, decodeInts, type OnnxGraph, type OnnxNode, type OnnxTensor } from './onnx.js';
-import { gatherBlockQuantizedSpec, matMulNBitsSpec, type QuantSpec } from './quantized.js';
+import { dequantizeLinearSpec, gatherBlockQuantizedSpec, matMulNBitsSpec, type QuantSpec } from './quantized.js';
 
 // ---- which operators we know ----
 
@@ -74,14 +74,35 @@ const nodeLabel = (n: OnnxNode) => `"${n.name || `#${n.index}`}"`;
 
 export const QUANTIZED_ADVICE =
   'this engine reads 4- and 8-bit block-quantized weights (com.microsoft MatMulNBits and GatherBlockQuantized: ' +
-  'onnx/model_q4.onnx, model_q4f16.onnx), not this form. Use one of those, or the fp32 or fp16 export instead ' +
+  'onnx/model_q4.onnx, model_q4f16.onnx) and int8 weights behind a DequantizeLinear, not this form (MatMulInteger with ' +
+  'DynamicQuantizeLinear quantizes the activations too). Use one of those, or the fp32 or fp16 export instead ' +
   '(model.onnx or onnx/model_fp16.onnx from the same repository), or export one with ' +
   '`optimum-cli export onnx --model <model-id> --dtype fp32 <dir>` (or --dtype fp16)';
 
+/**
+ * A DequantizeLinear of a constant whose every reader is a MatMul's weight (a QDQ export's
+ * int8 linear): read as a quantized linear (quantized.ts), not refused.
+ */
+function isWeightDequantize(g: OnnxGraph, n: OnnxNode, readers: Map<string, { node: OnnxNode; slot: number }[]>): boolean {
+  if (n.opType !== 'DequantizeLinear' || n.domain !== '' || !(g.initializers.has(n.inputs[0] ?? '') || g.constants.has(n.inputs[0] ?? ''))) return false;
+  const rs = readers.get(n.outputs[0] ?? '') ?? [];
+  return rs.length > 0 && rs.every((r) => r.node.opType === 'MatMul' && r.node.domain === '' && r.slot === 1);
+}
+
 /** Throws on quantized, subgraph-carrying or unknown operators, naming the first node of each. */
 export function checkOps(g: OnnxGraph): void {
+  const readers = new Map<string, { node: OnnxNode; slot: number }[]>();
+  for (const n of g.nodes) {
+    n.inputs.forEach((t, slot) => {
+      if (!t) return;
+      const list = readers.get(t) ?? [];
+      list.push({ node: n, slot });
+      readers.set(t, list);
+    });
+  }
   for (const n of g.nodes) {
     const ms = n.domain === 'com.microsoft';
+    if (isWeightDequantize(g, n, readers)) continue;
     if (QUANTIZED_OPS.has(n.opType) && !(ms && READ_QUANTIZED.has(n.opType))) {
       throw new ModelLoadError('quantized', `${g.file} is a quantized export (node ${nodeLabel(n)} is ${opLabel(n)}): ${QUANTIZED_ADVICE}`, { file: g.file, op: opLabel(n), node: n.name });
     }
@@ -283,7 +304,16 @@ export class GraphIndex {
 
   private findLinears(): void {
     for (const n of this.g.nodes) {
-      if (n.opType === 'MatMul' || n.opType === 'Gemm') {
+      const dql = n.opType === 'MatMul' && n.domain === '' ? this.producer.get(n.inputs[1] ?? '')?.node : undefined;
+      if (dql && dql.opType === 'DequantizeLinear' && dql.domain === '' && !this.isConst(n.inputs[0] ?? '')) {
+        // A QDQ int8 weight: x · dequantize(w), w [K, N].
+        const q = dequantizeLinearSpec(this.g, dql, (t) => this.constOf(t));
+        let bias: OnnxTensor | null = null;
+        let out = n.outputs[0]!;
+        const ba = this.biasAdd(out, q.rows);
+        if (ba) ({ bias, out } = ba);
+        this.addLinear({ node: n, kind: 'matmul', x: n.inputs[0]!, weight: q.data, storedInOut: true, inFeatures: q.cols, outFeatures: q.rows, bias, out, place: { norm: -1, depth: 0 }, quant: q });
+      } else if (n.opType === 'MatMul' || n.opType === 'Gemm') {
         const w = this.resolveWeight(n.inputs[1] ?? '');
         if (!w || w.tensor.dims.length !== 2 || this.isConst(n.inputs[0] ?? '')) continue;
         let inOut = !w.transposed; // MatMul: x · B, B seen as [in, out]

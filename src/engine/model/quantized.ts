@@ -15,8 +15,12 @@
 //       (default 4); data uint4 / int4 (V, C), or uint8 (V, C · bits / 8) with bits 4 or 8
 //       packed along the row, low bits first; scales (V, ceil(C / block_size)); zero_points of
 //       data's type; absent: 0 for int4/uint4, 2^(bits-1) for uint8
+//   DequantizeLinear(w, scale, zero_point?) feeding MatMul's weight (QDQ exports)
+//       w int8 / uint8 (K, N) as MatMul reads it; scale a scalar (per tensor) or (N) with axis 1
+//       (per output column); zero_point likewise, of w's type, default 0; blocked
+//       (block_size, opset 21) and per-input-row (axis 0) scales are refused
 //
-// Both become the engine's one block-quantized format (src/engine/blockq.ts), kept packed on the
+// All become the engine's one block-quantized format (src/engine/blockq.ts), kept packed on the
 // GPU. Every inconsistency is a ModelLoadError naming the file, the node and the tensor.
 
 import { blobBytes, nBlocksOf, type BlockQuantized, type QuantBits } from '../blockq.js';
@@ -24,7 +28,7 @@ import { ModelLoadError } from './errors.js';
 import { decodeFloats, numel, type OnnxGraph, type OnnxNode, type OnnxTensor } from './onnx.js';
 
 export interface QuantSpec {
-  op: 'MatMulNBits' | 'GatherBlockQuantized';
+  op: 'MatMulNBits' | 'GatherBlockQuantized' | 'DequantizeLinear';
   node: OnnxNode;
   bits: QuantBits;
   blockSize: number;
@@ -107,6 +111,41 @@ export function matMulNBitsSpec(g: OnnxGraph, n: OnnxNode, constOf: (t: string) 
   return { op: 'MatMulNBits', node: n, bits: bits as QuantBits, blockSize: bs, rows: N, cols: K, data: B, scales, zeroPoints: zp, signed: false };
 }
 
+/** Block size the engine gives an 8-bit per-tensor / per-column weight (any size holds one scale per row). */
+const DQL_BLOCK = 32;
+
+function fail0(g: OnnxGraph, n: OnnxNode, what: string, details: Record<string, unknown> = {}): ModelLoadError {
+  return new ModelLoadError('quantized', `${g.file}: node ${label(n)} (DequantizeLinear) ${what}`, { file: g.file, node: n.name, op: n.opType, ...details });
+}
+
+/** The spec of a DequantizeLinear node whose output is a MatMul's weight, checked. */
+export function dequantizeLinearSpec(g: OnnxGraph, n: OnnxNode, constOf: (t: string) => OnnxTensor | undefined): QuantSpec {
+  const w = constOf(n.inputs[0] ?? '');
+  const scale = constOf(n.inputs[1] ?? '');
+  if (!w || !scale) throw fail0(g, n, 'reads its weight or scale from a computed tensor; they must be initializers');
+  if (w.dtype !== 'int8' && w.dtype !== 'uint8') throw fail0(g, n, `dequantizes "${w.name}" of ${w.dtype}; this engine reads int8 and uint8 weights this way (4-bit ones as MatMulNBits)`, { tensor: w.name });
+  if (w.dims.length !== 2) throw fail0(g, n, `dequantizes "${w.name}" of rank ${w.dims.length}; a linear weight is 2-D`, { tensor: w.name });
+  for (const a of n.attrs.keys()) if (!['axis', 'block_size', 'output_dtype'].includes(a)) throw fail0(g, n, `has the attribute ${a}, which the DequantizeLinear spec does not define`, { attribute: a });
+  const block = n.attrs.get('block_size');
+  if (typeof block === 'number' && block !== 0) throw fail0(g, n, `has block_size ${block} (blocked quantization); this engine reads per-tensor and per-column scales here`, { attribute: 'block_size', value: block });
+  const [K, N] = w.dims as [number, number];
+  const axis = n.attrs.get('axis') ?? 1;
+  const count = numel(scale.dims);
+  if (!FLOATS.has(scale.dtype)) throw fail0(g, n, `has scale "${scale.name}" of ${scale.dtype}; float or float16 expected`, { tensor: scale.name });
+  if (count !== 1) {
+    if (axis !== 1 && axis !== -1) throw fail0(g, n, `scales "${w.name}" along axis ${String(axis)} (per input row); this engine reads per-tensor or per-output-column (axis 1) scales`, { attribute: 'axis', value: axis });
+    if (count !== N) throw fail0(g, n, `has ${count} scales ("${scale.name}"); per column of "${w.name}" [${K}, ${N}] needs ${N}`, { tensor: scale.name, expected: N, actual: count });
+  }
+  let zp: OnnxTensor | null = null;
+  if (n.inputs[2]) {
+    zp = constOf(n.inputs[2]) ?? null;
+    if (!zp) throw fail0(g, n, 'reads its zero point from a computed tensor; it must be an initializer');
+    if (zp.dtype !== w.dtype) throw fail0(g, n, `has zero point "${zp.name}" of ${zp.dtype}; the spec wants the weight's type, ${w.dtype}`, { tensor: zp.name });
+    if (numel(zp.dims) !== count) throw fail0(g, n, `has ${numel(zp.dims)} zero points ("${zp.name}") for ${count} scales`, { tensor: zp.name, expected: count, actual: numel(zp.dims) });
+  }
+  return { op: 'DequantizeLinear', node: n, bits: 8, blockSize: DQL_BLOCK, rows: N, cols: K, data: w, scales: scale, zeroPoints: zp, signed: w.dtype === 'int8' };
+}
+
 /** The spec of a GatherBlockQuantized node used as an embedding (gather rows, quantized along them), checked. */
 export function gatherBlockQuantizedSpec(g: OnnxGraph, n: OnnxNode, constOf: (t: string) => OnnxTensor | undefined): QuantSpec {
   const data = constOf(n.inputs[0] ?? '');
@@ -162,6 +201,22 @@ export function toBlockQuantized(spec: QuantSpec, bytesOf: (t: OnnxTensor) => Ui
   const nb = nBlocksOf(K, bs), blob = blobBytes(bits, bs);
   const data = bytesOf(spec.data);
   const codes = new Uint8Array(N * nb * blob);
+  if (spec.op === 'DequantizeLinear') {
+    // w (K, N): column n is row n; int8 codes c become c + 128 (flip the top bit) with their zero points.
+    const flip = spec.signed ? 0x80 : 0;
+    const total = spec.rows;
+    for (let r = 0; r < N; r++) for (let k = 0; k < K; k++) codes[(r * nb + Math.floor(k / bs)) * blob + (k % bs)] = data[k * total + start + r]! ^ flip;
+    const sc = decodeFloats(spec.scales.dtype, bytesOf(spec.scales));
+    const zb = spec.zeroPoints ? bytesOf(spec.zeroPoints) : null;
+    const scales = new Float32Array(N * nb), zeros = new Float32Array(N * nb);
+    for (let r = 0; r < N; r++) {
+      const i = sc.length === 1 ? 0 : start + r;
+      const z = zb ? zb[i]! ^ flip : flip;
+      scales.fill(sc[i]!, r * nb, (r + 1) * nb);
+      zeros.fill(z, r * nb, (r + 1) * nb);
+    }
+    return { bits, blockSize: bs, rows: N, cols: K, codes, scales, zeros };
+  }
   if (spec.op === 'MatMulNBits') {
     codes.set(data.subarray(start * nb * blob, (start + N) * nb * blob));
   } else {
