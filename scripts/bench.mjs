@@ -22,13 +22,13 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const METHODS = ['ours', 'ort-webgpu-gemm', 'ort-webgpu-matmul', 'ort-wasm-gemm', 'ort-wasm-matmul', 'ts-loop'];
 const NODE_METHODS = ['ours', 'ts-loop'];
 const FORWARD_METHODS = ['ours', 'ort-webgpu', 'ort-wasm'];
-const SUITES = ['matmul', 'forward', 'train'];
+const SUITES = ['matmul', 'forward', 'train', 'generate'];
 const DEMO_MODEL = join(root, 'public/models/demo-fortunes');
 // The fixtures every engineer tests against (../shared/fixtures/models), for the forward suite.
 const FIXTURE_MODELS = ['tiny-random-llama-fp16', 'tiny-random-gpt2'].map((n) => join(root, '../shared/fixtures/models', n));
 
 const HELP = `npm run bench -- [options]
-  --suite S         matmul, forward, train or all (default all)
+  --suite S         matmul, forward, train, generate or all (default all: the first three)
  matmul:
   --shapes LIST     MxCxOC,... or a named list:
                     default: ${DEFAULT_SHAPES}
@@ -57,6 +57,13 @@ const HELP = `npm run bench -- [options]
   --train-batches L pairs x tokens per sequence, BxT,... (default 4x32)
   --lora-r R        LoRA rank (default 8)
   --targets T       LoRA target modules, comma-separated or all-linear (default all-linear)
+ generate (greedy, KV cache: new tokens/s; ours against onnxruntime-web's own cache loop):
+  --gen-models LIST model folders, comma-separated, "demo" the demo model (default demo); e.g.
+                    demo,bench-results/models/smollm2-135m-shape (bench/make_smollm2_shape.py)
+  --gen-batches L   rows generated together, comma-separated (default 1,4,16)
+  --gen-prompt P    prompt tokens per row (default 16)
+  --gen-tokens N    new tokens per row (default 16)
+  --gen-methods L   subset of ours,ort-webgpu,ort-wasm (default all); runs: --warmup (at most 1), --reps
  all suites:
   --threads N       onnxruntime-web wasm threads (default min(4, cores))
   --ort-webgpu B    webgpu: onnxruntime-web/webgpu (native WebGPU EP, default);
@@ -78,6 +85,11 @@ const { values: opt } = parseArgs({
     'lora-r': { type: 'string', default: '8' },
     targets: { type: 'string', default: 'all-linear' },
     'forward-methods': { type: 'string' },
+    'gen-models': { type: 'string', default: 'demo' },
+    'gen-batches': { type: 'string', default: '1,4,16' },
+    'gen-prompt': { type: 'string', default: '16' },
+    'gen-tokens': { type: 'string', default: '16' },
+    'gen-methods': { type: 'string' },
     methods: { type: 'string' },
     variants: { type: 'string' },
     iters: { type: 'string' },
@@ -127,8 +139,9 @@ function int(name, text, min = 1) {
   return v;
 }
 
-const suites = opt.suite === 'all' ? SUITES : [opt.suite];
-if (!suites.every((x) => SUITES.includes(x))) throw new Error(`--suite ${opt.suite}: matmul, forward, train or all`);
+const suites = opt.suite === 'all' ? SUITES.filter((x) => x !== 'generate') : [opt.suite];
+if (!suites.every((x) => SUITES.includes(x))) throw new Error(`--suite ${opt.suite}: matmul, forward, train, generate or all`);
+if (opt.node && suites.includes('generate')) throw new Error('--suite generate runs in the browser only (it compares with onnxruntime-web)');
 if (opt.out && suites.length > 1) throw new Error('--out names one JSON file: give --suite matmul, forward or train with it');
 const shapes = opt.shapes === 'model' ? modelShapes() : parseShapes(opt.shapes);
 const batches = parseBatches(opt.batches);
@@ -139,8 +152,15 @@ const forwardModels = (opt.model ? [opt.model] : opt.models.split(','))
 for (const d of forwardModels) {
   if (!statSync(d, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`--models: ${d} is not a folder`);
 }
-// The page serves these at /__bench/models/<index>/: the train model first, then forward's.
-const servedModels = [modelDir, ...forwardModels];
+const genModels = opt['gen-models'].split(',').map((m) => m.trim()).map((m) => (m === 'demo' ? DEMO_MODEL : resolve(m)));
+for (const d of genModels) {
+  if (!statSync(d, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`--gen-models: ${d} is not a folder`);
+}
+const genBatches = opt['gen-batches'].split(',').map((b) => int('gen-batches', b.trim()));
+const genMethods = opt['gen-methods'] ? opt['gen-methods'].split(',').map((m) => m.trim()) : ['ours', 'ort-webgpu', 'ort-wasm'];
+for (const m of genMethods) if (!['ours', 'ort-webgpu', 'ort-wasm'].includes(m)) throw new Error(`--gen-methods: "${m}" is not one of ours, ort-webgpu, ort-wasm`);
+// The page serves these at /__bench/models/<index>/: the train model first, then forward's, then generate's.
+const servedModels = [modelDir, ...forwardModels, ...genModels];
 const trainTargets = opt.targets === 'all-linear' ? 'all-linear' : opt.targets.split(',').map((t) => t.trim());
 const trainSettings = { loraR: int('lora-r', opt['lora-r']), targets: trainTargets };
 const forwardAllowed = opt.node ? ['ours'] : FORWARD_METHODS;
@@ -289,7 +309,7 @@ async function runBrowser() {
     });
     page.on('pageerror', (e) => log(`[page error] ${e.message}`));
     await page.goto(`${url}/bench/index.html`);
-    await page.waitForFunction(() => window.runMatmulBench !== undefined && window.runForwardBench !== undefined && window.runTrainBench !== undefined, null, { timeout: 120_000 });
+    await page.waitForFunction(() => window.runMatmulBench !== undefined && window.runForwardBench !== undefined && window.runTrainBench !== undefined && window.runGenerateBench !== undefined, null, { timeout: 120_000 });
     const common = { timing, threads, ortWebgpu: opt['ort-webgpu'], verbose: opt.verbose };
     const deadline = Date.now() + positive('timeout-s', opt['timeout-s']) * 1000;
     const left = () => Math.max(1, (deadline - Date.now()) / 1000);
@@ -308,6 +328,13 @@ async function runBrowser() {
     if (suites.includes('train')) {
       const config = { shapes: parseTrainShapes(opt['train-batches']), settings: trainSettings, timing: trainTiming, modelUrl: '/__bench/models/0/', modelFiles: listFiles(modelDir), modelName: modelLabel(modelDir) };
       reports.train = await withTimeout(page.evaluate((cfg) => window.runTrainBench(cfg), config), left(), 'benchmark page (train)');
+    }
+    if (suites.includes('generate')) {
+      reports.generate = [];
+      for (const [i, dir] of genModels.entries()) {
+        const config = { ...common, batches: genBatches, promptTokens: int('gen-prompt', opt['gen-prompt']), newTokens: int('gen-tokens', opt['gen-tokens']), methods: genMethods, warmup: Math.min(timing.warmup, 1), reps: timing.reps, modelUrl: `/__bench/models/${1 + forwardModels.length + i}/`, modelFiles: listFiles(dir), modelName: modelLabel(dir) };
+        reports.generate.push(await withTimeout(page.evaluate((cfg) => window.runGenerateBench(cfg), config), left(), `benchmark page (generate, ${modelLabel(dir)})`));
+      }
     }
     const browserName = `Chromium ${browser.version()}`;
     const tag = (r) => ({ mode: 'browser', browser: browserName, ...r });
@@ -580,6 +607,37 @@ for (const suite of suites) {
     const t = report.settings;
     console.log('');
     console.log(`DPO training, model ${m.name} (${m.arch}, ${m.parameters.toLocaleString('en-US')} parameters), LoRA r ${t.loraR} on ${t.targets}, reference log-probs cached`);
+  } else if (suite === 'generate') {
+    json = {
+      benchmark: 'generate',
+      date: started.toISOString(),
+      host,
+      tokensPerSec: 'B rows x N new tokens / median seconds per generation (prefill of B x P prompt tokens and N steps, greedy, KV cache; each side reads the logits it chooses from back to the CPU)',
+      config: { batches: genBatches, promptTokens: Number(opt['gen-prompt']), newTokens: Number(opt['gen-tokens']), methods: genMethods, reps: timing.reps, threads, models: genModels.map(modelLabel) },
+      runs: report,
+    };
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
+    for (const run of report) {
+      const m = run.model;
+      console.log('');
+      console.log(`generation, new tokens/s, model ${m.name} (${m.arch}, ${m.parameters.toLocaleString('en-US')} parameters, ${m.dtype}, V ${m.vocab}, ${m.layers} layers, hidden ${m.hidden}), ${run.promptTokens} prompt + ${run.newTokens} new tokens per row, greedy, higher is better`);
+      header(run);
+      const cell = (r) => (!r ? '-' : r.status === 'ok' ? r.tokensPerS.toFixed(1) : r.status === 'skipped' ? 'skipped' : 'error');
+      console.log('| B | ours | ORT webgpu | ORT wasm | ours / ORT webgpu | rows as ours (webgpu, wasm) |');
+      console.log('|---:|---:|---:|---:|---:|---|');
+      for (const row of run.results) {
+        const o = row.methods.ours;
+        const g = row.methods['ort-webgpu'];
+        const w = row.methods['ort-wasm'];
+        const ratio = o?.status === 'ok' && g?.status === 'ok' ? `${(o.tokensPerS / g.tokensPerS).toFixed(2)}x` : '-';
+        console.log(`| ${row.B} | ${cell(o)} | ${cell(g)} | ${cell(w)} | ${ratio} | ${g?.status === 'ok' ? g.rowsAgreeing : '-'}, ${w?.status === 'ok' ? w.rowsAgreeing : '-'} of ${row.B} |`);
+        for (const [k, r] of Object.entries(row.methods)) if (r.status === 'error') console.log(`  B ${row.B} ${k}: ${r.message}`);
+      }
+    }
+    console.log('');
+    console.log(`written ${file}`);
+    continue;
   } else {
     // One run per model (the demo model, the fixtures), each with its own adapter and results.
     json = {
