@@ -6,7 +6,7 @@ import { loadModel } from '../engine/model/load.js';
 import { nodeDirSource } from '../engine/model/source-node.js';
 import { modelMatmulShapes, tuneMatmuls, type MatmulShape } from '../engine/tuning/matmul-runner.js';
 import { TUNED_KERNELS, VARIANTS, applicableVariants, whyNotApplicable, type TunedKernel } from '../engine/tuning/variants.js';
-import { applyForcedVariants, fileTuneCache, tuneCachePath } from './tune-cache.js';
+import { fileTuneCache, tuneCachePath } from './tune-cache.js';
 
 const HELP = `prefstudio gpu [options]: the WebGPU adapter the engine gets in Node
   --json              the adapter report as JSON
@@ -70,7 +70,6 @@ export async function run(args: string[]): Promise<number> {
 
   const engine = await createNodeEngine();
   try {
-    applyForcedVariants(engine);
     const r = engine.report;
     if (!o.tune) {
       if (o.json) {

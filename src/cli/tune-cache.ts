@@ -6,14 +6,14 @@
 //                                ~/.cache, then prefstudio/kernel-tuning.json); "off": no file
 //   PREFSTUDIO_TUNE=on|off       tune at first use (default: on, except on software adapters,
 //                                where speed says nothing and the safe kernels are kept)
-//   PREFSTUDIO_KERNEL_VARIANTS   force variants: matmul_forward=tiled8,matmul_dinp=safe
+//   PREFSTUDIO_KERNEL_VARIANTS   force variants: matmul_forward=tiled8,matmul_dinp=safe (applied by
+//                                createNodeEngine, src/engine/node.ts, to every Node engine)
 import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { readTextBounded, isMissing, MiB } from '../data/io/node-read.js';
 import { writeOutputFile } from './output.js';
 import type { Engine } from '../engine/gpu/engine.js';
-import { parseForced } from '../engine/tuning/choices.js';
 import { isSoftwareAdapter, modelMatmulShapes, tuneMatmuls } from '../engine/tuning/matmul-runner.js';
 import type { TuneCache, TuneOutcome, TuneRecord } from '../engine/tuning/tuner.js';
 import type { TunedKernel } from '../engine/tuning/variants.js';
@@ -62,16 +62,6 @@ export function fileTuneCache(path: string): TuneCache {
   };
 }
 
-/** Applies PREFSTUDIO_KERNEL_VARIANTS (or the given text) to the engine: a bad value is refused naming it. */
-export function applyForcedVariants(engine: Engine, text = process.env.PREFSTUDIO_KERNEL_VARIANTS): void {
-  if (!text) return;
-  try {
-    engine.choices.forced = parseForced(text);
-  } catch (e) {
-    throw new Error(`PREFSTUDIO_KERNEL_VARIANTS: ${(e as Error).message}`);
-  }
-}
-
 export interface CliTuneOptions {
   cacheFlag?: string;
   /** Tune even on a software adapter (prefstudio gpu --tune). */
@@ -87,7 +77,6 @@ export interface CliTuneOptions {
  * or by measuring (bounded time, progress lines). Returns null when tuning is off here.
  */
 export async function tuneForModel(engine: Engine, cfg: TransformerConfig, M: number, o: CliTuneOptions = {}): Promise<TuneOutcome | null> {
-  applyForcedVariants(engine);
   const setting = process.env.PREFSTUDIO_TUNE;
   if (setting === 'off') return null;
   if (!o.force && setting !== 'on' && isSoftwareAdapter(engine)) return null;

@@ -5,7 +5,7 @@
 import { dbTuneCache, type PrefDb } from '../db/index.js';
 import { parseForced, type KernelChoice } from '../engine/tuning/choices.js';
 import { isSoftwareAdapter, modelMatmulShapes, tuneMatmuls } from '../engine/tuning/matmul-runner.js';
-import { TUNED_KERNELS, VARIANTS, whyNotApplicable, type TunedKernel } from '../engine/tuning/variants.js';
+import { VARIANTS, whyNotApplicable, type TunedKernel } from '../engine/tuning/variants.js';
 import { getEngine, withGpu } from './engine.js';
 import { getActiveModel } from './models.js';
 
@@ -94,4 +94,3 @@ export async function forceKernelVariants(text: string): Promise<KernelTuningRep
   return kernelTuningReport();
 }
 
-export { TUNED_KERNELS };
