@@ -37,6 +37,7 @@ import {
   type Session,
 } from './train.js';
 import { planOutputs, writeOutputFile } from './output.js';
+import { DTYPE_USAGE } from './input.js';
 
 const USAGE = `usage: prefstudio eval --model <dir> --adapter <dir> --data <file> --method <name> --out <metrics.json> [options]
 
@@ -49,6 +50,7 @@ const USAGE = `usage: prefstudio eval --model <dir> --adapter <dir> --data <file
   --force                    replace --out and --grads if they exist
   --ref-cache <dir>          keep reference log-probs here between runs
   --onnx <file>              the .onnx file of the folder to use
+${DTYPE_USAGE}
 
 objective and length settings (the LoRA settings come from the adapter; --batch-size is the
 evaluation batch, default all examples at once, or the largest batch that fits):
@@ -94,7 +96,7 @@ export function run(args: string[]): Promise<number> {
 }
 
 async function evaluate(args: string[], tag: string): Promise<number> {
-  const p = parseFlags(args, ['--model', '--adapter', '--data', '--method', '--out', '--grads', '--ref-cache', '--onnx'], ['--force']);
+  const p = parseFlags(args, ['--model', '--adapter', '--data', '--method', '--out', '--grads', '--ref-cache', '--onnx', '--dtype'], ['--force']);
   for (const k of ['--model', '--adapter', '--data', '--method', '--out'] as const) if (!p.plain[k]) throw new UsageError(`${k} is required`);
   const lora = p.given.filter((f) => f.startsWith('--lora-') || f === '--targets' || f === '--rslora');
   if (lora.length) throw new UsageError(`the LoRA settings come from --adapter; drop ${lora.join(', ')}`);
@@ -109,7 +111,7 @@ async function evaluate(args: string[], tag: string): Promise<number> {
   const batch = (p.config.per_device_train_batch_size as number | undefined) ?? (p.config.per_device_eval_batch_size as number | undefined);
   const settings = (size: number) =>
     configFrom({ ...p.config, method: p.plain['--method'], lora: peft.lora, per_device_train_batch_size: size, per_device_eval_batch_size: size });
-  const loaded = await readModel(p.plain['--model']!, tag, p.plain['--onnx']);
+  const loaded = await readModel(p.plain['--model']!, tag, p.plain['--onnx'], p.plain['--dtype']);
   // Without --batch-size every example goes in one batch (KTO's KL pairs then span them all);
   // everything counts as one set, whatever its split.
   const first = settings(batch ?? 1_000_000_000);

@@ -24,7 +24,7 @@ import { HUB_ID_EXAMPLE, resolveHubBaseModel, type BaseModelInput } from '../hub
 import { loadModel, type LoadedModel } from '../engine/model/load.js';
 import { nodeDirSource } from '../engine/model/source-node.js';
 import { UsageError, configFile, configFrom, err, flagsHelp, parseFlags, readRecords, runCommand } from './train.js';
-import { readAdapterFrom, readOptionalText, INPUT_LIMITS } from './input.js';
+import { DTYPE_USAGE, parseDtype, readAdapterFrom, readOptionalText, INPUT_LIMITS } from './input.js';
 import { planOutput, planOutputs, writeInto, writeOutputFile, writeOutputFolder, type InputSpec, type OutputSpec } from './output.js';
 
 const TAG = 'export';
@@ -48,6 +48,7 @@ outputs (one or more):
 options:
   --force                    replace outputs that exist (never the model's or the adapter's own files)
   --onnx <file>              the .onnx file of the model folder to use
+${DTYPE_USAGE}
   --external-data <on|off>   merged: force external weight data on or off (default: as the model, or when > 2 GiB)
   --gguf-type <f32|f16>      GGUF tensor type (default f32, as convert_lora_to_gguf.py)
   --gguf-merged-type <f32|f16|q8_0>
@@ -77,9 +78,15 @@ export async function readAdapter(path: string): Promise<AdapterData> {
   return a;
 }
 
-async function readModel(dir: string, onnx: string | undefined, weights: boolean, tokenizer = false): Promise<LoadedModel> {
+async function readModel(dir: string, onnx: string | undefined, weights: boolean, tokenizer = false, dtype?: string): Promise<LoadedModel> {
+  let d;
   try {
-    return await loadModel(nodeDirSource(dir), { onnx, readWeights: weights, tokenizer, acknowledge: ['tokenizer-vocab-mismatch'] });
+    d = parseDtype(dtype);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  try {
+    return await loadModel(nodeDirSource(dir), { onnx, dtype: d, readWeights: weights, tokenizer, acknowledge: ['tokenizer-vocab-mismatch'] });
   } catch (e) {
     if (isModelLoadError(e)) throw new Error(`cannot load --model ${dir}: ${e.message} [${e.code}]`);
     throw e;
@@ -87,7 +94,7 @@ async function readModel(dir: string, onnx: string | undefined, weights: boolean
 }
 
 async function exportCommand(args: string[]): Promise<number> {
-  const p = parseFlags(args, ['--model', '--adapter', '--merged', '--gguf', '--gguf-merged', '--gguf-base', '--peft', '--trl', '--onnx', '--external-data', '--gguf-type', '--gguf-merged-type', '--data', '--base-model', '--method', '--config'], ['--force']);
+  const p = parseFlags(args, ['--model', '--adapter', '--merged', '--gguf', '--gguf-merged', '--gguf-base', '--peft', '--trl', '--onnx', '--dtype', '--external-data', '--gguf-type', '--gguf-merged-type', '--data', '--base-model', '--method', '--config'], ['--force']);
   for (const k of ['--model', '--adapter'] as const) if (!p.plain[k]) throw new UsageError(`${k} is required`);
   const outputs = (['--merged', '--gguf', '--gguf-merged', '--gguf-base', '--peft', '--trl'] as const).filter((k) => p.plain[k]);
   if (outputs.length === 0) throw new UsageError('give at least one of --merged, --gguf, --gguf-merged, --gguf-base, --peft, --trl');
@@ -121,7 +128,7 @@ async function exportCommand(args: string[]): Promise<number> {
   if (p.plain['--trl']) specs.push({ flag: '--trl', path: p.plain['--trl'], kind: 'folder' });
   const plans = new Map((await planOutputs(specs, { force, inputs })).map((o) => [o.flag, o]));
   const adapter = await readAdapter(adapterPath);
-  const model = await readModel(modelDir, p.plain['--onnx'], !!p.plain['--merged'] || wholeGguf, wholeGguf);
+  const model = await readModel(modelDir, p.plain['--onnx'], !!p.plain['--merged'] || wholeGguf, wholeGguf, p.plain['--dtype']);
   // Checked against the model whatever the output: names, partners, shapes.
   const modules = adapterModules(model, adapter);
   // A GGUF llama.cpp could not run (its architecture, the tokenizer) is refused before any output.

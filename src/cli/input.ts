@@ -10,7 +10,18 @@ import { constants as bufferConstants } from 'node:buffer';
 import { promises as fs } from 'node:fs';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readPeftFiles, readPeftZip } from '../engine/export/peft.js';
 import type { AdapterData } from '../engine/export/modules.js';
+import { ONNX_DTYPES, type OnnxDtype } from '../engine/model/layout.js';
 import { GiB, MiB, NodeFolder, isMissing, readFileBounded, readTextBounded } from '../data/io/node-read.js';
+
+/** --dtype: which variant of a model folder to load by precision (src/engine/model/layout.ts). */
+export const DTYPE_USAGE = `  --dtype <name>             the folder's variant by precision: ${ONNX_DTYPES.join(', ')} (default: fp16 where present, then fp32)`;
+
+/** The --dtype value, checked; undefined when the flag is absent. */
+export function parseDtype(value: string | undefined): OnnxDtype | undefined {
+  if (value === undefined) return undefined;
+  if (!(ONNX_DTYPES as readonly string[]).includes(value)) throw new Error(`--dtype "${value}" is not one of ${ONNX_DTYPES.join(', ')}`);
+  return value as OnnxDtype;
+}
 
 /** The most bytes one read can hold in Node (4 GiB on Node 20). */
 const MAX_BUFFER = Math.min(bufferConstants.MAX_LENGTH, 4 * GiB);

@@ -9,8 +9,10 @@ import { formatBytes, isModelLoadError } from '../engine/model/errors.js';
 import { loadModel, type LoadedModel } from '../engine/model/load.js';
 import { checkFits } from '../engine/model/memory.js';
 import { nodeDirSource } from '../engine/model/source-node.js';
+import { DTYPE_USAGE, parseDtype } from './input.js';
+import type { OnnxDtype } from '../engine/model/layout.js';
 
-const USAGE = 'usage: prefstudio inspect <model-dir | model.onnx> [--json] [--onnx <file in the folder>]\n';
+const USAGE = `usage: prefstudio inspect <model-dir | model.onnx> [--json] [--onnx <file in the folder>] [--dtype <name>]\n${DTYPE_USAGE}\n`;
 
 /** WebGPU's default limits: what any adapter grants without asking for more. */
 const DEFAULT_LIMITS = { maxStorageBufferBindingSize: 128 * 1024 * 1024, maxBufferSize: 256 * 1024 * 1024 };
@@ -18,11 +20,20 @@ const DEFAULT_LIMITS = { maxStorageBufferBindingSize: 128 * 1024 * 1024, maxBuff
 export async function run(args: string[]): Promise<number> {
   const json = args.includes('--json');
   let onnx: string | undefined;
+  let dtype: OnnxDtype | undefined;
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--json') continue;
     if (a === '--onnx') onnx = args[++i];
+    else if (a === '--dtype') {
+      try {
+        dtype = parseDtype(args[++i] ?? '');
+      } catch (e) {
+        process.stderr.write(`prefstudio inspect: ${(e as Error).message}\n${USAGE}`);
+        return 2;
+      }
+    }
     else if (a === '--help' || a === '-h') {
       process.stdout.write(USAGE);
       return 0;
@@ -43,7 +54,7 @@ export async function run(args: string[]): Promise<number> {
   }
   let model: LoadedModel;
   try {
-    model = await loadModel(nodeDirSource(dir), { onnx, readWeights: false, acknowledge: ['tokenizer-vocab-mismatch'] });
+    model = await loadModel(nodeDirSource(dir), { onnx, dtype, readWeights: false, acknowledge: ['tokenizer-vocab-mismatch'] });
   } catch (e) {
     if (!isModelLoadError(e)) throw e;
     if (json) process.stdout.write(JSON.stringify({ ok: false, model: dir, error: { code: e.code, message: e.message, details: e.details } }, null, 2) + '\n');

@@ -27,6 +27,8 @@ import { tokenizeRecords, type TokenizeSettings } from '../engine/training/token
 import { sequenceLogprobs, type SequencePair } from '../engine/transformer/logprobs.js';
 import { TransformerModel } from '../engine/transformer/model.js';
 import { OutputError, OutputFile, planOutput } from './output.js';
+import { DTYPE_USAGE, parseDtype } from './input.js';
+import type { OnnxDtype } from '../engine/model/layout.js';
 
 /** Most sequences in one forward pass (WebGPU's guaranteed workgroups per dimension, 65535, with room). */
 const MAX_BATCH_SEQUENCES = 4096;
@@ -43,6 +45,7 @@ const USAGE = `usage: prefstudio logprobs --model <dir> --data <file> --out <fil
   --truncation-mode <mode>   keep_start (default, TRL's) or keep_end
   --batch-size <n>           sequences per forward pass, at most 4096 (default 8)
   --onnx <file>              the .onnx file in the folder to use (default: the layout's choice)
+${DTYPE_USAGE}
   --allow-vocab-mismatch     load a model whose tokenizer has ids past its vocabulary; records
                              that tokenise to such ids are skipped (and listed)
 
@@ -56,6 +59,7 @@ interface Args {
   truncation: TruncationMode;
   batchSize: number;
   onnx?: string;
+  dtype?: OnnxDtype;
   allowVocabMismatch: boolean;
   force: boolean;
 }
@@ -86,6 +90,14 @@ function parseArgs(args: string[]): Args | 'help' | string {
       case '--data': a.data = value; break;
       case '--out': a.out = value; break;
       case '--onnx': a.onnx = value; break;
+      case '--dtype': {
+        try {
+          a.dtype = parseDtype(value);
+        } catch (e) {
+          return (e as Error).message;
+        }
+        break;
+      }
       case '--max-length': {
         const n = int(flag);
         if (typeof n === 'string') return n;
@@ -168,7 +180,7 @@ async function logprobs(a: Args): Promise<number> {
 
   let loaded;
   try {
-    loaded = await loadModel(nodeDirSource(a.model), { onnx: a.onnx, acknowledge: a.allowVocabMismatch ? ['tokenizer-vocab-mismatch'] : [] });
+    loaded = await loadModel(nodeDirSource(a.model), { onnx: a.onnx, dtype: a.dtype, acknowledge: a.allowVocabMismatch ? ['tokenizer-vocab-mismatch'] : [] });
   } catch (e) {
     if (!isModelLoadError(e)) throw e;
     const hint = e.code === 'tokenizer-vocab-mismatch' ? ' (--allow-vocab-mismatch scores the records whose ids fit)' : '';

@@ -41,7 +41,7 @@ import { checkRefLogps, RefCacheError, sha256Hex, type RefLogpCache } from '../e
 import type { Example } from '../engine/training/tokenize.js';
 import { Trainer, decodeCheckpoint, encodeCheckpoint, type StepMetrics, type TrainerOptions } from '../engine/training/trainer.js';
 import { TransformerModel } from '../engine/transformer/model.js';
-import { INPUT_LIMITS, readAdapterFrom, readCheckpointBytes, readOptionalText, readSettingsText } from './input.js';
+import { DTYPE_USAGE, INPUT_LIMITS, parseDtype, readAdapterFrom, readCheckpointBytes, readOptionalText, readSettingsText } from './input.js';
 import { OutputError, planOutput, prepareRunFolder, writeOutputFile } from './output.js';
 
 export class UsageError extends Error {}
@@ -178,11 +178,17 @@ export async function readRecords(file: string, tag: string): Promise<PrefRecord
   return r.records;
 }
 
-export async function readModel(dir: string, tag: string, onnx?: string): Promise<LoadedModel> {
+export async function readModel(dir: string, tag: string, onnx?: string, dtype?: string): Promise<LoadedModel> {
+  let d;
   try {
-    const m = await loadModel(nodeDirSource(dir), { onnx });
+    d = parseDtype(dtype);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  try {
+    const m = await loadModel(nodeDirSource(dir), { onnx, dtype: d });
     if (!m.tokenizer) throw new Error(`${dir} has no tokenizer.json: the data cannot be tokenized`);
-    err(`${tag}: model ${dir}: ${m.arch}, ${m.parameterCount.toLocaleString('en-US')} parameters`);
+    err(`${tag}: model ${dir}: ${m.arch}, ${m.parameterCount.toLocaleString('en-US')} parameters, ${m.layout.onnx} (${m.layout.reason})`);
     return m;
   } catch (e) {
     if (isModelLoadError(e)) throw new Error(`cannot load --model ${dir}: ${e.message} [${e.code}]`);
@@ -407,6 +413,7 @@ const USAGE = `usage: prefstudio train --model <dir> --data <file> --method <nam
                              be the run's own folder
   --ref-cache <dir>          keep reference log-probs here between runs
   --onnx <file>              the .onnx file of the folder to use
+${DTYPE_USAGE}
 
 methods:
 ${methodsHelp()}
@@ -442,7 +449,7 @@ export function run(args: string[]): Promise<number> {
 export const RUN_FILES = ['adapter_config.json', 'adapter_model.safetensors', 'metrics.jsonl', 'training_config.json', 'checkpoint.safetensors'] as const;
 
 async function train(args: string[], tag: string): Promise<number> {
-  const p = parseFlags(args, ['--model', '--data', '--method', '--out', '--config', '--init-adapter', '--ref-adapter', '--resume', '--ref-cache', '--onnx'], ['--force']);
+  const p = parseFlags(args, ['--model', '--data', '--method', '--out', '--config', '--init-adapter', '--ref-adapter', '--resume', '--ref-cache', '--onnx', '--dtype'], ['--force']);
   for (const k of ['--model', '--data', '--out'] as const) if (!p.plain[k]) throw new UsageError(`${k} is required`);
   const out = p.plain['--out']!;
   // --out before anything is read: a run folder is new or empty, continued by --resume from its own
@@ -474,7 +481,7 @@ async function train(args: string[], tag: string): Promise<number> {
   }
   const data = p.plain['--data']!;
   const records = await readRecords(data, tag);
-  const loaded = await readModel(p.plain['--model']!, tag, p.plain['--onnx']);
+  const loaded = await readModel(p.plain['--model']!, tag, p.plain['--onnx'], p.plain['--dtype']);
   if (init) {
     // PEFT writes all-linear as the list of modules it found: all-linear equals that list.
     const present = [...new Set([...loaded.weights.keys()].flatMap((n) => /\.([a-z_]+)\.weight$/.exec(n)?.[1] ?? []).filter((m) => (LORA_TARGETS as readonly string[]).includes(m)))];

@@ -1,0 +1,47 @@
+// A model folder in the transformers.js layout with several variants (onnx/model.onnx in f32 and
+// onnx/model_q4.onnx written by our quantizer): the CLI's --dtype picks one by precision, the
+// default takes fp32 over 4-bit (no fp16 here), and a precision the folder lacks is one clear
+// error listing what it has.
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TINY_LLAMA, fileBytes } from '../model/helpers.js';
+import { runCli } from '../support/cli.js';
+import { quantizeOnnx } from '../support/quantize-onnx.js';
+
+const root = mkdtempSync(join(tmpdir(), 'prefstudio-variants-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function variantsFolder(): string {
+  const d = join(root, 'model');
+  cpSync(TINY_LLAMA, d, { recursive: true, filter: (src) => !src.endsWith('model.onnx') });
+  mkdirSync(join(d, 'onnx'));
+  const f32 = fileBytes(`${TINY_LLAMA}/model.onnx`);
+  writeFileSync(join(d, 'onnx', 'model.onnx'), f32);
+  writeFileSync(join(d, 'onnx', 'model_q4.onnx'), quantizeOnnx(f32, { bits: 4, blockSize: 16, zeroPoints: true }).bytes);
+  return d;
+}
+
+describe('--dtype', () => {
+  const dir = variantsFolder();
+  it('picks the variant by precision; the default is fp32 over q4', { timeout: 120_000 }, async () => {
+    const plain = await runCli(['inspect', dir, '--json']);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(JSON.parse(plain.stdout)).toMatchObject({ onnx: 'onnx/model.onnx', weightDtypes: { f32: expect.any(Number) } });
+    const q4 = await runCli(['inspect', dir, '--json', '--dtype', 'q4']);
+    expect(q4.code, q4.stderr).toBe(0);
+    const r = JSON.parse(q4.stdout);
+    expect(r).toMatchObject({ onnx: 'onnx/model_q4.onnx', layoutReason: 'the q4 variant, as asked' });
+    expect(Object.keys(r.weightDtypes)).toContain('q4');
+  });
+
+  it('a precision the folder lacks, or an unknown one, is one clear error', { timeout: 120_000 }, async () => {
+    const none = await runCli(['inspect', dir, '--dtype', 'fp16']);
+    expect(none.code).toBe(1);
+    expect(none.stderr.trim()).toMatch(/^cannot load .*: no fp16 variant in .*: it has onnx\/model\.onnx \(fp32\), onnx\/model_q4\.onnx \(q4\) \[file-missing\]$/);
+    const bad = await runCli(['logprobs', '--model', dir, '--data', 'x.jsonl', '--out', join(root, 'o.jsonl'), '--dtype', 'fp8']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--dtype "fp8" is not one of fp16, fp32, q4f16, q4, int8, uint8, quantized, bnb4/);
+  });
+});
