@@ -48,7 +48,7 @@ export async function kernelTuningReport(): Promise<KernelTuningReport> {
  * Chooses the variants for the active model: on a software adapter only when `force` (speed
  * there says nothing). Failures never stop the model: the safe kernels stay.
  */
-export async function tuneActiveModel(workspace: () => Promise<PrefDb>, force = false): Promise<KernelTuningReport> {
+export async function tuneActiveModel(workspace: () => Promise<PrefDb>, force = false, budgetMs = BUDGET_MS): Promise<KernelTuningReport> {
   const active = getActiveModel();
   const engine = await getEngine();
   if (!active) {
@@ -65,7 +65,7 @@ export async function tuneActiveModel(workspace: () => Promise<PrefDb>, force = 
     const db = await workspace();
     const outcome = await withGpu((e) =>
       tuneMatmuls(e, modelMatmulShapes(active.config, ROWS), dbTuneCache(db), {
-        budgetMs: BUDGET_MS,
+        budgetMs,
         kernels: KERNELS,
         onProgress: (p) => progress.push(`${p.done}/${p.total} ${p.note}`),
       }),

@@ -1,0 +1,76 @@
+// The engine Worker's kernel tuning (src/worker/tuning.ts) in-process on the Node engine, with an
+// in-memory OPFS and fake-indexeddb: untuned before a model; a software adapter keeps the safe
+// kernels unless asked; asked, it measures the active model's shapes and caches the choice in
+// IndexedDB, so a second request repeats it from there; a forced variant is applied, a bad one
+// refused naming it.
+import 'fake-indexeddb/auto';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { testEngine } from '#test-engine';
+import { openWorkspace, type PrefDb } from '../../src/db/index.js';
+import { ModelStore } from '../../src/services/model-store.js';
+import type { ModelFileEntry } from '../../src/worker/protocol.js';
+import { fakeRoot } from './models-fake-opfs.js';
+
+vi.mock('../../src/engine/browser.js', async () => {
+  const { testEngine: engine } = await import('#test-engine');
+  return { createBrowserEngine: engine };
+});
+
+const { importModel, getActiveModel, unloadModel, useModelStore } = await import('../../src/worker/models.js');
+const { forceKernelVariants, kernelTuningReport, tuneActiveModel } = await import('../../src/worker/tuning.js');
+
+const LLAMA = new URL('../fixtures/models/tiny-llama/', import.meta.url).pathname;
+
+async function files(dir: string): Promise<ModelFileEntry[]> {
+  const out: ModelFileEntry[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.isFile() && !['reference.json', 'weights.json'].includes(e.name)) {
+      out.push({ path: `tiny-llama/${e.name}`, file: new File([await readFile(join(dir, e.name))], e.name) });
+    }
+  }
+  return out;
+}
+
+describe('kernel tuning in the engine Worker', () => {
+  let db: PrefDb | null = null;
+  const workspace = async () => (db ??= await openWorkspace(`tuning-worker-${Math.random()}`));
+  afterAll(async () => {
+    const a = getActiveModel();
+    if (a) await unloadModel(a.id);
+    const engine = await testEngine();
+    engine.choices.clear();
+    engine.choices.forced = {};
+    engine.pool.trim();
+    db?.close();
+  });
+
+  it('tunes the active model on request, caches in IndexedDB, forces variants', async () => {
+    expect((await tuneActiveModel(workspace)).state).toBe('untuned');
+    useModelStore(new ModelStore(fakeRoot().provider));
+    await importModel({ kind: 'files', files: await files(LLAMA), label: 'tiny-llama' }, new AbortController().signal);
+
+    // The test adapter is a software one: nothing is measured unless asked.
+    const auto = await tuneActiveModel(workspace);
+    expect(auto.state).toBe('software');
+    expect(auto.choices).toEqual([]);
+
+    // A budget that covers the compiles of a software adapter (seconds each), so every shape is measured.
+    const measured = await tuneActiveModel(workspace, true, 120_000);
+    expect(measured.state, measured.note).toBe('measured');
+    expect(measured.choices.length).toBeGreaterThan(0);
+    expect(measured.progress.length).toBeGreaterThan(0);
+    expect(await db!.kernelTuning.count()).toBe(1);
+    const cached = await tuneActiveModel(workspace, true, 120_000);
+    expect(cached.state).toBe('cached');
+    expect(cached.choices).toEqual(measured.choices);
+
+    const forced = await forceKernelVariants('matmul_forward=tiled8');
+    expect(forced.forced).toEqual({ matmul_forward: 'tiled8' });
+    expect((await testEngine()).choices.name('matmul_forward', 9, 16, 16)).toBe('tiled8');
+    await expect(forceKernelVariants('matmul_forward=warp')).rejects.toThrow(/"warp" of matmul_forward does not exist/);
+    expect((await forceKernelVariants('')).forced).toEqual({});
+    expect((await kernelTuningReport()).variants.some((v) => v.name === 'tiled8' && v.whyNot === null)).toBe(true);
+  });
+});
