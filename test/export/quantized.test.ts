@@ -21,6 +21,7 @@ describe('exports from a 4-bit base', () => {
   it.each([
     { name: '4-bit MatMulNBits, int4 GatherBlockQuantized', o: { bits: 4, blockSize: 16, zeroPoints: true, embedding: 'int4' }, quantized: 16 },
     { name: 'int8 QDQ (DequantizeLinear)', o: { bits: 8, blockSize: 32, zeroPoints: true, qdq: 'int8' }, quantized: 15 },
+    { name: 'int8 MatMulInteger with DynamicQuantizeLinear', o: { bits: 8, blockSize: 32, zeroPoints: true, qdq: 'int8', dynamic: true }, quantized: 15 },
   ] as { name: string; o: QuantizeOnnxOptions; quantized: number }[])('merged ONNX: float16, dequantized, = our engine on the base with the adapter: $name', async ({ o, quantized }) => {
     const f32 = new Uint8Array(readFileSync(join(TINY_LLAMA, 'model.onnx')));
     const q4 = await loadModel(variant(TINY_LLAMA, { 'model.onnx': quantizeOnnx(f32, o).bytes }), { acknowledge: ['tokenizer-vocab-mismatch'] });
@@ -35,7 +36,7 @@ describe('exports from a 4-bit base', () => {
     expect(merged.dequantized.length).toBe(quantized);
     expect(merged.merged.length).toBe(14);
     const g = parseOnnx(merged.onnx, 'model.onnx');
-    expect(g.nodes.filter((n) => n.domain === 'com.microsoft' || n.opType === 'DequantizeLinear')).toEqual([]);
+    expect(g.nodes.filter((n) => n.domain === 'com.microsoft' || /Quantize|Integer/.test(n.opType))).toEqual([]);
     expect([...g.initializers.values()].filter((t) => t.dtype === 'uint8' || t.dtype === 'int4')).toEqual([]);
     const reloaded = await loadMerged(TINY_LLAMA, q4, merged);
     expect(reloaded.quantized).toBe(false);

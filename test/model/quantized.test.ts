@@ -108,6 +108,25 @@ describe('quantized bases: our logits equal onnxruntime-web (wasm) on the same f
     expect(diff).toBeLessThanOrEqual(TOL);
   }, 120_000);
 
+  it.each(['int8', 'uint8'] as const)('MatMulInteger with DynamicQuantizeLinear (%s weights): weights read exactly, activations left unquantized', async (qdq) => {
+    const dyn = await load({ bits: 8, blockSize: 32, zeroPoints: true, qdq, dynamic: true });
+    const same = await load({ bits: 8, blockSize: 32, zeroPoints: true, qdq });
+    expect([...dyn.weights.values()].filter((w) => w.quant).length).toBe(15);
+    const b = batch(dyn.config.vocabSize);
+    const ours = await ourLogits(dyn, b);
+    // The same int8 weights behind DequantizeLinear: onnxruntime computes exactly what we do.
+    const exact = await ortLogits(same, b);
+    const e = maxDiff(ours, exact, dyn.config.vocabSize, b.mask);
+    expect(e.diff).toBeLessThanOrEqual(TOL);
+    // onnxruntime on the MatMulInteger file also rounds each activation to 8 bits (per tensor):
+    // a step of (max − min) / 255 of each linear's input, about 1% of its range, through two
+    // layers: bounded by 5% of the largest logit here, far from a misread weight (test above).
+    const dynamic = await ortLogits(dyn, b);
+    const d = maxDiff(ours, dynamic, dyn.config.vocabSize, b.mask);
+    console.log(`MatMulInteger ${qdq}: max |ours - ort(QDQ)| ${e.diff.toExponential(2)}, max |ours - ort(MatMulInteger)| ${d.diff.toExponential(2)} of max |logit| ${d.scale.toFixed(3)}`);
+    expect(d.diff).toBeLessThanOrEqual(0.05 * d.scale);
+  }, 120_000);
+
   it('a wrong packing order (high nibble first) is caught by the comparison', async () => {
     const o: QuantizeOnnxOptions = { bits: 4, blockSize: 16, zeroPoints: true, embedding: 'int4' };
     const right = await load(o);

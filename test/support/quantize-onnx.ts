@@ -28,6 +28,11 @@ export interface QuantizeOnnxOptions {
    * zero point (N)) feeding each MatMul (per output column, axis 1; bits and blockSize ignored).
    */
   qdq?: 'int8' | 'uint8';
+  /**
+   * With qdq: onnxruntime quantize_dynamic's form instead, the same weights read by
+   * MatMulInteger(DynamicQuantizeLinear(x), w, x_zp, w_zp) · Mul(x_scale, w_scale) after a Cast.
+   */
+  dynamic?: boolean;
 }
 
 export interface QuantizedOnnx {
@@ -95,8 +100,22 @@ export function quantizeOnnx(file: Uint8Array, o: QuantizeOnnxOptions): Quantize
           added.push(tensor(`${base}_zero_point`, dt, [N], Uint8Array.from(q.zeros, (z) => (z - shift) & 0xff)));
           inputs.push(`${base}_zero_point`);
         }
-        newNodes.push({ at: n, node: { opType: 'DequantizeLinear', name: `${base}/DequantizeLinear`, input: inputs, output: [`${base}_deq`], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] } });
-        n.input = [n.input![0]!, `${base}_deq`];
+        if (o.dynamic) {
+          const x = n.input![0]!, y = n.output![0]!;
+          newNodes.push(
+            { at: n, node: { opType: 'DynamicQuantizeLinear', name: `${base}/DynamicQuantizeLinear`, input: [x], output: [`${base}_xq`, `${base}_xs`, `${base}_xzp`] } },
+            { at: n, node: { opType: 'MatMulInteger', name: `${base}/MatMulInteger`, input: [`${base}_xq`, `${base}_w`, `${base}_xzp`, ...(withZp ? [`${base}_zero_point`] : [])], output: [`${base}_int`] } },
+            { at: n, node: { opType: 'Cast', name: `${base}/Cast`, input: [`${base}_int`], output: [`${base}_float`], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] } },
+            { at: n, node: { opType: 'Mul', name: `${base}/scales_mul`, input: [`${base}_xs`, `${base}_scale`], output: [`${base}_scales`] } },
+          );
+          n.opType = 'Mul';
+          n.name = `${base}/output_mul`;
+          n.input = [`${base}_float`, `${base}_scales`];
+          n.output = [y];
+        } else {
+          newNodes.push({ at: n, node: { opType: 'DequantizeLinear', name: `${base}/DequantizeLinear`, input: inputs, output: [`${base}_deq`], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] } });
+          n.input = [n.input![0]!, `${base}_deq`];
+        }
         if ((uses.get(w.name!) ?? 0) === 1) drop.add(w.name!);
         weights.set(w.name!, q);
         continue;

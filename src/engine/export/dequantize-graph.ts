@@ -10,6 +10,7 @@
 import onnxProto from 'onnx-proto';
 import { dequantize } from '../blockq.js';
 import type { LoadedModel } from '../model/load.js';
+import { integerLinear } from '../model/graph.js';
 import type { OnnxTensor } from '../model/onnx.js';
 import { toBlockQuantized, type QuantSpec } from '../model/quantized.js';
 import type { CanonicalWeight } from '../model/recognize.js';
@@ -67,6 +68,29 @@ export function dequantizeGraph(proto: IModelProto, model: LoadedModel): Dequant
     const f32 = spec.scales.dtype === 'float32';
     const label = n.name || `${spec.op}_${at}`;
     const added: INodeProto[] = [];
+    if (spec.op === 'MatMulInteger') {
+      // The whole chain (MatMulInteger, Cast, the scales' Mul, the output Mul) becomes one MatMul
+      // on the float input; the DynamicQuantizeLinear goes once nothing reads it.
+      const readers = new Map<string, { node: typeof spec.node; slot: number }[]>();
+      const producer = new Map<string, typeof spec.node>();
+      for (const m of model.onnx.nodes) {
+        m.inputs.forEach((t, slot) => t && readers.set(t, [...(readers.get(t) ?? []), { node: m, slot }]));
+        for (const o of m.outputs) if (o) producer.set(o, m);
+      }
+      const c = integerLinear(spec.node, (t) => producer.get(t), readers, (t) => model.onnx.initializers.has(t) || model.onnx.constants.has(t));
+      if (!c) throw new Error(`merge: the MatMulInteger "${spec.node.name}" of ${model.onnx.file} is not the chain the loader read`);
+      const gone = new Set([spec.node.outputs[0], c.cast.outputs[0], c.scaleMul.outputs[0]]);
+      const y = c.mul.outputs[0]!;
+      const at2 = nodes.findIndex((m) => m.output?.[0] === y);
+      nodes.splice(at2, 1, onnx.NodeProto.create({ opType: 'Cast', name: `${label}/dequantized_cast`, input: [name], output: [`${name}.f32`], attribute: [CAST_TO_F32] }), onnx.NodeProto.create({ opType: 'MatMul', name: label, input: [c.x, `${name}.f32`], output: [y] }));
+      for (let i = nodes.length - 1; i >= 0; i--) if (gone.has(nodes[i]!.output?.[0] ?? '')) nodes.splice(i, 1);
+      for (const x of [spec.data, spec.scales, spec.zeroPoints]) if (x) replaced.add(x.name);
+      for (const w of ws) {
+        out.weights.set(w.name, { ...w, tensor: t, source: name, dtype: 'f16', transposed: true, quant: undefined });
+        out.dequantized.push(w.name);
+      }
+      continue;
+    }
     if (spec.op === 'DequantizeLinear') {
       // The MatMul reads the DequantizeLinear's output: now the f16 weight, cast to the scale's type.
       added.push({ opType: 'Cast', name: `${label}/dequantized_cast`, input: [name], output: [n.output![0]!], attribute: [f32 ? CAST_TO_F32 : { ...CAST_TO_F32, i: 10 }] });
@@ -92,7 +116,9 @@ export function dequantizeGraph(proto: IModelProto, model: LoadedModel): Dequant
       out.dequantized.push(w.name);
     }
   }
-  // The quantized tensors no node reads any more.
+  // DynamicQuantizeLinear nodes nothing reads any more, then the quantized tensors no node reads.
+  const live = new Set(nodes.flatMap((n) => n.input ?? []));
+  for (let i = nodes.length - 1; i >= 0; i--) if (nodes[i]!.opType === 'DynamicQuantizeLinear' && !(nodes[i]!.output ?? []).some((o) => live.has(o))) nodes.splice(i, 1);
   const read = new Set(nodes.flatMap((n) => n.input ?? []));
   graph.initializer = graph.initializer!.filter((x) => !replaced.has(x.name ?? '') || read.has(x.name ?? ''));
   if (!nodes.some((n) => n.domain === 'com.microsoft')) proto.opsetImport = (proto.opsetImport ?? []).filter((o) => o.domain !== 'com.microsoft');

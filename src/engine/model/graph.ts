@@ -27,7 +27,7 @@
 
 import { ModelLoadError } from './errors.js';
 import { decodeFloats, decodeInts, type OnnxGraph, type OnnxNode, type OnnxTensor } from './onnx.js';
-import { dequantizeLinearSpec, gatherBlockQuantizedSpec, matMulNBitsSpec, type QuantSpec } from './quantized.js';
+import { dequantizeLinearSpec, gatherBlockQuantizedSpec, matMulIntegerSpec, matMulNBitsSpec, type QuantSpec } from './quantized.js';
 
 // ---- which operators we know ----
 
@@ -74,8 +74,8 @@ const nodeLabel = (n: OnnxNode) => `"${n.name || `#${n.index}`}"`;
 
 export const QUANTIZED_ADVICE =
   'this engine reads 4- and 8-bit block-quantized weights (com.microsoft MatMulNBits and GatherBlockQuantized: ' +
-  'onnx/model_q4.onnx, model_q4f16.onnx) and int8 weights behind a DequantizeLinear, not this form (MatMulInteger with ' +
-  'DynamicQuantizeLinear quantizes the activations too). Use one of those, or the fp32 or fp16 export instead ' +
+  'onnx/model_q4.onnx, model_q4f16.onnx), int8 weights behind a DequantizeLinear or read by MatMulInteger after a ' +
+  'DynamicQuantizeLinear (model_int8.onnx, model_uint8.onnx), not this form. Use one of those, or the fp32 or fp16 export instead ' +
   '(model.onnx or onnx/model_fp16.onnx from the same repository), or export one with ' +
   '`optimum-cli export onnx --model <model-id> --dtype fp32 <dir>` (or --dtype fp16)';
 
@@ -89,6 +89,31 @@ function isWeightDequantize(g: OnnxGraph, n: OnnxNode, readers: Map<string, { no
   return rs.length > 0 && rs.every((r) => r.node.opType === 'MatMul' && r.node.domain === '' && r.slot === 1);
 }
 
+type Readers = Map<string, { node: OnnxNode; slot: number }[]>;
+
+/**
+ * onnxruntime's quantize_dynamic linear: (x_q, x_scale, x_zp) = DynamicQuantizeLinear(x);
+ * y = Cast(MatMulInteger(x_q, w, x_zp, w_zp)) · Mul(x_scale, w_scale). Its parts, or null.
+ */
+export function integerLinear(n: OnnxNode, producer: (t: string) => OnnxNode | undefined, readers: Readers, isConst: (t: string) => boolean):
+  { dynamic: OnnxNode; x: string; out: string; wScale: string; cast: OnnxNode; mul: OnnxNode; scaleMul: OnnxNode } | null {
+  if (n.opType !== 'MatMulInteger' || n.domain !== '') return null;
+  const d = producer(n.inputs[0] ?? '');
+  if (!d || d.opType !== 'DynamicQuantizeLinear' || d.domain !== '' || (n.inputs[2] && n.inputs[2] !== d.outputs[2]) || !isConst(n.inputs[1] ?? '')) return null;
+  const cs = readers.get(n.outputs[0] ?? '') ?? [];
+  const cast = cs.length === 1 ? cs[0]!.node : undefined;
+  if (!cast || cast.opType !== 'Cast') return null;
+  const ms = readers.get(cast.outputs[0] ?? '') ?? [];
+  const mul = ms.length === 1 ? ms[0]!.node : undefined;
+  if (!mul || mul.opType !== 'Mul') return null;
+  const scaleMul = producer(mul.inputs[0] === cast.outputs[0] ? mul.inputs[1]! : mul.inputs[0]!);
+  if (!scaleMul || scaleMul.opType !== 'Mul') return null;
+  const [a, b] = scaleMul.inputs as [string, string];
+  const wScale = a === d.outputs[1] ? b : b === d.outputs[1] ? a : null;
+  if (!wScale || !isConst(wScale)) return null;
+  return { dynamic: d, x: d.inputs[0]!, out: mul.outputs[0]!, wScale, cast, mul, scaleMul };
+}
+
 /** Throws on quantized, subgraph-carrying or unknown operators, naming the first node of each. */
 export function checkOps(g: OnnxGraph): void {
   const readers = new Map<string, { node: OnnxNode; slot: number }[]>();
@@ -100,9 +125,18 @@ export function checkOps(g: OnnxGraph): void {
       readers.set(t, list);
     });
   }
+  // The MatMulInteger linears (and their DynamicQuantizeLinear) are read, not refused.
+  const producer = new Map<string, OnnxNode>();
+  for (const n of g.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
+  const isConst = (t: string) => g.initializers.has(t) || g.constants.has(t);
+  const integer = new Set<OnnxNode>();
+  for (const n of g.nodes) {
+    const c = integerLinear(n, (t) => producer.get(t), readers, isConst);
+    if (c) integer.add(n).add(c.dynamic);
+  }
   for (const n of g.nodes) {
     const ms = n.domain === 'com.microsoft';
-    if (isWeightDequantize(g, n, readers)) continue;
+    if (isWeightDequantize(g, n, readers) || integer.has(n)) continue;
     if (QUANTIZED_OPS.has(n.opType) && !(ms && READ_QUANTIZED.has(n.opType))) {
       throw new ModelLoadError('quantized', `${g.file} is a quantized export (node ${nodeLabel(n)} is ${opLabel(n)}): ${QUANTIZED_ADVICE}`, { file: g.file, op: opLabel(n), node: n.name });
     }
@@ -305,7 +339,16 @@ export class GraphIndex {
   private findLinears(): void {
     for (const n of this.g.nodes) {
       const dql = n.opType === 'MatMul' && n.domain === '' ? this.producer.get(n.inputs[1] ?? '')?.node : undefined;
-      if (dql && dql.opType === 'DequantizeLinear' && dql.domain === '' && !this.isConst(n.inputs[0] ?? '')) {
+      const int = integerLinear(n, (t) => this.producer.get(t)?.node, this.consumers, (t) => this.isConst(t));
+      if (int) {
+        // An int8 dynamic-quantized linear: read as x · dequantize(w) (quantized.ts).
+        const q = matMulIntegerSpec(this.g, n, int.wScale, (t) => this.constOf(t));
+        let bias: OnnxTensor | null = null;
+        let out = int.out;
+        const ba = this.biasAdd(out, q.rows);
+        if (ba) ({ bias, out } = ba);
+        this.addLinear({ node: n, kind: 'matmul', x: int.x, weight: q.data, storedInOut: true, inFeatures: q.cols, outFeatures: q.rows, bias, out, place: { norm: -1, depth: 0 }, quant: q });
+      } else if (dql && dql.opType === 'DequantizeLinear' && dql.domain === '' && !this.isConst(n.inputs[0] ?? '')) {
         // A QDQ int8 weight: x · dequantize(w), w [K, N].
         const q = dequantizeLinearSpec(this.g, dql, (t) => this.constOf(t));
         let bias: OnnxTensor | null = null;

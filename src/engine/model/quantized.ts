@@ -19,6 +19,12 @@
 //       w int8 / uint8 (K, N) as MatMul reads it; scale a scalar (per tensor) or (N) with axis 1
 //       (per output column); zero_point likewise, of w's type, default 0; blocked
 //       (block_size, opset 21) and per-input-row (axis 0) scales are refused
+//   MatMulInteger(DynamicQuantizeLinear(x), w, x_zero_point, w_zero_point) · (x_scale · w_scale)
+//       onnxruntime's quantize_dynamic (transformers.js's model_int8 / model_uint8 /
+//       model_quantized): w int8 / uint8 (K, N), w_scale and w_zero_point per tensor or per
+//       column. The weight is read like DequantizeLinear's; the activations are NOT quantized
+//       here (the engine computes x · dequantize(w) in f32, the finer of the two), so logits
+//       differ from onnxruntime's by its activation rounding
 //
 // All become the engine's one block-quantized format (src/engine/blockq.ts), kept packed on the
 // GPU. Every inconsistency is a ModelLoadError naming the file, the node and the tensor.
@@ -28,7 +34,7 @@ import { ModelLoadError } from './errors.js';
 import { decodeFloats, numel, type OnnxGraph, type OnnxNode, type OnnxTensor } from './onnx.js';
 
 export interface QuantSpec {
-  op: 'MatMulNBits' | 'GatherBlockQuantized' | 'DequantizeLinear';
+  op: 'MatMulNBits' | 'GatherBlockQuantized' | 'DequantizeLinear' | 'MatMulInteger';
   node: OnnxNode;
   bits: QuantBits;
   blockSize: number;
@@ -115,7 +121,16 @@ export function matMulNBitsSpec(g: OnnxGraph, n: OnnxNode, constOf: (t: string) 
 const DQL_BLOCK = 32;
 
 function fail0(g: OnnxGraph, n: OnnxNode, what: string, details: Record<string, unknown> = {}): ModelLoadError {
-  return new ModelLoadError('quantized', `${g.file}: node ${label(n)} (DequantizeLinear) ${what}`, { file: g.file, node: n.name, op: n.opType, ...details });
+  return new ModelLoadError('quantized', `${g.file}: node ${label(n)} (${n.opType}) ${what}`, { file: g.file, node: n.name, op: n.opType, ...details });
+}
+
+/**
+ * The spec of a MatMulInteger's weight: w = input 1, its zero point input 3, its scale the
+ * constant `scale` found beside the activation scale (graph.ts), checked as DequantizeLinear's.
+ */
+export function matMulIntegerSpec(g: OnnxGraph, n: OnnxNode, scale: string, constOf: (t: string) => OnnxTensor | undefined): QuantSpec {
+  const s = dequantizeLinearSpec(g, { ...n, inputs: [n.inputs[1] ?? '', scale, n.inputs[3] ?? ''], attrs: new Map() }, constOf);
+  return { ...s, op: 'MatMulInteger', node: n };
 }
 
 /** The spec of a DequantizeLinear node whose output is a MatMul's weight, checked. */
@@ -201,7 +216,7 @@ export function toBlockQuantized(spec: QuantSpec, bytesOf: (t: OnnxTensor) => Ui
   const nb = nBlocksOf(K, bs), blob = blobBytes(bits, bs);
   const data = bytesOf(spec.data);
   const codes = new Uint8Array(N * nb * blob);
-  if (spec.op === 'DequantizeLinear') {
+  if (spec.op === 'DequantizeLinear' || spec.op === 'MatMulInteger') {
     // w (K, N): column n is row n; int8 codes c become c + 128 (flip the top bit) with their zero points.
     const flip = spec.signed ? 0x80 : 0;
     const total = spec.rows;
