@@ -127,6 +127,20 @@ describe('studio shell (built app in headless Chromium)', () => {
     // The engine refuses adapters below these, so a ready panel must show at least them.
     expect(Number(await panel.getByTestId('gpu-limit-maxComputeInvocationsPerWorkgroup').getAttribute('data-value'))).toBeGreaterThanOrEqual(256);
 
+    // Kernel variants (issue 16): why nothing is measured here (no model yet, or a software
+    // adapter), and the setting that forces a variant, applied by the engine Worker.
+    const kernels = panel.getByTestId('gpu-kernels');
+    await expect.poll(() => kernels.getAttribute('data-state')).toMatch(/^(untuned|software)$/);
+    expect(await panel.getByTestId('gpu-kernels-note').textContent()).toMatch(/no model|software adapter/);
+    const force = panel.getByTestId('gpu-kernel-force-matmul_forward');
+    expect(await force.locator('option').allTextContents()).toEqual(expect.arrayContaining(['automatic', 'safe', 'tiled8']));
+    // The Worker applies it under its GPU lock: after any job queued before (the demo's first load).
+    await force.selectOption('tiled8');
+    await expect.poll(() => force.inputValue(), { timeout: 60_000 }).toBe('tiled8');
+    expect(await panel.getByRole('alert').count()).toBe(0);
+    await force.selectOption('');
+    await expect.poll(() => force.inputValue(), { timeout: 60_000 }).toBe('');
+
     await page.keyboard.press('Escape');
     await panel.waitFor({ state: 'detached' });
     expect(await chip.getAttribute('aria-expanded')).toBe('false');

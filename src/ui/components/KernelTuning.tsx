@@ -67,7 +67,7 @@ export function KernelTuning() {
           ))}
         </dl>
       )}
-      <button type="button" className="button" data-testid="gpu-kernels-tune" disabled={busy} onClick={() => void tuneNow()}>
+      <button type="button" className="button button-secondary" data-testid="gpu-kernels-tune" disabled={busy} onClick={() => void tuneNow()}>
         {busy ? 'Measuring…' : 'Measure again'}
       </button>
       {error && (
