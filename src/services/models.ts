@@ -16,6 +16,8 @@ import type {
   WorkerFailure,
   WorkerResult,
 } from '../worker/protocol.js';
+import { onnxVariants, type OnnxVariant } from '../engine/model/layout.js';
+export type { OnnxVariant };
 import { engineWorker } from './gpu.js';
 import { modelStore, type LibraryState } from './model-store.js';
 import { samplingAdapterId } from './train.js';
@@ -106,6 +108,17 @@ export function updateLibrary(patch: Partial<LibraryState>): Promise<LibraryStat
 /** Files from an <input type=file> (with or without webkitdirectory): paths as the browser gives them. */
 export function filesFromFileList(list: Iterable<File>): ModelFileEntry[] {
   return [...list].map((file) => ({ path: file.webkitRelativePath || file.name, file }));
+}
+
+/**
+ * The .onnx variants among chosen files (model.onnx, onnx/model_fp16.onnx, onnx/model_q4.onnx,
+ * ...), preferred first, with their dtype and size; paths inside the folder, as the import reads them.
+ */
+export function fileVariants(entries: readonly ModelFileEntry[]): OnnxVariant[] {
+  const top = commonFolder(entries);
+  const strip = top ? top.length + 1 : 0;
+  const sizes = new Map(entries.map((e) => [e.path.slice(strip), e.file.size]));
+  return onnxVariants([...sizes.keys()], sizes);
 }
 
 /** The top folder shared by every path ("my-model"), for naming; undefined for loose files. */

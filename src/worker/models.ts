@@ -306,7 +306,7 @@ export function importModel(source: ModelImportSource, signal: AbortSignal, onPr
       origin = { kind: 'url', label: base, url: base };
     }
     const reading = new ReadingSource(inner, meter, signal, source.kind !== 'url');
-    const layout = await detectLayout(reading);
+    const layout = await detectLayout(reading, { onnx: source.onnx });
     for (const f of layoutFiles(layout)) meter.expect((await reading.size(f)) ?? 0);
     reading.countNewSizes = true;
     const loaded = await recognise(reading, layout.onnx);

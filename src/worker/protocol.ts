@@ -32,9 +32,10 @@ export interface ModelFileEntry {
 /** Where a model comes from. Every kind is loaded the same way; only how bytes are read differs. */
 export type ModelImportSource =
   /** Dropped or picked files / folder. */
-  | { kind: 'files'; files: ModelFileEntry[]; label?: string }
+  | { kind: 'files'; files: ModelFileEntry[]; label?: string; onnx?: string }
   /** A folder on a web server, plain (`<base>/<file>`) or Hub-style (`<base>/resolve/main/<file>`). */
-  | { kind: 'url'; url: string; name?: string };
+  | { kind: 'url'; url: string; name?: string; onnx?: string };
+// onnx: the variant to load (a path in the folder, e.g. onnx/model_q4.onnx); default: the layout's choice (fp16 where present).
 
 /** What a stored model is: written beside its files in OPFS (models/<id>/manifest.json). */
 export interface ModelManifest {

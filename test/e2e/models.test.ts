@@ -5,7 +5,9 @@
 // included), bad input and cancel leave the page usable, files load through the file input, and
 // delete asks first. One browser context throughout, so OPFS carries from step to step.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -15,6 +17,7 @@ import { nodeDirSource } from '../../src/engine/model/source-node.js';
 import { CpuTransformer } from '../../src/engine/transformer/cpu-reference.js';
 import { formatBytes } from '../../src/ui/format.js';
 import { ROOT, useStudio } from '../support/e2e.js';
+import { quantizeOnnx } from '../support/quantize-onnx.js';
 
 const studio = useStudio('models');
 const DEMO_DIR = join(ROOT, 'public/models/demo-fortunes');
@@ -271,6 +274,50 @@ describe('Models page (built app in headless Chromium)', () => {
     expect(await row('test-org-tiny-qwen2').getAttribute('data-loaded')).toBe('true');
     expect(errors).toEqual([]);
   }, 60_000);
+
+  it('a transformers.js-layout folder with several variants shows the choice and loads the one picked', async () => {
+    // tiny-llama laid out as transformers.js does: onnx/model.onnx (f32) and onnx/model_q4.onnx
+    // (our MatMulNBits quantizer), config and tokenizer at the top.
+    const dir = join(mkdtempSync(join(tmpdir(), 'prefstudio-variants-')), 'tiny-llama-variants');
+    cpSync(LLAMA_DIR, dir, { recursive: true, filter: (src) => !src.endsWith('model.onnx') });
+    mkdirSync(join(dir, 'onnx'));
+    const f32 = await readFile(join(LLAMA_DIR, 'model.onnx'));
+    writeFileSync(join(dir, 'onnx', 'model.onnx'), f32);
+    writeFileSync(join(dir, 'onnx', 'model_q4.onnx'), quantizeOnnx(new Uint8Array(f32), { bits: 4, blockSize: 16, zeroPoints: true }).bytes);
+    const before = await modelDirs();
+    await page!.getByTestId('model-folder-input').setInputFiles(dir);
+    const choice = page!.getByTestId('model-variants');
+    await choice.waitFor();
+    // Both listed with their precision and size; the recommended one (fp32: there is no fp16) chosen.
+    const fp32 = page!.getByTestId('model-variant-onnx/model.onnx');
+    const q4 = page!.getByTestId('model-variant-onnx/model_q4.onnx');
+    expect(await fp32.getAttribute('data-dtype')).toBe('fp32');
+    expect(await q4.getAttribute('data-dtype')).toBe('q4');
+    expect(await fp32.textContent()).toContain(formatBytes(f32.byteLength));
+    expect(await fp32.textContent()).toContain('recommended');
+    expect(await q4.textContent()).toMatch(/4-bit base/);
+    expect(await fp32.locator('input').isChecked()).toBe(true);
+    expect(await modelDirs()).toEqual(before); // nothing read or stored before the choice
+    await q4.locator('input').check();
+    await page!.getByTestId('model-variant-import').click();
+    await choice.waitFor({ state: 'detached' });
+    // The new model: the stored one whose manifest names a variant of this folder.
+    const ours = async () => {
+      for (const d of await modelDirs()) if (!before.includes(d) && String((await stored(d)).manifest?.onnxFile ?? '').startsWith('onnx/model')) return d;
+      return null;
+    };
+    await expect.poll(ours, { timeout: 60_000 }).not.toBeNull();
+    const added = (await ours())!;
+    await waitLoaded(added);
+    const s = await stored(added);
+    expect(s.manifest).toMatchObject({ onnxFile: 'onnx/model_q4.onnx' });
+    expect(s.files).toContain('onnx/model_q4.onnx');
+    expect(s.files).not.toContain('onnx/model.onnx'); // only the chosen variant is stored
+    await row(added).getByTestId('model-delete').click();
+    await row(added).getByTestId('model-delete-confirm').click();
+    await row(added).waitFor({ state: 'detached' });
+    expect(errors).toEqual([]);
+  }, 120_000);
 
   it('loads files chosen with the file input, and deletes a model after confirmation', async () => {
     const files = (await listFiles(LLAMA_DIR)).map((f) => join(LLAMA_DIR, f));

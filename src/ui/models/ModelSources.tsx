@@ -2,7 +2,8 @@
 // browser has one, file inputs otherwise, or the URL of a folder laid out like a Hugging Face
 // repository. Only what the user chose is read or fetched.
 import { useEffect, useRef, useState, type DragEvent, type FormEvent } from 'react';
-import { canPickDirectory, commonFolder, dropEntries, filesFromEntries, filesFromFileList, pickDirectory } from '../../services/models.js';
+import { canPickDirectory, commonFolder, dropEntries, fileVariants, filesFromEntries, filesFromFileList, pickDirectory, type OnnxVariant } from '../../services/models.js';
+import { formatBytes } from '../format.js';
 import { useModelsStore } from '../../stores/models.js';
 import type { ModelFileEntry } from '../../worker/protocol.js';
 
@@ -29,7 +30,19 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
       return;
     }
     const label = commonFolder(files) ?? (files.length === 1 ? files[0]!.file.name : `${files.length} files`);
+    // Several variants (model.onnx, model_fp16.onnx, onnx/model_q4.onnx, ...): the user picks one, the preferred first.
+    const variants = fileVariants(files);
+    if (variants.length > 1) {
+      setChoice({ files, label, variants, chosen: variants[0]!.file });
+      return;
+    }
     void importFrom({ kind: 'files', files, label: commonFolder(files) }, label);
+  };
+  const [choice, setChoice] = useState<{ files: ModelFileEntry[]; label: string; variants: OnnxVariant[]; chosen: string } | null>(null);
+  const importChoice = () => {
+    if (!choice) return;
+    setChoice(null);
+    void importFrom({ kind: 'files', files: choice.files, label: commonFolder(choice.files), onnx: choice.chosen }, choice.label);
   };
 
   const onDrop = (event: DragEvent) => {
@@ -108,6 +121,35 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
           }}
         />
       </div>
+      {choice && (
+        <fieldset className="models-variants" data-testid="model-variants">
+          <legend>
+            {choice.label} has {choice.variants.length} variants: which one to load?
+          </legend>
+          {choice.variants.map((v, i) => (
+            <label key={v.file} className="models-variant" data-testid={`model-variant-${v.file}`} data-dtype={v.dtype ?? ''}>
+              <input type="radio" name="model-variant" value={v.file} checked={choice.chosen === v.file} onChange={() => setChoice({ ...choice, chosen: v.file })} />
+              <code>{v.file}</code> {v.dtype ?? 'unknown precision'}
+              {v.bytes !== undefined && <> · {formatBytes(v.bytes)} on disk, about {formatBytes(v.bytes)} of GPU memory for the weights</>}
+              {i === 0 && ' · recommended'}
+              {v.quantized && (
+                <small className="hint">
+                  {' '}
+                  {v.dtype === 'q4' || v.dtype === 'q4f16' ? '4-bit base: the weights stay packed on the GPU, the LoRA adapter trains in f32 (QLoRA).' : 'Quantized 8-bit export: loads where the loader reads its operators.'}
+                </small>
+              )}
+            </label>
+          ))}
+          <div className="models-drop-actions">
+            <button type="button" className="button button-primary" data-testid="model-variant-import" disabled={off} onClick={importChoice}>
+              Load this variant
+            </button>
+            <button type="button" className="button button-secondary" onClick={() => setChoice(null)}>
+              Cancel
+            </button>
+          </div>
+        </fieldset>
+      )}
       {readError && (
         <p className="models-inline-error" role="alert">
           {readError}
