@@ -41,6 +41,7 @@ import { checkRefLogps, RefCacheError, sha256Hex, type RefLogpCache } from '../e
 import type { Example } from '../engine/training/tokenize.js';
 import { Trainer, decodeCheckpoint, encodeCheckpoint, type StepMetrics, type TrainerOptions } from '../engine/training/trainer.js';
 import { TransformerModel } from '../engine/transformer/model.js';
+import { modelFolder } from './hub-model.js';
 import { DTYPE_USAGE, INPUT_LIMITS, parseDtype, readAdapterFrom, readCheckpointBytes, readOptionalText, readSettingsText } from './input.js';
 import { OutputError, planOutput, prepareRunFolder, writeOutputFile } from './output.js';
 
@@ -185,8 +186,9 @@ export async function readModel(dir: string, tag: string, onnx?: string, dtype?:
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  const folder = await modelFolder(dir, d, (line) => err(`${tag}: ${line}`));
   try {
-    const m = await loadModel(nodeDirSource(dir), { onnx, dtype: d });
+    const m = await loadModel(nodeDirSource(folder), { onnx, dtype: d });
     if (!m.tokenizer) throw new Error(`${dir} has no tokenizer.json: the data cannot be tokenized`);
     err(`${tag}: model ${dir}: ${m.arch}, ${m.parameterCount.toLocaleString('en-US')} parameters, ${m.layout.onnx} (${m.layout.reason})`);
     return m;
@@ -396,7 +398,7 @@ export function progressLine(m: StepMetrics, total: number): string {
 
 const USAGE = `usage: prefstudio train --model <dir> --data <file> --method <name> --out <dir> [options]
 
-  --model <dir>              model folder (ONNX, config.json, tokenizer.json), as for inspect
+  --model <dir or org/name>  model folder (ONNX, config.json, tokenizer.json), as for inspect, or a Hugging Face Hub id (fetched once into PREFSTUDIO_CACHE)
   --data <file>              preference data in any format convert reads (TRL JSONL, CSV, Parquet, ...);
                              a \`split\` field (train/test) sets the held-out records
   --method <name>            one of the methods below

@@ -191,11 +191,20 @@ export async function downloadModelFiles(
     have?: (path: string, size: number) => Promise<boolean> | boolean;
     save: (path: string, blob: Blob) => Promise<void>;
     onProgress?: (p: { path: string; loaded: number; total: number }) => void;
+    /** Of a repo's .onnx variants (model.onnx, onnx/model_fp16.onnx, ...), the one to fetch with its external data; default: all. */
+    pick?: (onnxFiles: string[]) => string;
   },
 ): Promise<{ files: string[]; skipped: string[]; bytes: number }> {
-  const entries = (await listRepoFiles(id, 'model', o)).filter((e) => MODEL_FILE.test(e.path));
-  if (!entries.some((e) => e.path.endsWith('.onnx'))) {
+  let entries = (await listRepoFiles(id, 'model', o)).filter((e) => MODEL_FILE.test(e.path));
+  const onnxFiles = entries.filter((e) => e.path.endsWith('.onnx')).map((e) => e.path);
+  if (onnxFiles.length === 0) {
     throw new HubError('no-files', `model ${id} has no .onnx file: PrefStudio runs ONNX models (an Optimum or transformers.js export, e.g. in its onnx/ folder)`);
+  }
+  if (o.pick) {
+    // One variant: its .onnx, its external data (<file>_data, <file>.data, chunks after them) and the other files.
+    const chosen = o.pick(onnxFiles);
+    const isData = (p: string) => /(\.onnx_data|\.onnx\.data|\.data)(_\d+)?$/.test(p);
+    entries = entries.filter((e) => e.path === chosen || (isData(e.path) ? e.path.startsWith(`${chosen}_data`) || e.path.startsWith(`${chosen}.data`) : !e.path.endsWith('.onnx')));
   }
   const total = entries.reduce((s, e) => s + e.size, 0);
   let loaded = 0;
