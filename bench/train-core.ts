@@ -23,6 +23,8 @@ export interface TrainShape {
 export interface TrainSettings {
   loraR: number;
   targets: 'all-linear' | string[];
+  /** gradient_checkpointing: keep block inputs only, recompute in the backward. */
+  gradientCheckpointing?: boolean;
 }
 
 export const DEFAULT_TRAIN_SETTINGS: TrainSettings = { loraR: 8, targets: 'all-linear' };
@@ -137,6 +139,7 @@ export async function benchTrainShape(engine: Engine, model: TransformerModel, s
     per_device_eval_batch_size: shape.B,
     seed: 1,
     lora: { r: settings.loraR, lora_alpha: settings.loraR, target_modules: settings.targets },
+    gradient_checkpointing: settings.gradientCheckpointing ?? false,
   });
   // Weights were uploaded by the caller; what the pool holds now is theirs.
   engine.pool.trim();
@@ -181,7 +184,9 @@ export async function benchTrainShape(engine: Engine, model: TransformerModel, s
     const rankSum = params.filter((q) => /lora_A/.test(q.name)).reduce((a, q) => a + (q.shape[0] ?? 0), 0) / c.layers;
     // Minimum: what the backward must keep, per token and layer (the forward's saved activations
     // and the LoRA x·Aᵀ rows), plus the final norm's input; nothing for scratch or the LM head.
-    const activations = tokens * (c.layers * savedFloatsPerTokenLayer(c, rankSum) + c.hidden) * 4;
+    // With gradient checkpointing: every block's input, the last output and one block rebuilt at a time.
+    const perLayer = savedFloatsPerTokenLayer(c, rankSum);
+    const activations = tokens * (settings.gradientCheckpointing ? (c.layers + 1) * c.hidden + perLayer : c.layers * perLayer + c.hidden) * 4;
     const parts = { weights, adapter: 16 * loraParameters, activations };
     const minimumBytes = parts.weights + parts.adapter + parts.activations;
     return {

@@ -57,6 +57,7 @@ const HELP = `npm run bench -- [options]
   --train-batches L pairs x tokens per sequence, BxT,... (default 4x32)
   --lora-r R        LoRA rank (default 8)
   --targets T       LoRA target modules, comma-separated or all-linear (default all-linear)
+  --gradient-checkpointing  train suite: recompute activations in the backward (gradient_checkpointing)
  generate (greedy, KV cache: new tokens/s; ours against onnxruntime-web's own cache loop):
   --gen-models LIST model folders, comma-separated, "demo" the demo model (default demo); e.g.
                     demo,bench-results/models/smollm2-135m-shape (bench/make_smollm2_shape.py)
@@ -84,6 +85,7 @@ const { values: opt } = parseArgs({
     'train-batches': { type: 'string', default: '4x32' },
     'lora-r': { type: 'string', default: '8' },
     targets: { type: 'string', default: 'all-linear' },
+    'gradient-checkpointing': { type: 'boolean', default: false },
     'forward-methods': { type: 'string' },
     'gen-models': { type: 'string', default: 'demo' },
     'gen-batches': { type: 'string', default: '1,4,16' },
@@ -162,7 +164,7 @@ for (const m of genMethods) if (!['ours', 'ort-webgpu', 'ort-wasm'].includes(m))
 // The page serves these at /__bench/models/<index>/: the train model first, then forward's, then generate's.
 const servedModels = [modelDir, ...forwardModels, ...genModels];
 const trainTargets = opt.targets === 'all-linear' ? 'all-linear' : opt.targets.split(',').map((t) => t.trim());
-const trainSettings = { loraR: int('lora-r', opt['lora-r']), targets: trainTargets };
+const trainSettings = { loraR: int('lora-r', opt['lora-r']), targets: trainTargets, gradientCheckpointing: opt['gradient-checkpointing'] };
 const forwardAllowed = opt.node ? ['ours'] : FORWARD_METHODS;
 const forwardMethods = opt['forward-methods'] ? opt['forward-methods'].split(',').map((m) => m.trim()) : forwardAllowed;
 for (const m of forwardMethods) {
