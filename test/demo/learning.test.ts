@@ -5,7 +5,7 @@
 // dataset was built from, scripts/demo-model/tone-lexicon.json). Same prompts, same seeds, with
 // and without the adapter (`prefstudio sample`).
 //
-// Runs on Mesa's lavapipe where it is set up (the node-f16 project; about 2 minutes there, five
+// Runs on Mesa's lavapipe where it is set up (the node project; about 2 minutes there, five
 // times that on SwiftShader). PyTorch on the same recipe (scripts/demo-model/dpo_sweep.py) gives
 // held-out accuracy 0.84-0.89 over five seeds.
 import { execFile } from 'node:child_process';

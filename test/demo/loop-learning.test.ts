@@ -7,7 +7,7 @@
 // seeds). The hopeful share of the tone words in those samples rises in round 1 (against the base)
 // and again in round 2 (against round 1), and round 2 wins against round 1 by the same judge.
 //
-// Runs on Mesa's lavapipe where it is set up (the node-f16 project, like the demo learning check).
+// Runs on Mesa's lavapipe where it is set up (the node project, like the demo learning check).
 // Sizing (the same loop through the CLI, 2026-12-07, load 15-22 on 2 cores): seed 0 passes
 // (hopeful share 0.54 -> 0.68 -> 0.69, round 2 against round 1 0.535); seed 1 (PREFSTUDIO_LOOP_SEED=1)
 // rose in round 1 (0.54 -> 0.63) but fell in round 2 (0.48, win rate 0.456): this size is not yet

@@ -13,7 +13,7 @@ import { fromF16Array, toF16Array } from '../../src/engine/f16.js';
 import { dot, expectClose, finiteDifferences, randn } from '../support/numeric.js';
 import { itWithF16 } from '../support/f16.js';
 
-// Native f16 tests exist only where the adapter has shader-f16 (the node-f16 project, lavapipe).
+// Native f16 tests exist only where the adapter has shader-f16 (the node project on lavapipe).
 const itF16 = await itWithF16();
 
 // f32 sums of unit normals over K terms (see matmul.test.ts for the reasoning).

@@ -3,8 +3,8 @@ import { testEngine } from '#test-engine';
 
 /**
  * `it` on an adapter with `shader-f16`, else null: native f16 tests are defined only where they
- * can run (not reported as skipped elsewhere). The node-f16 project runs the same suites on
- * lavapipe, which has the feature, and sets PREFSTUDIO_EXPECT_F16 so a broken setup fails here
+ * can run (not reported as skipped elsewhere). The node project runs on lavapipe, which has the
+ * feature (node-swiftshader runs the kernel suites again without it), and sets PREFSTUDIO_EXPECT_F16 so a broken setup fails here
  * instead of silently dropping those tests.
  */
 export async function itWithF16(): Promise<typeof it | null> {

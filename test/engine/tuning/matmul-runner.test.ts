@@ -5,7 +5,7 @@ import { MatmulTuneRunner, matmulTuneTasks, tuneMatmuls } from '../../../src/eng
 import type { TuneCache, TuneRecord } from '../../../src/engine/tuning/tuner.js';
 import { applicableVariants } from '../../../src/engine/tuning/variants.js';
 
-// The tuner on the test adapter (SwiftShader; lavapipe in node-f16 would add the f16 variant):
+// The tuner on the test adapter (lavapipe in the node project, with the f16 variant; SwiftShader in node-swiftshader):
 // real compiles, validation against the safe kernel, real timings, within the budget.
 describe('matmul tuning on a real adapter', () => {
   afterAll(async () => {
