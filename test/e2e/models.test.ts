@@ -53,6 +53,8 @@ async function listFiles(dir: string, prefix = ''): Promise<string[]> {
 const REPOS: Record<string, { dir: string; without?: string[]; hang?: string }> = {
   'test-org/tiny-qwen2': { dir: QWEN2_DIR },
   'broken/tiny-qwen2': { dir: QWEN2_DIR, without: ['onnx/model.onnx_data'] },
+  // config and tokenizer but no ONNX file (a PyTorch-only repo).
+  'pytorch/tiny-qwen2': { dir: QWEN2_DIR, without: ['onnx/model.onnx', 'onnx/model.onnx_data'] },
   // Never answers for the weights: a load to cancel.
   'slow/tiny-qwen2': { dir: QWEN2_DIR, hang: 'onnx/model.onnx_data' },
 };
@@ -252,6 +254,18 @@ describe('Models page (built app in headless Chromium)', () => {
     await problem.waitFor({ state: 'detached' });
     // The previous model is still active and the page still loads models.
     expect(await row('test-org-tiny-qwen2').getAttribute('data-loaded')).toBe('true');
+
+    // A repo id that does not exist, and a repo with no ONNX file: one clear error each, nothing stored.
+    for (const [repo, said] of [['no-such-org/no-such-model', /no model found at .*no-such-org\/no-such-model/], ['pytorch/tiny-qwen2', /no \.onnx model in /]] as const) {
+      await page!.getByTestId('model-url-input').fill(`${hubOrigin}/${repo}`);
+      await page!.getByTestId('model-url-load').click();
+      await problem.waitFor();
+      expect(await problem.getAttribute('data-code')).toBe('no-model-file');
+      expect(await problem.textContent()).toMatch(said);
+      expect(await modelDirs()).toEqual(before);
+      await problem.getByRole('button', { name: 'Dismiss' }).click();
+      await problem.waitFor({ state: 'detached' });
+    }
 
     await page!.getByTestId('model-url-input').fill('ftp://example.com/model');
     await page!.getByTestId('model-url-load').click();
