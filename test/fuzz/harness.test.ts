@@ -55,7 +55,8 @@ describe('fuzz harness', () => {
       ['5', "memory: the input filled the worker's N MB heap cap (ceiling N MB per input)"],
     ]);
     expect(log.accepted + log.refused).toBe(n - 2);
-    expect(log.largestMb).toBeGreaterThanOrEqual(256);
+    // The 256 MB buffer, give or take what the sampler's baseline held when it was taken.
+    expect(log.largestMb).toBeGreaterThan(250);
     expect(workers).toBe(2);
     expect(liveFuzzWorkers()).toBe(0);
   });
