@@ -46,6 +46,20 @@ describe('fuzz regressions: datasets', () => {
   });
 });
 
+describe('fuzz regressions: JSON records in many small chunks', () => {
+  it('a record holding a 2 MiB string, read 31 characters at a time, is read whole in seconds (the scanner copied its growing buffer once per chunk: over a minute)', { timeout: 30_000 }, async () => {
+    const long = 'x'.repeat(2 << 20);
+    const rows = [{ prompt: 'p \\n "q"', chosen: long, rejected: 'no' }, { prompt: 'second', chosen: 'a\\"b', rejected: 'c' }];
+    const text = JSON.stringify({ data: rows });
+    const result = await importAll(bytesSource('long.json', new TextEncoder().encode(text), 31));
+    expect(result.errors).toEqual([]);
+    expect(result.records.map((r) => (r.kind === 'pair' ? [r.prompt, r.chosen.length, r.rejected] : r.kind))).toEqual([
+      ['p \\n "q"', long.length, 'no'],
+      ['second', 4, 'c'],
+    ]);
+  });
+});
+
 describe('fuzz regressions: Parquet pages', () => {
   it('a page header without its type says "missing", not hyparquet\'s "undefined"', async () => {
     const bytes = new Uint8Array(

@@ -15,9 +15,12 @@ export async function* readJson(text: AsyncIterable<string>): RowBatches {
 }
 
 interface Capture {
+  /** Where the record starts in `buf` (negative: in the held text before it). */
   start: number;
   line: number;
   primitive: boolean;
+  /** A string record (its end is its closing quote). */
+  quoted?: boolean;
 }
 
 const OPEN_OBJECT = 0x7b; // {
@@ -34,7 +37,14 @@ function isSpace(c: number): boolean {
 }
 
 export class JsonScanner {
+  /** Text not yet scanned, and the scanned text since the last `trim`. */
   private buf = '';
+  /**
+   * Scanned text that a capture or key still needs, before `buf` (it ends where `buf` starts):
+   * kept in parts so that a long record arriving in many chunks is not copied once per chunk.
+   */
+  private held: string[] = [];
+  private heldLength = 0;
   private pos = 0;
   private line = 1;
   private stack: number[] = [];
@@ -46,7 +56,8 @@ export class JsonScanner {
   private index = 0;
   // Keys of the top-level object, to find a wrapper array.
   private keyExpected = false;
-  private keyStart = -1;
+  /** Where the current top-level key starts (as Capture.start), or null. */
+  private keyStart: number | null = null;
   private lastKey: string | null = null;
   private wrapperUsed = false;
 
@@ -77,17 +88,22 @@ export class JsonScanner {
     const buf = this.buf;
     const len = buf.length;
     let pos = this.pos;
-    // Next backslash at or after pos (len: none). Kept between strings so that finding it stays
-    // linear in the text, not linear per string.
+    // Next backslash and next quote at or after pos (len: none). Kept between strings and escapes
+    // so that finding them stays linear in the text: a string with many escapes and its closing
+    // quote far away would otherwise search to that quote once per escape.
     let bs = -1;
+    let q = -1;
     while (pos < len) {
       if (this.inString) {
         if (bs < pos) {
           bs = buf.indexOf('\\', pos);
           if (bs === -1) bs = len;
         }
-        const q = buf.indexOf('"', pos);
-        if (bs < len && (q === -1 || bs < q)) {
+        if (q < pos) {
+          q = buf.indexOf('"', pos);
+          if (q === -1) q = len;
+        }
+        if (bs < q) {
           if (bs + 1 >= len) {
             pos = bs; // the escaped character is in the next chunk
             break;
@@ -95,7 +111,7 @@ export class JsonScanner {
           pos = bs + 2;
           continue;
         }
-        if (q === -1) {
+        if (q === len) {
           pos = len;
           break;
         }
@@ -117,7 +133,7 @@ export class JsonScanner {
       switch (c) {
         case QUOTE:
           if (this.mode === 'start') this.startMode(c);
-          if (this.depth === this.recordDepth && !this.capture) this.capture = { start: pos, line: this.line, primitive: true };
+          if (this.depth === this.recordDepth && !this.capture) this.capture = { start: pos, line: this.line, primitive: true, quoted: true };
           if (this.inTopObject && this.keyExpected) this.keyStart = pos;
           this.inString = true;
           pos++;
@@ -194,12 +210,12 @@ export class JsonScanner {
   }
 
   private stringEnded(out: RawRow[], pos: number): void {
-    if (this.keyStart >= 0) {
-      const text = this.buf.slice(this.keyStart, pos);
-      this.keyStart = -1;
+    if (this.keyStart !== null) {
+      const text = this.text(this.keyStart, pos);
+      this.keyStart = null;
       this.lastKey = text.length <= 64 ? safeParseString(text) : null;
     }
-    if (this.capture?.primitive && this.depth === this.recordDepth && this.buf.charCodeAt(this.capture.start) === QUOTE) {
+    if (this.capture?.primitive && this.depth === this.recordDepth && this.capture.quoted) {
       this.emit(out, pos);
     }
   }
@@ -207,7 +223,8 @@ export class JsonScanner {
   private emit(out: RawRow[], end: number): void {
     const cap = this.capture!;
     this.capture = null;
-    const text = this.buf.slice(cap.start, end);
+    const text = this.text(cap.start, end);
+    if (cap.start < 0) this.release();
     const ref = { index: this.index++, line: cap.line };
     try {
       out.push({ ref, value: JSON.parse(text) });
@@ -216,16 +233,37 @@ export class JsonScanner {
     }
   }
 
-  /** Drops scanned text that no capture or key still needs. */
+  /** The text from `start` to `end` in `buf` coordinates (a negative start reaches into the held text). */
+  private text(start: number, end: number): string {
+    if (start >= 0) return this.buf.slice(start, end);
+    return this.held.join('').slice(this.heldLength + start) + this.buf.slice(0, end);
+  }
+
+  /** Drops the held text once nothing needs it. */
+  private release(): void {
+    if ((this.capture && this.capture.start < 0) || (this.keyStart !== null && this.keyStart < 0)) return;
+    this.held = [];
+    this.heldLength = 0;
+  }
+
+  /**
+   * Moves scanned text out of `buf`: dropped when no capture or key still needs it, else held
+   * in parts (so `buf` never grows with a long record and appending stays cheap).
+   */
   private trim(): void {
-    let keep = this.pos;
-    if (this.capture) keep = Math.min(keep, this.capture.start);
-    if (this.keyStart >= 0) keep = Math.min(keep, this.keyStart);
-    if (keep > 0) {
-      this.buf = this.buf.slice(keep);
-      this.pos -= keep;
-      if (this.capture) this.capture.start -= keep;
-      if (this.keyStart >= 0) this.keyStart -= keep;
+    this.release();
+    const keep = Math.min(this.pos, this.capture ? this.capture.start : Infinity, this.keyStart ?? Infinity);
+    const cut = this.pos;
+    if (cut > 0) {
+      if (keep < cut) {
+        const from = Math.max(0, keep);
+        this.held.push(this.buf.slice(from, cut));
+        this.heldLength += cut - from;
+      }
+      this.buf = this.buf.slice(cut);
+      this.pos = 0;
+      if (this.capture) this.capture.start -= cut;
+      if (this.keyStart !== null) this.keyStart -= cut;
     }
     if (this.capture && this.buf.length - this.capture.start > MAX_ROW_CHARS) {
       throw new DataFormatError(`record ${this.index} is longer than ${MAX_ROW_CHARS >> 20} Mi characters`, {
