@@ -44,7 +44,6 @@ export class JsonScanner {
    * kept in parts so that a long record arriving in many chunks is not copied once per chunk.
    */
   private held: string[] = [];
-  private heldLength = 0;
   private pos = 0;
   private line = 1;
   private stack: number[] = [];
@@ -236,14 +235,21 @@ export class JsonScanner {
   /** The text from `start` to `end` in `buf` coordinates (a negative start reaches into the held text). */
   private text(start: number, end: number): string {
     if (start >= 0) return this.buf.slice(start, end);
-    return this.held.join('').slice(this.heldLength + start) + this.buf.slice(0, end);
+    // The last -start held characters, from the parts at the end only (a key is short).
+    const parts: string[] = [];
+    let need = -start;
+    for (let i = this.held.length - 1; i >= 0 && need > 0; i--) {
+      const part = this.held[i]!;
+      parts.push(part.length <= need ? part : part.slice(part.length - need));
+      need -= part.length;
+    }
+    return parts.reverse().join('') + this.buf.slice(0, end);
   }
 
   /** Drops the held text once nothing needs it. */
   private release(): void {
     if ((this.capture && this.capture.start < 0) || (this.keyStart !== null && this.keyStart < 0)) return;
     this.held = [];
-    this.heldLength = 0;
   }
 
   /**
@@ -258,7 +264,6 @@ export class JsonScanner {
       if (keep < cut) {
         const from = Math.max(0, keep);
         this.held.push(this.buf.slice(from, cut));
-        this.heldLength += cut - from;
       }
       this.buf = this.buf.slice(cut);
       this.pos = 0;
