@@ -1,6 +1,14 @@
 import { describe, it, afterAll, expect } from 'vitest';
 import { testEngine } from '#test-engine';
-import { attentionBackward, attentionForward, attentionTiles, type AttentionTiles } from '../../src/engine/kernels/attention.js';
+import {
+  attentionBackward,
+  attentionForward,
+  attentionTiles,
+  attentionVariantFits,
+  flashTiles,
+  type AttentionTiles,
+  type FlashTiles,
+} from '../../src/engine/kernels/attention.js';
 import {
   attentionBackwardCpu,
   attentionForwardCpu,
@@ -29,6 +37,9 @@ interface Case {
   maskType?: 'u32' | 'i32';
   options?: AttentionCpuOptions;
   tiles?: AttentionTiles;
+  /** The kernel variant (src/engine/tuning/variants.ts); default safe. */
+  variant?: 'safe' | 'flash';
+  flash?: FlashTiles;
 }
 
 function name(c: Case): string {
@@ -36,8 +47,9 @@ function name(c: Case): string {
     c.lengths ? `lengths=[${c.lengths.join(',')}]` : 'no mask',
     c.options ? JSON.stringify(c.options) : '',
     c.tiles ? `tiles=${JSON.stringify(c.tiles)}` : '',
+    c.flash ? `flash tiles=${JSON.stringify(c.flash)}` : '',
   ].filter(Boolean);
-  return `B=${c.B} Tq=${c.Tq} Tk=${c.Tk} NH=${c.NH} NKV=${c.NKV} HS=${c.HS} ${extra.join(' ')}`;
+  return `${c.variant ?? 'safe'} B=${c.B} Tq=${c.Tq} Tk=${c.Tk} NH=${c.NH} NKV=${c.NKV} HS=${c.HS} ${extra.join(' ')}`;
 }
 
 function inputs(c: Case, seed: number) {
@@ -111,6 +123,37 @@ const BACKWARD_CASES: Case[] = [
   { B: 1, Tq: 9, Tk: 9, NH: 3, NKV: 3, HS: 24, lengths: [7], options: { scale: 0.3, softcap: 5, window: 2 }, tiles: TILES_24 },
   { B: 1, Tq: 7, Tk: 7, NH: 2, NKV: 1, HS: 256, lengths: [6], options: { scale: 1 / 16, window: 3 }, tiles: { BQ: 2, BK: 2, TPR: 16 } },
 ];
+
+// The "flash" variant (shaders/attention_{forward,backward}_flash.wgsl) on shapes that are not
+// multiples of its tiles: T = 1, odd T, head sizes that are not multiples of 4 (its vec4 rows are
+// zero-padded), grouped heads whose query tile is not a whole number of 4-row groups (G = 3),
+// padding masks (u32, i32, an empty row), the KV cache (Tq < Tk), scale, softcap, windows. Small
+// explicit tiles where the default would be large (SwiftShader compiles workgroup memory slowly)
+// or to force many blocks.
+const FLASH_FORWARD_CASES: Case[] = [
+  { B: 1, Tq: 1, Tk: 1, NH: 1, NKV: 1, HS: 4, lengths: null },
+  { B: 2, Tq: 7, Tk: 7, NH: 4, NKV: 2, HS: 8, lengths: [7, 1] },
+  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 16, lengths: [20, 33], maskType: 'i32' as const, flash: { BQ: 4, BK: 8, TPQ: 2, TPK: 4 } },
+  { B: 3, Tq: 17, Tk: 17, NH: 6, NKV: 2, HS: 6, lengths: [17, 9, 1] },
+  { B: 2, Tq: 5, Tk: 5, NH: 2, NKV: 1, HS: 8, lengths: [0, 5] },
+  { B: 2, Tq: 1, Tk: 9, NH: 6, NKV: 2, HS: 8, lengths: [9, 6] },
+  { B: 2, Tq: 3, Tk: 9, NH: 4, NKV: 2, HS: 8, lengths: [9, 6], flash: { BQ: 2, BK: 4, TPQ: 1, TPK: 1 } },
+  { B: 1, Tq: 9, Tk: 9, NH: 3, NKV: 1, HS: 10, lengths: [7], options: { scale: 0.3, softcap: 5, window: 3 } },
+  { B: 1, Tq: 70, Tk: 70, NH: 2, NKV: 1, HS: 16, lengths: null, options: { window: 17 }, flash: { BQ: 8, BK: 4, TPQ: 4, TPK: 4 } },
+  { B: 1, Tq: 6, Tk: 13, NH: 2, NKV: 1, HS: 128, lengths: [11], flash: { BQ: 2, BK: 4, TPQ: 8, TPK: 8 } },
+].map((c) => ({ ...c, variant: 'flash' as const }));
+
+const FLASH_BACKWARD_CASES: Case[] = [
+  { B: 1, Tq: 1, Tk: 1, NH: 1, NKV: 1, HS: 4, lengths: null },
+  { B: 2, Tq: 7, Tk: 7, NH: 4, NKV: 2, HS: 8, lengths: [7, 1] },
+  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 16, lengths: [20, 33], maskType: 'i32' as const, flash: { BQ: 4, BK: 8, TPQ: 2, TPK: 2 } },
+  { B: 3, Tq: 17, Tk: 17, NH: 6, NKV: 2, HS: 6, lengths: [17, 9, 1] },
+  { B: 2, Tq: 5, Tk: 5, NH: 2, NKV: 1, HS: 8, lengths: [0, 5] },
+  { B: 1, Tq: 9, Tk: 9, NH: 3, NKV: 1, HS: 10, lengths: [7], options: { scale: 0.3, softcap: 5, window: 2 } },
+  // BQ != BK both ways, a window that ends the dk/dv pass's query blocks early.
+  { B: 2, Tq: 33, Tk: 33, NH: 6, NKV: 2, HS: 16, lengths: [1, 30], options: { window: 9 }, flash: { BQ: 2, BK: 8, TPQ: 2, TPK: 2 } },
+  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 2, HS: 16, lengths: [20, 33], flash: { BQ: 8, BK: 4, TPQ: 2, TPK: 4 } },
+].map((c) => ({ ...c, variant: 'flash' as const }));
 
 // ---- tolerances ----
 // GPU vs CPU, both fp32 storage: the CPU twin accumulates in float64, the GPU in fp32 in another
@@ -251,7 +294,85 @@ describe('attention GPU', () => {
     }
   });
 
-  it.each(FORWARD_CASES.map((c) => [name(c), c] as const))('forward matches CPU: %s', async (_, c) => {
+  it('flash tiles: fit 16 KiB and 32 KiB for head sizes up to 128 and groups up to 8; too large a head is declared unfit', async () => {
+    for (const HS of [4, 6, 24, 32, 64, 80, 128]) {
+      for (const G of [1, 2, 3, 4, 8]) {
+        for (const bytes of [16384, 32768]) {
+          for (const pass of ['forward', 'backward'] as const) {
+            const t = flashTiles(pass, HS, G, 256, bytes);
+            expect(t, `${pass} HS=${HS} G=${G} ${bytes} B`).not.toBeNull();
+            expect(t!.BQ * G).toBeLessThanOrEqual(64);
+            // A query tile no larger than the rows need (decoding: one position).
+            expect(flashTiles(pass, HS, G, 1, bytes)!.BQ).toBe(1);
+          }
+        }
+      }
+    }
+    const engine = await testEngine();
+    expect(attentionVariantFits(engine, 'attention_forward', 'flash', 256, 9, 3, 64)).toBeNull();
+    expect(attentionVariantFits(engine, 'attention_backward', 'flash', 256, 9, 3, 64)).toBeNull();
+    expect(attentionVariantFits(engine, 'attention_forward', 'flash', 256, 64, 1, 2048)).toMatch(/does not fit HS=2048/);
+  });
+
+  // The flash backward against central differences of the flash forward itself, both on the GPU
+  // in fp32: h = 1e-2 keeps the rounding of the loss (~1e-6 / 2h ~ 1e-4) and the truncation
+  // (h^2 f''' ~ 1e-4) well under the 2e-3 tolerance, while a wrong term is O(0.1). Every
+  // perturbed copy of the inputs is one batch row of a single forward call.
+  it('flash backward equals finite differences of the flash forward (GPU, head size 3, G = 2, mask, softcap, window)', async () => {
+    const engine = await testEngine();
+    const T = 5, NH = 2, NKV = 1, HS = 3;
+    const options = { softcap: 3, window: 3, variant: 'flash' };
+    const x = { q: randn(T * NH * HS, 61), k: randn(T * NKV * HS, 62), v: randn(T * NKV * HS, 63) };
+    const w = randn(T * NH * HS, 64);
+    const mask1 = keyMask([4], T)!;
+    const release: Parameters<typeof engine.release> = [];
+    const up = (a: Float32Array | Uint32Array, dtype: 'f32' | 'u32' = 'f32') => {
+      const t = engine.fromArray(a, [a.length], dtype);
+      release.push(t);
+      return t;
+    };
+    const zeros = (n: number) => {
+      const t = engine.tensor([n], 'f32');
+      release.push(t);
+      return t;
+    };
+    // The gradients at x.
+    const out = zeros(w.length), lse = zeros(NH * T);
+    const [tq, tk, tv, tm] = [up(x.q), up(x.k), up(x.v), up(mask1 as Uint32Array, 'u32')];
+    attentionForward(engine, out, lse, tq, tk, tv, tm, 1, T, T, NH, NKV, HS, options);
+    const grads = { q: zeros(x.q.length), k: zeros(x.k.length), v: zeros(x.v.length) };
+    attentionBackward(engine, grads.q, grads.k, grads.v, up(w), tq, tk, tv, out, lse, tm, 1, T, NH, NKV, HS, options);
+    const got = { q: await engine.readF32(grads.q), k: await engine.readF32(grads.k), v: await engine.readF32(grads.v) };
+    // Batch row 2n: coordinate n of every input moved by +h; row 2n + 1: by -h.
+    const h = 1e-2;
+    const coords = (['q', 'k', 'v'] as const).flatMap((key) => Array.from(x[key], (_, n) => [key, n] as const));
+    const B = 2 * coords.length;
+    const rep = (a: Float32Array) => {
+      const r = new Float32Array(B * a.length);
+      for (let b = 0; b < B; b++) r.set(a, b * a.length);
+      return r;
+    };
+    const big = { q: rep(x.q), k: rep(x.k), v: rep(x.v) };
+    coords.forEach(([key, n], c) => {
+      big[key][2 * c * x[key].length + n]! += h;
+      big[key][(2 * c + 1) * x[key].length + n]! -= h;
+    });
+    const mask = new Uint32Array(B * T);
+    for (let b = 0; b < B; b++) mask.set(mask1 as Uint32Array, b * T);
+    const bigOut = zeros(B * w.length), bigLse = zeros(B * NH * T);
+    attentionForward(engine, bigOut, bigLse, up(big.q), up(big.k), up(big.v), up(mask, 'u32'), B, T, T, NH, NKV, HS, options);
+    const o = await engine.readF32(bigOut);
+    const loss = (b: number) => dot(o.subarray(b * w.length, (b + 1) * w.length), w);
+    const fd = { q: new Float32Array(x.q.length), k: new Float32Array(x.k.length), v: new Float32Array(x.v.length) };
+    coords.forEach(([key, n], c) => (fd[key][n] = (loss(2 * c) - loss(2 * c + 1)) / (2 * h)));
+    for (const key of ['q', 'k', 'v'] as const) expectClose(got[key], fd[key], { atol: 2e-3, rtol: 1e-2, what: `d${key}` });
+    expect(Math.max(...Array.from(got.k).map(Math.abs))).toBeGreaterThan(1e-2);
+    // The padded key (position 4) gets no gradient.
+    expect(Array.from(got.k.subarray(4 * NKV * HS)).every((y) => y === 0)).toBe(true);
+    engine.release(...release);
+  });
+
+  it.each([...FORWARD_CASES, ...FLASH_FORWARD_CASES].map((c) => [name(c), c] as const))('forward matches CPU: %s', async (_, c) => {
     const engine = await testEngine();
     const { B, Tq, Tk, NH, NKV, HS } = c;
     const x = inputs(c, 100 + Tq + HS);
@@ -263,7 +384,7 @@ describe('attention GPU', () => {
     // Stale values in the outputs must be overwritten, not added to.
     const out = engine.fromArray(randn(B * Tq * NH * HS, 7), [B, Tq, NH, HS]);
     const lse = engine.fromArray(randn(B * NH * Tq, 8), [B, NH, Tq]);
-    attentionForward(engine, out, lse, tq, tk, tv, tm, B, Tq, Tk, NH, NKV, HS, { ...c.options, tiles: c.tiles });
+    attentionForward(engine, out, lse, tq, tk, tv, tm, B, Tq, Tk, NH, NKV, HS, { ...c.options, tiles: c.tiles, variant: c.variant ?? 'safe', flashTiles: c.flash });
     const gotOut = await engine.readF32(out);
     const gotLse = await engine.readF32(lse);
     expectClose(gotOut, want.out, { ...FWD_TOL, what: `out ${name(c)}` });
@@ -271,7 +392,7 @@ describe('attention GPU', () => {
     engine.release(tq, tk, tv, tm, out, lse);
   });
 
-  it.each(BACKWARD_CASES.map((c) => [name(c), c] as const))('backward matches CPU: %s', async (_, c) => {
+  it.each([...BACKWARD_CASES, ...FLASH_BACKWARD_CASES].map((c) => [name(c), c] as const))('backward matches CPU: %s', async (_, c) => {
     const engine = await testEngine();
     const { B, Tq: T, NH, NKV, HS } = c;
     const x = inputs(c, 200 + T + HS);
@@ -292,7 +413,7 @@ describe('attention GPU', () => {
     const dq = engine.fromArray(randn(want.dq.length, 1), q4);
     const dk = engine.fromArray(randn(want.dk.length, 2), kv4);
     const dv = engine.fromArray(randn(want.dv.length, 3), kv4);
-    attentionBackward(engine, dq, dk, dv, tdout, tq, tk, tv, tout, tlse, tm, B, T, NH, NKV, HS, { ...c.options, tiles: c.tiles });
+    attentionBackward(engine, dq, dk, dv, tdout, tq, tk, tv, tout, tlse, tm, B, T, NH, NKV, HS, { ...c.options, tiles: c.tiles, variant: c.variant ?? 'safe', flashTiles: c.flash });
     for (const [what, t] of [['dq', dq], ['dk', dk], ['dv', dv]] as const) {
       const got = await engine.readF32(t);
       expectClose(got, want[what], { ...BWD_TOL, what: `${what} ${name(c)}` });

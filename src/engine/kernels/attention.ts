@@ -1,9 +1,13 @@
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
+import { findVariant, SAFE, type KernelVariant } from '../tuning/variants.js';
 import { ceilDiv, grid1d } from './grid.js';
 
 // Causal multi-head attention with grouped-query heads and a key padding mask
-// (shaders/attention_{forward,backward}.wgsl; CPU twin src/engine/cpu/attention.ts).
+// (shaders/attention_{forward,backward}.wgsl; CPU twin src/engine/cpu/attention.ts). Tuned
+// kernels (src/engine/tuning/variants.ts): "safe" is that pair, "flash" the FlashAttention-2
+// layout of shaders/attention_{forward,backward}_flash.wgsl (same bindings, same result), chosen
+// per shape class by engine.choices unless the call names one.
 
 export interface AttentionOptions {
   /** Multiplies q·k before the softmax (default 1 / sqrt(HS)). */
@@ -17,6 +21,22 @@ export interface AttentionOptions {
   window?: number;
   /** Tile override (tests exercise small tiles); default `attentionTiles`. */
   tiles?: AttentionTiles;
+  /** This variant for this call (tests, the tuner); default: engine.choices. */
+  variant?: string;
+  /** Tile override of the "flash" variant; default `flashTiles`. */
+  flashTiles?: FlashTiles;
+}
+
+/** Tiles of the "flash" variant: a workgroup's query tile is BQ positions x G heads = R rows. */
+export interface FlashTiles {
+  /** Query positions per tile. */
+  BQ: number;
+  /** Keys per tile. */
+  BK: number;
+  /** Threads per query row in the p·V (forward) and dq steps; each owns HS / 4 / TPQ vec4s. */
+  TPQ: number;
+  /** Threads per key row in the dk/dv step (backward only). */
+  TPK: number;
 }
 
 export interface AttentionTiles {
@@ -69,6 +89,110 @@ export function attentionTiles(
   }
   if (!best) throw new Error(`attention: head size ${HS} does not fit in ${workgroupBytes} bytes of workgroup memory`);
   return best;
+}
+
+function pow2AtMost(n: number): number {
+  let p = 1;
+  while (p * 2 <= n) p *= 2;
+  return p;
+}
+
+/** Workgroup-memory bytes of a flash kernel (see the WGSL's `var<workgroup>` lines). */
+function flashBytes(pass: 'forward' | 'backward', { BQ, BK }: FlashTiles, HS: number, G: number): number {
+  const R = BQ * G;
+  const RP = Math.ceil(R / 4) * 4;
+  const HS4 = Math.ceil(HS / 4);
+  const kv = 2 * BK * (HS4 + 1) * 16;
+  if (pass === 'forward') return RP * HS4 * 16 + kv + R * BK * 4 + 3 * R * 4;
+  return 2 * RP * HS4 * 16 + 2 * RP * 4 + kv + 2 * R * BK * 4;
+}
+
+function flashThreads(pass: 'forward' | 'backward', { BQ, BK, TPQ, TPK }: FlashTiles, G: number): number {
+  return pass === 'forward' ? BQ * G * TPQ : Math.max(BQ * G * TPQ, BK * TPK);
+}
+
+/**
+ * Tiles of the "flash" variant for heads of HS with G query heads per kv head and T query rows,
+ * or null when none fits the adapter. The query tile holds BQ positions x G heads (at most 64 rows
+ * unless BQ = 1, and BQ no larger than T needs); the largest rows x keys tile wins, then the
+ * larger key block (fewer barriers per key). Threads per row: as many as fit, up to HS / 4.
+ */
+export function flashTiles(
+  pass: 'forward' | 'backward',
+  HS: number,
+  G: number,
+  T: number,
+  workgroupBytes: number,
+  maxThreads = 256,
+): FlashTiles | null {
+  const HS4 = Math.ceil(HS / 4);
+  let best: FlashTiles | null = null;
+  let bestScore = 0;
+  for (const BQ of [16, 8, 4, 2, 1]) {
+    if (BQ > 1 && (BQ * G > 64 || BQ / 2 >= T)) continue;
+    const R = BQ * G;
+    if (R > maxThreads) continue;
+    for (const BK of [32, 16, 8, 4]) {
+      const t: FlashTiles = {
+        BQ, BK,
+        TPQ: pow2AtMost(Math.min(HS4, Math.floor(maxThreads / R))),
+        TPK: pow2AtMost(Math.min(HS4, Math.floor(maxThreads / BK))),
+      };
+      if (flashBytes(pass, t, HS, G) > workgroupBytes || flashThreads(pass, t, G) > maxThreads) continue;
+      const score = R * BK;
+      if (score > bestScore || (score === bestScore && BK > best!.BK)) {
+        best = t;
+        bestScore = score;
+      }
+    }
+  }
+  return best;
+}
+
+/** Why `variant` of an attention kernel cannot run this shape here (null: it can). */
+export function attentionVariantFits(
+  engine: Engine,
+  kernel: 'attention_forward' | 'attention_backward',
+  variant: string,
+  Tq: number,
+  NH: number,
+  NKV: number,
+  HS: number,
+  options: AttentionOptions = {},
+): string | null {
+  const pass = kernel === 'attention_forward' ? 'forward' : 'backward';
+  try {
+    if (variant === SAFE) tilesFor(engine, pass, HS, options);
+    else if (findVariant(kernel, variant).name === 'flash') flashTilesFor(engine, pass, HS, NH / NKV, Tq, options);
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+function flashTilesFor(engine: Engine, pass: 'forward' | 'backward', HS: number, G: number, T: number, options: AttentionOptions): FlashTiles {
+  const limits = engine.report.limits;
+  const maxThreads = Math.min(256, limits.maxComputeInvocationsPerWorkgroup);
+  const bytes = limits.maxComputeWorkgroupStorageSize;
+  const t = options.flashTiles ?? flashTiles(pass, HS, G, T, bytes, maxThreads);
+  if (!t) throw new Error(`attention: variant "flash" does not fit HS=${HS} with ${G} heads per kv head in ${bytes} bytes of workgroup memory`);
+  if (flashThreads(pass, t, G) > maxThreads || flashBytes(pass, t, HS, G) > bytes) {
+    throw new Error(`attention: flash tiles ${JSON.stringify(t)} do not fit HS=${HS}, G=${G} on this device`);
+  }
+  return t;
+}
+
+/** The variant to dispatch: the call's, else the engine's choice for this shape class. */
+function pickVariant(
+  engine: Engine,
+  kernel: 'attention_forward' | 'attention_backward',
+  options: AttentionOptions,
+  Tq: number,
+  NH: number,
+  NKV: number,
+  HS: number,
+): KernelVariant {
+  return findVariant(kernel, options.variant ?? engine.choices.attentionName(kernel, Tq, NH, NKV, HS));
 }
 
 function tilesFor(engine: Engine, pass: 'forward' | 'backward', HS: number, options: AttentionOptions): AttentionTiles {
@@ -136,10 +260,14 @@ export function attentionForward(
   check('q', q, B * Tq * NH * HS);
   check('k', k, B * Tk * NKV * HS);
   check('v', v, B * Tk * NKV * HS);
-  const tiles = tilesFor(engine, 'forward', HS, options);
+  const variant = pickVariant(engine, 'attention_forward', options, Tq, NH, NKV, HS);
+  const flash = variant.name !== SAFE ? flashTilesFor(engine, 'forward', HS, NH / NKV, Tq, options) : null;
+  const tiles = flash ? null : tilesFor(engine, 'forward', HS, options);
   const m = maskBinding(engine, mask, B, Tk);
   engine.dispatch(
-    { shader: 'attention_forward', constants: { HS, ...tiles } },
+    flash
+      ? { shader: variant.shader, constants: { HS, BQ: flash.BQ, G: NH / NKV, BK: flash.BK, TPV: flash.TPQ } }
+      : { shader: variant.shader, constants: { HS, ...tiles! } },
     { out, lse, q, k, v, mask: m.mask },
     {
       Tq,
@@ -151,7 +279,7 @@ export function attentionForward(
       softcap: options.softcap ?? 0,
       window: windowParam(options, Tk),
     },
-    [ceilDiv(Tq, tiles.BQ), NH, B],
+    flash ? [ceilDiv(Tq, flash.BQ), NKV, B] : [ceilDiv(Tq, tiles!.BQ), NH, B],
   );
   if (m.placeholder) engine.release(m.mask);
 }
@@ -183,10 +311,15 @@ export function attentionBackward(
   for (const [what, t] of [['dq', dq], ['dout', dout], ['q', q], ['out', out]] as const) check(what, t, B * T * NH * HS);
   for (const [what, t] of [['dk', dk], ['dv', dv], ['k', k], ['v', v]] as const) check(what, t, B * T * NKV * HS);
   check('lse', lse, B * NH * T);
-  const tiles = tilesFor(engine, 'backward', HS, options);
+  const variant = pickVariant(engine, 'attention_backward', options, T, NH, NKV, HS);
+  const flash = variant.name !== SAFE ? flashTilesFor(engine, 'backward', HS, NH / NKV, T, options) : null;
+  const tiles = flash ? null : tilesFor(engine, 'backward', HS, options);
   const m = maskBinding(engine, mask, B, T);
   const LD = engine.tensor([B, NH, T, 2], 'f32', 'attention.LD'); // (B, NH, T) pairs (L, D)
-  const kernel = (entry: string) => ({ shader: 'attention_backward', entry, constants: { HS, ...tiles } });
+  const constants: Record<string, number> = flash
+    ? { HS, BQ: flash.BQ, G: NH / NKV, BK: flash.BK, TPQ: flash.TPQ, TPK: flash.TPK }
+    : { HS, ...tiles! };
+  const kernel = (entry: string) => ({ shader: variant.shader, entry, constants });
   const params = {
     B,
     T,
@@ -198,8 +331,9 @@ export function attentionBackward(
     window: windowParam(options, T),
   };
   engine.dispatch(kernel('rowdot'), { LD, dout, out, lse }, params, grid1d(B * T * NH, 256));
-  engine.dispatch(kernel('dq_main'), { dq, LD, dout, q, k, v, mask: m.mask }, params, [ceilDiv(T, tiles.BQ), NH, B]);
-  engine.dispatch(kernel('dkdv_main'), { dk, dv, LD, dout, q, k, v, mask: m.mask }, params, [ceilDiv(T, tiles.BK), NKV, B]);
+  const [BQ, BK, qHeads] = flash ? [flash.BQ, flash.BK, NKV] : [tiles!.BQ, tiles!.BK, NH];
+  engine.dispatch(kernel('dq_main'), { dq, LD, dout, q, k, v, mask: m.mask }, params, [ceilDiv(T, BQ), qHeads, B]);
+  engine.dispatch(kernel('dkdv_main'), { dk, dv, LD, dout, q, k, v, mask: m.mask }, params, [ceilDiv(T, BK), NKV, B]);
   // Later work is recorded after these dispatches, so the buffers may go back to the pool now.
   engine.release(LD);
   if (m.placeholder) engine.release(m.mask);

@@ -2,7 +2,7 @@
 // (src/engine/tuning/tuner.ts) or from its cache, overridden by a forced setting. The engine holds
 // one (`engine.choices`); the host functions of the kernels ask it at every dispatch.
 
-import { findVariant, SAFE, shapeClass, TUNED_KERNELS, type KernelVariant, type TunedKernel } from './variants.js';
+import { attentionShapeClass, findVariant, SAFE, shapeClass, TUNED_KERNELS, type KernelVariant, type TunedKernel } from './variants.js';
 
 export interface KernelChoice {
   kernel: TunedKernel;
@@ -61,9 +61,17 @@ export class KernelChoices {
    * of the rows), else safe.
    */
   name(kernel: TunedKernel, M: number, K: number, N: number): string {
+    return this.nameOfClass(kernel, shapeClass(M, K, N), M);
+  }
+
+  /** The same for an attention call (attentionShapeClass): forced, measured, nearest bucket, safe. */
+  attentionName(kernel: 'attention_forward' | 'attention_backward', Tq: number, NH: number, NKV: number, HS: number): string {
+    return this.nameOfClass(kernel, attentionShapeClass(Tq, NH, NKV, HS), Tq);
+  }
+
+  private nameOfClass(kernel: TunedKernel, cls: string, M: number): string {
     const forced = this.forced[kernel];
     if (forced) return forced;
-    const cls = shapeClass(M, K, N);
     const exact = this.table.get(KernelChoices.key(kernel, cls));
     if (exact) return exact.variant;
     const rows = (c: string) => Number(/^m(\d+):/.exec(c)?.[1] ?? 1);

@@ -5,12 +5,14 @@
 //
 // Every variant has the same storage bindings and `struct Params` (by name) as its safe kernel,
 // so the host code binds them identically; only the shader, the entry point and the output tile
-// (hence the workgroup grid) differ.
+// (hence the workgroup grid) differ. The attention kernels (src/engine/kernels/attention.ts) pick
+// their tiles by head size within the adapter's limits and say per shape whether a variant fits
+// (attentionVariantFits); the tuner asks before measuring one.
 
 import type { AdapterReport } from '../gpu/device.js';
 
 /** The kernels that have variants. */
-export const TUNED_KERNELS = ['matmul_forward', 'matmul_dinp', 'matmul_dweight'] as const;
+export const TUNED_KERNELS = ['matmul_forward', 'matmul_dinp', 'matmul_dweight', 'attention_forward', 'attention_backward'] as const;
 export type TunedKernel = (typeof TUNED_KERNELS)[number];
 
 export interface KernelVariant {
@@ -20,11 +22,17 @@ export interface KernelVariant {
   /** File in shaders/ without `.wgsl`. */
   shader: string;
   entry?: string;
-  /** Output rows (y) and columns (x) one workgroup covers: the grid is ceil(cols/x) x ceil(rows/y). */
+  /**
+   * Output rows (y) and columns (x) one workgroup covers: the grid is ceil(cols/x) x ceil(rows/y).
+   * Attention: the largest query x key block (the host fits the tiles to the head size).
+   */
   tile: { rows: number; cols: number };
   /** Adapter features the WGSL enables. */
   needs: { subgroups?: boolean; shaderF16?: boolean };
-  /** Workgroup memory (bytes) and invocations per workgroup the kernel declares. */
+  /**
+   * Workgroup memory (bytes) and invocations per workgroup the kernel declares. Attention: the
+   * WebGPU minimums (16 KiB, 256), which its tiles are fitted within.
+   */
   workgroupBytes: number;
   invocations: number;
   /**
@@ -85,6 +93,28 @@ export const VARIANTS: readonly KernelVariant[] = [
     needs: {}, workgroupBytes: 8192, invocations: 256, tolerance: 1e-5,
     about: '128x128 tiles, 8x8 outputs per thread, vec4 reads of workgroup memory, K (rows) slices of 8',
   },
+  // attention forward: out (B, Tq, NH, HS), lse (B, NH, Tq) from q, k, v (+ mask)
+  {
+    kernel: 'attention_forward', name: SAFE, shader: 'attention_forward', tile: { rows: 16, cols: 16 },
+    needs: {}, workgroupBytes: 16384, invocations: 256, tolerance: 0,
+    about: 'one workgroup per (16 query rows, head), online softmax over key blocks of 16, one thread per score',
+  },
+  {
+    kernel: 'attention_forward', name: 'flash', shader: 'attention_forward_flash', tile: { rows: 16, cols: 32 },
+    needs: {}, workgroupBytes: 16384, invocations: 256, tolerance: 1e-5,
+    about: 'FlashAttention-2 layout: one workgroup per (query block, kv head) for all heads of the group (K/V read once per group), vec4 scores 4 rows per thread, key blocks up to 32',
+  },
+  // attention backward: dq, dk, dv from dout, q, k, v, out, lse (+ mask), T = Tq = Tk
+  {
+    kernel: 'attention_backward', name: SAFE, shader: 'attention_backward', tile: { rows: 16, cols: 16 },
+    needs: {}, workgroupBytes: 16384, invocations: 256, tolerance: 0,
+    about: 'D per row, then dq per (query block, head) and dk/dv per (key block, kv head), probabilities recomputed from the saved lse',
+  },
+  {
+    kernel: 'attention_backward', name: 'flash', shader: 'attention_backward_flash', tile: { rows: 16, cols: 32 },
+    needs: {}, workgroupBytes: 16384, invocations: 256, tolerance: 1e-5,
+    about: 'the same three passes with the FlashAttention-2 layout: dq per (query block, kv head) for all heads of the group, dk/dv bringing all heads of a query block at once, vec4 scores 4 rows per thread',
+  },
 ];
 
 export type AdapterCaps = Pick<AdapterReport, 'features' | 'limits'>;
@@ -126,7 +156,20 @@ export function applicableVariants(kernel: TunedKernel, caps: AdapterCaps): Kern
  * M = B·T want different kernels).
  */
 export function shapeClass(M: number, K: number, N: number): string {
+  return `m${rowBucket(M)}:${K}x${N}`;
+}
+
+/** Rows in powers-of-4 buckets (1, 4, 16, ..., 4096). */
+function rowBucket(M: number): number {
   let bucket = 1;
   while (bucket < M && bucket < 4096) bucket *= 4;
-  return `m${M <= 1 ? 1 : bucket}:${K}x${N}`;
+  return M <= 1 ? 1 : bucket;
+}
+
+/**
+ * The shape class of an attention call: the heads (query, key/value) and head size exactly, the
+ * query rows Tq in the same buckets as matmul's M (decoding Tq = 1 against training T).
+ */
+export function attentionShapeClass(Tq: number, NH: number, NKV: number, HS: number): string {
+  return `m${rowBucket(Tq)}:${NH}x${NKV}x${HS}`;
 }

@@ -1,0 +1,224 @@
+// Causal multi-head attention forward, variant "flash" of attention_forward.wgsl (same bindings,
+// same Params, same result): the FlashAttention-2 layout for real GPUs.
+//
+// One workgroup per (query block, kv head, batch) covers the BQ positions of ALL the G = NH / NKV
+// query heads that share kv head g, so each key/value block is read from global memory once per
+// group instead of once per query head (grouped-query models: 3x fewer K/V reads for G = 3).
+// Its R = BQ * G rows are row rr = position offset (rr / G), head g * G + (rr % G). The rows are
+// staged as vec4 (head dims padded to a multiple of 4 with zeros). Per key block of BK keys:
+//   1. scores: each thread computes RPT rows x 1 key with vec4 dot products, the RPT query rows
+//      shared by the threads of a row group (broadcast reads), the key row padded by one vec4 so
+//      that neighbouring keys start in different banks;
+//   2. online softmax: one thread per row updates the row's running max m and sum l, turns the
+//      block's scores into p = exp(s - m) and records the rescale factor alpha;
+//   3. p·V: thread (row r, vec4 slot c) rescales and accumulates its DPV vec4s of the output.
+// No (T, T) matrix reaches global memory; the logsumexp of each row is saved for the backward.
+// Visibility (causal, KV-cache offset, key padding mask, sliding window), scale and softcap are
+// those of attention_forward.wgsl: query i is position Tk - Tq + i; a row that sees no key writes
+// out = 0 and lse = NEG.
+
+const HS: u32 = {{HS}}u;    // head size
+const BQ: u32 = {{BQ}}u;    // query positions per workgroup
+const G: u32 = {{G}}u;      // query heads per kv head (NH / NKV)
+const BK: u32 = {{BK}}u;    // keys per block
+const TPV: u32 = {{TPV}}u;  // threads per row in the p·V step
+const R: u32 = BQ * G;      // rows per workgroup
+const RPT: u32 = 4u;        // rows per thread in the score step
+const NRG: u32 = (R + RPT - 1u) / RPT;  // row groups
+const RP: u32 = NRG * RPT;  // rows padded to whole row groups
+const HS4: u32 = (HS + 3u) / 4u;        // vec4s per row
+const KSP: u32 = HS4 + 1u;  // padded key/value row stride (vec4s)
+const DPV: u32 = (HS4 + TPV - 1u) / TPV;  // output vec4s per thread
+const WG: u32 = R * TPV;
+const NEG: f32 = -1.0e30;   // stands in for -inf (WGSL promises no infinities)
+
+struct Params {
+  Tq: u32,
+  Tk: u32,
+  NH: u32,
+  NKV: u32,
+  has_mask: u32,  // 0: every key is a real token (the mask binding is a placeholder)
+  scale: f32,     // multiplies q.k (1 / sqrt(HS) unless the model says otherwise)
+  softcap: f32,   // s -> softcap * tanh(s / softcap); 0 = off
+  window: u32,    // sliding window W: keys j with position - j < W only; 0 = off
+}
+
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;  // (B, Tq, NH, HS)
+@group(0) @binding(1) var<storage, read_write> lse: array<f32>;  // (B, NH, Tq) logsumexp of each score row
+@group(0) @binding(2) var<storage, read> q: array<f32>;          // (B, Tq, NH, HS)
+@group(0) @binding(3) var<storage, read> k: array<f32>;          // (B, Tk, NKV, HS)
+@group(0) @binding(4) var<storage, read> v: array<f32>;          // (B, Tk, NKV, HS)
+@group(0) @binding(5) var<storage, read> mask: array<u32>;       // (B, Tk) 1 = real token, 0 = padding
+@group(0) @binding(6) var<uniform> params: Params;
+
+var<workgroup> qs: array<vec4<f32>, RP * HS4>;  // (RP, HS4) query rows, pre-multiplied by scale
+var<workgroup> ks: array<vec4<f32>, BK * KSP>;  // (BK, KSP) key block
+var<workgroup> vs: array<vec4<f32>, BK * KSP>;  // (BK, KSP) value block
+var<workgroup> ss: array<f32, R * BK>;          // (R, BK) scores, then p; NEG / 0 where not visible
+var<workgroup> ms: array<f32, R>;               // (R) running max of each row
+var<workgroup> ls: array<f32, R>;               // (R) running sum of each row
+var<workgroup> alphas: array<f32, R>;           // (R) this block's rescale factor exp(m_old - m_new)
+
+fn visible(b: u32, i: u32, j: u32) -> bool {
+  let Tq = params.Tq;
+  let Tk = params.Tk;
+  if (i >= Tq || j >= Tk || j > Tk - Tq + i) {
+    return false;
+  }
+  if (params.window > 0u && Tk - Tq + i - j >= params.window) {
+    return false;
+  }
+  return params.has_mask == 0u || mask[b * Tk + j] != 0u;
+}
+
+fn softcap(s: f32) -> f32 {
+  if (params.softcap > 0.0) {
+    return params.softcap * tanh(s / params.softcap);
+  }
+  return s;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let Tq = params.Tq;
+  let Tk = params.Tk;
+  let NH = params.NH;
+  let NKV = params.NKV;
+  let q0 = wid.x * BQ;
+  let g = wid.y;
+  let b = wid.z;
+
+  // Rows rr = (position q0 + rr / G, head g * G + rr % G); heads of one position are adjacent in q.
+  for (var e = lid; e < RP * HS4 * 4u; e += WG) {
+    let rr = e / (HS4 * 4u);
+    let d = e % (HS4 * 4u);
+    let i = q0 + rr / G;
+    var x = 0.0;
+    if (rr < R && i < Tq && d < HS) {
+      x = q[((b * Tq + i) * NH + g * G + rr % G) * HS + d] * params.scale;
+    }
+    qs[rr * HS4 + d / 4u][d % 4u] = x;
+  }
+  if (lid < R) {
+    ms[lid] = NEG;
+    ls[lid] = 0.0;
+  }
+
+  let r = lid / TPV;  // p·V step: row r, vec4 slots c, c + TPV, ...
+  let c = lid % TPV;
+  var acc: array<vec4<f32>, DPV>;
+
+  // Keys after the block's last query position are never visible: stop there.
+  let n_keys = Tk - Tq + min(q0 + BQ, Tq);
+  let n_blocks = (n_keys + BK - 1u) / BK;
+  // With a sliding window, keys before the block's first query position - W + 1 are never visible.
+  var kb_first = 0u;
+  let p0 = Tk - Tq + q0;
+  if (params.window > 0u && p0 + 1u > params.window) {
+    kb_first = (p0 + 1u - params.window) / BK;
+  }
+  for (var kb = kb_first; kb < n_blocks; kb++) {
+    let k0 = kb * BK;
+    for (var e = lid; e < BK * HS4 * 4u; e += WG) {
+      let jj = e / (HS4 * 4u);
+      let d = e % (HS4 * 4u);
+      let j = k0 + jj;
+      var kx = 0.0;
+      var vx = 0.0;
+      if (j < Tk && d < HS) {
+        let o = ((b * Tk + j) * NKV + g) * HS + d;
+        kx = k[o];
+        vx = v[o];
+      }
+      ks[jj * KSP + d / 4u][d % 4u] = kx;
+      vs[jj * KSP + d / 4u][d % 4u] = vx;
+    }
+    workgroupBarrier();
+
+    // 1. scores, RPT rows x 1 key per item
+    for (var w = lid; w < NRG * BK; w += WG) {
+      let jj = w % BK;
+      let rg = w / BK;
+      // Initialised explicitly: one thread runs several items, and lavapipe's compiled loop did
+      // not zero a declaration without initialiser on each iteration.
+      var qk = array<f32, RPT>();
+      for (var d4 = 0u; d4 < HS4; d4++) {
+        let kv4 = ks[jj * KSP + d4];
+        for (var x = 0u; x < RPT; x++) {
+          qk[x] += dot(qs[(rg * RPT + x) * HS4 + d4], kv4);
+        }
+      }
+      for (var x = 0u; x < RPT; x++) {
+        let rr = rg * RPT + x;
+        if (rr < R) {
+          var s = NEG;
+          if (visible(b, q0 + rr / G, k0 + jj)) {
+            s = softcap(qk[x]);
+          }
+          ss[rr * BK + jj] = s;
+        }
+      }
+    }
+    workgroupBarrier();
+
+    // 2. online softmax, one thread per row
+    if (lid < R) {
+      let m_old = ms[lid];
+      var m_new = m_old;
+      for (var jj = 0u; jj < BK; jj++) {
+        m_new = max(m_new, ss[lid * BK + jj]);
+      }
+      var sum = 0.0;
+      for (var jj = 0u; jj < BK; jj++) {
+        let s = ss[lid * BK + jj];
+        var p = 0.0;
+        if (s > NEG) {
+          p = exp(s - m_new);
+        }
+        ss[lid * BK + jj] = p;
+        sum += p;
+      }
+      // m_old = NEG (nothing seen yet): l and the accumulators are 0, alpha only has to be finite.
+      let alpha = select(exp(m_old - m_new), 1.0, m_old == m_new);
+      alphas[lid] = alpha;
+      ls[lid] = ls[lid] * alpha + sum;
+      ms[lid] = m_new;
+    }
+    workgroupBarrier();
+
+    // 3. p·V
+    let alpha = alphas[r];
+    for (var y = 0u; y < DPV; y++) {
+      acc[y] *= alpha;
+    }
+    for (var jj = 0u; jj < BK; jj++) {
+      let p = ss[r * BK + jj];
+      for (var y = 0u; y < DPV; y++) {
+        let d4 = c + y * TPV;
+        if (d4 < HS4) {
+          acc[y] += p * vs[jj * KSP + d4];
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  let i = q0 + r / G;
+  if (i < Tq) {
+    let l = ls[r];
+    let inv = select(1.0 / l, 0.0, l == 0.0);
+    let o = ((b * Tq + i) * NH + g * G + r % G) * HS;
+    for (var y = 0u; y < DPV; y++) {
+      let d4 = c + y * TPV;
+      for (var x = 0u; x < 4u; x++) {
+        let d = d4 * 4u + x;
+        if (d4 < HS4 && d < HS) {
+          out[o + d] = acc[y][x] * inv;
+        }
+      }
+    }
+    if (c == 0u) {
+      lse[(b * NH + g * G + r % G) * Tq + i] = select(ms[r] + log(l), NEG, l == 0.0);
+    }
+  }
+}
