@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { createNodeEngine } from '../engine/node.js';
 import { loadModel } from '../engine/model/load.js';
 import { nodeDirSource } from '../engine/model/source-node.js';
+import { modelAttentionShapes, type AttentionShape } from '../engine/tuning/attention-runner.js';
 import { modelMatmulShapes, tuneMatmuls, type MatmulShape } from '../engine/tuning/matmul-runner.js';
 import { TUNED_KERNELS, VARIANTS, applicableVariants, whyNotApplicable, type TunedKernel } from '../engine/tuning/variants.js';
 import { fileTuneCache, tuneCachePath } from './tune-cache.js';
@@ -17,7 +18,8 @@ const HELP = `prefstudio gpu [options]: the WebGPU adapter the engine gets in No
   --model DIR         model folder whose layer shapes are tuned (M = --rows)
   --rows M            activation rows (batch x tokens) of the products (default 256)
   --shapes LIST       MxCxOC,... instead of --model
-  --kernels LIST      ${TUNED_KERNELS.join(',')} (default: all three)
+  --kernels LIST      ${TUNED_KERNELS.join(',')} (default: all; attention
+                      needs --model: one sequence of --rows tokens, and decoding)
   --tune-cache FILE   the tuning cache (default PREFSTUDIO_TUNE_CACHE, else
                       ~/.cache/prefstudio/kernel-tuning.json; "off": measure, keep nothing)
   --budget-ms MS      time for the measurements (default 3000)
@@ -62,10 +64,12 @@ export async function run(args: string[]): Promise<number> {
   }
   if (o.tune && !o.model && !o.shapes) throw new Error('--tune needs --model DIR or --shapes MxCxOC,...');
   let shapes: MatmulShape[] = [];
+  let attention: AttentionShape[] = [];
   if (o.shapes) shapes = parseShapes(o.shapes);
   else if (o.model) {
     const loaded = await loadModel(nodeDirSource(o.model), { readWeights: false, acknowledge: ['tokenizer-vocab-mismatch'] });
     shapes = modelMatmulShapes(loaded.config, rows);
+    attention = modelAttentionShapes(loaded.config, rows);
   }
 
   const engine = await createNodeEngine();
@@ -90,6 +94,7 @@ export async function run(args: string[]): Promise<number> {
     const outcome = await tuneMatmuls(engine, shapes, path ? fileTuneCache(path) : null, {
       budgetMs,
       kernels,
+      attention,
       onProgress: (p) => process.stderr.write(`tuning ${p.done}/${p.total}: ${p.note}\n`),
     });
     const variants = Object.fromEntries(kernels.map((k) => [k, VARIANTS.filter((v) => v.kernel === k).map((v) => ({

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { readTextBounded, isMissing, MiB } from '../data/io/node-read.js';
 import { writeOutputFile } from './output.js';
 import type { Engine } from '../engine/gpu/engine.js';
-import { isSoftwareAdapter, modelMatmulShapes, tuneMatmuls } from '../engine/tuning/matmul-runner.js';
+import { isSoftwareAdapter, tuneModelKernels } from '../engine/tuning/matmul-runner.js';
 import type { TuneCache, TuneOutcome, TuneRecord } from '../engine/tuning/tuner.js';
 import type { TunedKernel } from '../engine/tuning/variants.js';
 import type { TransformerConfig } from '../engine/transformer/config.js';
@@ -81,7 +81,7 @@ export async function tuneForModel(engine: Engine, cfg: TransformerConfig, M: nu
   if (setting === 'off') return null;
   if (!o.force && setting !== 'on' && isSoftwareAdapter(engine)) return null;
   const path = tuneCachePath(o.cacheFlag);
-  const outcome = await tuneMatmuls(engine, modelMatmulShapes(cfg, M), path ? fileTuneCache(path) : null, {
+  const outcome = await tuneModelKernels(engine, cfg, M, path ? fileTuneCache(path) : null, {
     budgetMs: o.budgetMs ?? 3000,
     kernels: o.kernels,
     onProgress: (p) => o.log?.(`tuning kernels ${p.done}/${p.total}: ${p.note}`),

@@ -4,7 +4,7 @@
 // (also on software adapters, which are left untuned by default) and force a variant.
 import { dbTuneCache, type PrefDb } from '../db/index.js';
 import { parseForced, type KernelChoice } from '../engine/tuning/choices.js';
-import { isSoftwareAdapter, modelMatmulShapes, tuneMatmuls } from '../engine/tuning/matmul-runner.js';
+import { isSoftwareAdapter, tuneModelKernels } from '../engine/tuning/matmul-runner.js';
 import { VARIANTS, whyNotApplicable, type TunedKernel } from '../engine/tuning/variants.js';
 import { getEngine, withGpu } from './engine.js';
 import { getActiveModel } from './models.js';
@@ -24,7 +24,7 @@ export interface KernelTuningReport {
 }
 
 /** Training products are tuned too: the Worker trains on the model it activates. */
-const KERNELS: TunedKernel[] = ['matmul_forward', 'matmul_dinp'];
+const KERNELS: TunedKernel[] = ['matmul_forward', 'matmul_dinp', 'attention_forward', 'attention_backward'];
 /** Rows of the measured products: a batch of a few sequences of a few hundred tokens. */
 const ROWS = 256;
 const BUDGET_MS = 3000;
@@ -64,7 +64,7 @@ export async function tuneActiveModel(workspace: () => Promise<PrefDb>, force = 
   try {
     const db = await workspace();
     const outcome = await withGpu((e) =>
-      tuneMatmuls(e, modelMatmulShapes(active.config, ROWS), dbTuneCache(db), {
+      tuneModelKernels(e, active.config, ROWS, dbTuneCache(db), {
         budgetMs,
         kernels: KERNELS,
         onProgress: (p) => progress.push(`${p.done}/${p.total} ${p.note}`),

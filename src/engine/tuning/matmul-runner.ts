@@ -1,11 +1,13 @@
 // The tuner on a real Engine: the matmul products of a model (forward, dinp, dweight at its
 // layer shapes and row count), each variant compiled inside error scopes, run once and compared
-// with the safe kernel's result, then timed (src/engine/tuning/tuner.ts does the timing).
+// with the safe kernel's result, then timed (src/engine/tuning/tuner.ts does the timing). Its
+// attention calls go through attention-runner.ts in the same measurement (tuneModelKernels).
 
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { TransformerConfig } from '../transformer/config.js';
 import { matmulBackward, matmulForward } from '../kernels/matmul.js';
+import { attentionTuneTasks, AttentionTuneRunner, isAttentionKernel, modelAttentionShapes, type AttentionShape } from './attention-runner.js';
 import { tuneWithCache, type AdapterIdentity, type TuneCache, type TuneOptions, type TuneOutcome, type TuneRunner, type TuneTask } from './tuner.js';
 import { applicableVariants, findVariant, SAFE, shapeClass, type TunedKernel } from './variants.js';
 
@@ -37,6 +39,7 @@ export function matmulTuneTasks(engine: Engine, shapes: MatmulShape[], kernels: 
   const tasks = new Map<string, TaskShape>();
   for (const s of shapes) {
     for (const kernel of kernels) {
+      if (isAttentionKernel(kernel)) continue; // attention-runner.ts
       // (M, K, N) as src/engine/kernels/matmul.ts asks engine.choices.
       const [K, N] = kernel === 'matmul_forward' ? [s.C, s.OC] : [s.OC, s.C];
       const cls = shapeClass(s.M, K, N);
@@ -157,6 +160,24 @@ export function isSoftwareAdapter(engine: Engine): boolean {
 export interface TuneModelOptions extends TuneOptions {
   /** Which products: forward only (inference) or also the backward ones (training). */
   kernels?: readonly TunedKernel[];
+  /** Attention calls, tuned where `kernels` names attention_forward / attention_backward. */
+  attention?: AttentionShape[];
+}
+
+/** Routes each task to the runner of its kernel. */
+class KernelTuneRunner implements TuneRunner {
+  private readonly matmul: MatmulTuneRunner;
+  private readonly attention: AttentionTuneRunner;
+  constructor(engine: Engine) {
+    this.matmul = new MatmulTuneRunner(engine);
+    this.attention = new AttentionTuneRunner(engine);
+  }
+  prepare(task: TuneTask, variant: string): Promise<() => Promise<void>> {
+    return (isAttentionKernel(task.kernel) ? this.attention : this.matmul).prepare(task, variant);
+  }
+  finish(task: TuneTask): void {
+    (isAttentionKernel(task.kernel) ? this.attention : this.matmul).finish(task);
+  }
 }
 
 /** Chooses the matmul variants for these shapes on this engine: from the cache, or measured. */
@@ -166,7 +187,18 @@ export async function tuneMatmuls(
   cache: TuneCache | null,
   o: TuneModelOptions = {},
 ): Promise<TuneOutcome> {
-  const tasks = matmulTuneTasks(engine, shapes, o.kernels ?? ['matmul_forward', 'matmul_dinp']);
-  const runner = new MatmulTuneRunner(engine);
-  return tuneWithCache(engine.choices, adapterIdentity(engine), tasks, runner, cache, o);
+  const kernels = o.kernels ?? ['matmul_forward', 'matmul_dinp'];
+  const tasks = [...matmulTuneTasks(engine, shapes, kernels), ...attentionTuneTasks(engine, o.attention ?? [], kernels)];
+  return tuneWithCache(engine.choices, adapterIdentity(engine), tasks, new KernelTuneRunner(engine), cache, o);
+}
+
+/** The kernels of a model at M rows: its linear layers and, where `kernels` names them, its attention. */
+export function tuneModelKernels(
+  engine: Engine,
+  cfg: TransformerConfig,
+  M: number,
+  cache: TuneCache | null,
+  o: TuneModelOptions = {},
+): Promise<TuneOutcome> {
+  return tuneMatmuls(engine, modelMatmulShapes(cfg, M), cache, { ...o, attention: o.attention ?? modelAttentionShapes(cfg, M) });
 }

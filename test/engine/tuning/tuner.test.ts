@@ -9,7 +9,7 @@ import {
   type TuneRunner,
   type TuneTask,
 } from '../../../src/engine/tuning/tuner.js';
-import { applicableVariants, shapeClass } from '../../../src/engine/tuning/variants.js';
+import { applicableVariants, attentionShapeClass, shapeClass } from '../../../src/engine/tuning/variants.js';
 
 // A fake GPU: each variant "runs" by advancing a fake clock by its cost for the shape class, so
 // the tuner's timing is exact and the test is fast and deterministic.
@@ -146,6 +146,29 @@ describe('kernel tuner', () => {
     const more: TuneTask = { kernel: 'matmul_forward', shapeClass: shapeClass(64, 64, 64), label: 'x', variants: ['safe', 'tiled8'] };
     await tuneWithCache(new KernelChoices(), identity, [...tasks, more], r4, cache, { clock: r4.clock });
     expect(r4.prepared).toEqual([`${more.shapeClass}/safe`, `${more.shapeClass}/tiled8`]);
+  });
+
+  it('attention tasks go through the same measurement: fastest per class, a broken flash leaves safe, the choice found by Tq bucket', async () => {
+    const train = attentionShapeClass(256, 9, 3, 64);
+    const decode = attentionShapeClass(1, 9, 3, 64);
+    const att: TuneTask[] = [
+      { kernel: 'attention_forward', shapeClass: train, label: 'attention_forward T=256', variants: ['safe', 'flash'] },
+      { kernel: 'attention_backward', shapeClass: train, label: 'attention_backward T=256', variants: ['safe', 'flash'] },
+      { kernel: 'attention_forward', shapeClass: decode, label: 'attention_forward Tq=1', variants: ['safe', 'flash'] },
+    ];
+    const runner = new FakeRunner({ [train]: { safe: 3, flash: 1 }, [decode]: { safe: 0.2, flash: 0.4 } });
+    const choices = new KernelChoices();
+    await tuneWithCache(choices, identity, att, runner, null, { clock: runner.clock, budgetMs: 60 });
+    expect(choices.all().map((c) => `${c.kernel} ${c.shapeClass} ${c.variant}`)).toEqual([
+      `attention_forward ${train} flash`, `attention_backward ${train} flash`, `attention_forward ${decode} safe`,
+    ]);
+    expect(choices.attentionName('attention_forward', 200, 9, 3, 64)).toBe('flash'); // bucket 256
+    expect(choices.attentionName('attention_forward', 1, 9, 3, 64)).toBe('safe');
+    expect(choices.attentionName('attention_forward', 256, 12, 4, 64)).toBe('safe'); // other heads: never tuned
+    const broken = new FakeRunner({ [train]: { safe: 3, flash: 1 }, [decode]: { safe: 0.2, flash: 0.4 } }, { flash: 'result differs from the safe kernel by 0.5' });
+    const fallback = await measureTasks(att, broken, { clock: broken.clock, budgetMs: 60 });
+    expect(fallback.map((c) => c.variant)).toEqual(['safe', 'safe', 'safe']);
+    expect(broken.runs.has('flash')).toBe(false);
   });
 
   it('a forced variant wins over the measured choice; bad settings name what exists', () => {

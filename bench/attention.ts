@@ -1,0 +1,74 @@
+// Attention forward + backward, safe against flash (src/engine/tuning/variants.ts), in Node through
+// Dawn on whatever adapter VK_ICD_FILENAMES gives (lavapipe: .cache/lavapipe/icd.json):
+//   VK_ICD_FILENAMES=$PWD/.cache/lavapipe/icd.json npx tsx bench/attention.ts [--reps N]
+// Shapes: the demo model's attention (4 heads, 2 kv heads, head size 32) over the train suite's
+// default batch (4 pairs x 32 tokens = 8 sequences of 32), and SmolLM2-135M's (9 heads, 3 kv heads,
+// head size 64) over B = 2 sequences of 256. Prints the median ms per call of each pass and the
+// largest difference between the variants' outputs.
+import { parseArgs } from 'node:util';
+import { createNodeEngine } from '../src/engine/node.js';
+import { attentionBackward, attentionForward } from '../src/engine/kernels/attention.js';
+import type { Tensor } from '../src/engine/gpu/tensor.js';
+
+const { values: o } = parseArgs({ options: { reps: { type: 'string', default: '5' } } });
+const reps = Number(o.reps);
+
+const SHAPES = [
+  { name: 'demo-fortunes (B=8, T=32)', B: 8, T: 32, NH: 4, NKV: 2, HS: 32 },
+  { name: 'SmolLM2-135M (B=2, T=256)', B: 2, T: 256, NH: 9, NKV: 3, HS: 64 },
+];
+
+function randn(n: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    a[i] = ((x >>> 0) / 2 ** 32 - 0.5) * 3.4;
+  }
+  return a;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const engine = await createNodeEngine();
+try {
+  const r = engine.report;
+  console.log(`adapter: ${r.vendor} / ${r.architecture} / ${r.description}`);
+  for (const s of SHAPES) {
+    const { B, T, NH, NKV, HS } = s;
+    const t = (n: number, seed: number) => engine.fromArray(randn(n, seed), [n]);
+    const q = t(B * T * NH * HS, 1), k = t(B * T * NKV * HS, 2), v = t(B * T * NKV * HS, 3), dout = t(B * T * NH * HS, 4);
+    const mask = engine.fromArray(new Uint32Array(B * T).fill(1), [B, T], 'u32');
+    const outputs: Record<string, Float32Array[]> = {};
+    for (const variant of ['safe', 'flash']) {
+      const out = engine.tensor([B * T * NH * HS], 'f32'), lse = engine.tensor([B * NH * T], 'f32');
+      const dq = engine.tensor([B * T * NH * HS], 'f32'), dk = engine.tensor([B * T * NKV * HS], 'f32'), dv = engine.tensor([B * T * NKV * HS], 'f32');
+      const fwd = () => attentionForward(engine, out, lse, q, k, v, mask, B, T, T, NH, NKV, HS, { variant });
+      const bwd = () => attentionBackward(engine, dq, dk, dv, dout, q, k, v, out, lse, mask, B, T, NH, NKV, HS, { variant });
+      fwd();
+      bwd();
+      await engine.sync(); // compiles
+      const tf: number[] = [], tb: number[] = [];
+      for (let i = 0; i < reps; i++) {
+        const t0 = performance.now();
+        fwd();
+        await engine.sync();
+        const t1 = performance.now();
+        bwd();
+        await engine.sync();
+        tf.push(t1 - t0);
+        tb.push(performance.now() - t1);
+      }
+      outputs[variant] = await Promise.all([out, lse, dq, dk, dv].map((x: Tensor) => engine.readF32(x)));
+      const [f, b] = [median(tf), median(tb)];
+      console.log(`${s.name} ${variant}: forward ${f.toFixed(1)} ms, backward ${b.toFixed(1)} ms, both ${(f + b).toFixed(1)} ms (median of ${reps})`);
+      engine.release(out, lse, dq, dk, dv);
+    }
+    let maxDiff = 0;
+    outputs.safe!.forEach((a, i) => a.forEach((x, j) => (maxDiff = Math.max(maxDiff, Math.abs(x - outputs.flash![i]![j]!)))));
+    console.log(`${s.name}: largest |safe - flash| over out, lse, dq, dk, dv: ${maxDiff.toExponential(2)}`);
+    engine.release(q, k, v, dout, mask);
+  }
+} finally {
+  engine.destroy();
+}

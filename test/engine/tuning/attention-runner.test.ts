@@ -1,0 +1,79 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { testEngine } from '#test-engine';
+import { parseForced } from '../../../src/engine/tuning/choices.js';
+import { attentionTuneTasks, AttentionTuneRunner, type AttentionShape } from '../../../src/engine/tuning/attention-runner.js';
+import { tuneMatmuls } from '../../../src/engine/tuning/matmul-runner.js';
+import type { TuneCache, TuneRecord } from '../../../src/engine/tuning/tuner.js';
+import { attentionShapeClass } from '../../../src/engine/tuning/variants.js';
+
+// The attention variants through the same tuner as matmul's, on the test adapter (lavapipe in the
+// node project, SwiftShader in node-swiftshader): real compiles, validation against the safe
+// kernel, real timings, the fastest kept per shape class and repeated from the cache. Small heads
+// keep the compiles short on SwiftShader.
+describe('attention tuning on a real adapter', () => {
+  afterAll(async () => {
+    const engine = await testEngine();
+    engine.choices.clear();
+    engine.choices.forced = {};
+    engine.pool.trim();
+  });
+
+  // Training at T = 37 (not a multiple of any tile; G = 3) and decoding one token against 37 keys.
+  const train: AttentionShape = { B: 1, Tq: 37, Tk: 37, NH: 6, NKV: 2, HS: 8 };
+  const decode: AttentionShape = { ...train, Tq: 1 };
+
+  it('measures safe and flash for the forward (training, decoding) and the backward, keeps the fastest, then repeats it from the cache', async () => {
+    const engine = await testEngine();
+    engine.choices.clear();
+    const records = new Map<string, TuneRecord>();
+    const cache: TuneCache = { load: async (k) => records.get(k) ?? null, save: async (r) => void records.set(r.key, r) };
+    const notes: string[] = [];
+    const kernels = ['attention_forward', 'attention_backward'] as const;
+    const first = await tuneMatmuls(engine, [], cache, { kernels, attention: [train, decode], budgetMs: 60_000, maxRuns: 3, onProgress: (p) => notes.push(p.note) });
+    expect(first.fromCache).toBe(false);
+    expect(first.measured.map((c) => `${c.kernel} ${c.shapeClass}`)).toEqual([
+      `attention_forward ${attentionShapeClass(37, 6, 2, 8)}`,
+      `attention_backward ${attentionShapeClass(37, 6, 2, 8)}`,
+      `attention_forward ${attentionShapeClass(1, 6, 2, 8)}`,
+    ]);
+    expect(notes).toHaveLength(6);
+    for (const c of first.measured) {
+      // Both variants compiled, agreed with the safe kernel and have a time.
+      expect(Object.keys(c.measured).sort()).toEqual(['flash', 'safe']);
+      for (const [name, ms] of Object.entries(c.measured)) expect(typeof ms, `${c.kernel} ${name}: ${String(ms)}`).toBe('number');
+      const fastest = Object.entries(c.measured).sort((a, b) => (a[1] as number) - (b[1] as number))[0]![0];
+      expect(c.variant).toBe(fastest);
+      const Tq = c.shapeClass.startsWith('m1:') ? 1 : 37;
+      expect(engine.choices.attentionName(c.kernel as 'attention_forward', Tq, 6, 2, 8)).toBe(c.variant);
+    }
+
+    engine.choices.clear();
+    const again = await tuneMatmuls(engine, [], cache, { kernels, attention: [train, decode], budgetMs: 60_000 });
+    expect(again.fromCache).toBe(true);
+    expect(engine.choices.all().map((c) => c.variant)).toEqual(first.measured.map((c) => c.variant));
+    // A forced setting wins over the measurement.
+    engine.choices.forced = parseForced('attention_backward=flash');
+    expect(engine.choices.attentionName('attention_backward', 37, 6, 2, 8)).toBe('flash');
+    engine.choices.forced = {};
+  });
+
+  it('a variant whose result disagrees with the safe kernel is left out', async () => {
+    const engine = await testEngine();
+    const [task] = attentionTuneTasks(engine, [train], ['attention_backward']);
+    const runner = new AttentionTuneRunner(engine);
+    await runner.prepare(task!, 'safe');
+    // Corrupt the reference the runner keeps: flash now "disagrees".
+    (runner as unknown as { operands: Map<string, { reference: Float32Array }> }).operands.get(task!.label)!.reference[5]! += 1;
+    await expect(runner.prepare(task!, 'flash')).rejects.toThrow(/differs from the safe kernel's by/);
+    runner.finish(task!);
+  });
+
+  it('a variant that does not fit a shape is not measured there; the backward is not tuned for decoding', async () => {
+    const engine = await testEngine();
+    // 8 heads per kv head of 4096 dims: the flash query tile alone exceeds the workgroup memory.
+    const huge: AttentionShape = { B: 1, Tq: 4, Tk: 4, NH: 8, NKV: 1, HS: 4096 };
+    const [task] = attentionTuneTasks(engine, [huge], ['attention_forward']);
+    expect(task!.variants).not.toContain('flash');
+    expect(attentionTuneTasks(engine, [decode], ['attention_forward', 'attention_backward']).map((t) => t.kernel)).toEqual(['attention_forward']);
+  });
+});
