@@ -32,13 +32,16 @@ export function isAttentionKernel(kernel: TunedKernel): kernel is AttentionKerne
 }
 
 /**
- * A model's attention calls at M rows: training over one sequence of T = M tokens (at most the
- * model's positions), and decoding one token against T cached keys.
+ * A model's attention calls at M rows (the tuner's rows: tokens of a batch): training over
+ * B = M / T sequences of T tokens (T at most 256, as the train and logprobs commands tune, and at
+ * most the model's positions; B at most 16 to bound the measurement), and decoding one token
+ * against T cached keys. Other T take the nearest measured bucket (KernelChoices).
  */
 export function modelAttentionShapes(cfg: TransformerConfig, M: number): AttentionShape[] {
-  const T = Math.max(1, Math.min(M, cfg.maxPositions || M));
+  const T = Math.max(1, Math.min(M, cfg.maxPositions || M, 256));
+  const B = Math.max(1, Math.min(16, Math.floor(M / T)));
   const heads = { NH: cfg.heads, NKV: cfg.kvHeads, HS: cfg.headDim };
-  return [{ B: 1, Tq: T, Tk: T, ...heads }, { B: 1, Tq: 1, Tk: T, ...heads }];
+  return [{ B, Tq: T, Tk: T, ...heads }, { B: 1, Tq: 1, Tk: T, ...heads }];
 }
 
 /** One task per (kernel, shape class), with the variants that can run it here (the safe one first). */
