@@ -8,12 +8,15 @@ const supportDir = new URL('./test/support/', import.meta.url).pathname;
 // Two software Vulkan adapters in Node. Mesa's lavapipe (set up by scripts/ensure-deps.mjs) is
 // about five times faster than SwiftShader and has shader-f16, so every Node test runs there; the
 // kernel suites run a second time on SwiftShader (no shader-f16: the f16 fallbacks, 1 GiB bindings
-// where lavapipe has 128 MiB). Chromium always uses its own SwiftShader (it ignores
+// where lavapipe has 128 MiB), most of them in the browser project. Chromium always uses its own SwiftShader (it ignores
 // VK_ICD_FILENAMES), so the browser project and the e2e tests cover the browser path there.
 // Without lavapipe everything runs on SwiftShader and the run says the f16 paths went untested.
 const f16Icd = lavapipeIcd();
 if (!f16Icd) console.warn('[prefstudio] no lavapipe (.cache/lavapipe): native f16 kernel paths are not tested in this run, and every Node test runs on SwiftShader');
 const kernelSuites = 'test/engine/**/*.test.ts';
+// The kernel suites the browser project runs too: on Chromium's SwiftShader they already cover the
+// f16 fallbacks and 1 GiB bindings, so the Node SwiftShader pass runs only the other engine suites.
+const browserKernelSuites = 'test/engine/{residual,matmul,matmul-nbits,lora,attention,rmsnorm,layernorm,rope,swiglu,gelu,softcap,embedding,logprobs,adamw,grad-norm}.test.ts';
 
 export default defineConfig({
   test: {
@@ -47,6 +50,7 @@ export default defineConfig({
               test: {
                 name: 'node-swiftshader',
                 include: [kernelSuites],
+                exclude: [browserKernelSuites, 'node_modules/**'],
                 environment: 'node' as const,
                 // Empty: the engine points Dawn at Chromium's SwiftShader (src/engine/gpu/node-device.ts).
                 env: { VK_ICD_FILENAMES: '' },
@@ -65,7 +69,7 @@ export default defineConfig({
           name: 'chromium',
           // Kernel tests that also run in the browser, to prove the browser path.
           include: [
-            'test/engine/{residual,matmul,matmul-nbits,lora,attention,rmsnorm,layernorm,rope,swiglu,gelu,softcap,embedding,logprobs,adamw,grad-norm}.test.ts',
+            browserKernelSuites,
             'test/browser/**/*.test.ts',
           ],
           testTimeout: 120_000,

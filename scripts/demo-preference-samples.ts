@@ -66,6 +66,8 @@ export interface SampleOptions {
   maxNewTokens?: number;
   temperature?: number;
   seed?: number;
+  /** Rows sampled together (`sample --batch`; its default when absent): each batch draws its own seed. */
+  batch?: number;
 }
 
 /** Samples with and without the adapter (same prompts, same seeds) and compares their tone. */
@@ -83,6 +85,7 @@ export async function compareSamples(options: SampleOptions): Promise<SampleComp
     '--prompts-from', options.data ?? join(root, 'public/datasets/demo-fortunes-positive.jsonl'),
     '--split', settings.split, ...(settings.limit === null ? [] : ['--limit', String(settings.limit)]), '--n', String(settings.n),
     '--max-new-tokens', String(settings.maxNewTokens), '--temperature', String(settings.temperature), '--seed', String(settings.seed),
+    ...(options.batch === undefined ? [] : ['--batch', String(options.batch)]),
   ];
   const base = await sample(common);
   const tuned = await sample([...common, '--adapter', options.adapter]);
@@ -134,6 +137,7 @@ async function main(): Promise<void> {
       'max-new-tokens': { type: 'string' },
       temperature: { type: 'string' },
       seed: { type: 'string' },
+      batch: { type: 'string' },
     },
   });
   if (!o.adapter) throw new Error('--adapter <dir> is required (a PEFT folder from `prefstudio train --out`)');
@@ -148,6 +152,7 @@ async function main(): Promise<void> {
     maxNewTokens: num(o['max-new-tokens']),
     temperature: num(o.temperature),
     seed: num(o.seed),
+    batch: num(o.batch),
   });
   for (const x of examples) console.log(`${JSON.stringify(x.prompt)}\n  base  (${tone(x.base)}): ${x.base}\n  tuned (${tone(x.tuned)}): ${x.tuned}`);
   console.log(JSON.stringify(summary, null, 2));

@@ -243,7 +243,7 @@ async function runStage(r: RoundState, c: StageContext): Promise<'next' | 'stopp
       const file = join(c.dir, 'candidates.jsonl');
       const done = new Map((await readJsonl<CandidatesRecord>(file)).flatMap((x) => (x.source.type === 'generated' && x.source.promptIndex !== undefined ? [[x.source.promptIndex, x] as const] : [])));
       const settings = { ...c.config.generation, seed: (c.config.generation.seed + r.round - 1) >>> 0 };
-      const g = await generateSets({ model: c.model, modelName, ...(r.policy ? { adapterDir: r.policy } : {}), prompts: roundPrompts(c, r.round), settings, round: r.round, tag, done, signal: c.signal });
+      const g = await generateSets({ model: c.model, modelName, ...(r.policy ? { adapterDir: r.policy } : {}), prompts: roundPrompts(c, r.round), settings, round: r.round, batch: c.config.batch, tag, done, signal: c.signal });
       await writeOutputFile(file, g.records.map((x) => `${JSON.stringify(x)}\n`));
       r.candidates = g.records.length;
       return g.aborted ? 'stopped' : 'next';
@@ -292,7 +292,7 @@ async function runStage(r: RoundState, c: StageContext): Promise<'next' | 'stopp
         try {
           if (!adapterDir) session.adapter.enabled = false;
           const tok = c.model.tokenizer!;
-          return await heldOutSamples(session.model, tok, c.held, sampling, { eosIds: [...new Set([...c.model.config.eosIds, ...tok.eosIds])] });
+          return await heldOutSamples(session.model, tok, c.held, sampling, { batchRows: c.config.batch, eosIds: [...new Set([...c.model.config.eosIds, ...tok.eosIds])] });
         } finally {
           session.close();
         }

@@ -341,7 +341,24 @@ export function importModel(source: ModelImportSource, signal: AbortSignal, onPr
   });
 }
 
+/**
+ * The activation in flight: a second request for the same model (the page's automatic load at
+ * start and a resumed loop or run after a reload) waits for it instead of being refused as busy.
+ */
+let activating: { id: string; done: Promise<ModelManifest> } | null = null;
+
 export function activateModel(id: string, signal: AbortSignal, onProgress?: (p: LoadProgress) => void): Promise<ModelManifest> {
+  if (activating?.id === id) return activating.done;
+  const done = loadStored(id, signal, onProgress);
+  activating = { id, done };
+  const clear = () => {
+    if (activating?.done === done) activating = null;
+  };
+  done.then(clear, clear);
+  return done;
+}
+
+function loadStored(id: string, signal: AbortSignal, onProgress?: (p: LoadProgress) => void): Promise<ModelManifest> {
   return exclusive(async () => {
     if (active?.id === id) return active.manifest;
     const manifest = await store.get(id);

@@ -16,7 +16,9 @@ async function trainModel(id: string): Promise<TrainModel> {
   if (slot?.id === id && slot.model.engine !== engine) await unloadModel(id);
   slot = getActiveModel();
   if (slot?.id !== id) {
-    const r = await settle(() => activateModel(id, new AbortController().signal));
+    let r = await settle(() => activateModel(id, new AbortController().signal));
+    // Joined the page's own load of this model and the person cancelled it: load it for the run.
+    if (!r.ok && r.error.name === 'AbortError') r = await settle(() => activateModel(id, new AbortController().signal));
     if (!r.ok) throw new Error(`cannot load the run's model: ${r.error.message}`);
     slot = getActiveModel();
   }

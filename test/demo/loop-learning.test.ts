@@ -46,6 +46,7 @@ describe('on-policy loop learning check', () => {
       prompts: join(ROOT, 'public/datasets/demo-fortunes-positive.jsonl'),
       rounds: 2,
       promptsPerRound: 64,
+      batch: 64,
       generation: { n: 4, temperature: 1, maxNewTokens: 24, seed: SEED },
       judge: { type: 'rule', rule: wordsRuleFromLexicon(lexicon) },
       pairs: { rule: 'best-worst' },

@@ -33,7 +33,12 @@ describe('the Loop page', () => {
     await page.getByTestId('loop-batch').fill('2');
     await page.getByTestId('loop-start').click();
     const detail = page.getByTestId('loop-detail');
-    await expect.poll(() => detail.getAttribute('data-loop-status'), { timeout: 180_000, interval: 500 }).toBe('waiting');
+    // A failed loop shows its message in the assertion, not only "failed".
+    const status = async () => {
+      const s = await detail.getAttribute('data-loop-status');
+      return s === 'failed' ? `failed: ${await page.getByTestId('loop-message').textContent()}` : s;
+    };
+    await expect.poll(status, { timeout: 180_000, interval: 500 }).toBe('waiting');
     expect(await detail.getAttribute('data-stage')).toBe('judge');
     await expect.poll(() => page.getByTestId('loop-message').textContent()).toMatch(/0 of 6 candidate sets of round 1 judged/);
 
@@ -51,15 +56,15 @@ describe('the Loop page', () => {
     await expect.poll(() => page.getByTestId('loop-progress').textContent().catch(() => ''), { timeout: 300_000, interval: 100 }).toMatch(/round 2: generating, 4 \/ 6 prompts/);
     await page.reload();
     await page.getByTestId('page-loop').waitFor();
-    await expect.poll(() => detail.getAttribute('data-loop-status')).toBe('interrupted');
+    await expect.poll(status).toBe('interrupted');
     expect(await detail.getAttribute('data-round')).toBe('2');
     expect(await detail.getAttribute('data-stage')).toBe('generate');
     await page.getByTestId('loop-continue').click();
-    await expect.poll(() => detail.getAttribute('data-loop-status'), { timeout: 300_000, interval: 500 }).toBe('waiting');
+    await expect.poll(status, { timeout: 300_000, interval: 500 }).toBe('waiting');
     expect(await detail.getAttribute('data-stage')).toBe('judge');
     await expect.poll(() => page.getByTestId('loop-message').textContent()).toMatch(/0 of 6 candidate sets of round 2 judged/);
     await page.getByTestId('loop-judge-rest').click();
-    await expect.poll(() => detail.getAttribute('data-loop-status'), { timeout: 300_000, interval: 500 }).toBe('done');
+    await expect.poll(status, { timeout: 300_000, interval: 500 }).toBe('done');
     expect(await page.getByTestId('loop-round-2').getAttribute('data-stage')).toBe('done');
     expect(await page.getByTestId('loop-round-2').locator('td').nth(2).textContent()).toBe('6');
 

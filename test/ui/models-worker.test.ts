@@ -164,6 +164,19 @@ describe('worker models and generation (Node engine, in-memory OPFS)', () => {
     await expect(activateModel('nope', new AbortController().signal)).rejects.toMatchObject({ code: 'not-found' });
   }, 60_000);
 
+  it('a second activation of the model being loaded waits for that load; another model meanwhile is refused as busy', async () => {
+    const first = activateModel('tiny-qwen2', new AbortController().signal);
+    const joined = activateModel('tiny-qwen2', new AbortController().signal);
+    await expect(activateModel('tiny-llama', new AbortController().signal)).rejects.toMatchObject({ code: 'busy' });
+    expect(joined).toBe(first);
+    expect((await joined).id).toBe('tiny-qwen2');
+    const slot = getActiveModel();
+    expect(slot?.id).toBe('tiny-qwen2');
+    expect((await activateModel('tiny-qwen2', new AbortController().signal)).id).toBe('tiny-qwen2');
+    expect(getActiveModel()).toBe(slot); // already active: not loaded again
+    expect((await activateModel('tiny-llama', new AbortController().signal)).id).toBe('tiny-llama');
+  }, 60_000);
+
   it('while a training run holds the model, switching, importing and unloading are refused and the model stays', async () => {
     const before = getActiveModel();
     expect(before?.id).toBe('tiny-llama');

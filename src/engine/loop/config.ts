@@ -182,6 +182,8 @@ export const LoopFileSchema = LoopSettingsSchema.extend({
   heldOut: z.string().min(1).optional(),
   /** Candidate prompts per round at most (default every training prompt). */
   promptsPerRound: z.number().int().min(1).optional(),
+  /** Prompt x candidate rows generated together on the GPU, as `generate --batch`; the samples do not depend on it. */
+  batch: z.number().int().min(1).max(4096).default(16),
 });
 export type LoopFile = z.output<typeof LoopFileSchema>;
 
