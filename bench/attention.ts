@@ -1,6 +1,6 @@
 // Attention forward + backward, safe against flash (src/engine/tuning/variants.ts), in Node through
 // Dawn on whatever adapter VK_ICD_FILENAMES gives (lavapipe: .cache/lavapipe/icd.json):
-//   VK_ICD_FILENAMES=$PWD/.cache/lavapipe/icd.json npx tsx bench/attention.ts [--reps N]
+//   VK_ICD_FILENAMES=$PWD/.cache/lavapipe/icd.json npx tsx bench/attention.ts [--reps N, default 9]
 // Shapes: the demo model's attention (4 heads, 2 kv heads, head size 32) over the train suite's
 // default batch (4 pairs x 32 tokens = 8 sequences of 32), and SmolLM2-135M's (9 heads, 3 kv heads,
 // head size 64) over B = 2 sequences of 256. Prints the median ms per call of each pass and the
@@ -10,7 +10,7 @@ import { createNodeEngine } from '../src/engine/node.js';
 import { attentionBackward, attentionForward } from '../src/engine/kernels/attention.js';
 import type { Tensor } from '../src/engine/gpu/tensor.js';
 
-const { values: o } = parseArgs({ options: { reps: { type: 'string', default: '5' } } });
+const { values: o } = parseArgs({ options: { reps: { type: 'string', default: '9' } } });
 const reps = Number(o.reps);
 
 const SHAPES = [
@@ -39,30 +39,41 @@ try {
     const t = (n: number, seed: number) => engine.fromArray(randn(n, seed), [n]);
     const q = t(B * T * NH * HS, 1), k = t(B * T * NKV * HS, 2), v = t(B * T * NKV * HS, 3), dout = t(B * T * NH * HS, 4);
     const mask = engine.fromArray(new Uint32Array(B * T).fill(1), [B, T], 'u32');
-    const outputs: Record<string, Float32Array[]> = {};
-    for (const variant of ['safe', 'flash']) {
+    // Both variants in turn within each repetition (order alternating), so that a shared
+    // machine's load falls on both alike.
+    const variants = ['safe', 'flash'];
+    const run = variants.map((variant) => {
       const out = engine.tensor([B * T * NH * HS], 'f32'), lse = engine.tensor([B * NH * T], 'f32');
       const dq = engine.tensor([B * T * NH * HS], 'f32'), dk = engine.tensor([B * T * NKV * HS], 'f32'), dv = engine.tensor([B * T * NKV * HS], 'f32');
-      const fwd = () => attentionForward(engine, out, lse, q, k, v, mask, B, T, T, NH, NKV, HS, { variant });
-      const bwd = () => attentionBackward(engine, dq, dk, dv, dout, q, k, v, out, lse, mask, B, T, NH, NKV, HS, { variant });
-      fwd();
-      bwd();
-      await engine.sync(); // compiles
-      const tf: number[] = [], tb: number[] = [];
-      for (let i = 0; i < reps; i++) {
+      return {
+        variant, tensors: [out, lse, dq, dk, dv], tf: [] as number[], tb: [] as number[],
+        fwd: () => attentionForward(engine, out, lse, q, k, v, mask, B, T, T, NH, NKV, HS, { variant }),
+        bwd: () => attentionBackward(engine, dq, dk, dv, dout, q, k, v, out, lse, mask, B, T, NH, NKV, HS, { variant }),
+      };
+    });
+    for (const x of run) {
+      x.fwd();
+      x.bwd();
+    }
+    await engine.sync(); // compiles
+    for (let i = 0; i < reps; i++) {
+      for (const x of i % 2 ? [...run].reverse() : run) {
         const t0 = performance.now();
-        fwd();
+        x.fwd();
         await engine.sync();
         const t1 = performance.now();
-        bwd();
+        x.bwd();
         await engine.sync();
-        tf.push(t1 - t0);
-        tb.push(performance.now() - t1);
+        x.tf.push(t1 - t0);
+        x.tb.push(performance.now() - t1);
       }
-      outputs[variant] = await Promise.all([out, lse, dq, dk, dv].map((x: Tensor) => engine.readF32(x)));
-      const [f, b] = [median(tf), median(tb)];
-      console.log(`${s.name} ${variant}: forward ${f.toFixed(1)} ms, backward ${b.toFixed(1)} ms, both ${(f + b).toFixed(1)} ms (median of ${reps})`);
-      engine.release(out, lse, dq, dk, dv);
+    }
+    const outputs: Record<string, Float32Array[]> = {};
+    for (const x of run) {
+      outputs[x.variant] = await Promise.all(x.tensors.map((t: Tensor) => engine.readF32(t)));
+      const [f, b] = [median(x.tf), median(x.tb)];
+      console.log(`${s.name} ${x.variant}: forward ${f.toFixed(1)} ms, backward ${b.toFixed(1)} ms, both ${(f + b).toFixed(1)} ms (median of ${reps})`);
+      engine.release(...x.tensors);
     }
     let maxDiff = 0;
     outputs.safe!.forEach((a, i) => a.forEach((x, j) => (maxDiff = Math.max(maxDiff, Math.abs(x - outputs.flash![i]![j]!)))));
