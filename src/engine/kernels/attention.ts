@@ -97,14 +97,18 @@ function pow2AtMost(n: number): number {
   return p;
 }
 
-/** Workgroup-memory bytes of a flash kernel (see the WGSL's `var<workgroup>` lines). */
+/**
+ * Workgroup-memory bytes of a flash kernel (see the WGSL's `var<workgroup>` lines), each array
+ * rounded up to 16 bytes as implementations lay them out.
+ */
 function flashBytes(pass: 'forward' | 'backward', { BQ, BK }: FlashTiles, HS: number, G: number): number {
   const R = BQ * G;
   const RP = Math.ceil(R / 4) * 4;
   const HS4 = Math.ceil(HS / 4);
+  const f32s = (n: number) => Math.ceil(n / 4) * 16;
   const kv = 2 * BK * (HS4 + 1) * 16;
-  if (pass === 'forward') return RP * HS4 * 16 + kv + R * BK * 4 + 3 * R * 4;
-  return 2 * RP * HS4 * 16 + 2 * RP * 4 + kv + 2 * R * BK * 4;
+  if (pass === 'forward') return RP * HS4 * 16 + kv + f32s(R * BK) + 3 * f32s(R);
+  return 2 * RP * HS4 * 16 + 2 * f32s(RP) + kv + 2 * f32s(R * BK);
 }
 
 function flashThreads(pass: 'forward' | 'backward', { BQ, BK, TPQ, TPK }: FlashTiles, G: number): number {
