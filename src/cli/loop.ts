@@ -162,7 +162,9 @@ async function loopCommand(args: string[]): Promise<number> {
   await writeState(out, state);
 
   const records = await readRecords(config.prompts, tag);
-  const train = promptsOf(records, config.heldOut ? undefined : 'train');
+  // Every prompt the loop generates for is a training prompt: with heldOut, the whole prompt set
+  // (its own test split included), so the pairs it makes are marked train.
+  const train = promptsOf(records, config.heldOut ? undefined : 'train').map((p) => ({ ...p, split: 'train' as const }));
   const heldRecords = config.heldOut ? await readRecords(config.heldOut, tag) : records;
   const held = promptsOf(heldRecords, config.heldOut ? undefined : 'test');
   if (train.length === 0) throw new Error(`${config.prompts}: no training prompt (split train)`);

@@ -79,6 +79,9 @@ export function createLoopModule(host: LoopHost): { api: LoopWorkerApi } {
       const done = await donePromptIndexes(db, job.outputDatasetId);
       const todo = prompts.filter((p) => !done.has(p.index));
       const split = new Map(prompts.map((p) => [p.index, p.split]));
+      // A loop trains on every set it generates (with a held-out dataset, on the prompt set's own
+      // test split too); a job of its own keeps each prompt's split.
+      const splitOf = (i: number): PrefRecord['split'] => (job.loopId !== undefined ? 'train' : split.get(i) ?? 'train');
       const skipped: GenerationJobOutcome['skipped'] = [];
       const started = performance.now();
       let tokens = 0;
@@ -90,7 +93,7 @@ export function createLoopModule(host: LoopHost): { api: LoopWorkerApi } {
         const r = await withPolicy(m, job.adapterRunId, () => generateCandidateSets(m.model, tok, chunk, job.settings, { batchRows: BATCH_ROWS, eosIds: eosOf(m), signal }));
         skipped.push(...r.skipped);
         if (r.aborted) break;
-        const records = r.sets.map((set) => candidateRecordOf(set, split.get(set.index) ?? 'train', { model: m.name, ...(job.adapterRunId ? { adapter: job.adapterRunId } : {}), ...(job.round !== undefined ? { round: job.round } : {}), settings: job.settings }));
+        const records = r.sets.map((set) => candidateRecordOf(set, splitOf(set.index), { model: m.name, ...(job.adapterRunId ? { adapter: job.adapterRunId } : {}), ...(job.round !== undefined ? { round: job.round } : {}), settings: job.settings }));
         if (records.length) await addCandidateSets(db, jobId, records, r.tokens);
         tokens += r.tokens;
         stored += records.length;

@@ -14,7 +14,8 @@ import { testEngine } from '#test-engine';
 import { addRecords, createDataset, demoSlice, gpuQueue, loadDemo, openWorkspace, type PrefDb } from './train-support.js';
 import { nodeRuleSandbox } from '../../src/cli/rule-sandbox.js';
 import type { PrefRecord } from '../../src/data/records.js';
-import { getGeneration, getLoop, getRun, iterateRecords, type StoredRecord } from '../../src/db/index.js';
+import { GenerationSettingsSchema } from '../../src/engine/loop/config.js';
+import { createGeneration, getGeneration, getLoop, getRun, iterateRecords, type StoredRecord } from '../../src/db/index.js';
 import { useDataServices } from '../../src/services/data.js';
 import * as loopService from '../../src/services/loop.js';
 import { useRuleSandbox } from '../../src/services/rule-sandbox.js';
@@ -75,6 +76,26 @@ async function candidatesOf(datasetId: string): Promise<StoredRecord[]> {
 }
 
 const loopRow = () => store().loops.find((l) => l.id === store().selectedId)!;
+
+describe('generation jobs: the split of the sets made', () => {
+  it('a loop job over the whole prompt set (a held-out dataset elsewhere) makes training sets; a job of its own keeps each prompt\'s split', async () => {
+    const host = { workspace: async () => db, withGpu, model: async () => model };
+    const loopModule = createLoopModule({ ...host, resolveRunAdapter: createTrainModule(host).resolveAdapter }).api;
+    const splits = async (loopId: string | undefined) => {
+      const out = await createDataset(db, `sets ${loopId ?? 'own'}`);
+      const job = await createGeneration(db, {
+        promptDatasetId: promptSetId, split: null, limit: null, outputDatasetId: out.id, modelId: 'demo', modelName: 'demo-fortunes',
+        ...(loopId ? { loopId, round: 1 } : {}), settings: GenerationSettingsSchema.parse({ n: 2, maxNewTokens: 2 }), total: records.length,
+      });
+      const r = await loopModule.runGeneration(`t-${job.id}`, job.id);
+      expect(r.ok && r.value.status).toBe('done');
+      return (await candidatesOf(out.id)).map((x) => x.split);
+    };
+    expect(records.filter((r) => r.split === 'test')).toHaveLength(2);
+    expect(await splits('loop-1')).toEqual(records.map(() => 'train'));
+    expect(await splits(undefined)).toEqual(records.map((r) => r.split));
+  }, 120_000);
+});
 
 describe('loop store: the rule judge in its sandbox', () => {
   it('a rule that loops forever, then one that throws, is stopped and reported; the round waits, nothing lost; a fixed rule carries it on', async () => {
