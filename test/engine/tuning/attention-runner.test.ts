@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { testEngine } from '#test-engine';
 import { parseForced } from '../../../src/engine/tuning/choices.js';
+import { attentionForward } from '../../../src/engine/kernels/attention.js';
 import { attentionTuneTasks, AttentionTuneRunner, type AttentionShape } from '../../../src/engine/tuning/attention-runner.js';
 import { tuneMatmuls } from '../../../src/engine/tuning/matmul-runner.js';
 import type { TuneCache, TuneRecord } from '../../../src/engine/tuning/tuner.js';
@@ -56,6 +57,25 @@ describe('attention tuning on a real adapter', () => {
     engine.choices.forced = parseForced('attention_backward=flash');
     expect(engine.choices.attentionName('attention_backward', 7, 6, 2, 4)).toBe('flash');
     engine.choices.forced = {};
+  });
+
+  it('a call without a variant dispatches the engine\'s choice for its shape class', async () => {
+    const engine = await testEngine();
+    const flashKeys = () => [...(engine as unknown as { pipelines: Map<string, unknown> }).pipelines.keys()]
+      .filter((k) => k.startsWith('attention_forward_flash') && k.includes('G=2'));
+    // Two query heads per kv head: a shape no other test here builds.
+    const B = 1, Tk = 3, NH = 2, NKV = 1, HS = 4;
+    const q = engine.zeros([B * NH * HS], 'f32'), kv = engine.zeros([B * Tk * NKV * HS], 'f32');
+    const out = engine.tensor([B * NH * HS], 'f32'), lse = engine.tensor([B * NH], 'f32');
+    engine.choices.clear();
+    attentionForward(engine, out, lse, q, kv, kv, null, B, 1, Tk, NH, NKV, HS);
+    expect(flashKeys()).toEqual([]); // nothing chosen: safe
+    engine.choices.set({ kernel: 'attention_forward', shapeClass: attentionShapeClass(1, NH, NKV, HS), variant: 'flash', why: 'test', measured: {} });
+    attentionForward(engine, out, lse, q, kv, kv, null, B, 1, Tk, NH, NKV, HS);
+    await engine.sync();
+    expect(flashKeys()).toHaveLength(1);
+    engine.choices.clear();
+    engine.release(q, kv, out, lse);
   });
 
   it('a variant whose result disagrees with the safe kernel is left out', async () => {
