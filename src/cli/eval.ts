@@ -37,11 +37,13 @@ import {
   type Session,
 } from './train.js';
 import { planOutputs, writeOutputFile } from './output.js';
+import { modelInput } from './hub-model.js';
 import { DTYPE_USAGE } from './input.js';
 
 const USAGE = `usage: prefstudio eval --model <dir> --adapter <dir> --data <file> --method <name> --out <metrics.json> [options]
 
-  --model <dir>              the base model folder
+  --model <dir or org/name>  the base model folder, or a Hugging Face Hub id (fetched once into
+                             PREFSTUDIO_CACHE)
   --adapter <dir>            a PEFT LoRA adapter (adapter_config.json, adapter_model.safetensors)
   --data <file>              preference data in any format convert reads; every record counts
   --method <name>            one of the methods below
@@ -102,7 +104,7 @@ async function evaluate(args: string[], tag: string): Promise<number> {
   if (lora.length) throw new UsageError(`the LoRA settings come from --adapter; drop ${lora.join(', ')}`);
   const [outPlan, gradsPlan] = await planOutputs(
     [{ flag: '--out', path: p.plain['--out']!, kind: 'file' }, ...(p.plain['--grads'] ? [{ flag: '--grads', path: p.plain['--grads'], kind: 'file' as const }] : [])],
-    { force: p.switches.has('--force'), inputs: [['--model', p.plain['--model']], ['--adapter', p.plain['--adapter']], ['--data', p.plain['--data']], ['--ref-cache', p.plain['--ref-cache']]] },
+    { force: p.switches.has('--force'), inputs: [await modelInput(p.plain['--model']), ['--adapter', p.plain['--adapter']], ['--data', p.plain['--data']], ['--ref-cache', p.plain['--ref-cache']]] },
   );
   const adapterDir = p.plain['--adapter']!;
   const peft = await readPeftAdapter(adapterDir);

@@ -6,6 +6,8 @@
 // folder there; each file is written under a temporary name and each folder built as a
 // temporary folder, renamed into place at the end. The merged folder copies the model folder's
 // regular files only, never what a link out of it points to (src/data/io/node-read.ts).
+// --model may be a Hugging Face Hub id (src/cli/hub-model.ts): fetched into the cache first, its
+// cache folder then an input like a model folder (no output inside it).
 
 import { inflateLimitsHelp } from '../data/io/limits.js';
 import { isMethodId, type MethodId } from '../engine/methods/registry.js';
@@ -21,8 +23,8 @@ import { peftFiles, zipFiles } from '../engine/export/peft.js';
 import { trlHandoff } from '../engine/export/trl.js';
 import { formatBytes, isModelLoadError } from '../engine/model/errors.js';
 import { HUB_ID_EXAMPLE, resolveHubBaseModel, type BaseModelInput } from '../hub-id.js';
-import { loadModel, type LoadedModel } from '../engine/model/load.js';
-import { nodeDirSource } from '../engine/model/source-node.js';
+import type { LoadedModel } from '../engine/model/load.js';
+import { modelInput, openModel } from './hub-model.js';
 import { UsageError, configFile, configFrom, err, flagsHelp, parseFlags, readRecords, runCommand } from './train.js';
 import { DTYPE_USAGE, parseDtype, readAdapterFrom, readOptionalText, INPUT_LIMITS } from './input.js';
 import { planOutput, planOutputs, writeInto, writeOutputFile, writeOutputFolder, type InputSpec, type OutputSpec } from './output.js';
@@ -32,7 +34,8 @@ const BASE_MODEL: BaseModelInput = { name: '--base-model', example: `--base-mode
 
 const USAGE = `usage: prefstudio export --model <dir> --adapter <dir|zip> <output>... [options]
 
-  --model <dir>              the ONNX model folder the adapter was trained on
+  --model <dir or org/name>  the ONNX model folder the adapter was trained on, or a Hugging Face Hub id
+                             (fetched once into PREFSTUDIO_CACHE)
   --adapter <dir|zip>        a PEFT adapter (adapter_config.json + adapter_model.safetensors), or a zip of one
 
 outputs (one or more):
@@ -78,7 +81,8 @@ export async function readAdapter(path: string): Promise<AdapterData> {
   return a;
 }
 
-async function readModel(dir: string, onnx: string | undefined, weights: boolean, tokenizer = false, dtype?: string): Promise<LoadedModel> {
+/** --model loaded (a Hub id fetched first), and the folder it was loaded from. */
+async function readModel(dir: string, onnx: string | undefined, weights: boolean, tokenizer = false, dtype?: string): Promise<{ model: LoadedModel; folder: string }> {
   let d;
   try {
     d = parseDtype(dtype);
@@ -86,7 +90,7 @@ async function readModel(dir: string, onnx: string | undefined, weights: boolean
     throw new UsageError((e as Error).message);
   }
   try {
-    return await loadModel(nodeDirSource(dir), { onnx, dtype: d, readWeights: weights, tokenizer, acknowledge: ['tokenizer-vocab-mismatch'] });
+    return await openModel(dir, { onnx, dtype: d, readWeights: weights, tokenizer, acknowledge: ['tokenizer-vocab-mismatch'] }, (line) => err(`${TAG}: ${line}`));
   } catch (e) {
     if (isModelLoadError(e)) throw new Error(`cannot load --model ${dir}: ${e.message} [${e.code}]`);
     throw e;
@@ -119,7 +123,7 @@ async function exportCommand(args: string[]): Promise<number> {
   if (!(await fs.stat(adapterPath).catch(() => null))) throw new UsageError(`--adapter ${adapterPath}: no such file or folder`);
   // Every output checked before anything is read or written.
   const force = p.switches.has('--force');
-  const inputs: InputSpec[] = [['--model', modelDir], ['--adapter', adapterPath], ['--data', p.plain['--data']], ['--config', p.plain['--config']]];
+  const inputs: InputSpec[] = [await modelInput(modelDir), ['--adapter', adapterPath], ['--data', p.plain['--data']], ['--config', p.plain['--config']]];
   const specs: OutputSpec[] = [];
   const mergedTarget = p.plain['--merged'];
   if (mergedTarget) specs.push({ flag: '--merged', path: mergedTarget, kind: mergedTarget.endsWith('.onnx') ? 'file' : 'folder' });
@@ -128,7 +132,7 @@ async function exportCommand(args: string[]): Promise<number> {
   if (p.plain['--trl']) specs.push({ flag: '--trl', path: p.plain['--trl'], kind: 'folder' });
   const plans = new Map((await planOutputs(specs, { force, inputs })).map((o) => [o.flag, o]));
   const adapter = await readAdapter(adapterPath);
-  const model = await readModel(modelDir, p.plain['--onnx'], !!p.plain['--merged'] || wholeGguf, wholeGguf, p.plain['--dtype']);
+  const { model, folder: modelFolder } = await readModel(modelDir, p.plain['--onnx'], !!p.plain['--merged'] || wholeGguf, wholeGguf, p.plain['--dtype']);
   // Checked against the model whatever the output: names, partners, shapes.
   const modules = adapterModules(model, adapter);
   // A GGUF llama.cpp could not run (its architecture, the tokenizer) is refused before any output.
@@ -153,7 +157,7 @@ async function exportCommand(args: string[]): Promise<number> {
         // The rest of the model folder (configs, tokenizer), so the folder loads as a model: its
         // regular files, each resolved inside the folder (a link out of it is refused, not copied).
         const skip = new Set([model.onnx.file, ...model.externalData().map((d) => join(dirname(model.onnx.file), d.path))]);
-        const folder = await NodeFolder.open(modelDir);
+        const folder = await NodeFolder.open(modelFolder);
         for (const f of (await folder?.list(2)) ?? []) {
           if (skip.has(f) || f.endsWith('.onnx') || /\.onnx[._]data$/.test(f)) continue;
           const resolved = await folder!.resolve(f);

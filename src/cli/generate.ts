@@ -24,11 +24,13 @@ import { candidateRecordOf } from '../engine/loop/records.js';
 import { GenerationSettingsSchema, LoopConfigError, parseWith, type GenerationSettings, type GenerationSettingsInput } from '../engine/loop/config.js';
 import type { LoadedModel } from '../engine/model/load.js';
 import { planOutput, writeOutputFile } from './output.js';
+import { modelInput } from './hub-model.js';
 import { configFrom, err, openSession, readModel, readPeftAdapter, readRecords, runCommand, UsageError } from './train.js';
 
 const USAGE = `usage: prefstudio generate --model <dir> [--adapter <dir>] --prompts <file> --n 4 [options] --out candidates.jsonl
 
-  --model <dir>              model folder (ONNX + config.json + tokenizer.json)
+  --model <dir or org/name>  model folder (ONNX + config.json + tokenizer.json), or a Hugging Face Hub id
+                             (fetched once into PREFSTUDIO_CACHE)
   --adapter <dir>            PEFT LoRA adapter to generate with (default: the base model)
   --prompts <file>           a prompt set: TRL prompt-only or language-modelling data, a plain list
                              (.txt, one prompt per line), a CSV column of prompts, or any dataset
@@ -203,7 +205,7 @@ async function generateCommand(args: string[]): Promise<number> {
   if (o.split !== undefined && o.split !== 'train' && o.split !== 'test') throw new UsageError(`--split must be train or test, got "${o.split}"`);
   const plan = await planOutput({ flag: '--out', path: o.out!, kind: 'file' }, {
     force: o.force === true || o.resume === true,
-    inputs: [['--model', o.model], ['--adapter', o.adapter], ['--prompts', o.prompts]],
+    inputs: [await modelInput(o.model), ['--adapter', o.adapter], ['--prompts', o.prompts]],
     existsHint: 'pass --resume to continue it, or --force to replace it',
   });
 

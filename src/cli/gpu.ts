@@ -2,8 +2,8 @@
 // for a model's (or given) matmul shapes on it, measured or from the tuning cache, and why.
 import { parseArgs } from 'node:util';
 import { createNodeEngine } from '../engine/node.js';
-import { loadModel } from '../engine/model/load.js';
-import { nodeDirSource } from '../engine/model/source-node.js';
+import { isModelLoadError } from '../engine/model/errors.js';
+import { openModel } from './hub-model.js';
 import { modelAttentionShapes, type AttentionShape } from '../engine/tuning/attention-runner.js';
 import { modelMatmulShapes, tuneMatmuls, type MatmulShape } from '../engine/tuning/matmul-runner.js';
 import { TUNED_KERNELS, VARIANTS, applicableVariants, whyNotApplicable, type TunedKernel } from '../engine/tuning/variants.js';
@@ -15,7 +15,9 @@ const HELP = `prefstudio gpu [options]: the WebGPU adapter the engine gets in No
                       adapter: from the tuning cache, or measured (a few seconds), then print
                       each choice and why (also on software adapters, which train and logprobs
                       leave untuned unless PREFSTUDIO_TUNE=on)
-  --model DIR         model folder whose layer shapes are tuned (M = --rows)
+  --model DIR|ORG/NAME
+                      model folder whose layer shapes are tuned (M = --rows), or a Hugging
+                      Face Hub id (fetched once into PREFSTUDIO_CACHE)
   --rows M            activation rows (batch x tokens) of the products (default 256)
   --shapes LIST       MxCxOC,... instead of --model
   --kernels LIST      ${TUNED_KERNELS.join(',')} (default: all; attention
@@ -67,7 +69,10 @@ export async function run(args: string[]): Promise<number> {
   let attention: AttentionShape[] = [];
   if (o.shapes) shapes = parseShapes(o.shapes);
   else if (o.model) {
-    const loaded = await loadModel(nodeDirSource(o.model), { readWeights: false, acknowledge: ['tokenizer-vocab-mismatch'] });
+    const model = o.model;
+    const { model: loaded } = await openModel(model, { readWeights: false, acknowledge: ['tokenizer-vocab-mismatch'] }, (l) => process.stderr.write(`gpu: ${l}\n`)).catch((e: unknown) => {
+      throw isModelLoadError(e) ? new Error(`cannot load --model ${model}: ${e.message} [${e.code}]`) : e;
+    });
     shapes = modelMatmulShapes(loaded.config, rows);
     attention = modelAttentionShapes(loaded.config, rows);
   }

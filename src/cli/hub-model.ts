@@ -5,12 +5,18 @@
 // download resumes. A Hub id that does not exist, or a repo with no ONNX file, is one error and
 // leaves nothing in the cache. PREFSTUDIO_HUB_URL points at another Hub (a mirror; the tests'
 // loopback server); HF_TOKEN reads private repos.
+// Every command that takes --model goes through here: openModel (fetch, then load) and, for its
+// output checks before anything is fetched, modelInput (a Hub id's input is its cache folder).
 
 import { promises as fs } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { onnxVariants, type OnnxDtype } from '../engine/model/layout.js';
-import { downloadModelFiles, isHubError } from '../hub/client.js';
+import { loadModel, type LoadedModel, type LoadOptions } from '../engine/model/load.js';
+import { normalizePath } from '../engine/model/source.js';
+import { nodeDirSource } from '../engine/model/source-node.js';
+import { downloadModelFiles, HubError, isHubError } from '../hub/client.js';
+import type { InputSpec } from './output.js';
 
 /** org/name as the Hub spells repo ids. */
 export const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
@@ -19,9 +25,43 @@ export function hubCacheDir(id: string): string {
   return join(process.env.PREFSTUDIO_CACHE || join(homedir(), '.cache', 'prefstudio'), 'hub', ...id.split('/'));
 }
 
-/** The folder to load for --model: the path itself, or a Hub id's cached download. */
-export async function modelFolder(model: string, dtype: OnnxDtype | undefined, log: (line: string) => void): Promise<string> {
-  if (!HUB_ID.test(model) || (await fs.stat(model).catch(() => null))) return model;
+/**
+ * A Hub id that cannot be fetched: "cannot load --model <id> from the Hugging Face Hub: <detail>",
+ * with a code (hub-not-found, hub-no-files, ...) for --json reports.
+ */
+export class HubModelError extends Error {
+  override readonly name = 'HubModelError';
+  constructor(
+    readonly id: string,
+    readonly code: string,
+    readonly detail: string,
+  ) {
+    super(`cannot load --model ${id} from the Hugging Face Hub: ${detail}`);
+  }
+}
+
+/** --model names a Hub model: shaped like org/name, and no such local file or folder. */
+export async function isHubModel(model: string): Promise<boolean> {
+  return HUB_ID.test(model) && !(await fs.stat(model).catch(() => null));
+}
+
+/**
+ * --model as an input of a command's output checks (src/cli/output.ts), before anything is
+ * fetched: a local path as it is; a Hub id is its cache folder, compared even before it exists
+ * (no output may go inside it, nor replace a folder that holds it).
+ */
+export async function modelInput(model: string | undefined | null, flag = '--model'): Promise<InputSpec> {
+  if (!model || !(await isHubModel(model))) return [flag, model];
+  return [flag, hubCacheDir(model), true];
+}
+
+/**
+ * The folder to load for --model: the path itself, or a Hub id's cached download of one variant:
+ * the `onnx` file when given (as the loader's --onnx, it wins over dtype), else the `dtype` one,
+ * else the preferred.
+ */
+export async function modelFolder(model: string, dtype: OnnxDtype | undefined, log: (line: string) => void, onnx?: string): Promise<string> {
+  if (!(await isHubModel(model))) return model;
   const dir = hubCacheDir(model);
   let last = -1;
   try {
@@ -30,8 +70,16 @@ export async function modelFolder(model: string, dtype: OnnxDtype | undefined, l
       accessToken: process.env.HF_TOKEN || undefined,
       pick: (files) => {
         const variants = onnxVariants(files);
+        const has = () => variants.map((x) => `${x.file} (${x.dtype ?? 'unknown'})`).join(', ');
+        if (onnx !== undefined) {
+          const want = normalizePath(onnx);
+          const v = variants.find((x) => x.file === want);
+          if (!v) throw new HubError('no-files', `--onnx ${onnx}: no such file in ${model}: it has ${has()}`);
+          log(`${model}: ${v.file}, as asked`);
+          return v.file;
+        }
         const v = dtype ? variants.find((x) => x.dtype === dtype) : variants[0];
-        if (!v) throw new Error(`no ${dtype} variant in ${model}: it has ${variants.map((x) => `${x.file} (${x.dtype ?? 'unknown'})`).join(', ')}`);
+        if (!v) throw new HubError('no-files', `no ${dtype} variant in ${model}: it has ${has()}`);
         log(`${model}: ${v.file}${dtype ? '' : ` (of ${files.length} variant${files.length > 1 ? 's' : ''})`}`);
         return v.file;
       },
@@ -49,7 +97,17 @@ export async function modelFolder(model: string, dtype: OnnxDtype | undefined, l
       },
     });
   } catch (e) {
-    throw new Error(`cannot load --model ${model} from the Hugging Face Hub: ${(e as Error).message}${isHubError(e) && e.kind === 'not-found' ? ' (no such local folder either)' : ''}`);
+    throw new HubModelError(model, isHubError(e) ? `hub-${e.kind}` : 'hub-other', `${(e as Error).message}${isHubError(e) && e.kind === 'not-found' ? ' (no such local folder either)' : ''}`);
   }
   return dir;
+}
+
+/**
+ * --model loaded, by every command: a local folder, or a Hub id fetched first (modelFolder, with
+ * the --onnx / --dtype choice). Returns the folder it was loaded from (a Hub id's cache folder).
+ * A load error is the loader's ModelLoadError, for the command to report as it does.
+ */
+export async function openModel(model: string, options: LoadOptions, log: (line: string) => void): Promise<{ model: LoadedModel; folder: string }> {
+  const folder = await modelFolder(model, options.dtype, log, options.onnx);
+  return { model: await loadModel(nodeDirSource(folder), options), folder };
 }

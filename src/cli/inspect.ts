@@ -1,18 +1,22 @@
 // `prefstudio inspect <model-dir> [--json] [--onnx <file>]`: what the model loader recognises in a
 // folder (architecture, dimensions, dtypes, parameters, tokenizer, GPU memory for the weights), or
 // the reason it cannot load it. Weight bytes are not read; warnings that would stop a real load
-// (a tokenizer larger than the vocabulary) are shown, not enforced.
+// (a tokenizer larger than the vocabulary) are shown, not enforced. A Hugging Face Hub id (org/name)
+// is fetched first (src/cli/hub-model.ts: one variant, --onnx's or --dtype's, into the cache).
 
 import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { formatBytes, isModelLoadError } from '../engine/model/errors.js';
-import { loadModel, type LoadedModel } from '../engine/model/load.js';
+import type { LoadedModel } from '../engine/model/load.js';
 import { checkFits } from '../engine/model/memory.js';
-import { nodeDirSource } from '../engine/model/source-node.js';
+import { HubModelError, openModel } from './hub-model.js';
 import { DTYPE_USAGE, parseDtype } from './input.js';
 import type { OnnxDtype } from '../engine/model/layout.js';
 
-const USAGE = `usage: prefstudio inspect <model-dir | model.onnx> [--json] [--onnx <file in the folder>] [--dtype <name>]\n${DTYPE_USAGE}\n`;
+const USAGE = `usage: prefstudio inspect <model-dir | model.onnx | org/name> [--json] [--onnx <file in the folder>] [--dtype <name>]
+  org/name: a Hugging Face Hub id, fetched once into PREFSTUDIO_CACHE (progress on stderr)
+${DTYPE_USAGE}
+`;
 
 /** WebGPU's default limits: what any adapter grants without asking for more. */
 const DEFAULT_LIMITS = { maxStorageBufferBindingSize: 128 * 1024 * 1024, maxBufferSize: 256 * 1024 * 1024 };
@@ -54,8 +58,14 @@ export async function run(args: string[]): Promise<number> {
   }
   let model: LoadedModel;
   try {
-    model = await loadModel(nodeDirSource(dir), { onnx, dtype, readWeights: false, acknowledge: ['tokenizer-vocab-mismatch'] });
+    ({ model } = await openModel(dir, { onnx, dtype, readWeights: false, acknowledge: ['tokenizer-vocab-mismatch'] }, (l) => process.stderr.write(`inspect: ${l}\n`)));
   } catch (e) {
+    if (e instanceof HubModelError) {
+      const message = `cannot load ${dir} from the Hugging Face Hub: ${e.detail}`;
+      if (json) process.stdout.write(JSON.stringify({ ok: false, model: dir, error: { code: e.code, message } }, null, 2) + '\n');
+      else process.stderr.write(`${message}\n`);
+      return 1;
+    }
     if (!isModelLoadError(e)) throw e;
     if (json) process.stdout.write(JSON.stringify({ ok: false, model: dir, error: { code: e.code, message: e.message, details: e.details } }, null, 2) + '\n');
     else process.stderr.write(`cannot load ${dir}: ${e.message} [${e.code}]\n`);

@@ -29,6 +29,7 @@ import type { LoadedModel } from '../engine/model/load.js';
 import { loraAdapterConfig } from '../engine/training/backend.js';
 import { readSettingsText } from './input.js';
 import { planOutputs, writeOutputFile } from './output.js';
+import { modelInput } from './hub-model.js';
 import { nodeRuleSandbox } from './rule-sandbox.js';
 import { configFrom, err, openSession, readModel, readPeftAdapter, readRecords, runCommand, UsageError } from './train.js';
 
@@ -52,7 +53,9 @@ const USAGE = `usage: prefstudio judge --candidates <file> --judge model|rule|re
   --timeout <ms>           a JavaScript rule's time limit per candidate set (default 1000)
 
   model judge (LLM-as-a-judge):
-  --model <dir>            the judge model
+  --model <dir or org/name>
+                           the judge model: a folder, or a Hugging Face Hub id (fetched once into
+                           PREFSTUDIO_CACHE)
   --adapter <dir>          a PEFT adapter on the judge
   --mode <mode>            pointwise (a 1-5 score from its answer, default) or pairwise (A or B from
                            the next-token log-probs, positions swapped)
@@ -61,7 +64,8 @@ const USAGE = `usage: prefstudio judge --candidates <file> --judge model|rule|re
   --chat-template / --no-chat-template   (default: the judge's template when it has one)
 
   reward judge (implicit reward, RSO):
-  --model <dir>            the base model
+  --model <dir or org/name>
+                           the base model (a folder or a Hub id)
   --adapter <dir>          the tuned adapter whose reward scores
   --ref-adapter <dir>      its reference (default: the base model)
   --beta <b>               (default 0.1)
@@ -250,7 +254,7 @@ async function judgeCommand(args: string[]): Promise<number> {
     spec = parsed('reward judge', () => parseWith(JudgeSpecSchema, { type: 'reward', adapter: o.adapter, ...(o['ref-adapter'] ? { reference: o['ref-adapter'] } : {}), ...(o.beta !== undefined ? { beta: num('--beta', o.beta) } : {}) }));
   }
   if (spec.type !== 'rule' && !o.model) throw new UsageError(`--judge ${spec.type} needs --model`);
-  const inputs = [['--candidates', o.candidates], ['--model', o.model], ['--adapter', o.adapter], ['--ref-adapter', o['ref-adapter']], ['--rule', o.rule], ['--rubric', o.rubric]] as const;
+  const inputs = [['--candidates', o.candidates], await modelInput(o.model), ['--adapter', o.adapter], ['--ref-adapter', o['ref-adapter']], ['--rule', o.rule], ['--rubric', o.rubric]] as const;
   const [out, judgedOut] = await planOutputs(
     [{ flag: '--out', path: o.out!, kind: 'file' }, ...(o.judged ? [{ flag: '--judged', path: o.judged, kind: 'file' as const }] : [])],
     { force: o.force === true, inputs },

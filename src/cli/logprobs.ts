@@ -10,7 +10,9 @@
 // sequences of a pair may keep different prompt tails: then `rejected_prompt_ids` is added.
 // Progress and problems (file and line of each bad or skipped row) go to stderr. --out is checked
 // before anything is read (never the data or the model, never over a file without --force) and
-// written under a temporary name, renamed at the end (src/cli/output.ts).
+// written under a temporary name, renamed at the end (src/cli/output.ts). --model may be a Hugging
+// Face Hub id (src/cli/hub-model.ts): fetched into the cache, whose folder is then the input --out
+// may not be inside.
 import { inflateLimitsHelp } from '../data/io/limits.js';
 import { countBadRows, DataFormatError, describeRowError, type RowError } from '../data/errors.js';
 import { detectFormat } from '../data/import/detect.js';
@@ -18,8 +20,7 @@ import { importRecords } from '../data/import/pipeline.js';
 import { fileSource } from '../data/io/node-file.js';
 import type { PrefRecord } from '../data/records.js';
 import { isModelLoadError } from '../engine/model/errors.js';
-import { loadModel } from '../engine/model/load.js';
-import { nodeDirSource } from '../engine/model/source-node.js';
+import { modelInput, openModel } from './hub-model.js';
 import { tuneForModel } from './tune-cache.js';
 import { createNodeEngine } from '../engine/node.js';
 import { TRUNCATION_MODES, type TruncationMode } from '../engine/training/config.js';
@@ -35,7 +36,8 @@ const MAX_BATCH_SEQUENCES = 4096;
 
 const USAGE = `usage: prefstudio logprobs --model <dir> --data <file> --out <file.jsonl> [options]
 
-  --model <dir>              model folder (ONNX, config, tokenizer.json), as for inspect
+  --model <dir or org/name>  model folder (ONNX, config, tokenizer.json), as for inspect, or a Hugging
+                             Face Hub id (fetched once into PREFSTUDIO_CACHE)
   --data <file>              preference pairs (prompt/chosen/rejected) or unpaired records
                              (prompt/completion/label), TRL standard or conversational; JSON,
                              JSON Lines, CSV or Parquet, optionally .gz (any format convert reads)
@@ -159,7 +161,7 @@ export async function run(args: string[]): Promise<number> {
 async function logprobs(a: Args): Promise<number> {
   const err = (s: string) => process.stderr.write(`${s}\n`);
   // The output first: a bad --out is reported before anything is read, and never names an input.
-  const plan = await planOutput({ flag: '--out', path: a.out, kind: 'file' }, { force: a.force, inputs: [['--data', a.data], ['--model', a.model]] });
+  const plan = await planOutput({ flag: '--out', path: a.out, kind: 'file' }, { force: a.force, inputs: [['--data', a.data], await modelInput(a.model)] });
 
   // The data first: a wrong file is reported before the model is loaded and the GPU started.
   const source = await fileSource(a.data).catch((e: Error) => {
@@ -180,7 +182,7 @@ async function logprobs(a: Args): Promise<number> {
 
   let loaded;
   try {
-    loaded = await loadModel(nodeDirSource(a.model), { onnx: a.onnx, dtype: a.dtype, acknowledge: a.allowVocabMismatch ? ['tokenizer-vocab-mismatch'] : [] });
+    ({ model: loaded } = await openModel(a.model, { onnx: a.onnx, dtype: a.dtype, acknowledge: a.allowVocabMismatch ? ['tokenizer-vocab-mismatch'] : [] }, (l) => err(`logprobs: ${l}`)));
   } catch (e) {
     if (!isModelLoadError(e)) throw e;
     const hint = e.code === 'tokenizer-vocab-mismatch' ? ' (--allow-vocab-mismatch scores the records whose ids fit)' : '';

@@ -35,13 +35,15 @@ import { generateSets, promptsOf } from './generate.js';
 import { readSettingsText } from './input.js';
 import { judgeSets, makePairs } from './judge.js';
 import { planOutput, writeOutputFile } from './output.js';
+import { HUB_ID, modelInput } from './hub-model.js';
 import { configFrom, err, openSession, readModel, readPeftAdapter, readRecords, run as trainRun, runCommand, UsageError } from './train.js';
 
 const USAGE = `usage: prefstudio loop --config loop.json --out <dir> [--resume] [--force]
 
   --config <file>   the loop: model, prompts, rounds, generation, judge, pairs, training,
                     reference and evaluation (README.md, "The on-policy loop"); paths relative
-                    to the file
+                    to the file; model and judge.model may be Hugging Face Hub ids (org/name,
+                    fetched once into PREFSTUDIO_CACHE)
   --out <dir>       the loop's folder: state.json, loop.json, round-<k>/ (candidates, judged sets,
                     pairs, the adapter and its metrics, the evaluation)
   --resume          continue the loop in --out where state.json says it stopped
@@ -89,6 +91,12 @@ function resolveIn(base: string, p: string): string {
   return isAbsolute(p) ? p : resolve(base, p);
 }
 
+/** A model: a folder relative to the file, or a Hugging Face Hub id (org/name) when no such folder is there. */
+async function resolveModelIn(base: string, p: string): Promise<string> {
+  const local = resolveIn(base, p);
+  return HUB_ID.test(p) && !(await fs.stat(local).catch(() => null)) ? p : local;
+}
+
 async function readLoopFile(file: string): Promise<{ config: LoopFile; training: TrainingConfig }> {
   let json: unknown;
   try {
@@ -112,11 +120,11 @@ async function readLoopFile(file: string): Promise<{ config: LoopFile; training:
     throw e;
   }
   const base = dirname(resolve(file));
-  const paths = { model: resolveIn(base, config.model), prompts: resolveIn(base, config.prompts), ...(config.adapter ? { adapter: resolveIn(base, config.adapter) } : {}), ...(config.heldOut ? { heldOut: resolveIn(base, config.heldOut) } : {}) };
+  const paths = { model: await resolveModelIn(base, config.model), prompts: resolveIn(base, config.prompts), ...(config.adapter ? { adapter: resolveIn(base, config.adapter) } : {}), ...(config.heldOut ? { heldOut: resolveIn(base, config.heldOut) } : {}) };
   const judge = config.judge.type === 'rule'
     ? config.judge
     : config.judge.type === 'model'
-      ? { ...config.judge, ...(config.judge.model ? { model: resolveIn(base, config.judge.model) } : {}) }
+      ? { ...config.judge, ...(config.judge.model ? { model: await resolveModelIn(base, config.judge.model) } : {}) }
       : { ...config.judge, adapter: resolveIn(base, config.judge.adapter), ...(config.judge.reference ? { reference: resolveIn(base, config.judge.reference) } : {}) };
   return { config: { ...config, ...paths, judge }, training };
 }
@@ -150,7 +158,7 @@ async function loopCommand(args: string[]): Promise<number> {
   const plan = await planOutput({ flag: '--out', path: o.out, kind: 'folder' }, {
     force: o.force === true,
     reuse: o.resume === true,
-    inputs: [['--config', o.config], ['model', config.model], ['prompts', config.prompts], ['adapter', config.adapter], ['heldOut', config.heldOut]],
+    inputs: [['--config', o.config], await modelInput(config.model, 'model'), ...(config.judge.type === 'model' && config.judge.model ? [await modelInput(config.judge.model, 'judge.model')] : []), ['prompts', config.prompts], ['adapter', config.adapter], ['heldOut', config.heldOut]],
     existsHint: 'pass --resume to continue the loop there, or --force to replace it',
   });
   const out = plan.target;

@@ -35,8 +35,12 @@ export interface OutputSpec {
   kind: 'file' | 'folder';
 }
 
-/** An input of the command: the flag that names it (for messages) and its path. */
-export type InputSpec = readonly [flag: string, path: string | undefined | null];
+/**
+ * An input of the command: the flag that names it (for messages) and its path; `pending`: a
+ * folder the command creates before it writes (a Hub model's cache folder), compared by where it
+ * will be even when it is not there yet.
+ */
+export type InputSpec = readonly [flag: string, path: string | undefined | null, pending?: boolean];
 
 export interface PlanOptions {
   /** Replace an existing output (--force). */
@@ -65,6 +69,17 @@ async function realOrNull(p: string): Promise<string | null> {
   return fs.realpath(p).catch(() => null);
 }
 
+/** An input's real path; a pending one not there yet: its nearest existing folder's real path and the rest. */
+async function inputReal(path: string, pending?: boolean): Promise<string | null> {
+  const real = await realOrNull(path);
+  if (real || !pending) return real;
+  const abs = resolve(path);
+  const up = dirname(abs);
+  if (up === abs) return abs;
+  const parent = await inputReal(up, true);
+  return parent && join(parent, basename(abs));
+}
+
 /** Checks one output before any work is done. */
 export async function planOutput(spec: OutputSpec, options: PlanOptions = {}): Promise<PlannedOutput> {
   const { flag, path, kind } = spec;
@@ -91,9 +106,9 @@ export async function planOutput(spec: OutputSpec, options: PlanOptions = {}): P
 
   // The same file under another name (a hard link, a bind mount) is the same file.
   const targetStat = st ? await fs.stat(target).catch(() => null) : null;
-  for (const [inFlag, inPath] of options.inputs ?? []) {
+  for (const [inFlag, inPath, pending] of options.inputs ?? []) {
     if (!inPath) continue;
-    const input = await realOrNull(inPath);
+    const input = await inputReal(inPath, pending);
     if (!input) continue;
     const name = inFlag ? `${inFlag} ${inPath}` : inPath;
     const inputStat = targetStat ? await fs.stat(input).catch(() => null) : null;
@@ -121,8 +136,8 @@ export async function planOutput(spec: OutputSpec, options: PlanOptions = {}): P
     if (exists && !options.force && !options.reuse) throw new OutputError(`${what} exists; ${options.existsHint ?? 'pass --force to replace it'}`);
     // Replacing a folder would delete what it holds: no input may be there.
     if (exists && kind === 'folder' && !options.reuse) {
-      for (const [inFlag, inPath] of options.inputs ?? []) {
-        const input = inPath ? await realOrNull(inPath) : null;
+      for (const [inFlag, inPath, pending] of options.inputs ?? []) {
+        const input = inPath ? await inputReal(inPath, pending) : null;
         if (input && isInside(input, real)) throw new OutputError(`${what} holds the input ${inFlag ? `${inFlag} ` : ''}${inPath}: replacing the folder would delete it`);
       }
     }

@@ -18,7 +18,9 @@ import { configFrom, err, openSession, readModel, readPeftAdapter, readRecords, 
 
 const USAGE = `usage: prefstudio sample --model <dir> [--adapter <dir>] (--prompt <text> ... | --prompts-from <file>) [options]
 
-  --model <dir>          model folder (ONNX + config.json + tokenizer.json)
+  --model <dir or org/name>
+                         model folder (ONNX + config.json + tokenizer.json), or a Hugging Face
+                         Hub id (fetched once into PREFSTUDIO_CACHE)
   --adapter <dir>        PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors)
   --prompt <text>        a prompt, repeatable
   --prompts-from <file>  prompts of a dataset file (any format the importer reads): each record's

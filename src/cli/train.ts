@@ -21,8 +21,7 @@ import type { PrefRecord } from '../data/records.js';
 import type { Engine } from '../engine/gpu/engine.js';
 import { LoraAdapter, LoraRankError, loraScale, planLora } from '../engine/lora/adapter.js';
 import { formatBytes, isModelLoadError } from '../engine/model/errors.js';
-import { loadModel, type LoadedModel } from '../engine/model/load.js';
-import { nodeDirSource } from '../engine/model/source-node.js';
+import type { LoadedModel } from '../engine/model/load.js';
 import { tuneForModel } from './tune-cache.js';
 import { createNodeEngine } from '../engine/node.js';
 import { loraAdapterConfig, loraBackend } from '../engine/training/backend.js';
@@ -41,7 +40,7 @@ import { checkRefLogps, RefCacheError, sha256Hex, type RefLogpCache } from '../e
 import type { Example } from '../engine/training/tokenize.js';
 import { Trainer, decodeCheckpoint, encodeCheckpoint, type StepMetrics, type TrainerOptions } from '../engine/training/trainer.js';
 import { TransformerModel } from '../engine/transformer/model.js';
-import { modelFolder } from './hub-model.js';
+import { modelInput, openModel } from './hub-model.js';
 import { DTYPE_USAGE, INPUT_LIMITS, parseDtype, readAdapterFrom, readCheckpointBytes, readOptionalText, readSettingsText } from './input.js';
 import { OutputError, planOutput, prepareRunFolder, writeOutputFile } from './output.js';
 
@@ -186,9 +185,8 @@ export async function readModel(dir: string, tag: string, onnx?: string, dtype?:
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const folder = await modelFolder(dir, d, (line) => err(`${tag}: ${line}`));
   try {
-    const m = await loadModel(nodeDirSource(folder), { onnx, dtype: d });
+    const { model: m } = await openModel(dir, { onnx, dtype: d }, (line) => err(`${tag}: ${line}`));
     if (!m.tokenizer) throw new Error(`${dir} has no tokenizer.json: the data cannot be tokenized`);
     err(`${tag}: model ${dir}: ${m.arch}, ${m.parameterCount.toLocaleString('en-US')} parameters, ${m.layout.onnx} (${m.layout.reason})`);
     return m;
@@ -462,7 +460,7 @@ async function train(args: string[], tag: string): Promise<number> {
   const plan = await planOutput({ flag: '--out', path: out, kind: 'folder' }, {
     force: p.switches.has('--force'),
     reuse: resumesHere,
-    inputs: [['--model', p.plain['--model']], ['--data', p.plain['--data']], ['--init-adapter', p.plain['--init-adapter']], ['--ref-adapter', p.plain['--ref-adapter']], ['--config', p.plain['--config']], ['--resume', resumesHere ? null : resumeFile]],
+    inputs: [await modelInput(p.plain['--model']), ['--data', p.plain['--data']], ['--init-adapter', p.plain['--init-adapter']], ['--ref-adapter', p.plain['--ref-adapter']], ['--config', p.plain['--config']], ['--resume', resumesHere ? null : resumeFile]],
     existsHint: `pass --resume ${join(out, 'checkpoint.safetensors')} to continue the run there, or --force to replace it`,
   });
   // A checkpoint is checked whole before use: its settings as if given on the command line, its state and tensors.

@@ -1,12 +1,18 @@
 // --model <org/name> (src/cli/hub-model.ts) against the local Hub (test/hub/hub-server.ts): one
 // variant of a transformers.js-layout repo fetched into the cache (the preferred one, or --dtype's),
 // loaded, not fetched again; an id that does not exist and a repo with no ONNX file are one
-// error each and leave nothing in the cache; a local folder is used as it is.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+// error each and leave nothing in the cache; a local folder is used as it is. Then the commands
+// (inspect, logprobs, export) with a Hub id: fetched once, the cache reused, the same results as
+// the local folder, no output inside (or replacing) the cache folder, --onnx's file fetched, and a
+// bad id one line naming it.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dirname, join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { hubCacheDir, modelFolder } from '../../src/cli/hub-model.js';
+import { main } from '../../src/cli/main.js';
+import { mergeOnnx } from '../../src/engine/export/merge.js';
+import { readPeftFiles } from '../../src/engine/export/peft.js';
 import { loadModel } from '../../src/engine/model/load.js';
 import { nodeDirSource } from '../../src/engine/model/source-node.js';
 import { startHubServer, type HubServer } from '../hub/hub-server.js';
@@ -17,6 +23,8 @@ let hub: HubServer;
 const cache = mkdtempSync(join(tmpdir(), 'prefstudio-hub-cache-'));
 const saved = { cache: process.env.PREFSTUDIO_CACHE, hub: process.env.PREFSTUDIO_HUB_URL };
 const ID = 'onnx-community/tiny-llama-variants';
+/** The same repo again, for the commands: its own cache folder, its own downloads. */
+const CLI_ID = 'onnx-community/tiny-llama-cli';
 
 beforeAll(async () => {
   hub = await startHubServer();
@@ -28,6 +36,7 @@ beforeAll(async () => {
   files['onnx/model.onnx'] = f32;
   files['onnx/model_q4.onnx'] = quantizeOnnx(f32, { bits: 4, blockSize: 16, zeroPoints: true }).bytes;
   hub.addRepo('model', ID, files);
+  hub.addRepo('model', CLI_ID, files);
   hub.addRepo('model', 'org/pytorch-only', { 'config.json': '{}', 'model.safetensors': 'x' });
 });
 
@@ -40,7 +49,7 @@ afterAll(() => {
   }
 });
 
-const resolves = () => hub.requests.filter((q) => q.path.includes('/resolve/')).map((q) => q.path.replace(/^.*\/resolve\/[^/]+\//, ''));
+const resolves = (id = ID) => hub.requests.filter((q) => q.path.startsWith(`/${id}/resolve/`)).map((q) => q.path.replace(/^.*\/resolve\/[^/]+\//, ''));
 
 describe('--model by Hub id', () => {
   it('fetches the preferred variant once into the cache and loads it', async () => {
@@ -77,5 +86,123 @@ describe('--model by Hub id', () => {
     const rel = 'test/fixtures'; // exists relative to the repo root, shaped like org/name
     expect(await modelFolder(rel, undefined, () => {})).toBe(rel);
     expect(await modelFolder(TINY_LLAMA, undefined, () => {})).toBe(TINY_LLAMA);
+  });
+});
+
+const ADAPTER = new URL('../fixtures/export/tiny-llama-adapter', import.meta.url).pathname;
+const PAIRS = new URL('../fixtures/training/pairs.jsonl', import.meta.url).pathname;
+
+/** `prefstudio <args>` in-process: exit code, stdout, stderr. */
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+  try {
+    return { code: await main(args), out, err };
+  } finally {
+    vi.restoreAllMocks();
+  }
+}
+
+describe("every command's --model by Hub id", () => {
+  afterEach(() => vi.restoreAllMocks());
+  const dir = () => hubCacheDir(CLI_ID);
+
+  it('inspect, logprobs and export fetch the model once, then reuse the cache; no output goes into it', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'prefstudio-hub-cli-'));
+    try {
+      // Before anything is fetched: an output that would be the cache folder is refused (exit 2), nothing fetched.
+      mkdirSync(dirname(dir()), { recursive: true });
+      let r = await cli('export', '--model', CLI_ID, '--adapter', ADAPTER, '--merged', dir());
+      expect(r.code, r.err).toBe(2);
+      expect(r.err).toContain(`--merged ${dir()} is the input --model ${dir()}`);
+      r = await cli('export', '--model', CLI_ID, '--adapter', ADAPTER, '--merged', dirname(dir()), '--force');
+      expect(r.code, r.err).toBe(2);
+      expect(r.err).toContain(`holds the input --model ${dir()}`);
+      expect(resolves(CLI_ID)).toEqual([]);
+      expect(existsSync(dir())).toBe(false);
+
+      // inspect: fetches the preferred variant, reports it as the local folder's.
+      r = await cli('inspect', CLI_ID, '--json');
+      expect(r.code, r.err).toBe(0);
+      expect(r.err).toContain(`inspect: ${CLI_ID}: onnx/model.onnx (of 2 variants)`);
+      const report = JSON.parse(r.out) as { ok: boolean; model: string; onnx: string; parameters: number; arch: string };
+      const local = await loadModel(nodeDirSource(TINY_LLAMA), { readWeights: false });
+      expect(report).toMatchObject({ ok: true, model: CLI_ID, onnx: 'onnx/model.onnx', arch: local.arch, parameters: local.parameterCount });
+      const fetched = resolves(CLI_ID);
+      expect(fetched).toContain('onnx/model.onnx');
+      expect(fetched).not.toContain('onnx/model_q4.onnx');
+
+      // logprobs: --out inside the cache folder is refused; elsewhere, the local folder's numbers.
+      r = await cli('logprobs', '--model', CLI_ID, '--data', PAIRS, '--out', join(dir(), 'logps.jsonl'));
+      expect(r.code, r.err).toBe(2);
+      expect(r.err).toContain(`--out ${join(dir(), 'logps.jsonl')} is inside the input --model ${dir()}`);
+      r = await cli('logprobs', '--model', CLI_ID, '--data', PAIRS, '--out', join(tmp, 'hub.jsonl'));
+      expect(r.code, r.err).toBe(0);
+      r = await cli('logprobs', '--model', TINY_LLAMA, '--data', PAIRS, '--out', join(tmp, 'local.jsonl'));
+      expect(r.code, r.err).toBe(0);
+      const hubRows = readFileSync(join(tmp, 'hub.jsonl'), 'utf8');
+      expect(hubRows.trim().split('\n').length).toBe(readFileSync(PAIRS, 'utf8').trim().split('\n').length);
+      expect(hubRows).toBe(readFileSync(join(tmp, 'local.jsonl'), 'utf8'));
+
+      // export: --merged inside the cache folder is refused; a merged folder elsewhere is the local merge.
+      r = await cli('export', '--model', CLI_ID, '--adapter', ADAPTER, '--merged', join(dir(), 'merged'));
+      expect(r.code, r.err).toBe(2);
+      expect(r.err).toContain(`is inside the input --model ${dir()}`);
+      r = await cli('export', '--model', CLI_ID, '--adapter', ADAPTER, '--merged', join(tmp, 'merged'));
+      expect(r.code, r.err).toBe(0);
+      const adapter = readPeftFiles({ 'adapter_config.json': readFileSync(join(ADAPTER, 'adapter_config.json')), 'adapter_model.safetensors': readFileSync(join(ADAPTER, 'adapter_model.safetensors')) });
+      const merged = mergeOnnx(await loadModel(nodeDirSource(TINY_LLAMA)), adapter).onnx;
+      expect(new Uint8Array(readFileSync(join(tmp, 'merged', 'onnx', 'model.onnx')))).toEqual(new Uint8Array(merged));
+      expect(readFileSync(join(tmp, 'merged', 'tokenizer.json'))).toEqual(readFileSync(join(TINY_LLAMA, 'tokenizer.json')));
+      expect((await loadModel(nodeDirSource(join(tmp, 'merged')))).tokenizer).not.toBeNull();
+      expect(readdirSync(join(dir(), 'onnx'))).toEqual(['model.onnx']); // the cache as fetched
+
+      expect(resolves(CLI_ID)).toEqual(fetched); // fetched once: nothing downloaded again
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it("--onnx's file is the one fetched; a file the repo lacks is named", async () => {
+    let r = await cli('inspect', CLI_ID, '--onnx', 'onnx/model_q4.onnx', '--json');
+    expect(r.code, r.err).toBe(0);
+    expect((JSON.parse(r.out) as { onnx: string }).onnx).toBe('onnx/model_q4.onnx');
+    expect(r.err).toContain(`inspect: ${CLI_ID}: onnx/model_q4.onnx, as asked`);
+    const q4 = () => resolves(CLI_ID).filter((f) => f === 'onnx/model_q4.onnx').length;
+    const once = q4();
+    expect(once).toBeGreaterThan(0);
+    expect(existsSync(join(dir(), 'onnx/model_q4.onnx'))).toBe(true);
+    expect((await cli('inspect', CLI_ID, '--onnx', 'onnx/model_q4.onnx')).code).toBe(0);
+    expect(q4()).toBe(once); // cached
+    r = await cli('inspect', CLI_ID, '--onnx', 'onnx/model_fp16.onnx');
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`cannot load ${CLI_ID} from the Hugging Face Hub: --onnx onnx/model_fp16.onnx: no such file in ${CLI_ID}: it has onnx/model.onnx (fp32), onnx/model_q4.onnx (q4)\n`);
+  });
+
+  it('a Hub id that does not exist: one line naming it, from each command; nothing cached, nothing written', async () => {
+    const bad = 'org/no-such-model';
+    const tmp = mkdtempSync(join(tmpdir(), 'prefstudio-hub-cli-'));
+    try {
+      const runs = {
+        inspect: await cli('inspect', bad),
+        logprobs: await cli('logprobs', '--model', bad, '--data', PAIRS, '--out', join(tmp, 'l.jsonl')),
+        export: await cli('export', '--model', bad, '--adapter', ADAPTER, '--peft', join(tmp, 'a.zip')),
+      };
+      for (const [name, r] of Object.entries(runs)) {
+        expect(r.code, name).toBe(1);
+        const lines = r.err.trim().split('\n');
+        expect(lines, name).toHaveLength(1);
+        expect(lines[0], name).toMatch(new RegExp(`^(prefstudio ${name}: )?cannot load (--model )?${bad} from the Hugging Face Hub: .*not found.*\\(no such local folder either\\)$`));
+      }
+      const json = await cli('inspect', bad, '--json');
+      expect(json.code).toBe(1);
+      expect(JSON.parse(json.out)).toMatchObject({ ok: false, model: bad, error: { code: 'hub-not-found' } });
+      expect(existsSync(hubCacheDir(bad))).toBe(false);
+      expect(readdirSync(tmp)).toEqual([]);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
