@@ -4,7 +4,7 @@
 // error each and leave nothing in the cache; a local folder is used as it is. Then the commands
 // (inspect, logprobs, export) with a Hub id: fetched once, the cache reused, the same results as
 // the local folder, no output inside (or replacing) the cache folder, --onnx's file fetched, and a
-// bad id one line naming it.
+// bad id one line naming it (gpu --tune --model too).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -189,6 +189,7 @@ describe("every command's --model by Hub id", () => {
         inspect: await cli('inspect', bad),
         logprobs: await cli('logprobs', '--model', bad, '--data', PAIRS, '--out', join(tmp, 'l.jsonl')),
         export: await cli('export', '--model', bad, '--adapter', ADAPTER, '--peft', join(tmp, 'a.zip')),
+        gpu: await cli('gpu', '--tune', '--model', bad),
       };
       for (const [name, r] of Object.entries(runs)) {
         expect(r.code, name).toBe(1);
