@@ -32,7 +32,7 @@ import { isMethodId, METHOD_IDS, METHODS } from '../engine/methods/registry.js';
 import { SETTING_GROUPS, SETTING_PATHS, SETTINGS, type SettingInput, type SettingPath } from '../engine/methods/settings.js';
 import { SettingTextError, valueFromText } from '../engine/methods/text.js';
 import { NonFiniteError } from '../engine/finite.js';
-import { TrainingMemoryError } from '../engine/training/memory.js';
+import { checkpointingNote, configAsRun, TrainingMemoryError } from '../engine/training/memory.js';
 import { memoryBudget } from '../engine/gpu/budget.js';
 import { peftAdapterFiles } from '../engine/training/peft.js';
 import { referenceFromAdapter } from '../engine/training/reference.js';
@@ -95,8 +95,14 @@ export function parseFlags(args: string[], plain: readonly string[], switches: r
       continue;
     }
     const f = CONFIG_FLAGS[flag];
-    if (f?.input === 'switch') {
+    if (f?.input === 'switch' || f?.input === 'optional-switch') {
       setPath(out.config, f.field, true);
+      continue;
+    }
+    // --no-<switch> sets it off (over a --config file, or an automatic default).
+    const negated = flag.startsWith('--no-') ? CONFIG_FLAGS[`--${flag.slice(5)}`] : undefined;
+    if (negated?.input === 'switch' || negated?.input === 'optional-switch') {
+      setPath(out.config, negated.field, false);
       continue;
     }
     if (!f && !plain.includes(flag)) throw new UsageError(`unknown option ${flag}`);
@@ -135,17 +141,18 @@ export function flagsHelp(): string {
       const d = (METHODS[m].defaults as Record<string, unknown> | undefined)?.[p];
       return d === undefined ? [] : [`${m} ${shownDefault(d)}`];
     });
-    const def = `default ${shownDefault(st.default)}${own.length ? ` (${own.join(', ')})` : ''}`;
+    const def = `default ${shownDefault(st.default, st.input)}${own.length ? ` (${own.join(', ')})` : ''}`;
     const choices = st.input === 'choice' || st.input === 'choices' ? ` One of: ${st.choices!.join(', ')}.` : '';
-    const head = `  ${`${st.flag}${st.input === 'switch' ? '' : ' <v>'}`.padEnd(30)} [${name}] ${def}`;
+    const flag = st.input === 'switch' || st.input === 'optional-switch' ? `--[no-]${st.flag.slice(2)}` : `${st.flag} <v>`;
+    const head = `  ${flag.padEnd(30)} [${name}] ${def}`;
     const title = SETTING_GROUPS[st.group];
     groups.set(title, [...(groups.get(title) ?? []), `${head}\n${' '.repeat(33)}${st.help}${choices}`]);
   }
   return [...groups].map(([title, lines]) => `${title}:\n${lines.join('\n')}`).join('\n\n');
 }
 
-function shownDefault(v: unknown): string {
-  if (v === null) return 'none';
+function shownDefault(v: unknown, input?: SettingInput): string {
+  if (v === null) return input === 'optional-switch' ? 'auto' : 'none';
   if (typeof v === 'number' && v >= 1024 ** 3 && v % 1024 ** 3 === 0) return `${v / 1024 ** 3}GiB`;
   if (typeof v === 'string') return JSON.stringify(v);
   return Array.isArray(v) ? v.join(',') : String(v);
@@ -469,7 +476,7 @@ async function train(args: string[], tag: string): Promise<number> {
   const init = p.plain['--init-adapter'] ? await readPeftAdapter(p.plain['--init-adapter']) : null;
   let config: TrainingConfig;
   if (resume) {
-    const extra = p.given.filter((f) => CONFIG_FLAGS[f] || f === '--config' || f === '--method' || f === '--init-adapter');
+    const extra = p.given.filter((f) => CONFIG_FLAGS[f] || CONFIG_FLAGS[f.replace(/^--no-/, '--')] || f === '--config' || f === '--method' || f === '--init-adapter');
     if (extra.length) throw new UsageError(`--resume takes its settings from the checkpoint; drop ${extra.join(', ')}`);
     config = resume.config;
   } else {
@@ -507,11 +514,12 @@ async function train(args: string[], tag: string): Promise<number> {
     const trainer = resume ? await Trainer.resume(options, resume) : await Trainer.create(options);
     const mem = trainer.memory;
     err(`${tag}: ${session.adapter.parameterCount.toLocaleString('en-US')} LoRA parameters; ${trainer.totalSteps} steps; estimated GPU memory ${formatBytes(mem.total)} ` +
-      `(weights ${formatBytes(mem.weights)}, LoRA + AdamW ${formatBytes(mem.adapter)}, activations ${formatBytes(mem.activations)}${mem.recompute ? ', gradient checkpointing' : ''}) ` +
-      `of a ${formatBytes(memoryBudget(session.engine.report, config.memory_budget_bytes).bytes)} budget (${memoryBudget(session.engine.report, config.memory_budget_bytes).source})`);
+      `(weights ${formatBytes(mem.weights)}, LoRA + AdamW ${formatBytes(mem.adapter)}, activations ${formatBytes(mem.activations)}) ` +
+      `of a ${formatBytes(memoryBudget(session.engine.report, config.memory_budget_bytes).bytes)} budget (${memoryBudget(session.engine.report, config.memory_budget_bytes).source}); ${checkpointingNote(mem)}`);
     // Nothing in --out is touched before this point: a run that fails to start leaves it as it was.
     await prepareRunFolder(plan, RUN_FILES, plan.exists && !resumesHere);
-    await writeOutputFile(join(out, 'training_config.json'), JSON.stringify(config, null, 2) + '\n');
+    // The configuration as it runs: gradient_checkpointing as the Trainer decided it (the checkpoint keeps the setting as given).
+    await writeOutputFile(join(out, 'training_config.json'), JSON.stringify(configAsRun(config, mem), null, 2) + '\n');
     // metrics.jsonl holds the whole history: a resumed run rewrites the lines before its step.
     const metricsFile = join(out, 'metrics.jsonl');
     await writeOutputFile(metricsFile, trainer.history.map((m) => JSON.stringify(m) + '\n').join(''));

@@ -15,6 +15,7 @@ import { HUB_ID_EXAMPLE, resolveHubBaseModel, type BaseModelInput, type BaseMode
 import { importAll } from '../data/import/pipeline.js';
 import { blobSource } from '../data/io/source.js';
 import { parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
+import { configAsRun } from '../engine/training/memory.js';
 import type { PrefRecord } from '../data/records.js';
 import { iterateRecords, type RunRow } from '../db/index.js';
 import { saveBlob, workspace } from './data.js';
@@ -58,7 +59,8 @@ export async function openRunAdapter(runId: string): Promise<{ adapter: AdapterD
   const run = await getRun(runId);
   if (!run) throw new Error(`run ${runId} no longer exists`);
   const { name, bytes } = await runAdapterZip(runId);
-  return { adapter: readPeftZip(bytes, name), config: run.config, run };
+  // The configuration as the run ran it: gradient_checkpointing as its Trainer decided (the TRL hand-off passes a boolean).
+  return { adapter: readPeftZip(bytes, name), config: configAsRun(run.config, run.memory), run };
 }
 
 /** A PEFT adapter from its two files, a picked folder, or one zip. */

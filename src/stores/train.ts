@@ -96,6 +96,9 @@ export function etaSeconds(metrics: readonly StepMetrics[], totalSteps: number):
   return ((totalSteps - last.step) * mean) / 1000;
 }
 
+/** The plan's gradient_checkpointing in words ("gradient checkpointing: on (automatic: ...)"), as the CLI says it. */
+export { checkpointingNote } from '../engine/training/memory.js';
+
 export const isResumable = (r: RunRow) => RESUMABLE_STATUSES.includes(r.status);
 /** The bundled demo dataset, for which the page offers DEMO_RECIPE. */
 export const isDemoDataset = (d: Pick<DatasetRow, 'name'>) => d.name === DEMO_DATASET.name;

@@ -17,7 +17,7 @@ import { referenceFromAdapter, type ReferenceBlocks } from '../engine/training/r
 import { loraAdapterConfig, loraBackend } from '../engine/training/backend.js';
 import { exampleShape, parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
 import { noDataMessage, prepareRun, recordPlace, type PreparedRun } from '../engine/training/prepare.js';
-import { assertTrainingFits, estimateTrainingMemory, TrainingMemoryError } from '../engine/training/memory.js';
+import { estimateTrainingMemory, resolveTrainingMemory, TrainingMemoryError, type TrainingMemoryEstimate } from '../engine/training/memory.js';
 import { sha256Hex } from '../engine/training/ref-cache.js';
 import { totalSteps } from '../engine/training/schedule.js';
 import type { TrainingTokenizer } from '../engine/training/tokenize.js';
@@ -118,14 +118,20 @@ export function createTrainModule(host: TrainHost): TrainModule {
       if (shape !== 'pair' && shape !== 'kto') perExample = Math.max(perExample, e.sequences.length);
       for (const s of e.sequences) longest = Math.max(longest, s.promptIds.length + s.completionIds.length);
     }
-    const memory = estimateTrainingMemory(m.model.config, m.weightBytes, lora.count, perExample * config.per_device_train_batch_size, longest, lora.rankSum, config.gradient_checkpointing);
-    if (!refusal) {
-      try {
-        assertTrainingFits(memory, budget, limits.maxStorageBufferBindingSize, limits.maxComputeWorkgroupsPerDimension);
-      } catch (e) {
-        if (!(e instanceof TrainingMemoryError)) throw e;
-        refusal = e.message;
-      }
+    // gradient_checkpointing as the Trainer will decide it (automatic: on only when the run fits only with it).
+    let memory: TrainingMemoryEstimate;
+    try {
+      memory = resolveTrainingMemory(
+        config.gradient_checkpointing,
+        (recompute) => estimateTrainingMemory(m.model.config, m.weightBytes, lora.count, perExample * config.per_device_train_batch_size, longest, lora.rankSum, recompute),
+        budget,
+        limits.maxStorageBufferBindingSize,
+        limits.maxComputeWorkgroupsPerDimension,
+      );
+    } catch (e) {
+      if (!(e instanceof TrainingMemoryError)) throw e;
+      memory = e.estimate;
+      refusal ??= e.message;
     }
     return {
       examples: data.counts,

@@ -98,7 +98,9 @@ function trainingArgs(c: TrainingConfig, hasTest: boolean): Record<string, unkno
     max_grad_norm: c.max_grad_norm ?? 0,
     seed: c.seed,
     data_seed: c.seed,
-    gradient_checkpointing: c.gradient_checkpointing,
+    // TRL's field is a boolean: the run's effective value (configAsRun, training/memory.ts); a
+    // configuration that never ran leaves it automatic, passed as transformers' default (a note says so).
+    gradient_checkpointing: c.gradient_checkpointing ?? false,
     save_steps: c.save_steps,
     eval_strategy: hasTest && c.eval_steps ? 'steps' : 'no',
     ...(hasTest && c.eval_steps ? { eval_steps: c.eval_steps } : {}),
@@ -119,6 +121,9 @@ export function trlHandoff(input: TrlHandoffInput): TrlHandoff {
   const problem = hubRepoIdProblem(input.baseModel);
   if (problem) throw new Error(`TRL hand-off: the base model ${JSON.stringify(input.baseModel)} is ${problem}, not a Hugging Face Hub repo id; TRL downloads the base model from the Hub: name it by its id, e.g. ${HUB_ID_EXAMPLE}`);
   const spec = trainerSpec(c);
+  if (c.gradient_checkpointing === null) {
+    spec.notes.push('gradient_checkpointing was automatic (no run decided it), so it is passed as transformers\' default, false: set it to true in recipe.json if the run does not fit your GPUs');
+  }
   const exporter = new TrlExporter({ shape: spec.shape, style: input.style });
   const lines = { train: [] as string[], test: [] as string[] };
   for (const r of input.records) {

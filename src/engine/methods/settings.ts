@@ -10,7 +10,8 @@
 //
 // Defaults are TRL's, transformers' and PEFT's, except where a LoRA run in a browser wants
 // another one, each said in its help: learning_rate, lora_alpha, save_steps, memory_budget_bytes
-// (none by default: the GPU adapter's, gpu/budget.ts).
+// (none by default: the GPU adapter's, gpu/budget.ts), gradient_checkpointing (automatic by
+// default: on when the run fits only with it, training/memory.ts).
 
 import { z } from 'zod';
 import { F_DIVERGENCE_TYPES, LOSS_TYPE_IDS, LOSS_TYPE_NAMES, lossTypeId } from './loss-types.js';
@@ -22,6 +23,7 @@ export type SettingInput =
   | 'optional-number' // a number, or empty/none for null
   | 'optional-int' // a whole number, or empty/none for null
   | 'switch' // on/off
+  | 'optional-switch' // on/off, or auto/none for null (the CLI: --flag and --no-flag)
   | 'choice' // one of `choices`
   | 'choices' // a comma-separated list of `choices`
   | 'numbers' // a comma-separated list of numbers, or empty for null
@@ -590,12 +592,13 @@ export const SETTINGS = {
 
   // ---- memory ----
   gradient_checkpointing: setting({
-    schema: z.boolean(),
-    default: false,
+    // null: automatic (training/memory.ts resolveTrainingMemory decides from the run's estimate).
+    schema: z.boolean().nullable(),
+    default: null,
     label: 'Gradient checkpointing',
-    help: 'Keep only each layer\'s input in the forward and recompute the rest in the backward: much less activation memory for about one more forward pass.',
+    help: 'Keep only each layer\'s input in the forward and recompute the rest in the backward: much less activation memory for about one more forward pass. Automatic (the default, unlike transformers\' off): on only when the run does not fit the memory budget without it and does with it.',
     flag: '--gradient-checkpointing',
-    input: 'switch',
+    input: 'optional-switch',
     group: 'memory',
     view: 'advanced',
     source: 'TrainingArguments',

@@ -58,6 +58,13 @@ export function valueFromText(input: SettingInput, text: string): unknown {
       if (['false', 'off', 'no', '0', ''].includes(t)) return false;
       throw new SettingTextError(`expects on or off, got "${text}"`);
     }
+    case 'optional-switch': {
+      const t = text.trim().toLowerCase();
+      if (isNone(t) || t === 'auto') return null;
+      if (['true', 'on', 'yes', '1'].includes(t)) return true;
+      if (['false', 'off', 'no', '0'].includes(t)) return false;
+      throw new SettingTextError(`expects on, off or auto, got "${text}"`);
+    }
     case 'choice':
       return text.trim();
     case 'text':
@@ -80,6 +87,7 @@ export function valueFromText(input: SettingInput, text: string): unknown {
 
 /** The text of a value, as valueFromText reads it back. */
 export function valueToText(input: SettingInput, value: unknown): string {
+  if (input === 'optional-switch' && (value === null || value === undefined)) return 'auto';
   if (value === null || value === undefined) return '';
   if ((input === 'bytes' || input === 'optional-bytes') && typeof value === 'number') return formatBytesSetting(value);
   if (Array.isArray(value)) return value.join(', ');

@@ -11,6 +11,12 @@
 //                with gradient_checkpointing, only each block's input plus one block's
 //                activations rebuilt at a time
 //   head         one LM-head chunk of logits and its gradient (logprobs.ts: about 32 MiB each)
+//
+// gradient_checkpointing is true, false, or null (automatic, the default): resolveTrainingMemory
+// is the one place that decides it, from both estimates: off when the run fits without it, on when
+// it fits only with it, and a refusal naming both when it fits neither way. Every surface (the
+// Trainer, the Worker's plan, the CLI's line and training_config.json, the Train page, the TRL
+// hand-off) reads the decision from the estimate it returns (`recompute`, `automatic`).
 
 import { formatBytes } from '../model/errors.js';
 import type { MemoryBudget } from '../gpu/budget.js';
@@ -29,6 +35,8 @@ export interface TrainingMemoryEstimate {
   tokens: number;
   /** Whether activations are recomputed in the backward (gradient_checkpointing). */
   recompute: boolean;
+  /** Set when gradient_checkpointing was automatic (null): the totals without and with it that decided. */
+  automatic?: { without: number; with: number };
 }
 
 const F32 = 4;
@@ -101,31 +109,97 @@ export class TrainingMemoryError extends Error {
   }
 }
 
+/** What does not fit, with the numbers; null when the run fits. */
+function fitProblem(e: TrainingMemoryEstimate, budget: number | MemoryBudget, maxBindingBytes: number, maxWorkgroups: number): { kind: 'workgroups' | 'budget' | 'binding'; message: string } | null {
+  const budgetBytes = typeof budget === 'number' ? budget : budget.bytes;
+  const whence = typeof budget === 'number' ? '' : ` (${budget.source})`;
+  const batch = 'lower per_device_train_batch_size (use gradient_accumulation_steps for the same effective batch)';
+  if (e.sequences > maxWorkgroups) {
+    return { kind: 'workgroups', message: `a micro-batch of ${e.sequences} sequences is more than this GPU runs at once (${maxWorkgroups} workgroups per dimension): ${batch}` };
+  }
+  if (e.total > budgetBytes) {
+    const advice = `${e.recompute ? '' : 'turn on gradient_checkpointing, '}${batch} or max_length`;
+    return { kind: 'budget', message: `this run needs about ${formatBytes(e.total)} of GPU memory (${memoryParts(e)}), more than the budget of ${formatBytes(budgetBytes)}${whence}: ${advice}` };
+  }
+  if (e.largestBuffer.bytes > maxBindingBytes) {
+    // One activation or one LM-head chunk: gradient checkpointing does not make it smaller.
+    return {
+      kind: 'binding',
+      message: `${e.largestBuffer.what} takes ${formatBytes(e.largestBuffer.bytes)}, more than this adapter's largest storage binding (${formatBytes(maxBindingBytes)}): ${batch} or max_length`,
+    };
+  }
+  return null;
+}
+
+function memoryParts(e: TrainingMemoryEstimate): string {
+  return (
+    `weights ${formatBytes(e.weights)} + LoRA and AdamW state ${formatBytes(e.adapter)} + activations ${formatBytes(e.activations)} ` +
+    `for ${e.sequences} sequences of ${e.tokens} tokens + LM head ${formatBytes(e.head)}`
+  );
+}
+
 /**
  * Throws TrainingMemoryError with the numbers when the run cannot fit: the budget, the largest
  * binding, and (when given) the device's workgroups per dimension, which bound the sequences of
  * one micro-batch (kernels launch one workgroup row per sequence).
  */
 export function assertTrainingFits(e: TrainingMemoryEstimate, budget: number | MemoryBudget, maxBindingBytes: number, maxWorkgroups = Infinity): void {
+  const problem = fitProblem(e, budget, maxBindingBytes, maxWorkgroups);
+  if (problem) throw new TrainingMemoryError(problem.message, e);
+}
+
+/**
+ * The run's memory with gradient_checkpointing decided: the one place its automatic value (null)
+ * is resolved. true or false: that estimate, checked as assertTrainingFits checks it. null: off
+ * when the run fits without it; on when it fits only with it; otherwise a TrainingMemoryError
+ * naming both totals (with the estimate with it). `estimate` gives the estimate for a choice
+ * (estimateTrainingMemory with the run's shapes). The result's `recompute` is the effective value;
+ * `automatic` holds both totals when it was chosen here.
+ */
+export function resolveTrainingMemory(
+  gradientCheckpointing: boolean | null,
+  estimate: (recompute: boolean) => TrainingMemoryEstimate,
+  budget: number | MemoryBudget,
+  maxBindingBytes: number,
+  maxWorkgroups = Infinity,
+): TrainingMemoryEstimate {
+  if (gradientCheckpointing !== null) {
+    const e = estimate(gradientCheckpointing);
+    assertTrainingFits(e, budget, maxBindingBytes, maxWorkgroups);
+    return e;
+  }
+  const [offEstimate, onEstimate] = [estimate(false), estimate(true)];
+  const automatic = { without: offEstimate.total, with: onEstimate.total };
+  const off = { ...offEstimate, automatic };
+  if (!fitProblem(off, budget, maxBindingBytes, maxWorkgroups)) return off;
+  const on = { ...onEstimate, automatic };
+  const problem = fitProblem(on, budget, maxBindingBytes, maxWorkgroups);
+  if (!problem) return on;
+  if (problem.kind !== 'budget') throw new TrainingMemoryError(problem.message, on);
   const budgetBytes = typeof budget === 'number' ? budget : budget.bytes;
   const whence = typeof budget === 'number' ? '' : ` (${budget.source})`;
-  if (e.sequences > maxWorkgroups) {
-    throw new TrainingMemoryError(
-      `a micro-batch of ${e.sequences} sequences is more than this GPU runs at once (${maxWorkgroups} workgroups per dimension): lower per_device_train_batch_size (use gradient_accumulation_steps for the same effective batch)`,
-      e,
-    );
-  }
-  const parts =
-    `weights ${formatBytes(e.weights)} + LoRA and AdamW state ${formatBytes(e.adapter)} + activations ${formatBytes(e.activations)} ` +
-    `for ${e.sequences} sequences of ${e.tokens} tokens + LM head ${formatBytes(e.head)}`;
-  const advice = `${e.recompute ? '' : 'turn on gradient_checkpointing, '}lower per_device_train_batch_size (use gradient_accumulation_steps for the same effective batch) or max_length`;
-  if (e.total > budgetBytes) {
-    throw new TrainingMemoryError(`this run needs about ${formatBytes(e.total)} of GPU memory (${parts}), more than the budget of ${formatBytes(budgetBytes)}${whence}: ${advice}`, e);
-  }
-  if (e.largestBuffer.bytes > maxBindingBytes) {
-    throw new TrainingMemoryError(
-      `${e.largestBuffer.what} takes ${formatBytes(e.largestBuffer.bytes)}, more than this adapter's largest storage binding (${formatBytes(maxBindingBytes)}): ${advice}`,
-      e,
-    );
-  }
+  throw new TrainingMemoryError(
+    `this run needs about ${formatBytes(off.total)} of GPU memory without gradient checkpointing and about ${formatBytes(on.total)} with it (${memoryParts(on)}), ` +
+      `both more than the budget of ${formatBytes(budgetBytes)}${whence}: lower per_device_train_batch_size (use gradient_accumulation_steps for the same effective batch) or max_length`,
+    on,
+  );
+}
+
+/** gradient_checkpointing as the estimate has it, in words (the CLI's line, the Train page's plan). */
+export function checkpointingNote(e: TrainingMemoryEstimate): string {
+  const state = `gradient checkpointing: ${e.recompute ? 'on' : 'off'}`;
+  const a = e.automatic;
+  if (!a) return state;
+  return e.recompute
+    ? `${state} (automatic: the run does not fit without it, about ${formatBytes(a.without)})`
+    : `${state} (automatic: the run fits without it; about ${formatBytes(a.with)} with it)`;
+}
+
+/**
+ * A run's configuration as it ran: gradient_checkpointing as its estimate decided it (what the
+ * CLI writes to training_config.json and the TRL hand-off passes on: TRL's field is a boolean).
+ * Without an estimate (a run that never started) the configuration is returned as it is.
+ */
+export function configAsRun<C extends { gradient_checkpointing: boolean | null }>(config: C, e: TrainingMemoryEstimate | undefined): C {
+  return e ? { ...config, gradient_checkpointing: e.recompute } : config;
 }

@@ -29,7 +29,7 @@ import type { SequenceLogprob, SequencePair } from '../transformer/logprobs.js';
 import type { TransformerConfig } from '../transformer/config.js';
 import { exampleShape, methodConfig, needsReference, parseTrainingConfig, TrainingConfigError, type TrainingConfig } from './config.js';
 import { DataOrder, Rng, type RngState } from './data-order.js';
-import { assertTrainingFits, estimateTrainingMemory, TrainingMemoryError, type TrainingMemoryEstimate } from './memory.js';
+import { estimateTrainingMemory, resolveTrainingMemory, TrainingMemoryError, type TrainingMemoryEstimate } from './memory.js';
 import { aggregateMetrics, listwiseWidth, microBatchLoss, microBatchSequences, type MicroBatchLoss } from './objective.js';
 import { LoraAdamW, type OptimizerState, type TrainableParam } from './optimizer.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from './peft.js';
@@ -182,17 +182,18 @@ export class Trainer {
     const perExample = this.kind === 'pair' ? 2 : this.kind === 'kto' ? 1 : options.examples[0]!.sequences.length;
     let longest = 1;
     for (const e of options.examples) for (const s of e.sequences) longest = Math.max(longest, s.promptIds.length + s.completionIds.length);
-    this.memory = estimateTrainingMemory(
-      b.modelConfig,
-      b.weightBytes,
-      params.reduce((a, p) => a + p.value.size, 0),
-      perExample * c.per_device_train_batch_size,
-      longest,
-      params.filter((p) => /lora_A/.test(p.name)).reduce((a, p) => a + (p.shape[0] ?? 0), 0) / Math.max(1, b.modelConfig.layers),
-      c.gradient_checkpointing,
-    );
+    const loraParameters = params.reduce((a, p) => a + p.value.size, 0);
+    const rankSum = params.filter((p) => /lora_A/.test(p.name)).reduce((a, p) => a + (p.shape[0] ?? 0), 0) / Math.max(1, b.modelConfig.layers);
     const limits = b.engine.report.limits;
-    assertTrainingFits(this.memory, memoryBudget(b.engine.report, c.memory_budget_bytes), limits.maxStorageBufferBindingSize, limits.maxComputeWorkgroupsPerDimension);
+    // gradient_checkpointing decided here (automatic: on only when the run fits only with it);
+    // this.memory.recompute is what the policy passes use.
+    this.memory = resolveTrainingMemory(
+      c.gradient_checkpointing,
+      (recompute) => estimateTrainingMemory(b.modelConfig, b.weightBytes, loraParameters, perExample * c.per_device_train_batch_size, longest, rankSum, recompute),
+      memoryBudget(b.engine.report, c.memory_budget_bytes),
+      limits.maxStorageBufferBindingSize,
+      limits.maxComputeWorkgroupsPerDimension,
+    );
     if (perExample * c.per_device_eval_batch_size > limits.maxComputeWorkgroupsPerDimension) {
       throw new TrainingMemoryError(
         `an evaluation batch of ${perExample * c.per_device_eval_batch_size} sequences is more than this GPU runs at once (${limits.maxComputeWorkgroupsPerDimension} workgroups per dimension): lower per_device_eval_batch_size`,
@@ -333,7 +334,7 @@ export class Trainer {
       const dropoutSeed = this.rng.nextU32();
       const refs = await this.refsOf(examples);
       const policyKL = this.kind === 'kto' ? await this.klLogps(examples) : undefined;
-      const pass = await backend.policy(seqs, { dropoutSeed, aligned: this.weighting, recompute: this.config.gradient_checkpointing });
+      const pass = await backend.policy(seqs, { dropoutSeed, aligned: this.weighting, recompute: this.memory.recompute });
       try {
         const loss = await microBatchLoss(e, this.method, {
           kind: this.kind,
@@ -489,7 +490,7 @@ export class Trainer {
           e.release(policy);
         }
       } else {
-        const pass = await backend.policy(seqs, { dropoutSeed: null, aligned: this.weighting, recompute: this.config.gradient_checkpointing });
+        const pass = await backend.policy(seqs, { dropoutSeed: null, aligned: this.weighting, recompute: this.memory.recompute });
         try {
           const loss = await microBatchLoss(e, this.method, {
             kind: this.kind,

@@ -1,5 +1,5 @@
 // One setting of the new-run form, drawn from the registry: its label, the name TRL or PEFT give
-// it, an input fitting its kind (number, on/off, a choice, several choices, text), its one-line
+// it, an input fitting its kind (number, on/off, automatic/on/off, a choice, several choices, text), its one-line
 // help and default, and a reset when the user changed it. The text goes to the store as typed;
 // the registry's codec and the configuration schema read it (the plan names a bad field).
 import { SETTINGS, settingToText, type SettingPath } from '../../stores/methods.js';
@@ -37,6 +37,16 @@ export function SettingField({ field }: { field: FieldView }) {
   switch (spec.input) {
     case 'switch':
       input = <input type="checkbox" checked={text === 'true'} onChange={(e) => onChange(String(e.target.checked))} data-testid={testId(path)} />;
+      break;
+    case 'optional-switch':
+      // Three states: automatic (null, the registry's codec writes "auto"), on, off.
+      input = (
+        <select value={text} onChange={(e) => onChange(e.target.value)} data-testid={testId(path)}>
+          <option value="auto">automatic</option>
+          <option value="true">on</option>
+          <option value="false">off</option>
+        </select>
+      );
       break;
     case 'choice':
       input = (

@@ -6,7 +6,7 @@
 import { useRef, useState, type ReactNode } from 'react';
 import { METHOD_IDS, METHODS } from '../../stores/methods.js';
 import { DEMO_RECIPE, formGroups, usableRecords, type TrainForm } from '../../stores/train-form.js';
-import { isDemoDataset, planKeyOf, useTrainStore, type TrainModelRef } from '../../stores/train.js';
+import { checkpointingNote, isDemoDataset, planKeyOf, useTrainStore, type TrainModelRef } from '../../stores/train.js';
 import { formatBytes, formatCount } from './format.js';
 import { SettingField } from './SettingField.js';
 
@@ -167,7 +167,8 @@ export function TrainSettings({ model }: Props) {
             </p>
             <p data-testid="train-memory">
               Estimated GPU memory {formatBytes(current.memory.total)} of a {formatBytes(current.budgetBytes)} budget ({current.budgetSource}): weights {formatBytes(current.memory.weights)}, LoRA and AdamW{' '}
-              {formatBytes(current.memory.adapter)}, activations {formatBytes(current.memory.activations)}, LM head {formatBytes(current.memory.head)}.
+              {formatBytes(current.memory.adapter)}, activations {formatBytes(current.memory.activations)}, LM head {formatBytes(current.memory.head)};{' '}
+              <span data-testid="train-checkpointing">{checkpointingNote(current.memory)}</span>.
             </p>
             {current.skipped.map((s) => (
               <p key={s} className="hint">
