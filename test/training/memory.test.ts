@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { testEngine } from '#test-engine';
 import { loadModel } from '../../src/engine/model/load.js';
 import { nodeDirSource } from '../../src/engine/model/source-node.js';
-import { TrainingMemoryError, assertTrainingFits, estimateTrainingMemory, savedFloatsPerTokenLayer } from '../../src/engine/training/memory.js';
+import { TrainingMemoryError, assertTrainingFits, checkpointingNote, configAsRun, estimateTrainingMemory, resolveTrainingMemory, savedFloatsPerTokenLayer } from '../../src/engine/training/memory.js';
 import { TransformerModel, releaseActivations, type LayerActivations } from '../../src/engine/transformer/model.js';
 import { LOCAL } from '../model/helpers.js';
 import { tinyConfig } from '../transformer/fixtures.js';
@@ -44,7 +44,70 @@ describe('training memory estimate', () => {
       msg = (err as Error).message;
     }
     expect(msg).toMatch(/needs about [\d.]+ MiB .*weights 1\.00 MiB .*64 sequences of 512 tokens.*budget of 8\.00 MiB: turn on gradient_checkpointing, lower per_device_train_batch_size/);
-    expect(() => assertTrainingFits(e, 1 << 30, 1 << 20)).toThrow(/largest storage binding/);
+    // Checkpointing keeps the largest buffer as it is: the binding refusal does not advise it.
+    expect(() => assertTrainingFits(e, 1 << 30, 1 << 20)).toThrow(/largest storage binding \(1\.00 MiB\): lower per_device_train_batch_size/);
+    expect(estimateTrainingMemory(c, 1 << 20, 1000, 64, 512, 0, true).largestBuffer).toEqual(e.largestBuffer);
+  });
+
+  describe('gradient_checkpointing resolved (null: automatic)', () => {
+    // 30 layers, 8 sequences of 256 tokens: the activations are most of the run without it.
+    const deep = { ...c, layers: 30 };
+    const estimate = (recompute: boolean) => estimateTrainingMemory(deep, 1 << 20, 1000, 8, 256, 0, recompute);
+    const without = estimate(false).total;
+    const withIt = estimate(true).total;
+    const caught = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        expect(e).toBeInstanceOf(TrainingMemoryError);
+        return e as TrainingMemoryError;
+      }
+      throw new Error('expected a TrainingMemoryError');
+    };
+
+    it('the two estimates are far apart, so a budget between them decides', () => {
+      expect(withIt).toBeLessThan(0.5 * without);
+    });
+
+    it('automatic: off when the run fits without it', () => {
+      const e = resolveTrainingMemory(null, estimate, without + 1, 1 << 30);
+      expect(e.recompute).toBe(false);
+      expect(e.total).toBe(without);
+      expect(e.automatic).toEqual({ without, with: withIt });
+      expect(checkpointingNote(e)).toMatch(/^gradient checkpointing: off \(automatic: the run fits without it; about [\d.]+ MiB with it\)$/);
+    });
+
+    it('automatic: on when the run fits only with it', () => {
+      const budget = Math.round((without + withIt) / 2);
+      const e = resolveTrainingMemory(null, estimate, budget, 1 << 30);
+      expect(e.recompute).toBe(true);
+      expect(e.total).toBe(withIt);
+      expect(checkpointingNote(e)).toMatch(/^gradient checkpointing: on \(automatic: the run does not fit without it, about [\d.]+ MiB\)$/);
+      // The configuration as it ran records the effective value; a run that never started keeps the setting.
+      expect(configAsRun({ gradient_checkpointing: null, beta: 0.1 }, e)).toEqual({ gradient_checkpointing: true, beta: 0.1 });
+      expect(configAsRun({ gradient_checkpointing: null }, undefined)).toEqual({ gradient_checkpointing: null });
+      // Explicit false keeps its meaning: today's refusal, which advises turning it on.
+      const off = caught(() => resolveTrainingMemory(false, estimate, budget, 1 << 30));
+      expect(off.message).toMatch(/budget of [\d.]+ MiB: turn on gradient_checkpointing, lower per_device_train_batch_size/);
+      expect(off.estimate.recompute).toBe(false);
+      // Explicit true is on, and not marked automatic.
+      const on = resolveTrainingMemory(true, estimate, budget, 1 << 30);
+      expect([on.recompute, on.automatic, checkpointingNote(on)]).toEqual([true, undefined, 'gradient checkpointing: on']);
+    });
+
+    it('automatic, fitting neither way: one refusal naming both totals and what to lower', () => {
+      const budget = withIt - 1;
+      const err = caught(() => resolveTrainingMemory(null, estimate, budget, 1 << 30));
+      const mib = (n: number) => `${(n / 2 ** 20).toFixed(n >= 100 * 2 ** 20 ? 0 : n >= 10 * 2 ** 20 ? 1 : 2)} MiB`;
+      expect(err.message).toContain(`needs about ${mib(without)} of GPU memory without gradient checkpointing and about ${mib(withIt)} with it`);
+      expect(err.message).toMatch(/both more than the budget of [\d.]+ MiB: lower per_device_train_batch_size \(use gradient_accumulation_steps for the same effective batch\) or max_length$/);
+      expect(err.message).not.toMatch(/turn on gradient_checkpointing/);
+      expect(err.estimate.recompute).toBe(true);
+      // A binding too small for one activation: checkpointing cannot help, the binding is named.
+      expect(() => resolveTrainingMemory(null, estimate, 2 ** 40, 1024)).toThrow(/largest storage binding \(1\.00 KiB\): lower per_device_train_batch_size/);
+      // Too many sequences for one dispatch, either way.
+      expect(() => resolveTrainingMemory(null, estimate, 2 ** 40, 1 << 30, 4)).toThrow(/a micro-batch of 8 sequences is more than this GPU runs at once/);
+    });
   });
 
   // The per-token count is what a kept forward holds: every saved tensor of every layer, for the
