@@ -7,6 +7,8 @@
 // loopback server); HF_TOKEN reads private repos.
 // Every command that takes --model goes through here: openModel (fetch, then load) and, for its
 // output checks before anything is fetched, modelInput (a Hub id's input is its cache folder).
+// Offline: when the Hub cannot be reached, a variant downloaded whole before (listed in the cache
+// folder's DOWNLOADED file once all its files were in) is used, and the log says so.
 
 import { promises as fs } from 'node:fs';
 import { homedir } from 'node:os';
@@ -55,6 +57,25 @@ export async function modelInput(model: string | undefined | null, flag = '--mod
   return [flag, hubCacheDir(model), true];
 }
 
+/** The cache folder's record of the variants downloaded whole (their ONNX files), newest last. */
+const DOWNLOADED = '.prefstudio-downloaded.json';
+
+async function downloadedVariants(dir: string): Promise<string[]> {
+  try {
+    const v = (JSON.parse(await fs.readFile(join(dir, DOWNLOADED), 'utf8')) as { variants?: unknown }).variants;
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The variant an offline run may use: the one asked for (--onnx, --dtype) or the last downloaded, if it was downloaded whole. */
+function offlineChoice(variants: string[], dtype: OnnxDtype | undefined, onnx: string | undefined): string | undefined {
+  if (onnx !== undefined) return variants.find((f) => f === normalizePath(onnx));
+  if (dtype) return onnxVariants(variants).find((x) => x.dtype === dtype)?.file;
+  return variants.at(-1);
+}
+
 /**
  * The folder to load for --model: the path itself, or a Hub id's cached download of one variant:
  * the `onnx` file when given (as the loader's --onnx, it wins over dtype), else the `dtype` one,
@@ -64,6 +85,7 @@ export async function modelFolder(model: string, dtype: OnnxDtype | undefined, l
   if (!(await isHubModel(model))) return model;
   const dir = hubCacheDir(model);
   let last = -1;
+  let picked = '';
   try {
     await downloadModelFiles(model, {
       hubUrl: process.env.PREFSTUDIO_HUB_URL || undefined,
@@ -76,11 +98,13 @@ export async function modelFolder(model: string, dtype: OnnxDtype | undefined, l
           const v = variants.find((x) => x.file === want);
           if (!v) throw new HubError('no-files', `--onnx ${onnx}: no such file in ${model}: it has ${has()}`);
           log(`${model}: ${v.file}, as asked`);
+          picked = v.file;
           return v.file;
         }
         const v = dtype ? variants.find((x) => x.dtype === dtype) : variants[0];
         if (!v) throw new HubError('no-files', `no ${dtype} variant in ${model}: it has ${has()}`);
         log(`${model}: ${v.file}${dtype ? '' : ` (of ${files.length} variant${files.length > 1 ? 's' : ''})`}`);
+        picked = v.file;
         return v.file;
       },
       have: async (path, size) => (await fs.stat(join(dir, path)).catch(() => null))?.size === size,
@@ -97,8 +121,15 @@ export async function modelFolder(model: string, dtype: OnnxDtype | undefined, l
       },
     });
   } catch (e) {
+    const cached = isHubError(e) && e.kind === 'network' ? offlineChoice(await downloadedVariants(dir), dtype, onnx) : undefined;
+    if (cached) {
+      log(`${model}: the Hub cannot be reached (${(e as Error).message}); using ${cached} downloaded before into ${dir}`);
+      return dir;
+    }
     throw new HubModelError(model, isHubError(e) ? `hub-${e.kind}` : 'hub-other', `${(e as Error).message}${isHubError(e) && e.kind === 'not-found' ? ' (no such local folder either)' : ''}`);
   }
+  const variants = (await downloadedVariants(dir)).filter((f) => f !== picked);
+  await fs.writeFile(join(dir, DOWNLOADED), `${JSON.stringify({ variants: [...variants, picked] })}\n`);
   return dir;
 }
 

@@ -1,7 +1,8 @@
 // --model <org/name> (src/cli/hub-model.ts) against the local Hub (test/hub/hub-server.ts): one
 // variant of a transformers.js-layout repo fetched into the cache (the preferred one, or --dtype's),
 // loaded, not fetched again; an id that does not exist and a repo with no ONNX file are one
-// error each and leave nothing in the cache; a local folder is used as it is. Then the commands
+// error each and leave nothing in the cache; offline, a variant downloaded whole before is used;
+// a local folder is used as it is. Then the commands
 // (inspect, logprobs, export) with a Hub id: fetched once, the cache reused, the same results as
 // the local folder, no output inside (or replacing) the cache folder, --onnx's file fetched, and a
 // bad id one line naming it (gpu --tune --model too).
@@ -80,6 +81,21 @@ describe('--model by Hub id', () => {
     expect(existsSync(hubCacheDir('org/no-such-model'))).toBe(false);
     await expect(modelFolder('org/pytorch-only', undefined, () => {})).rejects.toThrow('cannot load --model org/pytorch-only from the Hugging Face Hub: model org/pytorch-only has no .onnx file');
     expect(existsSync(hubCacheDir('org/pytorch-only'))).toBe(false);
+  });
+
+  it('offline: a variant downloaded whole before is used, saying so; one never downloaded is the network error', async () => {
+    await modelFolder(ID, undefined, () => {}); // online: fp32 and (above) q4 downloaded whole
+    process.env.PREFSTUDIO_HUB_URL = 'http://127.0.0.1:9'; // nothing listens on the discard port
+    try {
+      const log: string[] = [];
+      expect(await modelFolder(ID, 'q4', (l) => log.push(l))).toBe(hubCacheDir(ID));
+      expect(log).toEqual([expect.stringMatching(new RegExp(`^${ID}: the Hub cannot be reached \\(.*\\); using onnx/model_q4.onnx downloaded before into `))]);
+      expect(await modelFolder(ID, undefined, () => {})).toBe(hubCacheDir(ID));
+      await expect(modelFolder(ID, 'fp16', () => {})).rejects.toThrow(/cannot load --model .* could not reach the Hub/);
+      await expect(modelFolder(CLI_ID, undefined, () => {})).rejects.toThrow(/could not reach the Hub/);
+    } finally {
+      process.env.PREFSTUDIO_HUB_URL = hub.url;
+    }
   });
 
   it('a local folder is used as it is, even when it looks like an id', async () => {
