@@ -18,17 +18,6 @@ const TPR: u32 = {{TPR}}u;  // threads per tile row (divides HS)
 const DPT: u32 = HS / TPR;  // head dims per thread
 const HSP: u32 = HS + 1u;   // padded row stride in workgroup memory: rows start in different banks
 
-struct Params {
-  B: u32,
-  T: u32,
-  NH: u32,
-  NKV: u32,
-  has_mask: u32,  // 0: every key is a real token (the mask binding is a placeholder)
-  scale: f32,     // multiplies q.k
-  softcap: f32,   // s -> softcap * tanh(s / softcap); 0 = off
-  window: u32,    // sliding window W: query i sees key j only if i - j < W; 0 = off
-}
-
 @group(0) @binding(0) var<storage, read_write> dq: array<f32>;     // (B, T, NH, HS)
 @group(0) @binding(1) var<storage, read_write> dk: array<f32>;     // (B, T, NKV, HS)
 @group(0) @binding(2) var<storage, read_write> dv: array<f32>;     // (B, T, NKV, HS)
@@ -41,6 +30,8 @@ struct Params {
 @group(0) @binding(9) var<storage, read> lse: array<f32>;          // (B, NH, T) from the forward
 @group(0) @binding(10) var<storage, read> mask: array<u32>;        // (B, T) 1 = real token, 0 = padding
 @group(0) @binding(11) var<uniform> params: Params;
+
+#include "lib/attention_backward_common.wgsl"  // struct Params, visible, softcap_grad, key_blocks, query_blocks, store_rowdot
 
 var<workgroup> qs: array<f32, BQ * HSP>;   // (BQ, HS) query tile, pre-multiplied by scale
 var<workgroup> dos: array<f32, BQ * HSP>;  // (BQ, HS) dout tile
@@ -55,35 +46,10 @@ var<workgroup> ds: array<f32, BQ * BK>;    // dS of the tile pairs
 
 @compute @workgroup_size(256)
 fn rowdot(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let n = gid.x + gid.y * nwg.x * 256u;
-  let T = params.T;
-  let NH = params.NH;
-  if (n >= params.B * T * NH) {
-    return;
-  }
-  let b = n / (T * NH);
-  let i = (n / NH) % T;
-  let h = n % NH;
-  var s = 0.0;
-  for (var d = 0u; d < HS; d++) {
-    s += dout[n * HS + d] * out[n * HS + d];
-  }
-  let row = (b * NH + h) * T + i;
-  LD[row] = vec2<f32>(lse[row], s);
+  store_rowdot(gid.x + gid.y * nwg.x * 256u);
 }
 
 // ---- shared by the two tiled passes ----
-
-fn visible(b: u32, i: u32, j: u32) -> bool {
-  let T = params.T;
-  if (i >= T || j > i) {
-    return false;
-  }
-  if (params.window > 0u && i - j >= params.window) {
-    return false;
-  }
-  return params.has_mask == 0u || mask[b * T + j] != 0u;
-}
 
 // Rows q0.. of query head h into qs, dos, Lr, Dr (zeros past T); nthreads = the workgroup size.
 fn stage_queries(b: u32, h: u32, q0: u32, lid: u32, nthreads: u32) {
@@ -144,15 +110,9 @@ fn grad_score(b: u32, ii: u32, jj: u32, i: u32, j: u32) -> vec2<f32> {
     qk += qs[ii * HSP + d] * ks[jj * HSP + d];
     dp += dos[ii * HSP + d] * vs[jj * HSP + d];
   }
-  var s = qk;
-  var dcap = 1.0;
-  if (params.softcap > 0.0) {
-    let th = tanh(qk / params.softcap);
-    s = params.softcap * th;
-    dcap = 1.0 - th * th;
-  }
-  let p = exp(s - Lr[ii]);
-  return vec2<f32>(p, p * (dp - Dr[ii]) * dcap);
+  let sc = softcap_grad(qk);  // (s, ds / d(scale * q.k))
+  let p = exp(sc.x - Lr[ii]);
+  return vec2<f32>(p, p * (dp - Dr[ii]) * sc.y);
 }
 
 // ---- pass 2: dq, one workgroup per (query block, head, batch), one pass over key blocks ----
@@ -170,14 +130,8 @@ fn dq_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   stage_queries(b, h, q0, lid, BQ * TPR);
 
   var acc: array<f32, DPT>;
-  // Keys after the block's last query are never visible.
-  let n_blocks = (min(q0 + BQ, T) + BK - 1u) / BK;
-  // Sliding window: keys before q0 - W + 1 are never visible to this block.
-  var kb_first = 0u;
-  if (params.window > 0u && q0 + 1u > params.window) {
-    kb_first = (q0 + 1u - params.window) / BK;
-  }
-  for (var kb = kb_first; kb < n_blocks; kb++) {
+  let kbs = key_blocks(q0, T, T);
+  for (var kb = kbs.x; kb < kbs.y; kb++) {
     let k0 = kb * BK;
     stage_keys(b, g, k0, lid, BQ * TPR);
     workgroupBarrier();
@@ -219,16 +173,10 @@ fn dkdv_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 
   var dk_acc: array<f32, DPT>;
   var dv_acc: array<f32, DPT>;
-  // Queries before the block's first key never see it.
-  let qb_first = k0 / BQ;
-  var n_qb = (T + BQ - 1u) / BQ;
-  // Sliding window: queries after the block's last key + W - 1 never see it.
-  if (params.window > 0u) {
-    n_qb = min(n_qb, (k0 + BK + params.window - 2u) / BQ + 1u);
-  }
+  let qbs = query_blocks(k0);
   for (var hh = 0u; hh < G; hh++) {
     let h = g * G + hh;
-    for (var qb = qb_first; qb < n_qb; qb++) {
+    for (var qb = qbs.x; qb < qbs.y; qb++) {
       let q0 = qb * BQ;
       stage_queries(b, h, q0, lid, BK * TPR);
       workgroupBarrier();

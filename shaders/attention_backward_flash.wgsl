@@ -32,17 +32,6 @@ const DPK: u32 = (HS4 + TPK - 1u) / TPK;  // dk (and dv) vec4s per thread
 const WGQ: u32 = R * TPQ;
 const WGK: u32 = BK * TPK;
 
-struct Params {
-  B: u32,
-  T: u32,
-  NH: u32,
-  NKV: u32,
-  has_mask: u32,  // 0: every key is a real token (the mask binding is a placeholder)
-  scale: f32,     // multiplies q.k
-  softcap: f32,   // s -> softcap * tanh(s / softcap); 0 = off
-  window: u32,    // sliding window W: query i sees key j only if i - j < W; 0 = off
-}
-
 @group(0) @binding(0) var<storage, read_write> dq: array<f32>;     // (B, T, NH, HS)
 @group(0) @binding(1) var<storage, read_write> dk: array<f32>;     // (B, T, NKV, HS)
 @group(0) @binding(2) var<storage, read_write> dv: array<f32>;     // (B, T, NKV, HS)
@@ -55,6 +44,8 @@ struct Params {
 @group(0) @binding(9) var<storage, read> lse: array<f32>;          // (B, NH, T) from the forward
 @group(0) @binding(10) var<storage, read> mask: array<u32>;        // (B, T) 1 = real token, 0 = padding
 @group(0) @binding(11) var<uniform> params: Params;
+
+#include "lib/attention_backward_common.wgsl"  // struct Params, visible, softcap_grad, key_blocks, query_blocks, store_rowdot
 
 var<workgroup> qs: array<vec4<f32>, RP * HS4>;   // (RP, HS4) query rows, pre-multiplied by scale
 var<workgroup> dos: array<vec4<f32>, RP * HS4>;  // (RP, HS4) dout rows
@@ -69,35 +60,10 @@ var<workgroup> ds: array<f32, R * BK>;           // (R, BK) dS
 
 @compute @workgroup_size(256)
 fn rowdot(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let n = gid.x + gid.y * nwg.x * 256u;
-  let T = params.T;
-  let NH = params.NH;
-  if (n >= params.B * T * NH) {
-    return;
-  }
-  let b = n / (T * NH);
-  let i = (n / NH) % T;
-  let h = n % NH;
-  var s = 0.0;
-  for (var d = 0u; d < HS; d++) {
-    s += dout[n * HS + d] * out[n * HS + d];
-  }
-  let row = (b * NH + h) * T + i;
-  LD[row] = vec2<f32>(lse[row], s);
+  store_rowdot(gid.x + gid.y * nwg.x * 256u);
 }
 
 // ---- shared by the two tiled passes ----
-
-fn visible(b: u32, i: u32, j: u32) -> bool {
-  let T = params.T;
-  if (i >= T || j > i) {
-    return false;
-  }
-  if (params.window > 0u && i - j >= params.window) {
-    return false;
-  }
-  return params.has_mask == 0u || mask[b * T + j] != 0u;
-}
 
 // Rows of positions q0.. x the G heads of kv head g into qs, dos, Lr, Dr (zeros past T and R).
 fn stage_queries(b: u32, g: u32, q0: u32, lid: u32, nthreads: u32) {
@@ -166,15 +132,9 @@ fn grad_scores(b: u32, q0: u32, k0: u32, rg: u32, jj: u32) -> array<vec2<f32>, R
   for (var x = 0u; x < RPT; x++) {
     let rr = rg * RPT + x;
     if (rr < R && visible(b, q0 + rr / G, k0 + jj)) {
-      var s = qk[x];
-      var dcap = 1.0;
-      if (params.softcap > 0.0) {
-        let th = tanh(qk[x] / params.softcap);
-        s = params.softcap * th;
-        dcap = 1.0 - th * th;
-      }
-      let p = exp(s - Lr[rr]);
-      res[x] = vec2<f32>(p, p * (dp[x] - Dr[rr]) * dcap);
+      let sc = softcap_grad(qk[x]);  // (s, ds / d(scale * q.k))
+      let p = exp(sc.x - Lr[rr]);
+      res[x] = vec2<f32>(p, p * (dp[x] - Dr[rr]) * sc.y);
     }
   }
   return res;
@@ -194,14 +154,8 @@ fn dq_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   stage_queries(b, g, q0, lid, WGQ);
 
   var acc: array<vec4<f32>, DPQ>;
-  // Keys after the block's last query are never visible.
-  let n_blocks = (min(q0 + BQ, T) + BK - 1u) / BK;
-  // Sliding window: keys before q0 - W + 1 are never visible to this block.
-  var kb_first = 0u;
-  if (params.window > 0u && q0 + 1u > params.window) {
-    kb_first = (q0 + 1u - params.window) / BK;
-  }
-  for (var kb = kb_first; kb < n_blocks; kb++) {
+  let kbs = key_blocks(q0, T, T);
+  for (var kb = kbs.x; kb < kbs.y; kb++) {
     let k0 = kb * BK;
     stage_keys(b, g, k0, lid, WGQ);
     workgroupBarrier();
@@ -259,14 +213,8 @@ fn dkdv_main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 
   var dk_acc: array<vec4<f32>, DPK>;
   var dv_acc: array<vec4<f32>, DPK>;
-  // Queries before the block's first key never see it.
-  let qb_first = k0 / BQ;
-  var n_qb = (T + BQ - 1u) / BQ;
-  // Sliding window: queries after the block's last key + W - 1 never see it.
-  if (params.window > 0u) {
-    n_qb = min(n_qb, (k0 + BK + params.window - 2u) / BQ + 1u);
-  }
-  for (var qb = qb_first; qb < n_qb; qb++) {
+  let qbs = query_blocks(k0);
+  for (var qb = qbs.x; qb < qbs.y; qb++) {
     let q0 = qb * BQ;
     stage_queries(b, g, q0, lid, WGK);
     workgroupBarrier();

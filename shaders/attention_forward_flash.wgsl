@@ -32,17 +32,6 @@ const DPV: u32 = (HS4 + TPV - 1u) / TPV;  // output vec4s per thread
 const WG: u32 = R * TPV;
 const NEG: f32 = -1.0e30;   // stands in for -inf (WGSL promises no infinities)
 
-struct Params {
-  Tq: u32,
-  Tk: u32,
-  NH: u32,
-  NKV: u32,
-  has_mask: u32,  // 0: every key is a real token (the mask binding is a placeholder)
-  scale: f32,     // multiplies q.k (1 / sqrt(HS) unless the model says otherwise)
-  softcap: f32,   // s -> softcap * tanh(s / softcap); 0 = off
-  window: u32,    // sliding window W: keys j with position - j < W only; 0 = off
-}
-
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;  // (B, Tq, NH, HS)
 @group(0) @binding(1) var<storage, read_write> lse: array<f32>;  // (B, NH, Tq) logsumexp of each score row
 @group(0) @binding(2) var<storage, read> q: array<f32>;          // (B, Tq, NH, HS)
@@ -51,6 +40,8 @@ struct Params {
 @group(0) @binding(5) var<storage, read> mask: array<u32>;       // (B, Tk) 1 = real token, 0 = padding
 @group(0) @binding(6) var<uniform> params: Params;
 
+#include "lib/attention_forward_common.wgsl"  // struct Params, visible, softcap, key_blocks
+
 var<workgroup> qs: array<vec4<f32>, RP * HS4>;  // (RP, HS4) query rows, pre-multiplied by scale
 var<workgroup> ks: array<vec4<f32>, BK * KSP>;  // (BK, KSP) key block
 var<workgroup> vs: array<vec4<f32>, BK * KSP>;  // (BK, KSP) value block
@@ -58,25 +49,6 @@ var<workgroup> ss: array<f32, R * BK>;          // (R, BK) scores, then p; NEG /
 var<workgroup> ms: array<f32, R>;               // (R) running max of each row
 var<workgroup> ls: array<f32, R>;               // (R) running sum of each row
 var<workgroup> alphas: array<f32, R>;           // (R) this block's rescale factor exp(m_old - m_new)
-
-fn visible(b: u32, i: u32, j: u32) -> bool {
-  let Tq = params.Tq;
-  let Tk = params.Tk;
-  if (i >= Tq || j >= Tk || j > Tk - Tq + i) {
-    return false;
-  }
-  if (params.window > 0u && Tk - Tq + i - j >= params.window) {
-    return false;
-  }
-  return params.has_mask == 0u || mask[b * Tk + j] != 0u;
-}
-
-fn softcap(s: f32) -> f32 {
-  if (params.softcap > 0.0) {
-    return params.softcap * tanh(s / params.softcap);
-  }
-  return s;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -108,16 +80,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let c = lid % TPV;
   var acc: array<vec4<f32>, DPV>;
 
-  // Keys after the block's last query position are never visible: stop there.
-  let n_keys = Tk - Tq + min(q0 + BQ, Tq);
-  let n_blocks = (n_keys + BK - 1u) / BK;
-  // With a sliding window, keys before the block's first query position - W + 1 are never visible.
-  var kb_first = 0u;
-  let p0 = Tk - Tq + q0;
-  if (params.window > 0u && p0 + 1u > params.window) {
-    kb_first = (p0 + 1u - params.window) / BK;
-  }
-  for (var kb = kb_first; kb < n_blocks; kb++) {
+  let kbs = key_blocks(q0, Tq, Tk);
+  for (var kb = kbs.x; kb < kbs.y; kb++) {
     let k0 = kb * BK;
     for (var e = lid; e < BK * HS4 * 4u; e += WG) {
       let jj = e / (HS4 * 4u);
