@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { trlHandoff } from '../../src/engine/export/trl.js';
 import { ConfigImportError, importConfig } from '../../src/engine/methods/import-config.js';
 import { parseTrainingConfig, TrainingConfigError } from '../../src/engine/training/config.js';
+import { configAsRun, estimateTrainingMemory } from '../../src/engine/training/memory.js';
+import { tinyConfig } from '../transformer/fixtures.js';
 import type { PrefRecord } from '../../src/data/records.js';
 
 /** Part of `DPOConfig(...).to_dict()` (TRL 1.9): its own fields and some of TrainingArguments'. */
@@ -109,13 +111,30 @@ describe('settings from JSON', () => {
     expect(parseTrainingConfig(r.input)).toMatchObject({ method: 'orpo', beta: 0.05 });
   });
 
-  it("a TRL hand-off's recipe.json gives back the run's configuration", () => {
+  it("a TRL hand-off's recipe.json gives back the run's configuration, gradient_checkpointing as it ran", () => {
     const config = parseTrainingConfig({ method: 'rpo', beta: 0.3, rpo_alpha: 0.5, learning_rate: 2e-4, lora: { r: 4 } });
+    expect(config.gradient_checkpointing).toBeNull();
     const records: PrefRecord[] = [{ kind: 'pair', prompt: 'Hi?', chosen: ' Yes.', rejected: ' No.', source: { type: 'manual' }, createdAt: 0, split: 'train', tags: [] }];
-    const recipe = JSON.parse(trlHandoff({ config, records, baseModel: 'org/model' }).files['recipe.json']!);
+    // The run decided it (automatic: on); the hand-off passes TRL's boolean, which comes back explicit.
+    const ran = configAsRun(config, { ...estimateTrainingMemory(tinyConfig('llama-gqa'), 0, 0, 2, 8, 0, true), automatic: { without: 2, with: 1 } });
+    const handoff = trlHandoff({ config: ran, records, baseModel: 'org/model' });
+    const recipe = JSON.parse(handoff.files['recipe.json']!);
+    expect(recipe.args.gradient_checkpointing).toBe(true);
+    expect(handoff.files['README.md']).not.toMatch(/gradient_checkpointing was automatic/);
     const r = importConfig(recipe);
     expect(r.from).toBe('TRL hand-off');
-    expect(parseTrainingConfig(r.input)).toEqual(config);
+    expect(parseTrainingConfig(r.input)).toEqual({ ...config, gradient_checkpointing: true });
+    // A configuration no run decided: transformers' default, false, and the README says so.
+    const unrun = trlHandoff({ config, records, baseModel: 'org/model' });
+    expect(JSON.parse(unrun.files['recipe.json']!).args.gradient_checkpointing).toBe(false);
+    expect(unrun.files['README.md']).toMatch(/gradient_checkpointing was automatic \(no run decided it\), so it is passed as transformers' default, false/);
+  });
+
+  it("TRL's gradient_checkpointing is explicit; a dump without it leaves it automatic", () => {
+    expect(parseTrainingConfig(importConfig(DPO_DUMP).input).gradient_checkpointing).toBe(false);
+    expect(parseTrainingConfig(importConfig({ ...DPO_DUMP, gradient_checkpointing: true }).input).gradient_checkpointing).toBe(true);
+    const { gradient_checkpointing: _, ...without } = DPO_DUMP;
+    expect(parseTrainingConfig(importConfig(without).input).gradient_checkpointing).toBeNull();
   });
 
   it('says why it cannot read a file, and the schema names a bad value', () => {

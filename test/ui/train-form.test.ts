@@ -1,15 +1,18 @@
 // The Train page's form, read from the method registry: every method gives a valid
 // configuration from the default form, with the registry's defaults; the basic and advanced
 // views hold every setting a method takes exactly once; field text goes through the CLI's codec
-// (a bad one names its field); a saved configuration comes back as the same form; usable record
+// (a bad one names its field; gradient_checkpointing's automatic/on/off select); a saved configuration comes back as the same form; usable record
 // counts by kind; the ETA from recent step times.
-import { describe, expect, it } from 'vitest';
+import React, { createElement } from 'react';
+import { renderToStaticMarkup } from 'react-dom/server';
+import { describe, expect, it, vi } from 'vitest';
 import { METHOD_IDS, METHODS, methodDefault } from '../../src/engine/methods/registry.js';
 import { OBJECTIVE_SETTINGS, SETTING_PATHS, SETTINGS } from '../../src/engine/methods/settings.js';
 import { parseTrainingConfig, TrainingConfigError } from '../../src/engine/training/config.js';
 import { DEFAULT_FORM, DEMO_RECIPE, appliesTo, formConfig, formGroups, formValues, usableRecords } from '../../src/stores/train-form.js';
 import { etaSeconds } from '../../src/stores/train.js';
 import { emptyCounts } from '../../src/db/index.js';
+import { SettingField } from '../../src/ui/train/SettingField.js';
 
 describe('train form', () => {
   it('gives a valid configuration for every method, with the registry defaults of that method', () => {
@@ -60,6 +63,27 @@ describe('train form', () => {
     expect(bad({ learning_rate: 'fast' })).toEqual(['learning_rate: expects a number, got "fast"']);
     expect(bad({ learning_rate: '-1' })[0]).toMatch(/^learning_rate: /);
     expect(bad({ 'lora.target_modules': 'q_proj,wq' })[0]).toMatch(/^lora\.target_modules\.1: unknown module "wq"/);
+  });
+
+  it('gradient_checkpointing is three-state: automatic (the default), on, off; the field is a select of the three', () => {
+    const gc = (text?: string) => parseTrainingConfig(formConfig({ ...DEFAULT_FORM, values: text === undefined ? {} : { gradient_checkpointing: text } })).gradient_checkpointing;
+    expect([gc(), gc('auto'), gc('true'), gc('false'), gc('on'), gc('off')]).toEqual([null, null, true, false, true, false]);
+    expect(() => gc('maybe')).toThrow(/gradient_checkpointing: expects on, off or auto, got "maybe"/);
+    for (const v of [null, true, false]) {
+      const saved = parseTrainingConfig({ method: 'dpo', gradient_checkpointing: v });
+      expect(formValues(saved).gradient_checkpointing ?? 'auto').toBe(v === null ? 'auto' : String(v));
+      expect(parseTrainingConfig(formConfig({ ...DEFAULT_FORM, values: formValues(saved) })).gradient_checkpointing).toBe(v);
+    }
+    vi.spyOn(React, 'useSyncExternalStore').mockImplementation((_s, getSnapshot) => getSnapshot());
+    try {
+      const html = renderToStaticMarkup(createElement(SettingField, { field: { path: 'gradient_checkpointing', trlName: 'gradient_checkpointing' } }));
+      const select = html.match(/<select[^>]*data-testid="train-field-gradient_checkpointing"[^>]*>(.*?)<\/select>/s)![1]!;
+      expect([...select.matchAll(/<option value="([^"]+)"[^>]*>([^<]*)<\/option>/g)].map((m) => `${m[1]}=${m[2]}`)).toEqual(['auto=automatic', 'true=on', 'false=off']);
+      expect(html).toMatch(/<option value="auto" selected="">automatic<\/option>/);
+      expect(html).toContain('Default: auto.');
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it('a saved configuration fills the same form back (round trip)', () => {

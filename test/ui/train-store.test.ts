@@ -15,7 +15,8 @@ import { tokenizeRecords } from '../../src/engine/training/tokenize.js';
 import { createTrainModule, type TrainModel, type TrainModule } from '../../src/worker/train.js';
 import { useDataServices } from '../../src/services/data.js';
 import * as trainService from '../../src/services/train.js';
-import { useTrainStore } from '../../src/stores/train.js';
+import { checkpointingNote, useTrainStore } from '../../src/stores/train.js';
+import { fieldText } from '../../src/stores/train-form.js';
 import type { PrefRecord } from '../../src/data/records.js';
 
 
@@ -80,6 +81,24 @@ describe('train store', () => {
     expect(plan!.memory.total).toBeGreaterThan(plan!.memory.weights);
     expect(plan!.loraParameters).toBeGreaterThan(0);
 
+    // gradient_checkpointing left automatic: off here, with both totals that decided it; a budget
+    // between them turns it on in the plan, and an explicit off is refused under that budget.
+    expect(plan!.memory.recompute).toBe(false);
+    const both = plan!.memory.automatic!;
+    expect(both.with).toBeLessThan(both.without);
+    expect(both.without).toBe(plan!.memory.total);
+    const between = Math.round((both.with + both.without) / 2);
+    // Through the form: the field's text (auto, the default; then off), the budget typed in bytes.
+    expect(fieldText(store().form, 'gradient_checkpointing')).toBe('auto');
+    store().setForm({ values: { ...SETTINGS.values, memory_budget_bytes: String(between) } });
+    const auto = await store().planRun(MODEL_REF);
+    expect(auto!.refusal).toBeNull();
+    expect(auto!.memory).toMatchObject({ recompute: true, total: both.with });
+    expect(checkpointingNote(auto!.memory)).toMatch(/^gradient checkpointing: on \(automatic: the run does not fit without it/);
+    store().setForm({ values: { ...SETTINGS.values, memory_budget_bytes: String(between), gradient_checkpointing: 'false' } });
+    expect((await store().planRun(MODEL_REF))!.refusal).toMatch(/turn on gradient_checkpointing/);
+    store().setForm({ values: SETTINGS.values });
+
     const tiny = await trainService.planRun({ modelId: 'demo', datasetId, config: { method: 'dpo', max_length: 64, memory_budget_bytes: 1024 * 1024 } });
     expect(tiny.ok && tiny.value.refusal).toMatch(/needs about .* more than the budget of 1\.00 MiB/);
 
@@ -94,6 +113,9 @@ describe('train store', () => {
     const run = store().runs.find((r) => r.id === whole)!;
     expect(run.status).toBe('done');
     expect(run.step).toBe(3);
+    // The run records gradient_checkpointing as its Trainer decided it (automatic, the budget roomy: off).
+    expect(run.config.gradient_checkpointing).toBeNull();
+    expect(run.memory).toMatchObject({ recompute: false, automatic: { without: run.memory!.total } });
     const curve = store().metrics[whole!]!;
     expect(curve.map((m) => m.step)).toEqual([1, 2, 3]);
     for (const m of curve) {
