@@ -96,8 +96,9 @@ export function etaSeconds(metrics: readonly StepMetrics[], totalSteps: number):
   return ((totalSteps - last.step) * mean) / 1000;
 }
 
-/** The plan's gradient_checkpointing in words ("gradient checkpointing: on (automatic: ...)"), as the CLI says it. */
-export { checkpointingNote } from '../engine/training/memory.js';
+/** The plan's gradient_checkpointing in words ("gradient checkpointing: on (automatic: ...)"), as the
+ *  CLI says it; a run's configuration as it ran (gradient_checkpointing as its estimate decided). */
+export { checkpointingNote, configAsRun } from '../engine/training/memory.js';
 
 export const isResumable = (r: RunRow) => RESUMABLE_STATUSES.includes(r.status);
 /** The bundled demo dataset, for which the page offers DEMO_RECIPE. */

@@ -1,7 +1,7 @@
 // The selected run: progress with ETA, the latest speed and memory, live charts of TRL's metrics,
-// and its full configuration.
+// and its full configuration (gradient_checkpointing as the run decided it).
 import type { RunRow } from '../../db/index.js';
-import { etaSeconds, useTrainStore } from '../../stores/train.js';
+import { checkpointingNote, configAsRun, etaSeconds, useTrainStore } from '../../stores/train.js';
 import { formatBytes, formatDuration, formatMetric } from './format.js';
 import { MetricChart, type SeriesSpec } from './MetricChart.js';
 import { methodLabel } from './RunList.js';
@@ -31,6 +31,7 @@ export function RunView({ run }: { run: RunRow }) {
         </span>
       </div>
       {live && progress && <p className="hint" data-testid="train-progress-message">{progress}</p>}
+      {run.memory && <p className="hint" data-testid="train-run-checkpointing">{checkpointingNote(run.memory)}</p>}
       <dl className="train-stats" data-testid="train-stats">
         <div><dt>loss</dt><dd>{formatMetric(last?.loss)}</dd></div>
         {hasRewards && <div><dt>accuracy</dt><dd>{formatMetric(last?.['rewards/accuracies'], 2)}</dd></div>}
@@ -56,7 +57,7 @@ export function RunView({ run }: { run: RunRow }) {
       </div>
       <details className="train-config">
         <summary>Configuration (TRL / PEFT names)</summary>
-        <pre data-testid="train-config">{JSON.stringify({ model: run.modelName, dataset: run.datasetName, ...(run.initFromRunId ? { init_adapter_from_run: run.initFromRunId } : {}), ...run.config }, null, 2)}</pre>
+        <pre data-testid="train-config">{JSON.stringify({ model: run.modelName, dataset: run.datasetName, ...(run.initFromRunId ? { init_adapter_from_run: run.initFromRunId } : {}), ...configAsRun(run.config, run.memory) }, null, 2)}</pre>
       </details>
     </section>
   );
