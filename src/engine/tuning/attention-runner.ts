@@ -1,14 +1,16 @@
-// The tuner on a real Engine for the attention kernels (src/engine/kernels/attention.ts), in the
-// style of matmul-runner.ts: a model's attention calls (training T = Tq = Tk, forward and
-// backward; decoding Tq = 1 against Tk cached keys, forward), each variant that fits the shape
-// compiled inside error scopes, run once and compared with the safe kernel's result, then timed.
+// The tuner on a real Engine for the attention kernels (src/engine/kernels/attention.ts), as
+// matmul-runner.ts (both on variant-runner.ts): a model's attention calls (training T = Tq = Tk,
+// forward and backward; decoding Tq = 1 against Tk cached keys, forward), each variant that fits
+// the shape compiled inside error scopes, run once and compared with the safe kernel's result,
+// then timed.
 
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { TransformerConfig } from '../transformer/config.js';
 import { attentionBackward, attentionForward, attentionVariantFits } from '../kernels/attention.js';
-import type { TuneRunner, TuneTask } from './tuner.js';
-import { applicableVariants, attentionShapeClass, findVariant, SAFE, type TunedKernel } from './variants.js';
+import type { TuneTask } from './tuner.js';
+import { applicableVariants, attentionShapeClass, SAFE, type TunedKernel } from './variants.js';
+import { VariantTuneRunner, type Operands } from './variant-runner.js';
 
 /** One attention call: q (B, Tq, NH, HS) against k, v (B, Tk, NKV, HS). */
 export interface AttentionShape {
@@ -65,105 +67,37 @@ export function attentionTuneTasks(engine: Engine, shapes: AttentionShape[], ker
   return [...tasks.values()];
 }
 
-/** Deterministic values in [-1, 1) (xorshift), as matmul-runner's. */
-function filled(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    a[i] = ((x >>> 0) / 2 ** 31) - 1;
-  }
-  return a;
-}
-
-interface Operands {
-  tensors: Record<string, Tensor>;
-  /** The safe kernel's outputs, concatenated (forward: out, lse; backward: dq, dk, dv). */
-  reference: Float32Array | null;
-}
-
-/** Runs the attention variants of a task on `engine` (see TuneRunner). */
-export class AttentionTuneRunner implements TuneRunner {
-  /** Calls queued per timed step (one sync each). */
-  static readonly PER_STEP = 2;
-  private operands = new Map<string, Operands>();
-
-  constructor(private readonly engine: Engine) {}
-
-  private ops(task: AttentionTask): Operands {
-    let o = this.operands.get(task.label);
-    if (!o) {
-      const { B, Tq, Tk, NH, NKV, HS } = task.shape;
-      const e = this.engine;
-      const t = (n: number, seed: number, label: string) => e.fromArray(filled(n, seed), [n], 'f32', `tune.${label}`);
-      const tensors: Record<string, Tensor> = {
-        q: t(B * Tq * NH * HS, 1, 'q'),
-        k: t(B * Tk * NKV * HS, 2, 'k'),
-        v: t(B * Tk * NKV * HS, 3, 'v'),
-        out: e.tensor([B * Tq * NH * HS], 'f32', 'tune.out'),
-        lse: e.tensor([B * NH * Tq], 'f32', 'tune.lse'),
-      };
-      if (task.kernel === 'attention_backward') {
-        // The backward's inputs come from the safe forward.
-        attentionForward(e, tensors.out!, tensors.lse!, tensors.q!, tensors.k!, tensors.v!, null, B, Tq, Tk, NH, NKV, HS, { variant: SAFE });
-        tensors.dout = t(B * Tq * NH * HS, 4, 'dout');
-        tensors.dq = e.tensor([B * Tq * NH * HS], 'f32', 'tune.dq');
-        tensors.dk = e.tensor([B * Tk * NKV * HS], 'f32', 'tune.dk');
-        tensors.dv = e.tensor([B * Tk * NKV * HS], 'f32', 'tune.dv');
-      }
-      o = { tensors, reference: null };
-      this.operands.set(task.label, o);
-    }
-    return o;
-  }
-
-  /** Queues one call of `variant`; returns the tensors it writes. */
-  private run(task: AttentionTask, variant: string): Tensor[] {
+/** Runs the attention variants of a task on `engine` (see VariantTuneRunner). */
+export class AttentionTuneRunner extends VariantTuneRunner<AttentionTask> {
+  protected makeOperands(task: AttentionTask): Operands {
     const { B, Tq, Tk, NH, NKV, HS } = task.shape;
-    const t = this.ops(task).tensors;
+    const e = this.engine;
+    const tensors: Operands = {
+      q: this.input(B * Tq * NH * HS, 1, 'q'),
+      k: this.input(B * Tk * NKV * HS, 2, 'k'),
+      v: this.input(B * Tk * NKV * HS, 3, 'v'),
+      out: e.tensor([B * Tq * NH * HS], 'f32', 'tune.out'),
+      lse: e.tensor([B * NH * Tq], 'f32', 'tune.lse'),
+    };
+    if (task.kernel === 'attention_backward') {
+      // The backward's inputs come from the safe forward.
+      attentionForward(e, tensors.out!, tensors.lse!, tensors.q!, tensors.k!, tensors.v!, null, B, Tq, Tk, NH, NKV, HS, { variant: SAFE });
+      tensors.dout = this.input(B * Tq * NH * HS, 4, 'dout');
+      tensors.dq = e.tensor([B * Tq * NH * HS], 'f32', 'tune.dq');
+      tensors.dk = e.tensor([B * Tk * NKV * HS], 'f32', 'tune.dk');
+      tensors.dv = e.tensor([B * Tk * NKV * HS], 'f32', 'tune.dv');
+    }
+    return tensors;
+  }
+
+  /** Forward: out, lse; backward: dq, dk, dv (the safe kernel's, concatenated, are the reference). */
+  protected run(task: AttentionTask, variant: string, t: Operands): Tensor[] {
+    const { B, Tq, Tk, NH, NKV, HS } = task.shape;
     if (task.kernel === 'attention_forward') {
       attentionForward(this.engine, t.out!, t.lse!, t.q!, t.k!, t.v!, null, B, Tq, Tk, NH, NKV, HS, { variant });
       return [t.out!, t.lse!];
     }
     attentionBackward(this.engine, t.dq!, t.dk!, t.dv!, t.dout!, t.q!, t.k!, t.v!, t.out!, t.lse!, null, B, Tq, NH, NKV, HS, { variant });
     return [t.dq!, t.dk!, t.dv!];
-  }
-
-  async prepare(task: TuneTask, variant: string): Promise<() => Promise<void>> {
-    const a = task as AttentionTask;
-    const e = this.engine;
-    const ops = this.ops(a);
-    let outs: Tensor[] = [];
-    const error = await e.captureErrors(() => {
-      outs = this.run(a, variant);
-      e.submit();
-    });
-    if (error) throw new Error(error);
-    const parts = await Promise.all(outs.map((o) => e.readF32(o)));
-    const result = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-    parts.reduce((at, p) => (result.set(p, at), at + p.length), 0);
-    if (variant === SAFE) {
-      ops.reference = result;
-    } else if (ops.reference) {
-      const tol = findVariant(a.kernel, variant).tolerance;
-      let maxDiff = 0, maxRef = 0;
-      for (let i = 0; i < result.length; i++) {
-        const d = Math.abs(result[i]! - ops.reference[i]!);
-        maxDiff = Number.isNaN(d) ? Infinity : Math.max(maxDiff, d);
-        maxRef = Math.max(maxRef, Math.abs(ops.reference[i]!));
-      }
-      const rel = maxDiff / (1 + maxRef);
-      if (!(rel <= tol)) throw new Error(`result differs from the safe kernel's by ${rel.toExponential(2)} (relative; allowed ${tol})`);
-    }
-    return async () => {
-      for (let i = 0; i < AttentionTuneRunner.PER_STEP; i++) this.run(a, variant);
-      await e.sync();
-    };
-  }
-
-  finish(task: TuneTask): void {
-    const o = this.operands.get(task.label);
-    if (o) this.engine.release(...Object.values(o.tensors));
-    this.operands.delete(task.label);
   }
 }

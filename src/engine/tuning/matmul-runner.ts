@@ -1,7 +1,8 @@
 // The tuner on a real Engine: the matmul products of a model (forward, dinp, dweight at its
 // layer shapes and row count), each variant compiled inside error scopes, run once and compared
-// with the safe kernel's result, then timed (src/engine/tuning/tuner.ts does the timing). Its
-// attention calls go through attention-runner.ts in the same measurement (tuneModelKernels).
+// with the safe kernel's result, then timed (variant-runner.ts; src/engine/tuning/tuner.ts does the
+// timing). Its attention calls go through attention-runner.ts in the same measurement
+// (tuneModelKernels).
 
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
@@ -9,7 +10,8 @@ import type { TransformerConfig } from '../transformer/config.js';
 import { matmulBackward, matmulForward } from '../kernels/matmul.js';
 import { attentionTuneTasks, AttentionTuneRunner, isAttentionKernel, modelAttentionShapes, type AttentionShape } from './attention-runner.js';
 import { tuneWithCache, type AdapterIdentity, type TuneCache, type TuneOptions, type TuneOutcome, type TuneRunner, type TuneTask } from './tuner.js';
-import { applicableVariants, findVariant, SAFE, shapeClass, type TunedKernel } from './variants.js';
+import { applicableVariants, shapeClass, type TunedKernel } from './variants.js';
+import { VariantTuneRunner, type Operands } from './variant-runner.js';
 
 /** One linear layer's product: out (M, OC) = inp (M, C) · weight (OC, C)ᵀ. */
 export interface MatmulShape {
@@ -54,95 +56,35 @@ export function matmulTuneTasks(engine: Engine, shapes: MatmulShape[], kernels: 
   return [...tasks.values()];
 }
 
-/** Deterministic values in [-1, 1) (the measurement needs no statistics, only numbers). */
-function filled(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    a[i] = ((x >>> 0) / 2 ** 31) - 1;
-  }
-  return a;
-}
-
-/** Runs the matmul variants of a task on `engine` (see TuneRunner). */
-export class MatmulTuneRunner implements TuneRunner {
-  /** Products queued per timed step (one sync each): amortises the submit-and-wait overhead. */
-  static readonly PER_STEP = 2;
-  private operands = new Map<string, { tensors: Record<string, Tensor>; reference: Float32Array | null }>();
-
-  constructor(private readonly engine: Engine) {}
-
-  private ops(task: TuneTask) {
-    let o = this.operands.get(task.label);
-    if (!o) {
-      const { M, C, OC } = (task as TaskShape).shape;
-      const e = this.engine;
-      const t = (n: number, seed: number, label: string) => e.fromArray(filled(n, seed), [n], 'f32', `tune.${label}`);
-      const tensors: Record<string, Tensor> = task.kernel === 'matmul_forward'
-        ? { inp: t(M * C, 1, 'inp'), weight: t(OC * C, 2, 'weight'), out: e.tensor([M * OC], 'f32', 'tune.out') }
-        : task.kernel === 'matmul_dinp'
-          ? { dout: t(M * OC, 3, 'dout'), weight: t(OC * C, 2, 'weight'), dinp: e.tensor([M * C], 'f32', 'tune.dinp') }
-          : { dout: t(M * OC, 3, 'dout'), inp: t(M * C, 1, 'inp'), dweight: e.tensor([OC * C], 'f32', 'tune.dweight') };
-      o = { tensors, reference: null };
-      this.operands.set(task.label, o);
-    }
-    return o;
+/** Runs the matmul variants of a task on `engine` (see VariantTuneRunner). */
+export class MatmulTuneRunner extends VariantTuneRunner<TaskShape> {
+  protected makeOperands(task: TaskShape): Operands {
+    const { M, C, OC } = task.shape;
+    const e = this.engine;
+    return task.kernel === 'matmul_forward'
+      ? { inp: this.input(M * C, 1, 'inp'), weight: this.input(OC * C, 2, 'weight'), out: e.tensor([M * OC], 'f32', 'tune.out') }
+      : task.kernel === 'matmul_dinp'
+        ? { dout: this.input(M * OC, 3, 'dout'), weight: this.input(OC * C, 2, 'weight'), dinp: e.tensor([M * C], 'f32', 'tune.dinp') }
+        : { dout: this.input(M * OC, 3, 'dout'), inp: this.input(M * C, 1, 'inp'), dweight: e.tensor([OC * C], 'f32', 'tune.dweight') };
   }
 
   /** Queues one product of `variant` (dweight is zeroed first: it accumulates). */
-  private run(task: TuneTask, variant: string): Tensor {
-    const { M, C, OC } = (task as TaskShape).shape;
-    const { tensors: t } = this.ops(task);
+  protected run(task: TaskShape, variant: string, t: Operands): Tensor[] {
+    const { M, C, OC } = task.shape;
     const e = this.engine;
     if (task.kernel === 'matmul_forward') {
       matmulForward(e, t.out!, t.inp!, t.weight!, null, M, C, OC, { variant });
-      return t.out!;
+      return [t.out!];
     }
     if (task.kernel === 'matmul_dinp') {
       matmulBackward(e, t.dinp!, null, null, t.dout!, t.dout!, t.weight!, M, C, OC, { dinpVariant: variant });
-      return t.dinp!;
+      return [t.dinp!];
     }
     const zero = e.zeros([OC * C], 'f32', 'tune.zero');
     e.copy(t.dweight!, zero);
     e.release(zero);
     matmulBackward(e, null, t.dweight!, null, t.dout!, t.inp!, t.inp!, M, C, OC, { dweightVariant: variant });
-    return t.dweight!;
-  }
-
-  async prepare(task: TuneTask, variant: string): Promise<() => Promise<void>> {
-    const e = this.engine;
-    const ops = this.ops(task);
-    let out: Tensor | null = null;
-    const error = await e.captureErrors(() => {
-      out = this.run(task, variant);
-      e.submit();
-    });
-    if (error) throw new Error(error);
-    const result = await e.readF32(out!);
-    if (variant === SAFE) {
-      ops.reference = result;
-    } else if (ops.reference) {
-      const tol = findVariant(task.kernel, variant).tolerance;
-      let maxDiff = 0, maxRef = 0;
-      for (let i = 0; i < result.length; i++) {
-        const d = Math.abs(result[i]! - ops.reference[i]!);
-        maxDiff = Number.isNaN(d) ? Infinity : Math.max(maxDiff, d);
-        maxRef = Math.max(maxRef, Math.abs(ops.reference[i]!));
-      }
-      const rel = maxDiff / (1 + maxRef);
-      if (!(rel <= tol)) throw new Error(`result differs from the safe kernel's by ${rel.toExponential(2)} (relative; allowed ${tol})`);
-    }
-    return async () => {
-      for (let i = 0; i < MatmulTuneRunner.PER_STEP; i++) this.run(task, variant);
-      await e.sync();
-    };
-  }
-
-  finish(task: TuneTask): void {
-    const o = this.operands.get(task.label);
-    if (o) this.engine.release(...Object.values(o.tensors));
-    this.operands.delete(task.label);
+    return [t.dweight!];
   }
 }
 

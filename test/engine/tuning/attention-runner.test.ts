@@ -4,8 +4,8 @@ import { parseForced } from '../../../src/engine/tuning/choices.js';
 import { attentionForward } from '../../../src/engine/kernels/attention.js';
 import { attentionTuneTasks, AttentionTuneRunner, type AttentionShape } from '../../../src/engine/tuning/attention-runner.js';
 import { tuneMatmuls } from '../../../src/engine/tuning/matmul-runner.js';
-import type { TuneCache, TuneRecord } from '../../../src/engine/tuning/tuner.js';
 import { attentionShapeClass } from '../../../src/engine/tuning/variants.js';
+import { expectDisagreementRejected, expectFastestKept, memoryTuneCache } from '../../support/tuning.js';
 
 // The attention variants through the same tuner as matmul's, on the test adapter (lavapipe in the
 // node project, SwiftShader in node-swiftshader): real compiles, validation against the safe
@@ -27,8 +27,7 @@ describe('attention tuning on a real adapter', () => {
   it('measures safe and flash for the forward (training, decoding) and the backward, keeps the fastest, then repeats it from the cache', async () => {
     const engine = await testEngine();
     engine.choices.clear();
-    const records = new Map<string, TuneRecord>();
-    const cache: TuneCache = { load: async (k) => records.get(k) ?? null, save: async (r) => void records.set(r.key, r) };
+    const cache = memoryTuneCache();
     const notes: string[] = [];
     const kernels = ['attention_forward', 'attention_backward'] as const;
     const first = await tuneMatmuls(engine, [], cache, { kernels, attention: [train, decode], budgetMs: 60_000, maxRuns: 3, onProgress: (p) => notes.push(p.note) });
@@ -42,9 +41,7 @@ describe('attention tuning on a real adapter', () => {
     for (const c of first.measured) {
       // Both variants compiled, agreed with the safe kernel and have a time.
       expect(Object.keys(c.measured).sort()).toEqual(['flash', 'safe']);
-      for (const [name, ms] of Object.entries(c.measured)) expect(typeof ms, `${c.kernel} ${name}: ${String(ms)}`).toBe('number');
-      const fastest = Object.entries(c.measured).sort((a, b) => (a[1] as number) - (b[1] as number))[0]![0];
-      expect(c.variant).toBe(fastest);
+      expectFastestKept(c);
       const Tq = c.shapeClass.startsWith('m1:') ? 1 : 7;
       expect(engine.choices.attentionName(c.kernel as 'attention_forward', Tq, 6, 2, 4)).toBe(c.variant);
     }
@@ -81,12 +78,7 @@ describe('attention tuning on a real adapter', () => {
   it('a variant whose result disagrees with the safe kernel is left out', async () => {
     const engine = await testEngine();
     const [task] = attentionTuneTasks(engine, [train], ['attention_backward']);
-    const runner = new AttentionTuneRunner(engine);
-    await runner.prepare(task!, 'safe');
-    // Corrupt the reference the runner keeps: flash now "disagrees".
-    (runner as unknown as { operands: Map<string, { reference: Float32Array }> }).operands.get(task!.label)!.reference[5]! += 1;
-    await expect(runner.prepare(task!, 'flash')).rejects.toThrow(/differs from the safe kernel's by/);
-    runner.finish(task!);
+    await expectDisagreementRejected(new AttentionTuneRunner(engine), task!, 'flash', 5);
   });
 
   it('a variant that does not fit a shape is not measured there; the backward is not tuned for decoding', async () => {

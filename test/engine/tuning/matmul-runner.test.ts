@@ -2,8 +2,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { testEngine } from '#test-engine';
 import { KernelChoices } from '../../../src/engine/tuning/choices.js';
 import { MatmulTuneRunner, matmulTuneTasks, tuneMatmuls } from '../../../src/engine/tuning/matmul-runner.js';
-import type { TuneCache, TuneRecord } from '../../../src/engine/tuning/tuner.js';
 import { applicableVariants } from '../../../src/engine/tuning/variants.js';
+import { expectDisagreementRejected, expectFastestKept, memoryTuneCache } from '../../support/tuning.js';
 
 // The tuner on the test adapter (lavapipe in the node project, with the f16 variant; SwiftShader in node-swiftshader):
 // real compiles, validation against the safe kernel, real timings, within the budget.
@@ -16,8 +16,7 @@ describe('matmul tuning on a real adapter', () => {
 
   it('measures every applicable variant at the model shape, keeps the fastest, then repeats it from the cache', async () => {
     const engine = await testEngine();
-    const records = new Map<string, TuneRecord>();
-    const cache: TuneCache = { load: async (k) => records.get(k) ?? null, save: async (r) => void records.set(r.key, r) };
+    const cache = memoryTuneCache();
     const notes: string[] = [];
     const shapes = [{ M: 70, C: 20, OC: 36 }];
     const t0 = performance.now();
@@ -33,10 +32,7 @@ describe('matmul tuning on a real adapter', () => {
     );
     expect(first.measured.map((c) => c.kernel)).toEqual(['matmul_forward', 'matmul_dinp']);
     for (const c of first.measured) {
-      // Every variant compiled, agreed with the safe kernel and has a time.
-      for (const [name, ms] of Object.entries(c.measured)) expect(typeof ms, `${c.kernel} ${name}: ${String(ms)}`).toBe('number');
-      const fastest = Object.entries(c.measured).sort((a, b) => (a[1] as number) - (b[1] as number))[0]![0];
-      expect(c.variant).toBe(fastest);
+      expectFastestKept(c);
       expect(engine.choices.name(c.kernel, 70, c.kernel === 'matmul_forward' ? 20 : 36, c.kernel === 'matmul_forward' ? 36 : 20)).toBe(c.variant);
     }
     // Compiles are outside the budget's control; the timed part is bounded by it.
@@ -51,12 +47,7 @@ describe('matmul tuning on a real adapter', () => {
   it('a variant whose result disagrees with the safe kernel is left out', async () => {
     const engine = await testEngine();
     const [task] = matmulTuneTasks(engine, [{ M: 9, C: 8, OC: 12 }], ['matmul_forward']);
-    const runner = new MatmulTuneRunner(engine);
-    await runner.prepare(task!, 'safe');
-    // Corrupt the reference the runner keeps: tiled8 now "disagrees".
-    (runner as unknown as { operands: Map<string, { reference: Float32Array }> }).operands.get(task!.label)!.reference[3]! += 1;
-    await expect(runner.prepare(task!, 'tiled8')).rejects.toThrow(/differs from the safe kernel's by/);
-    runner.finish(task!);
+    await expectDisagreementRejected(new MatmulTuneRunner(engine), task!, 'tiled8', 3);
   });
 
   it('captureErrors reports a WGSL compile error and a validation error instead of throwing later', async () => {
