@@ -62,10 +62,10 @@ var<private> acc: array<vec4<f32>, 4>;  // acc[i][j]: output row ty + 16i, colum
 
 #include "lib/lora_dropout.wgsl"
 
-// Storage reads. `vec4(x)` turns every element type into a vec4 so each branch type-checks
-// for any {{F32_T}} / {{W_T}}; VEC and W_KIND are constants, so dead branches are not compiled.
-// A quad is row[j .. j + 3] (row = flat index of the row's first value), 0 at j >= len; with
-// VEC 4, len and row are multiples of 4, so a quad is wholly inside or wholly past the row.
+#include "lib/matmul_io.wgsl"  // inp_quad, weight_at, weight_quad: storage reads for any VEC, W_KIND
+
+// dout's reads, as lib/matmul_io.wgsl's: `vec4(x)` turns every element type into a vec4 so each
+// branch type-checks for any {{F32_T}}; VEC is a constant, so dead branches are not compiled.
 
 fn dout_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
   if (VEC == 4u) {
@@ -82,43 +82,6 @@ fn dout_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
 fn dout_at(e: u32) -> f32 {
   if (VEC == 4u) { return vec4<f32>(vec4(dout[e >> 2u]))[e & 3u]; }
   return vec4<f32>(vec4(dout[e])).x;
-}
-
-fn inp_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
-  if (VEC == 4u) {
-    if (j >= len) { return vec4(0.0); }
-    return vec4<f32>(vec4(inp[(row + j) >> 2u]));
-  }
-  var v = vec4(0.0);
-  for (var i = 0u; i < 4u; i++) {
-    if (j + i < len) { v[i] = vec4<f32>(vec4(inp[row + j + i])).x; }
-  }
-  return v;
-}
-
-fn weight_word(w: u32) -> u32 {
-  return vec4<u32>(vec4(weight[w])).x;
-}
-
-fn weight_at(e: u32) -> f32 {
-  if (W_KIND == 1u) { return unpack2x16float(weight_word(e >> 1u))[e & 1u]; }
-  return vec4<f32>(vec4(weight[e])).x;
-}
-
-fn weight_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
-  if (VEC == 4u) {
-    if (j >= len) { return vec4(0.0); }
-    let e = row + j;
-    if (W_KIND == 1u) {
-      return vec4(unpack2x16float(weight_word(e >> 1u)), unpack2x16float(weight_word((e >> 1u) + 1u)));
-    }
-    return vec4<f32>(vec4(weight[e >> 2u]));
-  }
-  var v = vec4(0.0);
-  for (var i = 0u; i < 4u; i++) {
-    if (j + i < len) { v[i] = weight_at(row + j + i); }
-  }
-  return v;
 }
 
 fn clear_acc() {

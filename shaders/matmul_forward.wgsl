@@ -53,66 +53,8 @@ var<workgroup> As: array<f32, 1024>;  // (BK, TILE) inp tile, k-major
 var<workgroup> Bs: array<f32, 1024>;  // (BK, TILE) weight tile, k-major
 var<private> acc: array<vec4<f32>, 4>;  // acc[i][j]: out row ty + 16i, column tx + 16j
 
-// Storage reads. `vec4(x)` turns every element type (f32, vec4<f32>, u32, f16, vec4<f16>) into a
-// vec4, so each branch type-checks whatever {{F32_T}} and {{W_T}} are; VEC and W_KIND are
-// constants, so only the branch for this specialization is compiled.
-
-// Values row[j .. j + 3] of inp (row = flat index of the row's first value); those at j >= len are 0.
-fn inp_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
-  if (VEC == 4u) {
-    // len and row are multiples of 4: the quad is wholly inside or wholly past the row.
-    if (j >= len) { return vec4(0.0); }
-    return vec4<f32>(vec4(inp[(row + j) >> 2u]));
-  }
-  var v = vec4(0.0);
-  for (var i = 0u; i < 4u; i++) {
-    if (j + i < len) { v[i] = vec4<f32>(vec4(inp[row + j + i])).x; }
-  }
-  return v;
-}
-
-// row[j .. j + 3] of a LoRA operand (R values per row, R any size), 0 past the row.
-fn lora_xa_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
-  var v = vec4(0.0);
-  for (var i = 0u; i < 4u; i++) {
-    if (j + i < len) { v[i] = lora_xa[row + j + i]; }
-  }
-  return v;
-}
-
-fn lora_b_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
-  var v = vec4(0.0);
-  for (var i = 0u; i < 4u; i++) {
-    if (j + i < len) { v[i] = lora_b[row + j + i]; }
-  }
-  return v;
-}
-
-fn weight_word(w: u32) -> u32 {
-  return vec4<u32>(vec4(weight[w])).x;
-}
-
-fn weight_at(e: u32) -> f32 {
-  if (W_KIND == 1u) { return unpack2x16float(weight_word(e >> 1u))[e & 1u]; }
-  return vec4<f32>(vec4(weight[e])).x;
-}
-
-fn weight_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
-  if (VEC == 4u) {
-    if (j >= len) { return vec4(0.0); }
-    let e = row + j;
-    if (W_KIND == 1u) {
-      // Four halves are two whole words (e is a multiple of 4).
-      return vec4(unpack2x16float(weight_word(e >> 1u)), unpack2x16float(weight_word((e >> 1u) + 1u)));
-    }
-    return vec4<f32>(vec4(weight[e >> 2u]));
-  }
-  var v = vec4(0.0);
-  for (var i = 0u; i < 4u; i++) {
-    if (j + i < len) { v[i] = weight_at(row + j + i); }
-  }
-  return v;
-}
+#include "lib/matmul_io.wgsl"       // inp_quad, weight_quad: storage reads for any VEC, W_KIND
+#include "lib/matmul_lora_io.wgsl"  // lora_xa_quad, lora_b_quad
 
 // acc += As (BK, 64) slice ᵀ · Bs (BK, 64) slice for this thread's 4 x 4 outputs.
 fn multiply_tile(tx: u32, ty: u32) {

@@ -44,28 +44,13 @@ var<workgroup> Bs: array<f32, 1024>;  // (BK, TILE) weight tile, k-major
 var<private> acc: array<vec4<f32>, 4>;  // acc[i][j]: out row ty + 16i, column tx + 16j
 
 #include "lib/blockq.wgsl"
+#include "lib/matmul_lora_io.wgsl"  // lora_xa_quad, lora_b_quad
 
 // row[j .. j + 3] of a row of len values starting at flat index row; 0 at j + i >= len.
 fn inp_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
   var v = vec4(0.0);
   for (var i = 0u; i < 4u; i++) {
     if (j + i < len) { v[i] = inp[row + j + i]; }
-  }
-  return v;
-}
-
-fn lora_xa_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
-  var v = vec4(0.0);
-  for (var i = 0u; i < 4u; i++) {
-    if (j + i < len) { v[i] = lora_xa[row + j + i]; }
-  }
-  return v;
-}
-
-fn lora_b_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
-  var v = vec4(0.0);
-  for (var i = 0u; i < 4u; i++) {
-    if (j + i < len) { v[i] = lora_b[row + j + i]; }
   }
   return v;
 }

@@ -1,4 +1,5 @@
-// Storage reads shared by the matmul variants (matmul_*_tiled8.wgsl, matmul_forward_f16.wgsl,
+// Storage reads shared by the matmul kernels and their variants (matmul_forward.wgsl,
+// matmul_backward.wgsl, matmul_*_tiled8.wgsl, matmul_forward_f16.wgsl,
 // matmul_forward_subgroup.wgsl): quads of `inp` and of `weight`, with the placeholders of
 // matmul_forward.wgsl ({{VEC}}, {{W_KIND}}, {{F32_T}}, {{W_T}}). The including kernel declares
 // `inp` and `weight` and the constants VEC and W_KIND.
