@@ -37,6 +37,15 @@ describe('the Evaluate page in the built studio', () => {
     await p.getByTestId('train-name').fill('tiny run');
     await p.getByTestId('train-plan-button').click();
     await expect.poll(() => p.getByTestId('train-memory').textContent(), { timeout: 60_000 }).toMatch(/Estimated GPU memory/);
+    // gradient_checkpointing: automatic by default (off: the tiny run fits); the select turns it on.
+    expect(await p.getByTestId('train-field-gradient_checkpointing').inputValue()).toBe('auto');
+    expect(await p.getByTestId('train-checkpointing').textContent()).toMatch(/^gradient checkpointing: off \(automatic: the run fits without it; about .+ with it\)$/);
+    await p.getByTestId('train-field-gradient_checkpointing').selectOption('true');
+    await p.getByTestId('train-plan-button').click();
+    await expect.poll(() => p.getByTestId('train-checkpointing').textContent(), { timeout: 60_000 }).toBe('gradient checkpointing: on');
+    await p.getByTestId('train-field-gradient_checkpointing').selectOption('auto');
+    await p.getByTestId('train-plan-button').click();
+    await expect.poll(() => p.getByTestId('train-checkpointing').textContent(), { timeout: 60_000 }).toMatch(/^gradient checkpointing: off \(automatic/);
     await p.getByTestId('train-start').click();
     await expect.poll(() => p.getByTestId('train-run').first().getAttribute('data-status'), { timeout: 300_000, interval: 1000 }).toBe('done');
 
