@@ -54,7 +54,7 @@ describe('attention tuning on a real adapter', () => {
     engine.choices.forced = parseForced('attention_backward=flash');
     expect(engine.choices.attentionName('attention_backward', 7, 6, 2, 4)).toBe('flash');
     engine.choices.forced = {};
-  });
+  }, 180_000); // a cold shader cache (a fresh CI machine): about 25 s alone on lavapipe
 
   it('a call without a variant dispatches the engine\'s choice for its shape class', async () => {
     const engine = await testEngine();
@@ -73,7 +73,7 @@ describe('attention tuning on a real adapter', () => {
     expect(flashKeys()).toHaveLength(1);
     engine.choices.clear();
     engine.release(q, kv, out, lse);
-  });
+  }, 120_000);
 
   it('a variant whose result disagrees with the safe kernel is left out', async () => {
     const engine = await testEngine();
