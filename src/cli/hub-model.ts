@@ -42,9 +42,12 @@ export class HubModelError extends Error {
   }
 }
 
-/** --model names a Hub model: shaped like org/name, and no such local file or folder. */
-export async function isHubModel(model: string): Promise<boolean> {
-  return HUB_ID.test(model) && !(await fs.stat(model).catch(() => null));
+/**
+ * --model names a Hub model: shaped like org/name, and no such local file or folder (at `local`:
+ * the path itself, or where a config file's relative path points).
+ */
+export async function isHubModel(model: string, local = model): Promise<boolean> {
+  return HUB_ID.test(model) && !(await fs.stat(local).catch(() => null));
 }
 
 /**

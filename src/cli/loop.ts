@@ -35,7 +35,7 @@ import { generateSets, promptsOf } from './generate.js';
 import { readSettingsText } from './input.js';
 import { judgeSets, makePairs } from './judge.js';
 import { planOutput, writeOutputFile } from './output.js';
-import { HUB_ID, modelInput } from './hub-model.js';
+import { isHubModel, modelInput } from './hub-model.js';
 import { configFrom, err, openSession, readModel, readPeftAdapter, readRecords, run as trainRun, runCommand, UsageError } from './train.js';
 
 const USAGE = `usage: prefstudio loop --config loop.json --out <dir> [--resume] [--force]
@@ -94,7 +94,7 @@ function resolveIn(base: string, p: string): string {
 /** A model: a folder relative to the file, or a Hugging Face Hub id (org/name) when no such folder is there. */
 async function resolveModelIn(base: string, p: string): Promise<string> {
   const local = resolveIn(base, p);
-  return HUB_ID.test(p) && !(await fs.stat(local).catch(() => null)) ? p : local;
+  return (await isHubModel(p, local)) ? p : local;
 }
 
 async function readLoopFile(file: string): Promise<{ config: LoopFile; training: TrainingConfig }> {

@@ -17,6 +17,7 @@ import {
   type KeyMask,
 } from '../../src/engine/cpu/attention.js';
 import { dot, expectClose, finiteDifferences, randn } from '../support/numeric.js';
+import type { AttentionShape } from '../../src/engine/tuning/attention-runner.js';
 
 /** (B, Tk) right-padded mask: row b has lengths[b] real tokens; null lengths = no mask. */
 function keyMask(lengths: number[] | null, Tk: number, dtype: 'u32' | 'i32' = 'u32'): KeyMask {
@@ -26,13 +27,7 @@ function keyMask(lengths: number[] | null, Tk: number, dtype: 'u32' | 'i32' = 'u
   return m;
 }
 
-interface Case {
-  B: number;
-  Tq: number;
-  Tk: number;
-  NH: number;
-  NKV: number;
-  HS: number;
+interface Case extends AttentionShape {
   lengths: number[] | null;
   maskType?: 'u32' | 'i32';
   options?: AttentionCpuOptions;

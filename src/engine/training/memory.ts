@@ -109,23 +109,29 @@ export class TrainingMemoryError extends Error {
   }
 }
 
+const LOWER_BATCH = 'lower per_device_train_batch_size (use gradient_accumulation_steps for the same effective batch)';
+
+/** "the budget of 4.00 GiB (its source)". */
+function budgetText(budget: number | MemoryBudget): { bytes: number; text: string } {
+  const bytes = typeof budget === 'number' ? budget : budget.bytes;
+  return { bytes, text: `the budget of ${formatBytes(bytes)}${typeof budget === 'number' ? '' : ` (${budget.source})`}` };
+}
+
 /** What does not fit, with the numbers; null when the run fits. */
 function fitProblem(e: TrainingMemoryEstimate, budget: number | MemoryBudget, maxBindingBytes: number, maxWorkgroups: number): { kind: 'workgroups' | 'budget' | 'binding'; message: string } | null {
-  const budgetBytes = typeof budget === 'number' ? budget : budget.bytes;
-  const whence = typeof budget === 'number' ? '' : ` (${budget.source})`;
-  const batch = 'lower per_device_train_batch_size (use gradient_accumulation_steps for the same effective batch)';
+  const b = budgetText(budget);
   if (e.sequences > maxWorkgroups) {
-    return { kind: 'workgroups', message: `a micro-batch of ${e.sequences} sequences is more than this GPU runs at once (${maxWorkgroups} workgroups per dimension): ${batch}` };
+    return { kind: 'workgroups', message: `a micro-batch of ${e.sequences} sequences is more than this GPU runs at once (${maxWorkgroups} workgroups per dimension): ${LOWER_BATCH}` };
   }
-  if (e.total > budgetBytes) {
-    const advice = `${e.recompute ? '' : 'turn on gradient_checkpointing, '}${batch} or max_length`;
-    return { kind: 'budget', message: `this run needs about ${formatBytes(e.total)} of GPU memory (${memoryParts(e)}), more than the budget of ${formatBytes(budgetBytes)}${whence}: ${advice}` };
+  if (e.total > b.bytes) {
+    const advice = `${e.recompute ? '' : 'turn on gradient_checkpointing, '}${LOWER_BATCH} or max_length`;
+    return { kind: 'budget', message: `this run needs about ${formatBytes(e.total)} of GPU memory (${memoryParts(e)}), more than ${b.text}: ${advice}` };
   }
   if (e.largestBuffer.bytes > maxBindingBytes) {
     // One activation or one LM-head chunk: gradient checkpointing does not make it smaller.
     return {
       kind: 'binding',
-      message: `${e.largestBuffer.what} takes ${formatBytes(e.largestBuffer.bytes)}, more than this adapter's largest storage binding (${formatBytes(maxBindingBytes)}): ${batch} or max_length`,
+      message: `${e.largestBuffer.what} takes ${formatBytes(e.largestBuffer.bytes)}, more than this adapter's largest storage binding (${formatBytes(maxBindingBytes)}): ${LOWER_BATCH} or max_length`,
     };
   }
   return null;
@@ -176,11 +182,9 @@ export function resolveTrainingMemory(
   const problem = fitProblem(on, budget, maxBindingBytes, maxWorkgroups);
   if (!problem) return on;
   if (problem.kind !== 'budget') throw new TrainingMemoryError(problem.message, on);
-  const budgetBytes = typeof budget === 'number' ? budget : budget.bytes;
-  const whence = typeof budget === 'number' ? '' : ` (${budget.source})`;
   throw new TrainingMemoryError(
     `this run needs about ${formatBytes(off.total)} of GPU memory without gradient checkpointing and about ${formatBytes(on.total)} with it (${memoryParts(on)}), ` +
-      `both more than the budget of ${formatBytes(budgetBytes)}${whence}: lower per_device_train_batch_size (use gradient_accumulation_steps for the same effective batch) or max_length`,
+      `both more than ${budgetText(budget).text}: ${LOWER_BATCH} or max_length`,
     on,
   );
 }
