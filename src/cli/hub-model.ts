@@ -132,7 +132,9 @@ export async function modelFolder(model: string, dtype: OnnxDtype | undefined, l
     throw new HubModelError(model, isHubError(e) ? `hub-${e.kind}` : 'hub-other', `${(e as Error).message}${isHubError(e) && e.kind === 'not-found' ? ' (no such local folder either)' : ''}`);
   }
   const variants = (await downloadedVariants(dir)).filter((f) => f !== picked);
-  await fs.writeFile(join(dir, DOWNLOADED), `${JSON.stringify({ variants: [...variants, picked] })}\n`);
+  // Written whole or not at all, as the model files are (.part, then renamed).
+  await fs.writeFile(join(dir, `${DOWNLOADED}.part`), `${JSON.stringify({ variants: [...variants, picked] })}\n`);
+  await fs.rename(join(dir, `${DOWNLOADED}.part`), join(dir, DOWNLOADED));
   return dir;
 }
 
