@@ -7,9 +7,16 @@
 // for int4/uint4, 2^(bits-1) for uint8). The values come from src/engine/blockq.ts's
 // quantizeBlockwise. `swapNibbles` writes 4-bit codes high nibble first: what a reader with the
 // wrong packing order would see.
+// `float16` then converts the whole graph to float16 as onnxconverter-common's
+// convert_float_to_float16 does (`toFloat16`), which is how transformers.js makes its q4f16 files
+// (quantize to q4 first, then convert): every float initializer and Constant becomes float16
+// (clipped to ±1e4 and away from 0 below 1e-7, as that converter does), Cast(to = float) becomes
+// Cast(to = float16), the float graph inputs and outputs become float16 (or keep float32 behind
+// Casts with keepIoTypes), so MatMulNBits and GatherBlockQuantized get float16 A / scales / Y.
 
 import onnxProto from 'onnx-proto';
 import { blobBytes, codeAt, nBlocksOf, quantizeBlockwise, type BlockQuantized, type QuantBits } from '../../src/engine/blockq.js';
+import { f16BitsToF32, toF16Array } from '../../src/engine/f16.js';
 
 const { onnx } = onnxProto;
 type ITensorProto = onnxProto.onnx.ITensorProto;
@@ -33,6 +40,13 @@ export interface QuantizeOnnxOptions {
    * MatMulInteger(DynamicQuantizeLinear(x), w, x_zp, w_zp) · Mul(x_scale, w_scale) after a Cast.
    */
   dynamic?: boolean;
+  /** Then convert the graph to float16 (transformers.js's q4f16: `toFloat16` on the quantized graph). */
+  float16?: Float16Options | boolean;
+}
+
+export interface Float16Options {
+  /** onnxconverter-common's keep_io_types: float graph inputs / outputs stay float32, with Casts at the boundary. */
+  keepIoTypes?: boolean;
 }
 
 export interface QuantizedOnnx {
@@ -63,6 +77,77 @@ function pack4(values: ArrayLike<number>, swap: boolean): Uint8Array {
     out[i >> 1]! |= high ? v << 4 : v;
   }
   return out;
+}
+
+const FLOAT = onnx.TensorProto.DataType.FLOAT, FLOAT16 = onnx.TensorProto.DataType.FLOAT16;
+
+/** onnxconverter-common's convert_np_to_float16 clipping (min_positive_val 1e-7, max_finite_val 1e4), then rounding to half. */
+function halfOf(values: Float32Array): Uint16Array {
+  const clipped = values.map((x) => {
+    const a = Math.abs(x);
+    if (a > 0 && a < 1e-7) return Math.sign(x) * 1e-7;
+    if (a > 1e4 && a < Infinity) return Math.sign(x) * 1e4;
+    return x;
+  });
+  return toF16Array(clipped);
+}
+
+function tensorToF16(t: ITensorProto): void {
+  if (t.dataType !== FLOAT) return;
+  t.rawData = bytes(halfOf(floatsOf(t)));
+  t.floatData = [];
+  t.dataType = FLOAT16;
+}
+
+/** onnxconverter-common's DEFAULT_OP_BLOCK_LIST: ops it keeps in float32 behind Casts. */
+const F16_BLOCKED = new Set(['ArrayFeatureExtractor', 'Binarizer', 'CastMap', 'CategoryMapper', 'DictVectorizer', 'FeatureVectorizer', 'Imputer', 'LabelEncoder', 'LinearClassifier', 'LinearRegressor', 'Normalizer', 'OneHotEncoder', 'RandomUniformLike', 'SVMClassifier', 'SVMRegressor', 'Scaler', 'TreeEnsembleClassifier', 'TreeEnsembleRegressor', 'ZipMap', 'NonMaxSuppression', 'TopK', 'RoiAlign', 'Resize', 'Range', 'CumSum', 'Min', 'Max', 'Upsample']);
+
+/**
+ * The graph in float16, in place, as onnxconverter-common's convert_float_to_float16 with its
+ * defaults (keep_io_types as asked). A node of its block list is refused rather than wrapped in
+ * Casts (the decoders we convert have none).
+ */
+export function toFloat16(model: onnxProto.onnx.IModelProto, o: Float16Options = {}): void {
+  const g = model.graph!;
+  for (const t of g.initializer ?? []) tensorToF16(t);
+  for (const n of g.node ?? []) {
+    if (F16_BLOCKED.has(n.opType ?? '')) throw new Error(`toFloat16: node "${n.name}" (${n.opType}) would stay float32 behind Casts; not supported here`);
+    for (const a of n.attribute ?? []) {
+      if (a.t) tensorToF16(a.t);
+      for (const t of a.tensors ?? []) tensorToF16(t);
+      if (a.g) throw new Error(`toFloat16: node "${n.name}" has a subgraph; not supported here`);
+      if (n.opType === 'Cast' && a.name === 'to' && Number(a.i) === FLOAT) a.i = FLOAT16;
+    }
+  }
+  const isFloat = (v: onnxProto.onnx.IValueInfoProto) => v.type?.tensorType?.elemType === FLOAT;
+  const toHalf = (v: onnxProto.onnx.IValueInfoProto) => { v.type!.tensorType!.elemType = FLOAT16; };
+  for (const v of g.valueInfo ?? []) if (isFloat(v)) toHalf(v);
+  const castTo = (name: string, input: string, output: string, to: number) =>
+    onnx.NodeProto.create({ opType: 'Cast', name, input: [input], output: [output], attribute: [intAttr('to', to)] });
+  (g.input ?? []).forEach((v, i) => {
+    if (!isFloat(v)) return;
+    if (!o.keepIoTypes) return toHalf(v);
+    const inner = `graph_input_cast_${i}`;
+    for (const n of g.node ?? []) n.input = (n.input ?? []).map((x) => (x === v.name ? inner : x));
+    g.node!.unshift(castTo(`graph_input_cast${i}`, v.name!, inner, FLOAT16));
+  });
+  (g.output ?? []).forEach((v, i) => {
+    if (!isFloat(v)) return;
+    if (!o.keepIoTypes) return toHalf(v);
+    const inner = `graph_output_cast_${i}`;
+    for (const n of g.node ?? []) {
+      n.output = (n.output ?? []).map((x) => (x === v.name ? inner : x));
+      n.input = (n.input ?? []).map((x) => (x === v.name ? inner : x));
+    }
+    g.node!.push(castTo(`graph_output_cast${i}`, inner, v.name!, FLOAT));
+  });
+}
+
+/** An f32 file converted to float16 (`toFloat16`), unquantized: transformers.js's model_fp16.onnx. */
+export function float16Onnx(file: Uint8Array, o: Float16Options = {}): Uint8Array {
+  const model = onnx.ModelProto.decode(file);
+  toFloat16(model, o);
+  return onnx.ModelProto.encode(model).finish();
 }
 
 export function quantizeOnnx(file: Uint8Array, o: QuantizeOnnxOptions): QuantizedOnnx {
@@ -194,5 +279,10 @@ export function quantizeOnnx(file: Uint8Array, o: QuantizeOnnxOptions): Quantize
   for (const { at, node } of newNodes) g.node!.splice(g.node!.indexOf(at), 0, onnx.NodeProto.create(node));
   g.initializer = [...(g.initializer ?? []).filter((t) => !drop.has(t.name ?? '')), ...added];
   if (!(model.opsetImport ?? []).some((x) => x.domain === 'com.microsoft')) model.opsetImport = [...(model.opsetImport ?? []), { domain: 'com.microsoft', version: 1 }];
+  if (o.float16) {
+    toFloat16(model, o.float16 === true ? {} : o.float16);
+    // The file's scales are now halves: so are the canonical values.
+    for (const q of weights.values()) q.scales = Float32Array.from(halfOf(q.scales), f16BitsToF32);
+  }
   return { bytes: onnx.ModelProto.encode(model).finish(), weights };
 }
