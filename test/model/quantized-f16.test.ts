@@ -5,15 +5,19 @@
 // transformers.js does (quantize the f32 tiny-llama, then onnxconverter-common's float16
 // conversion: test/support/quantize-onnx.ts `float16`), load it with our loader, keep its weights
 // packed on the GPU and compare our logits with onnxruntime-web's wasm EP on the same file.
+// Also: the Cast pattern of a PyTorch half export (RMSNorm statistics and softmax in float32
+// between Casts), and the onnxruntime-genai builder's form (the shared fp16 Llama, fused
+// SkipSimplifiedLayerNormalization / RotaryEmbedding / MultiHeadAttention, f16 past and logits)
+// with its f16 MatMuls quantized in place: MatMulNBits T = float16 from float16 weights.
 import * as ort from 'onnxruntime-web';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testEngine } from '#test-engine';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load.js';
 import { referenceLogits, referenceSession } from '../../src/engine/model/ort-reference.js';
 import { TransformerModel } from '../../src/engine/transformer/model.js';
-import { float16Onnx, quantizeOnnx, type QuantizeOnnxOptions } from '../support/quantize-onnx.js';
+import { float16Onnx, inlineExternalData, quantizeOnnx, type QuantizeOnnxOptions } from '../support/quantize-onnx.js';
 import { rng } from '../support/numeric.js';
-import { TINY_LLAMA, decodeModel, encodeModel, fileBytes, onnx, variant } from './helpers.js';
+import { LLAMA_FP16, TINY_LLAMA, decodeModel, encodeModel, fileBytes, onnx, variant } from './helpers.js';
 
 ort.env.wasm.numThreads = 1;
 
@@ -93,17 +97,22 @@ function expectHalfGraph(bytes: Uint8Array, logits: 'float16' | 'float32') {
   return nbits.length;
 }
 
-const CASES: { name: string; o: QuantizeOnnxOptions; logits: 'float16' | 'float32' }[] = [
-  { name: 'q4f16, block 32, zero points, int4 embedding (f16 scales), f16 logits', o: { bits: 4, blockSize: 32, zeroPoints: true, embedding: 'int4', float16: true }, logits: 'float16' },
-  { name: 'q4f16, block 16, symmetric, f16 embedding table (plain Gather), f16 logits', o: { bits: 4, blockSize: 16, zeroPoints: false, embedding: null, float16: true }, logits: 'float16' },
-  { name: 'q4f16 with keep_io_types (float32 logits behind a Cast, transformers.js), block 32, uint4 embedding', o: { bits: 4, blockSize: 32, zeroPoints: true, embedding: 'uint4', float16: { keepIoTypes: true } }, logits: 'float32' },
+/** Cast(to = float) nodes: the logits' with keep_io_types; 5 RMSNorms and 2 softmaxes with float32 islands. */
+const castsToFloat = (bytes: Uint8Array) => decodeModel(bytes).graph!.node!.filter((n) => n.opType === 'Cast' && Number(n.attribute!.find((a) => a.name === 'to')!.i) === onnx.TensorProto.DataType.FLOAT).length;
+
+const CASES: { name: string; o: QuantizeOnnxOptions; logits: 'float16' | 'float32'; casts: number }[] = [
+  { name: 'q4f16, block 32, zero points, int4 embedding (f16 scales), f16 logits', o: { bits: 4, blockSize: 32, zeroPoints: true, embedding: 'int4', float16: true }, logits: 'float16', casts: 0 },
+  { name: 'q4f16, block 16, symmetric, f16 embedding table (plain Gather), f16 logits', o: { bits: 4, blockSize: 16, zeroPoints: false, embedding: null, float16: true }, logits: 'float16', casts: 0 },
+  { name: 'q4f16 with keep_io_types (float32 logits behind a Cast, transformers.js), block 32, uint4 embedding', o: { bits: 4, blockSize: 32, zeroPoints: true, embedding: 'uint4', float16: { keepIoTypes: true } }, logits: 'float32', casts: 1 },
+  { name: 'q4f16 with RMSNorm statistics and softmax in float32 between Casts (a torch half export), block 32, int4 embedding', o: { bits: 4, blockSize: 32, zeroPoints: true, embedding: 'int4', float16: { float32Islands: true } }, logits: 'float16', casts: 7 },
 ];
 
 describe('q4f16 bases: our logits equal onnxruntime-web (wasm, computing in float16) on the same file', () => {
   afterAll(async () => (await testEngine()).pool.trim());
 
-  it.each(CASES)('$name', async ({ name, o, logits }) => {
+  it.each(CASES)('$name', async ({ name, o, logits, casts }) => {
     const bytes = quantizeOnnx(F32, o).bytes;
+    expect(castsToFloat(bytes)).toBe(casts);
     // Every linear layer (7 per layer, 2 layers, and the LM head) is a MatMulNBits with T = float16.
     expect(expectHalfGraph(bytes, logits)).toBe(15);
     const loaded = await load(bytes);
@@ -137,6 +146,24 @@ describe('q4f16 bases: our logits equal onnxruntime-web (wasm, computing in floa
     const { diff, scale } = maxDiff(await ourLogits(loaded, b), await ortLogits(loaded, b), loaded.config.vocabSize, b.mask);
     console.log(`fp16: max |ours - ort| ${diff.toExponential(2)} = ${(diff / scale / 2 ** -11).toFixed(1)}·u·max|logit|, max |logit| ${scale.toFixed(3)}`);
     expect(scale).toBeGreaterThan(0.5);
+    expect(diff).toBeLessThanOrEqual(REL_TOL * scale);
+  }, 120_000);
+
+  it('the genai builder\'s form: the shared fp16 Llama (fused ops, f16 past and logits) with MatMulNBits T = float16 from its f16 weights', async () => {
+    const inlined = inlineExternalData(fileBytes(`${LLAMA_FP16}/model.onnx`), fileBytes(`${LLAMA_FP16}/model.onnx.data`));
+    const bytes = quantizeOnnx(inlined, { bits: 4, blockSize: 16, zeroPoints: true, embedding: 'int4' }).bytes;
+    expect(expectHalfGraph(bytes, 'float16')).toBe(15);
+    const loaded = await loadModel(variant(LLAMA_FP16, { 'model.onnx': bytes, 'model.onnx.data': undefined }), { acknowledge: ['tokenizer-vocab-mismatch'] });
+    expect(loaded.weights.get('model.layers.0.self_attn.q_proj.weight')!.dtype).toBe('q4');
+    expect(loaded.weights.get('model.embed_tokens.weight')!.dtype).toBe('q4');
+    const b = batch(loaded.config.vocabSize);
+    const ours = await ourLogits(loaded, b, (m) => {
+      expect(m.weights.layers[1]!.down.weight).toMatchObject({ kind: 'blockq', bits: 4, blockSize: 16 });
+      expect(m.weights.tokenEmbedding).toMatchObject({ kind: 'blockq', bits: 4 });
+    });
+    const { diff, scale } = maxDiff(ours, await ortLogits(loaded, b), loaded.config.vocabSize, b.mask);
+    console.log(`genai form q4f16: max |ours - ort| ${diff.toExponential(2)} = ${(diff / scale / 2 ** -11).toFixed(1)}·u·max|logit|, max |logit| ${scale.toFixed(3)}`);
+    expect(scale).toBeGreaterThan(0.05); // this random model's logits are small (≈ 0.4)
     expect(diff).toBeLessThanOrEqual(REL_TOL * scale);
   }, 120_000);
 

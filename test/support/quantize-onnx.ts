@@ -13,6 +13,8 @@
 // (clipped to ±1e4 and away from 0 below 1e-7, as that converter does), Cast(to = float) becomes
 // Cast(to = float16), the float graph inputs and outputs become float16 (or keep float32 behind
 // Casts with keepIoTypes), so MatMulNBits and GatherBlockQuantized get float16 A / scales / Y.
+// A graph that is float16 already (the genai builder's fp16 export, `inlineExternalData` first)
+// is quantized in place the same way: float16 weights give float16 scales.
 
 import onnxProto from 'onnx-proto';
 import { blobBytes, codeAt, nBlocksOf, quantizeBlockwise, type BlockQuantized, type QuantBits } from '../../src/engine/blockq.js';
@@ -47,6 +49,12 @@ export interface QuantizeOnnxOptions {
 export interface Float16Options {
   /** onnxconverter-common's keep_io_types: float graph inputs / outputs stay float32, with Casts at the boundary. */
   keepIoTypes?: boolean;
+  /**
+   * Keep each RMSNorm's statistics (Pow, ReduceMean, Add eps, Sqrt, Div, with their constants) and
+   * each Softmax in float32 behind Cast(to float) / Cast(to float16), as a PyTorch export of a
+   * half model writes them (transformers' LlamaRMSNorm upcasts, softmax(dtype = float32)).
+   */
+  float32Islands?: boolean;
 }
 
 export interface QuantizedOnnx {
@@ -56,6 +64,11 @@ export interface QuantizedOnnx {
 }
 
 function floatsOf(t: ITensorProto): Float32Array {
+  if (t.dataType === onnx.TensorProto.DataType.FLOAT16) {
+    // Halves: raw little-endian, or one per int32_data entry.
+    if (t.rawData && t.rawData.byteLength) return Float32Array.from(new Uint16Array(new Uint8Array(t.rawData).buffer.slice(0)), f16BitsToF32);
+    return Float32Array.from(t.int32Data ?? [], f16BitsToF32);
+  }
   if (t.rawData && t.rawData.byteLength) return new Float32Array(new Uint8Array(t.rawData).buffer.slice(0));
   return Float32Array.from(t.floatData ?? []);
 }
@@ -102,6 +115,42 @@ function tensorToF16(t: ITensorProto): void {
 /** onnxconverter-common's DEFAULT_OP_BLOCK_LIST: ops it keeps in float32 behind Casts. */
 const F16_BLOCKED = new Set(['ArrayFeatureExtractor', 'Binarizer', 'CastMap', 'CategoryMapper', 'DictVectorizer', 'FeatureVectorizer', 'Imputer', 'LabelEncoder', 'LinearClassifier', 'LinearRegressor', 'Normalizer', 'OneHotEncoder', 'RandomUniformLike', 'SVMClassifier', 'SVMRegressor', 'Scaler', 'TreeEnsembleClassifier', 'TreeEnsembleRegressor', 'ZipMap', 'NonMaxSuppression', 'TopK', 'RoiAlign', 'Resize', 'Range', 'CumSum', 'Min', 'Max', 'Upsample']);
 
+const castNode = (name: string, input: string, output: string, to: number) =>
+  onnx.NodeProto.create({ opType: 'Cast', name, input: [input], output: [output], attribute: [intAttr('to', to)] });
+
+interface Island {
+  /** In graph order; the last one's output leaves the island. */
+  nodes: onnxProto.onnx.INodeProto[];
+  /** Tensors cast to float on the way in. */
+  enter: string[];
+  /** Constants (Constant outputs, initializers) used only inside: they stay float32. */
+  constants: string[];
+}
+
+/** The RMSNorm statistics (x / sqrt(mean(x^2) + eps)) and Softmax nodes of an f32 graph. */
+function float32Islands(g: onnxProto.onnx.IGraphProto): Island[] {
+  const nodes = g.node ?? [];
+  const consumers = (t: string) => nodes.filter((n) => (n.input ?? []).includes(t));
+  const only = (t: string, op: string) => {
+    const c = consumers(t);
+    return c.length === 1 && c[0]!.opType === op ? c[0]! : null;
+  };
+  const constants = (ns: onnxProto.onnx.INodeProto[], enter: string[]) => ns.flatMap((n) => n.input ?? [])
+    .filter((t) => !enter.includes(t) && !ns.some((n) => n.output?.includes(t)))
+    .filter((t) => consumers(t).every((c) => ns.includes(c)));
+  const out: Island[] = [];
+  for (const pow of nodes.filter((n) => n.opType === 'Pow')) {
+    const x = pow.input![0]!;
+    const mean = only(pow.output![0]!, 'ReduceMean'), add = mean && only(mean.output![0]!, 'Add');
+    const sqrt = add && only(add.output![0]!, 'Sqrt'), div = sqrt && only(sqrt.output![0]!, 'Div');
+    if (!div || div.input![0] !== x) continue;
+    const ns = [pow, mean!, add!, sqrt, div];
+    out.push({ nodes: ns, enter: [x], constants: constants(ns, [x]) });
+  }
+  for (const sm of nodes.filter((n) => n.opType === 'Softmax')) out.push({ nodes: [sm], enter: [sm.input![0]!], constants: [] });
+  return out;
+}
+
 /**
  * The graph in float16, in place, as onnxconverter-common's convert_float_to_float16 with its
  * defaults (keep_io_types as asked). A node of its block list is refused rather than wrapped in
@@ -109,9 +158,12 @@ const F16_BLOCKED = new Set(['ArrayFeatureExtractor', 'Binarizer', 'CastMap', 'C
  */
 export function toFloat16(model: onnxProto.onnx.IModelProto, o: Float16Options = {}): void {
   const g = model.graph!;
-  for (const t of g.initializer ?? []) tensorToF16(t);
+  const islands = o.float32Islands ? float32Islands(g) : [];
+  const keep = new Set(islands.flatMap((i) => i.constants));
+  for (const t of g.initializer ?? []) if (!keep.has(t.name ?? '')) tensorToF16(t);
   for (const n of g.node ?? []) {
     if (F16_BLOCKED.has(n.opType ?? '')) throw new Error(`toFloat16: node "${n.name}" (${n.opType}) would stay float32 behind Casts; not supported here`);
+    if (n.opType === 'Constant' && keep.has(n.output?.[0] ?? '')) continue;
     for (const a of n.attribute ?? []) {
       if (a.t) tensorToF16(a.t);
       for (const t of a.tensors ?? []) tensorToF16(t);
@@ -119,17 +171,25 @@ export function toFloat16(model: onnxProto.onnx.IModelProto, o: Float16Options =
       if (n.opType === 'Cast' && a.name === 'to' && Number(a.i) === FLOAT) a.i = FLOAT16;
     }
   }
+  for (const isl of islands) {
+    const first = g.node!.indexOf(isl.nodes[0]!);
+    for (const x of isl.enter) {
+      for (const n of isl.nodes) n.input = n.input!.map((i) => (i === x ? `${x}_float` : i));
+      g.node!.splice(first, 0, castNode(`${isl.nodes[0]!.name}/Cast_to_float`, x, `${x}_float`, FLOAT));
+    }
+    const last = isl.nodes[isl.nodes.length - 1]!, y = last.output![0]!;
+    last.output = [`${y}_float`];
+    g.node!.splice(g.node!.indexOf(last) + 1, 0, castNode(`${last.name}/Cast_to_float16`, `${y}_float`, y, FLOAT16));
+  }
   const isFloat = (v: onnxProto.onnx.IValueInfoProto) => v.type?.tensorType?.elemType === FLOAT;
   const toHalf = (v: onnxProto.onnx.IValueInfoProto) => { v.type!.tensorType!.elemType = FLOAT16; };
   for (const v of g.valueInfo ?? []) if (isFloat(v)) toHalf(v);
-  const castTo = (name: string, input: string, output: string, to: number) =>
-    onnx.NodeProto.create({ opType: 'Cast', name, input: [input], output: [output], attribute: [intAttr('to', to)] });
   (g.input ?? []).forEach((v, i) => {
     if (!isFloat(v)) return;
     if (!o.keepIoTypes) return toHalf(v);
     const inner = `graph_input_cast_${i}`;
     for (const n of g.node ?? []) n.input = (n.input ?? []).map((x) => (x === v.name ? inner : x));
-    g.node!.unshift(castTo(`graph_input_cast${i}`, v.name!, inner, FLOAT16));
+    g.node!.unshift(castNode(`graph_input_cast${i}`, v.name!, inner, FLOAT16));
   });
   (g.output ?? []).forEach((v, i) => {
     if (!isFloat(v)) return;
@@ -139,7 +199,7 @@ export function toFloat16(model: onnxProto.onnx.IModelProto, o: Float16Options =
       n.output = (n.output ?? []).map((x) => (x === v.name ? inner : x));
       n.input = (n.input ?? []).map((x) => (x === v.name ? inner : x));
     }
-    g.node!.push(castTo(`graph_output_cast${i}`, inner, v.name!, FLOAT));
+    g.node!.push(castNode(`graph_output_cast${i}`, inner, v.name!, FLOAT));
   });
 }
 
@@ -147,6 +207,25 @@ export function toFloat16(model: onnxProto.onnx.IModelProto, o: Float16Options =
 export function float16Onnx(file: Uint8Array, o: Float16Options = {}): Uint8Array {
   const model = onnx.ModelProto.decode(file);
   toFloat16(model, o);
+  return onnx.ModelProto.encode(model).finish();
+}
+
+const roundToHalf = (a: Float32Array) => Float32Array.from(halfOf(a), f16BitsToF32);
+
+const scalesTensor = (name: string, half: boolean, dims: number[], scales: Float32Array) =>
+  half ? tensor(name, FLOAT16, dims, bytes(halfOf(scales))) : tensor(name, FLOAT, dims, bytes(scales));
+
+/** The file with its external-data initializers read from `data` (one .onnx.data file) into raw_data. */
+export function inlineExternalData(file: Uint8Array, data: Uint8Array): Uint8Array {
+  const model = onnx.ModelProto.decode(file);
+  for (const t of model.graph!.initializer ?? []) {
+    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    const kv = new Map((t.externalData ?? []).map((e) => [e.key, e.value]));
+    const offset = Number(kv.get('offset') ?? 0), length = Number(kv.get('length'));
+    t.rawData = data.slice(offset, offset + length);
+    t.externalData = [];
+    t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
+  }
   return onnx.ModelProto.encode(model).finish();
 }
 
@@ -165,10 +244,13 @@ export function quantizeOnnx(file: Uint8Array, o: QuantizeOnnxOptions): Quantize
     if ((n.domain ?? '') !== '') continue;
     if (n.opType === 'MatMul') {
       const w = inits.get(n.input?.[1] ?? '');
-      if (!w || w.dataType !== 1 || w.dims?.length !== 2) continue;
+      if (!w || (w.dataType !== 1 && w.dataType !== 10) || w.dims?.length !== 2) continue;
+      // A float16 graph (MatMulNBits with T = float16): its scales are halves too.
+      const half = w.dataType === 10;
       const [K, N] = (w.dims as number[]).map(Number) as [number, number];
       const stored = floatsOf(w); // (K, N)
       if (o.qdq) {
+        if (half) throw new Error(`quantizeOnnx: QDQ of the float16 weight "${w.name}" is not written here`);
         // One block per column: codes (N, 1, K); int8 stores code − 128 (zero point likewise).
         const hfq = new Float32Array(N * K);
         for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) hfq[j * K + k] = stored[k * N + j]!;
@@ -208,13 +290,14 @@ export function quantizeOnnx(file: Uint8Array, o: QuantizeOnnxOptions): Quantize
       const hf = new Float32Array(N * K);
       for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) hf[j * K + k] = stored[k * N + j]!;
       const q = quantizeBlockwise(hf, N, K, bits, bs, !o.zeroPoints);
+      if (half) q.scales = roundToHalf(q.scales);
       weights.set(w.name!, q);
       const nb = nBlocksOf(K, bs);
       const base = `${w.name}_MatMulNBits`;
       let codes = q.codes;
       if (o.swapNibbles && bits === 4) codes = codes.map((b) => ((b & 0xf) << 4) | (b >> 4));
       added.push(tensor(`${base}_B`, 2, [N, nb, blobBytes(bits, bs)], codes));
-      added.push(tensor(`${base}_scales`, 1, [N, nb], bytes(q.scales)));
+      added.push(scalesTensor(`${base}_scales`, half, [N, nb], q.scales));
       const inputs = [n.input![0]!, `${base}_B`, `${base}_scales`];
       if (o.zeroPoints) {
         const rowBytes = Math.ceil((nb * bits) / 8);
@@ -236,12 +319,14 @@ export function quantizeOnnx(file: Uint8Array, o: QuantizeOnnxOptions): Quantize
       n.attribute = [intAttr('K', K), intAttr('N', N), intAttr('bits', bits), intAttr('block_size', bs)];
     } else if (n.opType === 'Gather' && o.embedding) {
       const t = inits.get(n.input?.[0] ?? '');
-      if (!t || t.dataType !== 1 || t.dims?.length !== 2 || inits.has(n.input?.[1] ?? '')) continue;
+      if (!t || (t.dataType !== 1 && t.dataType !== 10) || t.dims?.length !== 2 || inits.has(n.input?.[1] ?? '')) continue;
+      const half = t.dataType === 10;
       const [V, C] = (t.dims as number[]).map(Number) as [number, number];
       const ebits: QuantBits = o.embedding === 'uint8' ? bits : 4;
       // int4 and uint8 take the default zero point when asked for none; uint4's default is 0, so it always has them.
       const withZp = o.zeroPoints || o.embedding === 'uint4';
       const q = quantizeBlockwise(floatsOf(t), V, C, ebits, bs, !withZp);
+      if (half) q.scales = roundToHalf(q.scales);
       weights.set(t.name!, q);
       const nb = nBlocksOf(C, bs);
       const codes: number[] = [];
@@ -256,7 +341,7 @@ export function quantizeOnnx(file: Uint8Array, o: QuantizeOnnxOptions): Quantize
         for (let v = 0; v < V; v++) raw.set(ebits === 8 ? codes.slice(v * C, (v + 1) * C) : pack4(codes.slice(v * C, (v + 1) * C), swap), v * rowBytes);
         data = tensor(`${base}_data`, 2, [V, rowBytes], raw);
       } else data = tensor(`${base}_data`, o.embedding === 'int4' ? 22 : 21, [V, C], pack4(codes, swap));
-      added.push(data, tensor(`${base}_scales`, 1, [V, nb], bytes(q.scales)));
+      added.push(data, scalesTensor(`${base}_scales`, half, [V, nb], q.scales));
       const inputs = [data.name!, n.input![1]!, `${base}_scales`];
       if (withZp) {
         const z = Array.from(q.zeros, (x) => x - (o.embedding === 'int4' ? 8 : 0));
@@ -282,7 +367,7 @@ export function quantizeOnnx(file: Uint8Array, o: QuantizeOnnxOptions): Quantize
   if (o.float16) {
     toFloat16(model, o.float16 === true ? {} : o.float16);
     // The file's scales are now halves: so are the canonical values.
-    for (const q of weights.values()) q.scales = Float32Array.from(halfOf(q.scales), f16BitsToF32);
+    for (const q of weights.values()) q.scales = roundToHalf(q.scales);
   }
   return { bytes: onnx.ModelProto.encode(model).finish(), weights };
 }
