@@ -17,7 +17,7 @@ import { referenceLogits, referenceSession } from '../../src/engine/model/ort-re
 import { TransformerModel } from '../../src/engine/transformer/model.js';
 import { float16Onnx, inlineExternalData, quantizeOnnx, type QuantizeOnnxOptions } from '../support/quantize-onnx.js';
 import { rng } from '../support/numeric.js';
-import { LLAMA_FP16, TINY_LLAMA, decodeModel, encodeModel, fileBytes, onnx, variant } from './helpers.js';
+import { LLAMA_FP16, TINY_GPT2, TINY_LLAMA, TINY_QWEN2, decodeModel, encodeModel, fileBytes, onnx, variant } from './helpers.js';
 
 ort.env.wasm.numThreads = 1;
 
@@ -133,6 +133,35 @@ describe('q4f16 bases: our logits equal onnxruntime-web (wasm, computing in floa
     const want = await ortLogits(loaded, b);
     const { diff, scale } = maxDiff(ours, want, loaded.config.vocabSize, b.mask);
     console.log(`${name}: max |ours - ort| ${diff.toExponential(2)} = ${(diff / scale / 2 ** -11).toFixed(1)}·u·max|logit|, max |logit| ${scale.toFixed(3)} (tolerance ${(REL_TOL * scale).toExponential(2)})`);
+    expect(scale).toBeGreaterThan(0.5);
+    expect(diff).toBeLessThanOrEqual(REL_TOL * scale);
+  }, 120_000);
+
+  // Tied embeddings (config tie_word_embeddings): the torch export writes the head as its own
+  // transposed initializer, so the quantized file has a MatMulNBits head apart from the f16
+  // embedding table, and our loader keeps that head (GPT-2 included, which is otherwise always tied).
+  // transformers.js quantizes MatMuls only, so the tables stay f16 here.
+  it.each([
+    { name: 'tiny-qwen2 (tied, q/k/v biases added in f16, external data)', dir: TINY_QWEN2, file: 'onnx/model.onnx', data: 'onnx/model.onnx_data', nbits: 15 },
+    { name: 'tiny-gpt2 (tied wte, packed c_attn, LayerNorm, gelu)', dir: TINY_GPT2, file: 'model.onnx', data: null, nbits: 9 },
+  ])('q4f16 of $name: its own quantized LM head, packed, matches', async ({ name, dir, file, data, nbits }) => {
+    const f32 = data ? inlineExternalData(fileBytes(`${dir}/${file}`), fileBytes(`${dir}/${data}`)) : fileBytes(`${dir}/${file}`);
+    const bytes = quantizeOnnx(f32, { bits: 4, blockSize: 16, zeroPoints: true, embedding: null, float16: true }).bytes;
+    expect(expectHalfGraph(bytes, 'float16')).toBe(nbits);
+    const loaded = await loadModel(variant(dir, { [file]: bytes, ...(data ? { [data]: undefined } : {}) }), { acknowledge: ['tokenizer-vocab-mismatch'] });
+    expect(loaded.config.tiedEmbeddings).toBe(false);
+    expect(loaded.warnings.map((w) => w.message)).toContainEqual(expect.stringMatching(/tie_word_embeddings; this quantized file stores the LM head .* kept as a separate lm_head/));
+    const matrices = [...loaded.weights].filter(([k, w]) => w.shape.length === 2 && !/embed_tokens|wte|wpe/.test(k));
+    expect(matrices.length).toBeGreaterThanOrEqual(nbits); // a packed c_attn gives q, k and v
+    for (const [k, w] of matrices) expect(w.dtype, k).toBe('q4');
+    const b = batch(loaded.config.vocabSize);
+    const ours = await ourLogits(loaded, b, (m) => {
+      for (const l of m.weights.layers) for (const w of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) if (w) expect(w.weight).toMatchObject({ kind: 'blockq', bits: 4, blockSize: 16 });
+      expect(m.weights.lmHead.weight).toMatchObject({ kind: 'blockq', bits: 4 });
+      expect(m.weights.tokenEmbedding).toMatchObject({ dtype: 'f16' });
+    });
+    const { diff, scale } = maxDiff(ours, await ortLogits(loaded, b), loaded.config.vocabSize, b.mask);
+    console.log(`${name} q4f16: max |ours - ort| ${diff.toExponential(2)} = ${(diff / scale / 2 ** -11).toFixed(1)}·u·max|logit|, max |logit| ${scale.toFixed(3)}`);
     expect(scale).toBeGreaterThan(0.5);
     expect(diff).toBeLessThanOrEqual(REL_TOL * scale);
   }, 120_000);

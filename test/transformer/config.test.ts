@@ -34,8 +34,12 @@ describe('transformer config', () => {
   it('rejects inconsistent hyperparameters', () => {
     expect(() => validateConfig({ ...tinyConfig('llama-gqa'), kvHeads: 3 })).toThrow(/multiple of kvHeads/);
     expect(() => validateConfig({ ...tinyConfig('llama-gqa'), rotaryDim: 7 })).toThrow(/rotaryDim/);
-    expect(() => validateConfig({ ...tinyConfig('gpt2'), tiedEmbeddings: false })).toThrow(/tiedEmbeddings/);
     expect(() => validateConfig({ ...tinyConfig('llama-gqa'), eosIds: [50] })).toThrow(/outside the vocabulary/);
+  });
+
+  it('gpt2 untied (a quantized file keeps its own LM head) lists lm_head.weight; tied, it does not', () => {
+    expect(expectedWeightShapes({ ...tinyConfig('gpt2'), tiedEmbeddings: false }).get('lm_head.weight')).toEqual([tinyConfig('gpt2').vocabSize, tinyConfig('gpt2').hidden]);
+    expect(expectedWeightShapes(tinyConfig('gpt2')).has('lm_head.weight')).toBe(false);
   });
 
   it('lists Qwen2 biases and no lm_head when tied', () => {

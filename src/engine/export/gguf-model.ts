@@ -231,7 +231,7 @@ function llama3RopeFreqs(c: TransformerConfig): Float32Array {
 /** GGUF tensor name (without .weight / .bias) of each canonical weight prefix. */
 function tensorName(hf: string, arch: 'llama' | 'gpt2'): string | null {
   const fixed: Record<string, string> = arch === 'gpt2'
-    ? { 'transformer.wte': 'token_embd', 'transformer.wpe': 'position_embd', 'transformer.ln_f': 'output_norm' }
+    ? { 'transformer.wte': 'token_embd', 'transformer.wpe': 'position_embd', 'transformer.ln_f': 'output_norm', lm_head: 'output' }
     : { 'model.embed_tokens': 'token_embd', 'model.norm': 'output_norm', lm_head: 'output' };
   if (fixed[hf]) return fixed[hf]!;
   const m = /^(?:model\.layers|transformer\.h)\.(\d+)\.(.+)$/.exec(hf);

@@ -545,8 +545,13 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
     tied = await sameMatrix(head, tokenTable, await bytesOf(head.weight), await bytesOf(tokenTable));
   }
   const cfgTied = typeof s.hf.tie_word_embeddings === 'boolean' ? s.hf.tie_word_embeddings : undefined;
-  if (arch === 'gpt2' && !tied) throw ix.unrecognised(`gpt2: the LM head ("${head.weight.name}") differs from the token embedding ("${tokenTable.name}"); gpt2 ties them`);
-  if (cfgTied === true && !tied) warn('config-disagrees', `config.json says tie_word_embeddings, but the LM head ("${head.weight.name}") differs from the embedding; kept as a separate lm_head`);
+  // GPT-2 always ties them; a quantized file keeps its own (quantized) head, and so do we.
+  if (arch === 'gpt2' && !tied && !anyQuant) throw ix.unrecognised(`gpt2: the LM head ("${head.weight.name}") differs from the token embedding ("${tokenTable.name}"); gpt2 ties them`);
+  if (cfgTied === true && !tied) {
+    warn('config-disagrees', anyQuant
+      ? `config.json says tie_word_embeddings; this quantized file stores the LM head ("${head.weight.name}") apart from the embedding ("${tokenTable.name}"), so it is kept as a separate lm_head`
+      : `config.json says tie_word_embeddings, but the LM head ("${head.weight.name}") differs from the embedding; kept as a separate lm_head`);
+  }
   provenance.tiedEmbeddings = 'graph';
 
   // ---- positions and token ids ----
@@ -690,6 +695,7 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
       putLinear(`${p}mlp.c_proj`, x.down);
     });
     putNorm('transformer.ln_f', norms[2 * L]!, true);
+    if (!tied) putLinear('lm_head', head, undefined, false);
   }
   // Shared stored tensors (whole-tensor sharing; the parts of a packed q|k|v are not "shared").
   const bySource = new Map<OnnxTensor, CanonicalWeight[]>();

@@ -183,7 +183,6 @@ export function validateConfig(c: TransformerConfig): void {
   } else {
     if (c.activation === 'silu') fail('gpt2 arch uses a gelu MLP, not silu');
     if (c.heads !== c.kvHeads) fail('gpt2 has no grouped-query attention (heads must equal kvHeads)');
-    if (!c.tiedEmbeddings) fail('gpt2 ties the LM head to wte (tiedEmbeddings must be true)');
   }
   for (const id of [c.bosId, c.padId, ...c.eosIds]) {
     if (id !== null && !(Number.isInteger(id) && id >= 0 && id < c.vocabSize)) fail(`token id ${id} is outside the vocabulary`);
@@ -246,6 +245,8 @@ export function expectedWeightShapes(c: TransformerConfig): Map<string, number[]
     }
     m.set('transformer.ln_f.weight', [C]);
     m.set('transformer.ln_f.bias', [C]);
+    // Untied only where a quantized file stores the head apart from wte (its MatMulNBits codes).
+    if (!c.tiedEmbeddings) m.set('lm_head.weight', [V, C]);
   }
   return m;
 }

@@ -158,7 +158,7 @@ export class CpuTransformer {
     const hidden = this.forwardHidden(batch);
     const lnf = new Float32Array(N * C);
     this.norm(lnf, hidden, c.arch === 'llama' ? 'model.norm' : 'transformer.ln_f', N);
-    const head = c.arch === 'gpt2' ? 'transformer.wte' : c.tiedEmbeddings ? 'model.embed_tokens' : 'lm_head';
+    const head = !c.tiedEmbeddings ? 'lm_head' : c.arch === 'gpt2' ? 'transformer.wte' : 'model.embed_tokens';
     const all = new Float32Array(N * V);
     matmulForwardCpu(all, lnf, this.get(`${head}.weight`), null, N, C, V);
     if ((c.finalSoftcap ?? 0) > 0) softcapForwardCpu(all, all.slice(), N * V, c.finalSoftcap!);

@@ -392,14 +392,16 @@ export class TransformerModel {
           };
         }),
         lnf: norm('transformer.ln_f', true),
-        lmHead: { name: 'lm_head', weight: tokenEmbedding, bias: null, inFeatures: c.hidden, outFeatures: c.vocabSize, adapter: null },
+        lmHead: c.tiedEmbeddings
+          ? { name: 'lm_head', weight: tokenEmbedding, bias: null, inFeatures: c.hidden, outFeatures: c.vocabSize, adapter: null }
+          : { name: 'lm_head', weight: upTable('lm_head.weight'), bias: null, inFeatures: c.hidden, outFeatures: c.vocabSize, adapter: null },
         invFreq: null,
         invFreqLocal: null,
       };
     }
     const embedParts = tables.get(c.arch === 'llama' ? 'model.embed_tokens.weight' : 'transformer.wte.weight') ?? null;
     mw.embedParts = embedParts;
-    mw.headParts = c.arch === 'llama' && !c.tiedEmbeddings ? (tables.get('lm_head.weight') ?? null) : embedParts;
+    mw.headParts = !c.tiedEmbeddings ? (tables.get('lm_head.weight') ?? null) : embedParts;
     return new TransformerModel(engine, config, mw);
   }
 
