@@ -1,7 +1,7 @@
 // A model folder in the transformers.js layout with several variants (onnx/model.onnx in f32 and
-// onnx/model_q4.onnx written by our quantizer): the CLI's --dtype picks one by precision, the
-// default takes fp32 over 4-bit (no fp16 here), and a precision the folder lacks is one clear
-// error listing what it has.
+// onnx/model_q4.onnx and onnx/model_q4f16.onnx (a float16 graph, MatMulNBits T = float16) written
+// by our quantizer): the CLI's --dtype picks one by precision, the default takes fp32 over 4-bit
+// (no fp16 here), and a precision the folder lacks is one clear error listing what it has.
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ function variantsFolder(): string {
   const f32 = fileBytes(`${TINY_LLAMA}/model.onnx`);
   writeFileSync(join(d, 'onnx', 'model.onnx'), f32);
   writeFileSync(join(d, 'onnx', 'model_q4.onnx'), quantizeOnnx(f32, { bits: 4, blockSize: 16, zeroPoints: true }).bytes);
+  writeFileSync(join(d, 'onnx', 'model_q4f16.onnx'), quantizeOnnx(f32, { bits: 4, blockSize: 32, zeroPoints: true, float16: true }).bytes);
   return d;
 }
 
@@ -34,12 +35,18 @@ describe('--dtype', () => {
     const r = JSON.parse(q4.stdout);
     expect(r).toMatchObject({ onnx: 'onnx/model_q4.onnx', layoutReason: 'the q4 variant, as asked' });
     expect(Object.keys(r.weightDtypes)).toContain('q4');
+    // q4f16: 4-bit linear layers, the rest (embedding, norms) in f16, no f32 left.
+    const q4f16 = await runCli(['inspect', dir, '--json', '--dtype', 'q4f16']);
+    expect(q4f16.code, q4f16.stderr).toBe(0);
+    const h = JSON.parse(q4f16.stdout);
+    expect(h).toMatchObject({ onnx: 'onnx/model_q4f16.onnx', layoutReason: 'the q4f16 variant, as asked' });
+    expect(Object.keys(h.weightDtypes).sort()).toEqual(['f16', 'q4']);
   });
 
   it('a precision the folder lacks, or an unknown one, is one clear error', { timeout: 120_000 }, async () => {
     const none = await runCli(['inspect', dir, '--dtype', 'fp16']);
     expect(none.code).toBe(1);
-    expect(none.stderr.trim()).toMatch(/^cannot load .*: no fp16 variant in .*: it has onnx\/model\.onnx \(fp32\), onnx\/model_q4\.onnx \(q4\) \[file-missing\]$/);
+    expect(none.stderr.trim()).toMatch(/^cannot load .*: no fp16 variant in .*: it has onnx\/model\.onnx \(fp32\), onnx\/model_q4f16\.onnx \(q4f16\), onnx\/model_q4\.onnx \(q4\) \[file-missing\]$/);
     const bad = await runCli(['logprobs', '--model', dir, '--data', 'x.jsonl', '--out', join(root, 'o.jsonl'), '--dtype', 'fp8']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--dtype "fp8" is not one of fp16, fp32, q4f16, q4, int8, uint8, quantized, bnb4/);
