@@ -545,8 +545,8 @@ export async function recognize(ix: GraphIndex, files: ConfigFiles, bytesOf: (t:
     tied = await sameMatrix(head, tokenTable, await bytesOf(head.weight), await bytesOf(tokenTable));
   }
   const cfgTied = typeof s.hf.tie_word_embeddings === 'boolean' ? s.hf.tie_word_embeddings : undefined;
-  // GPT-2 always ties them; a quantized file keeps its own (quantized) head, and so do we.
-  if (arch === 'gpt2' && !tied && !anyQuant) throw ix.unrecognised(`gpt2: the LM head ("${head.weight.name}") differs from the token embedding ("${tokenTable.name}"); gpt2 ties them`);
+  // GPT-2 ties them, but a quantized file keeps its own quantized head (and the merged export of
+  // one its own dequantized head): such a head is kept apart, as for llama.
   if (cfgTied === true && !tied) {
     warn('config-disagrees', anyQuant
       ? `config.json says tie_word_embeddings; this quantized file stores the LM head ("${head.weight.name}") apart from the embedding ("${tokenTable.name}"), so it is kept as a separate lm_head`
