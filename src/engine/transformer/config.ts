@@ -245,7 +245,8 @@ export function expectedWeightShapes(c: TransformerConfig): Map<string, number[]
     }
     m.set('transformer.ln_f.weight', [C]);
     m.set('transformer.ln_f.bias', [C]);
-    // Untied only where a quantized file stores the head apart from wte (its MatMulNBits codes).
+    // Untied where a file stores the head apart from wte: a quantized export's own (quantized)
+    // head, or the merged export of such a base.
     if (!c.tiedEmbeddings) m.set('lm_head.weight', [V, C]);
   }
   return m;
