@@ -66,56 +66,61 @@ function cpuForward(c: Case, x: ReturnType<typeof inputs>) {
 }
 
 // ---- shapes ----
-// Most cases run the default tiles (16 x 16 here). Dawn zero-fills workgroup memory, which costs
-// SwiftShader ~0.6 ms of shader compile per float of it, so the larger head sizes run smaller
-// explicit tiles to keep this file fast; the kernels are the same code for every tile size.
-const TILES_32: AttentionTiles = { BQ: 8, BK: 8, TPR: 8 };
-const TILES_24: AttentionTiles = { BQ: 4, BK: 8, TPR: 4 };
+// Each tile configuration and head size is a pipeline of its own, and compiling one is what this
+// file spends its time on: lavapipe's LLVM unrolls the loops over a small head size (HS 16 or
+// 32: 10-45 s per pipeline with an empty shader cache, as on a fresh CI machine; HS 64 to 256:
+// 3-9 s), and Dawn zero-fills workgroup memory, which costs SwiftShader ~0.6 ms of compile per
+// float of it. So most cases share SmolLM2's head size, 64, with the default tiles (what models
+// run); a head size that is not a power of two (Phi-3's 96), the large ones (128, Gemma's 256)
+// and the BQ != BK orders run small explicit tiles; the kernels are the same code for every tile.
+const TILES_64: AttentionTiles = { BQ: 4, BK: 2, TPR: 16 };
+const TILES_64_WIDE: AttentionTiles = { BQ: 2, BK: 4, TPR: 16 };
+const TILES_96: AttentionTiles = { BQ: 2, BK: 4, TPR: 8 };
 const TILES_128: AttentionTiles = { BQ: 2, BK: 2, TPR: 16 };
 
 const FORWARD_CASES: Case[] = [
-  { B: 1, Tq: 1, Tk: 1, NH: 1, NKV: 1, HS: 4, lengths: null },
-  { B: 2, Tq: 7, Tk: 7, NH: 4, NKV: 2, HS: 8, lengths: [7, 1] },
-  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 16, lengths: [20, 33], maskType: 'i32' },
-  { B: 1, Tq: 70, Tk: 70, NH: 2, NKV: 2, HS: 16, lengths: null },
-  { B: 3, Tq: 17, Tk: 17, NH: 6, NKV: 3, HS: 32, lengths: [17, 9, 1], tiles: TILES_32 },
+  { B: 1, Tq: 1, Tk: 1, NH: 1, NKV: 1, HS: 64, lengths: null },
+  { B: 2, Tq: 7, Tk: 7, NH: 4, NKV: 2, HS: 64, lengths: [7, 1] },
+  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 64, lengths: [20, 33], maskType: 'i32' },
+  { B: 1, Tq: 70, Tk: 70, NH: 2, NKV: 2, HS: 64, lengths: null },
+  { B: 3, Tq: 17, Tk: 17, NH: 6, NKV: 3, HS: 64, lengths: [17, 9, 1] },
   // A sequence with no real token: every row sees no key (zeros, no NaN).
-  { B: 2, Tq: 5, Tk: 5, NH: 2, NKV: 1, HS: 8, lengths: [0, 5] },
+  { B: 2, Tq: 5, Tk: 5, NH: 2, NKV: 1, HS: 64, lengths: [0, 5] },
   // KV cache: the last Tq of Tk positions.
-  { B: 2, Tq: 1, Tk: 9, NH: 4, NKV: 2, HS: 8, lengths: [9, 6] },
-  { B: 2, Tq: 3, Tk: 9, NH: 4, NKV: 2, HS: 8, lengths: [9, 6] },
-  { B: 2, Tq: 3, Tk: 9, NH: 4, NKV: 2, HS: 8, lengths: [9, 6], tiles: { BQ: 2, BK: 4, TPR: 1 } },
+  { B: 2, Tq: 1, Tk: 9, NH: 4, NKV: 2, HS: 64, lengths: [9, 6] },
+  { B: 2, Tq: 3, Tk: 9, NH: 4, NKV: 2, HS: 64, lengths: [9, 6] },
+  { B: 2, Tq: 3, Tk: 9, NH: 4, NKV: 2, HS: 64, lengths: [9, 6], tiles: TILES_64_WIDE },
   // A head size that is not a power of two, another scale and a softcap; the largest head size.
-  { B: 1, Tq: 9, Tk: 9, NH: 3, NKV: 3, HS: 24, lengths: [7], options: { scale: 0.3, softcap: 5 }, tiles: TILES_24 },
+  { B: 1, Tq: 9, Tk: 9, NH: 3, NKV: 3, HS: 96, lengths: [7], options: { scale: 0.3, softcap: 5 }, tiles: TILES_96 },
   { B: 1, Tq: 5, Tk: 5, NH: 2, NKV: 1, HS: 128, lengths: null, tiles: TILES_128 },
   { B: 1, Tq: 6, Tk: 13, NH: 2, NKV: 1, HS: 128, lengths: [11], tiles: TILES_128 },
   // Small tiles: many blocks, partial last blocks, fewer threads per row than the default.
-  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 16, lengths: [20, 33], tiles: { BQ: 4, BK: 2, TPR: 2 } },
+  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 64, lengths: [20, 33], tiles: TILES_64 },
   // Sliding windows: narrower than a tile, across several skipped key blocks, with a KV cache,
   // with a softcap and scale (Gemma 2's local layers), Gemma's head size 256.
-  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 2, HS: 16, lengths: [20, 33], options: { window: 5 }, tiles: { BQ: 4, BK: 4, TPR: 2 } },
-  { B: 1, Tq: 70, Tk: 70, NH: 2, NKV: 1, HS: 16, lengths: null, options: { window: 17 } },
-  { B: 2, Tq: 3, Tk: 9, NH: 4, NKV: 2, HS: 8, lengths: [9, 6], options: { window: 4 }, tiles: { BQ: 2, BK: 2, TPR: 1 } },
-  { B: 1, Tq: 9, Tk: 9, NH: 3, NKV: 3, HS: 24, lengths: [7], options: { scale: 0.3, softcap: 5, window: 3 }, tiles: TILES_24 },
+  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 2, HS: 64, lengths: [20, 33], options: { window: 5 }, tiles: TILES_64_WIDE },
+  { B: 1, Tq: 70, Tk: 70, NH: 2, NKV: 1, HS: 64, lengths: null, options: { window: 17 } },
+  { B: 2, Tq: 3, Tk: 9, NH: 4, NKV: 2, HS: 64, lengths: [9, 6], options: { window: 4 }, tiles: TILES_64 },
+  { B: 1, Tq: 9, Tk: 9, NH: 3, NKV: 3, HS: 96, lengths: [7], options: { scale: 0.3, softcap: 5, window: 3 }, tiles: TILES_96 },
   { B: 1, Tq: 7, Tk: 7, NH: 2, NKV: 1, HS: 256, lengths: [6], options: { scale: 1 / 16, window: 3 }, tiles: { BQ: 2, BK: 2, TPR: 16 } },
 ];
 
 const BACKWARD_CASES: Case[] = [
-  { B: 1, Tq: 1, Tk: 1, NH: 1, NKV: 1, HS: 4, lengths: null },
-  { B: 2, Tq: 7, Tk: 7, NH: 4, NKV: 2, HS: 8, lengths: [7, 1] },
-  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 16, lengths: [20, 33], maskType: 'i32' },
-  { B: 1, Tq: 70, Tk: 70, NH: 2, NKV: 2, HS: 16, lengths: null },
-  { B: 3, Tq: 17, Tk: 17, NH: 6, NKV: 3, HS: 32, lengths: [17, 9, 1], tiles: TILES_32 },
-  { B: 2, Tq: 5, Tk: 5, NH: 2, NKV: 1, HS: 8, lengths: [0, 5] },
-  { B: 1, Tq: 9, Tk: 9, NH: 3, NKV: 3, HS: 24, lengths: [7], options: { scale: 0.3, softcap: 5 }, tiles: TILES_24 },
+  { B: 1, Tq: 1, Tk: 1, NH: 1, NKV: 1, HS: 64, lengths: null },
+  { B: 2, Tq: 7, Tk: 7, NH: 4, NKV: 2, HS: 64, lengths: [7, 1] },
+  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 64, lengths: [20, 33], maskType: 'i32' },
+  { B: 1, Tq: 70, Tk: 70, NH: 2, NKV: 2, HS: 64, lengths: null },
+  { B: 3, Tq: 17, Tk: 17, NH: 6, NKV: 3, HS: 64, lengths: [17, 9, 1] },
+  { B: 2, Tq: 5, Tk: 5, NH: 2, NKV: 1, HS: 64, lengths: [0, 5] },
+  { B: 1, Tq: 9, Tk: 9, NH: 3, NKV: 3, HS: 96, lengths: [7], options: { scale: 0.3, softcap: 5 }, tiles: TILES_96 },
   { B: 1, Tq: 6, Tk: 6, NH: 2, NKV: 1, HS: 128, lengths: [5], tiles: TILES_128 },
   // BQ != BK both ways: the dk/dv pass starts at query block floor(k0 / BQ).
-  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 16, lengths: [20, 33], tiles: { BQ: 4, BK: 8, TPR: 2 } },
-  { B: 2, Tq: 33, Tk: 33, NH: 6, NKV: 2, HS: 16, lengths: [1, 30], tiles: { BQ: 8, BK: 2, TPR: 4 } },
+  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 64, lengths: [20, 33], tiles: TILES_64_WIDE },
+  { B: 2, Tq: 33, Tk: 33, NH: 6, NKV: 2, HS: 64, lengths: [1, 30], tiles: TILES_64 },
   // Sliding windows: the dq pass skips key blocks, the dk/dv pass stops query blocks early.
-  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 2, HS: 16, lengths: [20, 33], options: { window: 5 }, tiles: { BQ: 4, BK: 8, TPR: 2 } },
-  { B: 2, Tq: 33, Tk: 33, NH: 6, NKV: 2, HS: 16, lengths: [1, 30], options: { window: 9 }, tiles: { BQ: 8, BK: 2, TPR: 4 } },
-  { B: 1, Tq: 9, Tk: 9, NH: 3, NKV: 3, HS: 24, lengths: [7], options: { scale: 0.3, softcap: 5, window: 2 }, tiles: TILES_24 },
+  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 2, HS: 64, lengths: [20, 33], options: { window: 5 }, tiles: TILES_64_WIDE },
+  { B: 2, Tq: 33, Tk: 33, NH: 6, NKV: 2, HS: 64, lengths: [1, 30], options: { window: 9 }, tiles: TILES_64 },
+  { B: 1, Tq: 9, Tk: 9, NH: 3, NKV: 3, HS: 96, lengths: [7], options: { scale: 0.3, softcap: 5, window: 2 }, tiles: TILES_96 },
   { B: 1, Tq: 7, Tk: 7, NH: 2, NKV: 1, HS: 256, lengths: [6], options: { scale: 1 / 16, window: 3 }, tiles: { BQ: 2, BK: 2, TPR: 16 } },
 ];
 
@@ -125,12 +130,13 @@ const BACKWARD_CASES: Case[] = [
 // 4-row groups), padding masks (u32, i32, an empty row), the KV cache (Tq < Tk), scale, softcap,
 // windows. Most cases share one shape of heads and one small tile (two vec4 slots per thread, more
 // keys than positions per tile; BQ > BK once in the backward), so that SwiftShader compiles each
-// pass once: a pipeline there takes about a second. T = 1 and decoding run the default tiles.
+// pass once: a pipeline there takes about a second. T = 1 and decoding run the default tiles
+// (one configuration: both have one query row).
 const FLASH_HEADS = { NH: 6, NKV: 2, HS: 6 };
 const FLASH_TILES: FlashTiles = { BQ: 2, BK: 4, TPQ: 1, TPK: 1 };
 const FLASH_FORWARD_CASES: Case[] = [
-  { B: 1, Tq: 1, Tk: 1, NH: 1, NKV: 1, HS: 4, lengths: null },
-  { B: 2, Tq: 1, Tk: 9, NH: 6, NKV: 2, HS: 8, lengths: [9, 6] },
+  { B: 1, Tq: 1, Tk: 1, ...FLASH_HEADS, lengths: null },
+  { B: 2, Tq: 1, Tk: 9, ...FLASH_HEADS, lengths: [9, 6] },
   { B: 3, Tq: 17, Tk: 17, ...FLASH_HEADS, lengths: [17, 9, 1], flash: FLASH_TILES },
   { B: 2, Tq: 33, Tk: 33, ...FLASH_HEADS, lengths: [20, 33], maskType: 'i32' as const, flash: FLASH_TILES },
   { B: 2, Tq: 5, Tk: 5, ...FLASH_HEADS, lengths: [0, 5], flash: FLASH_TILES },
