@@ -151,6 +151,21 @@ function float32Islands(g: onnxProto.onnx.IGraphProto): Island[] {
   return out;
 }
 
+/** Tensors known to be integers: non-float Constants, initializers and graph inputs, and Casts to an integer type. */
+function integerTensors(g: onnxProto.onnx.IGraphProto): Set<string> {
+  const isInt = (dt: number | null | undefined) => dt !== undefined && dt !== null && [2, 3, 4, 5, 6, 7, 12, 13].includes(Number(dt));
+  const out = new Set<string>();
+  for (const t of g.initializer ?? []) if (isInt(t.dataType)) out.add(t.name ?? '');
+  for (const v of g.input ?? []) if (isInt(v.type?.tensorType?.elemType)) out.add(v.name ?? '');
+  for (const n of g.node ?? []) {
+    const y = n.output?.[0];
+    if (!y) continue;
+    if (n.opType === 'Constant' && isInt(n.attribute?.find((a) => a.name === 'value')?.t?.dataType)) out.add(y);
+    if (n.opType === 'Cast' && isInt(Number(n.attribute?.find((a) => a.name === 'to')?.i))) out.add(y);
+  }
+  return out;
+}
+
 /**
  * The graph in float16, in place, as onnxconverter-common's convert_float_to_float16 with its
  * defaults (keep_io_types as asked). A node of its block list is refused rather than wrapped in
@@ -161,8 +176,13 @@ export function toFloat16(model: onnxProto.onnx.IModelProto, o: Float16Options =
   const islands = o.float32Islands ? float32Islands(g) : [];
   const keep = new Set(islands.flatMap((i) => i.constants));
   for (const t of g.initializer ?? []) if (!keep.has(t.name ?? '')) tensorToF16(t);
+  // A blocked node on integers only (a PyTorch export's Range over int64 positions) is left as it
+  // is, as the converter leaves it: it inserts Casts on float inputs only.
+  const intTensors = integerTensors(g);
   for (const n of g.node ?? []) {
-    if (F16_BLOCKED.has(n.opType ?? '')) throw new Error(`toFloat16: node "${n.name}" (${n.opType}) would stay float32 behind Casts; not supported here`);
+    if (F16_BLOCKED.has(n.opType ?? '') && !(n.input ?? []).every((i) => i === '' || intTensors.has(i))) {
+      throw new Error(`toFloat16: node "${n.name}" (${n.opType}) would stay float32 behind Casts; not supported here`);
+    }
     if (n.opType === 'Constant' && keep.has(n.output?.[0] ?? '')) continue;
     for (const a of n.attribute ?? []) {
       if (a.t) tensorToF16(a.t);

@@ -1,0 +1,64 @@
+// Writes the f16 and 4-bit variants of an f32 model folder beside its model.onnx, as transformers.js
+// lays them out (onnx/model_fp16.onnx, onnx/model_q4.onnx; src/engine/model/layout.ts), for the
+// real-shapes benchmark (bench/real-shapes.ts, BENCHMARKS.md "Real shapes"):
+//   fp16: the whole graph in float16 as onnxconverter-common's convert_float_to_float16 writes it
+//         with keep_io_types (float32 inputs / outputs behind Casts);
+//   q4:   every MatMul weight as com.microsoft.MatMulNBits, 4 bits, blocks of 32 along K,
+//         symmetric (no zero points), as onnxruntime's MatMul4BitsQuantizer writes transformers.js's
+//         q4 files; the token embedding stays f32 (a tied LM head gets its own 4-bit copy).
+// The conversion is test/support/quantize-onnx.ts (the one implementation, shared with the tests).
+// Each file is written under a temporary name and renamed at the end; an existing one is kept
+// unless --force.
+//
+//   npx tsx bench/make-variants.ts <model-dir> [--dtypes fp16,q4] [--block-size 32] [--force]
+//   e.g. npx tsx bench/make-variants.ts bench-results/models/smollm2-135m-shape
+// Then: npx prefstudio inspect <model-dir> --dtype fp16 (or q4).
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { float16Onnx, quantizeOnnx } from '../test/support/quantize-onnx.js';
+
+const KINDS = ['fp16', 'q4'] as const;
+type Kind = (typeof KINDS)[number];
+
+const { values: opt, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    dtypes: { type: 'string', default: 'fp16,q4' },
+    'block-size': { type: 'string', default: '32' },
+    force: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+const USAGE = 'usage: npx tsx bench/make-variants.ts <model-dir> [--dtypes fp16,q4] [--block-size 32] [--force]';
+if (opt.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (positionals.length !== 1) throw new Error(USAGE);
+const dir = resolve(positionals[0]!);
+const source = join(dir, 'model.onnx');
+if (!statSync(source, { throwIfNoEntry: false })?.isFile()) throw new Error(`${source}: no such file (the folder's f32 model.onnx)`);
+const kinds = opt.dtypes.split(',').map((d) => d.trim()) as Kind[];
+for (const k of kinds) if (!KINDS.includes(k)) throw new Error(`--dtypes: "${k}" is not one of ${KINDS.join(', ')}`);
+const blockSize = Number(opt['block-size']);
+if (!Number.isInteger(blockSize) || blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) throw new Error(`--block-size ${opt['block-size']}: a power of two >= 16`);
+
+const log = (msg: string) => process.stderr.write(`[make-variants] ${msg}\n`);
+const outOf = (k: Kind) => join(dir, 'onnx', k === 'fp16' ? 'model_fp16.onnx' : 'model_q4.onnx');
+const todo = kinds.filter((k) => opt.force || !existsSync(outOf(k)));
+for (const k of kinds.filter((x) => !todo.includes(x))) log(`${outOf(k)} exists: kept (--force to rewrite)`);
+if (todo.length) {
+  const t0 = performance.now();
+  const f32 = new Uint8Array(readFileSync(source));
+  log(`read ${source} (${(f32.length / 2 ** 20).toFixed(1)} MiB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  mkdirSync(join(dir, 'onnx'), { recursive: true });
+  for (const k of todo) {
+    const t = performance.now();
+    const bytes = k === 'fp16' ? float16Onnx(f32, { keepIoTypes: true }) : quantizeOnnx(f32, { bits: 4, blockSize, zeroPoints: false }).bytes;
+    const out = outOf(k);
+    writeFileSync(`${out}.partial`, bytes);
+    renameSync(`${out}.partial`, out);
+    log(`wrote ${out} (${(bytes.length / 2 ** 20).toFixed(1)} MiB) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  }
+}
