@@ -9,11 +9,15 @@
 // The conversion is test/support/quantize-onnx.ts (the one implementation, shared with the tests).
 // Each file is written under a temporary name and renamed at the end; an existing one is kept
 // unless --force.
+// With fp16 beside it, a folder's default variant becomes fp16 (layout.ts prefers it), so a command
+// that names the folder without --dtype loads another file than before. `--out DIR` writes the
+// variants into another folder instead, with config.json copied and the f32 file hard-linked as
+// onnx/model.onnx (no second copy on disk), leaving the original folder as it was.
 //
-//   npx tsx bench/make-variants.ts <model-dir> [--dtypes fp16,q4] [--block-size 32] [--force]
-//   e.g. npx tsx bench/make-variants.ts bench-results/models/smollm2-135m-shape
-// Then: npx prefstudio inspect <model-dir> --dtype fp16 (or q4).
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+//   npx tsx bench/make-variants.ts <model-dir> [--out DIR] [--dtypes fp16,q4] [--block-size 32] [--force]
+//   e.g. npx tsx bench/make-variants.ts bench-results/models/smollm2-135m-shape --out bench-results/models/smollm2-135m-shape-variants
+// Then: npx prefstudio inspect <dir> --dtype fp16 (or q4, fp32).
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { float16Onnx, quantizeOnnx } from '../test/support/quantize-onnx.js';
@@ -24,27 +28,39 @@ type Kind = (typeof KINDS)[number];
 const { values: opt, positionals } = parseArgs({
   allowPositionals: true,
   options: {
+    out: { type: 'string' },
     dtypes: { type: 'string', default: 'fp16,q4' },
     'block-size': { type: 'string', default: '32' },
     force: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
-const USAGE = 'usage: npx tsx bench/make-variants.ts <model-dir> [--dtypes fp16,q4] [--block-size 32] [--force]';
+const USAGE = 'usage: npx tsx bench/make-variants.ts <model-dir> [--out DIR] [--dtypes fp16,q4] [--block-size 32] [--force]';
 if (opt.help) {
   console.log(USAGE);
   process.exit(0);
 }
 if (positionals.length !== 1) throw new Error(USAGE);
-const dir = resolve(positionals[0]!);
-const source = join(dir, 'model.onnx');
+const from = resolve(positionals[0]!);
+const source = join(from, 'model.onnx');
 if (!statSync(source, { throwIfNoEntry: false })?.isFile()) throw new Error(`${source}: no such file (the folder's f32 model.onnx)`);
+const dir = resolve(opt.out ?? from);
 const kinds = opt.dtypes.split(',').map((d) => d.trim()) as Kind[];
 for (const k of kinds) if (!KINDS.includes(k)) throw new Error(`--dtypes: "${k}" is not one of ${KINDS.join(', ')}`);
 const blockSize = Number(opt['block-size']);
 if (!Number.isInteger(blockSize) || blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) throw new Error(`--block-size ${opt['block-size']}: a power of two >= 16`);
 
 const log = (msg: string) => process.stderr.write(`[make-variants] ${msg}\n`);
+if (dir !== from) {
+  // Another folder: config.json (and the tokenizer files, when there) copied, the f32 file linked.
+  mkdirSync(join(dir, 'onnx'), { recursive: true });
+  for (const f of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) {
+    if (existsSync(join(from, f))) copyFileSync(join(from, f), join(dir, f));
+  }
+  const f32 = join(dir, 'onnx', 'model.onnx');
+  if (!existsSync(f32)) linkSync(source, f32);
+  log(`${dir}: config copied, onnx/model.onnx linked to ${source}`);
+}
 const outOf = (k: Kind) => join(dir, 'onnx', k === 'fp16' ? 'model_fp16.onnx' : 'model_q4.onnx');
 const todo = kinds.filter((k) => opt.force || !existsSync(outOf(k)));
 for (const k of kinds.filter((x) => !todo.includes(x))) log(`${outOf(k)} exists: kept (--force to rewrite)`);
