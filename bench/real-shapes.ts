@@ -105,7 +105,7 @@ interface VariantResult {
   message?: string;
   model?: ReturnType<typeof modelSummary>;
   load?: LoadFigures;
-  forward: Partial<Record<'ours' | 'ort-webgpu' | 'ort-wasm', ForwardResult & { maxAbsLogit?: number }>>;
+  forward: Partial<Record<'ours' | 'ort-webgpu' | 'ort-wasm', OrtForward & { maxAbsLogit?: number }>>;
   train?: TrainResult;
 }
 
@@ -120,21 +120,27 @@ function tolFor(dtype: OnnxDtype, maxAbsLogit: number): number {
   return dtype === 'fp16' || dtype === 'q4f16' ? Math.max(LOGITS_TOL, 20 * 2 ** -11 * maxAbsLogit) : LOGITS_TOL;
 }
 
-async function ortForward(ort: OrtModule, ep: 'wasm' | 'webgpu', loaded: LoadedModel, shape: BatchShape, reference: Float32Array | null): Promise<{ result: ForwardResult; sampled: Float32Array }> {
+type OrtForward = ForwardResult & { sessionCreateMs?: number; firstRunMs?: number };
+
+async function ortForward(ort: OrtModule, ep: 'wasm' | 'webgpu', loaded: LoadedModel, shape: BatchShape, reference: Float32Array | null): Promise<{ result: OrtForward; sampled: Float32Array }> {
+  const c0 = performance.now();
   const session = await ort.InferenceSession.create(loaded.onnx.modelBytes, {
     executionProviders: [ep],
     externalData: loaded.externalData(),
     logSeverityLevel: 3,
     ...(ep === 'webgpu' ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
   });
+  const sessionCreateMs = performance.now() - c0;
   try {
     const V = loaded.config.vocabSize;
     const feeds = referenceFeeds(ort, loaded, { B: shape.B, T: shape.T, ids: batchIds(shape, V) });
     const name = session.outputNames.includes('logits') ? 'logits' : session.outputNames[0]!;
     // The first run (kernel compilation, allocations) gives the logits to check; untimed.
+    const f0 = performance.now();
     const first = await session.run(feeds);
     const sampled = pickRows(await logitsOf(first[name]!), sampleRows(shape), V);
     for (const t of Object.values(first)) t.dispose();
+    const firstRunMs = performance.now() - f0;
     const device = ep === 'webgpu' ? ((await ort.env.webgpu.device) as GPUDevice) : null;
     const t = await measure(
       async () => {
@@ -146,7 +152,7 @@ async function ortForward(ort: OrtModule, ep: 'wasm' | 'webgpu', loaded: LoadedM
       },
       timing,
     );
-    return { result: forwardOk(shape, t, reference ? maxAbsDiff(sampled, reference) : null), sampled };
+    return { result: { ...forwardOk(shape, t, reference ? maxAbsDiff(sampled, reference) : null), sessionCreateMs, firstRunMs }, sampled };
   } finally {
     await session.release();
   }
@@ -333,6 +339,8 @@ for (const v of variants) {
     if (r?.status === 'error') notes.push(`${v.dtype} ${m}: ERROR ${r.message}`);
     if (r?.status === 'skipped') notes.push(`${v.dtype} ${m}: skipped, ${r.reason}`);
     if (r?.status === 'ok' && r.maxAbsDiff !== null) notes.push(`${v.dtype} ${m}: max |logit − ORT wasm| ${r.maxAbsDiff.toExponential(2)} (tolerance ${r.diffTol.toExponential(1)})`);
+    const o = r as OrtForward | undefined;
+    if (o?.status === 'ok' && o.sessionCreateMs !== undefined) notes.push(`${v.dtype} ${m}: session created in ${secs(o.sessionCreateMs)} s, first run ${secs(o.firstRunMs ?? NaN)} s`);
   }
   const t = v.train;
   if (t?.status === 'error') notes.push(`${v.dtype} train: ERROR ${t.message}`);
