@@ -7,6 +7,8 @@
 //         symmetric (no zero points), as onnxruntime's MatMul4BitsQuantizer writes transformers.js's
 //         q4 files; the token embedding stays f32 (a tied LM head gets its own 4-bit copy).
 // The conversion is test/support/quantize-onnx.ts (the one implementation, shared with the tests).
+// An f32 file with its weights in one external data file beside it (model.onnx_data) is read with
+// them inlined (the variants are written whole: each is under protobuf's 2 GB at these shapes).
 // Each file is written under a temporary name and renamed at the end; an existing one is kept
 // unless --force.
 // With fp16 beside it, a folder's default variant becomes fp16 (layout.ts prefers it), so a command
@@ -18,9 +20,9 @@
 //   e.g. npx tsx bench/make-variants.ts bench-results/models/smollm2-135m-shape --out bench-results/models/smollm2-135m-shape-variants
 // Then: npx prefstudio inspect <dir> --dtype fp16 (or q4, fp32).
 import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { float16Onnx, quantizeOnnx } from '../test/support/quantize-onnx.js';
+import { float16Onnx, inlineExternalData, quantizeOnnx } from '../test/support/quantize-onnx.js';
 
 const KINDS = ['fp16', 'q4'] as const;
 type Kind = (typeof KINDS)[number];
@@ -45,6 +47,8 @@ const from = resolve(positionals[0]!);
 const source = join(from, 'model.onnx');
 if (!statSync(source, { throwIfNoEntry: false })?.isFile()) throw new Error(`${source}: no such file (the folder's f32 model.onnx)`);
 const dir = resolve(opt.out ?? from);
+// One external data file beside it (model.onnx_data or model.onnx.data), as the graph names it.
+const external = [`${source}_data`, `${source}.data`].find((f) => existsSync(f));
 const kinds = opt.dtypes.split(',').map((d) => d.trim()) as Kind[];
 for (const k of kinds) if (!KINDS.includes(k)) throw new Error(`--dtypes: "${k}" is not one of ${KINDS.join(', ')}`);
 const blockSize = Number(opt['block-size']);
@@ -59,6 +63,7 @@ if (dir !== from) {
   }
   const f32 = join(dir, 'onnx', 'model.onnx');
   if (!existsSync(f32)) linkSync(source, f32);
+  if (external && !existsSync(join(dir, 'onnx', basename(external)))) linkSync(external, join(dir, 'onnx', basename(external)));
   log(`${dir}: config copied, onnx/model.onnx linked to ${source}`);
 }
 const outOf = (k: Kind) => join(dir, 'onnx', k === 'fp16' ? 'model_fp16.onnx' : 'model_q4.onnx');
@@ -66,8 +71,9 @@ const todo = kinds.filter((k) => opt.force || !existsSync(outOf(k)));
 for (const k of kinds.filter((x) => !todo.includes(x))) log(`${outOf(k)} exists: kept (--force to rewrite)`);
 if (todo.length) {
   const t0 = performance.now();
-  const f32 = new Uint8Array(readFileSync(source));
-  log(`read ${source} (${(f32.length / 2 ** 20).toFixed(1)} MiB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  let f32: Uint8Array = new Uint8Array(readFileSync(source));
+  if (external) f32 = inlineExternalData(f32, new Uint8Array(readFileSync(external)));
+  log(`read ${source}${external ? ` and ${basename(external)}` : ''} (${(f32.length / 2 ** 20).toFixed(1)} MiB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   mkdirSync(join(dir, 'onnx'), { recursive: true });
   for (const k of todo) {
     const t = performance.now();
