@@ -18,7 +18,7 @@ import { nodeDirSource } from '../../src/engine/model/source-node.js';
 import { expectedWeightShapes, type TransformerConfig } from '../../src/engine/transformer/config.js';
 import { TransformerModel } from '../../src/engine/transformer/model.js';
 import { rng } from '../support/numeric.js';
-import { LOCAL, f32FromB64, readJsonFile, type ReferenceFile } from './helpers.js';
+import { LOCAL, f32FromB64, maxLogitDiff, readJsonFile, type ReferenceFile } from './helpers.js';
 
 ort.env.wasm.numThreads = 1;
 
@@ -148,19 +148,6 @@ function paddedBatch(V: number, stride = 1) {
   return { B, T, ids, mask, positions };
 }
 
-/** max |a - b| and max |b| over the rows whose mask is 1. */
-function compare(a: Float32Array, b: Float32Array, V: number, mask: ArrayLike<number>) {
-  let diff = 0, scale = 0;
-  for (let r = 0; r < mask.length; r++) {
-    if (!mask[r]) continue;
-    for (let v = 0; v < V; v++) {
-      diff = Math.max(diff, Math.abs(a[r * V + v]! - b[r * V + v]!));
-      scale = Math.max(scale, Math.abs(b[r * V + v]!));
-    }
-  }
-  return { diff, scale };
-}
-
 const loaded = new Map<string, LoadedModel>();
 async function load(name: string): Promise<LoadedModel> {
   let m = loaded.get(name);
@@ -191,7 +178,7 @@ describe('architectures: recognition, onnxruntime against PyTorch, our logits ag
     try {
       for (const b of ref.batches) {
         const got = await referenceLogits(ort, session, m, { B: b.B, T: b.T, ids: b.ids.flat(), mask: b.mask.flat(), positions: b.positions.flat() });
-        const { diff, scale } = compare(got, f32FromB64(b.logits_f32_b64), m.config.vocabSize, b.mask.flat());
+        const { diff, scale } = maxLogitDiff(got, f32FromB64(b.logits_f32_b64), m.config.vocabSize, b.mask.flat());
         expect(diff, `${a.name} B=${b.B} T=${b.T}`).toBeLessThanOrEqual(REL_TOL * scale);
       }
     } finally {
@@ -218,14 +205,14 @@ describe('architectures: recognition, onnxruntime against PyTorch, our logits ag
         model.destroy();
       }
     };
-    const { diff, scale } = compare(await run(m.config), want, V, batch.mask);
+    const { diff, scale } = maxLogitDiff(await run(m.config), want, V, batch.mask);
     const tol = REL_TOL * scale;
     console.log(`${a.name}: max |ours - ort| ${diff.toExponential(2)} (tolerance ${tol.toExponential(2)}), max |logit| ${scale.toFixed(2)}`);
     expect(scale).toBeGreaterThan(0.5);
     expect(diff).toBeLessThanOrEqual(tol);
     const off: string[] = [];
     for (const [what, change] of Object.entries(a.without)) {
-      const d = compare(await run(change(m.config)), want, V, batch.mask).diff;
+      const d = maxLogitDiff(await run(change(m.config)), want, V, batch.mask).diff;
       off.push(`${what}: ${d.toExponential(2)}`);
       expect(d, `${a.name} without ${what}`).toBeGreaterThan(100 * tol);
     }

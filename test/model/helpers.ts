@@ -4,6 +4,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { memorySource, type ModelSource } from '../../src/engine/model/source.js';
+import { rng } from '../support/numeric.js';
 
 export const { onnx } = onnxProto;
 export type ModelProto = onnxProto.onnx.ModelProto;
@@ -83,4 +84,30 @@ export function rewrite(bytes: Uint8Array, edit: (m: ModelProto) => void): Uint8
 
 export function fileBytes(path: string): Uint8Array {
   return new Uint8Array(readFileSync(path));
+}
+
+/** Seeded ids for rows of `lengths` real tokens (the rest padding: id 5, mask 0), padded to T. */
+export function paddedBatch(V: number, seed: number, lengths = [9, 4, 6], T = 9) {
+  const r = rng(seed);
+  const B = lengths.length;
+  const ids = new Int32Array(B * T).fill(5);
+  const mask = new Int32Array(B * T);
+  lengths.forEach((n, b) => {
+    for (let t = 0; t < n; t++) ids[b * T + t] = 3 + Math.floor(r() * (V - 3));
+    mask.fill(1, b * T, b * T + n);
+  });
+  return { B, T, ids, mask };
+}
+
+/** max |a - b| and max |b| over the logit rows (V wide) whose mask is 1. */
+export function maxLogitDiff(a: Float32Array, b: Float32Array, V: number, mask: ArrayLike<number>): { diff: number; scale: number } {
+  let diff = 0, scale = 0;
+  for (let r = 0; r < mask.length; r++) {
+    if (!mask[r]) continue;
+    for (let v = 0; v < V; v++) {
+      diff = Math.max(diff, Math.abs(a[r * V + v]! - b[r * V + v]!));
+      scale = Math.max(scale, Math.abs(b[r * V + v]!));
+    }
+  }
+  return { diff, scale };
 }

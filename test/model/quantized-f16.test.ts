@@ -16,8 +16,7 @@ import { loadModel, type LoadedModel } from '../../src/engine/model/load.js';
 import { referenceLogits, referenceSession } from '../../src/engine/model/ort-reference.js';
 import { TransformerModel } from '../../src/engine/transformer/model.js';
 import { float16Onnx, inlineExternalData, quantizeOnnx, type QuantizeOnnxOptions } from '../support/quantize-onnx.js';
-import { rng } from '../support/numeric.js';
-import { LLAMA_FP16, TINY_GPT2, TINY_LLAMA, TINY_QWEN2, decodeModel, encodeModel, fileBytes, onnx, variant } from './helpers.js';
+import { LLAMA_FP16, TINY_GPT2, TINY_LLAMA, TINY_QWEN2, decodeModel, encodeModel, fileBytes, maxLogitDiff, onnx, paddedBatch, variant } from './helpers.js';
 
 ort.env.wasm.numThreads = 1;
 
@@ -38,34 +37,9 @@ const FLOAT16 = onnx.TensorProto.DataType.FLOAT16;
  */
 const REL_TOL = 20 * 2 ** -11;
 
-function batch(V: number) {
-  const r = rng(11);
-  const lengths = [9, 4, 6];
-  const B = lengths.length, T = 9;
-  const ids = new Int32Array(B * T).fill(5);
-  const mask = new Int32Array(B * T);
-  lengths.forEach((n, b) => {
-    for (let t = 0; t < n; t++) ids[b * T + t] = 3 + Math.floor(r() * (V - 3));
-    mask.fill(1, b * T, b * T + n);
-  });
-  return { B, T, ids, mask };
-}
-
-function maxDiff(a: Float32Array, b: Float32Array, V: number, mask: ArrayLike<number>): { diff: number; scale: number } {
-  let diff = 0, scale = 0;
-  for (let r = 0; r < mask.length; r++) {
-    if (!mask[r]) continue;
-    for (let v = 0; v < V; v++) {
-      diff = Math.max(diff, Math.abs(a[r * V + v]! - b[r * V + v]!));
-      scale = Math.max(scale, Math.abs(b[r * V + v]!));
-    }
-  }
-  return { diff, scale };
-}
-
 const load = (bytes: Uint8Array) => loadModel(variant(TINY_LLAMA, { 'model.onnx': bytes }), { acknowledge: ['tokenizer-vocab-mismatch'] });
 
-async function ourLogits(loaded: LoadedModel, b: ReturnType<typeof batch>, check?: (m: TransformerModel) => void): Promise<Float32Array> {
+async function ourLogits(loaded: LoadedModel, b: ReturnType<typeof paddedBatch>, check?: (m: TransformerModel) => void): Promise<Float32Array> {
   const model = TransformerModel.create(await testEngine(), loaded.config, loaded.transformerWeights());
   try {
     check?.(model);
@@ -75,7 +49,7 @@ async function ourLogits(loaded: LoadedModel, b: ReturnType<typeof batch>, check
   }
 }
 
-async function ortLogits(loaded: LoadedModel, b: ReturnType<typeof batch>): Promise<Float32Array> {
+async function ortLogits(loaded: LoadedModel, b: ReturnType<typeof paddedBatch>): Promise<Float32Array> {
   const session = await referenceSession(ort, loaded);
   try {
     return await referenceLogits(ort, session, loaded, b);
@@ -122,7 +96,7 @@ describe('q4f16 bases: our logits equal onnxruntime-web (wasm, computing in floa
     expect(dtypes.get('lm_head.weight')).toBe('q4');
     expect(dtypes.get('model.embed_tokens.weight')).toBe(o.embedding ? 'q4' : 'f16');
     expect(dtypes.get('model.norm.weight')).toBe('f16');
-    const b = batch(loaded.config.vocabSize);
+    const b = paddedBatch(loaded.config.vocabSize, 11);
     const ours = await ourLogits(loaded, b, (m) => {
       // Kept packed on the GPU: 4-bit codes and (scale, zero) pairs, never dequantized to a float table.
       for (const l of m.weights.layers) for (const w of [l.q, l.k, l.v, l.o, l.gate!, l.up, l.down]) expect(w.weight).toMatchObject({ kind: 'blockq', bits: 4, blockSize: o.blockSize });
@@ -131,7 +105,7 @@ describe('q4f16 bases: our logits equal onnxruntime-web (wasm, computing in floa
       else expect(m.weights.tokenEmbedding).toMatchObject({ dtype: 'f16' });
     });
     const want = await ortLogits(loaded, b);
-    const { diff, scale } = maxDiff(ours, want, loaded.config.vocabSize, b.mask);
+    const { diff, scale } = maxLogitDiff(ours, want, loaded.config.vocabSize, b.mask);
     console.log(`${name}: max |ours - ort| ${diff.toExponential(2)} = ${(diff / scale / 2 ** -11).toFixed(1)}·u·max|logit|, max |logit| ${scale.toFixed(3)} (tolerance ${(REL_TOL * scale).toExponential(2)})`);
     expect(scale).toBeGreaterThan(0.5);
     expect(diff).toBeLessThanOrEqual(REL_TOL * scale);
@@ -154,13 +128,13 @@ describe('q4f16 bases: our logits equal onnxruntime-web (wasm, computing in floa
     const matrices = [...loaded.weights].filter(([k, w]) => w.shape.length === 2 && !/embed_tokens|wte|wpe/.test(k));
     expect(matrices.length).toBeGreaterThanOrEqual(nbits); // a packed c_attn gives q, k and v
     for (const [k, w] of matrices) expect(w.dtype, k).toBe('q4');
-    const b = batch(loaded.config.vocabSize);
+    const b = paddedBatch(loaded.config.vocabSize, 11);
     const ours = await ourLogits(loaded, b, (m) => {
       for (const l of m.weights.layers) for (const w of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) if (w) expect(w.weight).toMatchObject({ kind: 'blockq', bits: 4, blockSize: 16 });
       expect(m.weights.lmHead.weight).toMatchObject({ kind: 'blockq', bits: 4 });
       expect(m.weights.tokenEmbedding).toMatchObject({ dtype: 'f16' });
     });
-    const { diff, scale } = maxDiff(ours, await ortLogits(loaded, b), loaded.config.vocabSize, b.mask);
+    const { diff, scale } = maxLogitDiff(ours, await ortLogits(loaded, b), loaded.config.vocabSize, b.mask);
     console.log(`${name} q4f16: max |ours - ort| ${diff.toExponential(2)} = ${(diff / scale / 2 ** -11).toFixed(1)}·u·max|logit|, max |logit| ${scale.toFixed(3)}`);
     expect(scale).toBeGreaterThan(0.5);
     expect(diff).toBeLessThanOrEqual(REL_TOL * scale);
@@ -171,8 +145,8 @@ describe('q4f16 bases: our logits equal onnxruntime-web (wasm, computing in floa
     expect(expectHalfGraph(bytes, 'float16')).toBe(0);
     const loaded = await load(bytes);
     expect(loaded.weights.get('model.layers.0.self_attn.q_proj.weight')!.dtype).toBe('f16');
-    const b = batch(loaded.config.vocabSize);
-    const { diff, scale } = maxDiff(await ourLogits(loaded, b), await ortLogits(loaded, b), loaded.config.vocabSize, b.mask);
+    const b = paddedBatch(loaded.config.vocabSize, 11);
+    const { diff, scale } = maxLogitDiff(await ourLogits(loaded, b), await ortLogits(loaded, b), loaded.config.vocabSize, b.mask);
     console.log(`fp16: max |ours - ort| ${diff.toExponential(2)} = ${(diff / scale / 2 ** -11).toFixed(1)}·u·max|logit|, max |logit| ${scale.toFixed(3)}`);
     expect(scale).toBeGreaterThan(0.5);
     expect(diff).toBeLessThanOrEqual(REL_TOL * scale);
@@ -185,12 +159,12 @@ describe('q4f16 bases: our logits equal onnxruntime-web (wasm, computing in floa
     const loaded = await loadModel(variant(LLAMA_FP16, { 'model.onnx': bytes, 'model.onnx.data': undefined }), { acknowledge: ['tokenizer-vocab-mismatch'] });
     expect(loaded.weights.get('model.layers.0.self_attn.q_proj.weight')!.dtype).toBe('q4');
     expect(loaded.weights.get('model.embed_tokens.weight')!.dtype).toBe('q4');
-    const b = batch(loaded.config.vocabSize);
+    const b = paddedBatch(loaded.config.vocabSize, 11);
     const ours = await ourLogits(loaded, b, (m) => {
       expect(m.weights.layers[1]!.down.weight).toMatchObject({ kind: 'blockq', bits: 4, blockSize: 16 });
       expect(m.weights.tokenEmbedding).toMatchObject({ kind: 'blockq', bits: 4 });
     });
-    const { diff, scale } = maxDiff(ours, await ortLogits(loaded, b), loaded.config.vocabSize, b.mask);
+    const { diff, scale } = maxLogitDiff(ours, await ortLogits(loaded, b), loaded.config.vocabSize, b.mask);
     console.log(`genai form q4f16: max |ours - ort| ${diff.toExponential(2)} = ${(diff / scale / 2 ** -11).toFixed(1)}·u·max|logit|, max |logit| ${scale.toFixed(3)}`);
     expect(scale).toBeGreaterThan(0.05); // this random model's logits are small (≈ 0.4)
     expect(diff).toBeLessThanOrEqual(REL_TOL * scale);
@@ -200,17 +174,17 @@ describe('q4f16 bases: our logits equal onnxruntime-web (wasm, computing in floa
     const o: QuantizeOnnxOptions = { bits: 4, blockSize: 32, zeroPoints: true, embedding: 'int4', float16: true };
     const bytes = quantizeOnnx(F32, o).bytes;
     const right = await load(bytes);
-    const b = batch(right.config.vocabSize);
+    const b = paddedBatch(right.config.vocabSize, 11);
     const want = await ortLogits(right, b);
-    const tol = REL_TOL * maxDiff(want, want, right.config.vocabSize, b.mask).scale;
+    const tol = REL_TOL * maxLogitDiff(want, want, right.config.vocabSize, b.mask).scale;
     // Our engine reading the codes high nibble first = our engine on the swapped file.
     const swapped = await load(quantizeOnnx(F32, { ...o, swapNibbles: true }).bytes);
-    const nibbles = maxDiff(await ourLogits(swapped, b), want, right.config.vocabSize, b.mask).diff;
+    const nibbles = maxLogitDiff(await ourLogits(swapped, b), want, right.config.vocabSize, b.mask).diff;
     // Our engine taking the half scales for the other 16-bit float (bfloat16) = the same bytes relabelled.
     const m = decodeModel(bytes);
     for (const t of m.graph!.initializer!) if (/_scales$/.test(t.name!)) t.dataType = onnx.TensorProto.DataType.BFLOAT16;
     const relabelled = await load(encodeModel(m));
-    const scales = maxDiff(await ourLogits(relabelled, b), want, right.config.vocabSize, b.mask).diff;
+    const scales = maxLogitDiff(await ourLogits(relabelled, b), want, right.config.vocabSize, b.mask).diff;
     console.log(`q4f16 misread: swapped nibbles ${nibbles.toExponential(2)}, scales as bfloat16 ${scales.toExponential(2)} (tolerance ${tol.toExponential(2)})`);
     expect(nibbles).toBeGreaterThan(10 * tol);
     expect(scales).toBeGreaterThan(10 * tol);

@@ -13,13 +13,12 @@ import { loadModel, type LoadedModel } from '../../src/engine/model/load.js';
 import { referenceLogits, referenceSession } from '../../src/engine/model/ort-reference.js';
 import { TransformerModel } from '../../src/engine/transformer/model.js';
 import { quantizeOnnx, type QuantizeOnnxOptions } from '../support/quantize-onnx.js';
-import { rng } from '../support/numeric.js';
 import { isModelLoadError } from '../../src/engine/model/errors.js';
 import { dequantize } from '../../src/engine/blockq.js';
 import { toF16Array } from '../../src/engine/f16.js';
 import type { OnnxTensor } from '../../src/engine/model/onnx.js';
 import { toBlockQuantized, type QuantSpec } from '../../src/engine/model/quantized.js';
-import { TINY_LLAMA, decodeModel, encodeModel, onnx, variant } from './helpers.js';
+import { TINY_LLAMA, decodeModel, encodeModel, maxLogitDiff, onnx, paddedBatch, variant } from './helpers.js';
 
 ort.env.wasm.numThreads = 1;
 
@@ -32,36 +31,11 @@ const F32 = new Uint8Array(readFileSync(join(TINY_LLAMA, 'model.onnx')));
  */
 const TOL = 1e-4;
 
-function batch(V: number) {
-  const r = rng(5);
-  const lengths = [9, 4, 6];
-  const B = lengths.length, T = 9;
-  const ids = new Int32Array(B * T).fill(5);
-  const mask = new Int32Array(B * T);
-  lengths.forEach((n, b) => {
-    for (let t = 0; t < n; t++) ids[b * T + t] = 3 + Math.floor(r() * (V - 3));
-    mask.fill(1, b * T, b * T + n);
-  });
-  return { B, T, ids, mask };
-}
-
-function maxDiff(a: Float32Array, b: Float32Array, V: number, mask: ArrayLike<number>): { diff: number; scale: number } {
-  let diff = 0, scale = 0;
-  for (let r = 0; r < mask.length; r++) {
-    if (!mask[r]) continue;
-    for (let v = 0; v < V; v++) {
-      diff = Math.max(diff, Math.abs(a[r * V + v]! - b[r * V + v]!));
-      scale = Math.max(scale, Math.abs(b[r * V + v]!));
-    }
-  }
-  return { diff, scale };
-}
-
 async function load(o: QuantizeOnnxOptions): Promise<LoadedModel> {
   return loadModel(variant(TINY_LLAMA, { 'model.onnx': quantizeOnnx(F32, o).bytes }), { acknowledge: ['tokenizer-vocab-mismatch'] });
 }
 
-async function ourLogits(loaded: LoadedModel, b: ReturnType<typeof batch>): Promise<Float32Array> {
+async function ourLogits(loaded: LoadedModel, b: ReturnType<typeof paddedBatch>): Promise<Float32Array> {
   const model = TransformerModel.create(await testEngine(), loaded.config, loaded.transformerWeights());
   try {
     return await model.logits(b);
@@ -70,7 +44,7 @@ async function ourLogits(loaded: LoadedModel, b: ReturnType<typeof batch>): Prom
   }
 }
 
-async function ortLogits(loaded: LoadedModel, b: ReturnType<typeof batch>): Promise<Float32Array> {
+async function ortLogits(loaded: LoadedModel, b: ReturnType<typeof paddedBatch>): Promise<Float32Array> {
   const session = await referenceSession(ort, loaded);
   try {
     return await referenceLogits(ort, session, loaded, b);
@@ -99,10 +73,10 @@ describe('quantized bases: our logits equal onnxruntime-web (wasm) on the same f
     // Every linear layer (7 per layer, 2 layers, and the LM head) and, when asked, the embedding.
     expect(q.length).toBe(15 + (c.embedding ? 1 : 0));
     expect(loaded.weights.get('model.layers.0.mlp.down_proj.weight')!.dtype).toBe(c.bits === 4 ? 'q4' : 'q8');
-    const b = batch(loaded.config.vocabSize);
+    const b = paddedBatch(loaded.config.vocabSize, 5);
     const ours = await ourLogits(loaded, b);
     const want = await ortLogits(loaded, b);
-    const { diff, scale } = maxDiff(ours, want, loaded.config.vocabSize, b.mask);
+    const { diff, scale } = maxLogitDiff(ours, want, loaded.config.vocabSize, b.mask);
     console.log(`${c.name}: max |ours - ort| ${diff.toExponential(2)}, max |logit| ${scale.toFixed(3)}`);
     expect(scale).toBeGreaterThan(0.05);
     expect(diff).toBeLessThanOrEqual(TOL);
@@ -112,17 +86,17 @@ describe('quantized bases: our logits equal onnxruntime-web (wasm) on the same f
     const dyn = await load({ bits: 8, blockSize: 32, zeroPoints: true, qdq, dynamic: true });
     const same = await load({ bits: 8, blockSize: 32, zeroPoints: true, qdq });
     expect([...dyn.weights.values()].filter((w) => w.quant).length).toBe(15);
-    const b = batch(dyn.config.vocabSize);
+    const b = paddedBatch(dyn.config.vocabSize, 5);
     const ours = await ourLogits(dyn, b);
     // The same int8 weights behind DequantizeLinear: onnxruntime computes exactly what we do.
     const exact = await ortLogits(same, b);
-    const e = maxDiff(ours, exact, dyn.config.vocabSize, b.mask);
+    const e = maxLogitDiff(ours, exact, dyn.config.vocabSize, b.mask);
     expect(e.diff).toBeLessThanOrEqual(TOL);
     // onnxruntime on the MatMulInteger file also rounds each activation to 8 bits (per tensor):
     // a step of (max − min) / 255 of each linear's input, about 1% of its range, through two
     // layers: bounded by 5% of the largest logit here, far from a misread weight (test above).
     const dynamic = await ortLogits(dyn, b);
-    const d = maxDiff(ours, dynamic, dyn.config.vocabSize, b.mask);
+    const d = maxLogitDiff(ours, dynamic, dyn.config.vocabSize, b.mask);
     console.log(`MatMulInteger ${qdq}: max |ours - ort(QDQ)| ${e.diff.toExponential(2)}, max |ours - ort(MatMulInteger)| ${d.diff.toExponential(2)} of max |logit| ${d.scale.toFixed(3)}`);
     expect(d.diff).toBeLessThanOrEqual(0.05 * d.scale);
   }, 120_000);
@@ -130,12 +104,12 @@ describe('quantized bases: our logits equal onnxruntime-web (wasm) on the same f
   it('a wrong packing order (high nibble first) is caught by the comparison', async () => {
     const o: QuantizeOnnxOptions = { bits: 4, blockSize: 16, zeroPoints: true, embedding: 'int4' };
     const right = await load(o);
-    const b = batch(right.config.vocabSize);
+    const b = paddedBatch(right.config.vocabSize, 5);
     const want = await ortLogits(right, b);
     // Our engine reading the same codes in the other order = our engine on the swapped file.
     const swapped = await load({ ...o, swapNibbles: true });
     const wrong = await ourLogits(swapped, b);
-    const { diff } = maxDiff(wrong, want, right.config.vocabSize, b.mask);
+    const { diff } = maxLogitDiff(wrong, want, right.config.vocabSize, b.mask);
     console.log(`swapped nibbles: max |ours - ort| ${diff.toExponential(2)}`);
     expect(diff).toBeGreaterThan(100 * TOL);
   }, 120_000);

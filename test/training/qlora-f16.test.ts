@@ -12,22 +12,12 @@ import { loraAdapterConfig, loraBackend } from '../../src/engine/training/backen
 import { parseTrainingConfig } from '../../src/engine/training/config.js';
 import { MemoryRefCache } from '../../src/engine/training/ref-cache.js';
 import { Trainer } from '../../src/engine/training/trainer.js';
-import type { Example } from '../../src/engine/training/tokenize.js';
 import { TINY_GPT2, TINY_LLAMA, fileBytes, variant } from '../model/helpers.js';
 import { quantizeOnnx } from '../support/quantize-onnx.js';
-import { randomRows } from '../transformer/fixtures.js';
+import { randomPairExamples } from '../transformer/fixtures.js';
 
 const models: TransformerModel[] = [];
 afterAll(() => models.forEach((m) => m.destroy()));
-
-function examples(V: number): Example[] {
-  const out: Example[] = [];
-  for (let i = 0; i < 4; i++) {
-    const [p, c, r] = randomRows([4 + (i % 2), 3, 3 + (i % 2)], V, 300 + i);
-    out.push({ record: i, split: 'train', kind: 'pair', sequences: [{ promptIds: p!, completionIds: c! }, { promptIds: p!, completionIds: r! }] });
-  }
-  return out;
-}
 
 describe('QLoRA on a q4f16 base', () => {
   it.each([
@@ -48,7 +38,7 @@ describe('QLoRA on a q4f16 base', () => {
       lora: { r: 4, lora_alpha: 8, lora_dropout: 0, target_modules: targets },
     });
     const adapter = LoraAdapter.create(base, loraAdapterConfig(config.lora, config.seed));
-    const t = await Trainer.create({ backend: loraBackend(base, adapter, 0), config, examples: examples(q4f16.config.vocabSize), modelFingerprint: 'tiny-llama-q4f16', refCache: new MemoryRefCache() });
+    const t = await Trainer.create({ backend: loraBackend(base, adapter, 0), config, examples: randomPairExamples(q4f16.config.vocabSize), modelFingerprint: 'tiny-llama-q4f16', refCache: new MemoryRefCache() });
     expect(await t.run(() => {})).toMatchObject({ reason: 'done', step: 4 });
     const losses = t.history.map((h) => Number(h.loss));
     console.log(`QLoRA (${name}, q4f16 base) DPO losses: ${losses.map((l) => l.toFixed(4)).join(' ')}`);

@@ -20,19 +20,10 @@ import { Trainer } from '../../src/engine/training/trainer.js';
 import type { Example } from '../../src/engine/training/tokenize.js';
 import { TINY_LLAMA, variant } from '../model/helpers.js';
 import { quantizeOnnx } from '../support/quantize-onnx.js';
-import { randomRows } from '../transformer/fixtures.js';
+import { randomPairExamples } from '../transformer/fixtures.js';
 
 const models: TransformerModel[] = [];
 afterAll(() => models.forEach((m) => m.destroy()));
-
-function examples(V: number): Example[] {
-  const out: Example[] = [];
-  for (let i = 0; i < 4; i++) {
-    const [p, c, r] = randomRows([4 + (i % 2), 3, 3 + (i % 2)], V, 300 + i);
-    out.push({ record: i, split: 'train', kind: 'pair', sequences: [{ promptIds: p!, completionIds: c! }, { promptIds: p!, completionIds: r! }] });
-  }
-  return out;
-}
 
 /** Chosen − rejected log-prob of each pair. */
 async function margins(model: TransformerModel, ex: Example[]): Promise<number[]> {
@@ -57,7 +48,7 @@ describe('QLoRA on a 4-bit base', () => {
     models.push(base, orig);
     expect(base.weights.layers[0]!.q.weight).toHaveProperty('kind', 'blockq');
 
-    const ex = examples(q4.config.vocabSize);
+    const ex = randomPairExamples(q4.config.vocabSize);
     const config = parseTrainingConfig({
       method: 'dpo', learning_rate: 2e-2, max_steps: 4, per_device_train_batch_size: 2, gradient_accumulation_steps: 1, seed: 5, beta: 0.1,
       lora: { r: 4, lora_alpha: 8, lora_dropout: 0, target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },

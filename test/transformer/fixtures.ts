@@ -5,6 +5,7 @@ import type { TransformerConfig, TransformerWeights, WeightTensor } from '../../
 import { expectedWeightShapes, isLinearWeight } from '../../src/engine/transformer/config.js';
 import { toF16Array } from '../../src/engine/f16.js';
 import { randn, rng } from '../support/numeric.js';
+import type { Example } from '../../src/engine/training/tokenize.js';
 
 export type FixtureName = 'llama-gqa' | 'qwen2-bias' | 'llama-f16' | 'gpt2';
 
@@ -97,4 +98,14 @@ export function randomWeights(config: TransformerConfig, seed: number, f16 = fal
 export function randomRows(lengths: number[], V: number, seed: number): number[][] {
   const r = rng(seed);
   return lengths.map((n) => Array.from({ length: n }, () => 3 + Math.floor(r() * (V - 3))));
+}
+
+/** Four seeded preference pairs of short random rows (prompt 4-5, chosen 3, rejected 3-4 tokens). */
+export function randomPairExamples(V: number): Example[] {
+  const out: Example[] = [];
+  for (let i = 0; i < 4; i++) {
+    const [p, c, r] = randomRows([4 + (i % 2), 3, 3 + (i % 2)], V, 300 + i);
+    out.push({ record: i, split: 'train', kind: 'pair', sequences: [{ promptIds: p!, completionIds: c! }, { promptIds: p!, completionIds: r! }] });
+  }
+  return out;
 }
