@@ -78,14 +78,19 @@ const TILES_64_WIDE: AttentionTiles = { BQ: 2, BK: 4, TPR: 16 };
 const TILES_96: AttentionTiles = { BQ: 2, BK: 4, TPR: 8 };
 const TILES_128: AttentionTiles = { BQ: 2, BK: 2, TPR: 16 };
 
-const FORWARD_CASES: Case[] = [
+// Training shapes both passes run, at the default tiles: T = 1, odd T, grouped heads, u32 and i32
+// masks, a sequence with no real token (every row sees no key: zeros, no NaN).
+const COMMON_CASES: Case[] = [
   { B: 1, Tq: 1, Tk: 1, NH: 1, NKV: 1, HS: 64, lengths: null },
   { B: 2, Tq: 7, Tk: 7, NH: 4, NKV: 2, HS: 64, lengths: [7, 1] },
   { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 64, lengths: [20, 33], maskType: 'i32' },
   { B: 1, Tq: 70, Tk: 70, NH: 2, NKV: 2, HS: 64, lengths: null },
   { B: 3, Tq: 17, Tk: 17, NH: 6, NKV: 3, HS: 64, lengths: [17, 9, 1] },
-  // A sequence with no real token: every row sees no key (zeros, no NaN).
   { B: 2, Tq: 5, Tk: 5, NH: 2, NKV: 1, HS: 64, lengths: [0, 5] },
+];
+
+const FORWARD_CASES: Case[] = [
+  ...COMMON_CASES,
   // KV cache: the last Tq of Tk positions.
   { B: 2, Tq: 1, Tk: 9, NH: 4, NKV: 2, HS: 64, lengths: [9, 6] },
   { B: 2, Tq: 3, Tk: 9, NH: 4, NKV: 2, HS: 64, lengths: [9, 6] },
@@ -106,12 +111,7 @@ const FORWARD_CASES: Case[] = [
 ];
 
 const BACKWARD_CASES: Case[] = [
-  { B: 1, Tq: 1, Tk: 1, NH: 1, NKV: 1, HS: 64, lengths: null },
-  { B: 2, Tq: 7, Tk: 7, NH: 4, NKV: 2, HS: 64, lengths: [7, 1] },
-  { B: 2, Tq: 33, Tk: 33, NH: 4, NKV: 1, HS: 64, lengths: [20, 33], maskType: 'i32' },
-  { B: 1, Tq: 70, Tk: 70, NH: 2, NKV: 2, HS: 64, lengths: null },
-  { B: 3, Tq: 17, Tk: 17, NH: 6, NKV: 3, HS: 64, lengths: [17, 9, 1] },
-  { B: 2, Tq: 5, Tk: 5, NH: 2, NKV: 1, HS: 64, lengths: [0, 5] },
+  ...COMMON_CASES,
   { B: 1, Tq: 9, Tk: 9, NH: 3, NKV: 3, HS: 96, lengths: [7], options: { scale: 0.3, softcap: 5 }, tiles: TILES_96 },
   { B: 1, Tq: 6, Tk: 6, NH: 2, NKV: 1, HS: 128, lengths: [5], tiles: TILES_128 },
   // BQ != BK both ways: the dk/dv pass starts at query block floor(k0 / BQ).
