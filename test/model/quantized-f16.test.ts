@@ -13,10 +13,9 @@ import * as ort from 'onnxruntime-web';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testEngine } from '#test-engine';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load.js';
-import { referenceLogits, referenceSession } from '../../src/engine/model/ort-reference.js';
-import { TransformerModel } from '../../src/engine/transformer/model.js';
 import { float16Onnx, inlineExternalData, quantizeOnnx, type QuantizeOnnxOptions } from '../support/quantize-onnx.js';
 import { LLAMA_FP16, TINY_GPT2, TINY_LLAMA, TINY_QWEN2, decodeModel, encodeModel, fileBytes, maxLogitDiff, onnx, paddedBatch, variant } from './helpers.js';
+import { ortLogits, ourLogits } from './logit-sides.js';
 
 ort.env.wasm.numThreads = 1;
 
@@ -38,25 +37,6 @@ const FLOAT16 = onnx.TensorProto.DataType.FLOAT16;
 const REL_TOL = 20 * 2 ** -11;
 
 const load = (bytes: Uint8Array) => loadModel(variant(TINY_LLAMA, { 'model.onnx': bytes }), { acknowledge: ['tokenizer-vocab-mismatch'] });
-
-async function ourLogits(loaded: LoadedModel, b: ReturnType<typeof paddedBatch>, check?: (m: TransformerModel) => void): Promise<Float32Array> {
-  const model = TransformerModel.create(await testEngine(), loaded.config, loaded.transformerWeights());
-  try {
-    check?.(model);
-    return await model.logits(b);
-  } finally {
-    model.destroy();
-  }
-}
-
-async function ortLogits(loaded: LoadedModel, b: ReturnType<typeof paddedBatch>): Promise<Float32Array> {
-  const session = await referenceSession(ort, loaded);
-  try {
-    return await referenceLogits(ort, session, loaded, b);
-  } finally {
-    await session.release();
-  }
-}
 
 /** The file as onnx-community ships it: no float32 left anywhere but where asked. */
 function expectHalfGraph(bytes: Uint8Array, logits: 'float16' | 'float32') {

@@ -10,8 +10,6 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testEngine } from '#test-engine';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load.js';
-import { referenceLogits, referenceSession } from '../../src/engine/model/ort-reference.js';
-import { TransformerModel } from '../../src/engine/transformer/model.js';
 import { quantizeOnnx, type QuantizeOnnxOptions } from '../support/quantize-onnx.js';
 import { isModelLoadError } from '../../src/engine/model/errors.js';
 import { dequantize } from '../../src/engine/blockq.js';
@@ -19,6 +17,7 @@ import { toF16Array } from '../../src/engine/f16.js';
 import type { OnnxTensor } from '../../src/engine/model/onnx.js';
 import { toBlockQuantized, type QuantSpec } from '../../src/engine/model/quantized.js';
 import { TINY_LLAMA, decodeModel, encodeModel, maxLogitDiff, onnx, paddedBatch, variant } from './helpers.js';
+import { ortLogits, ourLogits } from './logit-sides.js';
 
 ort.env.wasm.numThreads = 1;
 
@@ -33,24 +32,6 @@ const TOL = 1e-4;
 
 async function load(o: QuantizeOnnxOptions): Promise<LoadedModel> {
   return loadModel(variant(TINY_LLAMA, { 'model.onnx': quantizeOnnx(F32, o).bytes }), { acknowledge: ['tokenizer-vocab-mismatch'] });
-}
-
-async function ourLogits(loaded: LoadedModel, b: ReturnType<typeof paddedBatch>): Promise<Float32Array> {
-  const model = TransformerModel.create(await testEngine(), loaded.config, loaded.transformerWeights());
-  try {
-    return await model.logits(b);
-  } finally {
-    model.destroy();
-  }
-}
-
-async function ortLogits(loaded: LoadedModel, b: ReturnType<typeof paddedBatch>): Promise<Float32Array> {
-  const session = await referenceSession(ort, loaded);
-  try {
-    return await referenceLogits(ort, session, loaded, b);
-  } finally {
-    await session.release();
-  }
 }
 
 // K = 32 (q/k/v/gate/up) and 48 (down): blocks of 32 leave a padded last block in down_proj.
