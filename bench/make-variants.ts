@@ -7,8 +7,9 @@
 //         symmetric (no zero points), as onnxruntime's MatMul4BitsQuantizer writes transformers.js's
 //         q4 files; the token embedding stays f32 (a tied LM head gets its own 4-bit copy).
 // The conversion is test/support/quantize-onnx.ts (the one implementation, shared with the tests).
-// An f32 file with its weights in one external data file beside it (model.onnx_data) is read with
-// them inlined (the variants are written whole: each is under protobuf's 2 GB at these shapes).
+// An f32 file with its weights in one external data file beside it (model.onnx_data) is decoded with
+// them attached (never encoded whole: a 0.5B f32 model is over protobuf's 2 GB); each variant is
+// written whole (under 2 GB at these shapes).
 // Each file is written under a temporary name and renamed at the end; an existing one is kept
 // unless --force.
 // With fp16 beside it, a folder's default variant becomes fp16 (layout.ts prefers it), so a command
@@ -19,10 +20,10 @@
 //   npx tsx bench/make-variants.ts <model-dir> [--out DIR] [--dtypes fp16,q4] [--block-size 32] [--force]
 //   e.g. npx tsx bench/make-variants.ts bench-results/models/smollm2-135m-shape --out bench-results/models/smollm2-135m-shape-variants
 // Then: npx prefstudio inspect <dir> --dtype fp16 (or q4, fp32).
-import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { float16Onnx, inlineExternalData, quantizeOnnx } from '../test/support/quantize-onnx.js';
+import { float16Onnx, quantizeOnnx, readOnnx } from '../test/support/quantize-onnx.js';
 
 const KINDS = ['fp16', 'q4'] as const;
 type Kind = (typeof KINDS)[number];
@@ -55,6 +56,23 @@ const blockSize = Number(opt['block-size']);
 if (!Number.isInteger(blockSize) || blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) throw new Error(`--block-size ${opt['block-size']}: a power of two >= 16`);
 
 const log = (msg: string) => process.stderr.write(`[make-variants] ${msg}\n`);
+
+/** A whole file, also past readFileSync's 2 GiB (a 0.5B model's external data), read in 256 MiB pieces. */
+function readLarge(path: string): Uint8Array {
+  const size = statSync(path).size;
+  const out = new Uint8Array(size);
+  const fd = openSync(path, 'r');
+  try {
+    for (let at = 0; at < size;) {
+      const n = readSync(fd, out, at, Math.min(256 * 2 ** 20, size - at), at);
+      if (n <= 0) throw new Error(`${path}: short read at byte ${at} of ${size}`);
+      at += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}
 if (dir !== from) {
   // Another folder: config.json (and the tokenizer files, when there) copied, the f32 file linked.
   mkdirSync(join(dir, 'onnx'), { recursive: true });
@@ -71,13 +89,15 @@ const todo = kinds.filter((k) => opt.force || !existsSync(outOf(k)));
 for (const k of kinds.filter((x) => !todo.includes(x))) log(`${outOf(k)} exists: kept (--force to rewrite)`);
 if (todo.length) {
   const t0 = performance.now();
-  let f32: Uint8Array = new Uint8Array(readFileSync(source));
-  if (external) f32 = inlineExternalData(f32, new Uint8Array(readFileSync(external)));
-  log(`read ${source}${external ? ` and ${basename(external)}` : ''} (${(f32.length / 2 ** 20).toFixed(1)} MiB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const f32 = new Uint8Array(readFileSync(source));
+  const data = external ? readLarge(external) : undefined;
+  log(`read ${source}${external ? ` and ${basename(external)}` : ''} (${((f32.length + (data?.length ?? 0)) / 2 ** 20).toFixed(1)} MiB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   mkdirSync(join(dir, 'onnx'), { recursive: true });
   for (const k of todo) {
     const t = performance.now();
-    const bytes = k === 'fp16' ? float16Onnx(f32, { keepIoTypes: true }) : quantizeOnnx(f32, { bits: 4, blockSize, zeroPoints: false }).bytes;
+    // Each conversion decodes its own copy (they work in place); external data stays in `data`, viewed.
+    const model = readOnnx(f32, data);
+    const bytes = k === 'fp16' ? float16Onnx(model, { keepIoTypes: true }) : quantizeOnnx(model, { bits: 4, blockSize, zeroPoints: false }).bytes;
     const out = outOf(k);
     writeFileSync(`${out}.partial`, bytes);
     renameSync(`${out}.partial`, out);

@@ -223,9 +223,12 @@ export function toFloat16(model: onnxProto.onnx.IModelProto, o: Float16Options =
   });
 }
 
-/** An f32 file converted to float16 (`toFloat16`), unquantized: transformers.js's model_fp16.onnx. */
-export function float16Onnx(file: Uint8Array, o: Float16Options = {}): Uint8Array {
-  const model = onnx.ModelProto.decode(file);
+/**
+ * An f32 file converted to float16 (`toFloat16`), unquantized: transformers.js's model_fp16.onnx.
+ * `file` may be a decoded model (`readOnnx`), which is then converted in place.
+ */
+export function float16Onnx(file: Uint8Array | onnxProto.onnx.ModelProto, o: Float16Options = {}): Uint8Array {
+  const model = file instanceof Uint8Array ? onnx.ModelProto.decode(file) : file;
   toFloat16(model, o);
   return onnx.ModelProto.encode(model).finish();
 }
@@ -235,22 +238,35 @@ const roundToHalf = (a: Float32Array) => Float32Array.from(halfOf(a), f16BitsToF
 const scalesTensor = (name: string, half: boolean, dims: number[], scales: Float32Array) =>
   half ? tensor(name, FLOAT16, dims, bytes(halfOf(scales))) : tensor(name, FLOAT, dims, bytes(scales));
 
-/** The file with its external-data initializers read from `data` (one .onnx.data file) into raw_data. */
-export function inlineExternalData(file: Uint8Array, data: Uint8Array): Uint8Array {
+/**
+ * The decoded model, with its external-data initializers read from `data` (one .onnx.data file)
+ * into raw_data as views of `data` (no copy, nothing encoded: the whole may be over protobuf's 2 GB).
+ */
+export function readOnnx(file: Uint8Array, data?: Uint8Array): onnxProto.onnx.ModelProto {
   const model = onnx.ModelProto.decode(file);
   for (const t of model.graph!.initializer ?? []) {
     if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    if (!data) throw new Error(`readOnnx: initializer "${t.name}" is external data and no data file was given`);
     const kv = new Map((t.externalData ?? []).map((e) => [e.key, e.value]));
     const offset = Number(kv.get('offset') ?? 0), length = Number(kv.get('length'));
-    t.rawData = data.slice(offset, offset + length);
+    if (!(offset + length <= data.length)) throw new Error(`readOnnx: initializer "${t.name}" (bytes ${offset}..${offset + length}) lies past the data's ${data.length} bytes`);
+    t.rawData = data.subarray(offset, offset + length);
     t.externalData = [];
     t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
   }
-  return onnx.ModelProto.encode(model).finish();
+  return model;
 }
 
-export function quantizeOnnx(file: Uint8Array, o: QuantizeOnnxOptions): QuantizedOnnx {
-  const model = onnx.ModelProto.decode(file);
+/** The file with its external-data initializers read from `data` (one .onnx.data file) into raw_data. */
+export function inlineExternalData(file: Uint8Array, data: Uint8Array): Uint8Array {
+  // protobufjs writes a message over 2 GiB wrongly (names came out as NUL bytes): refuse it.
+  if (file.length + data.length >= 2 ** 31) throw new Error(`inlineExternalData: ${file.length + data.length} bytes inline would pass protobuf's 2 GiB; use readOnnx and convert the decoded model`);
+  return onnx.ModelProto.encode(readOnnx(file, data)).finish();
+}
+
+/** `file` may be a decoded model (`readOnnx`), which is then quantized in place. */
+export function quantizeOnnx(file: Uint8Array | onnxProto.onnx.ModelProto, o: QuantizeOnnxOptions): QuantizedOnnx {
+  const model = file instanceof Uint8Array ? onnx.ModelProto.decode(file) : file;
   const g = model.graph!;
   const inits = new Map((g.initializer ?? []).map((t) => [t.name ?? '', t]));
   const uses = new Map<string, number>();
