@@ -11,7 +11,8 @@ import type { LoadedModel } from '../engine/model/load.js';
 import { checkFits } from '../engine/model/memory.js';
 import { HubModelError, openModel } from './hub-model.js';
 import { DTYPE_USAGE, parseDtype } from './input.js';
-import type { OnnxDtype } from '../engine/model/layout.js';
+import { sizedVariants, type OnnxDtype } from '../engine/model/layout.js';
+import { variantGpuBytes } from '../engine/model/variant-choice.js';
 
 const USAGE = `usage: prefstudio inspect <model-dir | model.onnx | org/name> [--json] [--onnx <file in the folder>] [--dtype <name>]
   org/name: a Hugging Face Hub id, fetched once into PREFSTUDIO_CACHE (progress on stderr)
@@ -71,7 +72,7 @@ export async function run(args: string[]): Promise<number> {
     else process.stderr.write(`cannot load ${dir}: ${e.message} [${e.code}]\n`);
     return 1;
   }
-  const report = describe(model, dir);
+  const report = { ...describe(model, dir), variants: await variantsOf(model) };
   process.stdout.write(json ? JSON.stringify(report, null, 2) + '\n' : text(report));
   return 0;
 }
@@ -109,7 +110,14 @@ function describe(m: LoadedModel, dir: string) {
   };
 }
 
-type Report = ReturnType<typeof describe>;
+/** Every .onnx variant of the folder with its size and the GPU memory it needs (variant-choice.ts). */
+async function variantsOf(m: LoadedModel) {
+  const listed = await m.source.list();
+  const variants = await sizedVariants(m.source, m.layout.onnxCandidates, listed ? new Set(listed) : undefined);
+  return variants.map((v) => ({ file: v.file, dtype: v.dtype, bytes: v.bytes ?? null, gpuBytes: variantGpuBytes(v) ?? null, loaded: v.file === m.layout.onnx }));
+}
+
+type Report = ReturnType<typeof describe> & { variants: Awaited<ReturnType<typeof variantsOf>> };
 
 /** What a llama-arch model adds to Llama (Gemma, Qwen3, Phi-3, OLMo 2, sliding windows), or ''. */
 function variantLine(c: Report['config']): string {
@@ -148,6 +156,9 @@ function text(r: Report): string {
       ? `tokenizer:     ${r.tokenizer.kind}, ${r.tokenizer.size} tokens (max id ${r.tokenizer.maxId}); bos ${tok(r.tokenizer.bos)}, eos ${tok(r.tokenizer.eos)}, pad ${tok(r.tokenizer.pad)}; chat template ${r.tokenizer.chatTemplate ? 'yes' : 'no'}`
       : 'tokenizer:     none',
   ];
+  if (r.variants.length > 1) {
+    lines.push('variants:', ...r.variants.map((v) => `  ${v.loaded ? '*' : '-'} ${v.file} ${v.dtype ?? 'unknown precision'}${v.bytes !== null ? `, ${formatBytes(v.bytes)} on disk` : ''}${v.gpuBytes !== null ? `, about ${formatBytes(v.gpuBytes)} of GPU memory` : ''}`));
+  }
   if (r.warnings.length) lines.push('warnings:', ...r.warnings.map((w) => `  - ${w.message} [${w.code}]`));
   return lines.join('\n') + '\n';
 }

@@ -17,6 +17,9 @@ import type {
   WorkerResult,
 } from '../worker/protocol.js';
 import { onnxVariants, type OnnxVariant } from '../engine/model/layout.js';
+import { chooseVariant, variantGpuBytes, type VariantChoice } from '../engine/model/variant-choice.js';
+import { memoryBudget } from '../engine/gpu/budget.js';
+import type { AdapterReport } from '../engine/gpu/device.js';
 export type { OnnxVariant };
 import { engineWorker } from './gpu.js';
 import { modelStore, type LibraryState } from './model-store.js';
@@ -119,6 +122,27 @@ export function fileVariants(entries: readonly ModelFileEntry[]): OnnxVariant[] 
   const strip = top ? top.length + 1 : 0;
   const sizes = new Map(entries.map((e) => [e.path.slice(strip), e.file.size]));
   return onnxVariants([...sizes.keys()], sizes);
+}
+
+/** A variant as the Models page offers it: its estimated GPU memory and whether that fits the budget. */
+export interface OfferedVariant extends OnnxVariant {
+  gpuBytes?: number;
+  overBudget: boolean;
+}
+
+/**
+ * The variants with their GPU memory against this adapter's budget, and the one to preselect (the
+ * Worker's import picks the same when none is named: variant-choice.ts). Without an adapter report
+ * the preferred variant is preselected.
+ */
+export function offerVariants(variants: readonly OnnxVariant[], report: AdapterReport | null): { variants: OfferedVariant[]; choice: VariantChoice; budgetBytes: number | null } {
+  const budgetBytes = report ? memoryBudget(report).bytes : null;
+  const offered = variants.map((v) => {
+    const gpuBytes = variantGpuBytes(v);
+    return { ...v, ...(gpuBytes !== undefined ? { gpuBytes } : {}), overBudget: budgetBytes !== null && gpuBytes !== undefined && gpuBytes > budgetBytes };
+  });
+  const choice = budgetBytes !== null ? chooseVariant(variants, budgetBytes) : { file: variants[0]!.file, reason: 'the preferred variant', fits: true };
+  return { variants: offered, choice, budgetBytes };
 }
 
 /** The top folder shared by every path ("my-model"), for naming; undefined for loose files. */

@@ -7,10 +7,10 @@ import type { Engine } from '../engine/gpu/engine.js';
 import { ModelLoadError } from '../engine/model/errors.js';
 import { detectLayout, type ModelLayout } from '../engine/model/layout.js';
 import { loadModel, type LoadedModel } from '../engine/model/load.js';
-import { assertFits, type GpuWeightDType } from '../engine/model/memory.js';
+import { assertFits, weightDTypes } from '../engine/model/memory.js';
 import { fileListSource, normalizePath, urlSource, type FileLike, type ModelSource } from '../engine/model/source.js';
 import type { ModelTokenizer } from '../engine/model/tokenizer.js';
-import { isLinearWeight, type TransformerConfig } from '../engine/transformer/config.js';
+import type { TransformerConfig } from '../engine/transformer/config.js';
 import { TransformerModel } from '../engine/transformer/model.js';
 import { modelStore, type ModelStore } from '../services/model-store.js';
 import { memoryBudget } from '../engine/gpu/budget.js';
@@ -156,17 +156,10 @@ function layoutFiles(layout: ModelLayout): string[] {
   );
 }
 
-/** The dtype the linear weights are stored in, and the one the engine keeps them in on the GPU. */
-function weightDTypes(loaded: LoadedModel): { stored: string; gpu: GpuWeightDType } {
-  const kinds = new Set([...loaded.weights.values()].filter((w) => isLinearWeight(w.name)).map((w) => w.dtype));
-  const stored = kinds.size === 1 ? [...kinds][0]! : 'mixed';
-  return { stored, gpu: stored === 'f16' ? 'f16' : 'f32' };
-}
-
 function checkFits(engine: Engine, loaded: LoadedModel): void {
   // WebGPU does not say how much memory the GPU has: weights past what the adapter allows
   // (gpu/budget.ts) are refused; per-buffer limits are the adapter's own.
-  assertFits(loaded.memory, engine.report.limits, memoryBudget(engine.report).bytes, { dtype: weightDTypes(loaded).gpu });
+  assertFits(loaded.memory, engine.report.limits, memoryBudget(engine.report).bytes, { dtype: weightDTypes(loaded.weights.values()).gpu });
 }
 
 function generationDefaults(generation: Record<string, unknown> | undefined): Partial<GenerationSettings> {
@@ -189,7 +182,7 @@ function manifestFor(
   files: { path: string; size: number }[],
 ): ModelManifest {
   const c = loaded.config;
-  const dtypes = weightDTypes(loaded);
+  const dtypes = weightDTypes(loaded.weights.values());
   return {
     version: 1,
     id,
@@ -306,7 +299,8 @@ export function importModel(source: ModelImportSource, signal: AbortSignal, onPr
       origin = { kind: 'url', label: base, url: base };
     }
     const reading = new ReadingSource(inner, meter, signal, source.kind !== 'url');
-    const layout = await detectLayout(reading, { onnx: source.onnx });
+    // Among several variants, the preferred one whose weights fit this GPU's budget.
+    const layout = await detectLayout(reading, { onnx: source.onnx, budgetBytes: memoryBudget((await getEngine()).report).bytes });
     for (const f of layoutFiles(layout)) meter.expect((await reading.size(f)) ?? 0);
     reading.countNewSizes = true;
     const loaded = await recognise(reading, layout.onnx);

@@ -41,6 +41,15 @@ describe('--dtype', () => {
     const h = JSON.parse(q4f16.stdout);
     expect(h).toMatchObject({ onnx: 'onnx/model_q4f16.onnx', layoutReason: 'the q4f16 variant, as asked' });
     expect(Object.keys(h.weightDtypes).sort()).toEqual(['f16', 'q4']);
+    // Every variant listed with its size and estimated GPU memory, the loaded one marked.
+    expect(h.variants.map((v: { file: string; dtype: string; loaded: boolean }) => [v.file, v.dtype, v.loaded])).toEqual([
+      ['onnx/model.onnx', 'fp32', false],
+      ['onnx/model_q4f16.onnx', 'q4f16', true],
+      ['onnx/model_q4.onnx', 'q4', false],
+    ]);
+    for (const v of h.variants) expect(v.gpuBytes, v.file).toBeGreaterThanOrEqual(v.bytes);
+    const text = await runCli(['inspect', dir]);
+    expect(text.stdout).toMatch(/^variants:\n {2}\* onnx\/model\.onnx fp32, [\d.]+ KiB on disk, about [\d.]+ KiB of GPU memory\n {2}- onnx\/model_q4f16\.onnx q4f16, /m);
   });
 
   it('a precision the folder lacks, or an unknown one, is one clear error', { timeout: 120_000 }, async () => {

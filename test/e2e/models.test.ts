@@ -309,6 +309,11 @@ describe('Models page (built app in headless Chromium)', () => {
     expect(await q4.getAttribute('data-dtype')).toBe('q4');
     expect(await fp32.textContent()).toContain(formatBytes(f32.byteLength));
     expect(await fp32.textContent()).toContain('recommended');
+    // GPU memory told from the file before anything is read: f32 as stored, 4-bit codes plus an
+    // f32 scale and zero point per block (variant-choice.ts), against this adapter's budget.
+    expect(await fp32.textContent()).toContain(`about ${formatBytes(f32.byteLength)} of GPU memory`);
+    expect(await q4.textContent()).toMatch(/about [\d.]+ [KM]iB of GPU memory/);
+    expect(await page!.getByTestId('model-variant-reason').textContent()).toMatch(/^Recommended: fp32, the preferred variant, fits the [\d.]+ GiB budget/);
     expect(await q4.textContent()).toMatch(/4-bit base/);
     expect(await fp32.locator('input').isChecked()).toBe(true);
     expect(await modelDirs()).toEqual(before); // nothing read or stored before the choice

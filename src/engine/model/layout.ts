@@ -10,10 +10,13 @@
 // Among several .onnx files (variants: model.onnx, model_fp16.onnx, the transformers.js
 // onnx/model_q4.onnx, model_q4f16.onnx, model_int8.onnx, model_uint8.onnx, ...) fp16 is preferred
 // (the quality of fp32 at half the memory), then fp32, then 4-bit (q4f16, q4), then the other
-// quantized ones; `dtype` or `onnx` picks one. onnxVariants lists them with their dtype and size.
+// quantized ones; `dtype` or `onnx` picks one, and under a GPU memory budget a quantized one is
+// chosen only when nothing better fits (variant-choice.ts). onnxVariants lists them with their
+// dtype and size.
 
 import { ModelLoadError } from './errors.js';
 import { normalizePath, readJson, type ModelSource } from './source.js';
+import { chooseVariant } from './variant-choice.js';
 
 /** Precisions the variants of a model folder come in, by their transformers.js file names. */
 export const ONNX_DTYPES = ['fp16', 'fp32', 'q4f16', 'q4', 'int8', 'uint8', 'quantized', 'bnb4'] as const;
@@ -56,6 +59,21 @@ export function onnxVariants(paths: readonly string[], sizes?: ReadonlyMap<strin
   });
 }
 
+/**
+ * The variants among `candidates` with their sizes read from the source (each file and the
+ * external data beside it); `files`, when the source is listed, spares asking for absent ones.
+ */
+export async function sizedVariants(source: ModelSource, candidates: readonly string[], files?: ReadonlySet<string>): Promise<OnnxVariant[]> {
+  const sizes = new Map<string, number>();
+  for (const f of candidates) {
+    for (const p of [f, `${f}_data`, `${f}.data`]) {
+      const size = p === f || !files || files.has(p) ? await source.size(p) : undefined;
+      if (size !== undefined) sizes.set(p, size);
+    }
+  }
+  return onnxVariants(candidates, sizes);
+}
+
 export interface ModelLayout {
   /** The .onnx file to load. */
   onnx: string;
@@ -92,10 +110,11 @@ async function exists(source: ModelSource, files: Set<string> | undefined, path:
 }
 
 /**
- * Finds the model files. `onnx` forces a particular .onnx file (a path in the folder).
- * Throws 'no-model-file' (naming what was looked for) or 'file-missing'.
+ * Finds the model files. `onnx` forces a particular .onnx file (a path in the folder), `dtype` a
+ * precision; with `budgetBytes` (GPU memory for the weights) the preferred variant that fits is
+ * chosen among several (variant-choice.ts), else the preferred one. Throws 'no-model-file' (naming what was looked for) or 'file-missing'.
  */
-export async function detectLayout(source: ModelSource, options: { onnx?: string; dtype?: OnnxDtype } = {}): Promise<ModelLayout> {
+export async function detectLayout(source: ModelSource, options: { onnx?: string; dtype?: OnnxDtype; budgetBytes?: number } = {}): Promise<ModelLayout> {
   const listed = await source.list();
   const files = listed ? new Set(listed.map((p) => normalizePath(p) ?? p)) : undefined;
   const layout: Partial<ModelLayout> = {};
@@ -146,6 +165,10 @@ export async function detectLayout(source: ModelSource, options: { onnx?: string
       }
       return { ...layout, onnx: p, onnxCandidates: candidates.includes(p) ? candidates : [p, ...candidates], reason: 'named by genai_config.json (model.decoder.filename)' } as ModelLayout;
     }
+  }
+  if (options.budgetBytes !== undefined && candidates.length > 1) {
+    const choice = chooseVariant(await sizedVariants(source, candidates, files), options.budgetBytes);
+    return { ...layout, onnx: choice.file, onnxCandidates: candidates, reason: choice.reason } as ModelLayout;
   }
   const first = candidates[0];
   if (!first) {

@@ -34,6 +34,20 @@ function tensorBytes(name: string, shape: readonly number[], dtype: GpuWeightDTy
  */
 export type EstimatedWeight = Pick<CanonicalWeight, 'name' | 'shape'> & { quant?: { bits: QuantBits; blockSize: number } };
 
+/**
+ * The dtype a loaded model's linear weights are stored in ('q4+f16' for a 4-bit file with f16
+ * tables), and the one the engine keeps the unquantized ones in on the GPU: f16 when all are f16
+ * (block-quantized weights stay packed either way), else f32.
+ */
+export function weightDTypes(weights: Iterable<Pick<CanonicalWeight, 'name' | 'dtype' | 'quant'>>): { stored: string; gpu: GpuWeightDType } {
+  const linear = [...weights].filter((w) => isLinearWeight(w.name));
+  const floats = new Set(linear.filter((w) => !w.quant).map((w) => w.dtype));
+  const quants = new Set(linear.filter((w) => w.quant).map((w) => w.dtype));
+  const kinds = [...quants].sort().concat([...floats].sort());
+  const stored = kinds.length === 0 ? 'f32' : kinds.join('+');
+  return { stored, gpu: floats.size === 1 && floats.has('f16') ? 'f16' : 'f32' };
+}
+
 /** Tables the engine splits across buffers when one binding cannot hold them. */
 const SPLIT_TABLES = new Set(['model.embed_tokens.weight', 'lm_head.weight', 'transformer.wte.weight']);
 

@@ -2,9 +2,10 @@
 // browser has one, file inputs otherwise, or the URL of a folder laid out like a Hugging Face
 // repository. Only what the user chose is read or fetched.
 import { useEffect, useRef, useState, type DragEvent, type FormEvent } from 'react';
-import { canPickDirectory, commonFolder, dropEntries, fileVariants, filesFromEntries, filesFromFileList, pickDirectory, type OnnxVariant } from '../../services/models.js';
+import { canPickDirectory, commonFolder, dropEntries, fileVariants, filesFromEntries, filesFromFileList, offerVariants, pickDirectory, type OfferedVariant } from '../../services/models.js';
 import { formatBytes } from '../format.js';
 import { useModelsStore } from '../../stores/models.js';
+import { useGpuStore } from '../../stores/gpu.js';
 import type { ModelFileEntry } from '../../worker/protocol.js';
 
 export function ModelSources({ disabled }: { disabled: boolean }) {
@@ -17,6 +18,7 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
   const folderInput = useRef<HTMLInputElement>(null);
   const filesInput = useRef<HTMLInputElement>(null);
   const hasPicker = canPickDirectory();
+  const gpuReport = useGpuStore((s) => s.report);
 
   useEffect(() => {
     // Not a React prop: set on the element so the input picks a whole folder.
@@ -30,15 +32,25 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
       return;
     }
     const label = commonFolder(files) ?? (files.length === 1 ? files[0]!.file.name : `${files.length} files`);
-    // Several variants (model.onnx, model_fp16.onnx, onnx/model_q4.onnx, ...): the user picks one, the preferred first.
-    const variants = fileVariants(files);
-    if (variants.length > 1) {
-      setChoice({ files, label, variants, chosen: variants[0]!.file });
+    // Several variants (model.onnx, model_fp16.onnx, onnx/model_q4.onnx, ...): the user picks one;
+    // preselected, the preferred one that fits this GPU's memory budget.
+    const found = fileVariants(files);
+    if (found.length > 1) {
+      const { variants, choice: recommended, budgetBytes } = offerVariants(found, gpuReport);
+      setChoice({ files, label, variants, recommended: recommended.file, reason: recommended.reason, budgetBytes, chosen: recommended.file });
       return;
     }
     void importFrom({ kind: 'files', files, label: commonFolder(files) }, label);
   };
-  const [choice, setChoice] = useState<{ files: ModelFileEntry[]; label: string; variants: OnnxVariant[]; chosen: string } | null>(null);
+  const [choice, setChoice] = useState<{
+    files: ModelFileEntry[];
+    label: string;
+    variants: OfferedVariant[];
+    recommended: string;
+    reason: string;
+    budgetBytes: number | null;
+    chosen: string;
+  } | null>(null);
   const importChoice = () => {
     if (!choice) return;
     setChoice(null);
@@ -126,12 +138,14 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
           <legend>
             {choice.label} has {choice.variants.length} variants: which one to load?
           </legend>
-          {choice.variants.map((v, i) => (
-            <label key={v.file} className="models-variant" data-testid={`model-variant-${v.file}`} data-dtype={v.dtype ?? ''}>
+          {choice.variants.map((v) => (
+            <label key={v.file} className="models-variant" data-testid={`model-variant-${v.file}`} data-dtype={v.dtype ?? ''} data-over-budget={v.overBudget}>
               <input type="radio" name="model-variant" value={v.file} checked={choice.chosen === v.file} onChange={() => setChoice({ ...choice, chosen: v.file })} />
               <code>{v.file}</code> {v.dtype ?? 'unknown precision'}
-              {v.bytes !== undefined && <> · {formatBytes(v.bytes)} on disk, about {formatBytes(v.bytes)} of GPU memory for the weights</>}
-              {i === 0 && ' · recommended'}
+              {v.bytes !== undefined && <> · {formatBytes(v.bytes)} on disk</>}
+              {v.gpuBytes !== undefined && <> · about {formatBytes(v.gpuBytes)} of GPU memory for the weights</>}
+              {v.overBudget && choice.budgetBytes !== null && <> · more than this GPU's {formatBytes(choice.budgetBytes)} budget</>}
+              {v.file === choice.recommended && ' · recommended'}
               {v.quantized && (
                 <small className="hint">
                   {' '}
@@ -140,6 +154,9 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
               )}
             </label>
           ))}
+          <p className="hint" data-testid="model-variant-reason">
+            Recommended: {choice.reason}. The GPU memory is estimated from the file size; the Models list shows the exact figure once loaded.
+          </p>
           <div className="models-drop-actions">
             <button type="button" className="button button-primary" data-testid="model-variant-import" disabled={off} onClick={importChoice}>
               Load this variant
