@@ -38,7 +38,7 @@ import {
 } from './train.js';
 import { planOutputs, writeOutputFile } from './output.js';
 import { modelInput } from './hub-model.js';
-import { DTYPE_USAGE } from './input.js';
+import { DTYPE_USAGE, F16_WEIGHTS_USAGE } from './input.js';
 
 const USAGE = `usage: prefstudio eval --model <dir> --adapter <dir> --data <file> --method <name> --out <metrics.json> [options]
 
@@ -53,6 +53,7 @@ const USAGE = `usage: prefstudio eval --model <dir> --adapter <dir> --data <file
   --ref-cache <dir>          keep reference log-probs here between runs
   --onnx <file>              the .onnx file of the folder to use
 ${DTYPE_USAGE}
+${F16_WEIGHTS_USAGE}
 
 objective and length settings (the LoRA settings come from the adapter; --batch-size is the
 evaluation batch, default all examples at once, or the largest batch that fits):
@@ -98,7 +99,7 @@ export function run(args: string[]): Promise<number> {
 }
 
 async function evaluate(args: string[], tag: string): Promise<number> {
-  const p = parseFlags(args, ['--model', '--adapter', '--data', '--method', '--out', '--grads', '--ref-cache', '--onnx', '--dtype'], ['--force']);
+  const p = parseFlags(args, ['--model', '--adapter', '--data', '--method', '--out', '--grads', '--ref-cache', '--onnx', '--dtype'], ['--force', '--f16-weights']);
   for (const k of ['--model', '--adapter', '--data', '--method', '--out'] as const) if (!p.plain[k]) throw new UsageError(`${k} is required`);
   const lora = p.given.filter((f) => f.startsWith('--lora-') || f === '--targets' || f === '--rslora');
   if (lora.length) throw new UsageError(`the LoRA settings come from --adapter; drop ${lora.join(', ')}`);
@@ -113,7 +114,7 @@ async function evaluate(args: string[], tag: string): Promise<number> {
   const batch = (p.config.per_device_train_batch_size as number | undefined) ?? (p.config.per_device_eval_batch_size as number | undefined);
   const settings = (size: number) =>
     configFrom({ ...p.config, method: p.plain['--method'], lora: peft.lora, per_device_train_batch_size: size, per_device_eval_batch_size: size });
-  const loaded = await readModel(p.plain['--model']!, tag, p.plain['--onnx'], p.plain['--dtype']);
+  const loaded = await readModel(p.plain['--model']!, tag, p.plain['--onnx'], p.plain['--dtype'], p.switches.has('--f16-weights'));
   // Without --batch-size every example goes in one batch (KTO's KL pairs then span them all);
   // everything counts as one set, whatever its split.
   const first = settings(batch ?? 1_000_000_000);

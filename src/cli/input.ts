@@ -16,6 +16,9 @@ import { GiB, MiB, NodeFolder, isMissing, readFileBounded, readTextBounded } fro
 /** --dtype: which variant of a model folder to load by precision (src/engine/model/layout.ts). */
 export const DTYPE_USAGE = `  --dtype <name>             the folder's variant by precision: ${ONNX_DTYPES.join(', ')} (default: fp16 where present, then fp32)`;
 
+/** --f16-weights: the load-time conversion (LoadOptions.f16Weights). */
+export const F16_WEIGHTS_USAGE = `  --f16-weights              convert f32 linear weights to f16 as the model loads (half their GPU memory; 4-bit ones stay packed)`;
+
 /** The --dtype value, checked; undefined when the flag is absent. */
 export function parseDtype(value: string | undefined): OnnxDtype | undefined {
   if (value === undefined) return undefined;

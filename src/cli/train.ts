@@ -41,7 +41,7 @@ import type { Example } from '../engine/training/tokenize.js';
 import { Trainer, decodeCheckpoint, encodeCheckpoint, type StepMetrics, type TrainerOptions } from '../engine/training/trainer.js';
 import { TransformerModel } from '../engine/transformer/model.js';
 import { modelInput, openModel } from './hub-model.js';
-import { DTYPE_USAGE, INPUT_LIMITS, parseDtype, readAdapterFrom, readCheckpointBytes, readOptionalText, readSettingsText } from './input.js';
+import { DTYPE_USAGE, F16_WEIGHTS_USAGE, INPUT_LIMITS, parseDtype, readAdapterFrom, readCheckpointBytes, readOptionalText, readSettingsText } from './input.js';
 import { OutputError, planOutput, prepareRunFolder, writeOutputFile } from './output.js';
 
 export class UsageError extends Error {}
@@ -185,7 +185,7 @@ export async function readRecords(file: string, tag: string): Promise<PrefRecord
   return r.records;
 }
 
-export async function readModel(dir: string, tag: string, onnx?: string, dtype?: string): Promise<LoadedModel> {
+export async function readModel(dir: string, tag: string, onnx?: string, dtype?: string, f16Weights = false): Promise<LoadedModel> {
   let d;
   try {
     d = parseDtype(dtype);
@@ -193,9 +193,9 @@ export async function readModel(dir: string, tag: string, onnx?: string, dtype?:
     throw new UsageError((e as Error).message);
   }
   try {
-    const { model: m } = await openModel(dir, { onnx, dtype: d }, (line) => err(`${tag}: ${line}`));
+    const { model: m } = await openModel(dir, { onnx, dtype: d, f16Weights }, (line) => err(`${tag}: ${line}`));
     if (!m.tokenizer) throw new Error(`${dir} has no tokenizer.json: the data cannot be tokenized`);
-    err(`${tag}: model ${dir}: ${m.arch}, ${m.parameterCount.toLocaleString('en-US')} parameters, ${m.layout.onnx} (${m.layout.reason})`);
+    err(`${tag}: model ${dir}: ${m.arch}, ${m.parameterCount.toLocaleString('en-US')} parameters, ${m.layout.onnx} (${m.layout.reason})${f16Weights ? ', linear weights converted to f16 on load' : ''}`);
     return m;
   } catch (e) {
     if (isModelLoadError(e)) throw new Error(`cannot load --model ${dir}: ${e.message} [${e.code}]`);
@@ -421,6 +421,7 @@ const USAGE = `usage: prefstudio train --model <dir> --data <file> --method <nam
   --ref-cache <dir>          keep reference log-probs here between runs
   --onnx <file>              the .onnx file of the folder to use
 ${DTYPE_USAGE}
+${F16_WEIGHTS_USAGE}
 
 methods:
 ${methodsHelp()}
@@ -456,7 +457,7 @@ export function run(args: string[]): Promise<number> {
 export const RUN_FILES = ['adapter_config.json', 'adapter_model.safetensors', 'metrics.jsonl', 'training_config.json', 'checkpoint.safetensors'] as const;
 
 async function train(args: string[], tag: string): Promise<number> {
-  const p = parseFlags(args, ['--model', '--data', '--method', '--out', '--config', '--init-adapter', '--ref-adapter', '--resume', '--ref-cache', '--onnx', '--dtype'], ['--force']);
+  const p = parseFlags(args, ['--model', '--data', '--method', '--out', '--config', '--init-adapter', '--ref-adapter', '--resume', '--ref-cache', '--onnx', '--dtype'], ['--force', '--f16-weights']);
   for (const k of ['--model', '--data', '--out'] as const) if (!p.plain[k]) throw new UsageError(`${k} is required`);
   const out = p.plain['--out']!;
   // --out before anything is read: a run folder is new or empty, continued by --resume from its own
@@ -488,7 +489,7 @@ async function train(args: string[], tag: string): Promise<number> {
   }
   const data = p.plain['--data']!;
   const records = await readRecords(data, tag);
-  const loaded = await readModel(p.plain['--model']!, tag, p.plain['--onnx'], p.plain['--dtype']);
+  const loaded = await readModel(p.plain['--model']!, tag, p.plain['--onnx'], p.plain['--dtype'], p.switches.has('--f16-weights'));
   if (init) {
     // PEFT writes all-linear as the list of modules it found: all-linear equals that list.
     const present = [...new Set([...loaded.weights.keys()].flatMap((n) => /\.([a-z_]+)\.weight$/.exec(n)?.[1] ?? []).filter((m) => (LORA_TARGETS as readonly string[]).includes(m)))];

@@ -7,7 +7,7 @@ import type { Engine } from '../engine/gpu/engine.js';
 import { ModelLoadError } from '../engine/model/errors.js';
 import { detectLayout, type ModelLayout } from '../engine/model/layout.js';
 import { loadModel, type LoadedModel } from '../engine/model/load.js';
-import { assertFits, weightDTypes } from '../engine/model/memory.js';
+import { assertFits, weightDTypes, type GpuWeightDType } from '../engine/model/memory.js';
 import { fileListSource, normalizePath, urlSource, type FileLike, type ModelSource } from '../engine/model/source.js';
 import type { ModelTokenizer } from '../engine/model/tokenizer.js';
 import type { TransformerConfig } from '../engine/transformer/config.js';
@@ -156,10 +156,15 @@ function layoutFiles(layout: ModelLayout): string[] {
   );
 }
 
-function checkFits(engine: Engine, loaded: LoadedModel): void {
+/** The dtype the engine keeps the float linear weights in: f16 when converted on load or stored so. */
+function gpuDType(loaded: LoadedModel, f16Weights: boolean | undefined): GpuWeightDType {
+  return f16Weights ? 'f16' : weightDTypes(loaded.weights.values()).gpu;
+}
+
+function checkFits(engine: Engine, loaded: LoadedModel, f16Weights: boolean | undefined): void {
   // WebGPU does not say how much memory the GPU has: weights past what the adapter allows
   // (gpu/budget.ts) are refused; per-buffer limits are the adapter's own.
-  assertFits(loaded.memory, engine.report.limits, memoryBudget(engine.report).bytes, { dtype: weightDTypes(loaded.weights.values()).gpu });
+  assertFits(loaded.memory, engine.report.limits, memoryBudget(engine.report).bytes, { dtype: gpuDType(loaded, f16Weights) });
 }
 
 function generationDefaults(generation: Record<string, unknown> | undefined): Partial<GenerationSettings> {
@@ -180,9 +185,9 @@ function manifestFor(
   source: ModelManifest['source'],
   loaded: LoadedModel,
   files: { path: string; size: number }[],
+  f16Weights: boolean | undefined,
 ): ModelManifest {
   const c = loaded.config;
-  const dtypes = weightDTypes(loaded.weights.values());
   return {
     version: 1,
     id,
@@ -190,9 +195,10 @@ function manifestFor(
     source,
     architecture: loaded.family,
     parameters: loaded.parameterCount,
-    dtype: dtypes.stored,
+    dtype: weightDTypes(loaded.weights.values()).stored,
+    ...(f16Weights ? { f16Weights: true } : {}),
     sizeOnDisk: files.reduce((a, f) => a + f.size, 0),
-    gpuMemoryBytes: loaded.memory.bytes[dtypes.gpu],
+    gpuMemoryBytes: loaded.memory.bytes[gpuDType(loaded, f16Weights)],
     addedAt: new Date().toISOString(),
     files,
     dims: { layers: c.layers, hidden: c.hidden, heads: c.heads, kvHeads: c.kvHeads, vocabSize: c.vocabSize, contextLength: c.maxPositions },
@@ -243,7 +249,7 @@ async function install(manifest: ModelManifest, loaded: LoadedModel, meter: Prog
   await withGpu(async (engine) => {
     throwIfAborted(signal);
     meter.start('uploading', manifest.gpuMemoryBytes);
-    const model = TransformerModel.create(engine, loaded.config, loaded.transformerWeights('stored'));
+    const model = TransformerModel.create(engine, loaded.config, loaded.transformerWeights(manifest.f16Weights ? 'f16' : 'stored'));
     try {
       await engine.sync();
       throwIfAborted(signal);
@@ -265,10 +271,10 @@ async function install(manifest: ModelManifest, loaded: LoadedModel, meter: Prog
 }
 
 /** Recognises, checks the fit, then reads the weights: a model that cannot run is refused early. */
-async function recognise(source: ReadingSource, onnx: string | undefined): Promise<LoadedModel> {
+async function recognise(source: ReadingSource, onnx: string | undefined, f16Weights: boolean | undefined): Promise<LoadedModel> {
   const engine = await getEngine(); // no WebGPU: say so before anything is downloaded
   const loaded = await loadModel(source, { onnx, readWeights: false });
-  checkFits(engine, loaded);
+  checkFits(engine, loaded, f16Weights);
   await loaded.readWeights();
   return loaded;
 }
@@ -303,7 +309,7 @@ export function importModel(source: ModelImportSource, signal: AbortSignal, onPr
     const layout = await detectLayout(reading, { onnx: source.onnx, budgetBytes: memoryBudget((await getEngine()).report).bytes });
     for (const f of layoutFiles(layout)) meter.expect((await reading.size(f)) ?? 0);
     reading.countNewSizes = true;
-    const loaded = await recognise(reading, layout.onnx);
+    const loaded = await recognise(reading, layout.onnx, source.f16Weights);
     throwIfAborted(signal);
 
     const infos = await loaded.store.check();
@@ -313,7 +319,7 @@ export function importModel(source: ModelImportSource, signal: AbortSignal, onPr
     await store.removeIncomplete();
     const name = nameFor(reading.label, loaded, givenName);
     const id = await store.newId(name);
-    const manifest = manifestFor(id, name, origin, loaded, files);
+    const manifest = manifestFor(id, name, origin, loaded, files, source.f16Weights);
     const writer = await store.writer(id);
     try {
       meter.start('storing', manifest.sizeOnDisk);
@@ -361,7 +367,7 @@ function loadStored(id: string, signal: AbortSignal, onProgress?: (p: LoadProgre
     meter.start('reading', manifest.sizeOnDisk);
     const entries = await store.files(id);
     const reading = new ReadingSource(fileListSource(entries.map((e) => fileLike(e, id)), manifest.name), meter, signal, true);
-    const loaded = await recognise(reading, manifest.onnxFile);
+    const loaded = await recognise(reading, manifest.onnxFile, manifest.f16Weights);
     await install(manifest, loaded, meter, signal);
     return manifest;
   });

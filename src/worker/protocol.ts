@@ -32,10 +32,13 @@ export interface ModelFileEntry {
 /** Where a model comes from. Every kind is loaded the same way; only how bytes are read differs. */
 export type ModelImportSource =
   /** Dropped or picked files / folder. */
-  | { kind: 'files'; files: ModelFileEntry[]; label?: string; onnx?: string }
+  | { kind: 'files'; files: ModelFileEntry[]; label?: string; onnx?: string; f16Weights?: boolean }
   /** A folder on a web server, plain (`<base>/<file>`) or Hub-style (`<base>/resolve/main/<file>`). */
-  | { kind: 'url'; url: string; name?: string; onnx?: string };
-// onnx: the variant to load (a path in the folder, e.g. onnx/model_q4.onnx); default: the layout's choice (fp16 where present).
+  | { kind: 'url'; url: string; name?: string; onnx?: string; f16Weights?: boolean };
+// onnx: the variant to load (a path in the folder, e.g. onnx/model_q4.onnx); default: the preferred
+// one that fits the GPU memory budget (engine/model/variant-choice.ts).
+// f16Weights: convert f32 / bf16 linear weights and embeddings to f16 as they are uploaded (half
+// their GPU memory); the stored files stay as they are, block-quantized weights stay packed.
 
 /** What a stored model is: written beside its files in OPFS (models/<id>/manifest.json). */
 export interface ModelManifest {
@@ -46,8 +49,10 @@ export interface ModelManifest {
   /** The family recognised ('llama', 'qwen2', 'mistral', 'gpt2'). */
   architecture: string;
   parameters: number;
-  /** Dtype of the stored linear weights: 'f32', 'f16', 'bf16', or 'mixed'. */
+  /** Dtype of the stored linear weights: 'f32', 'f16', 'bf16', or their parts ('q4+f16', 'f16+f32'). */
   dtype: string;
+  /** The linear weights were converted to f16 on load (ModelImportSource's f16Weights); kept for every later activation. */
+  f16Weights?: boolean;
   /** Bytes of every stored file. */
   sizeOnDisk: number;
   /** Bytes of weights on the GPU as the engine uploads them (estimateMemory). */

@@ -1,8 +1,9 @@
 // A model folder in the transformers.js layout with several variants (onnx/model.onnx in f32 and
 // onnx/model_q4.onnx and onnx/model_q4f16.onnx (a float16 graph, MatMulNBits T = float16) written
 // by our quantizer): the CLI's --dtype picks one by precision, the default takes fp32 over 4-bit
-// (no fp16 here), and a precision the folder lacks is one clear error listing what it has.
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// (no fp16 here), and a precision the folder lacks is one clear error listing what it has; inspect
+// lists every variant with its estimated GPU memory; --f16-weights converts f32 weights on load.
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -59,5 +60,27 @@ describe('--dtype', () => {
     const bad = await runCli(['logprobs', '--model', dir, '--data', 'x.jsonl', '--out', join(root, 'o.jsonl'), '--dtype', 'fp8']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--dtype "fp8" is not one of fp16, fp32, q4f16, q4, int8, uint8, quantized, bnb4/);
+  });
+});
+
+describe('--f16-weights', () => {
+  const ADAPTER = new URL('../fixtures/export/tiny-llama-adapter', import.meta.url).pathname;
+  const PAIRS = new URL('../fixtures/training/pairs.jsonl', import.meta.url).pathname;
+  it('eval converts the f32 weights to f16 as they load: log-probs within f16 rounding of the f32 run, not equal to it', { timeout: 180_000 }, async () => {
+    const run = async (extra: string[], out: string) => {
+      const r = await runCli(['eval', '--model', TINY_LLAMA, '--adapter', ADAPTER, '--data', PAIRS, '--method', 'dpo', '--out', join(root, out), ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      return { stderr: r.stderr, m: JSON.parse(readFileSync(join(root, out), 'utf8')) as Record<string, number> };
+    };
+    const f32 = await run([], 'f32.json');
+    const f16 = await run(['--f16-weights'], 'f16.json');
+    expect(f16.stderr).toContain('linear weights converted to f16 on load');
+    expect(f32.stderr).not.toContain('converted to f16');
+    for (const k of ['logps/chosen', 'logps/rejected']) {
+      const a = f32.m[k]!;
+      const b = f16.m[k]!;
+      expect(b, k).not.toBe(a);
+      expect(Math.abs(b - a), k).toBeLessThan(1e-2 * Math.abs(a));
+    }
   });
 });

@@ -198,6 +198,26 @@ describe('worker models and generation (Node engine, in-memory OPFS)', () => {
     expect(describeActive()).toBeNull();
     await expect(generateText(GREEDY, new AbortController().signal)).rejects.toMatchObject({ code: 'no-model' });
   });
+
+  it('f16Weights converts the f32 linear weights to f16 on the GPU, at half their memory, again when activated from storage', async () => {
+    const files = await folderFiles(LLAMA, 'tiny-llama-f16');
+    const m = await importModel({ kind: 'files', files, label: 'tiny-llama-f16', f16Weights: true }, new AbortController().signal);
+    const ref = await loadModel(nodeDirSource(LLAMA), { readWeights: false });
+    expect(m).toMatchObject({ id: 'tiny-llama-f16', dtype: 'f32', f16Weights: true, gpuMemoryBytes: ref.memory.bytes.f16 });
+    expect(ref.memory.bytes.f16).toBeLessThan(ref.memory.bytes.f32);
+    expect(m.sizeOnDisk).toBe(files.reduce((a, f) => a + f.file.size, 0)); // the files as they were
+    const dtypes = () => {
+      const w = getActiveModel()!.model.weights;
+      return [(w.tokenEmbedding as { dtype: string }).dtype, (w.layers[0]!.q.weight as { dtype: string }).dtype, w.layers[0]!.ln1!.weight.dtype];
+    };
+    expect(dtypes()).toEqual(['f16', 'f16', 'f32']); // norms stay f32
+    expect((await generateText(GREEDY, new AbortController().signal)).tokens).toBeGreaterThan(0);
+    await activateModel('tiny-llama', new AbortController().signal);
+    expect(dtypes()).toEqual(['f32', 'f32', 'f32']);
+    expect((await activateModel('tiny-llama-f16', new AbortController().signal)).f16Weights).toBe(true);
+    expect(dtypes()).toEqual(['f16', 'f16', 'f32']);
+    await unloadModel('tiny-llama-f16');
+  }, 60_000);
 });
 
 describe('generation settings and streamed text', () => {

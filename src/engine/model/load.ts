@@ -29,6 +29,8 @@ export interface LoadOptions {
   tokenizer?: boolean;
   /** Warning codes the caller accepts, e.g. 'tokenizer-vocab-mismatch'. */
   acknowledge?: string[];
+  /** Give the engine the f32 / bf16 linear weights and embeddings in f16 (the load-time conversion: half their GPU memory); quantized ones stay packed. */
+  f16Weights?: boolean;
   /** Refuse, before reading weights, a model that does not fit this adapter and budget. */
   fit?: { limits: AdapterLimits; budgetBytes: number; dtype?: GpuWeightDType; extraBytes?: number };
 }
@@ -58,6 +60,8 @@ export class LoadedModel {
     readonly onnx: OnnxGraph,
     readonly store: TensorStore,
     readonly configFiles: { config?: Record<string, unknown>; genai?: Record<string, unknown>; generation?: Record<string, unknown> },
+    /** The weights the engine gets by default: as stored, or 'f16' (LoadOptions.f16Weights). */
+    readonly gpuWeights: 'stored' | 'f16' = 'stored',
   ) {}
 
   get parameterCount(): number {
@@ -98,10 +102,10 @@ export class LoadedModel {
 
   /**
    * All weights for the transformer; `linear` picks f16/f32 for linear weights and embeddings.
-   * With 'stored', block-quantized weights stay packed (the engine reads them so); 'f32' / 'f16'
-   * dequantize them.
+   * Block-quantized weights stay packed (the engine reads them so) for 'stored' and 'f16' ('f16'
+   * converts the float ones: the load-time conversion); 'f32' dequantizes them.
    */
-  transformerWeights(linear: WeightDTypeRequest = 'stored'): TransformerWeights {
+  transformerWeights(linear: WeightDTypeRequest = this.gpuWeights): TransformerWeights {
     return buildTransformerWeights(this.weights, (w) => this.store.bytesSync(w.tensor), isLinearWeight, linear, (t) => this.store.bytesSync(t));
   }
 
@@ -157,7 +161,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   }
 
   if (options.readWeights !== false) await store.load();
-  return new LoadedModel(source, layout, rec.arch, rec.family, rec.config, rec.weights, rec.provenance, warnings, rec.graph, tokenizer, memory, fit, graph, store, { config, genai, generation });
+  return new LoadedModel(source, layout, rec.arch, rec.family, rec.config, rec.weights, rec.provenance, warnings, rec.graph, tokenizer, memory, fit, graph, store, { config, genai, generation }, options.f16Weights ? 'f16' : 'stored');
 }
 
 function tokenizerWarnings(tok: ModelTokenizer, c: TransformerConfig): ModelWarning[] {

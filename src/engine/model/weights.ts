@@ -68,9 +68,12 @@ export function toWeightTensor(w: CanonicalWeight, stored: Uint8Array, dtype: We
   return f16 ? { shape: w.shape.slice(), dtype: 'f16', data: weightF16(w, stored, bytesOf) } : { shape: w.shape.slice(), dtype: 'f32', data: weightF32(w, stored, bytesOf) };
 }
 
-/** As toWeightTensor, but a block-quantized weight stays packed for 'stored' (the engine reads it so). */
+/**
+ * As toWeightTensor, but a block-quantized weight stays packed for 'stored' and 'f16' (the engine
+ * reads it so; 'f16' converts the float weights only); 'f32' dequantizes it.
+ */
 export function toEngineWeight(w: CanonicalWeight, stored: Uint8Array, dtype: WeightDTypeRequest, bytesOf?: TensorBytes): WeightTensor {
-  if (w.quant && dtype === 'stored') return { shape: w.shape.slice(), dtype: 'blockq', data: weightQuantized(w, bytesOf ?? (() => { throw new Error(`${w.name} is quantized: its scales' bytes are needed`); })) };
+  if (w.quant && dtype !== 'f32') return { shape: w.shape.slice(), dtype: 'blockq', data: weightQuantized(w, bytesOf ?? (() => { throw new Error(`${w.name} is quantized: its scales' bytes are needed`); })) };
   return toWeightTensor(w, stored, dtype, bytesOf);
 }
 

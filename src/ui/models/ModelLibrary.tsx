@@ -75,7 +75,7 @@ function ModelRow({ model: m, active, loaded, loading, canLoad, confirming, onUs
   const facts: [string, string, string][] = [
     ['architecture', 'Architecture', formatArchitecture(m.architecture)],
     ['parameters', 'Parameters', formatParameters(m.parameters)],
-    ['dtype', 'Weights', m.dtype],
+    ['dtype', 'Weights', m.f16Weights ? `${m.dtype}, f16 on the GPU (converted on load)` : m.dtype],
     ['size', 'On disk', formatBytes(m.sizeOnDisk)],
     ['gpu-memory', 'GPU memory', `≈ ${formatBytes(m.gpuMemoryBytes)}`],
     ['context', 'Context', `${m.dims.contextLength} tokens`],

@@ -19,6 +19,8 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
   const filesInput = useRef<HTMLInputElement>(null);
   const hasPicker = canPickDirectory();
   const gpuReport = useGpuStore((s) => s.report);
+  const [f16Weights, setF16Weights] = useState(false);
+  const convert = f16Weights ? { f16Weights: true } : {};
 
   useEffect(() => {
     // Not a React prop: set on the element so the input picks a whole folder.
@@ -40,7 +42,7 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
       setChoice({ files, label, variants, recommended: recommended.file, reason: recommended.reason, budgetBytes, chosen: recommended.file });
       return;
     }
-    void importFrom({ kind: 'files', files, label: commonFolder(files) }, label);
+    void importFrom({ kind: 'files', files, label: commonFolder(files), ...convert }, label);
   };
   const [choice, setChoice] = useState<{
     files: ModelFileEntry[];
@@ -54,7 +56,7 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
   const importChoice = () => {
     if (!choice) return;
     setChoice(null);
-    void importFrom({ kind: 'files', files: choice.files, label: commonFolder(choice.files), onnx: choice.chosen }, choice.label);
+    void importFrom({ kind: 'files', files: choice.files, label: commonFolder(choice.files), onnx: choice.chosen, ...convert }, choice.label);
   };
 
   const onDrop = (event: DragEvent) => {
@@ -73,7 +75,7 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
     event.preventDefault();
     const address = url.trim();
     if (!address || off) return;
-    void importFrom({ kind: 'url', url: address }, address).then((ok) => ok && setUrl(''));
+    void importFrom({ kind: 'url', url: address, ...convert }, address).then((ok) => ok && setUrl(''));
   };
 
   return (
@@ -167,6 +169,11 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
           </div>
         </fieldset>
       )}
+      <label className="models-option">
+        <input type="checkbox" data-testid="model-f16-weights" checked={f16Weights} disabled={off} onChange={(e) => setF16Weights(e.currentTarget.checked)} />{' '}
+        Convert f32 weights to f16 as the model loads: half the GPU memory for those weights, at f16&apos;s precision. The stored files stay
+        as they are; 4-bit weights stay packed.
+      </label>
       {readError && (
         <p className="models-inline-error" role="alert">
           {readError}
