@@ -26,6 +26,12 @@ describe('split embedding and LM-head tables', () => {
     expect(parts.map((p) => p.rows).reduce((a, b) => a + b)).toBe(config.vocabSize);
     expect(split.weights.headParts!.length).toBe(parts.length);
     expect(split.weights.headParts === parts).toBe(config.tiedEmbeddings);
+    // Each part in its table's dtype and within the limit (an f16 table's parts once went up as f32, twice the size).
+    const bytesPer = name === 'llama-f16' ? 2 : 4;
+    for (const p of parts) {
+      expect((p.weight as { dtype: string }).dtype).toBe(bytesPer === 2 ? 'f16' : 'f32');
+      expect(p.rows * config.hidden * bytesPer).toBeLessThanOrEqual(900);
+    }
 
     const B = 2, T = 6;
     const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 17 + 3) % config.vocabSize);

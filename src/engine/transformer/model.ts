@@ -796,14 +796,16 @@ function splitTable(engine: Engine, name: string, w: WeightTensor, maxBytes: num
   for (let row0 = 0; row0 < V; row0 += per) {
     const rows = Math.min(per, V - row0);
     const data = (w.data as Float32Array | Uint16Array).subarray(row0 * C, (row0 + rows) * C);
-    parts.push({ weight: upload(engine, `${name}[${row0}:${row0 + rows}]`, { ...w, data, shape: [rows, C] } as WeightTensor), row0, rows });
+    // A part keeps its table's dtype (the part's name is not a linear weight's: say so by the table's).
+    parts.push({ weight: upload(engine, `${name}[${row0}:${row0 + rows}]`, { ...w, data, shape: [rows, C] } as WeightTensor, false, isLinearWeight(name)), row0, rows });
   }
   return parts;
 }
 
-function upload(engine: Engine, name: string, w: WeightTensor, forceF32 = false): Tensor {
+/** f16 stays f16 for a linear weight (the matmul reads halves); everything else goes up as f32. */
+function upload(engine: Engine, name: string, w: WeightTensor, forceF32 = false, linear = isLinearWeight(name)): Tensor {
   if (w.dtype === 'blockq') throw new Error(`${name} is block-quantized; only linear weights and the token embedding may be`);
-  if (w.dtype === 'f16' && (forceF32 || !isLinearWeight(name))) {
+  if (w.dtype === 'f16' && (forceF32 || !linear)) {
     return engine.fromArray(fromF16Array(w.data as Uint16Array), w.shape, 'f32', name);
   }
   return engine.fromArray(w.data, w.shape, w.dtype, name);
