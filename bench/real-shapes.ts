@@ -15,7 +15,7 @@
 //     [--forward-methods ours,ort-webgpu,ort-wasm] [--no-train] [--no-torch] [--torch-steps 2] [--out FILE]
 // Prints a markdown table and writes bench-results/real-shapes-<date>.json.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -122,11 +122,35 @@ function tolFor(dtype: OnnxDtype, maxAbsLogit: number): number {
 
 type OrtForward = ForwardResult & { sessionCreateMs?: number; firstRunMs?: number };
 
+/**
+ * The external data files as ORT wants them: the ones the loader holds whole, and those it read
+ * tensor by tensor (over 1 GiB: Qwen2.5-0.5B's f32 model.onnx_data) read here from disk in
+ * pieces (Node's readFile stops at 2 GiB).
+ */
+function ortExternalData(loaded: LoadedModel): { path: string; data: Uint8Array }[] {
+  const held = loaded.externalData();
+  const dir = loaded.onnx.file.includes('/') ? loaded.onnx.file.slice(0, loaded.onnx.file.lastIndexOf('/') + 1) : '';
+  const files = new Set(loaded.store.externalTensors().map((t) => t.external!.file));
+  for (const file of files) {
+    const path = file.startsWith(dir) ? file.slice(dir.length) : file;
+    if (held.some((h) => h.path === path)) continue;
+    const fd = openSync(join(modelDir, file), 'r');
+    try {
+      const data = new Uint8Array(fstatSync(fd).size);
+      for (let at = 0; at < data.length; ) at += readSync(fd, data, at, Math.min(1 << 30, data.length - at), at);
+      held.push({ path, data });
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return held;
+}
+
 async function ortForward(ort: OrtModule, ep: 'wasm' | 'webgpu', loaded: LoadedModel, shape: BatchShape, reference: Float32Array | null): Promise<{ result: OrtForward; sampled: Float32Array }> {
   const c0 = performance.now();
   const session = await ort.InferenceSession.create(loaded.onnx.modelBytes, {
     executionProviders: [ep],
-    externalData: loaded.externalData(),
+    externalData: ortExternalData(loaded),
     logSeverityLevel: 3,
     ...(ep === 'webgpu' ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
   });
