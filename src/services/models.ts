@@ -68,6 +68,11 @@ export function importModel(source: ModelImportSource, onProgress?: (p: LoadProg
   return run('import', (id) => engineWorker().importModel(id, source, onProgress && Comlink.proxy(onProgress)));
 }
 
+/** The .onnx variants at a model URL or Hub id, with their sizes (only HEAD requests). */
+export function urlVariants(url: string): RunningTask<OnnxVariant[]> {
+  return run('variants', (id) => engineWorker().modelVariants(id, url));
+}
+
 /** Loads a stored model (from OPFS, nothing fetched) and makes it active. */
 export function activateModel(modelId: string, onProgress?: (p: LoadProgress) => void): RunningTask<ModelManifest> {
   return run('activate', (id) => engineWorker().activateModel(id, modelId, onProgress && Comlink.proxy(onProgress)));

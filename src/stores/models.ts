@@ -13,6 +13,7 @@ import type {
   ModelManifest,
   WorkerFailure,
 } from '../worker/protocol.js';
+import type { OnnxVariant } from '../services/models.js';
 
 export type LibraryStatus = 'idle' | 'listing' | 'ready' | 'error';
 
@@ -74,6 +75,8 @@ interface ModelsState {
   init(): Promise<void>;
   /** Loads a model from files or a URL, stores it, makes it active. Resolves true on success. */
   importFrom(source: ModelImportSource, label: string): Promise<boolean>;
+  /** The .onnx variants at a URL or Hub id with their sizes, or null when they cannot be listed (the import then says why). */
+  variantsAt(url: string): Promise<OnnxVariant[] | null>;
   /** Makes a stored model active (loads it from storage). */
   activate(id: string): Promise<boolean>;
   /** Adds the bundled demo model (again). */
@@ -168,6 +171,11 @@ export const useModelsStore = create<ModelsState>()((set, get) => {
       const chosen = list.find((m) => m.id === activeId) ?? list.at(-1);
       if (chosen) await get().activate(chosen.id);
       else if (!library.demoOffered) await get().addDemo();
+    },
+
+    async variantsAt(url) {
+      const r = await models.urlVariants(url).result;
+      return r.ok ? r.value : null;
     },
 
     async importFrom(source, label) {

@@ -10,7 +10,7 @@ import * as Comlink from 'comlink';
 import { settle } from './errors.js';
 import { getEngine } from './engine.js';
 import { generateText, setAdapterResolver } from './generate.js';
-import { activateModel, describeActive, importModel, setModelInUseCheck, unloadModel } from './models.js';
+import { activateModel, describeActive, importModel, setModelInUseCheck, unloadModel, urlVariants } from './models.js';
 import { createEvaluateModule } from './evaluate.js';
 import { createTrainModule } from './train.js';
 import { createLoopModule } from './loop.js';
@@ -85,6 +85,8 @@ const api: EngineWorkerApi = {
       progress.release();
     }
   },
+
+  modelVariants: (taskId, url) => settle(() => runTask(taskId, (signal) => urlVariants(url, signal))),
 
   async activateModel(taskId, id, onProgress) {
     const progress = released(onProgress);

@@ -5,7 +5,7 @@
 // no stored files and the previous active model in place.
 import type { Engine } from '../engine/gpu/engine.js';
 import { ModelLoadError } from '../engine/model/errors.js';
-import { detectLayout, type ModelLayout } from '../engine/model/layout.js';
+import { detectLayout, findVariants, type ModelLayout, type OnnxVariant } from '../engine/model/layout.js';
 import { loadModel, type LoadedModel } from '../engine/model/load.js';
 import { assertFits, weightDTypes, type GpuWeightDType } from '../engine/model/memory.js';
 import { fileListSource, normalizePath, urlSource, type FileLike, type ModelSource } from '../engine/model/source.js';
@@ -284,6 +284,13 @@ function nameFor(label: string, loaded: LoadedModel, givenName: string | undefin
   // "3 files" says nothing: name a loose set of files by what it is.
   if (/^\d+ files$/.test(label)) return `${loaded.family}-${(loaded.parameterCount / 1e6).toFixed(1)}M`;
   return label;
+}
+
+/** The .onnx variants at a model URL with their sizes, preferred first: the files are only asked for their size. */
+export async function urlVariants(url: string, signal: AbortSignal): Promise<OnnxVariant[]> {
+  const doFetch = meteredFetch({ signal });
+  const { base } = await resolveModelUrl(url, doFetch);
+  return findVariants(urlSource(base, { fetch: doFetch }));
 }
 
 export function importModel(source: ModelImportSource, signal: AbortSignal, onProgress?: (p: LoadProgress) => void): Promise<ModelManifest> {

@@ -7,6 +7,7 @@ import type { KernelTuningReport } from './tuning.js';
 import type { Turns } from '../data/records.js';
 import type { AdapterReport } from '../engine/gpu/device.js';
 import type { FinishReason } from '../engine/transformer/generate.js';
+import type { OnnxVariant } from '../engine/model/layout.js';
 import type { EvaluateWorkerApi } from './evaluate-protocol.js';
 import type { LoopWorkerApi } from './loop-protocol.js';
 import type { TrainWorkerApi } from './train-protocol.js';
@@ -153,6 +154,8 @@ export interface EngineWorkerApi extends TrainWorkerApi, EvaluateWorkerApi, Loop
    * (models/<id>/), uploads it and makes it the active model. `taskId` names the task for cancel().
    */
   importModel(taskId: string, source: ModelImportSource, onProgress?: (p: LoadProgress) => void): Promise<WorkerResult<ModelManifest>>;
+  /** The .onnx variants at a model URL (a Hub repo) with their sizes, preferred first; nothing is downloaded. */
+  modelVariants(taskId: string, url: string): Promise<WorkerResult<OnnxVariant[]>>;
   /** Loads a stored model (no fetching) and makes it active. */
   activateModel(taskId: string, id: string, onProgress?: (p: LoadProgress) => void): Promise<WorkerResult<ModelManifest>>;
   /** The active model, or null. */

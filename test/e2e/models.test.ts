@@ -100,6 +100,17 @@ async function serveHub(req: IncomingMessage, res: ServerResponse): Promise<void
 
 // ---- helpers ----
 
+/** tiny-llama laid out as transformers.js does: onnx/model.onnx (f32) and onnx/model_q4.onnx (our MatMulNBits quantizer), config and tokenizer at the top. */
+async function variantsFolder(): Promise<{ dir: string; f32: Buffer }> {
+  const dir = join(mkdtempSync(join(tmpdir(), 'prefstudio-variants-')), 'tiny-llama-variants');
+  cpSync(LLAMA_DIR, dir, { recursive: true, filter: (src) => !src.endsWith('model.onnx') });
+  mkdirSync(join(dir, 'onnx'));
+  const f32 = await readFile(join(LLAMA_DIR, 'model.onnx'));
+  writeFileSync(join(dir, 'onnx', 'model.onnx'), f32);
+  writeFileSync(join(dir, 'onnx', 'model_q4.onnx'), quantizeOnnx(new Uint8Array(f32), { bits: 4, blockSize: 16, zeroPoints: true }).bytes);
+  return { dir, f32 };
+}
+
 const row = (id: string) => page!.getByTestId(`model-row-${id}`);
 
 async function waitLoaded(id: string, timeout = 90_000): Promise<void> {
@@ -292,12 +303,7 @@ describe('Models page (built app in headless Chromium)', () => {
   it('a transformers.js-layout folder with several variants shows the choice and loads the one picked', async () => {
     // tiny-llama laid out as transformers.js does: onnx/model.onnx (f32) and onnx/model_q4.onnx
     // (our MatMulNBits quantizer), config and tokenizer at the top.
-    const dir = join(mkdtempSync(join(tmpdir(), 'prefstudio-variants-')), 'tiny-llama-variants');
-    cpSync(LLAMA_DIR, dir, { recursive: true, filter: (src) => !src.endsWith('model.onnx') });
-    mkdirSync(join(dir, 'onnx'));
-    const f32 = await readFile(join(LLAMA_DIR, 'model.onnx'));
-    writeFileSync(join(dir, 'onnx', 'model.onnx'), f32);
-    writeFileSync(join(dir, 'onnx', 'model_q4.onnx'), quantizeOnnx(new Uint8Array(f32), { bits: 4, blockSize: 16, zeroPoints: true }).bytes);
+    const { dir, f32 } = await variantsFolder();
     const before = await modelDirs();
     await page!.getByTestId('model-folder-input').setInputFiles(dir);
     const choice = page!.getByTestId('model-variants');
@@ -335,6 +341,34 @@ describe('Models page (built app in headless Chromium)', () => {
     await row(added).getByTestId('model-delete').click();
     await row(added).getByTestId('model-delete-confirm').click();
     await row(added).waitFor({ state: 'detached' });
+    expect(errors).toEqual([]);
+  }, 120_000);
+
+  it('a Hub repo with several variants offers the same choice before downloading any; the one picked loads', async () => {
+    const { dir, f32 } = await variantsFolder();
+    REPOS['test-org/tiny-llama-variants'] = { dir };
+    hubLog.length = 0;
+    await page!.getByTestId('model-url-input').fill(`${hubOrigin}/test-org/tiny-llama-variants`);
+    await page!.getByTestId('model-url-load').click();
+    const choice = page!.getByTestId('model-variants');
+    await choice.waitFor();
+    const fp32 = page!.getByTestId('model-variant-onnx/model.onnx');
+    const q4 = page!.getByTestId('model-variant-onnx/model_q4.onnx');
+    expect(await fp32.textContent()).toContain(`${formatBytes(f32.byteLength)} on disk`); // sizes from HEAD requests
+    expect(await fp32.textContent()).toContain('recommended');
+    expect(await fp32.locator('input').isChecked()).toBe(true);
+    expect(hubLog.filter((l) => l.startsWith('GET ') && l.includes('.onnx'))).toEqual([]); // nothing downloaded before the choice
+    await q4.locator('input').check();
+    await page!.getByTestId('model-variant-import').click();
+    await choice.waitFor({ state: 'detached' });
+    await waitLoaded('test-org-tiny-llama-variants');
+    const s = await stored('test-org-tiny-llama-variants');
+    expect(s.manifest).toMatchObject({ onnxFile: 'onnx/model_q4.onnx', source: { kind: 'url' } });
+    expect(s.files).not.toContain('onnx/model.onnx');
+    expect(hubLog.some((l) => l.startsWith('GET /test-org/tiny-llama-variants/resolve/main/onnx/model.onnx'))).toBe(false);
+    await row('test-org-tiny-llama-variants').getByTestId('model-delete').click();
+    await row('test-org-tiny-llama-variants').getByTestId('model-delete-confirm').click();
+    await row('test-org-tiny-llama-variants').waitFor({ state: 'detached' });
     expect(errors).toEqual([]);
   }, 120_000);
 

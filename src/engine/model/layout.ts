@@ -109,6 +109,24 @@ async function exists(source: ModelSource, files: Set<string> | undefined, path:
   return files ? files.has(path) : (await source.size(path)) !== undefined;
 }
 
+/** The .onnx files of a source, preferred first: listed, or probed by the usual names (a URL). */
+async function onnxFiles(source: ModelSource, files: Set<string> | undefined): Promise<string[]> {
+  let found: string[];
+  if (files) found = [...files].filter((p) => p.toLowerCase().endsWith('.onnx'));
+  else {
+    found = [];
+    for (const p of PROBE) if (await exists(source, files, p)) found.push(p);
+  }
+  return onnxVariants(found).map((v) => v.file);
+}
+
+/** Every .onnx variant of a source with its size, preferred first (the Models page's choice for a URL). */
+export async function findVariants(source: ModelSource): Promise<OnnxVariant[]> {
+  const listed = await source.list();
+  const files = listed ? new Set(listed.map((p) => normalizePath(p) ?? p)) : undefined;
+  return sizedVariants(source, await onnxFiles(source, files), files);
+}
+
 /**
  * Finds the model files. `onnx` forces a particular .onnx file (a path in the folder), `dtype` a
  * precision; with `budgetBytes` (GPU memory for the weights) the preferred variant that fits is
@@ -127,13 +145,7 @@ export async function detectLayout(source: ModelSource, options: { onnx?: string
   layout.specialTokensMap = await top('special_tokens_map.json');
   layout.chatTemplate = await top('chat_template.jinja');
 
-  let candidates: string[];
-  if (files) candidates = [...files].filter((p) => p.toLowerCase().endsWith('.onnx'));
-  else {
-    candidates = [];
-    for (const p of PROBE) if (await exists(source, files, p)) candidates.push(p);
-  }
-  candidates = onnxVariants(candidates).map((v) => v.file);
+  const candidates = await onnxFiles(source, files);
 
   if (options.dtype && !options.onnx) {
     const v = candidates.find((f) => variantDtype(f) === options.dtype);

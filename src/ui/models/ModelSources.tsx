@@ -2,11 +2,14 @@
 // browser has one, file inputs otherwise, or the URL of a folder laid out like a Hugging Face
 // repository. Only what the user chose is read or fetched.
 import { useEffect, useRef, useState, type DragEvent, type FormEvent } from 'react';
-import { canPickDirectory, commonFolder, dropEntries, fileVariants, filesFromEntries, filesFromFileList, offerVariants, pickDirectory, type OfferedVariant } from '../../services/models.js';
+import { canPickDirectory, commonFolder, dropEntries, fileVariants, filesFromEntries, filesFromFileList, offerVariants, pickDirectory, type OfferedVariant, type OnnxVariant } from '../../services/models.js';
 import { formatBytes } from '../format.js';
 import { useModelsStore } from '../../stores/models.js';
 import { useGpuStore } from '../../stores/gpu.js';
 import type { ModelFileEntry } from '../../worker/protocol.js';
+
+/** Where the variants on offer come from: dropped or picked files, or a URL / Hub id. */
+type VariantSource = { kind: 'files'; files: ModelFileEntry[] } | { kind: 'url'; url: string };
 
 export function ModelSources({ disabled }: { disabled: boolean }) {
   const importFrom = useModelsStore((s) => s.importFrom);
@@ -19,6 +22,8 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
   const filesInput = useRef<HTMLInputElement>(null);
   const hasPicker = canPickDirectory();
   const gpuReport = useGpuStore((s) => s.report);
+  const variantsAt = useModelsStore((s) => s.variantsAt);
+  const [checking, setChecking] = useState(false);
   const [f16Weights, setF16Weights] = useState(false);
   const convert = f16Weights ? { f16Weights: true } : {};
 
@@ -37,15 +42,15 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
     // Several variants (model.onnx, model_fp16.onnx, onnx/model_q4.onnx, ...): the user picks one;
     // preselected, the preferred one that fits this GPU's memory budget.
     const found = fileVariants(files);
-    if (found.length > 1) {
-      const { variants, choice: recommended, budgetBytes } = offerVariants(found, gpuReport);
-      setChoice({ files, label, variants, recommended: recommended.file, reason: recommended.reason, budgetBytes, chosen: recommended.file });
-      return;
-    }
-    void importFrom({ kind: 'files', files, label: commonFolder(files), ...convert }, label);
+    if (found.length > 1) offer(found, label, { kind: 'files', files });
+    else void importFrom({ kind: 'files', files, label: commonFolder(files), ...convert }, label);
+  };
+  const offer = (found: OnnxVariant[], label: string, from: VariantSource) => {
+    const { variants, choice: recommended, budgetBytes } = offerVariants(found, gpuReport);
+    setChoice({ from, label, variants, recommended: recommended.file, reason: recommended.reason, budgetBytes, chosen: recommended.file });
   };
   const [choice, setChoice] = useState<{
-    files: ModelFileEntry[];
+    from: VariantSource;
     label: string;
     variants: OfferedVariant[];
     recommended: string;
@@ -56,7 +61,9 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
   const importChoice = () => {
     if (!choice) return;
     setChoice(null);
-    void importFrom({ kind: 'files', files: choice.files, label: commonFolder(choice.files), onnx: choice.chosen, ...convert }, choice.label);
+    const { from } = choice;
+    if (from.kind === 'url') void importFrom({ kind: 'url', url: from.url, onnx: choice.chosen, ...convert }, choice.label).then((ok) => ok && setUrl(''));
+    else void importFrom({ kind: 'files', files: from.files, label: commonFolder(from.files), onnx: choice.chosen, ...convert }, choice.label);
   };
 
   const onDrop = (event: DragEvent) => {
@@ -74,8 +81,15 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
   const onUrl = (event: FormEvent) => {
     event.preventDefault();
     const address = url.trim();
-    if (!address || off) return;
-    void importFrom({ kind: 'url', url: address, ...convert }, address).then((ok) => ok && setUrl(''));
+    if (!address || off || checking) return;
+    // A repo with several variants gets the same choice as a folder (only their sizes are asked for);
+    // when they cannot be listed the import says why.
+    setChecking(true);
+    void variantsAt(address).then((found) => {
+      setChecking(false);
+      if (found && found.length > 1) offer(found, address, { kind: 'url', url: address });
+      else void importFrom({ kind: 'url', url: address, ...convert }, address).then((ok) => ok && setUrl(''));
+    });
   };
 
   return (
@@ -191,7 +205,7 @@ export function ModelSources({ disabled }: { disabled: boolean }) {
             onChange={(e) => setUrl(e.currentTarget.value)}
             disabled={off}
           />
-          <button type="submit" className="button button-primary" data-testid="model-url-load" disabled={off || url.trim() === ''}>
+          <button type="submit" className="button button-primary" data-testid="model-url-load" disabled={off || checking || url.trim() === ''}>
             Load
           </button>
         </div>
