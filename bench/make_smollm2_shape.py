@@ -8,47 +8,25 @@ the weights are not SmolLM2's (no Hub here), the shape and so the work per token
 
     /usr/bin/python3 bench/make_smollm2_shape.py [out_dir]
 """
-import json
 import sys
 from pathlib import Path
 
-import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts" / "demo-model"))
-from llama import LlamaConfig, LlamaForCausalLM  # noqa: E402
-from build_demo import export_onnx  # noqa: E402
+from shape_model import ROOT, LlamaConfig, random_model, write_config
+from build_demo import export_onnx  # noqa: E402  (scripts/demo-model, on the path through shape_model)
 
 OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "bench-results" / "models" / "smollm2-135m-shape"
 
 
 def main():
-    torch.manual_seed(135)
     c = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
                     num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
                     rope_theta=100000.0, rms_norm_eps=1e-5, tie_word_embeddings=True,
                     bos_token_id=1, eos_token_id=2, pad_token_id=0)
-    model = LlamaForCausalLM(c)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" in name:
-                p.fill_(1.0)
-            else:
-                p.normal_(0.0, 0.02)
-    n = sum(p.numel() for p in model.parameters())
-    print(f"parameters {n:,}")
+    model = random_model(c, seed=135)
     OUT.mkdir(parents=True, exist_ok=True)
     export_onnx(model, OUT / "model.onnx")
-    (OUT / "config.json").write_text(json.dumps({
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": c.vocab_size,
-        "hidden_size": c.hidden_size, "intermediate_size": c.intermediate_size,
-        "num_hidden_layers": c.num_hidden_layers, "num_attention_heads": c.num_attention_heads,
-        "num_key_value_heads": c.num_key_value_heads, "head_dim": c.head_dim,
-        "max_position_embeddings": c.max_position_embeddings, "rope_theta": c.rope_theta, "rope_scaling": None,
-        "rms_norm_eps": c.rms_norm_eps, "hidden_act": "silu", "tie_word_embeddings": True,
-        "attention_bias": False, "mlp_bias": False, "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0,
-        "torch_dtype": "float32",
-    }, indent=2) + "\n")
+    write_config(OUT, c, "LlamaForCausalLM", "llama", head_dim=c.head_dim, rope_scaling=None, attention_bias=False,
+                 mlp_bias=False, pad_token_id=0)
     print(f"wrote {OUT}")
 
 
