@@ -6,7 +6,13 @@ import { nodeDirSource } from '../../src/engine/model/source-node.js';
 import { TrainingMemoryError, assertTrainingFits, checkpointingNote, configAsRun, estimateTrainingMemory, resolveTrainingMemory, savedFloatsPerTokenLayer } from '../../src/engine/training/memory.js';
 import { TransformerModel, releaseActivations, type LayerActivations } from '../../src/engine/transformer/model.js';
 import { LOCAL } from '../model/helpers.js';
-import { tinyConfig } from '../transformer/fixtures.js';
+import { randomRows, tinyConfig } from '../transformer/fixtures.js';
+import { LoraAdapter } from '../../src/engine/lora/adapter.js';
+import { loraAdapterConfig, loraBackend } from '../../src/engine/training/backend.js';
+import { parseTrainingConfig } from '../../src/engine/training/config.js';
+import { MemoryRefCache } from '../../src/engine/training/ref-cache.js';
+import { Trainer } from '../../src/engine/training/trainer.js';
+import type { Example } from '../../src/engine/training/tokenize.js';
 
 describe('training memory estimate', () => {
   const c = tinyConfig('llama-gqa'); // C 32, 2 layers, 4 heads of 8, 2 kv heads, I 40, V 50
@@ -16,16 +22,21 @@ describe('training memory estimate', () => {
     expect(savedFloatsPerTokenLayer(c)).toBe(350);
     const e = estimateTrainingMemory(c, 1000, 500, 4, 10);
     expect(e.adapter).toBe(16 * 500);
-    expect(e.activations).toBe(4 * 40 * (2 * 350 + 32) + 4 * 40 * (350 + 96));
+    // Saved and scratch, rounded up by the pool's bucket step (at most 1/8).
+    expect(e.activations).toBe(Math.ceil((4 * 40 * (2 * 350 + 32) + 4 * 40 * (350 + 96)) * 9 / 8));
+    // One LM-head chunk of all 40 rows and its gradient, rounded likewise; a head split across
+    // buffers adds a third (its per-part scratch), as does a head that runs in several chunks.
+    expect(e.head).toBe(Math.ceil(2 * 40 * 50 * 4 * 9 / 8));
+    expect(estimateTrainingMemory(c, 1000, 500, 4, 10, 0, false, 3).head).toBe(Math.ceil(3 * 40 * 50 * 4 * 9 / 8));
     expect(e.total).toBe(e.weights + e.adapter + e.activations + e.head);
     // Twice the sequences, twice the activations.
-    expect(estimateTrainingMemory(c, 1000, 500, 8, 10).activations).toBe(2 * e.activations);
+    expect(estimateTrainingMemory(c, 1000, 500, 8, 10).activations).toBeCloseTo(2 * e.activations, -1);
   });
 
   it('with gradient_checkpointing keeps block inputs and one rebuilt block', () => {
     const e = estimateTrainingMemory(c, 1000, 500, 4, 10, 0, true);
     // (L + 1)·C kept + one block's 350 rebuilt, plus the same scratch.
-    expect(e.activations).toBe(4 * 40 * (3 * 32 + 350) + 4 * 40 * (350 + 96));
+    expect(e.activations).toBe(Math.ceil((4 * 40 * (3 * 32 + 350) + 4 * 40 * (350 + 96)) * 9 / 8));
     expect(e.recompute).toBe(true);
     // At 30 layers (SmolLM2-135M's depth) the activations fall to a fraction.
     const deep = { ...c, layers: 30 };
@@ -129,5 +140,56 @@ describe('training memory estimate', () => {
     expect(hidden).toBe(activations!.layers.at(-1)!.residual3);
     releaseActivations(engine, activations!);
     model.destroy();
+  });
+});
+
+describe('the estimate against what the pool holds', () => {
+  // The demo model (1M parameters): a DPO step's peak of allocated GPU memory (the buffer pool's,
+  // bucketed buffers included) from a trimmed pool, against the Trainer's estimate: never below,
+  // within 1.4x; with gradient_checkpointing and with the LM head split across buffers too (the
+  // estimate once fell 18 MiB below the peak at Qwen2.5-0.5B's shape, its head split in five).
+  const DEMO = new URL('../../public/models/demo-fortunes/', import.meta.url).pathname;
+  it.each([
+    { name: 'plain', ckpt: false, split: false },
+    { name: 'gradient_checkpointing', ckpt: true, split: false },
+    { name: 'LM head split in parts', ckpt: false, split: true },
+  ])('$name: estimate ≥ peak, within 1.4x', { timeout: 180_000 }, async ({ ckpt, split }) => {
+    const engine = await testEngine();
+    const loaded = await loadModel(nodeDirSource(DEMO), { tokenizer: false });
+    const c = loaded.config;
+    const tableBytes = c.vocabSize * c.hidden * 4;
+    const model = TransformerModel.create(engine, c, loaded.transformerWeights(), split ? { maxTableBytes: Math.ceil(tableBytes / 3) } : {});
+    expect((model.weights.headParts?.length ?? 1) > 1).toBe(split);
+    engine.pool.trim();
+    const weights = engine.pool.stats.bytesAllocated;
+    const config = parseTrainingConfig({ method: 'dpo', learning_rate: 1e-4, max_steps: 10, per_device_train_batch_size: 2, seed: 1, gradient_checkpointing: ckpt, lora: { r: 8, lora_alpha: 8, target_modules: 'all-linear' } });
+    const adapter = LoraAdapter.create(model, loraAdapterConfig(config.lora, config.seed));
+    const T = 48, P = 12;
+    const examples: Example[] = [0, 1].map((i) => {
+      const [p, ch, rj] = randomRows([P, T - P, T - P], c.vocabSize, 90 + i);
+      return { record: i, split: 'train', kind: 'pair', sequences: [{ promptIds: p!, completionIds: ch! }, { promptIds: p!, completionIds: rj! }] };
+    });
+    const trainer = await Trainer.create({ backend: loraBackend(model, adapter, weights), config, examples, modelFingerprint: 'demo', refCache: new MemoryRefCache(), precomputeReferences: true });
+    try {
+      await trainer.step(); // warm: the first step allocates the optimizer state
+      await engine.sync();
+      engine.pool.trim();
+      engine.pool.stats.peakBytesAllocated = engine.pool.stats.bytesAllocated;
+      await trainer.step();
+      await engine.sync();
+      const peak = engine.pool.stats.peakBytesAllocated;
+      const estimate = trainer.memory.total;
+      console.log(`${ckpt ? 'ckpt' : 'plain'}${split ? ', split head' : ''}: peak ${(peak / 2 ** 20).toFixed(2)} MiB, estimate ${(estimate / 2 ** 20).toFixed(2)} MiB (${(estimate / peak).toFixed(3)}x)`);
+      expect(trainer.memory.recompute).toBe(ckpt);
+      expect(estimate).toBeGreaterThanOrEqual(peak);
+      // The issue's 1.3x is at SmolLM2-135M's shape (BENCHMARKS.md: 1.02-1.11x); on this 1M-parameter
+      // model the head's chunks (counted over every token, not only the scored ones) weigh more.
+      expect(estimate / peak).toBeLessThan(1.4);
+    } finally {
+      trainer.destroy();
+      adapter.destroy();
+      model.destroy();
+      engine.pool.trim();
+    }
   });
 });

@@ -10,7 +10,13 @@
 //                backward's scratch (about one more layer's worth and the residual gradients);
 //                with gradient_checkpointing, only each block's input plus one block's
 //                activations rebuilt at a time
-//   head         one LM-head chunk of logits and its gradient (logprobs.ts: about 32 MiB each)
+//   head         one LM-head chunk of logits and its gradient (logprobs.ts: about 32 MiB each),
+//                and, when the head runs in several chunks or its table is split across buffers,
+//                one more chunk's worth: the last, shorter chunk (another pool bucket) or the
+//                per-part scratch
+// The activations and the head are rounded up by the buffer pool's bucket step (at most 1/8 of a
+// buffer, gpu/buffer-pool.ts bucketSize): the pool holds bucketed buffers, and the estimate must
+// not fall below what it holds (it did by 18 MiB at Qwen2.5-0.5B's shape before it counted them).
 //
 // gradient_checkpointing is true, false, or null (automatic, the default): resolveTrainingMemory
 // is the one place that decides it, from both estimates: off when the run fits without it, on when
@@ -41,6 +47,8 @@ export interface TrainingMemoryEstimate {
 
 const F32 = 4;
 const HEAD_CHUNK_BYTES = 32 << 20;
+/** The buffer pool rounds a buffer up by at most 1/8 (bucketSize): the bound on working buffers. */
+const POOL_ROUNDING = 9 / 8;
 
 /** Floats the forward keeps per token and layer for the backward. */
 export function savedFloatsPerTokenLayer(c: TransformerConfig, loraRankSum = 0): number {
@@ -69,6 +77,8 @@ export function estimateTrainingMemory(
   loraRankSum = 0,
   /** gradient_checkpointing: the forward keeps only each block's input (train-logprobs.ts's activationRecompute). */
   recompute = false,
+  /** Buffers the LM-head table is split across (model.ts splitTable). */
+  headParts = 1,
 ): TrainingMemoryEstimate {
   const perTokenLayer = savedFloatsPerTokenLayer(c, loraRankSum);
   const N = sequences * tokens;
@@ -76,9 +86,10 @@ export function estimateTrainingMemory(
   // with one block's activations rebuilt at a time in the backward.
   const saved = N * (recompute ? (c.layers + 1) * c.hidden + perTokenLayer : c.layers * perTokenLayer + c.hidden) * F32;
   const scratch = N * (perTokenLayer + 3 * c.hidden) * F32;
-  const activations = saved + scratch;
+  const activations = Math.ceil((saved + scratch) * POOL_ROUNDING);
   const headRows = Math.max(1, Math.min(N, Math.floor(HEAD_CHUNK_BYTES / (F32 * c.vocabSize))));
-  const head = 2 * headRows * c.vocabSize * F32;
+  const headChunks = 2 + (N > headRows || headParts > 1 ? 1 : 0);
+  const head = Math.ceil(headChunks * headRows * c.vocabSize * F32 * POOL_ROUNDING);
   const adapter = 16 * loraParameters;
   const widest = Math.max(c.hidden, c.intermediate, c.heads * c.headDim);
   const candidates: [number, string][] = [

@@ -61,6 +61,8 @@ export interface TrainingBackend {
   readonly modelConfig: TransformerConfig;
   /** GPU bytes of the model's weights. */
   readonly weightBytes: number;
+  /** Buffers the LM head's table is split across (1: one); the memory estimate counts a split head's scratch. */
+  readonly headParts?: number;
   /** Forward with the adapter on; dropoutSeed null: no dropout (evaluation); aligned: also read the WPO means back. */
   /** recompute: keep only each block's input and rebuild its activations in the backward (gradient_checkpointing). */
   policy(batch: SequencePair[], options: { dropoutSeed: number | null; aligned?: boolean; recompute?: boolean }): Promise<PolicyPass>;
@@ -189,7 +191,7 @@ export class Trainer {
     // this.memory.recompute is what the policy passes use.
     this.memory = resolveTrainingMemory(
       c.gradient_checkpointing,
-      (recompute) => estimateTrainingMemory(b.modelConfig, b.weightBytes, loraParameters, perExample * c.per_device_train_batch_size, longest, rankSum, recompute),
+      (recompute) => estimateTrainingMemory(b.modelConfig, b.weightBytes, loraParameters, perExample * c.per_device_train_batch_size, longest, rankSum, recompute, b.headParts),
       memoryBudget(b.engine.report, c.memory_budget_bytes),
       limits.maxStorageBufferBindingSize,
       limits.maxComputeWorkgroupsPerDimension,
