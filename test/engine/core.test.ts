@@ -5,9 +5,11 @@ import { nodeShaders } from '../../src/engine/gpu/shaders-node.js';
 import { bucketSize } from '../../src/engine/gpu/buffer-pool.js';
 import { f16BitsToF32, f32ToF16Bits, toF16Array, bf16BitsToF32 } from '../../src/engine/f16.js';
 import { residualForward } from '../../src/engine/kernels/residual.js';
+import { f16PackForward } from '../../src/engine/kernels/f16-pack.js';
 import { f16UnpackForward } from '../../src/engine/kernels/f16-unpack.js';
 import { grid1d } from '../../src/engine/kernels/grid.js';
 import { randn } from '../support/numeric.js';
+import type { Tensor } from '../../src/engine/gpu/tensor.js';
 
 describe('shader source', () => {
   it('substitutes placeholders and names the ones missing', () => {
@@ -200,6 +202,25 @@ describe('f16', () => {
     engine.release(inp, out);
   });
 
+  it.each([
+    { N: 2, outOffset: 0, inpOffset: 0, size: 2 },
+    { N: 130, outOffset: 6, inpOffset: 10, size: 200 },
+    { N: 1026, outOffset: 512, inpOffset: 0, size: 2048 },
+  ])('the GPU pack equals toF16Array at word offsets (N $N, outOffset $outOffset, inpOffset $inpOffset)', async ({ N, outOffset, inpOffset, size }) => {
+    const engine = await testEngine();
+    const x = randn(inpOffset + N, N + 3, 4);
+    const inp = engine.fromArray(x, [x.length], 'f32', 'values');
+    const before = toF16Array(randn(size, 7, 1)); // what was there: kept outside the written words
+    const out = engine.fromArray(before, [size], 'f16', 'halves');
+    f16PackForward(engine, out, inp, N, outOffset, inpOffset);
+    const gpu = Array.from(await engine.readF32(unpacked(engine, out, size)));
+    const want = Array.from(before, f16BitsToF32);
+    Array.from(toF16Array(x.subarray(inpOffset)), f16BitsToF32).forEach((v, i) => (want[outOffset + i] = v));
+    expect(gpu).toEqual(want);
+    expect(() => f16PackForward(engine, out, inp, N - 1)).toThrow(/must be even/);
+    engine.release(inp, out);
+  });
+
   it('round-trips values through f16 within half an ulp', () => {
     const x = randn(1000, 11, 10);
     const back = Array.from(toF16Array(x), f16BitsToF32);
@@ -258,3 +279,10 @@ describe('engine dispatch', () => {
     expect(x * y * 256).toBeGreaterThanOrEqual(65535 * 256 + 1);
   });
 });
+
+/** A packed f16 tensor unpacked on the GPU into a new f32 tensor. */
+function unpacked(engine: Awaited<ReturnType<typeof testEngine>>, halves: Tensor, n: number): Tensor {
+  const out = engine.tensor([n]);
+  f16UnpackForward(engine, out, halves, n);
+  return out;
+}
