@@ -18,6 +18,8 @@
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { copyRegions, prefixView, type RegionCopy } from './gpu-copy.js';
+import { f16PackForward } from '../kernels/f16-pack.js';
+import { f16UnpackForward } from '../kernels/f16-unpack.js';
 import type { AttentionKeys, KeySource, TransformerModel } from './model.js';
 import { applyRepetitionPenalty, sampleToken, seededRandom, type SamplingOptions } from './sampling.js';
 
@@ -26,6 +28,8 @@ export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
   /** Stop a row at any of these (default the config's eosIds). The EOS token is kept. */
   eosIds?: number[];
+  /** The KV cache's dtype (default f32); f16 halves its memory, the attention reading it unpacked. */
+  kvCache?: 'f32' | 'f16';
   /** Stop a row once its decoded completion contains one of these (needs `decode`). */
   stopStrings?: string[];
   /** Token ids → text, for stop strings and `GenerationResult.text`. */
@@ -55,8 +59,10 @@ export interface GenerationResult {
 
 /** Per-block keys and values of a batch being generated, on the GPU. */
 export class KvCache implements KeySource {
-  readonly k: Tensor[]; // L × (B, maxLen, NKV, HS)
+  readonly k: Tensor[]; // L × (B, maxLen, NKV, HS), f32 or f16 (two halves a word)
   readonly v: Tensor[]; // L × (B, maxLen, NKV, HS)
+  /** An f16 cache's keys and values unpacked for the layer being run (released at the next layer's). */
+  private unpacked: Tensor[] = [];
   /** (B, maxLen) 1 where a slot holds a real token, on the host. */
   readonly slotMask: Uint32Array;
   private maskTensor: Tensor | null = null;
@@ -74,10 +80,13 @@ export class KvCache implements KeySource {
     readonly maxLen: number,
     readonly NKV: number,
     readonly HS: number,
+    /** f16: half the memory; the attention reads each layer's keys unpacked to f32. */
+    readonly dtype: 'f32' | 'f16' = 'f32',
   ) {
+    if (dtype === 'f16' && (NKV * HS) % 2 !== 0) throw new Error(`KV cache in f16: a row of ${NKV} × ${HS} values is not whole u32 words`);
     // Zeroed: masked slots are still read by the attention kernel, and must not hold NaNs.
-    this.k = Array.from({ length: L }, (_, l) => engine.zeros([B, maxLen, NKV, HS], 'f32', `kv.k${l}`));
-    this.v = Array.from({ length: L }, (_, l) => engine.zeros([B, maxLen, NKV, HS], 'f32', `kv.v${l}`));
+    this.k = Array.from({ length: L }, (_, l) => engine.zeros([B, maxLen, NKV, HS], dtype, `kv.k${l}`));
+    this.v = Array.from({ length: L }, (_, l) => engine.zeros([B, maxLen, NKV, HS], dtype, `kv.v${l}`));
     this.slotMask = new Uint32Array(B * maxLen);
     this.writeAt = new Int32Array(B);
   }
@@ -138,6 +147,30 @@ export class KvCache implements KeySource {
   keys(layer: number, k: Tensor, v: Tensor, batchMask: Tensor | null, window = 0): AttentionKeys {
     const T = k.shape[1]!;
     const row = this.NKV * this.HS;
+    this.write(layer, k, v, T, row);
+    // Prefill: queries attend to their own batch, which is causal and masked already (a sliding
+    // window applies by index: slots are positions). One row: the query is the last filled slot.
+    if (this.prefill) return { k, v, mask: batchMask, Tk: T };
+    if (this.B === 1) {
+      const shape = [1, this.filled, this.NKV, this.HS];
+      const [kc, vc] = this.read(layer, shape);
+      return { k: kc, v: vc, mask: null, Tk: this.filled };
+    }
+    const [kc, vc] = this.read(layer, [this.B, this.maxLen, this.NKV, this.HS]);
+    if (window > 0) return { k: kc, v: vc, mask: this.windowMask(window), Tk: this.maxLen, window: 0 };
+    return { k: kc, v: vc, mask: this.maskTensor, Tk: this.maxLen };
+  }
+
+  /** Each row's T new keys and values (B, T, NKV, HS) into its slots. */
+  private write(layer: number, k: Tensor, v: Tensor, T: number, row: number): void {
+    if (this.dtype === 'f16') {
+      for (let b = 0; b < this.B; b++) {
+        const dstOffset = (b * this.maxLen + this.writeAt[b]!) * row;
+        f16PackForward(this.engine, this.k[layer]!, k, T * row, dstOffset, b * T * row);
+        f16PackForward(this.engine, this.v[layer]!, v, T * row, dstOffset, b * T * row);
+      }
+      return;
+    }
     const copies: RegionCopy[] = [];
     for (let b = 0; b < this.B; b++) {
       const dstOffset = (b * this.maxLen + this.writeAt[b]!) * row;
@@ -145,18 +178,24 @@ export class KvCache implements KeySource {
       copies.push({ dst: this.v[layer]!, dstOffset, src: v, srcOffset: b * T * row, count: T * row });
     }
     copyRegions(this.engine, copies);
-    // Prefill: queries attend to their own batch, which is causal and masked already (a sliding
-    // window applies by index: slots are positions). One row: the query is the last filled slot.
-    if (this.prefill) return { k, v, mask: batchMask, Tk: T };
-    if (this.B === 1) {
-      const shape = [1, this.filled, this.NKV, this.HS];
-      return { k: prefixView(this.k[layer]!, shape), v: prefixView(this.v[layer]!, shape), mask: null, Tk: this.filled };
-    }
-    if (window > 0) return { k: this.k[layer]!, v: this.v[layer]!, mask: this.windowMask(window), Tk: this.maxLen, window: 0 };
-    return { k: this.k[layer]!, v: this.v[layer]!, mask: this.maskTensor, Tk: this.maxLen };
+  }
+
+  /** The layer's keys and values over `shape`'s leading slots, as f32 (an f16 cache is unpacked). */
+  private read(layer: number, shape: number[]): [Tensor, Tensor] {
+    if (this.dtype === 'f32') return [prefixView(this.k[layer]!, shape), prefixView(this.v[layer]!, shape)];
+    this.engine.release(...this.unpacked); // the previous layer's: its attention is recorded
+    const n = shape.reduce((a, b) => a * b, 1);
+    const kc = this.engine.tensor(shape, 'f32', `kv.k${layer}.f32`);
+    const vc = this.engine.tensor(shape, 'f32', `kv.v${layer}.f32`);
+    f16UnpackForward(this.engine, kc, this.k[layer]!, n);
+    f16UnpackForward(this.engine, vc, this.v[layer]!, n);
+    this.unpacked = [kc, vc];
+    return [kc, vc];
   }
 
   release(): void {
+    this.engine.release(...this.unpacked);
+    this.unpacked = [];
     this.engine.release(...this.k, ...this.v, this.maskTensor, ...this.windowMasks.values());
     this.windowMasks.clear();
     this.maskTensor = null;
@@ -200,7 +239,8 @@ export async function generate(model: TransformerModel, prompts: number[][], opt
     throw new Error(`generate: prompt + maxNewTokens = ${maxLen} is past GPT-2's ${c.maxPositions} positions`);
   }
   // The KV cache is the largest buffer: checked against the device before any is allocated.
-  const kvBytes = 4 * B * maxLen * c.kvHeads * c.headDim;
+  const kvDType = options.kvCache ?? 'f32';
+  const kvBytes = (kvDType === 'f16' ? 2 : 4) * B * maxLen * c.kvHeads * c.headDim;
   const maxBinding = e.report.limits.maxStorageBufferBindingSize;
   if (!(kvBytes <= maxBinding)) {
     throw new Error(`generate: a KV cache for ${B} rows of ${maxLen} tokens (prompt ${P} + ${options.maxNewTokens} new) needs ${kvBytes} bytes per layer, more than this GPU's largest storage binding (${maxBinding} bytes): lower max new tokens or the batch`);
@@ -214,7 +254,7 @@ export async function generate(model: TransformerModel, prompts: number[][], opt
     return finishTexts(results, options);
   }
 
-  const cache = new KvCache(e, c.layers, B, maxLen, c.kvHeads, c.headDim);
+  const cache = new KvCache(e, c.layers, B, maxLen, c.kvHeads, c.headDim, kvDType);
   try {
     // Prefill: the prompts right-padded to P; logits only at each row's last prompt token.
     const ids = new Int32Array(B * P);
