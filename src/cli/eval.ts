@@ -80,7 +80,7 @@ function largestFittingBatch(session: Session, config: TrainingConfig, examples:
   const { maxStorageBufferBindingSize: maxBinding, maxComputeWorkgroupsPerDimension: maxGroups } = session.engine.report.limits;
   const budget = memoryBudget(session.engine.report, config.memory_budget_bytes).bytes;
   const fits = (b: number) => {
-    const m = estimateTrainingMemory(c, session.weightBytes, session.adapter.parameterCount, perExample * b, longest, rankSum, false, session.model.weights.headParts?.length ?? 1);
+    const m = estimateTrainingMemory(c, session.weightBytes, session.adapter.parameterCount, perExample * b, longest, rankSum, false, session.model.headPartCount);
     return m.total <= budget && m.largestBuffer.bytes <= maxBinding && perExample * b <= maxGroups;
   };
   if (fits(examples.length)) return examples.length;

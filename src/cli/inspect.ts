@@ -11,7 +11,7 @@ import type { LoadedModel } from '../engine/model/load.js';
 import { checkFits } from '../engine/model/memory.js';
 import { HubModelError, openModel } from './hub-model.js';
 import { DTYPE_USAGE, parseDtype } from './input.js';
-import { sizedVariants, type OnnxDtype } from '../engine/model/layout.js';
+import { findVariants, type OnnxDtype } from '../engine/model/layout.js';
 import { variantGpuBytes } from '../engine/model/variant-choice.js';
 
 const USAGE = `usage: prefstudio inspect <model-dir | model.onnx | org/name> [--json] [--onnx <file in the folder>] [--dtype <name>]
@@ -112,8 +112,7 @@ function describe(m: LoadedModel, dir: string) {
 
 /** Every .onnx variant of the folder with its size and the GPU memory it needs (variant-choice.ts). */
 async function variantsOf(m: LoadedModel) {
-  const listed = await m.source.list();
-  const variants = await sizedVariants(m.source, m.layout.onnxCandidates, listed ? new Set(listed) : undefined);
+  const variants = await findVariants(m.source);
   return variants.map((v) => ({ file: v.file, dtype: v.dtype, bytes: v.bytes ?? null, gpuBytes: variantGpuBytes(v) ?? null, loaded: v.file === m.layout.onnx }));
 }
 

@@ -157,14 +157,14 @@ function layoutFiles(layout: ModelLayout): string[] {
 }
 
 /** The dtype the engine keeps the float linear weights in: f16 when converted on load or stored so. */
-function gpuDType(loaded: LoadedModel, f16Weights: boolean | undefined): GpuWeightDType {
-  return f16Weights ? 'f16' : weightDTypes(loaded.weights.values()).gpu;
+function gpuDType(loaded: LoadedModel): GpuWeightDType {
+  return loaded.gpuWeights === 'f16' ? 'f16' : weightDTypes(loaded.weights.values()).gpu;
 }
 
-function checkFits(engine: Engine, loaded: LoadedModel, f16Weights: boolean | undefined): void {
+function checkFits(engine: Engine, loaded: LoadedModel): void {
   // WebGPU does not say how much memory the GPU has: weights past what the adapter allows
   // (gpu/budget.ts) are refused; per-buffer limits are the adapter's own.
-  assertFits(loaded.memory, engine.report.limits, memoryBudget(engine.report).bytes, { dtype: gpuDType(loaded, f16Weights) });
+  assertFits(loaded.memory, engine.report.limits, memoryBudget(engine.report).bytes, { dtype: gpuDType(loaded) });
 }
 
 function generationDefaults(generation: Record<string, unknown> | undefined): Partial<GenerationSettings> {
@@ -185,7 +185,6 @@ function manifestFor(
   source: ModelManifest['source'],
   loaded: LoadedModel,
   files: { path: string; size: number }[],
-  f16Weights: boolean | undefined,
 ): ModelManifest {
   const c = loaded.config;
   return {
@@ -196,9 +195,9 @@ function manifestFor(
     architecture: loaded.family,
     parameters: loaded.parameterCount,
     dtype: weightDTypes(loaded.weights.values()).stored,
-    ...(f16Weights ? { f16Weights: true } : {}),
+    ...(loaded.gpuWeights === 'f16' ? { f16Weights: true } : {}),
     sizeOnDisk: files.reduce((a, f) => a + f.size, 0),
-    gpuMemoryBytes: loaded.memory.bytes[gpuDType(loaded, f16Weights)],
+    gpuMemoryBytes: loaded.memory.bytes[gpuDType(loaded)],
     addedAt: new Date().toISOString(),
     files,
     dims: { layers: c.layers, hidden: c.hidden, heads: c.heads, kvHeads: c.kvHeads, vocabSize: c.vocabSize, contextLength: c.maxPositions },
@@ -249,7 +248,7 @@ async function install(manifest: ModelManifest, loaded: LoadedModel, meter: Prog
   await withGpu(async (engine) => {
     throwIfAborted(signal);
     meter.start('uploading', manifest.gpuMemoryBytes);
-    const model = TransformerModel.create(engine, loaded.config, loaded.transformerWeights(manifest.f16Weights ? 'f16' : 'stored'));
+    const model = TransformerModel.create(engine, loaded.config, loaded.transformerWeights());
     try {
       await engine.sync();
       throwIfAborted(signal);
@@ -273,8 +272,8 @@ async function install(manifest: ModelManifest, loaded: LoadedModel, meter: Prog
 /** Recognises, checks the fit, then reads the weights: a model that cannot run is refused early. */
 async function recognise(source: ReadingSource, onnx: string | undefined, f16Weights: boolean | undefined): Promise<LoadedModel> {
   const engine = await getEngine(); // no WebGPU: say so before anything is downloaded
-  const loaded = await loadModel(source, { onnx, readWeights: false });
-  checkFits(engine, loaded, f16Weights);
+  const loaded = await loadModel(source, { onnx, readWeights: false, f16Weights });
+  checkFits(engine, loaded);
   await loaded.readWeights();
   return loaded;
 }
@@ -326,7 +325,7 @@ export function importModel(source: ModelImportSource, signal: AbortSignal, onPr
     await store.removeIncomplete();
     const name = nameFor(reading.label, loaded, givenName);
     const id = await store.newId(name);
-    const manifest = manifestFor(id, name, origin, loaded, files, source.f16Weights);
+    const manifest = manifestFor(id, name, origin, loaded, files);
     const writer = await store.writer(id);
     try {
       meter.start('storing', manifest.sizeOnDisk);

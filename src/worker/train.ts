@@ -123,7 +123,7 @@ export function createTrainModule(host: TrainHost): TrainModule {
     try {
       memory = resolveTrainingMemory(
         config.gradient_checkpointing,
-        (recompute) => estimateTrainingMemory(m.model.config, m.weightBytes, lora.count, perExample * config.per_device_train_batch_size, longest, lora.rankSum, recompute, m.model.weights.headParts?.length ?? 1),
+        (recompute) => estimateTrainingMemory(m.model.config, m.weightBytes, lora.count, perExample * config.per_device_train_batch_size, longest, lora.rankSum, recompute, m.model.headPartCount),
         budget,
         limits.maxStorageBufferBindingSize,
         limits.maxComputeWorkgroupsPerDimension,

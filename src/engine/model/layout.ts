@@ -63,7 +63,7 @@ export function onnxVariants(paths: readonly string[], sizes?: ReadonlyMap<strin
  * The variants among `candidates` with their sizes read from the source (each file and the
  * external data beside it); `files`, when the source is listed, spares asking for absent ones.
  */
-export async function sizedVariants(source: ModelSource, candidates: readonly string[], files?: ReadonlySet<string>): Promise<OnnxVariant[]> {
+async function sizedVariants(source: ModelSource, candidates: readonly string[], files?: ReadonlySet<string>): Promise<OnnxVariant[]> {
   const sizes = new Map<string, number>();
   for (const f of candidates) {
     for (const p of [f, `${f}_data`, `${f}.data`]) {
@@ -109,6 +109,12 @@ async function exists(source: ModelSource, files: Set<string> | undefined, path:
   return files ? files.has(path) : (await source.size(path)) !== undefined;
 }
 
+/** The source's files by normalised path, or undefined when it cannot list them (a URL). */
+async function listedFiles(source: ModelSource): Promise<Set<string> | undefined> {
+  const listed = await source.list();
+  return listed ? new Set(listed.map((p) => normalizePath(p) ?? p)) : undefined;
+}
+
 /** The .onnx files of a source, preferred first: listed, or probed by the usual names (a URL). */
 async function onnxFiles(source: ModelSource, files: Set<string> | undefined): Promise<string[]> {
   let found: string[];
@@ -122,8 +128,7 @@ async function onnxFiles(source: ModelSource, files: Set<string> | undefined): P
 
 /** Every .onnx variant of a source with its size, preferred first (the Models page's choice for a URL). */
 export async function findVariants(source: ModelSource): Promise<OnnxVariant[]> {
-  const listed = await source.list();
-  const files = listed ? new Set(listed.map((p) => normalizePath(p) ?? p)) : undefined;
+  const files = await listedFiles(source);
   return sizedVariants(source, await onnxFiles(source, files), files);
 }
 
@@ -133,8 +138,7 @@ export async function findVariants(source: ModelSource): Promise<OnnxVariant[]> 
  * chosen among several (variant-choice.ts), else the preferred one. Throws 'no-model-file' (naming what was looked for) or 'file-missing'.
  */
 export async function detectLayout(source: ModelSource, options: { onnx?: string; dtype?: OnnxDtype; budgetBytes?: number } = {}): Promise<ModelLayout> {
-  const listed = await source.list();
-  const files = listed ? new Set(listed.map((p) => normalizePath(p) ?? p)) : undefined;
+  const files = await listedFiles(source);
   const layout: Partial<ModelLayout> = {};
   const top = async (name: string): Promise<string | undefined> => ((await exists(source, files, name)) ? name : undefined);
   layout.config = await top('config.json');

@@ -35,7 +35,7 @@ export function loraBackend(model: TransformerModel, adapter: LoraAdapter, weigh
     engine: e,
     modelConfig: model.config,
     weightBytes,
-    headParts: model.weights.headParts?.length ?? 1,
+    headParts: model.headPartCount,
     async policy(batch: SequencePair[], options: { dropoutSeed: number | null; aligned?: boolean; recompute?: boolean }): Promise<PolicyPass> {
       const pl = await policyLogprobs(model, adapter, batch, { dropoutSeed: options.dropoutSeed, activationRecompute: options.recompute ?? false });
       // The mean logits are a metric and the aligned means WPO's weights (no gradient): read them

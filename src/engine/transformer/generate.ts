@@ -16,7 +16,7 @@
 // row's draws depend on its own seed only, and batched generation equals generating each row alone.
 
 import type { Engine } from '../gpu/engine.js';
-import type { Tensor } from '../gpu/tensor.js';
+import { byteLength, numel, type Tensor } from '../gpu/tensor.js';
 import { copyRegions, prefixView, type RegionCopy } from './gpu-copy.js';
 import { f16PackForward } from '../kernels/f16-pack.js';
 import { f16UnpackForward } from '../kernels/f16-unpack.js';
@@ -184,7 +184,7 @@ export class KvCache implements KeySource {
   private read(layer: number, shape: number[]): [Tensor, Tensor] {
     if (this.dtype === 'f32') return [prefixView(this.k[layer]!, shape), prefixView(this.v[layer]!, shape)];
     this.engine.release(...this.unpacked); // the previous layer's: its attention is recorded
-    const n = shape.reduce((a, b) => a * b, 1);
+    const n = numel(shape);
     const kc = this.engine.tensor(shape, 'f32', `kv.k${layer}.f32`);
     const vc = this.engine.tensor(shape, 'f32', `kv.v${layer}.f32`);
     f16UnpackForward(this.engine, kc, this.k[layer]!, n);
@@ -240,7 +240,7 @@ export async function generate(model: TransformerModel, prompts: number[][], opt
   }
   // The KV cache is the largest buffer: checked against the device before any is allocated.
   const kvDType = options.kvCache ?? 'f32';
-  const kvBytes = (kvDType === 'f16' ? 2 : 4) * B * maxLen * c.kvHeads * c.headDim;
+  const kvBytes = byteLength(kvDType, B * maxLen * c.kvHeads * c.headDim);
   const maxBinding = e.report.limits.maxStorageBufferBindingSize;
   if (!(kvBytes <= maxBinding)) {
     throw new Error(`generate: a KV cache for ${B} rows of ${maxLen} tokens (prompt ${P} + ${options.maxNewTokens} new) needs ${kvBytes} bytes per layer, more than this GPU's largest storage binding (${maxBinding} bytes): lower max new tokens or the batch`);

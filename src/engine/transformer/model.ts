@@ -271,6 +271,11 @@ export class TransformerModel {
     this.attentionFactorLocal = config.localRope ? factor(config.localRope.scaling) : this.attentionFactor;
   }
 
+  /** Buffers the LM-head table is split across (1: one); the training memory estimate counts the split's scratch. */
+  get headPartCount(): number {
+    return this.weights.headParts?.length ?? 1;
+  }
+
   /** Layer l's rope: its inverse frequencies and options (null for gpt2). */
   rope(l: number): { invFreq: Tensor; options: { style: 'interleaved' | 'rotate_half'; rotaryDim: number; attentionFactor: number } } | null {
     const w = this.weights;
