@@ -45,29 +45,7 @@ var<private> acc: array<vec4<f32>, 4>;  // acc[i][j]: out row ty + 16i, column t
 
 #include "lib/blockq.wgsl"
 #include "lib/matmul_lora_io.wgsl"  // lora_xa_quad, lora_b_quad
-
-// row[j .. j + 3] of a row of len values starting at flat index row; 0 at j + i >= len.
-fn inp_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
-  var v = vec4(0.0);
-  for (var i = 0u; i < 4u; i++) {
-    if (j + i < len) { v[i] = inp[row + j + i]; }
-  }
-  return v;
-}
-
-// W[n, k .. k + 3] dequantized (k a multiple of 4); 0 at k + i >= K.
-fn weight_quad(n: u32, k: u32) -> vec4<f32> {
-  let K = params.K;
-  if (k >= K) { return vec4(0.0); }
-  let byte_at = blockq_code_byte(n, k, params.n_blocks, params.block_shift, params.blob, params.bits);
-  let c = blockq_quad_codes(codes[byte_at >> 2u], byte_at, params.bits);
-  let s = sz[n * params.n_blocks + (k >> params.block_shift)];
-  var v = (c - vec4(s.y)) * s.x;
-  for (var i = 1u; i < 4u; i++) {
-    if (k + i >= K) { v[i] = 0.0; }
-  }
-  return v;
-}
+#include "lib/matmul_nbits_io.wgsl"  // inp_quad, weight_quad
 
 // acc += As (BK, 64) slice ᵀ · Bs (BK, 64) slice for this thread's 4 x 4 outputs.
 fn multiply_tile(tx: u32, ty: u32) {

@@ -5,12 +5,14 @@ import { embeddingNBitsForwardCpu, matmulNBitsBackwardCpu, matmulNBitsForwardCpu
 import { embeddingForward } from '../../src/engine/kernels/embedding.js';
 import { matmulBackward, matmulForward } from '../../src/engine/kernels/matmul.js';
 import { releaseQuantTensor, uploadBlockQuantized } from '../../src/engine/kernels/matmul-nbits.js';
+import { applicableVariants } from '../../src/engine/tuning/variants.js';
 import { expectClose, randInts, randn } from '../support/numeric.js';
 
 // The block-quantized matmul (QLoRA's frozen base) against its CPU twin: forward (with bias, LoRA,
 // accumulate) and the input gradient (with LoRA and its dropout), 4 and 8 bits, block sizes 16 to
 // 256, K not a multiple of the block (a padded last block), shapes across the 64 x 64 tile and
-// the 16-wide K slice; the quantized embedding gather.
+// the 16-wide K slice; the quantized embedding gather. The forward runs in every variant of
+// matmul_nbits_forward the test adapter can run (src/engine/tuning/variants.ts).
 
 // As test/engine/matmul.test.ts: a length-K dot product of O(1) terms, f32 sums on the GPU.
 const tol = (K: number) => ({ atol: 1e-5 * Math.sqrt(Math.max(K, 1)), rtol: 1e-6 });
@@ -23,7 +25,11 @@ const CASES: [number, number, number, QuantBits, number, boolean][] = [
   [33, 100, 67, 4, 64, true], // last block 36 of 64
   [130, 260, 9, 8, 128, true],
   [5, 300, 66, 4, 256, false],
+  [3, 36, 20, 8, 16, false], // K = 4.5 octets of 8-bit codes
 ];
+
+// The test adapter's variants of the forward, the safe kernel first; probed once (top-level await).
+const FORWARD_VARIANTS = applicableVariants('matmul_nbits_forward', (await testEngine()).report).map((v) => v.name);
 
 function makeQ(N: number, K: number, bits: QuantBits, bs: number, symmetric: boolean, seed: number): BlockQuantized {
   return quantizeBlockwise(randn(N * K, seed), N, K, bits, bs, symmetric);
@@ -58,7 +64,7 @@ describe('block-quantized format', () => {
 describe('matmul nbits', () => {
   afterAll(async () => (await testEngine()).pool.trim());
 
-  it.each(CASES)('forward matches CPU, M=%i K=%i N=%i bits=%i block=%i symmetric=%s', async (M, K, N, bits, bs, sym) => {
+  it.each(FORWARD_VARIANTS.flatMap((variant) => CASES.map((c) => [variant, ...c] as const)))('forward %s matches CPU, M=%i K=%i N=%i bits=%i block=%i symmetric=%s', async (variant, M, K, N, bits, bs, sym) => {
     const engine = await testEngine();
     const q = makeQ(N, K, bits, bs, sym, M + K);
     const inp = randn(M * K, 2), bias = randn(N, 3), out0 = randn(M * N, 4);
@@ -70,8 +76,8 @@ describe('matmul nbits', () => {
       const w = uploadBlockQuantized(engine, q, 'w');
       const tInp = engine.fromArray(inp, [M * K]), tOut = engine.fromArray(out0, [M * N]);
       const tBias = engine.fromArray(bias, [N]), tXa = engine.fromArray(xa, [M * R]), tB = engine.fromArray(b, [N * R]);
-      matmulForward(engine, tOut, tInp, w, withBias ? tBias : null, M, K, N, { accumulate, lora: lora ? { xa: tXa, b: tB, R } : null });
-      expectClose(await engine.readF32(tOut), want, { ...tol(K + R + 1), what: `forward M=${M} K=${K} N=${N} bits=${bits} bs=${bs} bias=${withBias} acc=${accumulate} lora=${lora}` });
+      matmulForward(engine, tOut, tInp, w, withBias ? tBias : null, M, K, N, { accumulate, lora: lora ? { xa: tXa, b: tB, R } : null, nbitsVariant: variant });
+      expectClose(await engine.readF32(tOut), want, { ...tol(K + R + 1), what: `forward ${variant} M=${M} K=${K} N=${N} bits=${bits} bs=${bs} bias=${withBias} acc=${accumulate} lora=${lora}` });
       releaseQuantTensor(engine, w);
       engine.release(tInp, tOut, tBias, tXa, tB);
     }

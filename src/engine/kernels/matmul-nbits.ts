@@ -3,6 +3,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { blobBytes, checkBlockQuantized, nBlocksOf, type BlockQuantized, type QuantBits } from '../blockq.js';
 import { dropoutParams, type LoraDropout } from './lora.js';
 import { ceilDiv, grid1d } from './grid.js';
+import { findVariant, SAFE, whyNotApplicable } from '../tuning/variants.js';
 
 // Block-quantized weights on the GPU (QLoRA's frozen base; format in src/engine/blockq.ts) and
 // the kernels that read them packed, dequantizing inside the tiles:
@@ -87,7 +88,9 @@ export interface NBitsLoraDinp {
   dropout?: LoraDropout | null;
 }
 
-// out (M, N) = inp (M, K) · W (N, K)ᵀ + bias (N) (+ LoRA); = or += by accumulate.
+// out (M, N) = inp (M, K) · W (N, K)ᵀ + bias (N) (+ LoRA); = or += by accumulate. The kernel is
+// the variant of matmul_nbits_forward (src/engine/tuning/variants.ts: same bindings and Params)
+// that options.variant names, else engine.choices' for the shape (measured by the tuner, or forced).
 export function matmulNBitsForward(
   engine: Engine,
   out: Tensor,
@@ -95,7 +98,7 @@ export function matmulNBitsForward(
   w: QuantTensor,
   bias: Tensor | null,
   M: number,
-  options: { accumulate?: boolean; lora?: NBitsLoraForward | null } = {},
+  options: { accumulate?: boolean; lora?: NBitsLoraForward | null; variant?: string } = {},
 ): void {
   checkM(M);
   const K = w.cols, N = w.rows;
@@ -108,8 +111,13 @@ export function matmulNBitsForward(
     check('lora.xa', lora.xa, M * lora.R);
     check('lora.b', lora.b, (lora.bOffset ?? 0) + N * lora.R);
   }
+  const v = options.variant ? findVariant('matmul_nbits_forward', options.variant) : engine.choices.variant('matmul_nbits_forward', M, K, N);
+  if (v.name !== SAFE) {
+    const why = whyNotApplicable(v, engine.report);
+    if (why) throw new Error(`matmul nbits: variant "${v.name}" of matmul_nbits_forward ${why}; this adapter lacks it`);
+  }
   engine.dispatch(
-    { shader: 'matmul_nbits_forward' },
+    { shader: v.shader, entry: v.entry },
     // Absent operands are stood in for by inp (has_bias = 0, lora_r = 0: never read).
     { out, inp, codes: w.codes, sz: w.sz, bias: bias ?? inp, lora_xa: lora?.xa ?? inp, lora_b: lora?.b ?? inp },
     {
@@ -119,7 +127,7 @@ export function matmulNBitsForward(
       lora_r: lora?.R ?? 0,
       lora_b_offset: lora?.bOffset ?? 0,
     },
-    [ceilDiv(N, TILE), ceilDiv(M, TILE), 1],
+    [ceilDiv(N, v.tile.cols), ceilDiv(M, v.tile.rows), 1],
   );
 }
 

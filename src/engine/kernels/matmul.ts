@@ -53,6 +53,8 @@ export interface MatmulForwardOptions extends MatmulOptions {
   lora?: MatmulLoraForward | null;
   /** This variant of matmul_forward for this call (tests, the tuner); default: engine.choices. */
   variant?: string;
+  /** With a block-quantized weight: this variant of matmul_nbits_forward; default: engine.choices. */
+  nbitsVariant?: string;
 }
 
 export interface MatmulBackwardOptions extends MatmulOptions {
@@ -167,7 +169,7 @@ export function matmulForward(
 ): void {
   if (isQuantTensor(weight)) {
     checkQuantUse(weight, C, OC, options);
-    matmulNBitsForward(engine, out, inp, weight, bias, M, { accumulate: options.accumulate, lora: options.lora });
+    matmulNBitsForward(engine, out, inp, weight, bias, M, { accumulate: options.accumulate, lora: options.lora, variant: options.nbitsVariant });
     return;
   }
   const l = layout(M, C, OC, options);

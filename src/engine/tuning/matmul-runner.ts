@@ -1,5 +1,6 @@
 // The tuner on a real Engine: the matmul products of a model (forward, dinp, dweight at its
-// layer shapes and row count), each variant compiled inside error scopes, run once and compared
+// layer shapes and row count; the block-quantized forward where the model's base is 4- or 8-bit),
+// each variant compiled inside error scopes, run once and compared
 // with the safe kernel's result, then timed (variant-runner.ts; src/engine/tuning/tuner.ts does the
 // timing). Its attention calls go through attention-runner.ts in the same measurement
 // (tuneModelKernels).
@@ -7,17 +8,41 @@
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { TransformerConfig } from '../transformer/config.js';
+import type { ModelWeights } from '../transformer/model.js';
+import { quantizeBlockwise, type QuantBits } from '../blockq.js';
 import { matmulBackward, matmulForward } from '../kernels/matmul.js';
+import { isQuantTensor, matmulNBitsForward, uploadBlockQuantized, type QuantTensor } from '../kernels/matmul-nbits.js';
 import { attentionTuneTasks, AttentionTuneRunner, isAttentionKernel, modelAttentionShapes, type AttentionShape } from './attention-runner.js';
 import { tuneWithCache, type AdapterIdentity, type TuneCache, type TuneOptions, type TuneOutcome, type TuneRunner, type TuneTask } from './tuner.js';
 import { applicableVariants, shapeClass, type TunedKernel } from './variants.js';
-import { VariantTuneRunner, type Operands } from './variant-runner.js';
+import { filled, VariantTuneRunner, type Operands } from './variant-runner.js';
 
 /** One linear layer's product: out (M, OC) = inp (M, C) · weight (OC, C)ᵀ. */
 export interface MatmulShape {
   M: number;
   C: number;
   OC: number;
+  /** The block-quantized weight's layout for matmul_nbits_forward (default QUANT_DEFAULT). */
+  quant?: QuantLayout;
+}
+
+/** A block-quantized weight's layout (src/engine/blockq.ts). */
+export interface QuantLayout {
+  bits: QuantBits;
+  blockSize: number;
+}
+
+/** What matmul_nbits_forward is measured with when no model says: q4 exports' 4 bits in blocks of 32. */
+export const QUANT_DEFAULT: QuantLayout = { bits: 4, blockSize: 32 };
+
+/** The layout of a model's block-quantized linear weights (the first one found), or null when it has none. */
+export function modelQuantLayout(w: ModelWeights): QuantLayout | null {
+  for (const l of w.layers) {
+    for (const lw of [l.q, l.k, l.v, l.o, l.gate, l.up, l.down]) {
+      if (lw && isQuantTensor(lw.weight)) return { bits: lw.weight.bits, blockSize: lw.weight.blockSize };
+    }
+  }
+  return isQuantTensor(w.lmHead.weight) ? { bits: w.lmHead.weight.bits, blockSize: w.lmHead.weight.blockSize } : null;
 }
 
 interface TaskShape extends TuneTask {
@@ -42,8 +67,8 @@ export function matmulTuneTasks(engine: Engine, shapes: MatmulShape[], kernels: 
   for (const s of shapes) {
     for (const kernel of kernels) {
       if (isAttentionKernel(kernel)) continue; // attention-runner.ts
-      // (M, K, N) as src/engine/kernels/matmul.ts asks engine.choices.
-      const [K, N] = kernel === 'matmul_forward' ? [s.C, s.OC] : [s.OC, s.C];
+      // (M, K, N) as src/engine/kernels/matmul.ts and matmul-nbits.ts ask engine.choices.
+      const [K, N] = kernel === 'matmul_forward' || kernel === 'matmul_nbits_forward' ? [s.C, s.OC] : [s.OC, s.C];
       const cls = shapeClass(s.M, K, N);
       if (tasks.has(`${kernel}|${cls}`)) continue;
       tasks.set(`${kernel}|${cls}`, {
@@ -61,6 +86,11 @@ export class MatmulTuneRunner extends VariantTuneRunner<TaskShape> {
   protected makeOperands(task: TaskShape): Operands {
     const { M, C, OC } = task.shape;
     const e = this.engine;
+    if (task.kernel === 'matmul_nbits_forward') {
+      const { bits, blockSize } = task.shape.quant ?? QUANT_DEFAULT;
+      const w = uploadBlockQuantized(e, quantizeBlockwise(filled(OC * C, 2), OC, C, bits, blockSize, false), 'tune.weight');
+      return { inp: this.input(M * C, 1, 'inp'), codes: w.codes, sz: w.sz, out: e.tensor([M * OC], 'f32', 'tune.out') };
+    }
     return task.kernel === 'matmul_forward'
       ? { inp: this.input(M * C, 1, 'inp'), weight: this.input(OC * C, 2, 'weight'), out: e.tensor([M * OC], 'f32', 'tune.out') }
       : task.kernel === 'matmul_dinp'
@@ -74,6 +104,14 @@ export class MatmulTuneRunner extends VariantTuneRunner<TaskShape> {
     const e = this.engine;
     if (task.kernel === 'matmul_forward') {
       matmulForward(e, t.out!, t.inp!, t.weight!, null, M, C, OC, { variant });
+      return [t.out!];
+    }
+    if (task.kernel === 'matmul_nbits_forward') {
+      const { bits, blockSize } = task.shape.quant ?? QUANT_DEFAULT;
+      const w: QuantTensor = {
+        kind: 'blockq', bits, blockSize, rows: OC, cols: C, nBlocks: Math.ceil(C / blockSize), codes: t.codes!, sz: t.sz!, label: 'tune.weight',
+      };
+      matmulNBitsForward(e, t.out!, t.inp!, w, null, M, { variant });
       return [t.out!];
     }
     if (task.kernel === 'matmul_dinp') {
@@ -100,8 +138,13 @@ export function isSoftwareAdapter(engine: Engine): boolean {
 }
 
 export interface TuneModelOptions extends TuneOptions {
-  /** Which products: forward only (inference) or also the backward ones (training). */
+  /**
+   * Which products: forward only (inference) or also the backward ones (training);
+   * matmul_nbits_forward where the model's base is block-quantized (modelQuantLayout).
+   */
   kernels?: readonly TunedKernel[];
+  /** The block-quantized weights' layout, measured by matmul_nbits_forward (default QUANT_DEFAULT). */
+  quant?: QuantLayout | null;
   /** Attention calls, tuned where `kernels` names attention_forward / attention_backward. */
   attention?: AttentionShape[];
 }
@@ -142,5 +185,7 @@ export function tuneModelKernels(
   cache: TuneCache | null,
   o: TuneModelOptions = {},
 ): Promise<TuneOutcome> {
-  return tuneMatmuls(engine, modelMatmulShapes(cfg, M), cache, { ...o, attention: o.attention ?? modelAttentionShapes(cfg, M) });
+  const quant = o.quant ?? undefined;
+  const shapes = modelMatmulShapes(cfg, M).map((s) => ({ ...s, quant }));
+  return tuneMatmuls(engine, shapes, cache, { ...o, attention: o.attention ?? modelAttentionShapes(cfg, M) });
 }

@@ -12,7 +12,7 @@
 import type { AdapterReport } from '../gpu/device.js';
 
 /** The kernels that have variants. */
-export const TUNED_KERNELS = ['matmul_forward', 'matmul_dinp', 'matmul_dweight', 'attention_forward', 'attention_backward'] as const;
+export const TUNED_KERNELS = ['matmul_forward', 'matmul_dinp', 'matmul_dweight', 'matmul_nbits_forward', 'attention_forward', 'attention_backward'] as const;
 export type TunedKernel = (typeof TUNED_KERNELS)[number];
 
 export interface KernelVariant {
@@ -92,6 +92,24 @@ export const VARIANTS: readonly KernelVariant[] = [
     kernel: 'matmul_dweight', name: 'tiled8', shader: 'matmul_backward_tiled8', entry: 'dweight_main', tile: { rows: 128, cols: 128 },
     needs: {}, workgroupBytes: 8192, invocations: 256, tolerance: 1e-5,
     about: '128x128 tiles, 8x8 outputs per thread, vec4 reads of workgroup memory, K (rows) slices of 8',
+  },
+  // block-quantized matmul forward (QLoRA base, src/engine/kernels/matmul-nbits.ts): out (M, N) =
+  // inp (M, K) · W (N, K)ᵀ (+ bias, + LoRA), W dequantized from packed 4- or 8-bit codes
+  {
+    kernel: 'matmul_nbits_forward', name: SAFE, shader: 'matmul_nbits_forward', tile: { rows: 64, cols: 64 },
+    needs: {}, workgroupBytes: 8192, invocations: 256, tolerance: 0,
+    about: '64x64 tiles, 4x4 outputs per thread, K slices of 16, one quad of codes decoded per thread per slice',
+  },
+  {
+    kernel: 'matmul_nbits_forward', name: 'tiled8', shader: 'matmul_nbits_forward_tiled8', tile: { rows: 128, cols: 128 },
+    needs: {}, workgroupBytes: 8192, invocations: 256, tolerance: 1e-5,
+    about: '128x128 tiles, 8x8 outputs per thread, K slices of 8, each quad of codes decoded once for 128 rows, (scale, zero) read once per block',
+  },
+  {
+    kernel: 'matmul_nbits_forward', name: 'gemv', shader: 'matmul_nbits_forward_gemv', tile: { rows: 4, cols: 8 },
+    needs: {}, workgroupBytes: 4096, invocations: 256, tolerance: 1e-5,
+    maxRows: 16,
+    about: '8 columns x 4 rows per 256 threads, K split over 32 threads in octets of codes (one word), workgroup reduction (few rows: decoding)',
   },
   // attention forward: out (B, Tq, NH, HS), lse (B, NH, Tq) from q, k, v (+ mask)
   {
