@@ -38,7 +38,7 @@ import {
 } from './train.js';
 import { planOutputs, writeOutputFile } from './output.js';
 import { modelInput } from './hub-model.js';
-import { DTYPE_USAGE, F16_WEIGHTS_USAGE } from './input.js';
+import { DTYPE_BUDGET_USAGE, F16_WEIGHTS_USAGE } from './input.js';
 
 const USAGE = `usage: prefstudio eval --model <dir> --adapter <dir> --data <file> --method <name> --out <metrics.json> [options]
 
@@ -52,7 +52,7 @@ const USAGE = `usage: prefstudio eval --model <dir> --adapter <dir> --data <file
   --force                    replace --out and --grads if they exist
   --ref-cache <dir>          keep reference log-probs here between runs
   --onnx <file>              the .onnx file of the folder to use
-${DTYPE_USAGE}
+${DTYPE_BUDGET_USAGE}
 ${F16_WEIGHTS_USAGE}
 
 objective and length settings (the LoRA settings come from the adapter; --batch-size is the
@@ -114,10 +114,10 @@ async function evaluate(args: string[], tag: string): Promise<number> {
   const batch = (p.config.per_device_train_batch_size as number | undefined) ?? (p.config.per_device_eval_batch_size as number | undefined);
   const settings = (size: number) =>
     configFrom({ ...p.config, method: p.plain['--method'], lora: peft.lora, per_device_train_batch_size: size, per_device_eval_batch_size: size });
-  const loaded = await readModel(p.plain['--model']!, tag, p.plain['--onnx'], p.plain['--dtype'], p.switches.has('--f16-weights'));
   // Without --batch-size every example goes in one batch (KTO's KL pairs then span them all);
   // everything counts as one set, whatever its split.
   const first = settings(batch ?? 1_000_000_000);
+  const loaded = await readModel(p.plain['--model']!, tag, p.plain['--onnx'], p.plain['--dtype'], p.switches.has('--f16-weights'), first.memory_budget_bytes);
   const examples = tokenizeForRun(records, loaded, first, tag, data).map((e) => ({ ...e, split: 'train' as const }));
   let config = batch ? first : settings(examples.length);
   const session = await openSession(loaded, config, tag, adapterDir);

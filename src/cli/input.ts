@@ -10,11 +10,36 @@ import { constants as bufferConstants } from 'node:buffer';
 import { promises as fs } from 'node:fs';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readPeftFiles, readPeftZip } from '../engine/export/peft.js';
 import type { AdapterData } from '../engine/export/modules.js';
+import { SETTINGS } from '../engine/methods/settings.js';
+import { valueFromText } from '../engine/methods/text.js';
 import { ONNX_DTYPES, type OnnxDtype } from '../engine/model/layout.js';
 import { GiB, MiB, NodeFolder, isMissing, readFileBounded, readTextBounded } from '../data/io/node-read.js';
 
 /** --dtype: which variant of a model folder to load by precision (src/engine/model/layout.ts). */
 export const DTYPE_USAGE = `  --dtype <name>             the folder's variant by precision: ${ONNX_DTYPES.join(', ')} (default: fp16 where present, then fp32)`;
+
+/** --dtype of a command that runs the model on the GPU: without it (or --onnx), the variant the GPU memory budget recommends (src/cli/hub-model.ts openModel). */
+export const DTYPE_BUDGET_USAGE = `  --dtype <name>             the folder's variant by precision: ${ONNX_DTYPES.join(', ')} (default: the first of
+                             fp16, fp32, 4-bit, 8-bit whose weights fit the GPU memory budget, else the smallest; as
+                             the Models page recommends)`;
+
+/** --memory-budget in a command without the training settings (logprobs): the registry's setting, its flag and text. */
+export const MEMORY_BUDGET_USAGE = `  ${SETTINGS.memory_budget_bytes.flag} <size>     GPU memory the model variant is chosen by (4GiB, 512MiB, ...; default: what the
+                             GPU adapter allows, src/engine/gpu/budget.ts)`;
+
+/** A --memory-budget value as the registry reads it (a size, or none/auto); throws a message naming the flag. */
+export function parseMemoryBudget(value: string): number | null {
+  const st = SETTINGS.memory_budget_bytes;
+  let v: unknown;
+  try {
+    v = valueFromText(st.input, value);
+  } catch (e) {
+    throw new Error(`${st.flag} ${(e as Error).message}`);
+  }
+  const r = st.schema.safeParse(v);
+  if (!r.success) throw new Error(`${st.flag} "${value}": ${r.error.issues[0]?.message ?? 'not a size in bytes'}`);
+  return r.data;
+}
 
 /** --f16-weights: the load-time conversion (LoadOptions.f16Weights). */
 export const F16_WEIGHTS_USAGE = `  --f16-weights              convert f32 linear weights to f16 as the model loads (half their GPU memory; 4-bit ones stay packed)`;

@@ -12,7 +12,8 @@
 // before anything is read (never the data or the model, never over a file without --force) and
 // written under a temporary name, renamed at the end (src/cli/output.ts). --model may be a Hugging
 // Face Hub id (src/cli/hub-model.ts): fetched into the cache, whose folder is then the input --out
-// may not be inside.
+// may not be inside. Without --onnx or --dtype, a folder's (or repo's) variant is the one the GPU
+// memory budget recommends (--memory-budget, else the adapter's), said on stderr.
 import { inflateLimitsHelp } from '../data/io/limits.js';
 import { countBadRows, DataFormatError, describeRowError, type RowError } from '../data/errors.js';
 import { detectFormat } from '../data/import/detect.js';
@@ -20,7 +21,7 @@ import { importRecords } from '../data/import/pipeline.js';
 import { fileSource } from '../data/io/node-file.js';
 import type { PrefRecord } from '../data/records.js';
 import { isModelLoadError } from '../engine/model/errors.js';
-import { modelInput, openModel } from './hub-model.js';
+import { modelInput, openModel, variantBudget } from './hub-model.js';
 import { tuneForModel } from './tune-cache.js';
 import { createNodeEngine } from '../engine/node.js';
 import { TRUNCATION_MODES, type TruncationMode } from '../engine/training/config.js';
@@ -28,7 +29,7 @@ import { tokenizeRecords, type TokenizeSettings } from '../engine/training/token
 import { sequenceLogprobs, type SequencePair } from '../engine/transformer/logprobs.js';
 import { TransformerModel } from '../engine/transformer/model.js';
 import { OutputError, OutputFile, planOutput } from './output.js';
-import { DTYPE_USAGE, parseDtype } from './input.js';
+import { DTYPE_BUDGET_USAGE, MEMORY_BUDGET_USAGE, parseDtype, parseMemoryBudget } from './input.js';
 import type { OnnxDtype } from '../engine/model/layout.js';
 
 /** Most sequences in one forward pass (WebGPU's guaranteed workgroups per dimension, 65535, with room). */
@@ -47,7 +48,8 @@ const USAGE = `usage: prefstudio logprobs --model <dir> --data <file> --out <fil
   --truncation-mode <mode>   keep_start (default, TRL's) or keep_end
   --batch-size <n>           sequences per forward pass, at most 4096 (default 8)
   --onnx <file>              the .onnx file in the folder to use (default: the layout's choice)
-${DTYPE_USAGE}
+${DTYPE_BUDGET_USAGE}
+${MEMORY_BUDGET_USAGE}
   --allow-vocab-mismatch     load a model whose tokenizer has ids past its vocabulary; records
                              that tokenise to such ids are skipped (and listed)
 
@@ -62,12 +64,14 @@ interface Args {
   batchSize: number;
   onnx?: string;
   dtype?: OnnxDtype;
+  /** --memory-budget: bytes, or null for the adapter's. */
+  memoryBudget: number | null;
   allowVocabMismatch: boolean;
   force: boolean;
 }
 
 function parseArgs(args: string[]): Args | 'help' | string {
-  const a: Partial<Args> = { maxLength: 1024, truncation: 'keep_start', batchSize: 8, allowVocabMismatch: false, force: false };
+  const a: Partial<Args> = { maxLength: 1024, truncation: 'keep_start', batchSize: 8, memoryBudget: null, allowVocabMismatch: false, force: false };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
     if (flag === '--help' || flag === '-h') return 'help';
@@ -95,6 +99,14 @@ function parseArgs(args: string[]): Args | 'help' | string {
       case '--dtype': {
         try {
           a.dtype = parseDtype(value);
+        } catch (e) {
+          return (e as Error).message;
+        }
+        break;
+      }
+      case '--memory-budget': {
+        try {
+          a.memoryBudget = parseMemoryBudget(value);
         } catch (e) {
           return (e as Error).message;
         }
@@ -182,7 +194,7 @@ async function logprobs(a: Args): Promise<number> {
 
   let loaded;
   try {
-    ({ model: loaded } = await openModel(a.model, { onnx: a.onnx, dtype: a.dtype, acknowledge: a.allowVocabMismatch ? ['tokenizer-vocab-mismatch'] : [] }, (l) => err(`logprobs: ${l}`)));
+    ({ model: loaded } = await openModel(a.model, { onnx: a.onnx, dtype: a.dtype, budget: variantBudget(a.memoryBudget), acknowledge: a.allowVocabMismatch ? ['tokenizer-vocab-mismatch'] : [] }, (l) => err(`logprobs: ${l}`)));
   } catch (e) {
     if (!isModelLoadError(e)) throw e;
     const hint = e.code === 'tokenizer-vocab-mismatch' ? ' (--allow-vocab-mismatch scores the records whose ids fit)' : '';

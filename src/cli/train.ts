@@ -40,8 +40,8 @@ import { checkRefLogps, RefCacheError, sha256Hex, type RefLogpCache } from '../e
 import type { Example } from '../engine/training/tokenize.js';
 import { Trainer, decodeCheckpoint, encodeCheckpoint, type StepMetrics, type TrainerOptions } from '../engine/training/trainer.js';
 import { TransformerModel } from '../engine/transformer/model.js';
-import { modelInput, openModel } from './hub-model.js';
-import { DTYPE_USAGE, F16_WEIGHTS_USAGE, INPUT_LIMITS, parseDtype, readAdapterFrom, readCheckpointBytes, readOptionalText, readSettingsText } from './input.js';
+import { modelInput, openModel, variantBudget } from './hub-model.js';
+import { DTYPE_BUDGET_USAGE, F16_WEIGHTS_USAGE, INPUT_LIMITS, parseDtype, readAdapterFrom, readCheckpointBytes, readOptionalText, readSettingsText } from './input.js';
 import { OutputError, planOutput, prepareRunFolder, writeOutputFile } from './output.js';
 
 export class UsageError extends Error {}
@@ -185,7 +185,12 @@ export async function readRecords(file: string, tag: string): Promise<PrefRecord
   return r.records;
 }
 
-export async function readModel(dir: string, tag: string, onnx?: string, dtype?: string, f16Weights = false): Promise<LoadedModel> {
+/**
+ * --model for a command that runs it on the GPU: --onnx's file, --dtype's variant, else the one the
+ * GPU memory budget recommends (`memoryBudgetBytes`, the run's memory_budget_bytes, else the
+ * adapter's; src/cli/hub-model.ts openModel).
+ */
+export async function readModel(dir: string, tag: string, onnx?: string, dtype?: string, f16Weights = false, memoryBudgetBytes: number | null = null): Promise<LoadedModel> {
   let d;
   try {
     d = parseDtype(dtype);
@@ -193,7 +198,7 @@ export async function readModel(dir: string, tag: string, onnx?: string, dtype?:
     throw new UsageError((e as Error).message);
   }
   try {
-    const { model: m } = await openModel(dir, { onnx, dtype: d, f16Weights }, (line) => err(`${tag}: ${line}`));
+    const { model: m } = await openModel(dir, { onnx, dtype: d, f16Weights, budget: variantBudget(memoryBudgetBytes) }, (line) => err(`${tag}: ${line}`));
     if (!m.tokenizer) throw new Error(`${dir} has no tokenizer.json: the data cannot be tokenized`);
     err(`${tag}: model ${dir}: ${m.arch}, ${m.parameterCount.toLocaleString('en-US')} parameters, ${m.layout.onnx} (${m.layout.reason})${f16Weights ? ', linear weights converted to f16 on load' : ''}`);
     return m;
@@ -420,7 +425,7 @@ const USAGE = `usage: prefstudio train --model <dir> --data <file> --method <nam
                              be the run's own folder
   --ref-cache <dir>          keep reference log-probs here between runs
   --onnx <file>              the .onnx file of the folder to use
-${DTYPE_USAGE}
+${DTYPE_BUDGET_USAGE}
 ${F16_WEIGHTS_USAGE}
 
 methods:
@@ -489,7 +494,7 @@ async function train(args: string[], tag: string): Promise<number> {
   }
   const data = p.plain['--data']!;
   const records = await readRecords(data, tag);
-  const loaded = await readModel(p.plain['--model']!, tag, p.plain['--onnx'], p.plain['--dtype'], p.switches.has('--f16-weights'));
+  const loaded = await readModel(p.plain['--model']!, tag, p.plain['--onnx'], p.plain['--dtype'], p.switches.has('--f16-weights'), config.memory_budget_bytes);
   if (init) {
     // PEFT writes all-linear as the list of modules it found: all-linear equals that list.
     const present = [...new Set([...loaded.weights.keys()].flatMap((n) => /\.([a-z_]+)\.weight$/.exec(n)?.[1] ?? []).filter((m) => (LORA_TARGETS as readonly string[]).includes(m)))];

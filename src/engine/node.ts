@@ -2,6 +2,7 @@
 import { Engine } from './gpu/engine.js';
 import type { AcquireOptions } from './gpu/device.js';
 import { acquireNodeGpu } from './gpu/node-device.js';
+export { nodeAdapterReport } from './gpu/node-device.js';
 import { nodeShaders } from './gpu/shaders-node.js';
 import { parseForced } from './tuning/choices.js';
 

@@ -191,8 +191,8 @@ export async function downloadModelFiles(
     have?: (path: string, size: number) => Promise<boolean> | boolean;
     save: (path: string, blob: Blob) => Promise<void>;
     onProgress?: (p: { path: string; loaded: number; total: number }) => void;
-    /** Of a repo's .onnx variants (model.onnx, onnx/model_fp16.onnx, ...), the one to fetch with its external data; default: all. */
-    pick?: (onnxFiles: string[]) => string;
+    /** Of a repo's .onnx variants (model.onnx, onnx/model_fp16.onnx, ...), the one to fetch with its external data; default: all. `sizes`: the listed files' bytes by path (external data included). */
+    pick?: (onnxFiles: string[], sizes: ReadonlyMap<string, number>) => string | Promise<string>;
   },
 ): Promise<{ files: string[]; skipped: string[]; bytes: number }> {
   let entries = (await listRepoFiles(id, 'model', o)).filter((e) => MODEL_FILE.test(e.path));
@@ -202,7 +202,7 @@ export async function downloadModelFiles(
   }
   if (o.pick) {
     // One variant: its .onnx, its external data (<file>_data, <file>.data, chunks after them) and the other files.
-    const chosen = o.pick(onnxFiles);
+    const chosen = await o.pick(onnxFiles, new Map(entries.map((e) => [e.path, e.size])));
     const isData = (p: string) => /(\.onnx_data|\.onnx\.data|\.data)(_\d+)?$/.test(p);
     entries = entries.filter((e) => e.path === chosen || (isData(e.path) ? e.path.startsWith(`${chosen}_data`) || e.path.startsWith(`${chosen}.data`) : !e.path.endsWith('.onnx')));
   }

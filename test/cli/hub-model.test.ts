@@ -10,12 +10,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { hubCacheDir, modelFolder } from '../../src/cli/hub-model.js';
+import { hubCacheDir, modelFolder, openModel } from '../../src/cli/hub-model.js';
 import { main } from '../../src/cli/main.js';
 import { mergeOnnx } from '../../src/engine/export/merge.js';
 import { readPeftFiles } from '../../src/engine/export/peft.js';
 import { loadModel } from '../../src/engine/model/load.js';
 import { nodeDirSource } from '../../src/engine/model/source-node.js';
+import { variantGpuBytes } from '../../src/engine/model/variant-choice.js';
 import { startHubServer, type HubServer } from '../hub/hub-server.js';
 import { TINY_LLAMA } from '../model/helpers.js';
 import { quantizeOnnx } from '../support/quantize-onnx.js';
@@ -26,6 +27,9 @@ const saved = { cache: process.env.PREFSTUDIO_CACHE, hub: process.env.PREFSTUDIO
 const ID = 'onnx-community/tiny-llama-variants';
 /** The same repo again, for the commands: its own cache folder, its own downloads. */
 const CLI_ID = 'onnx-community/tiny-llama-cli';
+/** Again, for the choice by GPU memory budget. */
+const BUDGET_ID = 'onnx-community/tiny-llama-budget';
+let q4Bytes = 0;
 
 beforeAll(async () => {
   hub = await startHubServer();
@@ -38,6 +42,8 @@ beforeAll(async () => {
   files['onnx/model_q4.onnx'] = quantizeOnnx(f32, { bits: 4, blockSize: 16, zeroPoints: true }).bytes;
   hub.addRepo('model', ID, files);
   hub.addRepo('model', CLI_ID, files);
+  hub.addRepo('model', BUDGET_ID, files);
+  q4Bytes = files['onnx/model_q4.onnx'].length;
   hub.addRepo('model', 'org/pytorch-only', { 'config.json': '{}', 'model.safetensors': 'x' });
 });
 
@@ -96,6 +102,31 @@ describe('--model by Hub id', () => {
     } finally {
       process.env.PREFSTUDIO_HUB_URL = hub.url;
     }
+  });
+
+  it('without --dtype or --onnx, a budget picks the variant the Models page recommends from the listed sizes: only that one is fetched, and loaded', async () => {
+    // The q4 variant's own estimate as the budget: it fits, fp32 (larger) does not.
+    const q4Gpu = variantGpuBytes({ dtype: 'q4', bytes: q4Bytes })!;
+    const small = async () => ({ bytes: q4Gpu, source: 'a test budget' });
+    const large = async () => ({ bytes: 2 ** 30, source: 'a large test budget' });
+    const log: string[] = [];
+    const dir = await modelFolder(BUDGET_ID, undefined, (l) => log.push(l), undefined, small);
+    expect(log[0]).toMatch(new RegExp(`^${BUDGET_ID}: onnx/model_q4\\.onnx recommended \\(of 2 variants\\): onnx/model_q4\\.onnx \\(q4\\): the better ones do not fit the [\\d.]+ KiB GPU memory budget \\(fp32 needs about [\\d.]+ KiB\\); the budget is a test budget$`));
+    expect(resolves(BUDGET_ID)).toContain('onnx/model_q4.onnx');
+    expect(resolves(BUDGET_ID)).not.toContain('onnx/model.onnx');
+    expect(readdirSync(join(dir, 'onnx'))).toEqual(['model_q4.onnx']);
+    // A large budget: the preferred one.
+    const big: string[] = [];
+    await modelFolder(BUDGET_ID, undefined, (l) => big.push(l), undefined, large);
+    expect(big[0]).toMatch(new RegExp(`^${BUDGET_ID}: onnx/model\\.onnx recommended \\(of 2 variants\\): fp32, the preferred variant, fits the 1(\\.0+)? GiB budget; the budget is a large test budget$`));
+    // Both are in the cache now: openModel loads the one the small budget picks among them, said once; --dtype forces.
+    const said: string[] = [];
+    expect((await openModel(BUDGET_ID, { readWeights: false, budget: small }, (l) => said.push(l))).model.layout.onnx).toBe('onnx/model_q4.onnx');
+    expect(said.filter((l) => l.includes('recommended'))).toHaveLength(1);
+    expect((await openModel(BUDGET_ID, { readWeights: false, budget: large }, () => {})).model.layout.onnx).toBe('onnx/model.onnx');
+    const forced: string[] = [];
+    expect((await openModel(BUDGET_ID, { readWeights: false, budget: small, dtype: 'fp32' }, (l) => forced.push(l))).model.layout.onnx).toBe('onnx/model.onnx');
+    expect(forced.join('\n')).not.toContain('recommended');
   });
 
   it('a local folder is used as it is, even when it looks like an id', async () => {

@@ -99,8 +99,8 @@ export function missingLimits(report: AdapterReport): string[] {
   return out;
 }
 
-/** Acquires a device from any object shaped like `navigator.gpu`. */
-export async function acquireFrom(gpu: GPU | undefined, options: AcquireOptions = {}): Promise<GpuHandle> {
+/** The adapter `gpu` gives (as acquireFrom asks for it) and its report, the host's memory included; no device is opened. */
+async function requestAdapterFrom(gpu: GPU | undefined, options: Pick<AcquireOptions, 'powerPreference' | 'hostMemoryBytes'>): Promise<{ adapter: GPUAdapter; report: AdapterReport }> {
   if (!gpu) {
     throw new GpuUnavailableError(
       'WebGPU is not available here. Use Chrome or Edge 113+ (or Chromium with --enable-unsafe-webgpu ' +
@@ -118,6 +118,20 @@ export async function acquireFrom(gpu: GPU | undefined, options: AcquireOptions 
   const deviceMemory = (globalThis as { navigator?: { deviceMemory?: number } }).navigator?.deviceMemory;
   const host = options.hostMemoryBytes ?? (typeof deviceMemory === 'number' && deviceMemory > 0 ? deviceMemory * 1024 ** 3 : undefined);
   if (host !== undefined) report.hostMemoryBytes = host;
+  return { adapter, report };
+}
+
+/**
+ * What the adapter acquireFrom would get reports, without opening a device: the CLI's GPU memory
+ * budget (budget.ts) for choosing a model variant before the engine exists.
+ */
+export async function adapterReportFrom(gpu: GPU | undefined, options: Pick<AcquireOptions, 'powerPreference' | 'hostMemoryBytes'> = {}): Promise<AdapterReport> {
+  return (await requestAdapterFrom(gpu, options)).report;
+}
+
+/** Acquires a device from any object shaped like `navigator.gpu`. */
+export async function acquireFrom(gpu: GPU | undefined, options: AcquireOptions = {}): Promise<GpuHandle> {
+  const { adapter, report } = await requestAdapterFrom(gpu, options);
   const missing = missingLimits(report);
   if (missing.length > 0) {
     throw new GpuUnavailableError(`The GPU adapter is too small for PrefStudio: ${missing.join('; ')}.`);

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { acquireFrom, type AcquireOptions, type GpuHandle } from './device.js';
+import { acquireFrom, adapterReportFrom, type AcquireOptions, type AdapterReport, type GpuHandle } from './device.js';
 
 /** Chromium's bundled SwiftShader ICD: Debian 12's own lavapipe gives Dawn no adapter. */
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -43,4 +43,9 @@ function loadDawn(): Promise<GPU> {
 
 export async function acquireNodeGpu(options: AcquireOptions = {}): Promise<GpuHandle> {
   return acquireFrom(await loadDawn(), { hostMemoryBytes: totalmem(), ...options });
+}
+
+/** The report of the adapter acquireNodeGpu gets, without opening a device (the CLI's budget before its engine exists). */
+export async function nodeAdapterReport(): Promise<AdapterReport> {
+  return adapterReportFrom(await loadDawn(), { hostMemoryBytes: totalmem() });
 }

@@ -23,6 +23,8 @@ export interface LoadOptions {
   onnx?: string;
   /** Which variant of the folder to load by precision (layout.ts: model_fp16.onnx → fp16, ...); default: fp16 where present. */
   dtype?: OnnxDtype;
+  /** Without `onnx` or `dtype`: choose among several variants under this GPU memory budget for the weights (layout.ts detectLayout, variant-choice.ts), as the Worker's import does; default: the preferred. */
+  budgetBytes?: number;
   /** Read the weight bytes (default true). Without, recognition reads only the few it needs. */
   readWeights?: boolean;
   /** Load the tokenizer when the folder has one (default true). */
@@ -117,7 +119,7 @@ export class LoadedModel {
 }
 
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<LoadedModel> {
-  const layout = await detectLayout(source, { onnx: options.onnx, dtype: options.dtype });
+  const layout = await detectLayout(source, { onnx: options.onnx, dtype: options.dtype, budgetBytes: options.budgetBytes });
   const config = layout.config ? await readJson(source, layout.config) : undefined;
   const genai = layout.genaiConfig ? await readJson(source, layout.genaiConfig) : undefined;
   const generation = layout.generationConfig ? await readJson(source, layout.generationConfig) : undefined;
