@@ -1,9 +1,10 @@
 // The GPU memory budget: the user's figure when set, else what the adapter allows (half the host's
 // memory on a software adapter, twice the largest buffer on a hardware one); a device asked for
-// lower limits reports and gets them; the run's refusal names where its budget came from.
+// lower limits reports and gets them; the run's refusal names where its budget came from; the
+// adapter's report read without a device (the CLI's variant choice) gives the same budget.
 import { describe, expect, it } from 'vitest';
 import { memoryBudget } from '../../src/engine/gpu/budget.js';
-import { acquireNodeGpu } from '../../src/engine/gpu/node-device.js';
+import { acquireNodeGpu, nodeAdapterReport } from '../../src/engine/gpu/node-device.js';
 import type { AdapterReport } from '../../src/engine/gpu/device.js';
 import { settingFromText, settingToText } from '../../src/engine/methods/text.js';
 import { parseTrainingConfig } from '../../src/engine/training/config.js';
@@ -53,5 +54,18 @@ describe('memory budget', () => {
       gpu.destroy();
     }
     await expect(acquireNodeGpu({ limits: { maxStorageBufferBindingSize: 1024 } })).rejects.toThrow(/maxStorageBufferBindingSize = 1024 asked for, but it must lie between 134217728/);
+  });
+
+  it("the adapter's report without a device (the CLI's variant choice before its engine exists) gives the engine's budget", { timeout: 60_000 }, async () => {
+    const probed = await nodeAdapterReport();
+    const gpu = await acquireNodeGpu();
+    try {
+      expect(probed.limits).toEqual(gpu.report.limits);
+      expect(probed.isFallbackAdapter).toBe(gpu.report.isFallbackAdapter);
+      expect(memoryBudget(probed)).toEqual(memoryBudget(gpu.report));
+      expect(memoryBudget(probed, 6 * GiB)).toEqual(memoryBudget(gpu.report, 6 * GiB));
+    } finally {
+      gpu.destroy();
+    }
   });
 });
