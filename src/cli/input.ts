@@ -19,9 +19,9 @@ import { GiB, MiB, NodeFolder, isMissing, readFileBounded, readTextBounded } fro
 export const DTYPE_USAGE = `  --dtype <name>             the folder's variant by precision: ${ONNX_DTYPES.join(', ')} (default: fp16 where present, then fp32)`;
 
 /** --dtype of a command that runs the model on the GPU: without it (or --onnx), the variant the GPU memory budget recommends (src/cli/hub-model.ts openModel). */
-export const DTYPE_BUDGET_USAGE = `  --dtype <name>             the folder's variant by precision: ${ONNX_DTYPES.join(', ')} (default: the first of
-                             fp16, fp32, 4-bit, 8-bit whose weights fit the GPU memory budget, else the smallest; as
-                             the Models page recommends)`;
+export const DTYPE_BUDGET_USAGE = `  --dtype <name>             the variant by precision: ${ONNX_DTYPES.join(', ')}
+                             (default: the first of fp16, fp32, 4-bit, 8-bit whose weights fit the GPU memory
+                             budget, ${SETTINGS.memory_budget_bytes.flag}, else the smallest: the Models page's choice, said on stderr)`;
 
 /** --memory-budget in a command without the training settings (logprobs): the registry's setting, its flag and text. */
 export const MEMORY_BUDGET_USAGE = `  ${SETTINGS.memory_budget_bytes.flag} <size>     GPU memory the model variant is chosen by (4GiB, 512MiB, ...; default: what the
