@@ -1,3 +1,4 @@
+{{ENABLE_F16}}
 // Causal multi-head attention forward, flash-attention style, with grouped-query heads (query
 // head h reads kv head h / (NH / NKV)) and a key padding mask.
 //
@@ -22,8 +23,8 @@ const NEG: f32 = -1.0e30;   // stands in for -inf (WGSL promises no infinities)
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;  // (B, Tq, NH, HS)
 @group(0) @binding(1) var<storage, read_write> lse: array<f32>;  // (B, NH, Tq) logsumexp of each score row
 @group(0) @binding(2) var<storage, read> q: array<f32>;          // (B, Tq, NH, HS)
-@group(0) @binding(3) var<storage, read> k: array<f32>;          // (B, Tk, NKV, HS)
-@group(0) @binding(4) var<storage, read> v: array<f32>;          // (B, Tk, NKV, HS)
+@group(0) @binding(3) var<storage, read> k: array<{{KV_T}}>;     // (B, Tk, NKV, HS) f32, or f16 (a KV cache in halves)
+@group(0) @binding(4) var<storage, read> v: array<{{KV_T}}>;     // (B, Tk, NKV, HS) as k
 @group(0) @binding(5) var<storage, read> mask: array<u32>;       // (B, Tk) 1 = real token, 0 = padding
 @group(0) @binding(6) var<uniform> params: Params;
 
@@ -70,8 +71,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var vx = 0.0;
       if (j < Tk) {
         let o = ((b * Tk + j) * NKV + kvh) * HS + d;
-        kx = k[o];
-        vx = v[o];
+        kx = f32(k[o]);
+        vx = f32(v[o]);
       }
       ks[(e / HS) * HSP + d] = kx;
       vs[(e / HS) * HSP + d] = vx;

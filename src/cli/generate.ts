@@ -23,6 +23,7 @@ import { generateCandidateSets, type CandidatePrompt } from '../engine/loop/cand
 import { candidateRecordOf } from '../engine/loop/records.js';
 import { GenerationSettingsSchema, LoopConfigError, parseWith, type GenerationSettings, type GenerationSettingsInput } from '../engine/loop/config.js';
 import type { LoadedModel } from '../engine/model/load.js';
+import { KV_CACHE_CHOICES, type KvCacheChoice } from '../engine/transformer/kv-dtype.js';
 import { planOutput, writeOutputFile } from './output.js';
 import { modelInput } from './hub-model.js';
 import { configFrom, err, openSession, readModel, readPeftAdapter, readRecords, runCommand, UsageError } from './train.js';
@@ -51,6 +52,8 @@ const USAGE = `usage: prefstudio generate --model <dir> [--adapter <dir>] --prom
   --no-chat-template         text prompts as plain text (default: as training tokenizes them:
                              conversations and system prompts through the template, text as text)
   --batch <rows>             prompt x candidate rows generated together (default 16)
+  --kv-cache <auto|f32|f16>  the KV cache's dtype (default auto: f16 where the GPU has shader-f16,
+                             half the memory; f32 elsewhere)
   --round <k>                the loop round to record in the provenance
   --out <file>               the candidate sets, JSON lines (a new file; --force replaces one)
   --resume                   keep the sets already in --out, generate the prompts not done yet
@@ -72,6 +75,13 @@ function num(flag: string, v: string | undefined): number | undefined {
   return n;
 }
 
+/** --kv-cache: one of KV_CACHE_CHOICES. */
+export function kvCacheFlag(v: string | undefined): KvCacheChoice | undefined {
+  if (v === undefined) return undefined;
+  if (!(KV_CACHE_CHOICES as readonly string[]).includes(v)) throw new UsageError(`--kv-cache expects ${KV_CACHE_CHOICES.join(', ')}, got "${v}"`);
+  return v as KvCacheChoice;
+}
+
 /** Sampling flags into GenerationSettings (validated by the loop's schema, each bad one named by its flag). */
 export function samplingFrom(o: Record<string, unknown>): GenerationSettings {
   const input: GenerationSettingsInput = {};
@@ -88,6 +98,7 @@ export function samplingFrom(o: Record<string, unknown>): GenerationSettings {
   set('seed', num('--seed', o.seed as string | undefined));
   if (Array.isArray(o.stop)) input.stopStrings = o.stop as string[];
   if (typeof o['chat-template'] === 'boolean') input.chatTemplate = o['chat-template'];
+  set('kvCache', kvCacheFlag(o['kv-cache'] as string | undefined));
   try {
     return parseWith(GenerationSettingsSchema, input);
   } catch (e) {
@@ -185,6 +196,7 @@ async function generateCommand(args: string[]): Promise<number> {
       stop: { type: 'string', multiple: true },
       seed: { type: 'string' },
       'chat-template': { type: 'boolean' },
+      'kv-cache': { type: 'string' },
       batch: { type: 'string' },
       round: { type: 'string' },
       out: { type: 'string' },

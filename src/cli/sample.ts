@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { inflateLimitsHelp } from '../data/io/limits.js';
 import { PromptError, promptTokenIds, promptText, usesChatTemplate, type ChatTemplateChoice, type PromptInput } from '../engine/model/prompt.js';
 import { generate } from '../engine/transformer/generate.js';
+import { kvCacheFlag } from './generate.js';
 import { configFrom, err, openSession, readModel, readPeftAdapter, readRecords, runCommand, UsageError } from './train.js';
 
 const USAGE = `usage: prefstudio sample --model <dir> [--adapter <dir>] (--prompt <text> ... | --prompts-from <file>) [options]
@@ -34,6 +35,9 @@ const USAGE = `usage: prefstudio sample --model <dir> [--adapter <dir>] (--promp
   --top-p <p>            in (0, 1] (default 1, off)
   --seed <s>             sampling seed, 0 to 4294967295 (default 0): the same seed, the same random stream
   --batch <n>            rows generated together, at most 4096 (default 16)
+  --kv-cache <auto|f32|f16>
+                         the KV cache's dtype (default auto: f16 where the GPU has shader-f16,
+                         half the memory; f32 elsewhere)
   --chat-template        prompts through the tokenizer's chat template: the system prompt and
                          every turn, then the generation prompt (default when it has one)
   --no-chat-template     prompts as plain text through the tokenizer (conversations and system
@@ -91,6 +95,7 @@ async function sample(args: string[]): Promise<number> {
       'top-p': { type: 'string' },
       seed: { type: 'string' },
       batch: { type: 'string' },
+      'kv-cache': { type: 'string' },
       'chat-template': { type: 'boolean' },
     },
     allowNegative: true,
@@ -110,6 +115,7 @@ async function sample(args: string[]): Promise<number> {
   const seed = num('--seed', o.seed, 0, true);
   if (!Number.isSafeInteger(seed) || seed > 0xffffffff) throw new UsageError(`--seed must be a whole number from 0 to ${0xffffffff}, got ${o.seed}`);
   const batch = Math.max(1, num('--batch', o.batch, 16, true));
+  const kvCache = kvCacheFlag(o['kv-cache']);
   if (batch > MAX_BATCH) throw new UsageError(`--batch ${o.batch} is more than ${MAX_BATCH} rows at once`);
 
   const chatTemplate: ChatTemplateChoice = o['chat-template'] ?? 'auto';
@@ -154,7 +160,7 @@ async function sample(args: string[]): Promise<number> {
       const results = await generate(
         session.model,
         chunk.map((r) => r.ids),
-        { maxNewTokens, temperature, topK, topP, seed: seed + i0, decode },
+        { maxNewTokens, temperature, topK, topP, seed: seed + i0, decode, kvCache },
       );
       for (const [j, r] of results.entries()) {
         const line: SampleLine = { prompt: chunk[j]!.prompt, sample: chunk[j]!.sample, completion: r.text ?? decode(r.tokens), tokens: r.tokens.length, finish: r.finishReason };

@@ -14,14 +14,16 @@ import { nodeDirSource } from '../../src/engine/model/source-node.js';
 import type { ModelTokenizer } from '../../src/engine/model/tokenizer.js';
 import { TINY_LLAMA } from '../model/helpers.js';
 
-/** The prompt ids of every generate() call, by call. */
+/** The prompt ids of every generate() call, by call, and the KV cache each asked for. */
 const calls = vi.hoisted(() => [] as number[][][]);
+const kvCaches = vi.hoisted(() => [] as (string | undefined)[]);
 vi.mock('../../src/engine/transformer/generate.js', async (importOriginal) => {
   const m = await importOriginal<typeof import('../../src/engine/transformer/generate.js')>();
   return {
     ...m,
     generate: (...args: Parameters<typeof m.generate>) => {
       calls.push(args[1].map((ids) => [...ids]));
+      kvCaches.push(args[2].kvCache);
       return m.generate(...args);
     },
   };
@@ -32,6 +34,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 afterEach(() => vi.restoreAllMocks());
 beforeEach(() => {
   calls.length = 0;
+  kvCaches.length = 0;
 });
 
 const SYSTEM = 'Terse.';
@@ -110,6 +113,17 @@ describe('prefstudio sample: the prompt ids it generates from', () => {
     await expect(sample('--prompts-from', data, '--no-chat-template')).rejects.toThrow(/chat\.jsonl: record 1: a conversation goes through the chat template .*leave out --no-chat-template/);
     expect(calls).toHaveLength(0);
   });
+
+  it('--kv-cache: auto by default (f16 where the GPU has shader-f16), f32 or f16 when asked; anything else refused', async () => {
+    expect((await sample('--prompt', 'Life is')).code).toBe(0);
+    expect((await sample('--prompt', 'Life is', '--kv-cache', 'f32')).code).toBe(0);
+    expect((await sample('--prompt', 'Life is', '--kv-cache', 'f16')).code).toBe(0);
+    expect(kvCaches).toEqual([undefined, 'f32', 'f16']);
+    const bad = await sample('--prompt', 'Life is', '--kv-cache', 'f64');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--kv-cache expects auto, f32, f16, got "f64"/);
+    expect(calls).toHaveLength(3);
+  }, 120_000);
 
   it('the usage documents both switches', async () => {
     let out = '';

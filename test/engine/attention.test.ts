@@ -17,6 +17,7 @@ import {
   type KeyMask,
 } from '../../src/engine/cpu/attention.js';
 import { dot, expectClose, finiteDifferences, randn } from '../support/numeric.js';
+import { fromF16Array, toF16Array } from '../../src/engine/f16.js';
 import type { AttentionShape } from '../../src/engine/tuning/attention-runner.js';
 
 /** (B, Tk) right-padded mask: row b has lengths[b] real tokens; null lengths = no mask. */
@@ -155,6 +156,13 @@ const FLASH_BACKWARD_CASES: Case[] = [
   { B: 2, Tq: 33, Tk: 33, ...FLASH_HEADS, lengths: [1, 30], options: { window: 9 }, flash: FLASH_TILES },
   { B: 2, Tq: 33, Tk: 33, ...FLASH_HEADS, lengths: [20, 33], flash: { BQ: 4, BK: 2, TPQ: 2, TPK: 2 } },
 ].map((c) => ({ ...c, variant: 'flash' as const }));
+
+// Decoding against an f16 KV cache: one query and three, padded rows, both variants.
+const KV_F16_CASES: Case[] = [
+  { B: 2, Tq: 1, Tk: 9, NH: 4, NKV: 2, HS: 64, lengths: [9, 6] },
+  { B: 2, Tq: 3, Tk: 9, NH: 4, NKV: 2, HS: 64, lengths: [9, 6] },
+  { B: 2, Tq: 1, Tk: 9, ...FLASH_HEADS, lengths: [9, 6], variant: 'flash' },
+];
 
 // ---- tolerances ----
 // GPU vs CPU, both fp32 storage: the CPU twin accumulates in float64, the GPU in fp32 in another
@@ -390,6 +398,32 @@ describe('attention GPU', () => {
     const gotLse = await engine.readF32(lse);
     expectClose(gotOut, want.out, { ...FWD_TOL, what: `out ${name(c)}` });
     expectClose(gotLse, want.lse, { ...FWD_TOL, what: `lse ${name(c)}` });
+    engine.release(tq, tk, tv, tm, out, lse);
+  });
+
+  // A KV cache kept in halves (generate.ts): keys and values bound as f16, read natively where the
+  // device has shader-f16; the CPU twin gets the same halves as f32. Decoding shapes of both variants.
+  it.each(KV_F16_CASES.map((c) => [name(c), c] as const))('forward with f16 keys and values matches CPU on the halves: %s', async (_, c) => {
+    const engine = await testEngine();
+    const { B, Tq, Tk, NH, NKV, HS } = c;
+    const x = inputs(c, 300 + Tq + HS);
+    const kBits = toF16Array(x.k);
+    const vBits = toF16Array(x.v);
+    const want = cpuForward(c, { ...x, k: fromF16Array(kBits), v: fromF16Array(vBits) });
+    const tq = engine.fromArray(x.q, [B, Tq, NH, HS]);
+    const tk = engine.fromArray(kBits, [B, Tk, NKV, HS], 'f16');
+    const tv = engine.fromArray(vBits, [B, Tk, NKV, HS], 'f16');
+    const tm = x.mask ? engine.fromArray(x.mask, [B, Tk], 'u32') : null;
+    const out = engine.tensor([B, Tq, NH, HS]);
+    const lse = engine.tensor([B, NH, Tq]);
+    const run = () => attentionForward(engine, out, lse, tq, tk, tv, tm, B, Tq, Tk, NH, NKV, HS, { variant: c.variant ?? 'safe' });
+    if (!engine.hasF16) {
+      expect(run).toThrow(/k \(.*\) is f16, expected f32/);
+    } else {
+      run();
+      expectClose(await engine.readF32(out), want.out, { ...FWD_TOL, what: `out ${name(c)}` });
+      expectClose(await engine.readF32(lse), want.lse, { ...FWD_TOL, what: `lse ${name(c)}` });
+    }
     engine.release(tq, tk, tv, tm, out, lse);
   });
 

@@ -1,11 +1,16 @@
-// The KV cache in f16 (half its memory): keys and values rounded to f16 as they are stored, the
-// attention reading them unpacked. Sampling with it follows the f32 cache within f16's rounding
-// (one row: the prefix read; several rows: the masked cache; a sliding window), and is not the
-// same to the bit (the cache really holds halves).
+// The KV cache in f16 (half its memory; the default where the device has shader-f16): keys and
+// values rounded to f16 as they are stored, the attention reading the halves natively, or unpacked
+// to f32 per layer on a device without shader-f16. Sampling with it follows the f32 cache within
+// f16's rounding (one row: the prefix read; several rows: the masked cache), and is not the same
+// to the bit (the cache really holds halves). generate.test.ts checks it against the CPU twin.
 import { describe, expect, it } from 'vitest';
 import { testEngine } from '#test-engine';
 import { TransformerModel } from '../../src/engine/transformer/model.js';
 import { KvCache, generate } from '../../src/engine/transformer/generate.js';
+import { defaultKvCache } from '../../src/engine/transformer/kv-dtype.js';
+import { createNodeEngine } from '../../src/engine/node.js';
+import type { Engine } from '../../src/engine/gpu/engine.js';
+import { expectClose } from '../support/numeric.js';
 import { byteLength } from '../../src/engine/gpu/tensor.js';
 import { randomRows, randomWeights, tinyConfig, type FixtureName } from './fixtures.js';
 
@@ -43,6 +48,31 @@ describe('KV cache in f16', () => {
     expect(maxDiff).toBeGreaterThan(0); // the cache holds halves
     expect(maxDiff).toBeLessThan(2e-2 * scale);
     model.destroy();
+  });
+
+  it('on a device without shader-f16 the cache is unpacked per layer: the same logits as the native read; f32 by default there', { timeout: 60_000 }, async () => {
+    const native = await testEngine();
+    const plain = await createNodeEngine({ preferF16: false });
+    try {
+      expect(plain.hasF16).toBe(false);
+      expect(defaultKvCache(plain)).toBe('f32');
+      const config = tinyConfig('llama-gqa');
+      const weights = randomWeights(config, 29);
+      const prompts = randomRows([4, 1, 6], config.vocabSize, 31);
+      const run = async (engine: Engine) => {
+        const model = TransformerModel.create(engine, config, weights);
+        const steps: Float32Array[] = [];
+        const r = await generate(model, prompts, { maxNewTokens: NEW, temperature: 0, eosIds: [], kvCache: 'f16', onLogits: (l) => steps.push(l.slice()) });
+        model.destroy();
+        return { tokens: r.map((x) => x.tokens), steps };
+      };
+      const unpacked = await run(plain);
+      const read = await run(native);
+      expect(unpacked.tokens).toEqual(read.tokens);
+      unpacked.steps.forEach((l, s) => expectClose(l, read.steps[s]!, { atol: 1e-5, rtol: 1e-5, what: `step ${s}` }));
+    } finally {
+      plain.destroy();
+    }
   });
 
   it('takes half the memory, and refuses a row that is not whole words', async () => {

@@ -5,6 +5,7 @@ import type { Engine } from '../../src/engine/gpu/engine.js';
 import { TransformerModel } from '../../src/engine/transformer/model.js';
 import { CpuTransformer } from '../../src/engine/transformer/cpu-reference.js';
 import { generate } from '../../src/engine/transformer/generate.js';
+import { defaultKvCache, type KvCacheDType } from '../../src/engine/transformer/kv-dtype.js';
 import { applyRepetitionPenalty, argmax, samplingDistribution } from '../../src/engine/transformer/sampling.js';
 import { expectClose } from '../support/numeric.js';
 import { randomRows, randomWeights, tinyConfig, type FixtureName } from './fixtures.js';
@@ -24,20 +25,21 @@ describe('generate with a KV cache', () => {
    * Greedy decoding by CPU re-forward of each prompt alone, with the logits of every step.
    * Tokens are compared exactly: the GPU logits match the CPU's to ~1e-5 and these seeds have no
    * near-tie. The logits are compared too (a KV-cache slip that leaves the argmax alone, such as a
-   * position off by one, still moves them): same tolerance as forward.test.ts.
+   * position off by one, still moves them): same tolerance as forward.test.ts. With an f16 cache
+   * the CPU replays it: the queries past the prompt read keys and values rounded to halves.
    */
-  function cpuGreedySteps(cpu: CpuTransformer, prompt: number[], n: number): { tokens: number[]; logits: Float32Array[] } {
-    const tokens = cpu.greedy(prompt, n, []);
+  function cpuGreedySteps(cpu: CpuTransformer, prompt: number[], n: number, kvCache: KvCacheDType): { tokens: number[]; logits: Float32Array[] } {
+    const tokens = cpu.greedy(prompt, n, [], { kvCache });
     const seq = [...prompt];
     const logits = tokens.map((t) => {
-      const row = cpu.logits({ B: 1, T: seq.length, ids: Int32Array.from(seq), mask: null }, [seq.length - 1]);
+      const row = cpu.logits({ B: 1, T: seq.length, ids: Int32Array.from(seq), mask: null }, [seq.length - 1], { kvCache, prefillLength: prompt.length });
       seq.push(t);
       return row;
     });
     return { tokens, logits };
   }
 
-  async function checkAgainstCpu(name: FixtureName, lengths: number[], seed: number): Promise<void> {
+  async function checkAgainstCpu(name: FixtureName, lengths: number[], seed: number, kvCache: KvCacheDType): Promise<void> {
     const config = tinyConfig(name);
     const V = config.vocabSize;
     const weights = randomWeights(config, seed);
@@ -45,10 +47,10 @@ describe('generate with a KV cache', () => {
     const cpu = new CpuTransformer(config, weights);
     const prompts = randomRows(lengths, V, seed + 1);
     const steps: Float32Array[] = [];
-    const got = await generate(model, prompts, { maxNewTokens: NEW, temperature: 0, eosIds: [], onLogits: (l) => steps.push(l.slice()) });
+    const got = await generate(model, prompts, { maxNewTokens: NEW, temperature: 0, eosIds: [], kvCache, onLogits: (l) => steps.push(l.slice()) });
     expect(steps.length).toBe(NEW);
     for (const [b, p] of prompts.entries()) {
-      const want = cpuGreedySteps(cpu, p, NEW);
+      const want = cpuGreedySteps(cpu, p, NEW, kvCache);
       expect(got[b]!.tokens, `row ${b}`).toEqual(want.tokens);
       expect(got[b]!.finishReason).toBe('length');
       want.logits.forEach((w, s) => expectClose(steps[s]!.subarray(b * V, (b + 1) * V), w, { ...TOL, what: `${name} row ${b} step ${s}` }));
@@ -56,10 +58,18 @@ describe('generate with a KV cache', () => {
     model.destroy();
   }
 
-  it.each(['llama-gqa', 'gpt2'] as const)('%s: greedy, batch of 3 prompts of different lengths (masked cache), equals CPU re-forward', (name) =>
-    checkAgainstCpu(name, [4, 1, 6], 41));
+  // Both caches: f32, and f16 (native halves where the device has shader-f16, unpacked elsewhere).
+  const CACHES = ['f32', 'f16'] as const;
+  it.each(CACHES.flatMap((kv) => (['llama-gqa', 'gpt2'] as const).map((name) => [name, kv] as const)))(
+    '%s, %s cache: greedy, batch of 3 prompts of different lengths (masked cache), equals CPU re-forward',
+    (name, kv) => checkAgainstCpu(name, [4, 1, 6], 41, kv),
+  );
 
-  it('qwen2-bias: greedy, one prompt (cache prefix, no mask), equals CPU re-forward', () => checkAgainstCpu('qwen2-bias', [5], 43));
+  it.each(CACHES)('qwen2-bias, %s cache: greedy, one prompt (cache prefix, no mask), equals CPU re-forward', (kv) => checkAgainstCpu('qwen2-bias', [5], 43, kv));
+
+  it('the cache is f16 by default where the device reads halves (shader-f16), f32 elsewhere', () => {
+    expect(defaultKvCache(engine)).toBe(engine.hasF16 ? 'f16' : 'f32');
+  });
 
   it('top-k = 1 equals greedy at any temperature', async () => {
     const config = tinyConfig('llama-f16');
@@ -173,8 +183,9 @@ describe('generate with a KV cache', () => {
     const prompt = randomRows([4], config.vocabSize, 68)[0]!;
     const [got] = await generate(model, [prompt], { maxNewTokens: NEW, temperature: 0, repetitionPenalty: 5, eosIds: [] });
     const seq = [...prompt];
+    const kvCache = defaultKvCache(engine);
     for (let s = 0; s < NEW; s++) {
-      const logits = cpu.logits({ B: 1, T: seq.length, ids: Int32Array.from(seq), mask: null }, [seq.length - 1]);
+      const logits = cpu.logits({ B: 1, T: seq.length, ids: Int32Array.from(seq), mask: null }, [seq.length - 1], { kvCache, prefillLength: prompt.length });
       applyRepetitionPenalty(logits, seq, 5);
       seq.push(argmax(logits));
     }

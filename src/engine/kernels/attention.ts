@@ -236,10 +236,16 @@ function maskBinding(engine: Engine, mask: Tensor | null, B: number, Tk: number)
   return { mask: engine.tensor([1], 'u32', 'attention.noMask'), placeholder: true };
 }
 
+/** Keys and values in f32, or in f16 read natively (a KV cache kept in halves; needs shader-f16). */
+function kvConstants(k: Tensor): { ENABLE_F16: string; KV_T: string } {
+  return k.dtype === 'f16' ? { ENABLE_F16: 'enable f16;', KV_T: 'f16' } : { ENABLE_F16: '', KV_T: 'f32' };
+}
+
 /**
  * out = softmax(mask(softcap(scale · q kᵀ))) v per head, causal (and within `window`), saving the
  * logsumexp of each score row for the backward. Query i is position Tk - Tq + i (Tq < Tk:
  * sampling with a KV cache). `mask` (B, Tk) u32/i32, 1 = real token, 0 = padding, or null.
+ * k and v may be f16 (both) where the device has shader-f16: a KV cache kept in halves.
  */
 export function attentionForward(
   engine: Engine,
@@ -262,16 +268,18 @@ export function attentionForward(
   check('out', out, B * Tq * NH * HS);
   check('lse', lse, B * NH * Tq);
   check('q', q, B * Tq * NH * HS);
-  check('k', k, B * Tk * NKV * HS);
-  check('v', v, B * Tk * NKV * HS);
+  const kvDTypes = engine.hasF16 ? ['f32', 'f16'] : ['f32'];
+  check('k', k, B * Tk * NKV * HS, kvDTypes);
+  check('v', v, B * Tk * NKV * HS, [k.dtype]);
+  const kv = kvConstants(k);
   const variant = pickVariant(engine, 'attention_forward', options, Tq, NH, NKV, HS);
   const flash = variant.name !== SAFE ? flashTilesFor(engine, 'forward', HS, NH / NKV, Tq, options) : null;
   const tiles = flash ? null : tilesFor(engine, 'forward', HS, options);
   const m = maskBinding(engine, mask, B, Tk);
   engine.dispatch(
     flash
-      ? { shader: variant.shader, constants: { HS, BQ: flash.BQ, G: NH / NKV, BK: flash.BK, TPV: flash.TPQ } }
-      : { shader: variant.shader, constants: { HS, ...tiles! } },
+      ? { shader: variant.shader, constants: { HS, BQ: flash.BQ, G: NH / NKV, BK: flash.BK, TPV: flash.TPQ, ...kv } }
+      : { shader: variant.shader, constants: { HS, ...tiles!, ...kv } },
     { out, lse, q, k, v, mask: m.mask },
     {
       Tq,

@@ -173,6 +173,7 @@ export async function generateCandidateSets(
       minP: settings.minP,
       repetitionPenalty: settings.repetitionPenalty,
       stopStrings: settings.stopStrings,
+      kvCache: settings.kvCache,
       decode,
       rowSeeds: rows.map((r) => r.seed),
       eosIds: options.eosIds ?? c.eosIds,

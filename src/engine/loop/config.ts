@@ -5,6 +5,7 @@
 // these schemas; the training settings inside a loop are the method registry's (training/config.ts).
 
 import { z } from 'zod';
+import { KV_CACHE_CHOICES } from '../transformer/kv-dtype.js';
 
 // ---- generation ----
 
@@ -27,6 +28,8 @@ export const GenerationSettingsSchema = z.object({
   seed: z.number().int().min(0).max(0xffffffff).default(0),
   /** 'auto': the chat template when the tokenizer has one (conversations always need it). */
   chatTemplate: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+  /** The KV cache's dtype; 'auto': f16 where the GPU reads halves (shader-f16), f32 elsewhere. */
+  kvCache: z.enum(KV_CACHE_CHOICES).default('auto'),
 });
 export type GenerationSettings = z.output<typeof GenerationSettingsSchema>;
 export type GenerationSettingsInput = z.input<typeof GenerationSettingsSchema>;

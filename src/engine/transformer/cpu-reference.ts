@@ -18,13 +18,24 @@ import { rmsnormForwardCpu } from '../cpu/rmsnorm.js';
 import { ropeForwardCpu } from '../cpu/rope.js';
 import { softcapForwardCpu } from '../cpu/softcap.js';
 import { swigluForwardCpu } from '../cpu/swiglu.js';
-import { fromF16Array } from '../f16.js';
+import { fromF16Array, toF16Array } from '../f16.js';
 import { ropeAttentionFactor, ropeInvFreq } from '../kernels/rope.js';
 import type { TransformerConfig, TransformerWeights } from './config.js';
 import { layerRope, layerWindow, validateWeights } from './config.js';
+import type { KvCacheDType } from './kv-dtype.js';
 import type { TokenBatch } from './model.js';
 import type { SequenceLogprob, SequencePair } from './logprobs.js';
 import { argmax } from './sampling.js';
+
+/**
+ * generate.ts's f16 KV cache, replayed by a full forward: its prefill attends to its own keys in
+ * f32, and every decoding step after it to the cache's halves. So the queries at positions from
+ * `prefillLength` on (default 0: all) read keys and values rounded to halves.
+ */
+export interface CpuForwardOptions {
+  kvCache?: KvCacheDType;
+  prefillLength?: number;
+}
 
 export class CpuTransformer {
   private readonly w = new Map<string, Float32Array>();
@@ -71,7 +82,7 @@ export class CpuTransformer {
   }
 
   /** (B, T, C) output of the last block. */
-  forwardHidden(batch: TokenBatch): Float32Array {
+  forwardHidden(batch: TokenBatch, options: CpuForwardOptions = {}): Float32Array {
     const c = this.config;
     const { B, T } = batch;
     const N = B * T;
@@ -117,6 +128,13 @@ export class CpuTransformer {
       const att = new Float32Array(N * NH * HS);
       const attOptions = { ...(c.attentionScale !== undefined ? { scale: c.attentionScale } : {}), softcap: c.attnSoftcap ?? 0, window: layerWindow(c, l) };
       attentionForwardCpu(att, new Float32Array(B * NH * T), q, k, v, mask, B, T, T, NH, NKV, HS, attOptions);
+      if (options.kvCache === 'f16') {
+        const halves = new Float32Array(N * NH * HS);
+        const round = (x: Float32Array) => fromF16Array(toF16Array(x));
+        attentionForwardCpu(halves, new Float32Array(B * NH * T), q, round(k), round(v), mask, B, T, T, NH, NKV, HS, attOptions);
+        const from = Math.min(options.prefillLength ?? 0, T);
+        for (let b = 0; b < B; b++) att.set(halves.subarray((b * T + from) * NH * HS, (b + 1) * T * NH * HS), (b * T + from) * NH * HS);
+      }
       const proj = new Float32Array(N * C);
       this.linear(proj, att, llama ? `${attn}o_proj` : `${attn}c_proj`, N, !llama);
       if (placement !== 'pre') this.norm(proj, proj.slice(), `${p}post_attention_layernorm`, N);
@@ -151,11 +169,11 @@ export class CpuTransformer {
   }
 
   /** logits (B·T·V), or of the given flat rows (rows.length·V). */
-  logits(batch: TokenBatch, rows?: ArrayLike<number>): Float32Array {
+  logits(batch: TokenBatch, rows?: ArrayLike<number>, options: CpuForwardOptions = {}): Float32Array {
     const c = this.config;
     const C = c.hidden, V = c.vocabSize;
     const N = batch.B * batch.T;
-    const hidden = this.forwardHidden(batch);
+    const hidden = this.forwardHidden(batch, options);
     const lnf = new Float32Array(N * C);
     this.norm(lnf, hidden, c.arch === 'llama' ? 'model.norm' : 'transformer.ln_f', N);
     const head = !c.tiedEmbeddings ? 'lm_head' : c.arch === 'gpt2' ? 'transformer.wte' : 'model.embed_tokens';
@@ -209,14 +227,17 @@ export class CpuTransformer {
     });
   }
 
-  /** Greedy decoding by re-running the whole sequence for each token; stops at an EOS id. */
-  greedy(prompt: number[], maxNewTokens: number, eosIds: readonly number[] = this.config.eosIds): number[] {
+  /**
+   * Greedy decoding by re-running the whole sequence for each token; stops at an EOS id. With an
+   * f16 `kvCache`, as generate.ts decodes after a prefill of the prompt.
+   */
+  greedy(prompt: number[], maxNewTokens: number, eosIds: readonly number[] = this.config.eosIds, options: Pick<CpuForwardOptions, 'kvCache'> = {}): number[] {
     const seq = [...prompt];
     const out: number[] = [];
     const V = this.config.vocabSize;
     while (out.length < maxNewTokens) {
       const T = seq.length;
-      const logits = this.logits({ B: 1, T, ids: Int32Array.from(seq), mask: null }, [T - 1]);
+      const logits = this.logits({ B: 1, T, ids: Int32Array.from(seq), mask: null }, [T - 1], { ...options, prefillLength: prompt.length });
       const next = argmax(logits.subarray(0, V));
       out.push(next);
       seq.push(next);

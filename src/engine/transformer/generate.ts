@@ -20,6 +20,7 @@ import { byteLength, numel, type Tensor } from '../gpu/tensor.js';
 import { copyRegions, prefixView, type RegionCopy } from './gpu-copy.js';
 import { f16PackForward } from '../kernels/f16-pack.js';
 import { f16UnpackForward } from '../kernels/f16-unpack.js';
+import { kvCacheDType, type KvCacheChoice, type KvCacheDType } from './kv-dtype.js';
 import type { AttentionKeys, KeySource, TransformerModel } from './model.js';
 import { applyRepetitionPenalty, sampleToken, seededRandom, type SamplingOptions } from './sampling.js';
 
@@ -28,8 +29,12 @@ export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
   /** Stop a row at any of these (default the config's eosIds). The EOS token is kept. */
   eosIds?: number[];
-  /** The KV cache's dtype (default f32); f16 halves its memory, the attention reading it unpacked. */
-  kvCache?: 'f32' | 'f16';
+  /**
+   * The KV cache's dtype. f16 halves its memory (keys and values rounded to halves); the attention
+   * reads it natively where the device has shader-f16, unpacked to f32 per layer elsewhere.
+   * 'auto' (the default): defaultKvCache(engine).
+   */
+  kvCache?: KvCacheChoice;
   /** Stop a row once its decoded completion contains one of these (needs `decode`). */
   stopStrings?: string[];
   /** Token ids → text, for stop strings and `GenerationResult.text`. */
@@ -80,8 +85,8 @@ export class KvCache implements KeySource {
     readonly maxLen: number,
     readonly NKV: number,
     readonly HS: number,
-    /** f16: half the memory; the attention reads each layer's keys unpacked to f32. */
-    readonly dtype: 'f32' | 'f16' = 'f32',
+    /** f16: half the memory; the attention reads the halves (shader-f16) or each layer's keys unpacked to f32. */
+    readonly dtype: KvCacheDType = 'f32',
   ) {
     if (dtype === 'f16' && (NKV * HS) % 2 !== 0) throw new Error(`KV cache in f16: a row of ${NKV} × ${HS} values is not whole u32 words`);
     // Zeroed: masked slots are still read by the attention kernel, and must not hold NaNs.
@@ -180,9 +185,12 @@ export class KvCache implements KeySource {
     copyRegions(this.engine, copies);
   }
 
-  /** The layer's keys and values over `shape`'s leading slots, as f32 (an f16 cache is unpacked). */
+  /**
+   * The layer's keys and values over `shape`'s leading slots, as stored where the attention reads
+   * them (f32, or f16 on a device with shader-f16); else an f16 cache is unpacked to f32.
+   */
   private read(layer: number, shape: number[]): [Tensor, Tensor] {
-    if (this.dtype === 'f32') return [prefixView(this.k[layer]!, shape), prefixView(this.v[layer]!, shape)];
+    if (this.dtype === 'f32' || this.engine.hasF16) return [prefixView(this.k[layer]!, shape), prefixView(this.v[layer]!, shape)];
     this.engine.release(...this.unpacked); // the previous layer's: its attention is recorded
     const n = numel(shape);
     const kc = this.engine.tensor(shape, 'f32', `kv.k${layer}.f32`);
@@ -239,7 +247,7 @@ export async function generate(model: TransformerModel, prompts: number[][], opt
     throw new Error(`generate: prompt + maxNewTokens = ${maxLen} is past GPT-2's ${c.maxPositions} positions`);
   }
   // The KV cache is the largest buffer: checked against the device before any is allocated.
-  const kvDType = options.kvCache ?? 'f32';
+  const kvDType = kvCacheDType(e, options.kvCache);
   const kvBytes = byteLength(kvDType, B * maxLen * c.kvHeads * c.headDim);
   const maxBinding = e.report.limits.maxStorageBufferBindingSize;
   if (!(kvBytes <= maxBinding)) {
