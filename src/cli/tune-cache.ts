@@ -14,10 +14,11 @@ import { dirname, join } from 'node:path';
 import { readTextBounded, isMissing, MiB } from '../data/io/node-read.js';
 import { writeOutputFile } from './output.js';
 import type { Engine } from '../engine/gpu/engine.js';
-import { isSoftwareAdapter, tuneModelKernels } from '../engine/tuning/matmul-runner.js';
+import { isSoftwareAdapter, kernelsForModel, tuneModelKernels } from '../engine/tuning/matmul-runner.js';
 import type { TuneCache, TuneOutcome, TuneRecord } from '../engine/tuning/tuner.js';
 import type { TunedKernel } from '../engine/tuning/variants.js';
 import type { TransformerConfig } from '../engine/transformer/config.js';
+import type { ModelWeights } from '../engine/transformer/model.js';
 
 const MAX_CACHE_BYTES = 4 * MiB;
 
@@ -67,6 +68,8 @@ export interface CliTuneOptions {
   /** Tune even on a software adapter (prefstudio gpu --tune). */
   force?: boolean;
   kernels?: readonly TunedKernel[];
+  /** The model's weights on the GPU: a block-quantized base adds matmul_nbits_forward (kernelsForModel). */
+  weights?: ModelWeights;
   budgetMs?: number;
   /** One line per measured variant (stderr in the commands). */
   log?: (line: string) => void;
@@ -81,9 +84,11 @@ export async function tuneForModel(engine: Engine, cfg: TransformerConfig, M: nu
   if (setting === 'off') return null;
   if (!o.force && setting !== 'on' && isSoftwareAdapter(engine)) return null;
   const path = tuneCachePath(o.cacheFlag);
+  const forModel = o.weights && o.kernels ? kernelsForModel(o.kernels, o.weights) : null;
   const outcome = await tuneModelKernels(engine, cfg, M, path ? fileTuneCache(path) : null, {
     budgetMs: o.budgetMs ?? 3000,
-    kernels: o.kernels,
+    kernels: forModel?.kernels ?? o.kernels,
+    quant: forModel?.quant,
     onProgress: (p) => o.log?.(`tuning kernels ${p.done}/${p.total}: ${p.note}`),
   });
   return outcome;

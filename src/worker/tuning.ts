@@ -4,7 +4,7 @@
 // (also on software adapters, which are left untuned by default) and force a variant.
 import { dbTuneCache, type PrefDb } from '../db/index.js';
 import { parseForced, type KernelChoice } from '../engine/tuning/choices.js';
-import { isSoftwareAdapter, tuneModelKernels } from '../engine/tuning/matmul-runner.js';
+import { isSoftwareAdapter, kernelsForModel, tuneModelKernels } from '../engine/tuning/matmul-runner.js';
 import { VARIANTS, whyNotApplicable, type TunedKernel } from '../engine/tuning/variants.js';
 import { getEngine, withGpu } from './engine.js';
 import { getActiveModel } from './models.js';
@@ -23,7 +23,10 @@ export interface KernelTuningReport {
   variants: { kernel: TunedKernel; name: string; about: string; whyNot: string | null }[];
 }
 
-/** Training products are tuned too: the Worker trains on the model it activates. */
+/**
+ * Training products are tuned too: the Worker trains on the model it activates (with a
+ * block-quantized base, its forward kernel as well: kernelsForModel).
+ */
 const KERNELS: TunedKernel[] = ['matmul_forward', 'matmul_dinp', 'attention_forward', 'attention_backward'];
 /** Rows of the measured products: a batch of a few sequences of a few hundred tokens. */
 const ROWS = 256;
@@ -63,10 +66,12 @@ export async function tuneActiveModel(workspace: () => Promise<PrefDb>, force = 
   state = { state: 'measuring', note: `measuring the kernel variants for ${active.manifest.name}`, progress };
   try {
     const db = await workspace();
+    const { kernels, quant } = kernelsForModel(KERNELS, active.model.weights);
     const outcome = await withGpu((e) =>
       tuneModelKernels(e, active.config, ROWS, dbTuneCache(db), {
         budgetMs,
-        kernels: KERNELS,
+        kernels,
+        quant,
         onProgress: (p) => progress.push(`${p.done}/${p.total} ${p.note}`),
       }),
     );

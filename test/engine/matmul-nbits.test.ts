@@ -26,6 +26,7 @@ const CASES: [number, number, number, QuantBits, number, boolean][] = [
   [130, 260, 9, 8, 128, true],
   [5, 300, 66, 4, 256, false],
   [3, 36, 20, 8, 16, false], // K = 4.5 octets of 8-bit codes
+  [17, 72, 260, 4, 32, true], // N past 256 columns (the wide variant's tile), M past 16 rows
 ];
 
 // The test adapter's variants of the forward, the safe kernel first; probed once (top-level await).

@@ -177,6 +177,17 @@ export async function tuneMatmuls(
   return tuneWithCache(engine.choices, adapterIdentity(engine), tasks, new KernelTuneRunner(engine), cache, o);
 }
 
+/**
+ * `kernels` with matmul_nbits_forward added where the model's base is block-quantized and the
+ * forward is tuned at all (its linear layers then run the nbits kernel), and that layout to
+ * measure it with: what the callers of tuneModelKernels pass for a loaded model.
+ */
+export function kernelsForModel(kernels: readonly TunedKernel[], weights: ModelWeights): { kernels: TunedKernel[]; quant: QuantLayout | null } {
+  const quant = modelQuantLayout(weights);
+  const add = quant && kernels.includes('matmul_forward') && !kernels.includes('matmul_nbits_forward');
+  return { kernels: add ? [...kernels, 'matmul_nbits_forward'] : [...kernels], quant };
+}
+
 /** The kernels of a model at M rows: its linear layers and, where `kernels` names them, its attention. */
 export function tuneModelKernels(
   engine: Engine,

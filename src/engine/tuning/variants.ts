@@ -106,6 +106,11 @@ export const VARIANTS: readonly KernelVariant[] = [
     about: '128x128 tiles, 8x8 outputs per thread, K slices of 8, each quad of codes decoded once for 128 rows, (scale, zero) read once per block',
   },
   {
+    kernel: 'matmul_nbits_forward', name: 'wide', shader: 'matmul_nbits_forward_wide', tile: { rows: 16, cols: 256 },
+    needs: {}, workgroupBytes: 2048, invocations: 64, tolerance: 1e-5,
+    about: '4 columns per thread, 16 rows x 256 columns per 64 threads, the inp slice shared (broadcast reads), codes decoded in registers, K slices of 32',
+  },
+  {
     kernel: 'matmul_nbits_forward', name: 'gemv', shader: 'matmul_nbits_forward_gemv', tile: { rows: 4, cols: 8 },
     needs: {}, workgroupBytes: 4096, invocations: 256, tolerance: 1e-5,
     maxRows: 16,

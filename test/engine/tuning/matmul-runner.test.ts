@@ -1,7 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { testEngine } from '#test-engine';
 import { KernelChoices } from '../../../src/engine/tuning/choices.js';
-import { MatmulTuneRunner, matmulTuneTasks, tuneMatmuls } from '../../../src/engine/tuning/matmul-runner.js';
+import { kernelsForModel, MatmulTuneRunner, matmulTuneTasks, modelQuantLayout, tuneMatmuls } from '../../../src/engine/tuning/matmul-runner.js';
+import { matmulNBitsForward, releaseQuantTensor, uploadBlockQuantized } from '../../../src/engine/kernels/matmul-nbits.js';
+import { quantizeBlockwise } from '../../../src/engine/blockq.js';
+import type { ModelWeights } from '../../../src/engine/transformer/model.js';
+import { randn } from '../../support/numeric.js';
 import { applicableVariants } from '../../../src/engine/tuning/variants.js';
 import { expectDisagreementRejected, expectFastestKept, memoryTuneCache } from '../../support/tuning.js';
 
@@ -48,6 +52,49 @@ describe('matmul tuning on a real adapter', () => {
     const engine = await testEngine();
     const [task] = matmulTuneTasks(engine, [{ M: 9, C: 8, OC: 12 }], ['matmul_forward']);
     await expectDisagreementRejected(new MatmulTuneRunner(engine), task!, 'tiled8', 3);
+  });
+
+  it('measures the block-quantized forward variants (decoding rows and a batch), keeps the fastest, and dispatches it', async () => {
+    const engine = await testEngine();
+    engine.choices.clear();
+    const cache = memoryTuneCache();
+    const quant = { bits: 8, blockSize: 16 } as const; // not the default layout: the task carries it
+    const shapes = [{ M: 3, C: 40, OC: 70, quant }, { M: 70, C: 40, OC: 70, quant }];
+    const outcome = await tuneMatmuls(engine, shapes, cache, { budgetMs: 60_000, maxRuns: 3, kernels: ['matmul_nbits_forward'] });
+    const all = applicableVariants('matmul_nbits_forward', engine.report).map((v) => v.name);
+    // The decoding layout (gemv: at most 16 rows) is measured for 3 rows only.
+    expect(outcome.measured.map((c) => [c.shapeClass, Object.keys(c.measured)])).toEqual([
+      ['m4:40x70', all],
+      ['m256:40x70', all.filter((v) => v !== 'gemv')],
+    ]);
+    for (const c of outcome.measured) expectFastestKept(c);
+    const chosen = outcome.measured[0]!.variant;
+    expect(engine.choices.name('matmul_nbits_forward', 3, 40, 70)).toBe(chosen);
+    // The host function dispatches the chosen variant: forcing a missing one would throw, and the
+    // chosen one's result equals the same variant's forced.
+    const w = uploadBlockQuantized(engine, quantizeBlockwise(randn(70 * 40, 1), 70, 40, 8, 16, false), 'w');
+    const inp = engine.fromArray(randn(3 * 40, 2), [3 * 40]);
+    const a = engine.tensor([3 * 70]), b = engine.tensor([3 * 70]);
+    matmulNBitsForward(engine, a, inp, w, null, 3);
+    matmulNBitsForward(engine, b, inp, w, null, 3, { variant: chosen });
+    expect(await engine.readF32(a)).toEqual(await engine.readF32(b));
+    expect(() => matmulNBitsForward(engine, a, inp, w, null, 3, { variant: 'nope' })).toThrow(/variant "nope" of matmul_nbits_forward does not exist/);
+    releaseQuantTensor(engine, w);
+    engine.release(inp, a, b);
+    engine.choices.clear();
+  });
+
+  it('adds the block-quantized forward to a model\'s kernels where its base is quantized', async () => {
+    const engine = await testEngine();
+    const w = uploadBlockQuantized(engine, quantizeBlockwise(randn(8 * 32, 1), 8, 32, 4, 32, true), 'w');
+    const f32 = engine.tensor([8 * 32]);
+    const weights = (q: unknown) => ({ layers: [{ q: { weight: f32 }, up: { weight: q } }], lmHead: { weight: f32 } }) as unknown as ModelWeights;
+    expect(modelQuantLayout(weights(w))).toEqual({ bits: 4, blockSize: 32 });
+    expect(kernelsForModel(['matmul_forward', 'matmul_dinp'], weights(w))).toEqual({ kernels: ['matmul_forward', 'matmul_dinp', 'matmul_nbits_forward'], quant: { bits: 4, blockSize: 32 } });
+    expect(kernelsForModel(['matmul_forward'], weights(f32))).toEqual({ kernels: ['matmul_forward'], quant: null });
+    expect(kernelsForModel(['attention_forward'], weights(w)).kernels).toEqual(['attention_forward']); // the forward is not tuned
+    releaseQuantTensor(engine, w);
+    engine.release(f32);
   });
 
   it('captureErrors reports a WGSL compile error and a validation error instead of throwing later', async () => {
