@@ -2,7 +2,12 @@ import { describe, it, afterAll, expect } from 'vitest';
 import { testEngine } from '#test-engine';
 import { logprobsBackward, logprobsForward } from '../../src/engine/kernels/logprobs.js';
 import { logprobsBackwardCpu, logprobsForwardCpu } from '../../src/engine/cpu/logprobs.js';
+import { applicableVariants } from '../../src/engine/tuning/variants.js';
 import { dot, expectClose, finiteDifferences, randInts, randn, rng } from '../support/numeric.js';
+
+// The forward runs in every variant of logprobs_forward the test adapter can run (safe first;
+// "subgroup" where the adapter has subgroups: lavapipe, SwiftShader in Chromium).
+const FORWARD_VARIANTS = applicableVariants('logprobs_forward', (await testEngine()).report).map((v) => v.name);
 
 // (N, V): one element, a tiny vocab, sizes that are not multiples of the 256-thread workgroup
 // (or of the 1024 columns a backward workgroup covers), and real vocabularies (Llama 2, GPT-2).
@@ -76,19 +81,19 @@ const DLOGITS_TOL = { atol: 1e-7, rtol: 1e-5 };
 describe('logprobs', () => {
   afterAll(async () => (await testEngine()).pool.trim());
 
-  it.each(SHAPES)('forward matches CPU for N=%i V=%i (masked rows, ±80 logits)', async (N, V) => {
+  it.each(FORWARD_VARIANTS.flatMap((variant) => SHAPES.map(([N, V]) => [variant, N, V] as const)))('forward %s matches CPU for N=%i V=%i (masked rows, ±80 logits)', async (variant, N, V) => {
     const engine = await testEngine();
     const c = makeCase(N, V, 11 * N + V);
     const want = forwardCpu(c, N, V);
     for (const x of want.logp) expect(Number.isFinite(x)).toBe(true);
     const logits = engine.fromArray(c.logits, [N, V]), targets = engine.fromArray(c.targets, [N], 'i32');
     const logp = engine.tensor([N]), lse = engine.tensor([N]), logitSum = engine.tensor([N]), aligned = engine.tensor([N]);
-    logprobsForward(engine, logp, lse, logitSum, aligned, logits, targets, N, V);
-    expectClose(await engine.readF32(logp), want.logp, { atol: LSE_ATOL, rtol: 1e-6, what: `logp ${N}x${V}` });
-    expectClose(await engine.readF32(lse), want.lse, { atol: LSE_ATOL, rtol: 1e-6, what: `lse ${N}x${V}` });
+    logprobsForward(engine, logp, lse, logitSum, aligned, logits, targets, N, V, undefined, { variant });
+    expectClose(await engine.readF32(logp), want.logp, { atol: LSE_ATOL, rtol: 1e-6, what: `${variant} logp ${N}x${V}` });
+    expectClose(await engine.readF32(lse), want.lse, { atol: LSE_ATOL, rtol: 1e-6, what: `${variant} lse ${N}x${V}` });
     const sumTol = SUM_RTOL * maxAbsRowSum(c.logits, N, V);
-    expectClose(await engine.readF32(logitSum), want.logitSum, { atol: sumTol, rtol: 0, what: `logitSum ${N}x${V}` });
-    expectClose(await engine.readF32(aligned), want.aligned, { atol: LSE_ATOL, rtol: 1e-6, what: `aligned ${N}x${V}` });
+    expectClose(await engine.readF32(logitSum), want.logitSum, { atol: sumTol, rtol: 0, what: `${variant} logitSum ${N}x${V}` });
+    expectClose(await engine.readF32(aligned), want.aligned, { atol: LSE_ATOL, rtol: 1e-6, what: `${variant} aligned ${N}x${V}` });
     engine.release(logits, targets, logp, lse, logitSum, aligned);
   });
 
@@ -119,19 +124,19 @@ describe('logprobs', () => {
     expectClose(aligned, want, { atol: 1e-12, rtol: 1e-12, what: 'aligned' });
   });
 
-  it('forward without lse and logitSum outputs (inference entry) matches CPU', async () => {
+  it.each(FORWARD_VARIANTS)('forward %s without lse and logitSum outputs (inference entry) matches CPU', async (variant) => {
     const engine = await testEngine();
     const [N, V] = [6, 777];
     const c = makeCase(N, V, 5);
     const want = forwardCpu(c, N, V);
     const logits = engine.fromArray(c.logits, [N, V]), targets = engine.fromArray(c.targets, [N], 'i32');
     const logp = engine.tensor([N]);
-    logprobsForward(engine, logp, null, null, null, logits, targets, N, V);
-    expectClose(await engine.readF32(logp), want.logp, { atol: LSE_ATOL, rtol: 1e-6, what: 'logp (no lse)' });
+    logprobsForward(engine, logp, null, null, null, logits, targets, N, V, undefined, { variant });
+    expectClose(await engine.readF32(logp), want.logp, { atol: LSE_ATOL, rtol: 1e-6, what: `${variant} logp (no lse)` });
     // aligned alone: entry `main` with a temporary logit sum.
     const aligned = engine.tensor([N]);
-    logprobsForward(engine, logp, null, null, aligned, logits, targets, N, V);
-    expectClose(await engine.readF32(aligned), want.aligned, { atol: LSE_ATOL, rtol: 1e-6, what: 'aligned (alone)' });
+    logprobsForward(engine, logp, null, null, aligned, logits, targets, N, V, undefined, { variant });
+    expectClose(await engine.readF32(aligned), want.aligned, { atol: LSE_ATOL, rtol: 1e-6, what: `${variant} aligned (alone)` });
     engine.release(logits, targets, logp, aligned);
   });
 

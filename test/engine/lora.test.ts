@@ -12,9 +12,18 @@ import { dropoutFactorCpu, loraDyBCpu, loraGradCpu, loraXaCpu, type LoraDropout 
 import { fromF16Array, toF16Array } from '../../src/engine/f16.js';
 import { dot, expectClose, finiteDifferences, randn } from '../support/numeric.js';
 import { itWithF16 } from '../support/f16.js';
+import { applicableVariants, type TunedKernel } from '../../src/engine/tuning/variants.js';
 
 // Native f16 tests exist only where the adapter has shader-f16 (the node project on lavapipe).
 const itF16 = await itWithF16();
+
+// The small passes run in every variant the test adapter can run (src/engine/tuning/variants.ts;
+// "subgroup" of xa and g where the adapter has subgroups), the safe kernel first.
+const report = (await testEngine()).report;
+const variantsOf = (kernel: TunedKernel) => applicableVariants(kernel, report).map((v) => v.name);
+const XA = variantsOf('lora_xa'), DYB = variantsOf('lora_dyb'), GRAD = variantsOf('lora_grad');
+/** Every (variant, ...shape) pair. */
+const cross = <T extends readonly unknown[]>(variants: string[], shapes: T[]) => variants.flatMap((v) => shapes.map((sh) => [v, ...sh] as const));
 
 // f32 sums of unit normals over K terms (see matmul.test.ts for the reasoning).
 const tol = (K: number) => ({ atol: 2e-5 * Math.sqrt(Math.max(K, 1)), rtol: 1e-5 });
@@ -39,20 +48,20 @@ const rowsPerWorkgroup = (R: number) => 256 / rankTile(R).RT;
 describe('lora kernels', () => {
   afterAll(async () => (await testEngine()).pool.trim());
 
-  it.each(SHAPES)('xa = s·dropout(x)·Aᵀ matches CPU, M=%i C=%i OC=%i R=%i', async (M, C, _OC, R) => {
+  it.each(cross(XA, SHAPES))('xa = s·dropout(x)·Aᵀ (%s) matches CPU, M=%i C=%i OC=%i R=%i', async (variant, M, C, _OC, R) => {
     const engine = await testEngine();
     const x = randn(M * C, 1), a = randn(R * C, 2);
     for (const dropout of [null, DROP]) {
       const want = new Float32Array(M * R);
       loraXaCpu(want, x, a, M, C, R, { scale: 0.7, dropout });
       const tx = engine.fromArray(x, [M, C]), ta = engine.fromArray(a, [R, C]), txa = engine.tensor([M, R]);
-      loraXa(engine, txa, tx, ta, M, C, R, { scale: 0.7, dropout });
-      expectClose(await engine.readF32(txa), want, { ...tol(C), what: `xa dropout=${!!dropout}` });
+      loraXa(engine, txa, tx, ta, M, C, R, { scale: 0.7, dropout, variant });
+      expectClose(await engine.readF32(txa), want, { ...tol(C), what: `xa ${variant} dropout=${!!dropout}` });
       engine.release(tx, ta, txa);
     }
   });
 
-  it.each(RANKS)('rank tiles: xa and g match CPU at R=%i, M past a workgroup edge', async (R) => {
+  it.each(cross(XA, RANKS.map((R) => [R] as const)))('rank tiles (%s): xa and g match CPU at R=%i, M past a workgroup edge', async (variant, R) => {
     const engine = await testEngine();
     const M = 2 * rowsPerWorkgroup(R) + 5, C = 37;
     const x = randn(M * C, 12), a = randn(R * C, 13), b = randn(C * R, 14), g0 = randn(M * R, 15);
@@ -61,14 +70,15 @@ describe('lora kernels', () => {
     loraDyBCpu(wantG, x, b, M, C, R, { scale: 1.5, accumulate: true });
     const tx = engine.fromArray(x, [M, C]), ta = engine.fromArray(a, [R, C]), tb = engine.fromArray(b, [C, R]);
     const txa = engine.tensor([M, R]), tg = engine.fromArray(g0, [M, R]);
-    loraXa(engine, txa, tx, ta, M, C, R, { scale: 0.5, dropout: DROP });
-    loraDyB(engine, tg, tx, tb, M, C, R, { scale: 1.5, accumulate: true });
-    expectClose(await engine.readF32(txa), wantXa, { ...tol(C), what: `xa R=${R} M=${M}` });
-    expectClose(await engine.readF32(tg), wantG, { ...tol(C), what: `g R=${R} M=${M}` });
+    // The same variant name for g (lora_dyb has the same variants as lora_xa).
+    loraXa(engine, txa, tx, ta, M, C, R, { scale: 0.5, dropout: DROP, variant });
+    loraDyB(engine, tg, tx, tb, M, C, R, { scale: 1.5, accumulate: true, variant });
+    expectClose(await engine.readF32(txa), wantXa, { ...tol(C), what: `xa ${variant} R=${R} M=${M}` });
+    expectClose(await engine.readF32(tg), wantG, { ...tol(C), what: `g ${variant} R=${R} M=${M}` });
     engine.release(tx, ta, tb, txa, tg);
   });
 
-  it.each(SHAPES)('g = s·dY·B (offset rows, accumulate) matches CPU, M=%i C=%i OC=%i R=%i', async (M, _C, OC, R) => {
+  it.each(cross(DYB, SHAPES))('g = s·dY·B (%s, offset rows, accumulate) matches CPU, M=%i C=%i OC=%i R=%i', async (variant, M, _C, OC, R) => {
     const engine = await testEngine();
     const bOffset = 2 * R; // B holds two more rows before this layer's
     const dy = randn(M * OC, 3), b = randn(bOffset + OC * R + R, 4), g0 = randn(M * R, 5);
@@ -76,13 +86,13 @@ describe('lora kernels', () => {
       const want = g0.slice();
       loraDyBCpu(want, dy, b, M, OC, R, { scale: 1.5, bOffset, accumulate });
       const tdy = engine.fromArray(dy, [M, OC]), tb = engine.fromArray(b, [b.length]), tg = engine.fromArray(g0, [M, R]);
-      loraDyB(engine, tg, tdy, tb, M, OC, R, { scale: 1.5, bOffset, accumulate });
-      expectClose(await engine.readF32(tg), want, { ...tol(OC), what: `g accumulate=${accumulate}` });
+      loraDyB(engine, tg, tdy, tb, M, OC, R, { scale: 1.5, bOffset, accumulate, variant });
+      expectClose(await engine.readF32(tg), want, { ...tol(OC), what: `g ${variant} accumulate=${accumulate}` });
       engine.release(tdy, tb, tg);
     }
   });
 
-  it.each(SHAPES)('dB += dYᵀ·xa and dA += gᵀ·dropout(x) match CPU, M=%i C=%i OC=%i R=%i', async (M, C, OC, R) => {
+  it.each(cross(GRAD, SHAPES))('dB += dYᵀ·xa and dA += gᵀ·dropout(x) (%s) match CPU, M=%i C=%i OC=%i R=%i', async (variant, M, C, OC, R) => {
     const engine = await testEngine();
     const dy = randn(M * OC, 6), xa = randn(M * R, 7), g = randn(M * R, 8), x = randn(M * C, 9);
     // dB into rows R.. of a bigger tensor (offset), accumulating; dA assigned with dropout.
@@ -93,10 +103,10 @@ describe('lora kernels', () => {
     loraGradCpu(wantA, g, x, M, R, C, { accumulate: false, dropout: DROP });
     const t = (d: Float32Array) => engine.fromArray(d, [d.length]);
     const [tdy, txa, tg, tx, tdB, tdA] = [dy, xa, g, x, dB0, dA0].map(t) as [ReturnType<typeof t>, ReturnType<typeof t>, ReturnType<typeof t>, ReturnType<typeof t>, ReturnType<typeof t>, ReturnType<typeof t>];
-    loraGrad(engine, tdB, tdy, txa, M, OC, R, { outOffset });
-    loraGrad(engine, tdA, tg, tx, M, R, C, { accumulate: false, dropout: DROP });
-    expectClose(await engine.readF32(tdB), wantB, { ...tol(M), what: 'dB' });
-    expectClose(await engine.readF32(tdA), wantA, { ...tol(M), what: 'dA' });
+    loraGrad(engine, tdB, tdy, txa, M, OC, R, { outOffset, variant });
+    loraGrad(engine, tdA, tg, tx, M, R, C, { accumulate: false, dropout: DROP, variant });
+    expectClose(await engine.readF32(tdB), wantB, { ...tol(M), what: `dB ${variant}` });
+    expectClose(await engine.readF32(tdA), wantA, { ...tol(M), what: `dA ${variant}` });
     engine.release(tdy, txa, tg, tx, tdB, tdA);
   });
 

@@ -2,6 +2,7 @@ import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { RowChunk } from '../cpu/logprobs.js';
 import { ceilDiv, grid1d, MAX_WORKGROUPS_PER_DIM } from './grid.js';
+import { findVariant, SAFE, whyNotApplicable } from '../tuning/variants.js';
 
 // Per-token log-probabilities log_softmax(logits[n])[targets[n]] and their backward, without a
 // (N, V) probability tensor (shaders/logprobs_{forward,backward}.wgsl; CPU twin
@@ -11,6 +12,9 @@ import { ceilDiv, grid1d, MAX_WORKGROUPS_PER_DIM } from './grid.js';
 // tensor holds only rows row0 .. row0 + rows - 1 (default the whole batch). The training loop
 // computes one chunk of logits through the LM head, runs forward and backward on it and
 // releases it before the next, so no full-batch logits are ever alive.
+//
+// The forward has variants (src/engine/tuning/variants.ts, logprobs_forward: "safe", "subgroup"):
+// engine.choices' answer for (rows, V), or options.variant for one call.
 
 export type { RowChunk } from '../cpu/logprobs.js';
 
@@ -51,8 +55,14 @@ export function logprobsForward(
   N: number,
   V: number,
   chunk?: Partial<RowChunk>,
+  options: { variant?: string } = {},
 ): void {
   const { row0, rows } = resolveChunk(N, chunk);
+  const variant = options.variant ? findVariant('logprobs_forward', options.variant) : engine.choices.variant('logprobs_forward', rows, V, 1);
+  if (variant.name !== SAFE) {
+    const why = whyNotApplicable(variant, engine.report);
+    if (why) throw new Error(`logprobs: variant "${variant.name}" of logprobs_forward ${why}; this adapter lacks it`);
+  }
   check('logp', logp, N);
   if (lse) check('lse', lse, N);
   if (logitSum) check('logitSum', logitSum, N);
@@ -74,7 +84,7 @@ export function logprobsForward(
     bindings.aligned = temp(aligned, 'aligned');
   }
   engine.dispatch(
-    { shader: 'logprobs_forward', entry: full ? 'main' : 'main_nosum' },
+    { shader: variant.shader, entry: full ? 'main' : 'main_nosum' },
     bindings,
     { V, row0, rows },
     grid1d(rows, 1),

@@ -2,6 +2,7 @@ import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { dropoutUniforms, type LoraDropout } from '../cpu/lora.js';
 import { ceilDiv, MAX_WORKGROUPS_PER_DIM } from './grid.js';
+import { findVariant, SAFE, whyNotApplicable, type KernelVariant, type TunedKernel } from '../tuning/variants.js';
 
 // The small LoRA passes (shaders/lora_{forward,backward}.wgsl; CPU twin src/engine/cpu/lora.ts).
 // The (M, OC) and (M, C) LoRA terms are fused into the matmul kernels (kernels/matmul.ts
@@ -9,6 +10,9 @@ import { ceilDiv, MAX_WORKGROUPS_PER_DIM } from './grid.js';
 //   loraXa    xa (M, R) = s · dropout(x) · Aᵀ                  before the fused forward
 //   loraDyB   g (M, R) = s · dY · B                             before the fused dinp
 //   loraGrad  dB += dYᵀ · xa  and  dA += gᵀ · dropout(x)        (out += Xᵀ · dropout(Y))
+// Each has variants (src/engine/tuning/variants.ts: lora_xa, lora_dyb, lora_grad), the same
+// bindings and Params in another WGSL file: engine.choices' answer for the shape class, or the
+// options' variant for one call.
 
 export type { LoraDropout } from '../cpu/lora.js';
 
@@ -33,6 +37,33 @@ function rankGrid(M: number, R: number, tile: { RT: number }): [number, number] 
   const g: [number, number] = [ceilDiv(R, tile.RT), ceilDiv(M, rows)];
   if (g[1] > MAX_WORKGROUPS_PER_DIM) throw new Error(`lora: ${M} rows exceed one dispatch (${MAX_WORKGROUPS_PER_DIM * rows})`);
   return g;
+}
+
+/** Rows per workgroup of lib/lora_rank_subgroup.wgsl (ROWS in the WGSL). */
+const SUBGROUP_ROWS = 4;
+/** lora_backward_thin.wgsl: threads along the wide side, narrow indices per thread. */
+const THIN_THREADS = 64;
+const THIN = 16;
+
+function subgroupGrid(M: number, R: number, tile: { RT: number }): [number, number] {
+  const g: [number, number] = [ceilDiv(R, tile.RT), ceilDiv(M, SUBGROUP_ROWS)];
+  if (g[1] > MAX_WORKGROUPS_PER_DIM) throw new Error(`lora: ${M} rows exceed one dispatch (${MAX_WORKGROUPS_PER_DIM * SUBGROUP_ROWS})`);
+  return g;
+}
+
+/** The variant to dispatch: the call's, else engine.choices' for the class of (M, K, N). */
+function pickVariant(engine: Engine, kernel: TunedKernel, name: string | undefined, M: number, K: number, N: number): KernelVariant {
+  const v = name ? findVariant(kernel, name) : engine.choices.variant(kernel, M, K, N);
+  if (v.name !== SAFE) {
+    const why = whyNotApplicable(v, engine.report);
+    if (why) throw new Error(`lora: variant "${v.name}" of ${kernel} ${why}; this adapter lacks it`);
+  }
+  return v;
+}
+
+/** The rank-tiled passes (xa, g): the variant's grid ("subgroup": 4 rows per workgroup). */
+function rankPassGrid(v: KernelVariant, M: number, R: number, tile: { RT: number }): [number, number] {
+  return v.name === SAFE ? rankGrid(M, R, tile) : subgroupGrid(M, R, tile);
 }
 
 export const dropoutParams = dropoutUniforms;
@@ -63,18 +94,19 @@ export function loraXa(
   M: number,
   C: number,
   R: number,
-  options: { scale: number; dropout?: LoraDropout | null },
+  options: { scale: number; dropout?: LoraDropout | null; variant?: string },
 ): void {
   checkDims({ M, C, R });
   check('xa', xa, M * R);
   check('x', x, M * C);
   check('a', a, R * C);
   const tile = rankTile(R);
+  const v = pickVariant(engine, 'lora_xa', options.variant, M, C, R);
   engine.dispatch(
-    { shader: 'lora_forward', constants: tile },
+    { shader: v.shader, entry: v.entry, constants: tile },
     { xa, x, a },
     { M, C, R, scale: options.scale, ...dropoutParams(options.dropout ?? null) },
-    rankGrid(M, R, tile),
+    rankPassGrid(v, M, R, tile),
   );
 }
 
@@ -87,7 +119,7 @@ export function loraDyB(
   M: number,
   OC: number,
   R: number,
-  options: { scale: number; bOffset?: number; accumulate?: boolean },
+  options: { scale: number; bOffset?: number; accumulate?: boolean; variant?: string },
 ): void {
   const bOffset = options.bOffset ?? 0;
   checkDims({ M, OC, R, bOffset });
@@ -95,11 +127,12 @@ export function loraDyB(
   check('dy', dy, M * OC);
   check('b', b, bOffset + OC * R);
   const tile = rankTile(R);
+  const v = pickVariant(engine, 'lora_dyb', options.variant, M, OC, R);
   engine.dispatch(
-    { shader: 'lora_backward', entry: 'dyb_main', constants: tile },
+    { shader: v.shader, entry: v.entry, constants: tile },
     { out: g, xin: dy, win: b },
     { M, K: OC, N: R, Q: 0, w_offset: bOffset, scale: options.scale, accumulate: options.accumulate ? 1 : 0, ...dropoutParams(null) },
-    rankGrid(M, R, tile),
+    rankPassGrid(v, M, R, tile),
   );
 }
 
@@ -115,18 +148,21 @@ export function loraGrad(
   M: number,
   P: number,
   Q: number,
-  options: { outOffset?: number; accumulate?: boolean; dropout?: LoraDropout | null } = {},
+  options: { outOffset?: number; accumulate?: boolean; dropout?: LoraDropout | null; variant?: string } = {},
 ): void {
   const outOffset = options.outOffset ?? 0;
   checkDims({ M, P, Q, outOffset });
   check('out', out, outOffset + P * Q);
   check('x', x, M * P);
   check('y', y, M * Q);
+  const v = pickVariant(engine, 'lora_grad', options.variant, M, P, Q);
+  const thin = v.name !== SAFE;
   engine.dispatch(
-    // The file's rank tile (dyb_main's); grad_main does not read it, so one value, one pipeline.
-    { shader: 'lora_backward', entry: 'grad_main', constants: GRAD_MAIN_CONSTANTS },
+    // The safe file's rank tile (dyb_main's); grad_main does not read it, so one value, one pipeline.
+    { shader: v.shader, entry: v.entry, constants: thin ? {} : GRAD_MAIN_CONSTANTS },
     { out, xin: x, win: y },
     { M, K: 0, N: P, Q, w_offset: outOffset, scale: 1, accumulate: (options.accumulate ?? true) ? 1 : 0, ...dropoutParams(options.dropout ?? null) },
-    grid(Q, P),
+    // thin: (wide side / 64, narrow side / 16), the narrow side the smaller of P, Q (Q on a tie)
+    thin ? [ceilDiv(Math.max(P, Q), THIN_THREADS), ceilDiv(P < Q ? P : Q, THIN)] : grid(Q, P),
   );
 }

@@ -13,6 +13,7 @@ import { quantizeBlockwise, type QuantBits } from '../blockq.js';
 import { matmulBackward, matmulForward } from '../kernels/matmul.js';
 import { isQuantTensor, matmulNBitsForward, uploadBlockQuantized, type QuantTensor } from '../kernels/matmul-nbits.js';
 import { attentionTuneTasks, AttentionTuneRunner, isAttentionKernel, modelAttentionShapes, type AttentionShape } from './attention-runner.js';
+import { isLoraOrHeadKernel, loraTuneTasks, LoraTuneRunner, modelLoraShapes, modelLogprobsShapes, type LogprobsShape, type LoraShape } from './lora-runner.js';
 import { tuneWithCache, type AdapterIdentity, type TuneCache, type TuneOptions, type TuneOutcome, type TuneRunner, type TuneTask } from './tuner.js';
 import { applicableVariants, shapeClass, type TunedKernel } from './variants.js';
 import { filled, VariantTuneRunner, type Operands } from './variant-runner.js';
@@ -66,7 +67,7 @@ export function matmulTuneTasks(engine: Engine, shapes: MatmulShape[], kernels: 
   const tasks = new Map<string, TaskShape>();
   for (const s of shapes) {
     for (const kernel of kernels) {
-      if (isAttentionKernel(kernel)) continue; // attention-runner.ts
+      if (isAttentionKernel(kernel) || isLoraOrHeadKernel(kernel)) continue; // attention-runner.ts, lora-runner.ts
       // (M, K, N) as src/engine/kernels/matmul.ts and matmul-nbits.ts ask engine.choices.
       const [K, N] = kernel === 'matmul_forward' || kernel === 'matmul_nbits_forward' ? [s.C, s.OC] : [s.OC, s.C];
       const cls = shapeClass(s.M, K, N);
@@ -147,21 +148,32 @@ export interface TuneModelOptions extends TuneOptions {
   quant?: QuantLayout | null;
   /** Attention calls, tuned where `kernels` names attention_forward / attention_backward. */
   attention?: AttentionShape[];
+  /** LoRA layers, tuned where `kernels` names lora_xa / lora_dyb / lora_grad. */
+  lora?: LoraShape[];
+  /** LM head log-softmax calls, tuned where `kernels` names logprobs_forward. */
+  logprobs?: LogprobsShape[];
+  /** tuneModelKernels: the adapter's rank, for the model's LoRA shapes (none without it). */
+  loraRank?: number;
 }
 
 /** Routes each task to the runner of its kernel. */
 class KernelTuneRunner implements TuneRunner {
   private readonly matmul: MatmulTuneRunner;
   private readonly attention: AttentionTuneRunner;
+  private readonly lora: LoraTuneRunner;
   constructor(engine: Engine) {
     this.matmul = new MatmulTuneRunner(engine);
     this.attention = new AttentionTuneRunner(engine);
+    this.lora = new LoraTuneRunner(engine);
+  }
+  private runner(task: TuneTask): TuneRunner {
+    return isAttentionKernel(task.kernel) ? this.attention : isLoraOrHeadKernel(task.kernel) ? this.lora : this.matmul;
   }
   prepare(task: TuneTask, variant: string): Promise<() => Promise<void>> {
-    return (isAttentionKernel(task.kernel) ? this.attention : this.matmul).prepare(task, variant);
+    return this.runner(task).prepare(task, variant);
   }
   finish(task: TuneTask): void {
-    (isAttentionKernel(task.kernel) ? this.attention : this.matmul).finish(task);
+    this.runner(task).finish?.(task);
   }
 }
 
@@ -173,7 +185,11 @@ export async function tuneMatmuls(
   o: TuneModelOptions = {},
 ): Promise<TuneOutcome> {
   const kernels = o.kernels ?? ['matmul_forward', 'matmul_dinp'];
-  const tasks = [...matmulTuneTasks(engine, shapes, kernels), ...attentionTuneTasks(engine, o.attention ?? [], kernels)];
+  const tasks = [
+    ...matmulTuneTasks(engine, shapes, kernels),
+    ...attentionTuneTasks(engine, o.attention ?? [], kernels),
+    ...loraTuneTasks(engine, o.lora ?? [], o.logprobs ?? [], kernels),
+  ];
   return tuneWithCache(engine.choices, adapterIdentity(engine), tasks, new KernelTuneRunner(engine), cache, o);
 }
 
@@ -188,7 +204,10 @@ export function kernelsForModel(kernels: readonly TunedKernel[], weights: ModelW
   return { kernels: add ? [...kernels, 'matmul_nbits_forward'] : [...kernels], quant };
 }
 
-/** The kernels of a model at M rows: its linear layers and, where `kernels` names them, its attention. */
+/**
+ * The kernels of a model at M rows: its linear layers and, where `kernels` names them, its
+ * attention, its LM head's log-softmax and (given o.loraRank) its LoRA passes.
+ */
 export function tuneModelKernels(
   engine: Engine,
   cfg: TransformerConfig,
@@ -198,5 +217,10 @@ export function tuneModelKernels(
 ): Promise<TuneOutcome> {
   const quant = o.quant ?? undefined;
   const shapes = modelMatmulShapes(cfg, M).map((s) => ({ ...s, quant }));
-  return tuneMatmuls(engine, shapes, cache, { ...o, attention: o.attention ?? modelAttentionShapes(cfg, M) });
+  return tuneMatmuls(engine, shapes, cache, {
+    ...o,
+    attention: o.attention ?? modelAttentionShapes(cfg, M),
+    logprobs: o.logprobs ?? modelLogprobsShapes(cfg, M),
+    lora: o.lora ?? (o.loraRank ? modelLoraShapes(cfg, M, o.loraRank) : []),
+  });
 }

@@ -12,7 +12,10 @@
 import type { AdapterReport } from '../gpu/device.js';
 
 /** The kernels that have variants. */
-export const TUNED_KERNELS = ['matmul_forward', 'matmul_dinp', 'matmul_dweight', 'matmul_nbits_forward', 'attention_forward', 'attention_backward'] as const;
+export const TUNED_KERNELS = [
+  'matmul_forward', 'matmul_dinp', 'matmul_dweight', 'matmul_nbits_forward', 'attention_forward', 'attention_backward',
+  'logprobs_forward', 'lora_xa', 'lora_dyb', 'lora_grad',
+] as const;
 export type TunedKernel = (typeof TUNED_KERNELS)[number];
 
 export interface KernelVariant {
@@ -137,6 +140,51 @@ export const VARIANTS: readonly KernelVariant[] = [
     kernel: 'attention_backward', name: 'flash', shader: 'attention_backward_flash', tile: { rows: 16, cols: 32 },
     needs: {}, workgroupBytes: 16384, invocations: 256, tolerance: 1e-5,
     about: 'the same three passes with the FlashAttention-2 layout: dq per (query block, kv head) for all heads of the group, dk/dv bringing all heads of a query block at once, vec4 scores 4 rows per thread',
+  },
+  // LM head log-softmax (src/engine/kernels/logprobs.ts): logp, lse (, logit sum, aligned) per
+  // row of (rows, V) logits; shape class (rows, V, 1). Its backward is elementwise (no variants).
+  {
+    kernel: 'logprobs_forward', name: SAFE, shader: 'logprobs_forward', tile: { rows: 1, cols: 256 },
+    needs: {}, workgroupBytes: 4096, invocations: 256, tolerance: 0,
+    about: 'one row per 256 threads, online max / Σexp per thread, 8-level tree merge in workgroup memory',
+  },
+  {
+    kernel: 'logprobs_forward', name: 'subgroup', shader: 'logprobs_forward_subgroup', tile: { rows: 1, cols: 256 },
+    needs: { subgroups: true }, workgroupBytes: 4100, invocations: 256, tolerance: 1e-5,
+    about: 'the same per-thread pass, merged by subgroupMax / subgroupAdd in registers, then one thread over the subgroups (one barrier)',
+  },
+  // LoRA passes (src/engine/kernels/lora.ts). lora_xa: xa (M, R) = s·dropout(x) (M, C)·Aᵀ, class
+  // (M, C, R); lora_dyb: g (M, R) = s·dY (M, OC)·B, class (M, OC, R); lora_grad: out (P, Q) +=
+  // X (M, P)ᵀ·dropout(Y) (M, Q) (dA: P = R; dB: Q = R), class (M, P, Q).
+  {
+    kernel: 'lora_xa', name: SAFE, shader: 'lora_forward', tile: { rows: 16, cols: 16 },
+    needs: {}, workgroupBytes: 9216, invocations: 128,
+    tolerance: 0, about: 'rank tile: R (4-16) ranks x 256 / R rows per 128 threads, 8 lanes along C, 16 sums per thread, one barrier',
+  },
+  {
+    kernel: 'lora_xa', name: 'subgroup', shader: 'lora_forward_subgroup', tile: { rows: 4, cols: 16 },
+    needs: { subgroups: true }, workgroupBytes: 4100, invocations: 64, tolerance: 1e-5,
+    about: '4 rows x R (4-16) ranks per 64 threads along C (coalesced), subgroupAdd of the sums, one barrier (many small workgroups)',
+  },
+  {
+    kernel: 'lora_dyb', name: SAFE, shader: 'lora_backward', entry: 'dyb_main', tile: { rows: 16, cols: 16 },
+    needs: {}, workgroupBytes: 9216, invocations: 128, tolerance: 0,
+    about: 'rank tile: R (4-16) ranks x 256 / R rows per 128 threads, 8 lanes along OC, 16 sums per thread, one barrier',
+  },
+  {
+    kernel: 'lora_dyb', name: 'subgroup', shader: 'lora_backward_subgroup', entry: 'dyb_main', tile: { rows: 4, cols: 16 },
+    needs: { subgroups: true }, workgroupBytes: 4100, invocations: 64, tolerance: 1e-5,
+    about: '4 rows x R (4-16) ranks per 64 threads along OC (coalesced), subgroupAdd of the sums, one barrier (many small workgroups)',
+  },
+  {
+    kernel: 'lora_grad', name: SAFE, shader: 'lora_backward', entry: 'grad_main', tile: { rows: 16, cols: 16 },
+    needs: {}, workgroupBytes: 2048, invocations: 256, tolerance: 0,
+    about: '16x16 output tiles, one output per thread, M in slices of 16 in workgroup memory (two barriers per slice)',
+  },
+  {
+    kernel: 'lora_grad', name: 'thin', shader: 'lora_backward_thin', entry: 'grad_main', tile: { rows: 16, cols: 64 },
+    needs: {}, workgroupBytes: 0, invocations: 64, tolerance: 1e-5,
+    about: 'one thread per column of the wide side (C or OC) holding 16 of the rank side in registers over all M: no workgroup memory, no barriers',
   },
 ];
 
