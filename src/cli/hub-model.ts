@@ -161,9 +161,12 @@ export async function modelFolder(model: string, dtype: OnnxDtype | undefined, l
       },
     });
   } catch (e) {
-    const cached = isHubError(e) && e.kind === 'network' ? offlineChoice(await downloadedVariants(dir), dtype, onnx) : undefined;
+    const downloaded = isHubError(e) && e.kind === 'network' ? await downloadedVariants(dir) : [];
+    const cached = offlineChoice(downloaded, dtype, onnx);
     if (cached) {
-      log(`${model}: the Hub cannot be reached (${(e as Error).message}); using ${cached} downloaded before into ${dir}`);
+      // With a budget and nothing forced, openModel chooses among the downloaded variants (and says which).
+      const what = budget && dtype === undefined && onnx === undefined && downloaded.length > 1 ? `the ${downloaded.length} variants` : cached;
+      log(`${model}: the Hub cannot be reached (${(e as Error).message}); using ${what} downloaded before into ${dir}`);
       return dir;
     }
     throw new HubModelError(model, isHubError(e) ? `hub-${e.kind}` : 'hub-other', `${(e as Error).message}${isHubError(e) && e.kind === 'not-found' ? ' (no such local folder either)' : ''}`);

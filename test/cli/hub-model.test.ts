@@ -97,6 +97,14 @@ describe('--model by Hub id', () => {
       expect(await modelFolder(ID, 'q4', (l) => log.push(l))).toBe(hubCacheDir(ID));
       expect(log).toEqual([expect.stringMatching(new RegExp(`^${ID}: the Hub cannot be reached \\(.*\\); using onnx/model_q4.onnx downloaded before into `))]);
       expect(await modelFolder(ID, undefined, () => {})).toBe(hubCacheDir(ID));
+      // With a budget and nothing forced, the choice among the downloaded variants is openModel's, said once.
+      const said: string[] = [];
+      const large = async () => ({ bytes: 2 ** 30, source: 'a large test budget' });
+      expect((await openModel(ID, { readWeights: false, budget: large }, (l) => said.push(l))).model.layout.onnx).toBe('onnx/model.onnx');
+      expect(said).toEqual([
+        expect.stringMatching(new RegExp(`^${ID}: the Hub cannot be reached \\(.*\\); using the 2 variants downloaded before into `)),
+        expect.stringMatching(new RegExp(`^${ID}: onnx/model\\.onnx recommended \\(of 2 variants\\)`)),
+      ]);
       await expect(modelFolder(ID, 'fp16', () => {})).rejects.toThrow(/cannot load --model .* could not reach the Hub/);
       await expect(modelFolder(CLI_ID, undefined, () => {})).rejects.toThrow(/could not reach the Hub/);
     } finally {
