@@ -62,7 +62,7 @@ describe('matmul tuning on a real adapter', () => {
     const shapes = [{ M: 3, C: 40, OC: 70, quant }, { M: 70, C: 40, OC: 70, quant }];
     const outcome = await tuneMatmuls(engine, shapes, cache, { budgetMs: 60_000, maxRuns: 3, kernels: ['matmul_nbits_forward'] });
     const all = applicableVariants('matmul_nbits_forward', engine.report).map((v) => v.name);
-    // The decoding layout (gemv: at most 16 rows) is measured for 3 rows only.
+    // The decoding layout (gemv: at most 4 rows) is measured for 3 rows only.
     expect(outcome.measured.map((c) => [c.shapeClass, Object.keys(c.measured)])).toEqual([
       ['m4:40x70', all],
       ['m256:40x70', all.filter((v) => v !== 'gemv')],
