@@ -116,7 +116,7 @@ export const VARIANTS: readonly KernelVariant[] = [
   {
     kernel: 'matmul_nbits_forward', name: 'gemv', shader: 'matmul_nbits_forward_gemv', tile: { rows: 4, cols: 8 },
     needs: {}, workgroupBytes: 4096, invocations: 256, tolerance: 1e-5,
-    maxRows: 16,
+    maxRows: 4, // lavapipe: 1.4-6x faster than 'wide' at 1 row, even at 4, 5-8x slower at 16 (BENCHMARKS.md)
     about: '8 columns x 4 rows per 256 threads, K split over 32 threads in octets of codes (one word), workgroup reduction (few rows: decoding)',
   },
   // attention forward: out (B, Tq, NH, HS), lse (B, NH, Tq) from q, k, v (+ mask)
