@@ -6,6 +6,7 @@ import { isModelLoadError } from '../engine/model/errors.js';
 import { openModel } from './hub-model.js';
 import { modelAttentionShapes, type AttentionShape } from '../engine/tuning/attention-runner.js';
 import { modelMatmulShapes, tuneMatmuls, type MatmulShape } from '../engine/tuning/matmul-runner.js';
+import { modelLogprobsShapes, modelLoraShapes, type LogprobsShape, type LoraShape } from '../engine/tuning/lora-runner.js';
 import { TUNED_KERNELS, VARIANTS, applicableVariants, whyNotApplicable, type TunedKernel } from '../engine/tuning/variants.js';
 import { fileTuneCache, tuneCachePath } from './tune-cache.js';
 
@@ -21,7 +22,10 @@ const HELP = `prefstudio gpu [options]: the WebGPU adapter the engine gets in No
   --rows M            activation rows (batch x tokens) of the products (default 256)
   --shapes LIST       MxCxOC,... instead of --model
   --kernels LIST      ${TUNED_KERNELS.join(',')} (default: all; attention
-                      needs --model: one sequence of --rows tokens, and decoding)
+                      and logprobs_forward need --model: one sequence of --rows tokens, and
+                      decoding; the LM head in chunks of 32 MiB of logits)
+  --lora-rank R       with --model: also the LoRA passes (lora_xa, lora_dyb, lora_grad) of an
+                      adapter of rank R on every linear layer but the LM head
   --tune-cache FILE   the tuning cache (default PREFSTUDIO_TUNE_CACHE, else
                       ~/.cache/prefstudio/kernel-tuning.json; "off": measure, keep nothing)
   --budget-ms MS      time for the measurements (default 3000)
@@ -47,6 +51,7 @@ export async function run(args: string[]): Promise<number> {
       rows: { type: 'string', default: '256' },
       shapes: { type: 'string' },
       kernels: { type: 'string' },
+      'lora-rank': { type: 'string' },
       'tune-cache': { type: 'string' },
       'budget-ms': { type: 'string', default: '3000' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -67,6 +72,11 @@ export async function run(args: string[]): Promise<number> {
   if (o.tune && !o.model && !o.shapes) throw new Error('--tune needs --model DIR or --shapes MxCxOC,...');
   let shapes: MatmulShape[] = [];
   let attention: AttentionShape[] = [];
+  let logprobs: LogprobsShape[] = [];
+  let lora: LoraShape[] = [];
+  const loraRank = o['lora-rank'] === undefined ? null : Number(o['lora-rank']);
+  if (loraRank !== null && !(Number.isInteger(loraRank) && loraRank >= 1 && loraRank <= 1024)) throw new Error(`--lora-rank ${o['lora-rank']}: a whole number from 1 to 1024`);
+  if (loraRank !== null && !o.model) throw new Error('--lora-rank needs --model DIR (the layers it adapts)');
   if (o.shapes) shapes = parseShapes(o.shapes);
   else if (o.model) {
     const model = o.model;
@@ -75,6 +85,8 @@ export async function run(args: string[]): Promise<number> {
     });
     shapes = modelMatmulShapes(loaded.config, rows);
     attention = modelAttentionShapes(loaded.config, rows);
+    logprobs = modelLogprobsShapes(loaded.config, rows);
+    if (loraRank !== null) lora = modelLoraShapes(loaded.config, rows, loraRank);
   }
 
   const engine = await createNodeEngine();
@@ -100,6 +112,8 @@ export async function run(args: string[]): Promise<number> {
       budgetMs,
       kernels,
       attention,
+      logprobs,
+      lora,
       onProgress: (p) => process.stderr.write(`tuning ${p.done}/${p.total}: ${p.note}\n`),
     });
     const variants = Object.fromEntries(kernels.map((k) => [k, VARIANTS.filter((v) => v.kernel === k).map((v) => ({

@@ -222,7 +222,7 @@ async function logprobs(a: Args): Promise<number> {
   const adapter = `${engine.report.vendor || '?'} / ${engine.report.architecture || '?'}`;
   const model = TransformerModel.create(engine, config, loaded.transformerWeights());
   // Matmul variants for the forward pass on this adapter (issue 16; see src/cli/tune-cache.ts).
-  await tuneForModel(engine, config, 256, { kernels: ['matmul_forward', 'attention_forward'], weights: model.weights, log: (l) => err(`logprobs: ${l}`) });
+  await tuneForModel(engine, config, 256, { kernels: ['matmul_forward', 'attention_forward', 'logprobs_forward'], weights: model.weights, log: (l) => err(`logprobs: ${l}`) });
   const out = await OutputFile.create(plan);
   const counts = { rows: 0, scored: 0, badRows: 0, skipped: 0, tokens: 0 };
   const started = performance.now();

@@ -276,7 +276,12 @@ export async function openSession(m: LoadedModel, config: TrainingConfig, tag: s
   // at first use (a few seconds; not on software adapters unless PREFSTUDIO_TUNE=on). Rows: one
   // batch of pairs (chosen + rejected) at up to 256 tokens; other row counts take the nearest.
   const tuneRows = config.per_device_train_batch_size * 2 * Math.min(config.max_length ?? 256, 256);
-  await tuneForModel(engine, m.config, tuneRows, { kernels: ['matmul_forward', 'matmul_dinp', 'attention_forward', 'attention_backward'], weights: model.weights, log: (l) => err(`${tag}: ${l}`) });
+  await tuneForModel(engine, m.config, tuneRows, {
+    kernels: ['matmul_forward', 'matmul_dinp', 'attention_forward', 'attention_backward', 'logprobs_forward', 'lora_xa', 'lora_dyb', 'lora_grad'],
+    loraRank: config.lora.r,
+    weights: model.weights,
+    log: (l) => err(`${tag}: ${l}`),
+  });
   const weightBytes = engine.pool.stats.bytesAllocated;
   let adapter: LoraAdapter;
   try {

@@ -71,6 +71,8 @@ export interface CliTuneOptions {
   /** The model's weights on the GPU: a block-quantized base adds matmul_nbits_forward (kernelsForModel). */
   weights?: ModelWeights;
   budgetMs?: number;
+  /** The LoRA adapter's rank: its passes are tuned where `kernels` names lora_xa / lora_dyb / lora_grad. */
+  loraRank?: number;
   /** One line per measured variant (stderr in the commands). */
   log?: (line: string) => void;
 }
@@ -89,6 +91,7 @@ export async function tuneForModel(engine: Engine, cfg: TransformerConfig, M: nu
     budgetMs: o.budgetMs ?? 3000,
     kernels: forModel?.kernels ?? o.kernels,
     quant: forModel?.quant,
+    loraRank: o.loraRank,
     onProgress: (p) => o.log?.(`tuning kernels ${p.done}/${p.total}: ${p.note}`),
   });
   return outcome;

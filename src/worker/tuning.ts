@@ -25,9 +25,10 @@ export interface KernelTuningReport {
 
 /**
  * Training products are tuned too: the Worker trains on the model it activates (with a
- * block-quantized base, its forward kernel as well: kernelsForModel).
+ * block-quantized base, its forward kernel as well: kernelsForModel), and the LM head's
+ * log-softmax. (The LoRA passes are not: the adapter's rank is unknown when a model is activated.)
  */
-const KERNELS: TunedKernel[] = ['matmul_forward', 'matmul_dinp', 'attention_forward', 'attention_backward'];
+const KERNELS: TunedKernel[] = ['matmul_forward', 'matmul_dinp', 'attention_forward', 'attention_backward', 'logprobs_forward'];
 /** Rows of the measured products: a batch of a few sequences of a few hundred tokens. */
 const ROWS = 256;
 const BUDGET_MS = 3000;

@@ -53,9 +53,12 @@ export function modelLoraShapes(cfg: TransformerConfig, M: number, R: number): L
   return pairs.filter(([c, oc]) => !seen.has(`${c}x${oc}`) && (seen.add(`${c}x${oc}`), true)).map(([c, oc]) => ({ M, C: c, OC: oc, R }));
 }
 
-/** The LM head's log-softmax at M rows. */
+/**
+ * The LM head's log-softmax at M rows: in chunks of at most 32 MiB of logits, as the logprobs and
+ * training paths push rows through the head (src/engine/transformer/logprobs.ts, train-logprobs.ts).
+ */
 export function modelLogprobsShapes(cfg: TransformerConfig, M: number): LogprobsShape[] {
-  return [{ rows: M, V: cfg.vocabSize }];
+  return [{ rows: Math.max(1, Math.min(M, Math.floor((32 << 20) / (4 * cfg.vocabSize)))), V: cfg.vocabSize }];
 }
 
 /** One task per (kernel, shape class) of these calls, with the adapter's applicable variants. */
