@@ -27,6 +27,7 @@
 import { formatBytes } from '../model/errors.js';
 import type { MemoryBudget } from '../gpu/budget.js';
 import type { TransformerConfig } from '../transformer/config.js';
+import { headChunkRows } from '../transformer/head-chunk.js';
 
 export interface TrainingMemoryEstimate {
   weights: number;
@@ -46,7 +47,6 @@ export interface TrainingMemoryEstimate {
 }
 
 const F32 = 4;
-const HEAD_CHUNK_BYTES = 32 << 20;
 /** The buffer pool rounds a buffer up by at most 1/8 (bucketSize): the bound on working buffers. */
 const POOL_ROUNDING = 9 / 8;
 
@@ -87,7 +87,7 @@ export function estimateTrainingMemory(
   const saved = N * (recompute ? (c.layers + 1) * c.hidden + perTokenLayer : c.layers * perTokenLayer + c.hidden) * F32;
   const scratch = N * (perTokenLayer + 3 * c.hidden) * F32;
   const activations = Math.ceil((saved + scratch) * POOL_ROUNDING);
-  const headRows = Math.max(1, Math.min(N, Math.floor(HEAD_CHUNK_BYTES / (F32 * c.vocabSize))));
+  const headRows = headChunkRows(c.vocabSize, N);
   const headChunks = 2 + (N > headRows || headParts > 1 ? 1 : 0);
   const head = Math.ceil(headChunks * headRows * c.vocabSize * F32 * POOL_ROUNDING);
   const adapter = 16 * loraParameters;

@@ -18,6 +18,7 @@
 // chunk of logits goes straight into the logprobs kernel and back to the pool.
 
 import { logprobsForward } from '../kernels/logprobs.js';
+import { headChunkRows } from './head-chunk.js';
 import type { TransformerModel } from './model.js';
 
 export interface SequencePair {
@@ -150,7 +151,7 @@ export async function sequenceLogprobs(
   const s = scoredPositions(batch);
   const n = s.rows.length;
   if (n === 0) return reduceBySequence(s.B, s.owner, [], []);
-  const chunk = Math.max(1, Math.min(n, options.chunkRows ?? Math.floor((32 << 20) / (4 * V))));
+  const chunk = Math.max(1, Math.min(n, options.chunkRows ?? headChunkRows(V, n)));
   const { hidden } = model.forwardHidden({ B: s.B, T: s.T, ids: s.ids, mask: s.mask });
   const targets = e.fromArray(s.targets, [n], 'i32', 'logprobs.targets'); // (n)
   const logp = e.tensor([n], 'f32', 'logprobs.logp'); // (n)

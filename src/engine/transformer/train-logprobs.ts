@@ -44,6 +44,7 @@ import { softcapBackward, softcapForward } from '../kernels/softcap.js';
 import type { LoraAdapter, LoraModule } from '../lora/adapter.js';
 import { blockBackward, blocksBackward, normBackward } from './backward.js';
 import { copyRegions, type RegionCopy } from './gpu-copy.js';
+import { headChunkRows } from './head-chunk.js';
 import { scoredPositions, type SequencePair } from './logprobs.js';
 import { linear, releaseActivations, releaseBatch, releaseLayer, type LayerActivations, type TransformerModel } from './model.js';
 
@@ -95,7 +96,7 @@ export async function policyLogprobs(
   const n = s.rows.length;
   const counts = new Float32Array(S);
   for (const b of s.owner) counts[b]! += 1;
-  const chunk = Math.max(1, Math.min(Math.max(n, 1), options.chunkRows ?? Math.floor((32 << 20) / (4 * V))));
+  const chunk = Math.max(1, Math.min(Math.max(n, 1), options.chunkRows ?? headChunkRows(V, n)));
   const dropoutSeed = options.dropoutSeed ?? null;
   const accumulate = options.accumulateGrads ?? true;
 

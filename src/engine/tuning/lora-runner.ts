@@ -6,6 +6,7 @@
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { TransformerConfig } from '../transformer/config.js';
+import { headChunkRows } from '../transformer/head-chunk.js';
 import { loraDyB, loraGrad, loraXa } from '../kernels/lora.js';
 import { logprobsForward } from '../kernels/logprobs.js';
 import type { TuneTask } from './tuner.js';
@@ -58,7 +59,7 @@ export function modelLoraShapes(cfg: TransformerConfig, M: number, R: number): L
  * training paths push rows through the head (src/engine/transformer/logprobs.ts, train-logprobs.ts).
  */
 export function modelLogprobsShapes(cfg: TransformerConfig, M: number): LogprobsShape[] {
-  return [{ rows: Math.max(1, Math.min(M, Math.floor((32 << 20) / (4 * cfg.vocabSize)))), V: cfg.vocabSize }];
+  return [{ rows: headChunkRows(cfg.vocabSize, M), V: cfg.vocabSize }];
 }
 
 /** One task per (kernel, shape class) of these calls, with the adapter's applicable variants. */
