@@ -25,6 +25,8 @@ export interface MatmulShape {
   OC: number;
   /** The block-quantized weight's layout for matmul_nbits_forward (default QUANT_DEFAULT). */
   quant?: QuantLayout;
+  /** Tune only these kernels at this shape (default: every kernel asked for). */
+  kernels?: readonly TunedKernel[];
 }
 
 /** A block-quantized weight's layout (src/engine/blockq.ts). */
@@ -68,6 +70,7 @@ export function matmulTuneTasks(engine: Engine, shapes: MatmulShape[], kernels: 
   for (const s of shapes) {
     for (const kernel of kernels) {
       if (isAttentionKernel(kernel) || isLoraOrHeadKernel(kernel)) continue; // attention-runner.ts, lora-runner.ts
+      if (s.kernels && !s.kernels.includes(kernel)) continue;
       // (M, K, N) as src/engine/kernels/matmul.ts and matmul-nbits.ts ask engine.choices.
       const [K, N] = kernel === 'matmul_forward' || kernel === 'matmul_nbits_forward' ? [s.C, s.OC] : [s.OC, s.C];
       const cls = shapeClass(s.M, K, N);
@@ -185,10 +188,12 @@ export async function tuneMatmuls(
   o: TuneModelOptions = {},
 ): Promise<TuneOutcome> {
   const kernels = o.kernels ?? ['matmul_forward', 'matmul_dinp'];
+  // Shapes for some kernels only (modelTuneShapes' decoding rows) go last: what is left of the budget.
   const tasks = [
-    ...matmulTuneTasks(engine, shapes, kernels),
+    ...matmulTuneTasks(engine, shapes.filter((s) => !s.kernels), kernels),
     ...attentionTuneTasks(engine, o.attention ?? [], kernels),
     ...loraTuneTasks(engine, o.lora ?? [], o.logprobs ?? [], kernels),
+    ...matmulTuneTasks(engine, shapes.filter((s) => s.kernels), kernels),
   ];
   return tuneWithCache(engine.choices, adapterIdentity(engine), tasks, new KernelTuneRunner(engine), cache, o);
 }
@@ -205,6 +210,20 @@ export function kernelsForModel(kernels: readonly TunedKernel[], weights: ModelW
 }
 
 /**
+ * The linear-layer products tuneModelKernels measures: the model's shapes at M rows and, for the
+ * 4/8-bit forward, also at one row (decoding, where its gemv layout is the fast one; measured
+ * after the others, within what is left of the budget).
+ */
+export function modelTuneShapes(cfg: TransformerConfig, M: number, kernels: readonly TunedKernel[], quant: QuantLayout | null): MatmulShape[] {
+  const q = quant ?? undefined;
+  const shapes: MatmulShape[] = modelMatmulShapes(cfg, M).map((s) => ({ ...s, quant: q }));
+  if (M > 1 && kernels.includes('matmul_nbits_forward')) {
+    shapes.push(...modelMatmulShapes(cfg, 1).map((s): MatmulShape => ({ ...s, quant: q, kernels: ['matmul_nbits_forward'] })));
+  }
+  return shapes;
+}
+
+/**
  * The kernels of a model at M rows: its linear layers and, where `kernels` names them, its
  * attention, its LM head's log-softmax and (given o.loraRank) its LoRA passes.
  */
@@ -215,9 +234,7 @@ export function tuneModelKernels(
   cache: TuneCache | null,
   o: TuneModelOptions = {},
 ): Promise<TuneOutcome> {
-  const quant = o.quant ?? undefined;
-  const shapes = modelMatmulShapes(cfg, M).map((s) => ({ ...s, quant }));
-  return tuneMatmuls(engine, shapes, cache, {
+  return tuneMatmuls(engine, modelTuneShapes(cfg, M, o.kernels ?? [], o.quant ?? null), cache, {
     ...o,
     attention: o.attention ?? modelAttentionShapes(cfg, M),
     logprobs: o.logprobs ?? modelLogprobsShapes(cfg, M),
