@@ -54,30 +54,17 @@ fn row_stats(base: u32, tid: u32) -> Stats {
   return stats_of(q);
 }
 
+#include "lib/logprobs_result.wgsl"  // struct RowResult, row_result
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) tid: u32) {
-  let r = row_of(wid, nwg);
-  if (r >= params.rows) {
-    return;
-  }
-  let row = row_info(r);
-  if (row.tgt < 0) {
-    if (tid == 0u) {
-      logp[row.n] = 0.0;
-      lse[row.n] = 0.0;
-      logitSum[row.n] = 0.0;
-      aligned[row.n] = 0.0;
-    }
-    return;
-  }
-  let st = row_stats(row.base, tid);
-  if (tid == 0u) {
-    let lp = logits[row.base + u32(row.tgt)] - st.lse;
-    logp[row.n] = lp;
-    lse[row.n] = st.lse;
-    logitSum[row.n] = st.sum;
-    aligned[row.n] = lp - st.logSumP2;
+  let o = row_result(row_of(wid, nwg), tid);
+  if (o.write) {
+    logp[o.n] = o.logp;
+    lse[o.n] = o.lse;
+    logitSum[o.n] = o.sum;
+    aligned[o.n] = o.aligned;
   }
 }
 
@@ -85,21 +72,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 @compute @workgroup_size(256)
 fn main_nosum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) tid: u32) {
-  let r = row_of(wid, nwg);
-  if (r >= params.rows) {
-    return;
-  }
-  let row = row_info(r);
-  if (row.tgt < 0) {
-    if (tid == 0u) {
-      logp[row.n] = 0.0;
-      lse[row.n] = 0.0;
-    }
-    return;
-  }
-  let st = row_stats(row.base, tid);
-  if (tid == 0u) {
-    logp[row.n] = logits[row.base + u32(row.tgt)] - st.lse;
-    lse[row.n] = st.lse;
+  let o = row_result(row_of(wid, nwg), tid);
+  if (o.write) {
+    logp[o.n] = o.logp;
+    lse[o.n] = o.lse;
   }
 }
