@@ -69,27 +69,7 @@ fn clear_acc() {
   }
 }
 
-// A quad along K (k offsets lk .. lk + 3) of tile row r, into the k-major tile As.
-fn store_a_along_k(r: u32, lk: u32, v: vec4<f32>) {
-  for (var c = 0u; c < 4u; c++) {
-    As[(lk + c) * Q + r / 4u][r % 4u] = v[c];
-  }
-}
-
-fn multiply_tile(tx: u32, ty: u32) {
-  for (var k = 0u; k < BK; k++) {
-    let a0 = As[k * Q + ty];
-    let a1 = As[k * Q + 16u + ty];
-    let b0 = Bs[k * Q + tx];
-    let b1 = Bs[k * Q + 16u + tx];
-    for (var i = 0u; i < 4u; i++) {
-      acc[2u * i] += a0[i] * b0;
-      acc[2u * i + 1u] += a0[i] * b1;
-      acc[2u * (i + 4u)] += a1[i] * b0;
-      acc[2u * (i + 4u) + 1u] += a1[i] * b1;
-    }
-  }
-}
+#include "lib/matmul_tile8.wgsl"  // store_a (a quad along K into As), multiply_tile
 
 // dinp (M, C) tile at (row0, col0) of batch wg.z; K = OC.
 @compute @workgroup_size(16, 16)
@@ -120,7 +100,7 @@ fn dinp_main(
     if (row0 + ar < M) { a = dout_quad(out0 + (row0 + ar) * OC, k0 + ak, OC); }
     var b = vec4(0.0);
     if (k0 + bk < OC) { b = weight_quad(w0 + (k0 + bk) * C, col0 + bn, C); }
-    store_a_along_k(ar, ak, a);
+    store_a(ar, ak, a);
     Bs[bk * Q + bn / 4u] = b;
     workgroupBarrier();
     multiply_tile(lid3.x, lid3.y);
@@ -138,7 +118,7 @@ fn dinp_main(
       if (row0 + ar < M && k0 + ak + c < R) { a[c] = lora_g[(row0 + ar) * R + k0 + ak + c]; }
       if (k0 + bk < R && col0 + bn + c < C) { b[c] = lora_a[(k0 + bk) * C + col0 + bn + c]; }
     }
-    store_a_along_k(ar, ak, a);
+    store_a(ar, ak, a);
     Bs[bk * Q + bn / 4u] = b;
     workgroupBarrier();
     multiply_tile(lid3.x, lid3.y);
