@@ -211,14 +211,16 @@ export function kernelsForModel(kernels: readonly TunedKernel[], weights: ModelW
 
 /**
  * The linear-layer products tuneModelKernels measures: the model's shapes at M rows and, for the
- * 4/8-bit forward, also at one row (decoding, where its gemv layout is the fast one; measured
- * after the others, within what is left of the budget).
+ * forward (f32/f16 and 4/8-bit), also at one row: decoding, which sampling runs every step and
+ * where the few-row layouts (subgroup, gemv) are the fast ones; measured after the others, within
+ * what is left of the budget.
  */
 export function modelTuneShapes(cfg: TransformerConfig, M: number, kernels: readonly TunedKernel[], quant: QuantLayout | null): MatmulShape[] {
   const q = quant ?? undefined;
   const shapes: MatmulShape[] = modelMatmulShapes(cfg, M).map((s) => ({ ...s, quant: q }));
-  if (M > 1 && kernels.includes('matmul_nbits_forward')) {
-    shapes.push(...modelMatmulShapes(cfg, 1).map((s): MatmulShape => ({ ...s, quant: q, kernels: ['matmul_nbits_forward'] })));
+  const decoding = kernels.filter((k) => k === 'matmul_forward' || k === 'matmul_nbits_forward');
+  if (M > 1 && decoding.length > 0) {
+    shapes.push(...modelMatmulShapes(cfg, 1).map((s): MatmulShape => ({ ...s, quant: q, kernels: decoding })));
   }
   return shapes;
 }

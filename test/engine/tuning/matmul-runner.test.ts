@@ -94,19 +94,23 @@ describe('matmul tuning on a real adapter', () => {
     expect(kernelsForModel(['matmul_forward', 'matmul_dinp'], weights(w))).toEqual({ kernels: ['matmul_forward', 'matmul_dinp', 'matmul_nbits_forward'], quant: { bits: 4, blockSize: 32 } });
     expect(kernelsForModel(['matmul_forward'], weights(f32))).toEqual({ kernels: ['matmul_forward'], quant: null });
     expect(kernelsForModel(['attention_forward'], weights(w)).kernels).toEqual(['attention_forward']); // the forward is not tuned
-    // The model's shapes at its rows, and the nbits forward's alone at one row (decoding).
+    // The model's shapes at its rows, and the forward's (both kinds) at one row (decoding).
     const cfg = { hidden: 64, heads: 4, headDim: 16, kvHeads: 2, intermediate: 128, vocabSize: 100 } as TransformerConfig;
     const shapes = modelTuneShapes(cfg, 256, ['matmul_forward', 'matmul_nbits_forward'], { bits: 4, blockSize: 32 });
     expect(shapes.map((s) => `${s.M}x${s.C}x${s.OC}${s.kernels ? ':' + s.kernels.join() : ''}`)).toEqual([
       '256x64x64', '256x64x32', '256x64x128', '256x128x64', '256x64x100',
-      '1x64x64:matmul_nbits_forward', '1x64x32:matmul_nbits_forward', '1x64x128:matmul_nbits_forward', '1x128x64:matmul_nbits_forward', '1x64x100:matmul_nbits_forward',
+      ...['1x64x64', '1x64x32', '1x64x128', '1x128x64', '1x64x100'].map((s) => `${s}:matmul_forward,matmul_nbits_forward`),
     ]);
-    expect(modelTuneShapes(cfg, 256, ['matmul_forward'], null)).toHaveLength(5);
+    // An f32 model: its forward at one row too; the input gradient at its rows only.
+    expect(modelTuneShapes(cfg, 256, ['matmul_forward', 'matmul_dinp'], null).map((s) => `${s.M}:${s.kernels?.join() ?? 'all'}`)).toEqual([
+      ...Array(5).fill('256:all'), ...Array(5).fill('1:matmul_forward'),
+    ]);
+    expect(modelTuneShapes(cfg, 256, ['matmul_dinp'], null)).toHaveLength(5);
     const tasks = matmulTuneTasks(engine, shapes.slice(4, 6), ['matmul_forward', 'matmul_nbits_forward']);
     expect(tasks.map((t) => `${t.kernel} ${t.shapeClass}`)).toEqual([
-      'matmul_forward m256:64x100', 'matmul_nbits_forward m256:64x100', 'matmul_nbits_forward m1:64x64',
+      'matmul_forward m256:64x100', 'matmul_nbits_forward m256:64x100', 'matmul_forward m1:64x64', 'matmul_nbits_forward m1:64x64',
     ]);
-    expect(tasks[2]!.variants).toContain('gemv');
+    expect(tasks[3]!.variants).toContain('gemv');
     releaseQuantTensor(engine, w);
     engine.release(f32);
   });
