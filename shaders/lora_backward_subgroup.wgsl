@@ -5,18 +5,7 @@ enable subgroups;
 // (4 rows x RT ranks per 64 threads along OC, subgroupAdd, one barrier). grad_main is not here
 // (lora_grad has its own variants).
 
-struct Params {
-  M: u32,
-  K: u32,            // dyb: OC
-  N: u32,            // dyb: R; grad: P
-  Q: u32,            // grad: columns of out
-  w_offset: u32,     // dyb: first element of B; grad: first element of out
-  scale: f32,        // dyb
-  accumulate: u32,   // out += instead of =
-  drop_seed: u32,    // grad: dropout of Y
-  drop_threshold: u32,
-  drop_scale: f32,
-}
+#include "lib/lora_backward_params.wgsl"  // struct Params
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;  // dyb: g (M, R); grad: (P, Q) at w_offset
 @group(0) @binding(1) var<storage, read> xin: array<f32>;        // dyb: dY (M, OC); grad: X (M, P)

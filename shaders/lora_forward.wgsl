@@ -12,15 +12,7 @@
 // Tiling: lib/lora_rank_tile.wgsl (RT ranks x 256 / RT rows per workgroup, 8 lanes along C,
 // 16 partial sums per thread, one barrier).
 
-struct Params {
-  M: u32,
-  C: u32,
-  R: u32,
-  scale: f32,
-  drop_seed: u32,
-  drop_threshold: u32,  // 0 = no dropout
-  drop_scale: f32,      // 1 / (1 - p)
-}
+#include "lib/lora_forward_params.wgsl"  // struct Params
 
 @group(0) @binding(0) var<storage, read_write> xa: array<f32>;  // (M, R)
 @group(0) @binding(1) var<storage, read> x: array<f32>;         // (M, C)

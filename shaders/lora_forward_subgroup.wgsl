@@ -4,15 +4,7 @@ enable subgroups;
 // of lora_forward.wgsl (same hash of the same (row, column) of x), laid out by
 // lib/lora_rank_subgroup.wgsl (4 rows x RT ranks per 64 threads along C, subgroupAdd, one barrier).
 
-struct Params {
-  M: u32,
-  C: u32,
-  R: u32,
-  scale: f32,
-  drop_seed: u32,
-  drop_threshold: u32,  // 0 = no dropout
-  drop_scale: f32,      // 1 / (1 - p)
-}
+#include "lib/lora_forward_params.wgsl"  // struct Params
 
 @group(0) @binding(0) var<storage, read_write> xa: array<f32>;  // (M, R)
 @group(0) @binding(1) var<storage, read> x: array<f32>;         // (M, C)

@@ -16,19 +16,7 @@ const COLS: u32 = 8u;  // columns of out per workgroup (workgroup_size y)
 const TK: u32 = 32u;   // threads along K per column (workgroup_size x)
 const MR: u32 = 4u;    // rows of out per workgroup
 
-struct Params {
-  M: u32,
-  K: u32,
-  N: u32,
-  n_blocks: u32,      // ceil(K / block size)
-  block_shift: u32,   // log2(block size)
-  blob: u32,          // bytes per block: block size · bits / 8
-  bits: u32,          // 4 or 8
-  has_bias: u32,
-  accumulate: u32,
-  lora_r: u32,        // LoRA rank R; 0 = no LoRA term
-  lora_b_offset: u32, // first element of this layer's rows in lora_b
-}
+#include "lib/matmul_nbits_params.wgsl"  // struct Params
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;  // (M, N)
 @group(0) @binding(1) var<storage, read> inp: array<f32>;        // (M, K)

@@ -15,19 +15,7 @@ const TILE: u32 = 128u;  // output rows and columns per workgroup
 const BK: u32 = 8u;      // K slice per barrier
 const Q: u32 = 32u;      // vec4s per k-row of a tile (TILE / 4)
 
-struct Params {
-  M: u32,
-  K: u32,
-  N: u32,
-  n_blocks: u32,      // ceil(K / block size)
-  block_shift: u32,   // log2(block size)
-  blob: u32,          // bytes per block: block size · bits / 8
-  bits: u32,          // 4 or 8
-  has_bias: u32,
-  accumulate: u32,
-  lora_r: u32,        // LoRA rank R; 0 = no LoRA term
-  lora_b_offset: u32, // first element of this layer's rows in lora_b
-}
+#include "lib/matmul_nbits_params.wgsl"  // struct Params
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;  // (M, N)
 @group(0) @binding(1) var<storage, read> inp: array<f32>;        // (M, K)
