@@ -126,8 +126,11 @@ let pageOpened = false;
 export const useLabelStore = create<LabelState>()((set, get) => {
   /** Records the annotator skipped (their latest label is a skip). */
   let skippedIds = new Set<number>();
-  /** Shows the first task of the queue (or says the queue is done). */
-  const showHead = async (shown?: number[]) => {
+  /**
+   * Shows the first task of the queue (or says the queue is done), with `shown`'s sides when given
+   * (undo) or when it is the task `sameAs` (a reload that finds the task on screen still first).
+   */
+  const showHead = async (shown?: number[], sameAs?: string) => {
     for (;;) {
       const id = get().queue[0];
       if (id === undefined) {
@@ -142,7 +145,8 @@ export const useLabelStore = create<LabelState>()((set, get) => {
       }
       const task = buildTask(record);
       const n = task.mode === 'steps' ? 0 : task.candidates.length;
-      set({ current: { task, shown: shown && shown.length === n ? shown : shuffledSides(n, random), edits: {} }, rationale: '', status: 'ready', ...NO_STEP_DRAFT });
+      const keep = shown && shown.length === n && (sameAs === undefined || sameAs === task.key);
+      set({ current: { task, shown: keep ? shown : shuffledSides(n, random), edits: {} }, rationale: '', status: 'ready', ...NO_STEP_DRAFT });
       return;
     }
   };
@@ -157,7 +161,9 @@ export const useLabelStore = create<LabelState>()((set, get) => {
     const q = await loadQueue(sourceId, annotator.trim());
     skippedIds = new Set(q.skippedIds);
     set({ queue: q.queue, total: q.total, labelled: q.labelled, skipped: skippedIds.size });
-    await showHead();
+    // The same task still first (a name typed, the page opened again): its sides do not swap under the person.
+    const onScreen = get().current;
+    await showHead(onScreen?.shown, onScreen?.task.key ?? '');
   };
 
   const decisionFor = (c: CurrentTask, a: LabelAction): LabelDecision => {

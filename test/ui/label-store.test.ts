@@ -107,6 +107,22 @@ describe('pairs, blind', () => {
     expect(store().queue).toHaveLength(3);
   });
 
+  it('a reload that finds the task on screen still first keeps its sides (no swap under the person)', async () => {
+    await setup([pair(1), pair(2), pair(3)]);
+    const shown = store().current!.shown;
+    const left = side(0);
+    // The name typed again, another annotator: the same first task each time.
+    for (const name of ['alice', 'alice ', 'bob', 'bob']) {
+      await store().setAnnotator(name);
+      expect(store().current!.task.prompt).toBe('prompt 1');
+      expect(store().current!.shown).toEqual(shown);
+      expect(side(0)).toBe(left);
+    }
+    // Another task first gets sides of its own.
+    await store().act({ type: 'left' });
+    expect(store().current!.task.prompt).toBe('prompt 2');
+  });
+
   it('skip sends a task to the end, next saves nothing, undo takes back the latest label with its sides', async () => {
     const id = await setup([pair(1), pair(2), pair(3)]);
     await store().act({ type: 'skip' });
