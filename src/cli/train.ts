@@ -23,6 +23,7 @@ import { LoraAdapter, LoraRankError, loraScale, planLora } from '../engine/lora/
 import { formatBytes, isModelLoadError } from '../engine/model/errors.js';
 import type { LoadedModel } from '../engine/model/load.js';
 import { tuneForModel } from './tune-cache.js';
+import { TRAINING_TUNED_KERNELS, trainingTuneRows } from '../engine/tuning/training-tune.js';
 import { createNodeEngine } from '../engine/node.js';
 import { loraAdapterConfig, loraBackend } from '../engine/training/backend.js';
 import { LORA_TARGETS, TrainingConfigError, parseTrainingConfig, type TrainingConfig } from '../engine/training/config.js';
@@ -272,12 +273,10 @@ export async function openSession(m: LoadedModel, config: TrainingConfig, tag: s
   const engine = shared ?? (await createNodeEngine());
   err(`${tag}: GPU ${engine.report.vendor || '?'} / ${engine.report.architecture || '?'}`);
   const model = TransformerModel.create(engine, m.config, m.transformerWeights());
-  // Matmul variants for this model on this adapter (issue 16): from the tuning cache, or measured
-  // at first use (a few seconds; not on software adapters unless PREFSTUDIO_TUNE=on). Rows: one
-  // batch of pairs (chosen + rejected) at up to 256 tokens; other row counts take the nearest.
-  const tuneRows = config.per_device_train_batch_size * 2 * Math.min(config.max_length ?? 256, 256);
-  await tuneForModel(engine, m.config, tuneRows, {
-    kernels: ['matmul_forward', 'matmul_dinp', 'attention_forward', 'attention_backward', 'logprobs_forward', 'lora_xa', 'lora_dyb', 'lora_grad'],
+  // Kernel variants for this model on this adapter (issue 16): from the tuning cache, or measured
+  // at first use (a few seconds; not on software adapters unless PREFSTUDIO_TUNE=on).
+  await tuneForModel(engine, m.config, trainingTuneRows(config.per_device_train_batch_size, config.max_length), {
+    kernels: TRAINING_TUNED_KERNELS,
     loraRank: config.lora.r,
     weights: model.weights,
     log: (l) => err(`${tag}: ${l}`),

@@ -1,11 +1,12 @@
-// What training needs of the engine Worker: its workspace connection, its GPU lock, and the
-// model slot (models.ts), reloading the run's model when another one is active or the device
-// that held it was lost.
+// What training needs of the engine Worker: its workspace connection, its GPU lock, the model
+// slot (models.ts), reloading the run's model when another one is active or the device that held
+// it was lost, and the kernel tuning before a run (tuning.ts).
 import { PrefDb } from '../db/index.js';
 import { getEngine, withGpu } from './engine.js';
 import { settle } from './errors.js';
 import { activateModel, getActiveModel, unloadModel } from './models.js';
 import { manifestFingerprint, type TrainHost, type TrainModel } from './train.js';
+import { tuneForTraining } from './tuning.js';
 
 let workspace: Promise<PrefDb> | null = null;
 
@@ -37,5 +38,13 @@ function trainWorkspace(): Promise<PrefDb> {
 }
 
 export function workerTrainHost(): TrainHost {
-  return { workspace: trainWorkspace, withGpu, model: trainModel };
+  return {
+    workspace: trainWorkspace,
+    withGpu,
+    model: trainModel,
+    tuneKernels: async (model, config, log) => {
+      const db = await trainWorkspace();
+      await withGpu((engine) => tuneForTraining(engine, db, model, config, log));
+    },
+  };
 }

@@ -45,6 +45,11 @@ export interface TrainHost {
   withGpu<T>(job: (engine: Engine) => Promise<T>): Promise<T>;
   /** Model `id` on the GPU (loaded first when another one, or none, is active). */
   model(id: string): Promise<TrainModel>;
+  /**
+   * Chooses the kernel variants for a run's step (its rows, its adapter's rank) before it trains,
+   * from the tuning cache or measured (worker/tuning.ts tuneForTraining); absent: none chosen.
+   */
+  tuneKernels?(model: TransformerModel, config: TrainingConfig, log: (line: string) => void): Promise<void>;
 }
 
 /** A model's fingerprint from what identifies its stored files (id, date, file sizes). */
@@ -203,6 +208,7 @@ export function createTrainModule(host: TrainHost): TrainModule {
       const noData = noDataMessage(config, data);
       if (noData) throw new WorkerTaskError('no-data', noData);
       for (const w of data.warnings) emit({ type: 'progress', runId, message: `warning: ${w}` });
+      await host.tuneKernels?.(m.model, config, (message) => emit({ type: 'progress', runId, message }));
       const ck = await latestCheckpoint(db, runId);
       const resume: TrainerCheckpoint | null = ck ? decodeCheckpoint(ck.bytes) : null;
       const init = resume ? null : await initialAdapter(db, run);

@@ -5,7 +5,11 @@
 import { dbTuneCache, type PrefDb } from '../db/index.js';
 import { parseForced, type KernelChoice } from '../engine/tuning/choices.js';
 import { isSoftwareAdapter, kernelsForModel, tuneModelKernels } from '../engine/tuning/matmul-runner.js';
+import { TRAINING_TUNED_KERNELS, trainingTuneRows } from '../engine/tuning/training-tune.js';
 import { VARIANTS, whyNotApplicable, type TunedKernel } from '../engine/tuning/variants.js';
+import type { Engine } from '../engine/gpu/engine.js';
+import type { TrainingConfig } from '../engine/training/config.js';
+import type { TransformerModel } from '../engine/transformer/model.js';
 import { getEngine, withGpu } from './engine.js';
 import { getActiveModel } from './models.js';
 
@@ -26,12 +30,16 @@ export interface KernelTuningReport {
 /**
  * Training products are tuned too: the Worker trains on the model it activates (with a
  * block-quantized base, its forward kernel as well: kernelsForModel), and the LM head's
- * log-softmax. (The LoRA passes are not: the adapter's rank is unknown when a model is activated.)
+ * log-softmax. The LoRA passes wait for a run (tuneForTraining): the adapter's rank is unknown
+ * when a model is activated.
  */
 const KERNELS: TunedKernel[] = ['matmul_forward', 'matmul_dinp', 'attention_forward', 'attention_backward', 'logprobs_forward'];
 /** Rows of the measured products: a batch of a few sequences of a few hundred tokens. */
 const ROWS = 256;
 const BUDGET_MS = 3000;
+
+/** Set once the person asked to measure here (the GPU panel): a software adapter is then tuned for runs too. */
+let measureOnSoftware = false;
 
 let state: { state: KernelTuningState; note: string; progress: string[] } = {
   state: 'untuned', note: 'no model has been activated yet', progress: [],
@@ -59,6 +67,7 @@ export async function tuneActiveModel(workspace: () => Promise<PrefDb>, force = 
     state = { state: 'untuned', note: 'no model is active: activate one to tune for its shapes', progress: [] };
     return kernelTuningReport();
   }
+  if (force) measureOnSoftware = true;
   if (!force && isSoftwareAdapter(engine)) {
     state = { state: 'software', note: 'software adapter: the safe kernels are used (speed here says nothing about a GPU)', progress: [] };
     return kernelTuningReport();
@@ -100,3 +109,40 @@ export async function forceKernelVariants(text: string): Promise<KernelTuningRep
   return kernelTuningReport();
 }
 
+
+/**
+ * Before a run trains: its step's kernels at its batch's rows and its adapter's rank (the LoRA
+ * passes are measured here, the rest mostly comes from the cache), within the same budget, where
+ * the model's own tuning runs (a software adapter only once measuring was asked for). Call under
+ * the GPU lock; failures leave the safe kernels and never stop the run.
+ */
+export async function tuneForTraining(
+  engine: Engine,
+  db: PrefDb,
+  model: TransformerModel,
+  config: Pick<TrainingConfig, 'per_device_train_batch_size' | 'max_length' | 'lora'>,
+  log: (line: string) => void,
+  budgetMs = BUDGET_MS,
+): Promise<void> {
+  if (!measureOnSoftware && isSoftwareAdapter(engine)) return;
+  const { kernels, quant } = kernelsForModel(TRAINING_TUNED_KERNELS, model.weights);
+  const progress = [...state.progress];
+  try {
+    const outcome = await tuneModelKernels(engine, model.config, trainingTuneRows(config.per_device_train_batch_size, config.max_length), dbTuneCache(db), {
+      budgetMs,
+      kernels,
+      quant,
+      loraRank: config.lora.r,
+      onProgress: (p) => {
+        const line = `${p.done}/${p.total} ${p.note}`;
+        progress.push(line);
+        log(`tuning kernels ${line}`);
+      },
+    });
+    if (!outcome.fromCache) {
+      state = { state: 'measured', note: `measured for a training run (LoRA rank ${config.lora.r}) in ${(outcome.ms / 1000).toFixed(1)} s`, progress };
+    }
+  } catch (e) {
+    log(`kernel tuning failed, the safe kernels are used: ${(e as Error).message}`);
+  }
+}

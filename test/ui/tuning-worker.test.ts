@@ -1,7 +1,8 @@
 // The engine Worker's kernel tuning (src/worker/tuning.ts) in-process on the Node engine, with an
 // in-memory OPFS and fake-indexeddb: untuned before a model; a software adapter keeps the safe
 // kernels unless asked; asked, it measures the active model's shapes and caches the choice in
-// IndexedDB, so a second request repeats it from there; a forced variant is applied, a bad one
+// IndexedDB, so a second request repeats it from there; a run's LoRA passes are measured at its
+// rank before it trains (once measuring was asked for); a forced variant is applied, a bad one
 // refused naming it.
 import 'fake-indexeddb/auto';
 import { readFile, readdir } from 'node:fs/promises';
@@ -19,7 +20,7 @@ vi.mock('../../src/engine/browser.js', async () => {
 });
 
 const { importModel, getActiveModel, unloadModel, useModelStore } = await import('../../src/worker/models.js');
-const { forceKernelVariants, kernelTuningReport, tuneActiveModel } = await import('../../src/worker/tuning.js');
+const { forceKernelVariants, kernelTuningReport, tuneActiveModel, tuneForTraining } = await import('../../src/worker/tuning.js');
 
 const LLAMA = new URL('../fixtures/models/tiny-llama/', import.meta.url).pathname;
 
@@ -55,6 +56,12 @@ describe('kernel tuning in the engine Worker', () => {
     const auto = await tuneActiveModel(workspace);
     expect(auto.state).toBe('software');
     expect(auto.choices).toEqual([]);
+    // Nor before a run.
+    const run = { per_device_train_batch_size: 1, max_length: 32, lora: { r: 4 } } as Parameters<typeof tuneForTraining>[3];
+    const skipped: string[] = [];
+    await tuneForTraining(await testEngine(), await workspace(), getActiveModel()!.model, run, (l) => skipped.push(l), 120_000);
+    expect(skipped).toEqual([]);
+    expect((await kernelTuningReport()).choices).toEqual([]);
 
     // A budget that covers the compiles of a software adapter (seconds each), so every shape is measured.
     const measured = await tuneActiveModel(workspace, true, 120_000);
@@ -65,6 +72,20 @@ describe('kernel tuning in the engine Worker', () => {
     const cached = await tuneActiveModel(workspace, true, 120_000);
     expect(cached.state).toBe('cached');
     expect(cached.choices).toEqual(measured.choices);
+
+    // Once measuring was asked for, a run's LoRA passes are measured at its rank and rows (64 =
+    // one pair of 32 tokens), the model's other kernels at those rows too; a second run of the
+    // same shape finds them all in the cache and logs nothing.
+    const lines: string[] = [];
+    await tuneForTraining(await testEngine(), await workspace(), getActiveModel()!.model, run, (l) => lines.push(l), 120_000);
+    const cfg = getActiveModel()!.model.config;
+    expect(lines.some((l) => l.includes(`lora_xa M=64 C=${cfg.hidden} R=4`)), lines.join('\n')).toBe(true);
+    const afterRun = (await kernelTuningReport()).choices;
+    for (const k of ['lora_xa', 'lora_dyb', 'lora_grad', 'attention_backward']) expect(afterRun.some((c) => c.kernel === k), k).toBe(true);
+    expect(afterRun.filter((c) => c.kernel === 'lora_grad').every((c) => c.complete !== false)).toBe(true);
+    const again: string[] = [];
+    await tuneForTraining(await testEngine(), await workspace(), getActiveModel()!.model, run, (l) => again.push(l), 120_000);
+    expect(again).toEqual([]);
 
     const forced = await forceKernelVariants('matmul_forward=tiled8');
     expect(forced.forced).toEqual({ matmul_forward: 'tiled8' });
