@@ -203,22 +203,27 @@ describe('f16', () => {
   });
 
   it.each([
-    { N: 2, outOffset: 0, inpOffset: 0, size: 2 },
-    { N: 130, outOffset: 6, inpOffset: 10, size: 200 },
-    { N: 1026, outOffset: 512, inpOffset: 0, size: 2048 },
-  ])('the GPU pack equals toF16Array at word offsets (N $N, outOffset $outOffset, inpOffset $inpOffset)', async ({ N, outOffset, inpOffset, size }) => {
+    { N: 2, rows: 1, dstWords: [0], inpOffset: 0, size: 2 },
+    { N: 130, rows: 1, dstWords: [3], inpOffset: 10, size: 200 },
+    // Rows at their own, unordered word offsets (a KV cache's slots), one past a 256-word workgroup.
+    { N: 6, rows: 3, dstWords: [40, 2, 17], inpOffset: 4, size: 100 },
+    { N: 514, rows: 2, dstWords: [600, 0], inpOffset: 0, size: 2048 },
+  ])('the GPU pack equals toF16Array at each row\'s word offset (N $N, rows $rows, dst $dstWords, inpOffset $inpOffset)', async ({ N, rows, dstWords, inpOffset, size }) => {
     const engine = await testEngine();
-    const x = randn(inpOffset + N, N + 3, 4);
+    const x = randn(inpOffset + rows * N, N + 3, 4);
     const inp = engine.fromArray(x, [x.length], 'f32', 'values');
     const before = toF16Array(randn(size, 7, 1)); // what was there: kept outside the written words
     const out = engine.fromArray(before, [size], 'f16', 'halves');
-    f16PackForward(engine, out, inp, N, outOffset, inpOffset);
+    const dst = engine.fromArray(Uint32Array.from(dstWords), [rows], 'u32', 'dst');
+    f16PackForward(engine, out, inp, dst, N, rows, inpOffset);
     const gpu = Array.from(await engine.readF32(unpacked(engine, out, size)));
     const want = Array.from(before, f16BitsToF32);
-    Array.from(toF16Array(x.subarray(inpOffset)), f16BitsToF32).forEach((v, i) => (want[outOffset + i] = v));
+    const halves = Array.from(toF16Array(x.subarray(inpOffset)), f16BitsToF32);
+    for (let r = 0; r < rows; r++) for (let i = 0; i < N; i++) want[2 * dstWords[r]! + i] = halves[r * N + i]!;
     expect(gpu).toEqual(want);
-    expect(() => f16PackForward(engine, out, inp, N - 1)).toThrow(/must be even/);
-    engine.release(inp, out);
+    expect(() => f16PackForward(engine, out, inp, dst, N - 1, rows)).toThrow(/must be even/);
+    expect(() => f16PackForward(engine, out, inp, dst, N, rows + 1)).toThrow(/must hold/);
+    engine.release(inp, out, dst);
   });
 
   it('round-trips values through f16 within half an ulp', () => {

@@ -77,6 +77,8 @@ export class KvCache implements KeySource {
   filled = 0;
   /** Where the next `keys` call writes: per row, the slot of its first token. */
   private writeAt: Int32Array;
+  /** f16 cache: the u32 word where each row's writes start (writeAt on the GPU, for f16PackForward). */
+  private writeWords: Tensor | null = null;
 
   constructor(
     private readonly engine: Engine,
@@ -118,6 +120,12 @@ export class KvCache implements KeySource {
     }
     this.writeAt = at;
     this.filled = end;
+    if (this.dtype === 'f16') {
+      const row = this.NKV * this.HS;
+      this.engine.release(this.writeWords);
+      const words = Uint32Array.from(at, (slot, b) => ((b * this.maxLen + slot) * row) / 2);
+      this.writeWords = this.engine.fromArray(words, [this.B], 'u32', 'kv.writeWords');
+    }
     if (this.B > 1 && !this.prefill) {
       this.engine.release(this.maskTensor, ...this.windowMasks.values());
       this.windowMasks.clear();
@@ -169,11 +177,8 @@ export class KvCache implements KeySource {
   /** Each row's T new keys and values (B, T, NKV, HS) into its slots. */
   private write(layer: number, k: Tensor, v: Tensor, T: number, row: number): void {
     if (this.dtype === 'f16') {
-      for (let b = 0; b < this.B; b++) {
-        const dstOffset = (b * this.maxLen + this.writeAt[b]!) * row;
-        f16PackForward(this.engine, this.k[layer]!, k, T * row, dstOffset, b * T * row);
-        f16PackForward(this.engine, this.v[layer]!, v, T * row, dstOffset, b * T * row);
-      }
+      f16PackForward(this.engine, this.k[layer]!, k, this.writeWords!, T * row, this.B);
+      f16PackForward(this.engine, this.v[layer]!, v, this.writeWords!, T * row, this.B);
       return;
     }
     const copies: RegionCopy[] = [];
@@ -204,9 +209,10 @@ export class KvCache implements KeySource {
   release(): void {
     this.engine.release(...this.unpacked);
     this.unpacked = [];
-    this.engine.release(...this.k, ...this.v, this.maskTensor, ...this.windowMasks.values());
+    this.engine.release(...this.k, ...this.v, this.maskTensor, this.writeWords, ...this.windowMasks.values());
     this.windowMasks.clear();
     this.maskTensor = null;
+    this.writeWords = null;
   }
 }
 
