@@ -15,6 +15,7 @@ import { zipSync } from 'fflate';
 import { parquetMetadata } from 'hyparquet';
 import { ByteWriter, parquetWriteBuffer } from 'hyparquet-writer';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MAX_PARQUET_FOOTER } from '../../src/data/read/parquet.js';
 import { TINY_LLAMA } from '../model/helpers.js';
 import { failsWith, peakUnder } from '../support/cli-checks.js';
 import { changes, lines, runCli, snapshot } from '../support/cli.js';
@@ -43,7 +44,10 @@ function pairLines(count: number, bad: (i: number) => boolean = () => false): st
 describe('decompression limits, checked while inflating', () => {
   it('a gzip ratio bomb (.jsonl.gz of zeros) is stopped with the limit and how to raise it, in convert and train; nothing written', async () => {
     const d = fresh();
-    writeFileSync(join(d, 'bomb.jsonl.gz'), gzipSync(new Uint8Array(256 << 20), { level: 9 }));
+    // 64 MiB of zeros (about 1030:1): the ratio check starts once the output passes RATIO_FLOOR
+    // (32 MiB, src/data/io/limits.ts), so this stops at the same point a 256 MiB bomb did, for a
+    // quarter of the compression time here (256 MiB at level 9 took 7-19 s on a loaded machine).
+    writeFileSync(join(d, 'bomb.jsonl.gz'), gzipSync(new Uint8Array(64 << 20), { level: 9 }));
     const before = snapshot(d);
     const convert = await runCli(['convert', join(d, 'bomb.jsonl.gz'), '--to', 'trl', '--out', join(d, 'out.jsonl')]);
     failsWith(convert, 1, /^prefstudio convert: bomb\.jsonl\.gz \(gzip\) inflates more than 500 times its compressed size .*: a decompression bomb\? Set PREFSTUDIO_MAX_INFLATE_RATIO to raise the limit$/);
@@ -71,21 +75,25 @@ describe('decompression limits, checked while inflating', () => {
   it('zip bombs as --adapter: refused by what they declare, or while they inflate, never inflated whole', async () => {
     const d = fresh();
     const config = readFileSync(join(ADAPTER, 'adapter_config.json'));
-    /** A zip whose adapter_model.safetensors entry holds `bytes` and declares `declared` bytes (its central directory). */
-    const zip = (bytes: Uint8Array, declared?: number) => {
-      const z = zipSync({ 'adapter/adapter_config.json': config, 'adapter/adapter_model.safetensors': [bytes, { level: 9 }] });
-      const view = new DataView(z.buffer);
+    /** An adapter zip whose adapter_model.safetensors entry holds `bytes`. */
+    const zip = (bytes: Uint8Array) => zipSync({ 'adapter/adapter_config.json': config, 'adapter/adapter_model.safetensors': [bytes, { level: 9 }] });
+    /** A copy of `z` whose adapter_model.safetensors entry declares `declared` bytes (its central directory). */
+    const declaring = (z: Uint8Array, declared: number) => {
+      const c = z.slice();
+      const view = new DataView(c.buffer);
       const name = 'adapter/adapter_model.safetensors';
-      for (let i = 0; declared !== undefined && i + 46 + name.length <= z.length; i++) {
-        if (view.getUint32(i, true) === 0x02014b50 && new TextDecoder().decode(z.subarray(i + 46, i + 46 + name.length)) === name) view.setUint32(i + 24, declared, true);
+      for (let i = 0; i + 46 + name.length <= c.length; i++) {
+        if (view.getUint32(i, true) === 0x02014b50 && new TextDecoder().decode(c.subarray(i + 46, i + 46 + name.length)) === name) view.setUint32(i + 24, declared, true);
       }
-      return z;
+      return c;
     };
-    writeFileSync(join(d, 'bomb.zip'), zip(new Uint8Array(64 << 20)));
+    // 64 MiB of zeros, compressed once for the two files below (seconds at level 9 here).
+    const zeros64 = zip(new Uint8Array(64 << 20));
+    writeFileSync(join(d, 'bomb.zip'), zeros64);
     // It declares 32 MiB (a ratio the check of the header lets through) and inflates to 64 MiB.
-    writeFileSync(join(d, 'under.zip'), zip(new Uint8Array(64 << 20), 32 << 20));
+    writeFileSync(join(d, 'under.zip'), declaring(zeros64, 32 << 20));
     // A 4 KiB entry whose central directory says 4 GB.
-    writeFileSync(join(d, 'liar.zip'), zip(new Uint8Array(4096), 0xfffffff0));
+    writeFileSync(join(d, 'liar.zip'), declaring(zip(new Uint8Array(4096)), 0xfffffff0));
     const before = snapshot(d);
     const bomb = await runCli(['export', '--model', TINY_LLAMA, '--adapter', join(d, 'bomb.zip'), '--peft', join(d, 'out')]);
     failsWith(bomb, 1, /^prefstudio export: .*bomb\.zip: adapter\/adapter_model\.safetensors declares to inflate more than 500 times its compressed size \(64 MiB from 64\.\d KiB\): a decompression bomb\? Set PREFSTUDIO_MAX_INFLATE_RATIO to raise the limit$/);
@@ -155,7 +163,7 @@ describe('limits proportional to the file', () => {
     same(before, d);
   }, 60_000);
 
-  it('Parquet footers repeating one row group (200k times, 20k times, 5k times) are refused in seconds', async () => {
+  it('Parquet footers repeating one row group (120k times, 20k times, 5k times) are refused in seconds', async () => {
     const d = fresh();
     const buf = parquetWriteBuffer({ columnData: [{ name: 'prompt', data: ['Q1', 'Q2'] }, { name: 'chosen', data: [' yes', ' good'] }, { name: 'rejected', data: [' no', ' bad'] }] });
     const { writeMetadata } = (await import(new URL('../../node_modules/hyparquet-writer/src/metadata.js', import.meta.url).href)) as { writeMetadata: (w: ByteWriter, m: unknown) => void };
@@ -176,14 +184,22 @@ describe('limits proportional to the file', () => {
       out.set(new TextEncoder().encode('PAR1'), out.length - 4);
       return out;
     };
-    for (const times of [200_000, 20_000, 5_000]) writeFileSync(join(d, `x${times}.parquet`), repeated(times));
+    // 120k copies make a footer of about 20.8 MB, over the 16 MiB MAX_PARQUET_FOOTER (checked
+    // below); 200k made 34.6 MB and took 27 s of the test's own time to write on a loaded machine.
+    for (const times of [120_000, 20_000, 5_000]) writeFileSync(join(d, `x${times}.parquet`), repeated(times));
+    const footerBytes = (f: string) => {
+      const b = readFileSync(join(d, f));
+      return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(b.length - 8, true);
+    };
+    expect(footerBytes('x120000.parquet')).toBeGreaterThan(MAX_PARQUET_FOOTER);
+    expect(footerBytes('x20000.parquet')).toBeLessThan(MAX_PARQUET_FOOTER);
     const before = snapshot(d);
     const expected: Record<number, RegExp> = {
-      200000: /^prefstudio convert: Parquet footer of \d+ bytes, over the 16 MiB limit: rewrite the file with fewer, larger row groups$/,
+      120000: /^prefstudio convert: Parquet footer of \d+ bytes, over the 16 MiB limit: rewrite the file with fewer, larger row groups$/,
       20000: /^prefstudio convert: corrupt Parquet footer: \d+ bytes of metadata for \d+ bytes of data \(more than 4 times\): a repeated or padded row-group list\?$/,
       5000: /^prefstudio convert: corrupt Parquet footer: column "\w+" of row group \d+ and column "\w+" of row group \d+ of x5000\.parquet claim the same bytes .*5000 row groups describe more data than the \d+-byte file holds$/,
     };
-    for (const times of [200_000, 20_000, 5_000]) {
+    for (const times of [120_000, 20_000, 5_000]) {
       const r = await runCli(['convert', join(d, `x${times}.parquet`), '--to', 'trl', '--out', join(d, 'out.jsonl')]);
       failsWith(r, 1, expected[times]!);
       peakUnder(r, 400);
