@@ -274,6 +274,8 @@ describe.each(FORWARD_VARIANTS)('matmul forward, variant %s', (variant) => {
 
   it('without bias, accumulating, batched (shared and per-batch weights, padded strides)', async () => {
     await checkForward([65, 33, 70], { variant, withBias: false, seed: 5 });
+    // Several column tiles of every variant (the SHAPES fit in one column of the larger tiles).
+    await checkForward([40, 36, 300], { variant, seed: 7 });
     await checkForward([65, 64, 70], { variant, options: { accumulate: true } });
     await checkForward([33, 20, 17], { variant, options: { batch: 3 } });
     await checkForward([33, 20, 17], { variant, options: { batch: 3, weightStride: 17 * 20, inpStride: 33 * 20 + 4, outStride: 33 * 17 + 3 } });

@@ -9,6 +9,12 @@ export interface AdapterReport {
   /** The driver, where the browser's GPUAdapterInfo names it (non-standard; else absent). */
   driver?: string;
   isFallbackAdapter: boolean;
+  /**
+   * The fewest invocations a subgroup of this adapter may have (GPUAdapterInfo.subgroupMinSize;
+   * absent where the browser does not say): variants that share values within groups of 8 lanes
+   * need at least 8 (src/engine/tuning/variants.ts).
+   */
+  subgroupMinSize?: number;
   features: {
     shaderF16: boolean;
     subgroups: boolean;
@@ -72,6 +78,7 @@ export function describeAdapter(adapter: GPUAdapter): AdapterReport {
     driver: (info as { driver?: string } | undefined)?.driver ?? '',
     isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ??
       (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter),
+    ...subgroupMinSizeOf(info),
     features: {
       shaderF16: adapter.features.has('shader-f16'),
       subgroups: adapter.features.has('subgroups'),
@@ -87,6 +94,11 @@ export function describeAdapter(adapter: GPUAdapter): AdapterReport {
       maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
     },
   };
+}
+
+function subgroupMinSizeOf(info: GPUAdapterInfo | undefined): { subgroupMinSize?: number } {
+  const n = (info as { subgroupMinSize?: number } | undefined)?.subgroupMinSize;
+  return typeof n === 'number' && n > 0 ? { subgroupMinSize: n } : {};
 }
 
 /** Names every required limit the adapter falls short of; empty when it meets them all. */

@@ -30,8 +30,11 @@ export interface KernelVariant {
    * Attention: the largest query x key block (the host fits the tiles to the head size).
    */
   tile: { rows: number; cols: number };
-  /** Adapter features the WGSL enables. */
-  needs: { subgroups?: boolean; shaderF16?: boolean };
+  /**
+   * Adapter features the WGSL enables; subgroupMinSize: the kernel shares values within groups
+   * of that many lanes, so every subgroup of the adapter must have at least that many.
+   */
+  needs: { subgroups?: boolean; shaderF16?: boolean; subgroupMinSize?: number };
   /**
    * Workgroup memory (bytes) and invocations per workgroup the kernel declares. Attention: the
    * WebGPU minimums (16 KiB, 256), which its tiles are fitted within.
@@ -73,6 +76,12 @@ export const VARIANTS: readonly KernelVariant[] = [
     needs: { subgroups: true }, workgroupBytes: 1024, invocations: 64, tolerance: 1e-5,
     maxRows: 16,
     about: 'one row x 4 columns per 64 threads, K split over the threads, subgroupAdd reduction (few rows: decoding)',
+  },
+  {
+    kernel: 'matmul_forward', name: 'shuffle', shader: 'matmul_forward_shuffle', tile: { rows: 16, cols: 128 },
+    // lavapipe: 2-4x tiled8 at M = 256 (BENCHMARKS.md); SwiftShader's subgroups have 4 lanes.
+    needs: { subgroups: true, subgroupMinSize: 8 }, workgroupBytes: 0, invocations: 64, tolerance: 1e-5,
+    about: '16x128 tiles, 16x2 outputs per thread in registers, no workgroup memory or barriers: each lane of an 8-lane group reads 2 of the 16 inp rows, subgroupShuffle shares them (CPU adapters: 4 quad reads per 128 multiply-adds)',
   },
   // matmul backward, dinp (M, C) = dout (M, OC) · weight (OC, C) (+ LoRA)
   {
@@ -188,7 +197,7 @@ export const VARIANTS: readonly KernelVariant[] = [
   },
 ];
 
-export type AdapterCaps = Pick<AdapterReport, 'features' | 'limits'>;
+export type AdapterCaps = Pick<AdapterReport, 'features' | 'limits' | 'subgroupMinSize'>;
 
 /** The registered variants of a kernel, the safe one first. */
 export function variantsOf(kernel: TunedKernel): KernelVariant[] {
@@ -207,6 +216,10 @@ export function findVariant(kernel: TunedKernel, name: string): KernelVariant {
 export function whyNotApplicable(v: KernelVariant, caps: AdapterCaps): string | null {
   if (v.needs.shaderF16 && !caps.features.shaderF16) return 'needs shader-f16';
   if (v.needs.subgroups && !caps.features.subgroups) return 'needs subgroups';
+  const lanes = v.needs.subgroupMinSize;
+  if (lanes && !((caps.subgroupMinSize ?? 0) >= lanes)) {
+    return `needs subgroups of at least ${lanes} invocations (adapter: ${caps.subgroupMinSize ?? 'size not reported'})`;
+  }
   if (v.workgroupBytes > caps.limits.maxComputeWorkgroupStorageSize) {
     return `needs ${v.workgroupBytes} bytes of workgroup memory (adapter: ${caps.limits.maxComputeWorkgroupStorageSize})`;
   }
