@@ -19,20 +19,7 @@ const TILE: u32 = 128u;
 const BK: u32 = 8u;
 const Q: u32 = 32u;  // vec4s per k-row of a tile
 
-struct Params {
-  M: u32,
-  C: u32,
-  OC: u32,
-  inp_stride: u32,     // elements between batches of inp and dinp
-  weight_stride: u32,  // elements between batches of weight and dweight; 0 = shared
-  out_stride: u32,     // elements between batches of dout
-  nb: u32,             // batches one workgroup reduces over (dweight with a shared weight)
-  accumulate: u32,     // dinp += instead of =
-  lora_r: u32,         // dinp: LoRA rank R; 0 = no LoRA term
-  drop_seed: u32,      // dinp: LoRA dropout mask (lora_forward.wgsl)
-  drop_threshold: u32, // 0 = no dropout
-  drop_scale: f32,     // 1 / (1 - p)
-}
+#include "lib/matmul_backward_params.wgsl"
 
 @group(0) @binding(0) var<storage, read_write> dinp: array<f32>;     // (batch, M, C)
 @group(0) @binding(1) var<storage, read_write> dweight: array<f32>;  // (OC, C) or (batch, OC, C)
@@ -50,18 +37,7 @@ var<private> acc: array<vec4<f32>, 16>;
 
 #include "lib/lora_dropout.wgsl"
 #include "lib/matmul_io.wgsl"
-
-fn dout_quad(row: u32, j: u32, len: u32) -> vec4<f32> {
-  if (VEC == 4u) {
-    if (j >= len) { return vec4(0.0); }
-    return vec4<f32>(vec4(dout[(row + j) >> 2u]));
-  }
-  var v = vec4(0.0);
-  for (var i = 0u; i < 4u; i++) {
-    if (j + i < len) { v[i] = vec4<f32>(vec4(dout[row + j + i])).x; }
-  }
-  return v;
-}
+#include "lib/matmul_backward_io.wgsl"  // dout_quad
 
 fn clear_acc() {
   for (var i = 0u; i < 16u; i++) {

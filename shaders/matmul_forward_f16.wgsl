@@ -6,7 +6,8 @@ enable f16;
 // f16 (vec4<f16>, twice the rate of f32 on most GPUs), and each slice's partial sums are added
 // to f32 accumulators, so rounding does not grow with K. Values beyond f16's range (65504)
 // become infinite: the tuner validates this variant against the safe kernel on the model's own
-// shapes, and it is offered only for the forward pass (gradients are too small for f16).
+// shapes. Gradients lie below f16's range: the backward's f16 variant (matmul_backward_f16.wgsl)
+// scales each run of values by a power of two before rounding them.
 //
 // Placeholders as matmul_forward.wgsl except {{ENABLE_F16}} (f16 is always enabled here):
 // {{VEC}}, {{F32_T}}, {{W_KIND}}, {{W_T}}.

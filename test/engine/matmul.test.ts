@@ -8,6 +8,7 @@ import type { Tensor } from '../../src/engine/gpu/tensor.js';
 import { expectClose, finiteDifferences, dot, randn } from '../support/numeric.js';
 import { itWithF16 } from '../support/f16.js';
 import { applicableVariants, SAFE } from '../../src/engine/tuning/variants.js';
+import type { LoraDropout } from '../../src/engine/cpu/lora.js';
 
 // Collection needs to know whether the native f16 tests exist, so the engine is made up front.
 const itF16 = await itWithF16();
@@ -22,6 +23,11 @@ const tol = (K: number) => ({ atol: 1e-5 * Math.sqrt(Math.max(K, 1)), rtol: 1e-6
 // The f16-arithmetic variant rounds each operand to f16 (relative 2^-11) and sums 16 products in
 // f16 per K slice before adding to f32: errors ~1e-3·sqrt(K) on unit normals (worst measured on
 // lavapipe: see the variant tests); a wrong, missing or doubled term is still of order 1.
+// The backward's f16 variant first scales each run of 16 values by a power of two (exact), so
+// the same bound holds for gradients of any size (the checks at dout x 1e-7) and for dweight,
+// whose K is the batch's rows: worst measured on lavapipe 0.67 of it at K = 2 x 777. The error is
+// ~2^-11·sqrt(K) of the rows' size whatever their sum: a weight gradient whose rows cancel (a sum
+// far smaller than its terms) keeps fewer correct bits, as in any f16-product GEMM.
 const tolF16Math = (K: number) => ({ atol: 4e-3 * Math.sqrt(Math.max(K, 1)), rtol: 4e-3 });
 
 // Every variant the test adapter can run (src/engine/tuning/variants.ts), the safe kernel being
@@ -44,6 +50,9 @@ const SHAPES: [number, number, number][] = [
 ];
 
 type WeightPath = 'f32' | 'f16-packed' | 'f16-native';
+
+/** The LoRA dropout of lora.test.ts: a mask that drops about 30%. */
+const DROP: LoraDropout = { p: 0.3, seed: 12345 };
 
 interface Weight {
   t: Tensor;
@@ -112,11 +121,18 @@ interface BackwardCase {
   seed?: number;
   dinpVariant?: string;
   dweightVariant?: string;
+  /** A fused LoRA dinp term of this rank (one batch), masked with this dropout. */
+  lora?: { R: number; dropout: LoraDropout | null };
+  /**
+   * dout (and the LoRA g) times this: training gradients are ~1e-6 .. 1e-9, far below f16's
+   * normal range (6.1e-5), which an f16-arithmetic variant must survive. Default 1.
+   */
+  gradScale?: number;
 }
 
 async function checkBackward([M, C, OC]: [number, number, number], c: BackwardCase = {}): Promise<void> {
   const engine = await testEngine();
-  const { path = 'f32', options = {}, seed = 11 } = c;
+  const { path = 'f32', options = {}, seed = 11, lora, gradScale = 1 } = c;
   const wantGrad = { dinp: true, dweight: true, dbias: true, ...c.want };
   const batch = options.batch ?? 1;
   const inpStride = options.inpStride ?? M * C;
@@ -125,31 +141,43 @@ async function checkBackward([M, C, OC]: [number, number, number], c: BackwardCa
   const nInp = (batch - 1) * inpStride + M * C;
   const nOut = (batch - 1) * outStride + M * OC;
   const nW = (batch - 1) * weightStride + OC * C;
-  const dout = randn(nOut, seed);
+  const dout = randn(nOut, seed).map((x) => x * gradScale);
   const inp = randn(nInp, seed + 1);
   const w = makeWeight(engine, nW, seed + 2, path);
   // Random initial gradients: dweight and dbias accumulate, dinp assigns unless asked to add.
-  const dinp0 = randn(nInp, seed + 3), dweight0 = randn(nW, seed + 4), dbias0 = randn(OC, seed + 5);
+  // Scaled with dout, so that they do not dwarf what is added to them.
+  const [dinp0, dweight0, dbias0] = [randn(nInp, seed + 3), randn(nW, seed + 4), randn(OC, seed + 5)].map((v) => v.map((x) => x * gradScale)) as [Float32Array, Float32Array, Float32Array];
 
   const wantDinp = wantGrad.dinp ? dinp0.slice() : null;
   const wantDweight = wantGrad.dweight ? dweight0.slice() : null;
   const wantDbias = wantGrad.dbias ? dbias0.slice() : null;
-  matmulBackwardCpu(wantDinp, wantDweight, wantDbias, dout, inp, w.values, M, C, OC, options);
+  const g = lora ? randn(M * lora.R, seed + 6).map((x) => x * gradScale) : null;
+  const a = lora ? randn(lora.R * C, seed + 7) : null;
+  const loraCpu = lora ? { g: g!, a: a!, R: lora.R, dropout: lora.dropout } : null;
+  matmulBackwardCpu(wantDinp, wantDweight, wantDbias, dout, inp, w.values, M, C, OC, { ...options, lora: loraCpu });
 
   const tDout = engine.fromArray(dout, [nOut]);
   const tInp = engine.fromArray(inp, [nInp]);
   const tDinp = wantGrad.dinp ? engine.fromArray(dinp0, [nInp]) : null;
   const tDweight = wantGrad.dweight ? engine.fromArray(dweight0, [nW]) : null;
   const tDbias = wantGrad.dbias ? engine.fromArray(dbias0, [OC]) : null;
+  const tG = g ? engine.fromArray(g, [g.length]) : null;
+  const tA = a ? engine.fromArray(a, [a.length]) : null;
+  const loraGpu = lora ? { g: tG!, a: tA!, R: lora.R, dropout: lora.dropout } : null;
   matmulBackward(engine, tDinp, tDweight, tDbias, tDout, tInp, w.t, M, C, OC, {
-    ...options, ...w.options, dinpVariant: c.dinpVariant, dweightVariant: c.dweightVariant,
+    ...options, ...w.options, dinpVariant: c.dinpVariant, dweightVariant: c.dweightVariant, lora: loraGpu,
   });
-  const what = `backward ${c.dinpVariant ?? 'safe'}/${c.dweightVariant ?? 'safe'} ${path} M=${M} C=${C} OC=${OC} ${JSON.stringify(options)}`;
+  const what = `backward ${c.dinpVariant ?? 'safe'}/${c.dweightVariant ?? 'safe'} ${path} M=${M} C=${C} OC=${OC} ${JSON.stringify(options)} lora=${JSON.stringify(lora)} gradScale=${gradScale}`;
   const sharedBatches = weightStride === 0 ? batch : 1;
-  if (tDinp) expectClose(await engine.readF32(tDinp), wantDinp!, { ...tol(OC + 1), what: `dinp ${what}` });
-  if (tDweight) expectClose(await engine.readF32(tDweight), wantDweight!, { ...tol(M * sharedBatches + 1), what: `dweight ${what}` });
-  if (tDbias) expectClose(await engine.readF32(tDbias), wantDbias!, { ...tol(M * batch + 1), what: `dbias ${what}` });
-  engine.release(tDout, tInp, tDinp, tDweight, tDbias, w.t);
+  // Every gradient scales with dout, and so does the absolute tolerance.
+  const tolOf = (variant: string | undefined, K: number) => {
+    const t = variant === 'f16' ? tolF16Math(K) : tol(K);
+    return { atol: t.atol * gradScale, rtol: t.rtol };
+  };
+  if (tDinp) expectClose(await engine.readF32(tDinp), wantDinp!, { ...tolOf(c.dinpVariant, OC + (lora?.R ?? 0) + 1), what: `dinp ${what}` });
+  if (tDweight) expectClose(await engine.readF32(tDweight), wantDweight!, { ...tolOf(c.dweightVariant, M * sharedBatches + 1), what: `dweight ${what}` });
+  if (tDbias) expectClose(await engine.readF32(tDbias), wantDbias!, { ...tolOf(undefined, M * batch + 1), what: `dbias ${what}` });
+  engine.release(tDout, tInp, tDinp, tDweight, tDbias, w.t, tG, tA);
 }
 
 describe('matmul forward', () => {
@@ -311,6 +339,15 @@ describe.each(DINP_VARIANTS)('matmul backward dinp, variant %s', (dinpVariant) =
   itF16?.('f16 weights, native path (needs shader-f16)', () =>
     checkBackward([130, 257, 67], { dinpVariant, want: only, path: 'f16-native' }),
   );
+
+  it('with the fused LoRA term (ranks 3 and 16, dropout mask, accumulating, f16 weights)', async () => {
+    await checkBackward([7, 13, 5], { dinpVariant, want: only, lora: { R: 3, dropout: null } });
+    await checkBackward([130, 64, 67], { dinpVariant, want: only, lora: { R: 16, dropout: DROP }, options: { accumulate: true }, path: 'f16-packed' });
+  });
+
+  it('training-sized gradients (dout and g x 1e-7) keep their precision', () =>
+    checkBackward([65, 33, 70], { dinpVariant, want: only, lora: { R: 5, dropout: DROP }, gradScale: 1e-7 }),
+  );
 });
 
 describe.each(DWEIGHT_VARIANTS)('matmul backward dweight, variant %s', (dweightVariant) => {
@@ -323,6 +360,12 @@ describe.each(DWEIGHT_VARIANTS)('matmul backward dweight, variant %s', (dweightV
     await checkBackward([33, 20, 17], { dweightVariant, want: only, options: { batch: 3 } });
     await checkBackward([16, 64, 8], { dweightVariant, want: only, options: { batch: 2 } });
     await checkBackward([33, 20, 17], { dweightVariant, want: only, options: { batch: 3, weightStride: 17 * 20 + 2, inpStride: 33 * 20 + 1, outStride: 33 * 17 + 5 } });
+  });
+
+  // A weight's gradient sums every row of the batch: K in the thousands at training shapes.
+  it('many rows (a shared weight over 2 x 777 rows), training-sized gradients (dout x 1e-7)', async () => {
+    await checkBackward([777, 20, 17], { dweightVariant, want: only, options: { batch: 2 } });
+    await checkBackward([130, 33, 70], { dweightVariant, want: only, gradScale: 1e-7 });
   });
 });
 

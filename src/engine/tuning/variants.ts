@@ -94,6 +94,17 @@ export const VARIANTS: readonly KernelVariant[] = [
     needs: {}, workgroupBytes: 8192, invocations: 256, tolerance: 1e-5,
     about: '128x128 tiles, 8x8 outputs per thread, vec4 reads of workgroup memory, K slices of 8',
   },
+  {
+    kernel: 'matmul_dinp', name: 'f16', shader: 'matmul_backward_f16', entry: 'dinp_main', tile: { rows: 64, cols: 64 },
+    // As the forward's f16: 11-bit products relative to the largest of each 16-value run, f32 sums per slice.
+    needs: { shaderF16: true }, workgroupBytes: 4608, invocations: 256, tolerance: 2e-2,
+    about: 'the safe tiling with f16 tiles and f16 products, summed in f32 per K slice of 16; each 16-value run scaled by a power of two (gradients are below f16\'s range)',
+  },
+  {
+    kernel: 'matmul_dinp', name: 'subgroup', shader: 'matmul_backward_subgroup', entry: 'dinp_main', tile: { rows: 8, cols: 256 },
+    needs: { subgroups: true }, workgroupBytes: 0, invocations: 64, tolerance: 1e-5,
+    about: '8 rows x 256 columns per 64 threads, 8x4 outputs per thread in registers; dout shared by subgroupShuffle, not workgroup memory: no barriers',
+  },
   // matmul backward, dweight (OC, C) += doutᵀ · inp
   {
     kernel: 'matmul_dweight', name: SAFE, shader: 'matmul_backward', entry: 'dweight_main', tile: { rows: 64, cols: 64 },
@@ -104,6 +115,19 @@ export const VARIANTS: readonly KernelVariant[] = [
     kernel: 'matmul_dweight', name: 'tiled8', shader: 'matmul_backward_tiled8', entry: 'dweight_main', tile: { rows: 128, cols: 128 },
     needs: {}, workgroupBytes: 8192, invocations: 256, tolerance: 1e-5,
     about: '128x128 tiles, 8x8 outputs per thread, vec4 reads of workgroup memory, K (rows) slices of 8',
+  },
+  {
+    kernel: 'matmul_dweight', name: 'f16', shader: 'matmul_backward_f16', entry: 'dweight_main', tile: { rows: 64, cols: 64 },
+    // K is the batch's rows (hundreds to thousands), but each slice's f16 sum joins an f32
+    // accumulator: the error grows like the sum itself (random walk), so the same relative
+    // tolerance as the forward holds at any M (test/engine/matmul.test.ts measures it).
+    needs: { shaderF16: true }, workgroupBytes: 4608, invocations: 256, tolerance: 2e-2,
+    about: 'the safe tiling with f16 tiles and f16 products, summed in f32 per slice of 16 rows; each 16-value run scaled by a power of two (gradients are below f16\'s range)',
+  },
+  {
+    kernel: 'matmul_dweight', name: 'subgroup', shader: 'matmul_backward_subgroup', entry: 'dweight_main', tile: { rows: 8, cols: 256 },
+    needs: { subgroups: true }, workgroupBytes: 0, invocations: 64, tolerance: 1e-5,
+    about: '8 rows x 256 columns per 64 threads, 8x4 outputs per thread in registers; dout shared by subgroupShuffle, not workgroup memory: no barriers',
   },
   // block-quantized matmul forward (QLoRA base, src/engine/kernels/matmul-nbits.ts): out (M, N) =
   // inp (M, K) · W (N, K)ᵀ (+ bias, + LoRA), W dequantized from packed 4- or 8-bit codes
