@@ -4,7 +4,8 @@
 // Shapes: the demo model's attention (4 heads, 2 kv heads, head size 32) over the train suite's
 // default batch (4 pairs x 32 tokens = 8 sequences of 32), and SmolLM2-135M's (9 heads, 3 kv heads,
 // head size 64) over B = 2 sequences of 256. Prints the median ms per call of each pass and the
-// largest difference between the variants' outputs.
+// largest difference between the variants' outputs. Then decoding (one query row against a
+// cache, SmolLM2-135M's heads): safe, flash and split keys, 30 calls (a model's layers) per step.
 import { parseArgs } from 'node:util';
 import { createNodeEngine } from '../src/engine/node.js';
 import { attentionBackward, attentionForward } from '../src/engine/kernels/attention.js';
@@ -29,6 +30,44 @@ function randn(n: number, seed: number): Float32Array {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+// Decoding: one query row per sequence against a cache of Tk keys (SmolLM2-135M's heads), the
+// forward of all 30 layers' worth of calls per timed step; safe, flash and split keys.
+const DECODING = [
+  { B: 1, Tk: 256 },
+  { B: 1, Tk: 1024 },
+  { B: 8, Tk: 1024 },
+];
+
+async function decoding(): Promise<void> {
+  const NH = 9, NKV = 3, HS = 64, LAYERS = 30;
+  for (const { B, Tk } of DECODING) {
+    const t = (n: number, seed: number) => engine.fromArray(randn(n, seed), [n]);
+    const q = t(B * NH * HS, 5), k = t(B * Tk * NKV * HS, 6), v = t(B * Tk * NKV * HS, 7);
+    const run = ['safe', 'flash', 'split'].map((variant) => {
+      const out = engine.tensor([B * NH * HS], 'f32'), lse = engine.tensor([B * NH], 'f32');
+      return { variant, out, lse, times: [] as number[], fwd: () => attentionForward(engine, out, lse, q, k, v, null, B, 1, Tk, NH, NKV, HS, { variant }) };
+    });
+    for (const x of run) x.fwd();
+    await engine.sync(); // compiles
+    for (let i = 0; i < reps; i++) {
+      for (const x of i % 2 ? [...run].reverse() : run) {
+        const t0 = performance.now();
+        for (let l = 0; l < LAYERS; l++) x.fwd();
+        await engine.sync();
+        x.times.push(performance.now() - t0);
+      }
+    }
+    const ref = await engine.readF32(run[0]!.out);
+    for (const x of run) {
+      const got = await engine.readF32(x.out);
+      const diff = got.reduce((m, y, j) => Math.max(m, Math.abs(y - ref[j]!)), 0);
+      console.log(`decoding B=${B} Tk=${Tk} (9 heads, 3 kv heads, HS 64) ${x.variant}: ${median(x.times).toFixed(1)} ms per ${LAYERS} calls (median of ${reps}), |out - safe| ${diff.toExponential(1)}`);
+      engine.release(x.out, x.lse);
+    }
+    engine.release(q, k, v);
+  }
+}
 
 const engine = await createNodeEngine();
 try {
@@ -80,6 +119,7 @@ try {
     console.log(`${s.name}: largest |safe - flash| over out, lse, dq, dk, dv: ${maxDiff.toExponential(2)}`);
     engine.release(q, k, v, dout, mask);
   }
+  await decoding();
 } finally {
   engine.destroy();
 }

@@ -14,6 +14,11 @@
 //      block's scores into p = exp(s - m) and records the rescale factor alpha;
 //   3. p·V: thread (row r, vec4 slot c) rescales and accumulates its DPV vec4s of the output.
 // No (T, T) matrix reaches global memory; the logsumexp of each row is saved for the backward.
+//
+// Split keys ("split" variant: decoding, where one query block per kv head leaves a GPU idle):
+// with params.splits = S > 1 the S workgroups of a query block each take one S-th of its key
+// blocks and write their rows' unnormalised output and (max, sum) to `part`; the entry point
+// `combine` then merges the S partial rows of each output row (FlashDecoding).
 // Visibility (causal, KV-cache offset, key padding mask, sliding window), scale and softcap are
 // those of attention_forward.wgsl: query i is position Tk - Tq + i; a row that sees no key writes
 // out = 0 and lse = NEG.
@@ -40,6 +45,7 @@ const NEG: f32 = -1.0e30;   // stands in for -inf (WGSL promises no infinities)
 @group(0) @binding(4) var<storage, read> v: array<{{KV_T}}>;     // (B, Tk, NKV, HS) as k
 @group(0) @binding(5) var<storage, read> mask: array<u32>;       // (B, Tk) 1 = real token, 0 = padding
 @group(0) @binding(6) var<uniform> params: Params;
+@group(0) @binding(7) var<storage, read_write> part: array<f32>;  // (B, NH, Tq, S, HS + 2) output, max, sum; S > 1 only
 
 #include "lib/attention_forward_common.wgsl"  // struct Params, visible, softcap, key_blocks
 
@@ -57,7 +63,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let Tk = params.Tk;
   let NH = params.NH;
   let NKV = params.NKV;
-  let q0 = wid.x * BQ;
+  let S = params.splits;
+  let split = wid.x % S;
+  let q0 = (wid.x / S) * BQ;
   let g = wid.y;
   let b = wid.z;
 
@@ -81,8 +89,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let c = lid % TPV;
   var acc: array<vec4<f32>, DPV>;
 
+  // This workgroup's share of the query block's key blocks (all of them unless split).
   let kbs = key_blocks(q0, Tq, Tk);
-  for (var kb = kbs.x; kb < kbs.y; kb++) {
+  let per_split = (kbs.y - kbs.x + S - 1u) / S;
+  let kb_first = min(kbs.x + split * per_split, kbs.y);
+  let kb_end = min(kb_first + per_split, kbs.y);
+  for (var kb = kb_first; kb < kb_end; kb++) {
     let k0 = kb * BK;
     for (var e = lid; e < BK * HS4 * 4u; e += WG) {
       let jj = e / (HS4 * 4u);
@@ -169,7 +181,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 
   let i = q0 + r / G;
-  if (i < Tq) {
+  if (i < Tq && S > 1u) {
+    // Unnormalised: combine rescales each split's rows by exp(m_split - m) before dividing.
+    let pb = ((((b * NH + g * G + r % G) * Tq + i) * S) + split) * (HS + 2u);
+    for (var y = 0u; y < DPV; y++) {
+      let d4 = c + y * TPV;
+      for (var x = 0u; x < 4u; x++) {
+        let d = d4 * 4u + x;
+        if (d4 < HS4 && d < HS) {
+          part[pb + d] = acc[y][x];
+        }
+      }
+    }
+    if (c == 0u) {
+      part[pb + HS] = ms[r];
+      part[pb + HS + 1u] = ls[r];
+    }
+  } else if (i < Tq) {
     let l = ls[r];
     let inv = select(1.0 / l, 0.0, l == 0.0);
     let o = ((b * Tq + i) * NH + g * G + r % G) * HS;
@@ -185,5 +213,43 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (c == 0u) {
       lse[(b * NH + g * G + r % G) * Tq + i] = select(ms[r] + log(l), NEG, l == 0.0);
     }
+  }
+}
+
+// Merges the S split rows of each output row (b, head, query i): one workgroup per row.
+@compute @workgroup_size(64)
+fn combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let Tq = params.Tq;
+  let NH = params.NH;
+  let S = params.splits;
+  let h = wid.x % NH;
+  let i = wid.x / NH;
+  let b = wid.y;
+  let row = ((b * NH + h) * Tq + i) * S;
+  var m = NEG;
+  for (var s = 0u; s < S; s++) {
+    m = max(m, part[(row + s) * (HS + 2u) + HS]);
+  }
+  var l = 0.0;
+  for (var s = 0u; s < S; s++) {
+    let at = (row + s) * (HS + 2u);
+    if (part[at + HS] > NEG) {
+      l += exp(part[at + HS] - m) * part[at + HS + 1u];
+    }
+  }
+  let inv = select(1.0 / l, 0.0, l == 0.0);
+  let o = ((b * Tq + i) * NH + h) * HS;
+  for (var d = lid; d < HS; d += 64u) {
+    var x = 0.0;
+    for (var s = 0u; s < S; s++) {
+      let at = (row + s) * (HS + 2u);
+      if (part[at + HS] > NEG) {
+        x += exp(part[at + HS] - m) * part[at + d];
+      }
+    }
+    out[o + d] = x * inv;
+  }
+  if (lid == 0u) {
+    lse[(b * NH + h) * Tq + i] = select(m + log(l), NEG, l == 0.0);
   }
 }

@@ -13,6 +13,7 @@ struct Params {
   scale: f32,     // multiplies q.k (1 / sqrt(HS) unless the model says otherwise)
   softcap: f32,   // s -> softcap * tanh(s / softcap); 0 = off
   window: u32,    // sliding window W: keys j with position - j < W only; 0 = off
+  splits: u32,    // "flash" only: key ranges per query block (1 = off; see attention_forward_flash.wgsl)
 }
 
 fn visible(b: u32, i: u32, j: u32) -> bool {

@@ -3,6 +3,7 @@ import { testEngine } from '#test-engine';
 import {
   attentionBackward,
   attentionForward,
+  attentionSplits,
   attentionTiles,
   attentionVariantFits,
   flashTiles,
@@ -34,8 +35,10 @@ interface Case extends AttentionShape {
   options?: AttentionCpuOptions;
   tiles?: AttentionTiles;
   /** The kernel variant (src/engine/tuning/variants.ts); default safe. */
-  variant?: 'safe' | 'flash';
+  variant?: 'safe' | 'flash' | 'split';
   flash?: FlashTiles;
+  /** Key ranges per query block of the "split" variant. */
+  splits?: number;
 }
 
 function name(c: Case): string {
@@ -44,6 +47,7 @@ function name(c: Case): string {
     c.options ? JSON.stringify(c.options) : '',
     c.tiles ? `tiles=${JSON.stringify(c.tiles)}` : '',
     c.flash ? `flash tiles=${JSON.stringify(c.flash)}` : '',
+    c.splits ? `splits=${c.splits}` : '',
   ].filter(Boolean);
   return `${c.variant ?? 'safe'} B=${c.B} Tq=${c.Tq} Tk=${c.Tk} NH=${c.NH} NKV=${c.NKV} HS=${c.HS} ${extra.join(' ')}`;
 }
@@ -146,6 +150,17 @@ const FLASH_FORWARD_CASES: Case[] = [
   { B: 1, Tq: 70, Tk: 70, ...FLASH_HEADS, lengths: null, options: { window: 17 }, flash: FLASH_TILES },
 ].map((c) => ({ ...c, variant: 'flash' as const }));
 
+// The "split" variant (decoding: each query block's key blocks split over several workgroups,
+// merged by a second pass): uneven ranges (10 key blocks in 3), a window that starts the keys
+// past 0 with softcap, more ranges than key blocks (empty ranges), a row with no real key, and the
+// default split of a long cache at the default tiles (the flash decoding cases' pipeline).
+const SPLIT_FORWARD_CASES: Case[] = [
+  { B: 2, Tq: 1, Tk: 40, ...FLASH_HEADS, lengths: [40, 23], flash: FLASH_TILES, splits: 3 },
+  { B: 1, Tq: 3, Tk: 37, ...FLASH_HEADS, lengths: [30], options: { softcap: 5, window: 9 }, flash: FLASH_TILES, splits: 4 },
+  { B: 2, Tq: 1, Tk: 9, ...FLASH_HEADS, lengths: [9, 0], flash: FLASH_TILES, splits: 8 },
+  { B: 1, Tq: 1, Tk: 200, ...FLASH_HEADS, lengths: null },
+].map((c) => ({ ...c, variant: 'split' as const }));
+
 const FLASH_BACKWARD_CASES: Case[] = [
   { B: 1, Tq: 1, Tk: 1, NH: 1, NKV: 1, HS: 4, lengths: null },
   { B: 3, Tq: 17, Tk: 17, ...FLASH_HEADS, lengths: [17, 9, 1], flash: FLASH_TILES },
@@ -162,6 +177,7 @@ const KV_F16_CASES: Case[] = [
   { B: 2, Tq: 1, Tk: 9, NH: 4, NKV: 2, HS: 64, lengths: [9, 6] },
   { B: 2, Tq: 3, Tk: 9, NH: 4, NKV: 2, HS: 64, lengths: [9, 6] },
   { B: 2, Tq: 1, Tk: 9, ...FLASH_HEADS, lengths: [9, 6], variant: 'flash' },
+  { B: 2, Tq: 1, Tk: 9, ...FLASH_HEADS, lengths: [9, 6], variant: 'split', flash: FLASH_TILES, splits: 2 },
 ];
 
 // ---- tolerances ----
@@ -321,6 +337,15 @@ describe('attention GPU', () => {
     expect(attentionVariantFits(engine, 'attention_forward', 'flash', 256, 9, 3, 64)).toBeNull();
     expect(attentionVariantFits(engine, 'attention_backward', 'flash', 256, 9, 3, 64)).toBeNull();
     expect(attentionVariantFits(engine, 'attention_forward', 'flash', 256, 64, 1, 2048)).toMatch(/does not fit HS=2048/);
+    expect(attentionVariantFits(engine, 'attention_forward', 'split', 1, 9, 3, 64)).toBeNull();
+  });
+
+  it('split keys: enough workgroups to fill a GPU when the query blocks are few, two key blocks per range at least', () => {
+    // SmolLM2 decoding one row: 3 kv heads, 512 cached keys in blocks of 32.
+    expect(attentionSplits(3, 16)).toBe(8);
+    expect(attentionSplits(3, 1000)).toBe(86); // ceil(256 / 3)
+    expect(attentionSplits(256, 100)).toBe(1); // enough workgroups already
+    expect(attentionSplits(2, 1)).toBe(1); // one key block: nothing to split
   });
 
   // The flash backward against central differences of the flash forward itself, both on the GPU
@@ -381,7 +406,7 @@ describe('attention GPU', () => {
     engine.release(...release);
   });
 
-  it.each([...FORWARD_CASES, ...FLASH_FORWARD_CASES].map((c) => [name(c), c] as const))('forward matches CPU: %s', async (_, c) => {
+  it.each([...FORWARD_CASES, ...FLASH_FORWARD_CASES, ...SPLIT_FORWARD_CASES].map((c) => [name(c), c] as const))('forward matches CPU: %s', async (_, c) => {
     const engine = await testEngine();
     const { B, Tq, Tk, NH, NKV, HS } = c;
     const x = inputs(c, 100 + Tq + HS);
@@ -393,7 +418,7 @@ describe('attention GPU', () => {
     // Stale values in the outputs must be overwritten, not added to.
     const out = engine.fromArray(randn(B * Tq * NH * HS, 7), [B, Tq, NH, HS]);
     const lse = engine.fromArray(randn(B * NH * Tq, 8), [B, NH, Tq]);
-    attentionForward(engine, out, lse, tq, tk, tv, tm, B, Tq, Tk, NH, NKV, HS, { ...c.options, tiles: c.tiles, variant: c.variant ?? 'safe', flashTiles: c.flash });
+    attentionForward(engine, out, lse, tq, tk, tv, tm, B, Tq, Tk, NH, NKV, HS, { ...c.options, tiles: c.tiles, variant: c.variant ?? 'safe', flashTiles: c.flash, splits: c.splits });
     const gotOut = await engine.readF32(out);
     const gotLse = await engine.readF32(lse);
     expectClose(gotOut, want.out, { ...FWD_TOL, what: `out ${name(c)}` });
@@ -416,7 +441,7 @@ describe('attention GPU', () => {
     const tm = x.mask ? engine.fromArray(x.mask, [B, Tk], 'u32') : null;
     const out = engine.tensor([B, Tq, NH, HS]);
     const lse = engine.tensor([B, NH, Tq]);
-    const run = () => attentionForward(engine, out, lse, tq, tk, tv, tm, B, Tq, Tk, NH, NKV, HS, { variant: c.variant ?? 'safe' });
+    const run = () => attentionForward(engine, out, lse, tq, tk, tv, tm, B, Tq, Tk, NH, NKV, HS, { variant: c.variant ?? 'safe', flashTiles: c.flash, splits: c.splits });
     if (!engine.hasF16) {
       expect(run).toThrow(/k \(.*\) is f16, expected f32/);
     } else {

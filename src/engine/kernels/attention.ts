@@ -25,6 +25,20 @@ export interface AttentionOptions {
   variant?: string;
   /** Tile override of the "flash" variant; default `flashTiles`. */
   flashTiles?: FlashTiles;
+  /** Key ranges per query block of the "split" variant (tests); default `attentionSplits`. */
+  splits?: number;
+}
+
+/** Workgroups the "split" variant aims for: enough to occupy a GPU's cores several times over. */
+const SPLIT_WORKGROUPS = 256;
+
+/**
+ * Key ranges per query block of the "split" variant (FlashDecoding): enough workgroups for
+ * SPLIT_WORKGROUPS where the query blocks alone are few (decoding: one per kv head and row), each
+ * range at least two key blocks; 1 = no split.
+ */
+export function attentionSplits(workgroups: number, keyBlocks: number): number {
+  return Math.max(1, Math.min(Math.floor(keyBlocks / 2), Math.ceil(SPLIT_WORKGROUPS / workgroups)));
 }
 
 /** Tiles of the "flash" variant: a workgroup's query tile is BQ positions x G heads = R rows. */
@@ -166,8 +180,10 @@ export function attentionVariantFits(
 ): string | null {
   const pass = kernel === 'attention_forward' ? 'forward' : 'backward';
   try {
+    findVariant(kernel, variant); // throws naming the variants that exist
+    // Every variant but the safe kernel is the flash layout (split: with its keys split).
     if (variant === SAFE) tilesFor(engine, pass, HS, options);
-    else if (findVariant(kernel, variant).name === 'flash') flashTilesFor(engine, pass, HS, NH / NKV, Tq, options);
+    else flashTilesFor(engine, pass, HS, NH / NKV, Tq, options);
     return null;
   } catch (e) {
     return (e as Error).message;
@@ -276,23 +292,33 @@ export function attentionForward(
   const flash = variant.name !== SAFE ? flashTilesFor(engine, 'forward', HS, NH / NKV, Tq, options) : null;
   const tiles = flash ? null : tilesFor(engine, 'forward', HS, options);
   const m = maskBinding(engine, mask, B, Tk);
+  const queryBlocks = ceilDiv(Tq, flash?.BQ ?? tiles!.BQ);
+  const splits = variant.name === 'split' ? options.splits ?? attentionSplits(queryBlocks * NKV * B, ceilDiv(Tk, flash!.BK)) : 1;
+  if (!(Number.isInteger(splits) && splits >= 1)) throw new Error(`attention: splits ${splits} must be a positive integer`);
+  // The split rows (B, NH, Tq, S) of HS outputs, max and sum; flash unsplit binds a stand-in.
+  const part = flash ? engine.tensor([splits > 1 ? B * NH * Tq * splits * (HS + 2) : 1], 'f32', 'attention.part') : null;
+  const kernel = flash
+    ? { shader: variant.shader, constants: { HS, BQ: flash.BQ, G: NH / NKV, BK: flash.BK, TPV: flash.TPQ, ...kv } }
+    : { shader: variant.shader, constants: { HS, ...tiles!, ...kv } };
+  const params = {
+    Tq,
+    Tk,
+    NH,
+    NKV,
+    has_mask: m.placeholder ? 0 : 1,
+    scale: options.scale ?? 1 / Math.sqrt(HS),
+    softcap: options.softcap ?? 0,
+    window: windowParam(options, Tk),
+    splits,
+  };
   engine.dispatch(
-    flash
-      ? { shader: variant.shader, constants: { HS, BQ: flash.BQ, G: NH / NKV, BK: flash.BK, TPV: flash.TPQ, ...kv } }
-      : { shader: variant.shader, constants: { HS, ...tiles!, ...kv } },
-    { out, lse, q, k, v, mask: m.mask },
-    {
-      Tq,
-      Tk,
-      NH,
-      NKV,
-      has_mask: m.placeholder ? 0 : 1,
-      scale: options.scale ?? 1 / Math.sqrt(HS),
-      softcap: options.softcap ?? 0,
-      window: windowParam(options, Tk),
-    },
-    flash ? [ceilDiv(Tq, flash.BQ), NKV, B] : [ceilDiv(Tq, tiles!.BQ), NH, B],
+    kernel,
+    { out, lse, q, k, v, mask: m.mask, ...(part ? { part } : {}) },
+    params,
+    flash ? [queryBlocks * splits, NKV, B] : [queryBlocks, NH, B],
   );
+  if (splits > 1) engine.dispatch({ ...kernel, entry: 'combine' }, { out, lse, part: part! }, params, [Tq * NH, B]);
+  engine.release(part);
   if (m.placeholder) engine.release(m.mask);
 }
 

@@ -59,6 +59,7 @@ export function attentionTuneTasks(engine: Engine, shapes: AttentionShape[], ker
         kernel, shapeClass: cls, shape: s,
         label: `${kernel} B=${s.B} Tq=${s.Tq} Tk=${s.Tk} NH=${s.NH} NKV=${s.NKV} HS=${s.HS}`,
         variants: applicableVariants(kernel, engine.report)
+          .filter((v) => s.Tq <= (v.maxRows ?? Infinity))
           .filter((v) => attentionVariantFits(engine, kernel, v.name, s.Tq, s.NH, s.NKV, s.HS) === null)
           .map((v) => v.name),
       });

@@ -163,6 +163,12 @@ export const VARIANTS: readonly KernelVariant[] = [
     needs: {}, workgroupBytes: 16384, invocations: 256, tolerance: 1e-5,
     about: 'FlashAttention-2 layout: one workgroup per (query block, kv head) for all heads of the group (K/V read once per group), vec4 scores 4 rows per thread, key blocks up to 32',
   },
+  {
+    kernel: 'attention_forward', name: 'split', shader: 'attention_forward_flash', tile: { rows: 16, cols: 32 },
+    needs: {}, workgroupBytes: 16384, invocations: 256, tolerance: 1e-5,
+    maxRows: 4, // decoding: a few query rows against a long cache
+    about: 'the flash layout with each query block\'s keys split over several workgroups (FlashDecoding), partial rows merged by a second pass: fills a GPU when decoding leaves one workgroup per kv head',
+  },
   // attention backward: dq, dk, dv from dout, q, k, v, out, lse (+ mask), T = Tq = Tk
   {
     kernel: 'attention_backward', name: SAFE, shader: 'attention_backward', tile: { rows: 16, cols: 16 },
