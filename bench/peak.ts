@@ -39,8 +39,8 @@ async function fmaPeak(engine: Engine, f16: boolean, timing: TimingOptions): Pro
       iters *= ms < 4 ? 8 : 2;
     }
     const t = await measure(() => run(iters), () => engine.sync(), { ...timing, iters: undefined, warmup: 1, targetMs: Math.min(timing.targetMs, 400) });
-    const flop = THREADS * iters * 64;
-    return { status: 'ok', value: flop / (t.msPerIter * 1e6), unit: 'GFLOP/s', msPerIter: t.msPerIter, detail: `${THREADS} threads x ${iters} rounds x 64 flops` };
+    const flop = THREADS * iters * 256; // shaders/peak_fma.wgsl: 4 x 8 vec4 fma per round
+    return { status: 'ok', value: flop / (t.msPerIter * 1e6), unit: 'GFLOP/s', msPerIter: t.msPerIter, detail: `${THREADS} threads x ${iters} rounds x 256 flops` };
   } catch (e) {
     return { status: 'error', message: (e as Error).message };
   } finally {
