@@ -31,26 +31,7 @@ const QK: u32 = 8u;    // quads per row of the inp slice (BK / 4)
 var<workgroup> a_tile: array<vec4<f32>, 128>;  // (TM, QK) quads of the inp slice, row-major
 
 #include "lib/blockq.wgsl"
-#include "lib/matmul_nbits_io.wgsl"  // inp_quad
-
-// Octet k .. k + 7 of column n's weights, dequantized: (w[k .. k + 3], w[k + 4 .. k + 7]).
-fn octet(n: u32, k: u32) -> array<vec4<f32>, 2> {
-  let s = sz[n * params.n_blocks + (k >> params.block_shift)];
-  // A column's blocks lie back to back (blob = block size · bits / 8 bytes each).
-  let byte_at = n * params.n_blocks * params.blob + ((k * params.bits) >> 3u);
-  let wi = byte_at >> 2u;
-  var c0: vec4<f32>;
-  var c1: vec4<f32>;
-  if (params.bits == 8u) {
-    c0 = blockq_quad_codes(codes[wi], byte_at, 8u);
-    c1 = blockq_quad_codes(codes[wi + 1u], byte_at + 4u, 8u);
-  } else {
-    let word = codes[wi];
-    c0 = blockq_quad_codes(word, byte_at, 4u);
-    c1 = blockq_quad_codes(word, byte_at + 2u, 4u);
-  }
-  return array<vec4<f32>, 2>((c0 - vec4(s.y)) * s.x, (c1 - vec4(s.y)) * s.x);
-}
+#include "lib/matmul_nbits_io.wgsl"  // inp_quad, nbits_octet
 
 @compute @workgroup_size(64)
 fn main(
@@ -87,10 +68,10 @@ fn main(
     let octets = min(BK / 8u, (K - k0 + 7u) / 8u);
     for (var j = 0u; j < octets; j++) {
       let k = k0 + 8u * j;
-      let o0 = octet(cols[0], k);
-      let o1 = octet(cols[1], k);
-      let o2 = octet(cols[2], k);
-      let o3 = octet(cols[3], k);
+      let o0 = nbits_octet(cols[0], k);
+      let o1 = nbits_octet(cols[1], k);
+      let o2 = nbits_octet(cols[2], k);
+      let o3 = nbits_octet(cols[3], k);
       // w[e]: the 4 columns' weights at k + e.
       var w: array<vec4<f32>, 8>;
       for (var e = 0u; e < 4u; e++) {

@@ -147,6 +147,11 @@ export const VARIANTS: readonly KernelVariant[] = [
     about: '4 columns per thread, 16 rows x 256 columns per 64 threads, the inp slice shared (broadcast reads), codes decoded in registers, K slices of 32',
   },
   {
+    kernel: 'matmul_nbits_forward', name: 'shuffle', shader: 'matmul_nbits_forward_shuffle', tile: { rows: 16, cols: 128 },
+    needs: { subgroups: true, subgroupMinSize: 8 }, workgroupBytes: 0, invocations: 64, tolerance: 1e-5,
+    about: 'matmul_forward shuffle\'s layout: 16 rows x 128 columns per 64 threads, 16x2 sums per thread, each thread decoding its 2 columns\' codes an octet at a time, inp rows shared in 8-lane groups by subgroupShuffle: no workgroup memory, no barriers',
+  },
+  {
     kernel: 'matmul_nbits_forward', name: 'gemv', shader: 'matmul_nbits_forward_gemv', tile: { rows: 4, cols: 8 },
     needs: {}, workgroupBytes: 4096, invocations: 256, tolerance: 1e-5,
     maxRows: 4, // lavapipe: 1.4-6x faster than 'wide' at 1 row, even at 4, 5-8x slower at 16 (BENCHMARKS.md)
