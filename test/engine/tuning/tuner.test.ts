@@ -9,7 +9,7 @@ import {
   type TuneRunner,
   type TuneTask,
 } from '../../../src/engine/tuning/tuner.js';
-import { applicableVariants, attentionShapeClass, shapeClass } from '../../../src/engine/tuning/variants.js';
+import { applicableVariants, attentionShapeClass, findVariant, shapeClass, whyNotApplicable } from '../../../src/engine/tuning/variants.js';
 
 // A fake GPU: each variant "runs" by advancing a fake clock by its cost for the shape class, so
 // the tuner's timing is exact and the test is fast and deterministic.
@@ -191,6 +191,14 @@ describe('kernel tuner', () => {
     expect(applicableVariants('matmul_forward', caps(true, true)).map((v) => v.name).sort()).toEqual(['f16', 'safe', 'subgroup', 'tiled8']);
     // Too little workgroup memory: only the variants that fit, and always the safe kernel.
     expect(applicableVariants('matmul_forward', caps(false, true, 2048)).map((v) => v.name)).toEqual(['safe', 'subgroup']);
+    // 'shuffle' shares values within 8-lane groups: only where every subgroup has 8 lanes or more
+    // (lavapipe 8; SwiftShader 4; a browser that does not report the size: not applicable).
+    const lanes = (n: number) => ({ ...caps(false, true, 2048), subgroupMinSize: n });
+    expect(applicableVariants('matmul_forward', lanes(8)).map((v) => v.name)).toEqual(['safe', 'subgroup', 'shuffle']);
+    expect(applicableVariants('matmul_forward', lanes(32)).map((v) => v.name)).toContain('shuffle');
+    expect(applicableVariants('matmul_forward', lanes(4)).map((v) => v.name)).toEqual(['safe', 'subgroup']);
+    expect(whyNotApplicable(findVariant('matmul_forward', 'shuffle'), lanes(4))).toBe('needs subgroups of at least 8 invocations (adapter: 4)');
+    expect(whyNotApplicable(findVariant('matmul_forward', 'shuffle'), caps(false, true))).toMatch(/at least 8 invocations \(adapter: size not reported\)/);
     expect(identityKey(identity)).not.toBe(identityKey({ ...identity, description: 'other' }));
   });
 });
