@@ -119,8 +119,8 @@ fn dinp_main(
   let col = col0 + lid - 64u;  // 64 <= lid < 128: this column of weight (B: 16 rows k)
 
   // The OC slices, then the LoRA rank slices (g (M, R) · A (R, C), g read like dout, A like
-  // weight) into a fresh accumulator, in one loop: one copy of the loader and of the product
-  // (each copy of this f16 code costs lavapipe's compiler seconds).
+  // weight) into a fresh accumulator, in one loop: one copy of the loader and of the product for
+  // the shader compiler (lavapipe takes seconds per copy of f16 code on a cold shader cache).
   let R = params.lora_r;
   let n_main = (OC + BK - 1u) / BK;
   let n_all = n_main + (R + BK - 1u) / BK;
