@@ -72,6 +72,7 @@ describe('static build', () => {
     const STEPS = 3;
     await startRun(page, { dataset: 'zen_standard_preference · labels', method: 'dpo', steps: STEPS, name: 'offline dpo', counts: /3 training and 0 held-out records/ });
     await expect.poll(() => points(page), { timeout: 300_000, interval: 250 }).toBeGreaterThanOrEqual(1);
+    expect(await page.getByTestId('train-run').first().getAttribute('data-status')).toBe('running');
     // Every request went to the static server, under the sub-path.
     expect(served.filter((u) => !u.startsWith(`${origin}${PREFIX}/`) && !u.startsWith('blob:') && !u.startsWith('data:'))).toEqual([]);
 
@@ -85,6 +86,8 @@ describe('static build', () => {
     await expect.poll(() => run.getAttribute('data-status'), { timeout: 60_000 }).toBe('interrupted');
     const step = Number(await run.getAttribute('data-step'));
     expect(step).toBeGreaterThanOrEqual(1);
+    // The chart shows the checkpoint's steps (from test/e2e/journey.test.ts, which no longer reloads).
+    expect(await points(page)).toBe(step);
     await page.locator('[data-testid="train-model"][data-loaded="true"]').waitFor({ timeout: 90_000 });
     await run.getByTestId('train-resume').click();
     await expect.poll(() => run.getAttribute('data-status'), { timeout: 300_000, interval: 500 }).toBe('done');
