@@ -44,10 +44,9 @@ function pairLines(count: number, bad: (i: number) => boolean = () => false): st
 describe('decompression limits, checked while inflating', () => {
   it('a gzip ratio bomb (.jsonl.gz of zeros) is stopped with the limit and how to raise it, in convert and train; nothing written', async () => {
     const d = fresh();
-    // 64 MiB of zeros (about 1030:1): the ratio check starts once the output passes RATIO_FLOOR
-    // (32 MiB, src/data/io/limits.ts), so this stops at the same point a 256 MiB bomb did, for a
-    // quarter of the compression time here (256 MiB at level 9 took 7-19 s on a loaded machine).
-    writeFileSync(join(d, 'bomb.jsonl.gz'), gzipSync(new Uint8Array(64 << 20), { level: 9 }));
+    // 256 MiB, not less: convert and train peak at about 200 and 240 MiB on it (2026-12-07), so a
+    // bomb inflated whole would go over the 400 MiB peakUnder below; 64 MiB would stay under it.
+    writeFileSync(join(d, 'bomb.jsonl.gz'), gzipSync(new Uint8Array(256 << 20), { level: 9 }));
     const before = snapshot(d);
     const convert = await runCli(['convert', join(d, 'bomb.jsonl.gz'), '--to', 'trl', '--out', join(d, 'out.jsonl')]);
     failsWith(convert, 1, /^prefstudio convert: bomb\.jsonl\.gz \(gzip\) inflates more than 500 times its compressed size .*: a decompression bomb\? Set PREFSTUDIO_MAX_INFLATE_RATIO to raise the limit$/);
