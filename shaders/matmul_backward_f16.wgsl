@@ -45,10 +45,11 @@ const BK: u32 = 16u;
 // `var` declared without initializer inside the loop kept the previous slice's values on lavapipe.
 const ZERO_RUN = array<vec4<f32>, 4>(vec4(0.0), vec4(0.0), vec4(0.0), vec4(0.0));
 
-var<workgroup> As: array<f16, 1024>;  // (BK, TILE) k-major, each tile row scaled
-var<workgroup> Bs: array<f16, 1024>;  // (BK, TILE) k-major, each tile column scaled
-var<workgroup> a_unscale: array<f32, 64>;  // per tile row of As: the inverse of its scale
-var<workgroup> b_unscale: array<f32, 64>;  // per tile column of Bs
+// A (BK, TILE) k-major, each tile row scaled, then B (BK, TILE) k-major, each tile column scaled:
+// one array, so that a run is stored without a branch on which operand it belongs to.
+var<workgroup> tiles: array<f16, 2048>;
+var<workgroup> unscale: array<f32, 128>;  // per run: A's 64 tile rows, then B's 64 tile columns
+const B_AT: u32 = 1024u;  // B's first element in tiles
 var<private> acc: array<vec4<f32>, 4>;  // acc[i][j]: output row ty + 16i, column tx + 16j
 
 #include "lib/lora_dropout.wgsl"
@@ -61,42 +62,45 @@ fn clear_acc() {
   }
 }
 
-// Run `r` (thread lid < 64: row lid of As; 64 <= lid < 128: column lid - 64 of Bs), its 16 values
+// Run `lid` (thread lid < 64: tile row lid of A; 64 <= lid < 128: tile column lid - 64 of B), its 16 values
 // of the slice in k order, scaled into f16 (see the top).
 fn store_run(lid: u32, run: array<vec4<f32>, 4>) {
   var v = run;
   let m4 = max(max(abs(v[0]), abs(v[1])), max(abs(v[2]), abs(v[3])));
   let m = max(max(m4.x, m4.y), max(m4.z, m4.w));
   var scale = 1.0;
-  var unscale = 1.0;
+  var inv = 1.0;
   if (m > 0.0 && m <= 3.4e38) {
     let e = clamp(frexp(m).exp, -125, 125);  // m = f · 2^e, f in [0.5, 1)
     scale = ldexp(1.0, -e);
-    unscale = ldexp(1.0, e);
+    inv = ldexp(1.0, e);
   }
-  let r = lid % 64u;
-  for (var k = 0u; k < BK; k++) {
-    let x = f16(v[k / 4u][k % 4u] * scale);
-    if (lid < 64u) { As[k * TILE + r] = x; } else { Bs[k * TILE + r] = x; }
+  let at = select(B_AT, 0u, lid < 64u) + lid % 64u;
+  for (var q = 0u; q < 4u; q++) {
+    let h = vec4<f16>(v[q] * scale);
+    tiles[at + (4u * q) * TILE] = h.x;
+    tiles[at + (4u * q + 1u) * TILE] = h.y;
+    tiles[at + (4u * q + 2u) * TILE] = h.z;
+    tiles[at + (4u * q + 3u) * TILE] = h.w;
   }
-  if (lid < 64u) { a_unscale[r] = unscale; } else { b_unscale[r] = unscale; }
+  unscale[lid] = inv;
 }
 
-// acc += As slice ᵀ · Bs slice: 16 products per output in f16, unscaled into f32.
+// acc += A slice ᵀ · B slice: 16 products per output in f16, unscaled into f32.
 fn multiply_tile(tx: u32, ty: u32) {
   var part: array<vec4<f16>, 4>;
   for (var k = 0u; k < BK; k++) {
     let a = k * TILE + ty;
     let b = k * TILE + tx;
-    let bv = vec4<f16>(Bs[b], Bs[b + 16u], Bs[b + 32u], Bs[b + 48u]);
-    part[0] = fma(vec4<f16>(As[a]), bv, part[0]);
-    part[1] = fma(vec4<f16>(As[a + 16u]), bv, part[1]);
-    part[2] = fma(vec4<f16>(As[a + 32u]), bv, part[2]);
-    part[3] = fma(vec4<f16>(As[a + 48u]), bv, part[3]);
+    let bv = vec4<f16>(tiles[B_AT + b], tiles[B_AT + b + 16u], tiles[B_AT + b + 32u], tiles[B_AT + b + 48u]);
+    part[0] = fma(vec4<f16>(tiles[a]), bv, part[0]);
+    part[1] = fma(vec4<f16>(tiles[a + 16u]), bv, part[1]);
+    part[2] = fma(vec4<f16>(tiles[a + 32u]), bv, part[2]);
+    part[3] = fma(vec4<f16>(tiles[a + 48u]), bv, part[3]);
   }
-  let bu = vec4(b_unscale[tx], b_unscale[tx + 16u], b_unscale[tx + 32u], b_unscale[tx + 48u]);
+  let bu = vec4(unscale[64u + tx], unscale[64u + tx + 16u], unscale[64u + tx + 32u], unscale[64u + tx + 48u]);
   for (var i = 0u; i < 4u; i++) {
-    acc[i] += vec4<f32>(part[i]) * (a_unscale[ty + 16u * i] * bu);
+    acc[i] += vec4<f32>(part[i]) * (unscale[ty + 16u * i] * bu);
   }
 }
 
@@ -138,15 +142,23 @@ fn dinp_main(
         for (var q = 0u; q < 4u; q++) { run[q] = dout_quad(out0 + row * OC, k0 + 4u * q, OC); }
       }
       if (lid >= 64u && lid < 128u && col < C) {
+        // Branch-free: clamped indices, zeros selected past OC (fewer blocks for the compiler).
         for (var k = 0u; k < BK; k++) {
-          if (k0 + k < OC) { run[k / 4u][k % 4u] = weight_elem(w0 + (k0 + k) * C + col); }
+          let v = weight_elem(w0 + min(k0 + k, OC - 1u) * C + col);
+          run[k / 4u][k % 4u] = select(0.0, v, k0 + k < OC);
         }
       }
     } else {
       let k0 = (s - n_main) * BK;
+      // Branch-free as above: clamped indices (R >= 1 here), zeros selected past the edges.
+      let a_ok = lid < 64u && row < M;
+      let b_ok = lid >= 64u && lid < 128u && col < C;
+      let g0 = min(row, M - 1u) * R;
+      let c = min(col, C - 1u);
       for (var k = 0u; k < BK; k++) {
-        if (lid < 64u && row < M && k0 + k < R) { run[k / 4u][k % 4u] = lora_g[row * R + k0 + k]; }
-        if (lid >= 64u && lid < 128u && col < C && k0 + k < R) { run[k / 4u][k % 4u] = lora_a[(k0 + k) * C + col]; }
+        let kk = min(k0 + k, R - 1u);
+        let v = select(lora_a[kk * C + c], lora_g[g0 + kk], lid < 64u);
+        run[k / 4u][k % 4u] = select(0.0, v, (a_ok || b_ok) && k0 + k < R);
       }
     }
     if (lid < 128u) { store_run(lid, run); }
