@@ -24,8 +24,11 @@ describe('matmul tuning on a real adapter', () => {
     const cache = memoryTuneCache();
     const notes: string[] = [];
     const shapes = [{ M: 70, C: 20, OC: 36 }];
+    // Compiles first, in a throwaway measurement: with a cold shader cache (a fresh CI machine)
+    // they take lavapipe 5-40 s per variant under load, outside any budget's control.
+    await tuneMatmuls(engine, shapes, memoryTuneCache(), { budgetMs: 600_000, maxRuns: 1 });
+    engine.choices.clear();
     const t0 = performance.now();
-    // The budget covers compiles, which take seconds each on a software adapter.
     const first = await tuneMatmuls(engine, shapes, cache, { budgetMs: 60_000, maxRuns: 3, onProgress: (p) => notes.push(p.note) });
     expect(first.fromCache).toBe(false);
     // Every applicable variant but the decoding layout (subgroup: at most 16 rows; here 70).
@@ -40,14 +43,14 @@ describe('matmul tuning on a real adapter', () => {
       expectFastestKept(c);
       expect(engine.choices.name(c.kernel, 70, c.kernel === 'matmul_forward' ? 20 : 36, c.kernel === 'matmul_forward' ? 36 : 20)).toBe(c.variant);
     }
-    // Compiles are outside the budget's control; the timed part is bounded by it.
+    // With the pipelines built, the measurement is bounded by maxRuns and the budget.
     expect(performance.now() - t0).toBeLessThan(30_000);
 
     engine.choices.clear();
     const again = await tuneMatmuls(engine, shapes, cache, { budgetMs: 60_000 });
     expect(again.fromCache).toBe(true);
     expect(engine.choices.all().map((c) => c.variant)).toEqual(first.measured.map((c) => c.variant));
-  });
+  }, 600_000);
 
   it('a variant whose result disagrees with the safe kernel is left out', async () => {
     const engine = await testEngine();
@@ -61,7 +64,8 @@ describe('matmul tuning on a real adapter', () => {
     const cache = memoryTuneCache();
     const quant = { bits: 8, blockSize: 16 } as const; // not the default layout: the task carries it
     const shapes = [{ M: 3, C: 40, OC: 70, quant }, { M: 70, C: 40, OC: 70, quant }];
-    const outcome = await tuneMatmuls(engine, shapes, cache, { budgetMs: 60_000, maxRuns: 3, kernels: ['matmul_nbits_forward'] });
+    // A budget that outlasts cold compiles (seconds to tens of seconds each on lavapipe under load).
+    const outcome = await tuneMatmuls(engine, shapes, cache, { budgetMs: 600_000, maxRuns: 3, kernels: ['matmul_nbits_forward'] });
     const all = applicableVariants('matmul_nbits_forward', engine.report).map((v) => v.name);
     // The decoding layout (gemv: at most 4 rows) is measured for 3 rows only.
     expect(outcome.measured.map((c) => [c.shapeClass, Object.keys(c.measured)])).toEqual([
@@ -83,7 +87,7 @@ describe('matmul tuning on a real adapter', () => {
     releaseQuantTensor(engine, w);
     engine.release(inp, a, b);
     engine.choices.clear();
-  });
+  }, 600_000);
 
   it('adds the block-quantized forward to a model\'s kernels where its base is quantized', async () => {
     const engine = await testEngine();
