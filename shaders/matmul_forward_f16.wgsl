@@ -17,18 +17,7 @@ const W_KIND: u32 = {{W_KIND}}u;
 const TILE: u32 = 64u;  // output rows and columns per workgroup
 const BK: u32 = 16u;    // K slice per barrier, summed in f16
 
-struct Params {
-  M: u32,
-  C: u32,
-  OC: u32,
-  inp_stride: u32,     // elements between batches of inp
-  weight_stride: u32,  // elements between batches of weight; 0 = shared
-  out_stride: u32,     // elements between batches of out
-  has_bias: u32,
-  accumulate: u32,
-  lora_r: u32,          // LoRA rank R; 0 = no LoRA term
-  lora_b_offset: u32,   // first element of this layer's rows in lora_b
-}
+#include "lib/matmul_forward_params.wgsl"  // struct Params
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;  // (batch, M, OC)
 @group(0) @binding(1) var<storage, read> inp: array<{{F32_T}}>;  // (batch, M, C)

@@ -26,18 +26,7 @@ const W_KIND: u32 = {{W_KIND}}u;
 const ROWS: u32 = 16u;   // output rows per workgroup: 2 octets
 const COLS: u32 = 128u;  // output columns per workgroup: 2 per thread
 
-struct Params {
-  M: u32,
-  C: u32,
-  OC: u32,
-  inp_stride: u32,     // elements between batches of inp
-  weight_stride: u32,  // elements between batches of weight; 0 = shared
-  out_stride: u32,     // elements between batches of out
-  has_bias: u32,
-  accumulate: u32,
-  lora_r: u32,          // LoRA rank R; 0 = no LoRA term
-  lora_b_offset: u32,   // first element of this layer's rows in lora_b
-}
+#include "lib/matmul_forward_params.wgsl"  // struct Params
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;  // (batch, M, OC)
 @group(0) @binding(1) var<storage, read> inp: array<{{F32_T}}>;  // (batch, M, C)

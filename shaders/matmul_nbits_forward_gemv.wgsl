@@ -30,7 +30,7 @@ const MR: u32 = 4u;    // rows of out per workgroup
 var<workgroup> partial: array<vec4<f32>, 256>;  // [ty · TK + tx][r]: thread's sum for row m0 + r
 
 #include "lib/blockq.wgsl"
-#include "lib/matmul_nbits_io.wgsl"  // inp_quad
+#include "lib/matmul_nbits_io.wgsl"  // inp_quad, nbits_octet
 
 @compute @workgroup_size(32, 8)
 fn main(
@@ -50,21 +50,9 @@ fn main(
   if (live) {
     for (var o = lid3.x; o < octets; o += TK) {
       let k = o * 8u;
-      let s = sz[n * params.n_blocks + (k >> params.block_shift)];
-      let byte_at = blockq_code_byte(n, k, params.n_blocks, params.block_shift, params.blob, params.bits);
-      let wi = byte_at >> 2u;
-      var c0: vec4<f32>;
-      var c1: vec4<f32>;
-      if (params.bits == 8u) {
-        c0 = blockq_quad_codes(codes[wi], byte_at, 8u);
-        c1 = blockq_quad_codes(codes[wi + 1u], byte_at + 4u, 8u);
-      } else {
-        let word = codes[wi];
-        c0 = blockq_quad_codes(word, byte_at, 4u);
-        c1 = blockq_quad_codes(word, byte_at + 2u, 4u);
-      }
-      let w0 = (c0 - vec4(s.y)) * s.x;
-      let w1 = (c1 - vec4(s.y)) * s.x;
+      let w = nbits_octet(n, k);
+      let w0 = w[0];
+      let w1 = w[1];
       // Codes past K (the padded last block) meet zeros of inp: they are finite, so add nothing.
       let whole = k + 8u <= K;
       for (var r = 0u; r < MR; r++) {
