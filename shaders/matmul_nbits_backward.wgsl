@@ -14,20 +14,7 @@
 const TILE: u32 = 64u;
 const BK: u32 = 16u;
 
-struct Params {
-  M: u32,
-  K: u32,
-  N: u32,
-  n_blocks: u32,       // ceil(K / block size)
-  block_shift: u32,    // log2(block size)
-  blob: u32,           // bytes per block
-  bits: u32,           // 4 or 8
-  accumulate: u32,     // dinp += instead of =
-  lora_r: u32,         // LoRA rank R; 0 = no LoRA term
-  drop_seed: u32,      // LoRA dropout mask (lora_forward.wgsl)
-  drop_threshold: u32, // 0 = no dropout
-  drop_scale: f32,     // 1 / (1 - p)
-}
+#include "lib/matmul_nbits_backward_params.wgsl"  // struct Params
 
 @group(0) @binding(0) var<storage, read_write> dinp: array<f32>;  // (M, K)
 @group(0) @binding(1) var<storage, read> dout: array<f32>;        // (M, N)

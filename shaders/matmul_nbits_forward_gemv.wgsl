@@ -30,7 +30,8 @@ const MR: u32 = 4u;    // rows of out per workgroup
 var<workgroup> partial: array<vec4<f32>, 256>;  // [ty · TK + tx][r]: thread's sum for row m0 + r
 
 #include "lib/blockq.wgsl"
-#include "lib/matmul_nbits_io.wgsl"  // inp_quad, nbits_octet
+#include "lib/matmul_nbits_io.wgsl"  // inp_quad
+#include "lib/blockq_octet.wgsl"     // nbits_octet
 
 @compute @workgroup_size(32, 8)
 fn main(

@@ -28,7 +28,7 @@ const COLS: u32 = 128u;  // output columns per workgroup: 2 per thread
 @group(0) @binding(7) var<uniform> params: Params;
 
 #include "lib/blockq.wgsl"
-#include "lib/matmul_nbits_io.wgsl"    // nbits_octet
+#include "lib/blockq_octet.wgsl"      // nbits_octet
 #include "lib/matmul_lora_io.wgsl"     // lora_xa_quad, lora_b_quad
 #include "lib/matmul_shuffle_tile.wgsl"  // Tile, quad_step
 

@@ -31,7 +31,8 @@ const QK: u32 = 8u;    // quads per row of the inp slice (BK / 4)
 var<workgroup> a_tile: array<vec4<f32>, 128>;  // (TM, QK) quads of the inp slice, row-major
 
 #include "lib/blockq.wgsl"
-#include "lib/matmul_nbits_io.wgsl"  // inp_quad, nbits_octet
+#include "lib/matmul_nbits_io.wgsl"  // inp_quad
+#include "lib/blockq_octet.wgsl"     // nbits_octet
 
 @compute @workgroup_size(64)
 fn main(

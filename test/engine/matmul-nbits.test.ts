@@ -4,7 +4,7 @@ import { codeAt, dequantize, quantizeBlockwise, type BlockQuantized, type QuantB
 import { embeddingNBitsForwardCpu, matmulNBitsBackwardCpu, matmulNBitsForwardCpu } from '../../src/engine/cpu/matmul-nbits.js';
 import { embeddingForward } from '../../src/engine/kernels/embedding.js';
 import { matmulBackward, matmulForward } from '../../src/engine/kernels/matmul.js';
-import { releaseQuantTensor, uploadBlockQuantized } from '../../src/engine/kernels/matmul-nbits.js';
+import { matmulNBitsBackward, releaseQuantTensor, uploadBlockQuantized } from '../../src/engine/kernels/matmul-nbits.js';
 import { applicableVariants } from '../../src/engine/tuning/variants.js';
 import { expectClose, randInts, randn } from '../support/numeric.js';
 
@@ -27,10 +27,12 @@ const CASES: [number, number, number, QuantBits, number, boolean][] = [
   [5, 300, 66, 4, 256, false],
   [3, 36, 20, 8, 16, false], // K = 4.5 octets of 8-bit codes
   [17, 72, 260, 4, 32, true], // N past 256 columns (the wide variant's tile), M past 16 rows
+  [9, 600, 12, 4, 32, false], // K past 512 (the input gradient's shuffle tile), M past 8 rows
 ];
 
 // The test adapter's variants of the forward, the safe kernel first; probed once (top-level await).
 const FORWARD_VARIANTS = applicableVariants('matmul_nbits_forward', (await testEngine()).report).map((v) => v.name);
+const DINP_VARIANTS = applicableVariants('matmul_nbits_dinp', (await testEngine()).report).map((v) => v.name);
 
 function makeQ(N: number, K: number, bits: QuantBits, bs: number, symmetric: boolean, seed: number): BlockQuantized {
   return quantizeBlockwise(randn(N * K, seed), N, K, bits, bs, symmetric);
@@ -84,7 +86,7 @@ describe('matmul nbits', () => {
     }
   });
 
-  it.each(CASES)('input gradient matches CPU, M=%i K=%i N=%i bits=%i block=%i symmetric=%s', async (M, K, N, bits, bs, sym) => {
+  it.each(DINP_VARIANTS.flatMap((variant) => CASES.map((c) => [variant, ...c] as const)))('input gradient %s matches CPU, M=%i K=%i N=%i bits=%i block=%i symmetric=%s', async (variant, M, K, N, bits, bs, sym) => {
     const engine = await testEngine();
     const q = makeQ(N, K, bits, bs, sym, M + K + 1);
     const dout = randn(M * N, 7), dinp0 = randn(M * K, 8);
@@ -97,8 +99,11 @@ describe('matmul nbits', () => {
       const w = uploadBlockQuantized(engine, q, 'w');
       const tDout = engine.fromArray(dout, [M * N]), tDinp = engine.fromArray(dinp0, [M * K]);
       const tG = engine.fromArray(g, [M * R]), tA = engine.fromArray(a, [R * K]);
-      matmulBackward(engine, tDinp, null, null, tDout, tDout, w, M, K, N, { accumulate, lora: lora ? { g: tG, a: tA, R, dropout } : null });
-      expectClose(await engine.readF32(tDinp), want, { ...tol(N + R + 1), what: `dinp M=${M} K=${K} N=${N} bits=${bits} bs=${bs} acc=${accumulate} lora=${lora}` });
+      const loraDinp = lora ? { g: tG, a: tA, R, dropout } : null;
+      // The safe kernel through the matmul host (as the model calls it), the others by name.
+      if (variant === 'safe') matmulBackward(engine, tDinp, null, null, tDout, tDout, w, M, K, N, { accumulate, lora: loraDinp });
+      else matmulNBitsBackward(engine, tDinp, tDout, w, M, { accumulate, lora: loraDinp, variant });
+      expectClose(await engine.readF32(tDinp), want, { ...tol(N + R + 1), what: `dinp ${variant} M=${M} K=${K} N=${N} bits=${bits} bs=${bs} acc=${accumulate} lora=${lora}` });
       releaseQuantTensor(engine, w);
       engine.release(tDout, tDinp, tG, tA);
     }

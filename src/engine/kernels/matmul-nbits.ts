@@ -57,8 +57,6 @@ export function quantTensorBytes(w: QuantTensor): number {
   return w.codes.size * 4 + w.sz.size * 4;
 }
 
-const TILE = 64;
-
 function layoutParams(w: QuantTensor): { n_blocks: number; block_shift: number; blob: number; bits: number } {
   return { n_blocks: w.nBlocks, block_shift: Math.log2(w.blockSize), blob: blobBytes(w.bits, w.blockSize), bits: w.bits };
 }
@@ -138,7 +136,7 @@ export function matmulNBitsBackward(
   dout: Tensor,
   w: QuantTensor,
   M: number,
-  options: { accumulate?: boolean; lora?: NBitsLoraDinp | null } = {},
+  options: { accumulate?: boolean; lora?: NBitsLoraDinp | null; variant?: string } = {},
 ): void {
   checkM(M);
   const K = w.cols, N = w.rows;
@@ -150,8 +148,14 @@ export function matmulNBitsBackward(
     check('lora.g', lora.g, M * lora.R);
     check('lora.a', lora.a, lora.R * K);
   }
+  // (M, reduction, output) as matmul_dinp asks engine.choices: (M, N, K).
+  const v = options.variant ? findVariant('matmul_nbits_dinp', options.variant) : engine.choices.variant('matmul_nbits_dinp', M, N, K);
+  if (v.name !== SAFE) {
+    const why = whyNotApplicable(v, engine.report);
+    if (why) throw new Error(`matmul nbits: variant "${v.name}" of matmul_nbits_dinp ${why}; this adapter lacks it`);
+  }
   engine.dispatch(
-    { shader: 'matmul_nbits_backward' },
+    { shader: v.shader, entry: v.entry },
     { dinp, dout, codes: w.codes, sz: w.sz, lora_g: lora?.g ?? dout, lora_a: lora?.a ?? dout },
     {
       M, K, N, ...layoutParams(w),
@@ -159,7 +163,7 @@ export function matmulNBitsBackward(
       lora_r: lora?.R ?? 0,
       ...dropoutParams(lora?.dropout ?? null),
     },
-    [ceilDiv(K, TILE), ceilDiv(M, TILE), 1],
+    [ceilDiv(K, v.tile.cols), ceilDiv(M, v.tile.rows), 1],
   );
 }
 

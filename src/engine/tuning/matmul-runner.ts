@@ -11,7 +11,7 @@ import type { TransformerConfig } from '../transformer/config.js';
 import type { ModelWeights } from '../transformer/model.js';
 import { quantizeBlockwise, type QuantBits } from '../blockq.js';
 import { matmulBackward, matmulForward } from '../kernels/matmul.js';
-import { isQuantTensor, matmulNBitsForward, uploadBlockQuantized, type QuantTensor } from '../kernels/matmul-nbits.js';
+import { isQuantTensor, matmulNBitsBackward, matmulNBitsForward, uploadBlockQuantized, type QuantTensor } from '../kernels/matmul-nbits.js';
 import { attentionTuneTasks, AttentionTuneRunner, isAttentionKernel, modelAttentionShapes, type AttentionShape } from './attention-runner.js';
 import { isLoraOrHeadKernel, loraTuneTasks, LoraTuneRunner, modelLoraShapes, modelLogprobsShapes, type LogprobsShape, type LoraShape } from './lora-runner.js';
 import { tuneWithCache, type AdapterIdentity, type TuneCache, type TuneOptions, type TuneOutcome, type TuneRunner, type TuneTask } from './tuner.js';
@@ -90,10 +90,12 @@ export class MatmulTuneRunner extends VariantTuneRunner<TaskShape> {
   protected makeOperands(task: TaskShape): Operands {
     const { M, C, OC } = task.shape;
     const e = this.engine;
-    if (task.kernel === 'matmul_nbits_forward') {
+    if (task.kernel === 'matmul_nbits_forward' || task.kernel === 'matmul_nbits_dinp') {
       const { bits, blockSize } = task.shape.quant ?? QUANT_DEFAULT;
       const w = uploadBlockQuantized(e, quantizeBlockwise(filled(OC * C, 2), OC, C, bits, blockSize, false), 'tune.weight');
-      return { inp: this.input(M * C, 1, 'inp'), codes: w.codes, sz: w.sz, out: e.tensor([M * OC], 'f32', 'tune.out') };
+      return task.kernel === 'matmul_nbits_forward'
+        ? { inp: this.input(M * C, 1, 'inp'), codes: w.codes, sz: w.sz, out: e.tensor([M * OC], 'f32', 'tune.out') }
+        : { dout: this.input(M * OC, 3, 'dout'), codes: w.codes, sz: w.sz, dinp: e.tensor([M * C], 'f32', 'tune.dinp') };
     }
     return task.kernel === 'matmul_forward'
       ? { inp: this.input(M * C, 1, 'inp'), weight: this.input(OC * C, 2, 'weight'), out: e.tensor([M * OC], 'f32', 'tune.out') }
@@ -110,11 +112,15 @@ export class MatmulTuneRunner extends VariantTuneRunner<TaskShape> {
       matmulForward(e, t.out!, t.inp!, t.weight!, null, M, C, OC, { variant });
       return [t.out!];
     }
-    if (task.kernel === 'matmul_nbits_forward') {
+    if (task.kernel === 'matmul_nbits_forward' || task.kernel === 'matmul_nbits_dinp') {
       const { bits, blockSize } = task.shape.quant ?? QUANT_DEFAULT;
       const w: QuantTensor = {
         kind: 'blockq', bits, blockSize, rows: OC, cols: C, nBlocks: Math.ceil(C / blockSize), codes: t.codes!, sz: t.sz!, label: 'tune.weight',
       };
+      if (task.kernel === 'matmul_nbits_dinp') {
+        matmulNBitsBackward(e, t.dinp!, t.dout!, w, M, { variant });
+        return [t.dinp!];
+      }
       matmulNBitsForward(e, t.out!, t.inp!, w, null, M, { variant });
       return [t.out!];
     }
@@ -199,14 +205,18 @@ export async function tuneMatmuls(
 }
 
 /**
- * `kernels` with matmul_nbits_forward added where the model's base is block-quantized and the
- * forward is tuned at all (its linear layers then run the nbits kernel), and that layout to
- * measure it with: what the callers of tuneModelKernels pass for a loaded model.
+ * `kernels` with matmul_nbits_forward (matmul_nbits_dinp) added where the model's base is
+ * block-quantized and the forward (the input gradient) is tuned at all (its linear layers then run
+ * the nbits kernels), and that layout to measure them with: what the callers of
+ * tuneModelKernels pass for a loaded model.
  */
 export function kernelsForModel(kernels: readonly TunedKernel[], weights: ModelWeights): { kernels: TunedKernel[]; quant: QuantLayout | null } {
   const quant = modelQuantLayout(weights);
-  const add = quant && kernels.includes('matmul_forward') && !kernels.includes('matmul_nbits_forward');
-  return { kernels: add ? [...kernels, 'matmul_nbits_forward'] : [...kernels], quant };
+  const out = [...kernels];
+  // The quantized layers' forward and (training) input gradient run the nbits kernels.
+  const pairs: [TunedKernel, TunedKernel][] = [['matmul_forward', 'matmul_nbits_forward'], ['matmul_dinp', 'matmul_nbits_dinp']];
+  for (const [f32, nbits] of pairs) if (quant && kernels.includes(f32) && !out.includes(nbits)) out.push(nbits);
+  return { kernels: out, quant };
 }
 
 /**

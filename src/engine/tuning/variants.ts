@@ -13,7 +13,7 @@ import type { AdapterReport } from '../gpu/device.js';
 
 /** The kernels that have variants. */
 export const TUNED_KERNELS = [
-  'matmul_forward', 'matmul_dinp', 'matmul_dweight', 'matmul_nbits_forward', 'attention_forward', 'attention_backward',
+  'matmul_forward', 'matmul_dinp', 'matmul_dweight', 'matmul_nbits_forward', 'matmul_nbits_dinp', 'attention_forward', 'attention_backward',
   'logprobs_forward', 'lora_xa', 'lora_dyb', 'lora_grad',
 ] as const;
 export type TunedKernel = (typeof TUNED_KERNELS)[number];
@@ -156,6 +156,18 @@ export const VARIANTS: readonly KernelVariant[] = [
     needs: {}, workgroupBytes: 4096, invocations: 256, tolerance: 1e-5,
     maxRows: 4, // lavapipe: 1.4-6x faster than 'wide' at 1 row, even at 4, 5-8x slower at 16 (BENCHMARKS.md)
     about: '8 columns x 4 rows per 256 threads, K split over 32 threads in octets of codes (one word), workgroup reduction (few rows: decoding)',
+  },
+  // input gradient through a block-quantized weight (QLoRA's frozen base): dinp (M, K) =
+  // dout (M, N) · W (N, K) (+ the masked LoRA term); shape class (M, N, K) as matmul_dinp's
+  {
+    kernel: 'matmul_nbits_dinp', name: SAFE, shader: 'matmul_nbits_backward', tile: { rows: 64, cols: 64 },
+    needs: {}, workgroupBytes: 8192, invocations: 256, tolerance: 0,
+    about: '64x64 tiles, 4x4 outputs per thread, N slices of 16 in workgroup memory, W dequantized as its tile is staged',
+  },
+  {
+    kernel: 'matmul_nbits_dinp', name: 'shuffle', shader: 'matmul_nbits_backward_shuffle', tile: { rows: 8, cols: 512 },
+    needs: { subgroups: true, subgroupMinSize: 8 }, workgroupBytes: 0, invocations: 64, tolerance: 1e-5,
+    about: 'an octet of columns (one word of codes per row of W) x 8 rows per thread, 64 sums in registers, dout\'s rows shared in 8-lane groups by subgroupShuffle: no workgroup memory, no barriers',
   },
   // attention forward: out (B, Tq, NH, HS), lse (B, NH, Tq) from q, k, v (+ mask)
   {

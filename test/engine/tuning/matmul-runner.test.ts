@@ -7,7 +7,7 @@ import { matmulNBitsForward, releaseQuantTensor, uploadBlockQuantized } from '..
 import { quantizeBlockwise } from '../../../src/engine/blockq.js';
 import type { ModelWeights } from '../../../src/engine/transformer/model.js';
 import { randn } from '../../support/numeric.js';
-import { applicableVariants } from '../../../src/engine/tuning/variants.js';
+import { applicableVariants, shapeClass } from '../../../src/engine/tuning/variants.js';
 import { expectDisagreementRejected, expectFastestKept, memoryTuneCache } from '../../support/tuning.js';
 
 // The tuner on the test adapter (lavapipe in the node project, with the f16 variant; SwiftShader in node-swiftshader):
@@ -89,13 +89,28 @@ describe('matmul tuning on a real adapter', () => {
     engine.choices.clear();
   }, 600_000);
 
-  it('adds the block-quantized forward to a model\'s kernels where its base is quantized', async () => {
+  it('measures the block-quantized input gradient\'s variants on the quantized weight', async () => {
+    const engine = await testEngine();
+    engine.choices.clear();
+    const shapes = [{ M: 20, C: 40, OC: 24, quant: { bits: 4, blockSize: 16 } as const }];
+    const outcome = await tuneMatmuls(engine, shapes, memoryTuneCache(), { budgetMs: 600_000, maxRuns: 3, kernels: ['matmul_nbits_dinp'] });
+    // (M, reduction, output) as the host asks: (20, OC, C).
+    expect(outcome.measured.map((c) => [c.kernel, c.shapeClass, Object.keys(c.measured)])).toEqual([
+      ['matmul_nbits_dinp', shapeClass(20, 24, 40), applicableVariants('matmul_nbits_dinp', engine.report).map((v) => v.name)],
+    ]);
+    expectFastestKept(outcome.measured[0]!);
+    expect(engine.choices.name('matmul_nbits_dinp', 20, 24, 40)).toBe(outcome.measured[0]!.variant);
+    engine.choices.clear();
+  }, 600_000);
+
+  it('adds the block-quantized forward and input gradient to a model\'s kernels where its base is quantized', async () => {
     const engine = await testEngine();
     const w = uploadBlockQuantized(engine, quantizeBlockwise(randn(8 * 32, 1), 8, 32, 4, 32, true), 'w');
     const f32 = engine.tensor([8 * 32]);
     const weights = (q: unknown) => ({ layers: [{ q: { weight: f32 }, up: { weight: q } }], lmHead: { weight: f32 } }) as unknown as ModelWeights;
     expect(modelQuantLayout(weights(w))).toEqual({ bits: 4, blockSize: 32 });
-    expect(kernelsForModel(['matmul_forward', 'matmul_dinp'], weights(w))).toEqual({ kernels: ['matmul_forward', 'matmul_dinp', 'matmul_nbits_forward'], quant: { bits: 4, blockSize: 32 } });
+    expect(kernelsForModel(['matmul_forward', 'matmul_dinp'], weights(w))).toEqual({ kernels: ['matmul_forward', 'matmul_dinp', 'matmul_nbits_forward', 'matmul_nbits_dinp'], quant: { bits: 4, blockSize: 32 } });
+    expect(kernelsForModel(['matmul_forward'], weights(w)).kernels).toEqual(['matmul_forward', 'matmul_nbits_forward']); // inference: no gradient
     expect(kernelsForModel(['matmul_forward'], weights(f32))).toEqual({ kernels: ['matmul_forward'], quant: null });
     expect(kernelsForModel(['attention_forward'], weights(w)).kernels).toEqual(['attention_forward']); // the forward is not tuned
     // The model's shapes at its rows, and the forward's (both kinds) at one row (decoding).
