@@ -57,7 +57,7 @@ describe('kernel tuning in the engine Worker', () => {
     expect(auto.state).toBe('software');
     expect(auto.choices).toEqual([]);
     // Nor before a run.
-    const run = { per_device_train_batch_size: 1, max_length: 32, lora: { r: 4 } } as Parameters<typeof tuneForTraining>[3];
+    const run = { per_device_train_batch_size: 4, max_length: 32, lora: { r: 4 } } as Parameters<typeof tuneForTraining>[3];
     const skipped: string[] = [];
     await tuneForTraining(await testEngine(), await workspace(), getActiveModel()!.model, run, (l) => skipped.push(l), 120_000);
     expect(skipped).toEqual([]);
@@ -73,13 +73,14 @@ describe('kernel tuning in the engine Worker', () => {
     expect(cached.state).toBe('cached');
     expect(cached.choices).toEqual(measured.choices);
 
-    // Once measuring was asked for, a run's LoRA passes are measured at its rank and rows (64 =
-    // one pair of 32 tokens), the model's other kernels at those rows too; a second run of the
-    // same shape finds them all in the cache and logs nothing.
+    // Once measuring was asked for, a run's LoRA passes are measured at its rank and rows (256 =
+    // 4 pairs of 32 tokens: the rows the model was tuned at, so its other kernels come from the
+    // cache); a second run of the same shape finds them all in the cache and logs nothing.
     const lines: string[] = [];
     await tuneForTraining(await testEngine(), await workspace(), getActiveModel()!.model, run, (l) => lines.push(l), 120_000);
     const cfg = getActiveModel()!.model.config;
-    expect(lines.some((l) => l.includes(`lora_xa M=64 C=${cfg.hidden} R=4`)), lines.join('\n')).toBe(true);
+    expect(lines.some((l) => l.includes(`lora_xa M=256 C=${cfg.hidden} R=4`)), lines.join('\n')).toBe(true);
+    expect(lines.some((l) => l.includes('matmul_forward')), lines.join('\n')).toBe(false);
     const afterRun = (await kernelTuningReport()).choices;
     for (const k of ['lora_xa', 'lora_dyb', 'lora_grad', 'attention_backward']) expect(afterRun.some((c) => c.kernel === k), k).toBe(true);
     expect(afterRun.filter((c) => c.kernel === 'lora_grad').every((c) => c.complete !== false)).toBe(true);
