@@ -2,7 +2,7 @@ import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { RowChunk } from '../cpu/logprobs.js';
 import { ceilDiv, grid1d, MAX_WORKGROUPS_PER_DIM } from './grid.js';
-import { findVariant, SAFE, whyNotApplicable } from '../tuning/variants.js';
+import { variantToDispatch } from '../tuning/choices.js';
 
 // Per-token log-probabilities log_softmax(logits[n])[targets[n]] and their backward, without a
 // (N, V) probability tensor (shaders/logprobs_{forward,backward}.wgsl; CPU twin
@@ -58,11 +58,7 @@ export function logprobsForward(
   options: { variant?: string } = {},
 ): void {
   const { row0, rows } = resolveChunk(N, chunk);
-  const variant = options.variant ? findVariant('logprobs_forward', options.variant) : engine.choices.variant('logprobs_forward', rows, V, 1);
-  if (variant.name !== SAFE) {
-    const why = whyNotApplicable(variant, engine.report);
-    if (why) throw new Error(`logprobs: variant "${variant.name}" of logprobs_forward ${why}; this adapter lacks it`);
-  }
+  const variant = variantToDispatch(engine, 'logprobs_forward', options.variant, rows, V, 1, 'logprobs');
   check('logp', logp, N);
   if (lse) check('lse', lse, N);
   if (logitSum) check('logitSum', logitSum, N);

@@ -2,7 +2,8 @@ import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { dropoutUniforms, type LoraDropout } from '../cpu/lora.js';
 import { ceilDiv, MAX_WORKGROUPS_PER_DIM } from './grid.js';
-import { findVariant, SAFE, whyNotApplicable, type KernelVariant, type TunedKernel } from '../tuning/variants.js';
+import { SAFE, type KernelVariant, type TunedKernel } from '../tuning/variants.js';
+import { variantToDispatch } from '../tuning/choices.js';
 
 // The small LoRA passes (shaders/lora_{forward,backward}.wgsl; CPU twin src/engine/cpu/lora.ts).
 // The (M, OC) and (M, C) LoRA terms are fused into the matmul kernels (kernels/matmul.ts
@@ -53,12 +54,7 @@ function subgroupGrid(M: number, R: number, tile: { RT: number }): [number, numb
 
 /** The variant to dispatch: the call's, else engine.choices' for the class of (M, K, N). */
 function pickVariant(engine: Engine, kernel: TunedKernel, name: string | undefined, M: number, K: number, N: number): KernelVariant {
-  const v = name ? findVariant(kernel, name) : engine.choices.variant(kernel, M, K, N);
-  if (v.name !== SAFE) {
-    const why = whyNotApplicable(v, engine.report);
-    if (why) throw new Error(`lora: variant "${v.name}" of ${kernel} ${why}; this adapter lacks it`);
-  }
-  return v;
+  return variantToDispatch(engine, kernel, name, M, K, N, 'lora');
 }
 
 /** The rank-tiled passes (xa, g): the variant's grid ("subgroup": 4 rows per workgroup). */

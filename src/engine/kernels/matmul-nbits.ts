@@ -3,7 +3,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { blobBytes, checkBlockQuantized, nBlocksOf, type BlockQuantized, type QuantBits } from '../blockq.js';
 import { dropoutParams, type LoraDropout } from './lora.js';
 import { ceilDiv, grid1d } from './grid.js';
-import { findVariant, SAFE, whyNotApplicable } from '../tuning/variants.js';
+import { variantToDispatch } from '../tuning/choices.js';
 
 // Block-quantized weights on the GPU (QLoRA's frozen base; format in src/engine/blockq.ts) and
 // the kernels that read them packed, dequantizing inside the tiles:
@@ -109,11 +109,7 @@ export function matmulNBitsForward(
     check('lora.xa', lora.xa, M * lora.R);
     check('lora.b', lora.b, (lora.bOffset ?? 0) + N * lora.R);
   }
-  const v = options.variant ? findVariant('matmul_nbits_forward', options.variant) : engine.choices.variant('matmul_nbits_forward', M, K, N);
-  if (v.name !== SAFE) {
-    const why = whyNotApplicable(v, engine.report);
-    if (why) throw new Error(`matmul nbits: variant "${v.name}" of matmul_nbits_forward ${why}; this adapter lacks it`);
-  }
+  const v = variantToDispatch(engine, 'matmul_nbits_forward', options.variant, M, K, N, 'matmul nbits');
   engine.dispatch(
     { shader: v.shader, entry: v.entry },
     // Absent operands are stood in for by inp (has_bias = 0, lora_r = 0: never read).
@@ -149,11 +145,7 @@ export function matmulNBitsBackward(
     check('lora.a', lora.a, lora.R * K);
   }
   // (M, reduction, output) as matmul_dinp asks engine.choices: (M, N, K).
-  const v = options.variant ? findVariant('matmul_nbits_dinp', options.variant) : engine.choices.variant('matmul_nbits_dinp', M, N, K);
-  if (v.name !== SAFE) {
-    const why = whyNotApplicable(v, engine.report);
-    if (why) throw new Error(`matmul nbits: variant "${v.name}" of matmul_nbits_dinp ${why}; this adapter lacks it`);
-  }
+  const v = variantToDispatch(engine, 'matmul_nbits_dinp', options.variant, M, N, K, 'matmul nbits');
   engine.dispatch(
     { shader: v.shader, entry: v.entry },
     { dinp, dout, codes: w.codes, sz: w.sz, lora_g: lora?.g ?? dout, lora_a: lora?.a ?? dout },

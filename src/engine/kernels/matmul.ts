@@ -3,7 +3,8 @@ import type { ShaderConstants } from '../gpu/shader-source.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { ceilDiv } from './grid.js';
 import { dropoutParams, type LoraDropout } from './lora.js';
-import { findVariant, SAFE, whyNotApplicable, type KernelVariant, type TunedKernel } from '../tuning/variants.js';
+import type { KernelVariant, TunedKernel } from '../tuning/variants.js';
+import { variantToDispatch } from '../tuning/choices.js';
 import { isQuantTensor, matmulNBitsBackward, matmulNBitsForward, type QuantTensor } from './matmul-nbits.js';
 
 // Linear layers: out (M, OC) = inp (M, C) · weight (OC, C)ᵀ + bias (OC), M = B·T rows
@@ -70,12 +71,7 @@ export interface MatmulBackwardOptions extends MatmulOptions {
  * M the activation rows (tokens) of the product, so that the class buckets the batch size.
  */
 function pickVariant(engine: Engine, kernel: TunedKernel, name: string | undefined, M: number, K: number, N: number): KernelVariant {
-  const v = name ? findVariant(kernel, name) : engine.choices.variant(kernel, M, K, N);
-  if (v.name !== SAFE) {
-    const why = whyNotApplicable(v, engine.report);
-    if (why) throw new Error(`matmul: variant "${v.name}" of ${kernel} ${why}; this adapter lacks it`);
-  }
-  return v;
+  return variantToDispatch(engine, kernel, name, M, K, N, 'matmul');
 }
 
 function kernelOf(v: KernelVariant, constants: ShaderConstants) {

@@ -2,7 +2,8 @@
 // (src/engine/tuning/tuner.ts) or from its cache, overridden by a forced setting. The engine holds
 // one (`engine.choices`); the host functions of the kernels ask it at every dispatch.
 
-import { attentionShapeClass, findVariant, SAFE, shapeClass, TUNED_KERNELS, type KernelVariant, type TunedKernel } from './variants.js';
+import type { AdapterReport } from '../gpu/device.js';
+import { attentionShapeClass, findVariant, SAFE, shapeClass, TUNED_KERNELS, whyNotApplicable, type KernelVariant, type TunedKernel } from './variants.js';
 
 export interface KernelChoice {
   kernel: TunedKernel;
@@ -89,4 +90,26 @@ export class KernelChoices {
   variant(kernel: TunedKernel, M: number, K: number, N: number): KernelVariant {
     return findVariant(kernel, this.name(kernel, M, K, N));
   }
+}
+
+/**
+ * The variant a kernel's host function dispatches: the call's (`name`), else `choices`' for the
+ * shape class of (M, K, N); one the adapter cannot run is refused, saying why (`who` begins the
+ * message: "matmul", "lora", ...).
+ */
+export function variantToDispatch(
+  engine: { choices: KernelChoices; report: AdapterReport },
+  kernel: TunedKernel,
+  name: string | undefined,
+  M: number,
+  K: number,
+  N: number,
+  who: string,
+): KernelVariant {
+  const v = name ? findVariant(kernel, name) : engine.choices.variant(kernel, M, K, N);
+  if (v.name !== SAFE) {
+    const why = whyNotApplicable(v, engine.report);
+    if (why) throw new Error(`${who}: variant "${v.name}" of ${kernel} ${why}; this adapter lacks it`);
+  }
+  return v;
 }

@@ -7,7 +7,7 @@ import type { TunedKernel } from './variants.js';
  * The kernels of a LoRA training step: the base's linear layers forward and their input gradient
  * (the frozen base has no weight gradient), attention both ways, the LM head's log-softmax and
  * the adapter's three passes (measured at the run's rank). A block-quantized base adds its
- * forward kernel (kernelsForModel).
+ * forward and input-gradient kernels (kernelsForModel).
  */
 export const TRAINING_TUNED_KERNELS: readonly TunedKernel[] = [
   'matmul_forward', 'matmul_dinp', 'attention_forward', 'attention_backward', 'logprobs_forward', 'lora_xa', 'lora_dyb', 'lora_grad',
