@@ -62,6 +62,8 @@ export class Engine {
   readonly choices = new KernelChoices();
   private readonly pipelines = new Map<string, CachedPipeline>();
   private encoder: GPUCommandEncoder | null = null;
+  /** The open compute pass: consecutive dispatches share one (a pass per dispatch costs each its own begin/end). */
+  private pass: GPUComputePassEncoder | null = null;
   private pendingDispatches = 0;
   private uniformArenas: GPUBuffer[] = [];
   private uniformStaging = new ArrayBuffer(UNIFORM_ARENA_BYTES);
@@ -188,11 +190,10 @@ export class Engine {
       throw new Error(`${kernel.shader}: ${x}x${y}x${z} workgroups exceed the adapter's ${limit} per dimension`);
     }
     if (x === 0 || y === 0 || z === 0) return;
-    const pass = this.commandEncoder().beginComputePass({ label: kernel.shader });
+    const pass = this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
-    pass.end();
     if (++this.pendingDispatches >= MAX_DISPATCHES_PER_SUBMIT) this.submit();
   }
 
@@ -222,6 +223,7 @@ export class Engine {
 
   submit(): void {
     if (!this.encoder) return;
+    this.endPass();
     if (this.uniformOffset > 0 || this.uniformArenaIndex > 0) this.flushUniforms();
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
@@ -280,9 +282,23 @@ export class Engine {
     }
   }
 
+  /** The encoder for copies and clears, which cannot be recorded inside a compute pass. */
   private commandEncoder(): GPUCommandEncoder {
+    this.endPass();
     this.encoder ??= this.device.createCommandEncoder({ label: 'prefstudio' });
     return this.encoder;
+  }
+
+  // Within a compute pass each dispatch is its own usage scope: WebGPU orders a dispatch's
+  // storage writes before the next dispatch's reads, so sharing a pass changes no result.
+  private computePass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.commandEncoder().beginComputePass({ label: 'prefstudio' });
+    return this.pass;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
   }
 
   private pipeline(kernel: KernelRef): CachedPipeline {
