@@ -1,6 +1,6 @@
 // The uniform parameters of the matmul backward products (dinp, dweight, dbias:
-// matmul_backward.wgsl) and their variants (matmul_backward_{tiled8,f16,subgroup}.wgsl); the
-// engine packs the uniform by these fields' names (src/engine/kernels/matmul.ts).
+// matmul_backward.wgsl) and their variants (matmul_backward_{tiled8,f16,subgroup,shuffle}.wgsl);
+// the engine packs the uniform by these fields' names (src/engine/kernels/matmul.ts).
 
 struct Params {
   M: u32,

@@ -105,6 +105,12 @@ export const VARIANTS: readonly KernelVariant[] = [
     needs: { subgroups: true }, workgroupBytes: 0, invocations: 64, tolerance: 1e-5,
     about: '8 rows x 256 columns per 64 threads, 8x4 outputs per thread in registers; dout shared by subgroupShuffle, not workgroup memory: no barriers',
   },
+  {
+    kernel: 'matmul_dinp', name: 'shuffle', shader: 'matmul_backward_shuffle', entry: 'dinp_main', tile: { rows: 16, cols: 128 },
+    // CPU adapters (lavapipe): the forward shuffle's approach (BENCHMARKS.md); SwiftShader's subgroups have 4 lanes.
+    needs: { subgroups: true, subgroupMinSize: 8 }, workgroupBytes: 0, invocations: 32, tolerance: 1e-5,
+    about: '16 rows x 128 columns per 32 threads, 16x4 sums per thread in registers, no workgroup memory or barriers: each lane of an 8-lane group reads 2 of the 16 dout rows, subgroupShuffle shares them (CPU adapters: 6 quad reads per 256 multiply-adds)',
+  },
   // matmul backward, dweight (OC, C) += doutᵀ · inp
   {
     kernel: 'matmul_dweight', name: SAFE, shader: 'matmul_backward', entry: 'dweight_main', tile: { rows: 64, cols: 64 },
@@ -128,6 +134,11 @@ export const VARIANTS: readonly KernelVariant[] = [
     kernel: 'matmul_dweight', name: 'subgroup', shader: 'matmul_backward_subgroup', entry: 'dweight_main', tile: { rows: 8, cols: 256 },
     needs: { subgroups: true }, workgroupBytes: 0, invocations: 64, tolerance: 1e-5,
     about: '8 rows x 256 columns per 64 threads, 8x4 outputs per thread in registers; dout shared by subgroupShuffle, not workgroup memory: no barriers',
+  },
+  {
+    kernel: 'matmul_dweight', name: 'shuffle', shader: 'matmul_backward_shuffle', entry: 'dweight_main', tile: { rows: 16, cols: 128 },
+    needs: { subgroups: true, subgroupMinSize: 8 }, workgroupBytes: 0, invocations: 32, tolerance: 1e-5,
+    about: '16 rows x 128 columns per 32 threads, 16x4 sums per thread in registers, no workgroup memory or barriers: each lane of an 8-lane group reads 2 quads of dout\'s 16 columns at one of 4 rows, subgroupShuffle shares them',
   },
   // block-quantized matmul forward (QLoRA base, src/engine/kernels/matmul-nbits.ts): out (M, N) =
   // inp (M, K) · W (N, K)ᵀ (+ bias, + LoRA), W dequantized from packed 4- or 8-bit codes
