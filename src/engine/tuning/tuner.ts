@@ -89,29 +89,24 @@ export interface TuneOutcome {
   ms: number;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 function message(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 300);
 }
 
 /**
  * Measures every task's variants and returns one choice per task (the fastest that worked).
- * The budget covers everything, compiles and checks included: each variant gets an equal share
- * of what is left; once it is spent, the remaining tasks keep the safe kernel unmeasured
+ * The budget covers everything, compiles and checks included: each task gets its variants'
+ * share of what is left; once it is spent, the remaining tasks keep the safe kernel unmeasured
  * (`complete: false`, so they are not cached and are measured on a later start).
  */
 export async function measureTasks(tasks: TuneTask[], runner: TuneRunner, o: TuneOptions = {}): Promise<KernelChoice[]> {
   const clock = o.clock ?? (() => performance.now());
   const budget = o.budgetMs ?? 3000;
-  const maxRuns = o.maxRuns ?? 20;
   const total = tasks.reduce((n, t) => n + t.variants.length, 0);
   const deadline = clock() + budget;
   const out: KernelChoice[] = [];
   let done = 0;
+  const progress = (note: string) => o.onProgress?.({ done: ++done, total, note });
   for (const task of tasks) {
     if (clock() >= deadline) {
       done += task.variants.length;
@@ -122,31 +117,16 @@ export async function measureTasks(tasks: TuneTask[], runner: TuneRunner, o: Tun
       });
       continue;
     }
+    // This task's share of the time left, compiling and checking included.
+    const slot = ((deadline - clock()) * task.variants.length) / Math.max(total - done, 1);
     const measured: Record<string, number | string> = {};
     try {
-      for (const name of task.variants) {
-        if (o.signal?.aborted) throw new Error('kernel tuning cancelled');
-        // This variant's share of the time left, compiling and checking included.
-        const slot = (deadline - clock()) / Math.max(total - done, 1);
-        const start = clock();
-        let step: () => Promise<void>;
-        try {
-          step = await runner.prepare(task, name);
-        } catch (e) {
-          measured[name] = `failed: ${message(e)}`;
-          done++;
-          o.onProgress?.({ done, total, note: `${task.label}: ${name} left out (${measured[name]})` });
-          continue;
-        }
-        const times: number[] = [];
-        do {
-          const t0 = clock();
-          await step();
-          times.push(clock() - t0);
-        } while (times.length < maxRuns && clock() - start < slot);
-        measured[name] = median(times);
-        done++;
-        o.onProgress?.({ done, total, note: `${task.label}: ${name} ${(measured[name] as number).toFixed(3)} ms` });
+      const start = clock();
+      const steps = await prepareVariants(task, runner, measured, o.signal, progress);
+      const times = await timeInRounds(steps, clock, () => clock() - start >= slot, o.maxRuns ?? 20, o.signal);
+      for (const [name, t] of times) {
+        measured[name] = t;
+        progress(`${task.label}: ${name} ${t.toFixed(3)} ms`);
       }
     } finally {
       runner.finish?.(task);
@@ -154,6 +134,57 @@ export async function measureTasks(tasks: TuneTask[], runner: TuneRunner, o: Tun
     out.push(pick(task, measured));
   }
   return out;
+}
+
+type Step = () => Promise<void>;
+
+/** Compiles and checks each variant; a failure is recorded in `measured` and leaves it out. */
+async function prepareVariants(
+  task: TuneTask,
+  runner: TuneRunner,
+  measured: Record<string, number | string>,
+  signal: AbortSignal | undefined,
+  progress: (note: string) => void,
+): Promise<[string, Step][]> {
+  const steps: [string, Step][] = [];
+  for (const name of task.variants) {
+    if (signal?.aborted) throw new Error('kernel tuning cancelled');
+    try {
+      steps.push([name, await runner.prepare(task, name)]);
+    } catch (e) {
+      measured[name] = `failed: ${message(e)}`;
+      progress(`${task.label}: ${name} left out (${measured[name]})`);
+    }
+  }
+  return steps;
+}
+
+/**
+ * Times the steps in rounds, each round running every step once, until `over()` after a round or
+ * `maxRounds`; a step's time is its fastest run. Interleaved, a load that comes and goes (other
+ * work on a CPU adapter, the page's own frames) falls on every variant alike, and the fastest
+ * run is the one it disturbed least: timed one after the other by median, a busy spell decided
+ * the choice on a loaded CPU adapter (BENCHMARKS.md).
+ */
+async function timeInRounds(
+  steps: [string, Step][],
+  clock: () => number,
+  over: () => boolean,
+  maxRounds: number,
+  signal: AbortSignal | undefined,
+): Promise<Map<string, number>> {
+  const best = new Map<string, number>();
+  if (steps.length === 0) return best;
+  let rounds = 0;
+  do {
+    for (const [name, step] of steps) {
+      if (signal?.aborted) throw new Error('kernel tuning cancelled');
+      const t0 = clock();
+      await step();
+      best.set(name, Math.min(best.get(name) ?? Infinity, clock() - t0));
+    }
+  } while (++rounds < maxRounds && !over());
+  return best;
 }
 
 function pick(task: TuneTask, measured: Record<string, number | string>): KernelChoice {

@@ -17,6 +17,11 @@ class FakeRunner implements TuneRunner {
   now = 0;
   prepared: string[] = [];
   runs = new Map<string, number>();
+  /** Variants in the order they ran. */
+  order: string[] = [];
+  /** Until this time every run takes `busyMs` longer: other work on the adapter. */
+  busyUntil = 0;
+  busyMs = 0;
   constructor(
     private readonly cost: Record<string, Record<string, number>>,
     private readonly broken: Record<string, string> = {},
@@ -28,7 +33,8 @@ class FakeRunner implements TuneRunner {
     if (broken) throw new Error(broken);
     const ms = this.cost[task.shapeClass]![variant]!;
     return async () => {
-      this.now += ms;
+      this.now += ms + (this.now < this.busyUntil ? this.busyMs : 0);
+      this.order.push(variant);
       this.runs.set(variant, (this.runs.get(variant) ?? 0) + 1);
     };
   }
@@ -72,13 +78,28 @@ describe('kernel tuner', () => {
     expect(choices.map((c) => [c.shapeClass, c.variant])).toEqual([[A, 'tiled8'], [B, 'subgroup']]);
     expect(choices[0]!.measured).toEqual({ safe: 2.0, tiled8: 0.5, subgroup: 3.0 });
     expect(choices[0]!.why).toMatch(/fastest of 3 measured \(0\.500 ms; safe 2\.000 ms\)/);
-    // 6 variants share 60 ms: each runs until its share of the time left is spent (or 20 runs),
-    // never more than one run past it. At A every share is 10 ms (tiled8: the 20-run cap; subgroup
-    // 4 runs = 12 ms); at B tiled8's share is (60 - 32 - 6) / 2 = 11 ms: 19 runs of 0.6 ms.
-    expect(runner.now).toBeLessThanOrEqual(60 + 3);
-    expect(runner.runs.get('tiled8')).toBe(20 + 19);
+    // 6 variants share 60 ms: a task's variants run in rounds (each once per round) until the
+    // task's share of the time left is spent (or 20 rounds), never more than one round past it.
+    // A's share is 30 ms: 6 rounds of 5.5 ms (33 ms); B's is the 27 ms left: the 20-round cap
+    // (1 ms a round).
+    expect(runner.now).toBe(33 + 20);
+    expect(runner.runs.get('tiled8')).toBe(6 + 20);
+    expect(runner.runs.get('safe')).toBe(6 + 20);
     expect(notes).toHaveLength(6);
     expect(notes[5]).toMatch(/^6\/6 fwd 1x128x512: subgroup 0\.100 ms$/);
+  });
+
+  it('times the variants in interleaved rounds, each by its fastest run: a busy spell does not decide', async () => {
+    // The adapter is busy for the first 20 ms (every run +10 ms): safe, truly the faster, lost
+    // when it was timed inside the spell and tiled8 after it.
+    const runner = new FakeRunner({ [A]: { safe: 1.5, tiled8: 2.0 } });
+    runner.busyUntil = 20;
+    runner.busyMs = 10;
+    const task: TuneTask = { kernel: 'matmul_forward', shapeClass: A, label: 'fwd', variants: ['safe', 'tiled8'] };
+    const [choice] = await measureTasks([task], runner, { clock: runner.clock, budgetMs: 40, maxRuns: 50 });
+    expect(runner.order.slice(0, 6)).toEqual(['safe', 'tiled8', 'safe', 'tiled8', 'safe', 'tiled8']);
+    expect(choice!.measured).toEqual({ safe: 1.5, tiled8: 2.0 });
+    expect(choice!.variant).toBe('safe');
   });
 
   it('falls back to the safe kernel when a variant fails to compile or validate', async () => {
@@ -100,9 +121,9 @@ describe('kernel tuner', () => {
     const runner = new FakeRunner(costs);
     const cache = new MemoryCache();
     const choices = new KernelChoices();
-    // A 4 ms budget: the first variant of A alone (2 ms per run, 2 runs) spends most of it.
+    // A 4 ms budget: A's first round (5.5 ms) spends it all.
     const o = await tuneWithCache(choices, identity, tasks, runner, cache, { clock: runner.clock, budgetMs: 4 });
-    expect(runner.now).toBeLessThanOrEqual(4 + 3);
+    expect(runner.now).toBe(5.5);
     expect(o.measured[1]).toMatchObject({ shapeClass: B, variant: 'safe', complete: false, measured: {} });
     expect(o.measured[1]!.why).toMatch(/not measured: the 4 ms tuning budget was spent/);
     expect(runner.prepared.some((p) => p.startsWith(B))).toBe(false);
