@@ -79,7 +79,7 @@ export const VARIANTS: readonly KernelVariant[] = [
   },
   {
     kernel: 'matmul_forward', name: 'shuffle', shader: 'matmul_forward_shuffle', tile: { rows: 16, cols: 128 },
-    // lavapipe: 2-10x tiled8 at M = 256, 17-66% of its FMA peak (BENCHMARKS.md); SwiftShader's subgroups have 4 lanes.
+    // lavapipe: 2.2-2.8x tiled8 at M = 256, 20-27% of its FMA peak by CPU time (BENCHMARKS.md); SwiftShader's subgroups have 4 lanes.
     needs: { subgroups: true, subgroupMinSize: 8 }, workgroupBytes: 0, invocations: 64, tolerance: 1e-5,
     about: '16x128 tiles, 16x2 outputs per thread in registers, no workgroup memory or barriers: each lane of an 8-lane group reads 2 of the 16 inp rows, subgroupShuffle shares them (CPU adapters: 4 quad reads per 128 multiply-adds)',
   },
