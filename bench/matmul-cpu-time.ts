@@ -16,6 +16,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createNodeEngine } from '../src/engine/node.js';
 import { matmulForward } from '../src/engine/kernels/matmul.js';
+import { flopOf, operands } from './core.js';
+import { dispatchFmaPeak, fmaPeakFlop, fmaPeakOutput } from './peak.js';
 
 const { values: o } = parseArgs({
   options: {
@@ -45,16 +47,6 @@ function workerCpuMs(): number {
   return ms;
 }
 
-function randomArray(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    a[i] = x / 2 ** 32 - 0.5;
-  }
-  return a;
-}
-
 interface Best { wall: number; cpu: number }
 
 const engine = await createNodeEngine();
@@ -71,17 +63,17 @@ const keepBest = (b: Best | undefined, t: Best): Best => ({ wall: Math.min(b?.wa
 try {
   const r = engine.report;
   console.log(`adapter: ${r.vendor} / ${r.description}; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
-  const THREADS = 1024 * 256; // peak_fma: 1024 workgroups of 256 threads, 256 flops per round
   const peakIters = Number(o['peak-iters']);
-  const peakOut = engine.tensor([THREADS], 'f32', 'peak.out');
-  const peak = () => engine.dispatch({ shader: 'peak_fma', constants: { ENABLE_F16: '', T: 'f32' } }, { out: peakOut }, { iters: peakIters, seed: 1 }, [1024]);
+  const peakOut = fmaPeakOutput(engine);
+  const peak = () => dispatchFmaPeak(engine, peakOut, false, peakIters);
   await timed(1, peak); // compile
-  const peakFlop = THREADS * peakIters * 256;
+  const peakFlop = fmaPeakFlop(peakIters);
   console.log('| M x C x OC | f32 FMA peak wall GFLOP/s | peak CPU GFLOP/cpu-s | ' + variants.map((v) => `${v} wall GFLOP/s (% peak) | ${v} GFLOP/cpu-s (% peak)`).join(' | ') + ' |');
   console.log('|---|---:|---:|' + variants.map(() => '---:|---:|').join(''));
   for (const [M, C, OC] of shapes) {
-    const inp = engine.fromArray(randomArray(M * C, 1), [M, C]);
-    const weight = engine.fromArray(randomArray(OC * C, 2), [OC, C]);
+    const values = operands({ M, C, OC });
+    const inp = engine.fromArray(values.inp, [M, C]);
+    const weight = engine.fromArray(values.weight, [OC, C]);
     const out = engine.tensor([M, OC]);
     const step = (variant: string) => matmulForward(engine, out, inp, weight, null, M, C, OC, { variant });
     const count: Record<string, number> = {};
@@ -97,7 +89,7 @@ try {
         best[v] = keepBest(best[v], await timed(n, () => { for (let i = 0; i < n; i++) step(v); }));
       }
     }
-    const flop = 2 * M * C * OC;
+    const flop = flopOf({ M, C, OC });
     const peakWall = peakFlop / best.peak!.wall / 1e6;
     const peakCpu = peakFlop / best.peak!.cpu / 1e6;
     const cells = variants.map((v) => {
@@ -108,6 +100,7 @@ try {
     console.log(`| ${M} x ${C} x ${OC} | ${peakWall.toFixed(1)} | ${peakCpu.toFixed(1)} | ${cells.join(' | ')} |`);
     engine.release(inp, weight, out);
   }
+  engine.release(peakOut);
   console.log(`load average at the end ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 } finally {
   engine.destroy();

@@ -4,6 +4,7 @@
 // suites is then also reported as a fraction of it. The sizes calibrate themselves: the FMA loop
 // grows until one dispatch takes ~30 ms, so a GPU and a software adapter are both measured well.
 import type { Engine } from '../src/engine/gpu/engine.js';
+import type { Tensor } from '../src/engine/gpu/tensor.js';
 import { measure, type TimingOptions } from './core.js';
 
 export type PeakResult = { status: 'ok'; value: number; unit: 'GFLOP/s' | 'GB/s'; msPerIter: number; detail: string } | { status: 'skipped'; reason: string } | { status: 'error'; message: string };
@@ -17,6 +18,22 @@ export interface Ceiling {
 const WORKGROUPS = 1024; // x 256 threads: enough to fill any GPU
 const THREADS = WORKGROUPS * 256;
 
+/** The output tensor shaders/peak_fma.wgsl writes (one value per thread). */
+export function fmaPeakOutput(engine: Engine): Tensor {
+  return engine.tensor([THREADS], 'f32', 'peak.out');
+}
+
+/** Records one dispatch of shaders/peak_fma.wgsl of `iters` rounds into `out`. */
+export function dispatchFmaPeak(engine: Engine, out: Tensor, f16: boolean, iters: number): void {
+  const kernel = { shader: 'peak_fma', constants: { ENABLE_F16: f16 ? 'enable f16;' : '', T: f16 ? 'f16' : 'f32' } };
+  engine.dispatch(kernel, { out }, { iters, seed: 1 }, [WORKGROUPS]);
+}
+
+/** The flops of one such dispatch: every thread runs 4 x 8 vec4 fma (256 flops) per round. */
+export function fmaPeakFlop(iters: number): number {
+  return THREADS * iters * 256;
+}
+
 async function timeOnce(engine: Engine, step: () => void): Promise<number> {
   const t0 = performance.now();
   step();
@@ -26,10 +43,9 @@ async function timeOnce(engine: Engine, step: () => void): Promise<number> {
 
 async function fmaPeak(engine: Engine, f16: boolean, timing: TimingOptions): Promise<PeakResult> {
   if (f16 && !engine.hasF16) return { status: 'skipped', reason: 'the device has no shader-f16' };
-  const out = engine.tensor([THREADS], 'f32', 'peak.out');
+  const out = fmaPeakOutput(engine);
   try {
-    const kernel = { shader: 'peak_fma', constants: { ENABLE_F16: f16 ? 'enable f16;' : '', T: f16 ? 'f16' : 'f32' } };
-    const run = (iters: number) => engine.dispatch(kernel, { out }, { iters, seed: 1 }, [WORKGROUPS]);
+    const run = (iters: number) => dispatchFmaPeak(engine, out, f16, iters);
     let iters = 16;
     await timeOnce(engine, () => run(iters)); // compile
     // Grow the loop until one dispatch takes ~30 ms (launch overhead then negligible).
@@ -39,7 +55,7 @@ async function fmaPeak(engine: Engine, f16: boolean, timing: TimingOptions): Pro
       iters *= ms < 4 ? 8 : 2;
     }
     const t = await measure(() => run(iters), () => engine.sync(), { ...timing, iters: undefined, warmup: 1, targetMs: Math.min(timing.targetMs, 400) });
-    const flop = THREADS * iters * 256; // shaders/peak_fma.wgsl: 4 x 8 vec4 fma per round
+    const flop = fmaPeakFlop(iters);
     return { status: 'ok', value: flop / (t.msPerIter * 1e6), unit: 'GFLOP/s', msPerIter: t.msPerIter, detail: `${THREADS} threads x ${iters} rounds x 256 flops` };
   } catch (e) {
     return { status: 'error', message: (e as Error).message };
